@@ -1,0 +1,13 @@
+//! Vivace's speech models on candle.
+//!
+//! - [`vits`]: the VITS architecture (text encoder, duration predictors, flow,
+//!   HiFi-GAN), written once for every checkpoint layout;
+//! - [`piper`]: Piper voices (`NAME.onnx` + `NAME.onnx.json`) loaded into it;
+//! - [`onnx`]: reading weights out of ONNX files without running the graph.
+
+pub mod error;
+pub mod onnx;
+pub mod piper;
+pub mod vits;
+
+pub use error::{Error, Result};

@@ -1,0 +1,429 @@
+//! Reading the weights out of an ONNX file, without running its graph.
+//!
+//! Piper voices ship as ONNX exports of a PyTorch VITS model. We only need the
+//! parameters: the graph's initializers (and `Constant` nodes holding tensors),
+//! decoded from protobuf with a hand-written subset of the
+//! [ONNX schema](https://github.com/onnx/onnx/blob/main/onnx/onnx.proto) and
+//! turned into candle tensors under their PyTorch parameter names.
+//!
+//! The exporter keeps parameter names for most tensors (`enc_p.emb.weight`), but
+//! tensors it computed at export time (weight norm folded into a convolution)
+//! get anonymous names such as `onnx::Conv_1234`. Those are renamed through the
+//! node that consumes them: input 1 of `/flow/flows.6/enc/in_layers.0/Conv`
+//! becomes `flow.flows.6.enc.in_layers.0.weight`, input 2 its `bias`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+
+use crate::error::{Error, Result};
+
+/// The subset of `onnx.proto` that holds weights and node wiring.
+mod proto {
+    /// `ModelProto`: the file's root message.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct ModelProto {
+        #[prost(int64, tag = "1")]
+        pub ir_version: i64,
+        #[prost(string, tag = "2")]
+        pub producer_name: String,
+        #[prost(message, optional, tag = "7")]
+        pub graph: Option<GraphProto>,
+        #[prost(message, repeated, tag = "8")]
+        pub opset_import: Vec<OperatorSetIdProto>,
+    }
+
+    /// `OperatorSetIdProto`: which operator set version the graph uses.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct OperatorSetIdProto {
+        #[prost(string, tag = "1")]
+        pub domain: String,
+        #[prost(int64, tag = "2")]
+        pub version: i64,
+    }
+
+    /// `GraphProto`: nodes and the initializers they read.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct GraphProto {
+        #[prost(message, repeated, tag = "1")]
+        pub node: Vec<NodeProto>,
+        #[prost(string, tag = "2")]
+        pub name: String,
+        #[prost(message, repeated, tag = "5")]
+        pub initializer: Vec<TensorProto>,
+    }
+
+    /// `NodeProto`: one operator call.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct NodeProto {
+        #[prost(string, repeated, tag = "1")]
+        pub input: Vec<String>,
+        #[prost(string, repeated, tag = "2")]
+        pub output: Vec<String>,
+        #[prost(string, tag = "3")]
+        pub name: String,
+        #[prost(string, tag = "4")]
+        pub op_type: String,
+        #[prost(message, repeated, tag = "5")]
+        pub attribute: Vec<AttributeProto>,
+    }
+
+    /// `AttributeProto`: a node attribute (only the kinds we read).
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct AttributeProto {
+        #[prost(string, tag = "1")]
+        pub name: String,
+        #[prost(float, tag = "2")]
+        pub f: f32,
+        #[prost(int64, tag = "3")]
+        pub i: i64,
+        #[prost(message, optional, tag = "5")]
+        pub t: Option<TensorProto>,
+        #[prost(int64, repeated, tag = "8")]
+        pub ints: Vec<i64>,
+    }
+
+    /// `TensorProto`: a named tensor, its data raw or typed.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct TensorProto {
+        #[prost(int64, repeated, tag = "1")]
+        pub dims: Vec<i64>,
+        #[prost(int32, tag = "2")]
+        pub data_type: i32,
+        #[prost(float, repeated, tag = "4")]
+        pub float_data: Vec<f32>,
+        #[prost(int32, repeated, tag = "5")]
+        pub int32_data: Vec<i32>,
+        #[prost(int64, repeated, tag = "7")]
+        pub int64_data: Vec<i64>,
+        #[prost(string, tag = "8")]
+        pub name: String,
+        #[prost(bytes = "vec", tag = "9")]
+        pub raw_data: Vec<u8>,
+        #[prost(int32, tag = "14")]
+        pub data_location: i32,
+    }
+}
+
+/// ONNX `TensorProto.DataType` codes we can read.
+const ONNX_FLOAT: i32 = 1;
+const ONNX_INT32: i32 = 6;
+const ONNX_INT64: i32 = 7;
+const ONNX_FLOAT16: i32 = 10;
+const ONNX_DOUBLE: i32 = 11;
+
+/// The integer attributes of one node (`kernel_shape`, `dilations`, `pads`, `group`…).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NodeAttributes {
+    /// The node's operator (`Conv`, `ConvTranspose`…).
+    pub op_type: String,
+    /// Integer-list attributes by name; a scalar integer is a one-element list.
+    pub ints: HashMap<String, Vec<i64>>,
+}
+
+impl NodeAttributes {
+    /// The integer list called `name`, if the node has it.
+    pub fn ints(&self, name: &str) -> Option<&[i64]> {
+        self.ints.get(name).map(Vec::as_slice)
+    }
+}
+
+/// The weights of an ONNX file under PyTorch parameter names, plus the
+/// attributes of the nodes that use them (to recover hyper-parameters that
+/// the weights' shapes alone do not tell, such as dilations and strides).
+#[derive(Debug)]
+pub struct OnnxWeights {
+    /// The file the weights came from, for error messages.
+    pub path: PathBuf,
+    /// Tensors by PyTorch parameter name (`dec.ups.0.weight`).
+    pub tensors: HashMap<String, Tensor>,
+    /// Attributes of each parameterised node, by module path (`dec.ups.0`).
+    pub nodes: HashMap<String, NodeAttributes>,
+    /// The model's default-domain operator set version.
+    pub opset: i64,
+}
+
+impl OnnxWeights {
+    /// Reads every initializer of `path` onto `device`, floats converted to `dtype`.
+    pub fn read(path: &Path, device: &Device, dtype: DType) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_bytes(path, &bytes, device, dtype)
+    }
+
+    /// Decodes an ONNX model already in memory; `path` is only used in messages.
+    pub fn from_bytes(path: &Path, bytes: &[u8], device: &Device, dtype: DType) -> Result<Self> {
+        use prost::Message;
+        let corrupt = |reason: String| Error::CorruptOnnx {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let model = proto::ModelProto::decode(bytes).map_err(|e| {
+            corrupt(format!(
+                "not a valid ONNX protobuf ({e}); the file may be truncated"
+            ))
+        })?;
+        let graph = model
+            .graph
+            .ok_or_else(|| corrupt("the model has no graph".into()))?;
+        let opset = model
+            .opset_import
+            .iter()
+            .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+            .map_or(0, |o| o.version);
+
+        // Which node (and input slot) consumes each value, and each Constant's tensor.
+        let mut consumers: HashMap<&str, (&proto::NodeProto, usize)> = HashMap::new();
+        let mut constants = Vec::new();
+        for node in &graph.node {
+            for (slot, input) in node.input.iter().enumerate() {
+                consumers.entry(input.as_str()).or_insert((node, slot));
+            }
+            if node.op_type == "Constant" {
+                if let (Some(out), Some(t)) = (
+                    node.output.first(),
+                    node.attribute
+                        .iter()
+                        .find(|a| a.name == "value")
+                        .and_then(|a| a.t.as_ref()),
+                ) {
+                    constants.push((out.as_str(), t));
+                }
+            }
+        }
+
+        let mut tensors = HashMap::new();
+        let mut nodes = HashMap::new();
+        let named = graph
+            .initializer
+            .iter()
+            .map(|t| (t.name.as_str(), t))
+            .chain(constants);
+        for (value_name, tensor) in named {
+            let consumer = consumers.get(value_name).copied();
+            let name = match parameter_name(value_name, consumer, tensor.data_type) {
+                Some(name) => name,
+                None => continue, // a graph constant that no parameterised node reads
+            };
+            if let Some((node, _)) = consumer {
+                if let Some(module) = module_path(&node.name) {
+                    nodes.entry(module).or_insert_with(|| attributes(node));
+                }
+            }
+            let t = to_tensor(tensor, device, dtype)
+                .map_err(|reason| corrupt(format!("tensor `{value_name}` ({name}): {reason}")))?;
+            tensors.insert(name, t);
+        }
+        if tensors.is_empty() {
+            return Err(corrupt("the graph has no weights".into()));
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            tensors,
+            nodes,
+            opset,
+        })
+    }
+}
+
+/// `/flow/flows.6/enc/in_layers.0/Conv` → `flow.flows.6.enc.in_layers.0`.
+fn module_path(node_name: &str) -> Option<String> {
+    let trimmed = node_name.strip_prefix('/')?;
+    let (module, _op) = trimmed.rsplit_once('/')?;
+    Some(module.replace('/', "."))
+}
+
+/// The PyTorch name of a graph value, or `None` for graph plumbing (shapes,
+/// axes, scalar constants):
+/// - a dotted name that is not an anonymous export name is kept (`dec.ups.0.weight`);
+/// - otherwise it is named after the node that reads it: input 1 of a
+///   convolution or matrix product is its `weight`, input 2 its `bias`, input 0 of
+///   a `Gather` an embedding `weight` (exports sometimes name that one after a
+///   graph input, as Piper's `sid`);
+/// - a float tensor folded at export time (`/dp/flows.0/Exp_output_0`) is named
+///   after the module and operator that produced it (`dp.flows.0.Exp`).
+fn parameter_name(
+    value: &str,
+    consumer: Option<(&proto::NodeProto, usize)>,
+    data_type: i32,
+) -> Option<String> {
+    let anonymous = value.starts_with("onnx::") || value.starts_with('/');
+    if !anonymous && value.contains('.') {
+        return Some(value.to_string());
+    }
+    if let Some((node, slot)) = consumer {
+        let suffix = match (node.op_type.as_str(), slot) {
+            ("Conv" | "ConvTranspose" | "Gemm" | "MatMul", 1) => Some("weight"),
+            ("Conv" | "ConvTranspose" | "Gemm", 2) => Some("bias"),
+            ("Gather", 0) => Some("weight"),
+            _ => None,
+        };
+        if let (Some(suffix), Some(module)) = (suffix, module_path(&node.name)) {
+            return Some(format!("{module}.{suffix}"));
+        }
+    }
+    let folded = value.strip_suffix("_output_0")?;
+    let (module, op) = folded.strip_prefix('/')?.rsplit_once('/')?;
+    let plumbing = ["Constant", "Cast", "Shape", "Mul", "ConstantOfShape"];
+    if data_type != ONNX_FLOAT || plumbing.iter().any(|p| op.starts_with(p)) {
+        return None;
+    }
+    Some(format!("{}.{op}", module.replace('/', ".")))
+}
+
+fn attributes(node: &proto::NodeProto) -> NodeAttributes {
+    let ints = node
+        .attribute
+        .iter()
+        .map(|a| {
+            let v = if a.ints.is_empty() {
+                vec![a.i]
+            } else {
+                a.ints.clone()
+            };
+            (a.name.clone(), v)
+        })
+        .collect();
+    NodeAttributes {
+        op_type: node.op_type.clone(),
+        ints,
+    }
+}
+
+fn to_tensor(
+    t: &proto::TensorProto,
+    device: &Device,
+    dtype: DType,
+) -> std::result::Result<Tensor, String> {
+    if t.data_location == 1 {
+        return Err("stored as external data, which is not supported".into());
+    }
+    let dims = t
+        .dims
+        .iter()
+        .map(|&d| usize::try_from(d).map_err(|_| format!("negative dimension {d}")))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let count: usize = dims.iter().product();
+    let raw = &t.raw_data;
+    let check = |have: usize| {
+        if have == count {
+            Ok(())
+        } else {
+            Err(format!("shape {dims:?} needs {count} values, found {have}"))
+        }
+    };
+    let tensor = match t.data_type {
+        ONNX_FLOAT => {
+            let values: Vec<f32> = if raw.is_empty() {
+                t.float_data.clone()
+            } else {
+                raw.chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect()
+            };
+            check(values.len())?;
+            Tensor::from_vec(values, dims, device)
+        }
+        ONNX_FLOAT16 => {
+            let values: Vec<f32> = raw
+                .chunks_exact(2)
+                .map(|c| half_to_f32(u16::from_le_bytes([c[0], c[1]])))
+                .collect();
+            check(values.len())?;
+            Tensor::from_vec(values, dims, device)
+        }
+        ONNX_DOUBLE => {
+            let values: Vec<f64> = raw
+                .chunks_exact(8)
+                .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+                .collect();
+            check(values.len())?;
+            Tensor::from_vec(values, dims, device)
+        }
+        ONNX_INT64 => {
+            let values: Vec<i64> = if raw.is_empty() {
+                t.int64_data.clone()
+            } else {
+                raw.chunks_exact(8)
+                    .map(|c| i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+                    .collect()
+            };
+            check(values.len())?;
+            return Tensor::from_vec(values, dims, device).map_err(|e| e.to_string());
+        }
+        ONNX_INT32 => {
+            let values: Vec<i64> = if raw.is_empty() {
+                t.int32_data.iter().map(|&v| i64::from(v)).collect()
+            } else {
+                raw.chunks_exact(4)
+                    .map(|c| i64::from(i32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+                    .collect()
+            };
+            check(values.len())?;
+            return Tensor::from_vec(values, dims, device).map_err(|e| e.to_string());
+        }
+        other => return Err(format!("unsupported ONNX data type {other}")),
+    };
+    tensor
+        .and_then(|t| t.to_dtype(dtype))
+        .map_err(|e| e.to_string())
+}
+
+/// IEEE 754 half precision to f32 (ONNX float16 initializers).
+fn half_to_f32(h: u16) -> f32 {
+    let sign = u32::from(h >> 15) << 31;
+    let exp = u32::from((h >> 10) & 0x1f);
+    let mant = u32::from(h & 0x3ff);
+    let bits = match (exp, mant) {
+        (0, 0) => sign,
+        (0, m) => {
+            // Subnormal: normalise the mantissa.
+            let shift = m.leading_zeros() - 21;
+            let m = (m << shift) & 0x3ff;
+            sign | ((113 - shift) << 23) | (m << 13)
+        }
+        (0x1f, m) => sign | 0x7f80_0000 | (m << 13),
+        (e, m) => sign | ((e + 112) << 23) | (m << 13),
+    };
+    f32::from_bits(bits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn module_path_strips_op() {
+        assert_eq!(
+            module_path("/flow/flows.6/enc/in_layers.0/Conv").as_deref(),
+            Some("flow.flows.6.enc.in_layers.0")
+        );
+        assert_eq!(module_path("Conv_12"), None);
+    }
+
+    #[test]
+    fn half_conversion_matches_known_values() {
+        // Values from numpy: np.float16(x).view(np.uint16)
+        assert_eq!(half_to_f32(0x3c00), 1.0);
+        assert_eq!(half_to_f32(0xc000), -2.0);
+        assert_eq!(half_to_f32(0x3555), 0.333_251_95);
+        assert_eq!(half_to_f32(0x0001), 5.960_464_5e-8);
+        assert!(half_to_f32(0x7c00).is_infinite());
+    }
+
+    #[test]
+    fn truncated_file_is_an_error_naming_it() {
+        let err = OnnxWeights::from_bytes(
+            Path::new("voice.onnx"),
+            &[0x3a, 0xff, 0xff],
+            &Device::Cpu,
+            DType::F32,
+        )
+        .unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("voice.onnx"), "{msg}");
+    }
+}

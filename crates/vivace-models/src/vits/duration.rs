@@ -1,0 +1,276 @@
+//! Duration predictors: how many spectrogram frames each phoneme lasts.
+//!
+//! Mirrors `StochasticDurationPredictor` (run in reverse, as at inference),
+//! `DurationPredictor`, `DDSConv`, `ConvFlow` and `ElementwiseAffine` of
+//! [VITS](https://github.com/jaywalnut310/vits/blob/main/models.py).
+//! Difference: the stochastic predictor's spline runs on the host in f32
+//! (a few values per token), the rest on the model's device.
+
+use candle_core::{DType, Device, Module, Result, Tensor};
+use candle_nn::{Conv1d, VarBuilder};
+
+use super::layers::{flip_channels, ChannelNorm, ConvSpec};
+use super::spline;
+use super::VitsConfig;
+
+/// Dilated depth-separable convolutions with GELU (VITS `DDSConv`); the
+/// kernel's dilation grows as `kernel^layer`.
+#[derive(Debug, Clone)]
+struct DdsConv {
+    convs_sep: Vec<Conv1d>,
+    convs_1x1: Vec<Conv1d>,
+    norms_1: Vec<ChannelNorm>,
+    norms_2: Vec<ChannelNorm>,
+}
+
+impl DdsConv {
+    fn new(cfg: &VitsConfig, vb: VarBuilder) -> Result<Self> {
+        let c = cfg.duration_predictor_filter_channels;
+        let k = cfg.duration_predictor_kernel_size;
+        let eps = cfg.layer_norm_eps;
+        let mut layers = Self {
+            convs_sep: vec![],
+            convs_1x1: vec![],
+            norms_1: vec![],
+            norms_2: vec![],
+        };
+        for i in 0..cfg.depth_separable_num_layers {
+            let dilation = k.pow(i as u32);
+            let sep = ConvSpec::new(c, c, k).dilation(dilation).groups(c);
+            layers
+                .convs_sep
+                .push(sep.load(vb.pp(format!("convs_sep.{i}")))?);
+            layers
+                .convs_1x1
+                .push(ConvSpec::new(c, c, 1).load(vb.pp(format!("convs_1x1.{i}")))?);
+            layers
+                .norms_1
+                .push(ChannelNorm::new(c, eps, vb.pp(format!("norms_1.{i}")))?);
+            layers
+                .norms_2
+                .push(ChannelNorm::new(c, eps, vb.pp(format!("norms_2.{i}")))?);
+        }
+        Ok(layers)
+    }
+
+    /// `x + g` run through the residual stack.
+    fn forward(&self, x: &Tensor, g: Option<&Tensor>) -> Result<Tensor> {
+        let mut x = match g {
+            Some(g) => (x + g)?,
+            None => x.clone(),
+        };
+        for i in 0..self.convs_sep.len() {
+            let y = self.norms_1[i].forward(&self.convs_sep[i].forward(&x)?)?;
+            let y = self.convs_1x1[i].forward(&y.gelu_erf()?)?;
+            let y = self.norms_2[i].forward(&y)?.gelu_erf()?;
+            x = (x + y)?;
+        }
+        Ok(x)
+    }
+}
+
+/// A coupling flow whose transform of the second half is a rational-quadratic
+/// spline conditioned on the first half (VITS `ConvFlow`).
+#[derive(Debug, Clone)]
+struct ConvFlow {
+    pre: Conv1d,
+    convs: DdsConv,
+    proj: Conv1d,
+    bins: usize,
+    tail_bound: f32,
+    param_scale: f32,
+}
+
+impl ConvFlow {
+    fn new(cfg: &VitsConfig, vb: VarBuilder) -> Result<Self> {
+        let c = cfg.duration_predictor_filter_channels;
+        let bins = cfg.duration_predictor_flow_bins;
+        Ok(Self {
+            pre: ConvSpec::new(1, c, 1).load(vb.pp("pre"))?,
+            convs: DdsConv::new(cfg, vb.pp("convs"))?,
+            proj: ConvSpec::new(c, 3 * bins - 1, 1).load(vb.pp("proj"))?,
+            bins,
+            tail_bound: cfg.duration_predictor_tail_bound as f32,
+            param_scale: 1.0 / (c as f32).sqrt(),
+        })
+    }
+
+    /// Inverts the flow on `z` `[1, 2, t]` conditioned on `g` `[1, filter, t]`.
+    fn reverse(&self, z: &Tensor, g: &Tensor) -> Result<Tensor> {
+        let x0 = z.narrow(1, 0, 1)?;
+        let x1 = z.narrow(1, 1, 1)?;
+        let h = self.pre.forward(&x0)?;
+        let h = self.proj.forward(&self.convs.forward(&h, Some(g))?)?;
+        // Host side: [3 * bins - 1, t] parameters, one spline per token.
+        let h = h.squeeze(0)?.to_dtype(DType::F32)?.t()?.to_vec2::<f32>()?;
+        let x1v = x1.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
+        let n = 2 * self.bins;
+        let out: Vec<f32> = x1v
+            .iter()
+            .zip(h)
+            .map(|(&y, mut p)| {
+                p[..n].iter_mut().for_each(|v| *v *= self.param_scale);
+                spline::inverse(y, &p, self.bins, self.tail_bound)
+            })
+            .collect();
+        let t = out.len();
+        let x1 = Tensor::from_vec(out, (1, 1, t), z.device())?.to_dtype(z.dtype())?;
+        Tensor::cat(&[&x0, &x1], 1)
+    }
+}
+
+/// The VITS stochastic duration predictor, inverted: noise → log-durations.
+#[derive(Debug, Clone)]
+pub struct StochasticDurationPredictor {
+    pre: Conv1d,
+    convs: DdsConv,
+    proj: Conv1d,
+    cond: Option<Conv1d>,
+    /// `ElementwiseAffine` of `flows.0`: `m` and `exp(-logs)`, `[1, 2, 1]`.
+    affine_m: Tensor,
+    affine_inv_scale: Tensor,
+    /// `flows.3`, `flows.5`, …: `flows.1` is skipped at inference, as in VITS.
+    conv_flows: Vec<ConvFlow>,
+}
+
+impl StochasticDurationPredictor {
+    /// Loads `pre`, `convs`, `proj`, `cond` and `flows.*` (the checkpoint's `dp`).
+    pub fn new(cfg: &VitsConfig, vb: VarBuilder) -> Result<Self> {
+        let c = cfg.duration_predictor_filter_channels;
+        let h = cfg.hidden_size;
+        let cond = match cfg.num_speakers > 1 {
+            true => Some(ConvSpec::new(cfg.speaker_embedding_size, c, 1).load(vb.pp("cond"))?),
+            false => None,
+        };
+        let affine = vb.pp("flows.0");
+        let affine_m = affine.get((2, 1), "m")?.reshape((1, 2, 1))?;
+        let affine_inv_scale = affine
+            .get((2, 1), "logs")?
+            .neg()?
+            .exp()?
+            .reshape((1, 2, 1))?;
+        let conv_flows = (1..cfg.duration_predictor_num_flows)
+            .map(|j| ConvFlow::new(cfg, vb.pp(format!("flows.{}", 2 * j + 1))))
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            pre: ConvSpec::new(h, c, 1).load(vb.pp("pre"))?,
+            convs: DdsConv::new(cfg, vb.pp("convs"))?,
+            proj: ConvSpec::new(c, c, 1).load(vb.pp("proj"))?,
+            cond,
+            affine_m,
+            affine_inv_scale,
+            conv_flows,
+        })
+    }
+
+    /// Log-durations `[1, 1, t]` for encoder states `x` `[1, hidden, t]`, from
+    /// noise scaled by `noise_scale` (0 gives the deterministic result).
+    pub fn forward(&self, x: &Tensor, g: Option<&Tensor>, noise_scale: f64) -> Result<Tensor> {
+        let mut x = self.pre.forward(x)?;
+        if let (Some(cond), Some(g)) = (&self.cond, g) {
+            x = x.broadcast_add(&cond.forward(g)?)?;
+        }
+        let cond = self.proj.forward(&self.convs.forward(&x, None)?)?;
+        let t = x.dim(2)?;
+        let mut z = noise((1, 2, t), noise_scale, x.dtype(), x.device())?;
+        for flow in self.conv_flows.iter().rev() {
+            z = flow.reverse(&flip_channels(&z)?, &cond)?;
+        }
+        z = flip_channels(&z)?;
+        z = z
+            .broadcast_sub(&self.affine_m)?
+            .broadcast_mul(&self.affine_inv_scale)?;
+        z.narrow(1, 0, 1)
+    }
+}
+
+/// The deterministic duration predictor of VITS (`use_sdp=False`): two
+/// conv-ReLU-norm blocks and a projection to one log-duration per token.
+#[derive(Debug, Clone)]
+pub struct DurationPredictor {
+    conv_1: Conv1d,
+    norm_1: ChannelNorm,
+    conv_2: Conv1d,
+    norm_2: ChannelNorm,
+    proj: Conv1d,
+    cond: Option<Conv1d>,
+}
+
+impl DurationPredictor {
+    /// Loads `conv_1`, `norm_1`, `conv_2`, `norm_2`, `proj`, `cond` (the checkpoint's `dp`).
+    pub fn new(cfg: &VitsConfig, vb: VarBuilder) -> Result<Self> {
+        let (h, c, k) = (
+            cfg.hidden_size,
+            cfg.duration_predictor_filter_channels,
+            cfg.duration_predictor_kernel_size,
+        );
+        let eps = cfg.layer_norm_eps;
+        Ok(Self {
+            conv_1: ConvSpec::new(h, c, k).load(vb.pp("conv_1"))?,
+            norm_1: ChannelNorm::new(c, eps, vb.pp("norm_1"))?,
+            conv_2: ConvSpec::new(c, c, k).load(vb.pp("conv_2"))?,
+            norm_2: ChannelNorm::new(c, eps, vb.pp("norm_2"))?,
+            proj: ConvSpec::new(c, 1, 1).load(vb.pp("proj"))?,
+            cond: match cfg.num_speakers > 1 {
+                true => Some(ConvSpec::new(cfg.speaker_embedding_size, h, 1).load(vb.pp("cond"))?),
+                false => None,
+            },
+        })
+    }
+
+    /// Log-durations `[1, 1, t]` for encoder states `x` `[1, hidden, t]`.
+    pub fn forward(&self, x: &Tensor, g: Option<&Tensor>) -> Result<Tensor> {
+        let x = match (&self.cond, g) {
+            (Some(cond), Some(g)) => x.broadcast_add(&cond.forward(g)?)?,
+            _ => x.clone(),
+        };
+        let x = self.norm_1.forward(&self.conv_1.forward(&x)?.relu()?)?;
+        let x = self.norm_2.forward(&self.conv_2.forward(&x)?.relu()?)?;
+        self.proj.forward(&x)
+    }
+}
+
+/// Either duration predictor, as the checkpoint has it.
+#[derive(Debug, Clone)]
+pub enum Durations {
+    /// `use_stochastic_duration_prediction = true` (most Piper and MMS voices).
+    Stochastic(StochasticDurationPredictor),
+    /// The plain convolutional predictor.
+    Deterministic(DurationPredictor),
+}
+
+impl Durations {
+    /// Loads the predictor `cfg` names from `vb`.
+    pub fn new(cfg: &VitsConfig, vb: VarBuilder) -> Result<Self> {
+        Ok(if cfg.use_stochastic_duration_prediction {
+            Self::Stochastic(StochasticDurationPredictor::new(cfg, vb)?)
+        } else {
+            Self::Deterministic(DurationPredictor::new(cfg, vb)?)
+        })
+    }
+
+    /// Log-durations `[1, 1, t]`.
+    pub fn forward(&self, x: &Tensor, g: Option<&Tensor>, noise_scale: f64) -> Result<Tensor> {
+        match self {
+            Self::Stochastic(p) => p.forward(x, g, noise_scale),
+            Self::Deterministic(p) => p.forward(x, g),
+        }
+    }
+}
+
+/// Gaussian noise of `shape` times `scale`; exact zeros when `scale` is 0 so
+/// that noise-free synthesis is deterministic and matches the reference.
+pub fn noise(
+    shape: (usize, usize, usize),
+    scale: f64,
+    dtype: DType,
+    device: &Device,
+) -> Result<Tensor> {
+    if scale == 0.0 {
+        Tensor::zeros(shape, dtype, device)
+    } else {
+        Tensor::randn(0f32, 1f32, shape, device)?
+            .to_dtype(dtype)?
+            .affine(scale, 0.0)
+    }
+}

@@ -1,0 +1,158 @@
+//! Small building blocks shared by the VITS stages: loading convolutions,
+//! channel-wise layer norm, the channel flip of the flows.
+
+use candle_core::{Module, Result, Tensor, D};
+use candle_nn::{Conv1d, Conv1dConfig, ConvTranspose1d, ConvTranspose1dConfig, VarBuilder};
+
+/// Hyper-parameters of one 1-D convolution as the checkpoint defines it.
+#[derive(Debug, Clone, Copy)]
+pub struct ConvSpec {
+    /// Input channels.
+    pub in_channels: usize,
+    /// Output channels.
+    pub out_channels: usize,
+    /// Kernel width.
+    pub kernel: usize,
+    /// Dilation.
+    pub dilation: usize,
+    /// Groups (`in_channels` for a depth-wise convolution).
+    pub groups: usize,
+    /// Whether the layer has a bias.
+    pub bias: bool,
+}
+
+impl ConvSpec {
+    /// A dense convolution with bias and "same" padding semantics.
+    pub fn new(in_channels: usize, out_channels: usize, kernel: usize) -> Self {
+        Self {
+            in_channels,
+            out_channels,
+            kernel,
+            dilation: 1,
+            groups: 1,
+            bias: true,
+        }
+    }
+
+    /// The same convolution with dilation `d`.
+    pub fn dilation(self, dilation: usize) -> Self {
+        Self { dilation, ..self }
+    }
+
+    /// The same convolution split into `groups` groups.
+    pub fn groups(self, groups: usize) -> Self {
+        Self { groups, ..self }
+    }
+
+    /// The same convolution without bias.
+    pub fn no_bias(self) -> Self {
+        Self {
+            bias: false,
+            ..self
+        }
+    }
+
+    /// Loads the layer from `vb` (`weight`, `bias`) with "same" padding
+    /// (`dilation * (kernel - 1) / 2` on each side), as every VITS convolution uses.
+    pub fn load(self, vb: VarBuilder) -> Result<Conv1d> {
+        let weight = vb.get(
+            (
+                self.out_channels,
+                self.in_channels / self.groups,
+                self.kernel,
+            ),
+            "weight",
+        )?;
+        let bias = if self.bias {
+            Some(vb.get(self.out_channels, "bias")?)
+        } else {
+            None
+        };
+        let cfg = Conv1dConfig {
+            padding: self.dilation * (self.kernel - 1) / 2,
+            dilation: self.dilation,
+            groups: self.groups,
+            ..Default::default()
+        };
+        Ok(Conv1d::new(weight, bias, cfg))
+    }
+}
+
+/// A transposed convolution run without padding, then trimmed.
+///
+/// Mirrors PyTorch's `ConvTranspose1d(padding=p)`: candle's CPU kernel only
+/// takes its fast path at padding 0, so we compute the full output and drop
+/// `p` samples at each end, which is the same result.
+#[derive(Debug, Clone)]
+pub struct TrimmedConvTranspose1d {
+    inner: ConvTranspose1d,
+    trim: usize,
+}
+
+impl TrimmedConvTranspose1d {
+    /// Loads `weight` `[in, out, kernel]` and `bias` from `vb`.
+    pub fn new(
+        in_channels: usize,
+        out_channels: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+        vb: VarBuilder,
+    ) -> Result<Self> {
+        let weight = vb.get((in_channels, out_channels, kernel), "weight")?;
+        let bias = vb.get(out_channels, "bias")?;
+        let cfg = ConvTranspose1dConfig {
+            stride,
+            ..Default::default()
+        };
+        Ok(Self {
+            inner: ConvTranspose1d::new(weight, Some(bias), cfg),
+            trim: padding,
+        })
+    }
+}
+
+impl Module for TrimmedConvTranspose1d {
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        let ys = self.inner.forward(xs)?;
+        let len = ys.dim(D::Minus1)?;
+        ys.narrow(D::Minus1, self.trim, len - 2 * self.trim)
+    }
+}
+
+/// Layer norm over the channel axis of a `[batch, channels, time]` tensor
+/// (VITS `modules.LayerNorm`, parameters `gamma` and `beta`).
+#[derive(Debug, Clone)]
+pub struct ChannelNorm {
+    gamma: Tensor,
+    beta: Tensor,
+    eps: f64,
+}
+
+impl ChannelNorm {
+    /// Loads `gamma` and `beta` of size `channels`.
+    pub fn new(channels: usize, eps: f64, vb: VarBuilder) -> Result<Self> {
+        Ok(Self {
+            gamma: vb.get(channels, "gamma")?.reshape((1, channels, 1))?,
+            beta: vb.get(channels, "beta")?.reshape((1, channels, 1))?,
+            eps,
+        })
+    }
+}
+
+impl Module for ChannelNorm {
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        let mean = xs.mean_keepdim(1)?;
+        let centred = xs.broadcast_sub(&mean)?;
+        let var = centred.sqr()?.mean_keepdim(1)?;
+        centred
+            .broadcast_div(&(var + self.eps)?.sqrt()?)?
+            .broadcast_mul(&self.gamma)?
+            .broadcast_add(&self.beta)
+    }
+}
+
+/// Reverses the channel axis (the `Flip` flow of VITS).
+pub fn flip_channels(xs: &Tensor) -> Result<Tensor> {
+    xs.flip(&[1])
+}
