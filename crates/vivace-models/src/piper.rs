@@ -67,6 +67,9 @@ pub struct PiperConfig {
     /// Speaker name → id, for multi-speaker voices.
     #[serde(default)]
     pub speaker_id_map: BTreeMap<String, u32>,
+    /// Phoneme sequences merged into one phoneme before id lookup (optional).
+    #[serde(default)]
+    pub vowel_clusters: Vec<Vec<String>>,
 }
 
 fn default_phoneme_type() -> String {

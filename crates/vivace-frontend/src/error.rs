@@ -1,0 +1,32 @@
+//! The one error type of the front-end crate.
+
+use std::path::PathBuf;
+
+/// What can go wrong turning text into phonemes or samples into files.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An output file could not be created, written or moved into place.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file the user asked for.
+        path: PathBuf,
+        /// The operating system's reason.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The WAV encoder failed.
+    #[error("cannot encode WAV {path}: {source}")]
+    Wav {
+        /// The file the user asked for.
+        path: PathBuf,
+        /// hound's reason.
+        #[source]
+        source: hound::Error,
+    },
+    /// The phonemizer (espeak-ng) could not start or failed on the text.
+    #[error("phonemizer: {0}")]
+    Phonemizer(String),
+}
+
+/// Result with the front end's [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,13 @@
+//! Vivace's front end, around the models:
+//!
+//! - [`phonemize`]: text → sentences of IPA phonemes, identical to Piper 1.8
+//!   (espeak-ng built from source, its data embedded);
+//! - [`audio`]: Piper's post-processing (peak normalization, volume, clipping,
+//!   16-bit conversion, sentence silence) and WAV / raw PCM output that never
+//!   leaves a partial file behind.
+
+pub mod audio;
+pub mod error;
+pub mod phonemize;
+
+pub use error::{Error, Result};

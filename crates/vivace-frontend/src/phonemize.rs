@@ -1,0 +1,578 @@
+//! Text → sentences of IPA phonemes, exactly as Piper 1.8 does it.
+//!
+//! Piper 1.8 (`piper/voice.py`, `phonemize_espeak.py`, `espeakbridge.c` in
+//! [piper1-gpl](https://github.com/OHF-Voice/piper1-gpl)) calls espeak-ng's
+//! `espeak_TextToPhonemesWithTerminator` clause by clause, keeps each clause's
+//! punctuation, starts a new sentence at each sentence-ending clause, and
+//! NFD-decomposes the IPA into code points. Text inside `[[ … ]]` is taken as
+//! raw phonemes.
+//!
+//! espeak-ng is built from source by cargo (crate `espeak-rs-sys` 0.2.0, which
+//! vendors upstream commit d7b26b54). Two differences from the espeak-ng Piper
+//! links (upstream 724808c5) are bridged here, both verified against piper-tts
+//! 1.8 (see `docs/PHONEMIZATION.md`):
+//! - d7b26b54 lacks the public `espeak_TextToPhonemesWithTerminator`; its nine
+//!   lines are reproduced with the library's exported internals;
+//! - upstream 8afe77ba (in Piper's version) stopped consulting the previous
+//!   phoneme when writing IPA, so the linking glide `;` is always written `ʲ`
+//!   and the flap `*` always `ɾ`; we render each clause's phoneme list both as
+//!   ASCII mnemonics and as IPA, align them, and write those two as Piper does.
+//!
+//! The language data (phoneme tables and the English dictionary) is embedded
+//! from the `espeak-ng-data-*` crates and written once to a directory the
+//! caller chooses. espeak-ng is not thread-safe: every call holds one lock.
+
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use espeak_rs_sys as sys;
+use unicode_normalization::UnicodeNormalization;
+
+use crate::error::{Error, Result};
+
+// espeak-ng internals exported by the static library (not in its public
+// header); signatures from src/libespeak-ng/{readclause,translate,encoding,
+// dictionary}.h at d7b26b54.
+extern "C" {
+    static mut p_decoder: *mut c_void;
+    static mut translator: *mut c_void;
+    fn create_text_decoder() -> *mut c_void;
+    fn text_decoder_decode_string_multibyte(
+        decoder: *mut c_void,
+        input: *const c_void,
+        encoding: c_int,
+        flags: c_int,
+    ) -> c_int;
+    fn text_decoder_get_buffer(decoder: *mut c_void) -> *const c_void;
+    fn TranslateClauseWithTerminator(
+        tr: *mut c_void,
+        tone_out: *mut c_int,
+        voice_change: *mut *mut c_char,
+        terminator_out: *mut c_int,
+    );
+    fn GetTranslatedPhonemeString(phoneme_mode: c_int) -> *const c_char;
+}
+
+// Clause terminator codes (translate.h; the values piper's espeakbridge.c uses).
+const CLAUSE_TYPE_CLAUSE: c_int = 0x0004_0000;
+const CLAUSE_TYPE_SENTENCE: c_int = 0x0008_0000;
+const CLAUSE_PERIOD: c_int = 40 | CLAUSE_TYPE_SENTENCE;
+const CLAUSE_COMMA: c_int = 20 | 0x1000 | CLAUSE_TYPE_CLAUSE;
+const CLAUSE_QUESTION: c_int = 40 | 0x2000 | CLAUSE_TYPE_SENTENCE;
+const CLAUSE_EXCLAMATION: c_int = 45 | 0x3000 | CLAUSE_TYPE_SENTENCE;
+const CLAUSE_COLON: c_int = 30 | CLAUSE_TYPE_CLAUSE;
+const CLAUSE_SEMICOLON: c_int = 30 | 0x1000 | CLAUSE_TYPE_CLAUSE;
+
+/// Separator espeak-ng puts between phonemes when asked (ASCII unit separator:
+/// never part of a phoneme).
+const SEPARATOR: char = '\u{1f}';
+
+/// Files copied out of the embedded data: the phoneme tables, the language
+/// definitions and each bundled dictionary. Voice variants (`voices/`) and
+/// MBROLA tables are left out: phonemization never reads them, and with them
+/// espeak-ng's voice list overflows (it warns about `N_VOICES_LIST`).
+fn embedded_files() -> impl Iterator<Item = &'static (&'static str, &'static [u8])> {
+    espeak_ng_data_phonemes::ALL_FILES
+        .iter()
+        .chain(espeak_ng_data_dict_en::ALL_FILES)
+        .filter(|(path, _)| !path.starts_with("voices/") && !path.starts_with("mbrola"))
+}
+
+/// Languages whose dictionary this build embeds (`NAME_dict`).
+pub const DICTIONARIES: &[&str] = &["en"];
+
+/// Process-wide espeak-ng state, behind the lock.
+struct Espeak {
+    data_dir: Option<PathBuf>,
+}
+
+static ESPEAK: Mutex<Espeak> = Mutex::new(Espeak { data_dir: None });
+
+/// One clause as espeak-ng returns it.
+#[derive(Debug, Clone, PartialEq)]
+struct Clause {
+    phonemes: String,
+    terminator: &'static str,
+    end_of_sentence: bool,
+}
+
+/// A Piper-compatible phonemizer for one espeak-ng voice (`en-us`, …).
+#[derive(Debug, Clone)]
+pub struct Phonemizer {
+    voice: String,
+    vowel_clusters: Vec<Vec<String>>,
+}
+
+impl Phonemizer {
+    /// Prepares espeak-ng with its data under `data_dir` (written there on
+    /// first use) and checks that `voice` loads.
+    pub fn new(voice: &str, data_dir: &Path) -> Result<Self> {
+        let language = voice.split(['-', '_']).next().unwrap_or(voice);
+        if !DICTIONARIES.contains(&language) {
+            return Err(Error::Phonemizer(format!(
+                "espeak voice `{voice}` needs the `{language}_dict` dictionary, which this build does not include (it has: {})",
+                DICTIONARIES.join(", ")
+            )));
+        }
+        let mut state = lock();
+        state.initialize(data_dir)?;
+        set_voice(voice)?;
+        Ok(Self {
+            voice: voice.to_string(),
+            vowel_clusters: Vec::new(),
+        })
+    }
+
+    /// Merges these phoneme sequences into single phonemes (Piper's optional
+    /// `vowel_clusters` voice setting).
+    pub fn with_vowel_clusters(mut self, clusters: Vec<Vec<String>>) -> Self {
+        self.vowel_clusters = clusters;
+        self
+    }
+
+    /// Phonemizes `text` into sentences, each a list of phonemes (one code
+    /// point each, spaces and punctuation included), as `PiperVoice.phonemize`.
+    pub fn phonemize(&self, text: &str) -> Result<Vec<Vec<String>>> {
+        let mut sentences: Vec<Vec<String>> = Vec::new();
+        let parts = split_raw_blocks(text);
+        let mut prev_raw = false;
+        for (i, part) in parts.iter().enumerate() {
+            if let Some(raw) = part.strip_prefix("[[").and_then(|p| p.strip_suffix("]]")) {
+                prev_raw = true;
+                if sentences.is_empty() {
+                    sentences.push(Vec::new());
+                }
+                let current = sentences.last_mut().expect("a sentence was just ensured");
+                if i > 0 && parts[i - 1].ends_with(' ') {
+                    current.push(" ".into());
+                }
+                current.extend(raw.trim().chars().map(String::from));
+                if i + 1 < parts.len() && parts[i + 1].starts_with(' ') {
+                    current.push(" ".into());
+                }
+                continue;
+            }
+            let mut part_sentences = self.phonemize_part(part)?;
+            if prev_raw && !part_sentences.is_empty() {
+                let first = part_sentences.remove(0);
+                if let Some(last) = sentences.last_mut() {
+                    last.extend(first);
+                }
+            }
+            sentences.extend(part_sentences);
+            prev_raw = false;
+        }
+        if sentences.last().is_some_and(Vec::is_empty) {
+            sentences.pop();
+        }
+        Ok(sentences)
+    }
+
+    /// `EspeakPhonemizer.phonemize` of piper 1.8 for text without `[[ ]]`.
+    fn phonemize_part(&self, text: &str) -> Result<Vec<Vec<String>>> {
+        let clauses = {
+            let _state = lock();
+            set_voice(&self.voice)?;
+            clauses(text)
+        };
+        let mut sentences = Vec::new();
+        let mut current: Vec<String> = Vec::new();
+        for clause in clauses {
+            let mut phonemes = strip_language_flags(&clause.phonemes);
+            phonemes.push_str(clause.terminator);
+            if matches!(clause.terminator, "," | ":" | ";") {
+                phonemes.push(' ');
+            }
+            current.extend(phonemes.nfd().map(String::from));
+            if clause.end_of_sentence {
+                sentences.push(merge_clusters(
+                    std::mem::take(&mut current),
+                    &self.vowel_clusters,
+                ));
+            }
+        }
+        if !current.is_empty() {
+            sentences.push(merge_clusters(current, &self.vowel_clusters));
+        }
+        Ok(sentences)
+    }
+}
+
+fn lock() -> std::sync::MutexGuard<'static, Espeak> {
+    // A panic while holding the lock leaves espeak's state as valid as any
+    // other interrupted call: keep going.
+    ESPEAK
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Espeak {
+    /// Writes the data files if needed and initializes espeak-ng once.
+    fn initialize(&mut self, data_dir: &Path) -> Result<()> {
+        if let Some(current) = &self.data_dir {
+            if current != data_dir {
+                tracing::debug!(
+                    current = %current.display(),
+                    requested = %data_dir.display(),
+                    "espeak-ng is already initialized; keeping its data directory"
+                );
+            }
+            return Ok(());
+        }
+        install_data(data_dir)?;
+        let path = data_dir
+            .to_str()
+            .and_then(|p| CString::new(p).ok())
+            .ok_or_else(|| {
+                Error::Phonemizer(format!(
+                    "the espeak-ng data path {} must be valid UTF-8 without NUL",
+                    data_dir.display()
+                ))
+            })?;
+        // SAFETY: called once, under the lock; DONT_EXIT makes a data error
+        // return an error code instead of exiting the process.
+        let rate = unsafe {
+            sys::espeak_Initialize(
+                sys::espeak_AUDIO_OUTPUT_AUDIO_OUTPUT_SYNCHRONOUS,
+                0,
+                path.as_ptr(),
+                sys::espeakINITIALIZE_DONT_EXIT as c_int,
+            )
+        };
+        if rate <= 0 {
+            return Err(Error::Phonemizer(format!(
+                "espeak-ng failed to initialize with data in {} (code {rate})",
+                data_dir.display()
+            )));
+        }
+        // espeak-ng silently falls back to other data locations: check it used ours.
+        let mut used: *const c_char = std::ptr::null();
+        // SAFETY: espeak_Info returns static strings owned by the library.
+        let used = unsafe {
+            sys::espeak_Info(&mut used);
+            if used.is_null() {
+                String::new()
+            } else {
+                CStr::from_ptr(used).to_string_lossy().into_owned()
+            }
+        };
+        let expected = data_dir.join("espeak-ng-data");
+        if Path::new(&used) != expected && Path::new(&used) != data_dir {
+            return Err(Error::Phonemizer(format!(
+                "espeak-ng loaded its data from {used} instead of {}",
+                expected.display()
+            )));
+        }
+        self.data_dir = Some(data_dir.to_path_buf());
+        Ok(())
+    }
+}
+
+/// Writes the embedded espeak-ng data under `dir/espeak-ng-data/` unless an
+/// identical copy is there; files are written to temporaries and renamed.
+pub fn install_data(dir: &Path) -> Result<()> {
+    let root = dir.join("espeak-ng-data");
+    let write_err = |path: &Path, source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    for (rel, bytes) in embedded_files() {
+        let dest = root.join(rel);
+        if std::fs::metadata(&dest).is_ok_and(|m| m.len() == bytes.len() as u64) {
+            continue;
+        }
+        let parent = dest.parent().unwrap_or(&root);
+        std::fs::create_dir_all(parent).map_err(|e| write_err(parent, e))?;
+        let mut tmp = tempfile::NamedTempFile::new_in(parent).map_err(|e| write_err(parent, e))?;
+        std::io::Write::write_all(&mut tmp, bytes).map_err(|e| write_err(&dest, e))?;
+        tmp.persist(&dest).map_err(|e| write_err(&dest, e.error))?;
+    }
+    Ok(())
+}
+
+/// Selects the espeak-ng voice (Piper does this before every text).
+fn set_voice(voice: &str) -> Result<()> {
+    let name = CString::new(voice)
+        .map_err(|_| Error::Phonemizer(format!("bad espeak voice name {voice:?}")))?;
+    // SAFETY: called with the lock held, after initialization.
+    let status = unsafe { sys::espeak_SetVoiceByName(name.as_ptr()) };
+    if status != sys::espeak_ERROR_EE_OK {
+        return Err(Error::Phonemizer(format!(
+            "espeak-ng has no voice `{voice}` (check `espeak.voice` in the voice's .onnx.json)"
+        )));
+    }
+    Ok(())
+}
+
+/// piper's `espeakbridge.get_phonemes`: clauses until the text is consumed.
+/// The caller holds the lock.
+fn clauses(text: &str) -> Vec<Clause> {
+    // A NUL would end the C string early; Piper's bridge would stop there too,
+    // but we keep the rest of the text.
+    let Ok(c_text) = CString::new(text.replace('\0', " ")) else {
+        return Vec::new();
+    };
+    let mut cursor: *const c_void = c_text.as_ptr().cast();
+    let mut out = Vec::new();
+    while !cursor.is_null() {
+        let mut terminator: c_int = 0;
+        // SAFETY: `cursor` points into `c_text` (or is advanced by espeak within
+        // it); the lock is held; espeak was initialized and a voice is set.
+        let phonemes = unsafe {
+            if text_to_phonemes_with_terminator(&mut cursor, &mut terminator) {
+                ipa_as_piper()
+            } else {
+                break;
+            }
+        };
+        let code = terminator & 0x000F_FFFF;
+        let terminator = match code {
+            CLAUSE_PERIOD => ".",
+            CLAUSE_QUESTION => "?",
+            CLAUSE_EXCLAMATION => "!",
+            CLAUSE_COMMA => ",",
+            CLAUSE_COLON => ":",
+            CLAUSE_SEMICOLON => ";",
+            _ => "",
+        };
+        out.push(Clause {
+            phonemes,
+            terminator,
+            end_of_sentence: code & CLAUSE_TYPE_SENTENCE == CLAUSE_TYPE_SENTENCE,
+        });
+    }
+    out
+}
+
+/// Upstream's `espeak_TextToPhonemesWithTerminator` (speech.c), minus the
+/// final phoneme-string call, which the caller makes. English voices decode
+/// with ISO-8859-1 as fallback (only used when UTF-8 decoding fails).
+unsafe fn text_to_phonemes_with_terminator(
+    cursor: &mut *const c_void,
+    terminator: &mut c_int,
+) -> bool {
+    let mut decoder = p_decoder;
+    if decoder.is_null() {
+        decoder = create_text_decoder();
+        p_decoder = decoder;
+    }
+    let encoding = sys::espeak_ng_ENCODING_ESPEAKNG_ENCODING_ISO_8859_1 as c_int;
+    if text_decoder_decode_string_multibyte(
+        decoder,
+        *cursor,
+        encoding,
+        sys::espeakCHARS_AUTO as c_int,
+    ) != 0
+    {
+        return false;
+    }
+    TranslateClauseWithTerminator(
+        translator,
+        std::ptr::null_mut(),
+        std::ptr::null_mut(),
+        terminator,
+    );
+    *cursor = text_decoder_get_buffer(decoder);
+    true
+}
+
+/// The translated clause's phonemes in `mode`.
+unsafe fn phoneme_string(mode: c_int) -> String {
+    let p = GetTranslatedPhonemeString(mode);
+    if p.is_null() {
+        String::new()
+    } else {
+        CStr::from_ptr(p).to_string_lossy().into_owned()
+    }
+}
+
+/// The clause's IPA as espeak-ng 724808c5 (Piper 1.8) writes it.
+unsafe fn ipa_as_piper() -> String {
+    let ipa_mode = sys::espeakPHONEMES_IPA as c_int;
+    let separated = (SEPARATOR as c_int) << 8;
+    let ipa = phoneme_string(ipa_mode);
+    let mnemonics = phoneme_string(separated);
+    if !mnemonics.contains([';', '*']) {
+        return ipa;
+    }
+    let ipa_separated = phoneme_string(ipa_mode | separated);
+    align_glide_and_flap(&mnemonics, &ipa_separated).unwrap_or(ipa)
+}
+
+/// Rewrites the IPA of the linking glide `;` (always `ʲ`) and the flap `*`
+/// (always `ɾ`) as 724808c5 does, given the clause's phonemes as separated
+/// ASCII mnemonics and separated IPA. `None` if the two cannot be aligned
+/// (never seen; the caller keeps espeak's own IPA then).
+fn align_glide_and_flap(mnemonics: &str, ipa: &str) -> Option<String> {
+    let ascii_words: Vec<&str> = mnemonics.split(' ').collect();
+    let ipa_words: Vec<&str> = ipa.split(' ').collect();
+    if ascii_words.len() != ipa_words.len() {
+        return None;
+    }
+    let mut words = Vec::with_capacity(ipa_words.len());
+    for (ascii, ipa) in ascii_words.iter().zip(&ipa_words) {
+        let names: Vec<&str> = ascii.split(SEPARATOR).collect();
+        let symbols: Vec<&str> = ipa.split(SEPARATOR).collect();
+        // espeak-ng writes no separator before IPA starting with a modifier
+        // letter (U+02B0..U+036F), so a glide already written `ʲ` is glued to
+        // the symbol before it: that many names have no symbol of their own.
+        let mut glued = names.len().checked_sub(symbols.len())?;
+        let mut word = String::new();
+        let mut j = 0;
+        for (i, name) in names.iter().enumerate() {
+            let symbol = symbols.get(j).copied();
+            match (*name, symbol) {
+                (";", Some("")) if i > 0 => {
+                    word.push('ʲ');
+                    j += 1;
+                }
+                (";", _) if i > 0 && glued > 0 => glued -= 1,
+                ("*", Some("r")) => {
+                    word.push('ɾ');
+                    j += 1;
+                }
+                _ => {
+                    word.push_str(symbol?);
+                    j += 1;
+                }
+            }
+        }
+        if j != symbols.len() {
+            return None;
+        }
+        words.push(word);
+    }
+    Some(words.join(" "))
+}
+
+/// Splits out `[[ raw phonemes ]]` blocks like Python's
+/// `re.split(r"(\[\[.*?\]\])", text)`: text and blocks alternate, the first
+/// and last parts are text (possibly empty), a block never spans a newline.
+fn split_raw_blocks(text: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let mut rest = text;
+    let mut offset = 0;
+    let mut last_end = 0;
+    while let Some(start) = rest.find("[[") {
+        let after = &rest[start + 2..];
+        let line_end = after.find('\n').unwrap_or(after.len());
+        match after[..line_end].find("]]") {
+            Some(close) => {
+                let block_start = offset + start;
+                let block_end = block_start + 2 + close + 2;
+                parts.push(&text[last_end..block_start]);
+                parts.push(&text[block_start..block_end]);
+                last_end = block_end;
+                offset = block_end;
+                rest = &text[block_end..];
+            }
+            None => {
+                offset += start + 1;
+                rest = &text[offset..];
+            }
+        }
+    }
+    parts.push(&text[last_end..]);
+    parts
+}
+
+/// `re.sub(r"\([^)]+\)", "", s)`: drops espeak's `(lang)` switch markers.
+fn strip_language_flags(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(open) = rest.find('(') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        match after.find(')') {
+            Some(close) if close > 0 => rest = &after[close + 1..],
+            _ => {
+                out.push('(');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Piper's `_merge_known_vowel_clusters`: longest known cluster first.
+fn merge_clusters(phonemes: Vec<String>, clusters: &[Vec<String>]) -> Vec<String> {
+    let Some(max_len) = clusters.iter().map(Vec::len).max() else {
+        return phonemes;
+    };
+    let mut out = Vec::with_capacity(phonemes.len());
+    let mut i = 0;
+    while i < phonemes.len() {
+        let longest = (2..=max_len.min(phonemes.len() - i))
+            .rev()
+            .find(|&n| clusters.iter().any(|c| c.as_slice() == &phonemes[i..i + n]));
+        match longest {
+            Some(n) => {
+                out.push(phonemes[i..i + n].concat());
+                i += n;
+            }
+            None => {
+                out.push(phonemes[i].clone());
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Python: `re.split(r"(\[\[.*?\]\])", "a [[ b ]] c [[d]]")` →
+    /// `['a ', '[[ b ]]', ' c ', '[[d]]', '']`.
+    #[test]
+    fn raw_blocks_split_like_python() {
+        assert_eq!(
+            split_raw_blocks("a [[ b ]] c [[d]]"),
+            vec!["a ", "[[ b ]]", " c ", "[[d]]", ""]
+        );
+        assert_eq!(split_raw_blocks("no blocks"), vec!["no blocks"]);
+        // `.` does not match a newline: `['x [[a\nb]] y']`.
+        assert_eq!(split_raw_blocks("x [[a\nb]] y"), vec!["x [[a\nb]] y"]);
+    }
+
+    /// Python: `re.sub(r"\([^)]+\)", "", "(en)həlˈoʊ (fr)wˈɜːld()")` → `'həlˈoʊ wˈɜːld()'`.
+    #[test]
+    fn language_flags_are_removed() {
+        assert_eq!(
+            strip_language_flags("(en)həlˈoʊ (fr)wˈɜːld()"),
+            "həlˈoʊ wˈɜːld()"
+        );
+    }
+
+    #[test]
+    fn clusters_merge_longest_first() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let clusters = vec![s(&["a", "ɪ"]), s(&["a", "ɪ", "ə"])];
+        assert_eq!(
+            merge_clusters(s(&["h", "a", "ɪ", "ə", "a", "ɪ"]), &clusters),
+            s(&["h", "aɪə", "aɪ"])
+        );
+    }
+
+    /// The glide after /i/ before a vowel: d7b26b54 writes no IPA for `;` after
+    /// `i:`, Piper's espeak writes `ʲ` ("see an": `sˈiːʲ ɐn`).
+    #[test]
+    fn glide_is_written_as_piper_does() {
+        let sep = SEPARATOR;
+        let names = format!("s{sep}'i:{sep}; a#{sep}n");
+        let ipa = format!("s{sep}ˈiː{sep} ɐ{sep}n");
+        assert_eq!(
+            align_glide_and_flap(&names, &ipa).as_deref(),
+            Some("sˈiːʲ ɐn")
+        );
+        let flap = format!("b{sep}E{sep}*{sep}3");
+        let flap_ipa = format!("b{sep}ɛ{sep}r{sep}ɚ");
+        assert_eq!(
+            align_glide_and_flap(&flap, &flap_ipa).as_deref(),
+            Some("bɛɾɚ")
+        );
+    }
+}

