@@ -7,7 +7,7 @@
 //! by truncation; `sentence_silence` seconds of zeros go *between* sentences.
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -74,17 +74,32 @@ pub trait AudioSink {
     fn finish(self: Box<Self>) -> Result<()>;
 }
 
-/// A WAV file written to a temporary file beside `path` and renamed into place
-/// by [`AudioSink::finish`]: an error or interruption leaves no partial file.
-pub struct WavFileSink {
-    path: PathBuf,
-    temp: tempfile::TempPath,
-    writer: hound::WavWriter<BufWriter<File>>,
-    format: SampleFormat,
+/// Where a finished WAV goes.
+enum WavTarget {
+    /// Renamed from a temporary file beside it to `path`.
+    File {
+        path: PathBuf,
+        temp: tempfile::TempPath,
+    },
+    /// Copied to stdout from an anonymous temporary file (`-f -`).
+    Stdout { file: File },
 }
 
-impl WavFileSink {
-    /// Starts a mono WAV at `path` with `sample_rate` and `format`.
+/// A mono WAV written to a temporary file and only then moved into place (or
+/// copied to stdout): an error or interruption leaves no partial file, and the
+/// header, which needs the final length, is right.
+pub struct WavSink {
+    target: WavTarget,
+    writer: hound::WavWriter<BufWriter<File>>,
+    format: SampleFormat,
+    name: PathBuf,
+}
+
+/// The name stdout goes by in messages.
+const STDOUT: &str = "<stdout>";
+
+impl WavSink {
+    /// Starts a WAV for `path`, written to a temporary file in the same folder.
     pub fn create(path: &Path, sample_rate: u32, format: SampleFormat) -> Result<Self> {
         let write_err = |source| Error::Write {
             path: path.to_path_buf(),
@@ -101,6 +116,39 @@ impl WavFileSink {
             .tempfile_in(dir)
             .map_err(write_err)?;
         let (file, temp) = temp.into_parts();
+        let target = WavTarget::File {
+            path: path.to_path_buf(),
+            temp,
+        };
+        Self::start(file, target, path.to_path_buf(), sample_rate, format)
+    }
+
+    /// Starts a WAV that [`AudioSink::finish`] copies to stdout.
+    pub fn stdout(sample_rate: u32, format: SampleFormat) -> Result<Self> {
+        let file = tempfile::tempfile().map_err(|source| Error::Write {
+            path: STDOUT.into(),
+            source,
+        })?;
+        let copy = file.try_clone().map_err(|source| Error::Write {
+            path: STDOUT.into(),
+            source,
+        })?;
+        Self::start(
+            copy,
+            WavTarget::Stdout { file },
+            STDOUT.into(),
+            sample_rate,
+            format,
+        )
+    }
+
+    fn start(
+        file: File,
+        target: WavTarget,
+        name: PathBuf,
+        sample_rate: u32,
+        format: SampleFormat,
+    ) -> Result<Self> {
         let spec = hound::WavSpec {
             channels: 1,
             sample_rate,
@@ -115,22 +163,23 @@ impl WavFileSink {
         };
         let writer =
             hound::WavWriter::new(BufWriter::new(file), spec).map_err(|source| Error::Wav {
-                path: path.to_path_buf(),
+                path: name.clone(),
                 source,
             })?;
         Ok(Self {
-            path: path.to_path_buf(),
-            temp,
+            target,
             writer,
             format,
+            name,
         })
     }
 }
 
-impl AudioSink for WavFileSink {
+impl AudioSink for WavSink {
     fn write(&mut self, samples: &[f32]) -> Result<()> {
+        let name = &self.name;
         let wav_err = |source| Error::Wav {
-            path: self.path.clone(),
+            path: name.clone(),
             source,
         };
         for &s in samples {
@@ -145,16 +194,31 @@ impl AudioSink for WavFileSink {
 
     fn finish(self: Box<Self>) -> Result<()> {
         let Self {
-            path, temp, writer, ..
+            target,
+            writer,
+            name,
+            ..
         } = *self;
         writer.finalize().map_err(|source| Error::Wav {
-            path: path.clone(),
+            path: name.clone(),
             source,
         })?;
-        temp.persist(&path).map_err(|e| Error::Write {
-            path,
-            source: e.error,
-        })
+        match target {
+            WavTarget::File { path, temp } => temp.persist(&path).map_err(|e| Error::Write {
+                path,
+                source: e.error,
+            }),
+            WavTarget::Stdout { mut file } => {
+                let err = |source| Error::Write {
+                    path: name.clone(),
+                    source,
+                };
+                file.seek(SeekFrom::Start(0)).map_err(err)?;
+                let mut out = std::io::stdout().lock();
+                std::io::copy(&mut file, &mut out).map_err(err)?;
+                out.flush().map_err(err)
+            }
+        }
     }
 }
 
@@ -255,7 +319,7 @@ mod tests {
             source,
         })?;
         let path = dir.path().join("out.wav");
-        let mut sink = Box::new(WavFileSink::create(&path, 22050, SampleFormat::I16)?);
+        let mut sink = Box::new(WavSink::create(&path, 22050, SampleFormat::I16)?);
         sink.write(&[0.0, 0.5, -0.5])?;
         assert!(!path.exists(), "no file before finish");
         sink.finish()?;
@@ -284,7 +348,7 @@ mod tests {
 
     #[test]
     fn unwritable_directory_is_an_error_naming_the_path() {
-        let err = WavFileSink::create(
+        let err = WavSink::create(
             Path::new("/nonexistent-dir/x/out.wav"),
             22050,
             SampleFormat::I16,

@@ -8,9 +8,9 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use vivace::synth::{SynthError, Synthesizer};
+use vivace::synth::{SpeakReport, SynthError, Synthesizer};
 use vivace::voice_store::{VoiceStore, DEFAULT_VOICE};
-use vivace_frontend::audio::{AudioSink, PostProcess, RawSink, SampleFormat, WavFileSink};
+use vivace_frontend::audio::{AudioSink, PostProcess, RawSink, SampleFormat, WavSink};
 
 /// Fast speech synthesis on any hardware.
 #[derive(Debug, Parser)]
@@ -49,7 +49,7 @@ struct SayArgs {
     /// Read the text from this file.
     #[arg(short = 'i', long = "input-file", visible_alias = "input_file")]
     input_file: Option<PathBuf>,
-    /// Write a WAV file here.
+    /// Write a WAV file here (`-` for stdout).
     #[arg(short = 'f', long = "output-file", visible_alias = "output_file")]
     output_file: Option<PathBuf>,
     /// Write raw little-endian samples to stdout, sentence by sentence.
@@ -94,12 +94,16 @@ struct SayArgs {
 /// Where the audio goes.
 enum Output {
     Wav(PathBuf),
+    /// `-f -`: a WAV on stdout, written once complete (its header needs the length).
+    WavStdout,
     Raw,
 }
 
 /// `say`'s arguments, checked.
 struct SayPlan {
-    text: String,
+    /// The input, split as Piper's CLI does: each non-empty line (stripped) is
+    /// spoken on its own; text given as arguments is one line.
+    lines: Vec<String>,
     output: Output,
     format: SampleFormat,
     post: PostProcess,
@@ -110,6 +114,7 @@ impl SayArgs {
     fn plan(&self) -> Result<SayPlan> {
         let output = match (&self.output_file, self.output_raw) {
             (Some(_), true) => bail!("choose one of --output-file and --output-raw"),
+            (Some(path), false) if path.as_os_str() == "-" => Output::WavStdout,
             (Some(path), false) => Output::Wav(path.clone()),
             (None, true) => Output::Raw,
             (None, false) => bail!(
@@ -142,8 +147,20 @@ impl SayArgs {
                 "--device {other}: this build runs on the CPU only (use --device cpu); GPU devices come with the cuda/metal builds"
             ),
         }
+        let text = self.read_text()?;
+        let lines: Vec<String> = if self.text.is_empty() {
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(String::from)
+                .collect()
+        } else if text.trim().is_empty() {
+            Vec::new()
+        } else {
+            vec![text.trim().to_string()]
+        };
         Ok(SayPlan {
-            text: self.read_text()?,
+            lines,
             output,
             format: match self.sample_format {
                 SampleFormatArg::S16 => SampleFormat::I16,
@@ -199,7 +216,7 @@ impl SayArgs {
 
 fn say(args: &SayArgs) -> Result<()> {
     let plan = args.plan()?;
-    if plan.text.trim().is_empty() {
+    if plan.lines.is_empty() {
         return Err(SynthError::EmptyText.into());
     }
     let store = VoiceStore::from_env()?;
@@ -224,20 +241,27 @@ fn say(args: &SayArgs) -> Result<()> {
     }
 
     let mut sink: Box<dyn AudioSink> = match &plan.output {
-        Output::Wav(path) => Box::new(WavFileSink::create(path, synth.sample_rate(), plan.format)?),
+        Output::Wav(path) => Box::new(WavSink::create(path, synth.sample_rate(), plan.format)?),
+        Output::WavStdout => Box::new(WavSink::stdout(synth.sample_rate(), plan.format)?),
         Output::Raw => Box::new(RawSink::new(
             std::io::stdout().lock(),
             plan.format,
             "<stdout>",
         )),
     };
-    let report = synth.speak(
-        &plan.text,
-        &params,
-        &plan.post,
-        args.sentence_silence,
-        sink.as_mut(),
-    )?;
+    let start = std::time::Instant::now();
+    let mut report = SpeakReport::default();
+    for line in &plan.lines {
+        let offset = start.elapsed();
+        let line_report = synth.speak(
+            line,
+            &params,
+            &plan.post,
+            args.sentence_silence,
+            sink.as_mut(),
+        )?;
+        report.merge(&line_report, offset);
+    }
     sink.finish()?;
     if args.verbose {
         eprintln!(

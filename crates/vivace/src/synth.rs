@@ -58,6 +58,18 @@ pub struct SpeakReport {
 }
 
 impl SpeakReport {
+    /// Adds the figures of a later call (`vivace say` speaks line by line).
+    pub fn merge(&mut self, later: &SpeakReport, offset: Duration) {
+        self.sentences += later.sentences;
+        self.audio_seconds += later.audio_seconds;
+        self.phonemize += later.phonemize;
+        self.synthesize += later.synthesize;
+        if self.first_audio.is_none() {
+            self.first_audio = later.first_audio.map(|t| t + offset);
+        }
+        self.total = offset + later.total;
+    }
+
     /// Model time over audio duration (below 1 is faster than real time).
     pub fn real_time_factor(&self) -> f64 {
         if self.audio_seconds > 0.0 {
@@ -101,6 +113,9 @@ impl Synthesizer {
         }
         let mut out = Vec::new();
         for phonemes in self.phonemizer.phonemize(text)? {
+            if phonemes.is_empty() {
+                continue; // as Piper: a sentence with nothing to say is skipped
+            }
             let (ids, missing) = self.voice.phonemes_to_ids(&phonemes);
             if !missing.is_empty() {
                 tracing::warn!(
@@ -113,7 +128,9 @@ impl Synthesizer {
         Ok(out)
     }
 
-    /// Synthesizes `text` into `sink`, sentence by sentence.
+    /// Synthesizes `text` into `sink`, sentence by sentence, with
+    /// `sentence_silence` seconds between its sentences (Piper's
+    /// `PiperVoice.synthesize` plus its CLI's silence).
     pub fn speak(
         &self,
         text: &str,

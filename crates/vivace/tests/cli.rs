@@ -265,3 +265,42 @@ fn broken_voice_files_are_errors_naming_the_file() {
     assert!(stderr(&o).contains("v.onnx.json"), "{}", stderr(&o));
     assert!(!out.exists());
 }
+
+/// Piper's CLI speaks each input line on its own: the sentence silence goes
+/// between the sentences of a line, not between lines.
+#[test]
+fn each_input_line_is_spoken_on_its_own() {
+    let o = say(
+        &[
+            "--output-raw",
+            "--sentence-silence",
+            "0.5",
+            "--noise-scale",
+            "0",
+            "--noise-w-scale",
+            "0",
+        ],
+        b"Hello world.\n\n  Hello world.  \n",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(o.stdout.len(), 2 * 2 * hello_golden().len());
+}
+
+#[test]
+fn wav_to_stdout_with_dash() {
+    let o = say(
+        &[
+            "Hello world.",
+            "-f",
+            "-",
+            "--noise-scale",
+            "0",
+            "--noise-w-scale",
+            "0",
+        ],
+        b"",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let reader = hound::WavReader::new(std::io::Cursor::new(o.stdout)).expect("a WAV on stdout");
+    assert_eq!(reader.duration() as usize, hello_golden().len());
+}
