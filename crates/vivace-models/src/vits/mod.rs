@@ -181,16 +181,21 @@ impl Vits {
             candle_core::bail!("cannot synthesize an empty id sequence");
         }
         let ids_t = Tensor::from_slice(ids, (1, ids.len()), &self.device)?;
-        let g = match (&self.emb_g, params.speaker) {
-            (Some(emb), Some(s)) => Some(
-                emb.forward(&Tensor::new(&[s], &self.device)?)?
-                    .unsqueeze(2)?,
-            ),
-            (Some(emb), None) => Some(
-                emb.forward(&Tensor::new(&[0u32], &self.device)?)?
-                    .unsqueeze(2)?,
-            ),
-            (None, _) => None,
+        let g = match &self.emb_g {
+            Some(emb) => {
+                let speaker = params.speaker.unwrap_or(0);
+                if speaker as usize >= self.cfg.num_speakers {
+                    candle_core::bail!(
+                        "speaker {speaker} does not exist: this voice has speakers 0..{}",
+                        self.cfg.num_speakers - 1
+                    );
+                }
+                Some(
+                    emb.forward(&Tensor::new(&[speaker], &self.device)?)?
+                        .unsqueeze(2)?,
+                )
+            }
+            None => None,
         };
         let enc = self.enc_p.forward(&ids_t)?;
         let logw = self.dp.forward(&enc.x, g.as_ref(), params.noise_w)?;
