@@ -1,0 +1,597 @@
+//! The backend plan: every setting for a device, each with its reason.
+//!
+//! [`Plan::new`] is a pure function of the [`Hardware`], the device and the
+//! [`Overrides`] (environment variables), so it can be tested for machines we
+//! do not have. [`Plan::apply`] then makes the process-wide settings real.
+//!
+//! | variable | values | effect |
+//! |---|---|---|
+//! | `VIVACE_DEVICE` | `auto`, `cpu`, `cuda[:N]`, `metal[:N]` | device (read by the CLI) |
+//! | `VIVACE_NUM_THREADS` | integer ≥ 1 | CPU threads for candle's kernels |
+//! | `VIVACE_PRECISION` | `f32`, `tf32`, `bf16`, `f16` | compute precision |
+//! | `VIVACE_CUDNN` | `0`, `1` | cuDNN convolutions (builds with the `cudnn` feature) |
+//! | `VIVACE_BATCH_SIZE` | integer ≥ 1 | fixed batch size instead of measuring one |
+//! | `VIVACE_WARMUP` | `0`, `1` | warm-up runs before serving |
+
+use std::fmt;
+use std::str::FromStr;
+
+use candle_core::DType;
+use serde::{Deserialize, Serialize};
+
+use crate::device::DeviceKind;
+use crate::error::{Error, Result};
+use crate::hardware::{GpuKind, Hardware};
+
+/// Compute precision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// IEEE f32 everywhere.
+    F32,
+    /// f32 storage, TensorFloat-32 matmuls (CUDA, compute capability ≥ 8.0).
+    Tf32,
+    /// bfloat16 weights and activations.
+    Bf16,
+    /// IEEE half precision.
+    F16,
+}
+
+impl Precision {
+    /// The tensor dtype this precision stores weights in.
+    pub fn dtype(self) -> DType {
+        match self {
+            Self::F32 | Self::Tf32 => DType::F32,
+            Self::Bf16 => DType::BF16,
+            Self::F16 => DType::F16,
+        }
+    }
+}
+
+impl fmt::Display for Precision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::F32 => "f32",
+            Self::Tf32 => "tf32",
+            Self::Bf16 => "bf16",
+            Self::F16 => "f16",
+        })
+    }
+}
+
+impl FromStr for Precision {
+    type Err = ();
+
+    fn from_str(s: &str) -> std::result::Result<Self, ()> {
+        match s.to_ascii_lowercase().as_str() {
+            "f32" | "fp32" => Ok(Self::F32),
+            "tf32" => Ok(Self::Tf32),
+            "bf16" => Ok(Self::Bf16),
+            "f16" | "fp16" => Ok(Self::F16),
+            _ => Err(()),
+        }
+    }
+}
+
+/// Where a setting's value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// Chosen by the planner for this hardware.
+    Planner,
+    /// Set by an environment variable.
+    Env,
+}
+
+/// One decided setting, for reports (`vivace info`, `bench --json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Setting {
+    /// Name (`cpu_threads`, `tf32`, …).
+    pub name: String,
+    /// Value as text.
+    pub value: String,
+    /// Why.
+    pub reason: String,
+    /// Planner or environment.
+    pub source: Source,
+}
+
+/// User overrides, normally from the environment (see the module table).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Overrides {
+    /// `VIVACE_NUM_THREADS`.
+    pub threads: Option<usize>,
+    /// `VIVACE_PRECISION`.
+    pub precision: Option<Precision>,
+    /// `VIVACE_CUDNN`.
+    pub cudnn: Option<bool>,
+    /// `VIVACE_BATCH_SIZE`.
+    pub batch_size: Option<usize>,
+    /// `VIVACE_WARMUP`.
+    pub warmup: Option<bool>,
+}
+
+impl Overrides {
+    /// Reads the `VIVACE_*` variables; a malformed value is an error naming it.
+    pub fn from_env() -> Result<Self> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads overrides through `lookup` (tests pass a map).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let count = |name: &'static str| -> Result<Option<usize>> {
+            match lookup(name) {
+                None => Ok(None),
+                Some(v) => match v.trim().parse::<usize>() {
+                    Ok(n) if n >= 1 => Ok(Some(n)),
+                    _ => Err(Error::BadOverride {
+                        name,
+                        value: v,
+                        expected: "an integer of at least 1",
+                    }),
+                },
+            }
+        };
+        let flag = |name: &'static str| -> Result<Option<bool>> {
+            match lookup(name).as_deref().map(str::trim) {
+                None => Ok(None),
+                Some("1" | "true" | "on") => Ok(Some(true)),
+                Some("0" | "false" | "off") => Ok(Some(false)),
+                Some(v) => Err(Error::BadOverride {
+                    name,
+                    value: v.to_string(),
+                    expected: "0 or 1",
+                }),
+            }
+        };
+        let precision = match lookup("VIVACE_PRECISION") {
+            None => None,
+            Some(v) => Some(v.parse::<Precision>().map_err(|()| Error::BadOverride {
+                name: "VIVACE_PRECISION",
+                value: v.clone(),
+                expected: "one of f32, tf32, bf16, f16",
+            })?),
+        };
+        Ok(Self {
+            threads: count("VIVACE_NUM_THREADS")?,
+            precision,
+            cudnn: flag("VIVACE_CUDNN")?,
+            batch_size: count("VIVACE_BATCH_SIZE")?,
+            warmup: flag("VIVACE_WARMUP")?,
+        })
+    }
+}
+
+/// Every backend setting for one device, with reasons.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// The device planned for.
+    pub device: DeviceKind,
+    /// Compute precision.
+    pub precision: Precision,
+    /// CPU threads for candle's kernels (also used on GPU hosts for host work).
+    pub cpu_threads: usize,
+    /// TF32 matmuls on CUDA.
+    pub tf32: bool,
+    /// cuDNN convolutions on CUDA.
+    pub cudnn: bool,
+    /// A fixed batch size, or `None` to measure one.
+    pub batch_size: Option<usize>,
+    /// Run warm-up before serving.
+    pub warmup: bool,
+    /// The decisions above, each with its reason.
+    pub settings: Vec<Setting>,
+}
+
+impl Plan {
+    /// Plans `device` on `hw` with `overrides`. Fails only when an override asks
+    /// for something the device cannot do.
+    pub fn new(hw: &Hardware, device: DeviceKind, overrides: &Overrides) -> Result<Self> {
+        let mut settings = Vec::new();
+        let mut note = |name: &str, value: String, reason: String, source: Source| {
+            settings.push(Setting {
+                name: name.into(),
+                value,
+                reason,
+                source,
+            })
+        };
+
+        let (cpu_threads, source, reason) = match overrides.threads {
+            Some(n) => (n, Source::Env, "VIVACE_NUM_THREADS".to_string()),
+            None => (
+                hw.cpu.physical_cores.max(1),
+                Source::Planner,
+                format!(
+                    "one per physical core ({} physical, {} logical): hyper-threads share the SIMD units the kernels saturate",
+                    hw.cpu.physical_cores, hw.cpu.logical_cores
+                ),
+            ),
+        };
+        note("cpu_threads", cpu_threads.to_string(), reason, source);
+
+        let gpu = match device {
+            DeviceKind::Cuda(i) => hw
+                .gpus
+                .iter()
+                .find(|g| g.kind == GpuKind::Cuda && g.index == i),
+            DeviceKind::Metal(i) => hw
+                .gpus
+                .iter()
+                .find(|g| g.kind == GpuKind::Metal && g.index == i),
+            DeviceKind::Cpu => None,
+        };
+        let capability = gpu.and_then(|g| g.compute_capability);
+        let ampere = capability.is_some_and(|(major, _)| major >= 8);
+
+        let unsupported = |p: Precision, reason: &str| Error::Unsupported {
+            precision: p.to_string(),
+            device: device.to_string(),
+            reason: reason.to_string(),
+        };
+        let precision = match (device, overrides.precision) {
+            (DeviceKind::Cpu, Some(p @ (Precision::F32 | Precision::Bf16 | Precision::F16))) => {
+                note(
+                    "precision",
+                    p.to_string(),
+                    "VIVACE_PRECISION".into(),
+                    Source::Env,
+                );
+                p
+            }
+            (DeviceKind::Cpu, Some(p)) => {
+                return Err(unsupported(p, "TF32 exists on CUDA GPUs only"))
+            }
+            (DeviceKind::Cpu, None) => {
+                note(
+                    "precision",
+                    "f32".into(),
+                    "candle's CPU kernels are fastest in f32 (bf16/f16 are converted per op) and f32 keeps parity with the reference".into(),
+                    Source::Planner,
+                );
+                Precision::F32
+            }
+            (DeviceKind::Cuda(_), Some(p)) => {
+                let min = match p {
+                    Precision::Tf32 | Precision::Bf16 => Some(8),
+                    Precision::F16 => Some(7),
+                    Precision::F32 => None,
+                };
+                if let (Some(min), Some((major, _))) = (min, capability) {
+                    if major < min {
+                        return Err(unsupported(
+                            p,
+                            &format!("needs compute capability {min}.0, this GPU has {major}.x"),
+                        ));
+                    }
+                }
+                note(
+                    "precision",
+                    p.to_string(),
+                    "VIVACE_PRECISION".into(),
+                    Source::Env,
+                );
+                p
+            }
+            (DeviceKind::Cuda(_), None) if ampere => {
+                note(
+                    "precision",
+                    "tf32".into(),
+                    "compute capability ≥ 8.0: TF32 tensor cores run f32 matmuls several times faster with a 10-bit mantissa; weights stay f32".into(),
+                    Source::Planner,
+                );
+                Precision::Tf32
+            }
+            (DeviceKind::Cuda(_), None) => {
+                note(
+                    "precision",
+                    "f32".into(),
+                    "compute capability below 8.0 (or unknown): no TF32 tensor cores".into(),
+                    Source::Planner,
+                );
+                Precision::F32
+            }
+            (DeviceKind::Metal(_), Some(p @ Precision::Tf32)) => {
+                return Err(unsupported(p, "TF32 exists on CUDA GPUs only"))
+            }
+            (DeviceKind::Metal(_), Some(p)) => {
+                note(
+                    "precision",
+                    p.to_string(),
+                    "VIVACE_PRECISION".into(),
+                    Source::Env,
+                );
+                p
+            }
+            (DeviceKind::Metal(_), None) => {
+                note(
+                    "precision",
+                    "f32".into(),
+                    "f32 keeps parity with the reference; f16 is available by VIVACE_PRECISION"
+                        .into(),
+                    Source::Planner,
+                );
+                Precision::F32
+            }
+        };
+
+        let tf32 = precision == Precision::Tf32;
+        if matches!(device, DeviceKind::Cuda(_)) {
+            note(
+                "tf32",
+                tf32.to_string(),
+                if tf32 {
+                    "set_gemm_reduced_precision_f32(true) for f32 matmuls".into()
+                } else {
+                    "precision is not tf32".into()
+                },
+                Source::Planner,
+            );
+        }
+
+        let cudnn_built = cfg!(feature = "cudnn");
+        let cudnn = match (device, overrides.cudnn) {
+            (DeviceKind::Cuda(_), Some(on)) => {
+                let on = on && cudnn_built;
+                note(
+                    "cudnn",
+                    on.to_string(),
+                    if cudnn_built {
+                        "VIVACE_CUDNN".into()
+                    } else {
+                        "VIVACE_CUDNN asked, but this build has no cudnn feature".into()
+                    },
+                    Source::Env,
+                );
+                on
+            }
+            (DeviceKind::Cuda(_), None) => {
+                note(
+                    "cudnn",
+                    cudnn_built.to_string(),
+                    if cudnn_built {
+                        "built with cudnn: candle runs conv1d through cuDNN".into()
+                    } else {
+                        "built without the cudnn feature: candle's own conv kernels".into()
+                    },
+                    Source::Planner,
+                );
+                cudnn_built
+            }
+            _ => false,
+        };
+
+        let batch_size = overrides.batch_size;
+        note(
+            "batch_size",
+            batch_size.map_or("measured".into(), |b| b.to_string()),
+            match batch_size {
+                Some(_) => "VIVACE_BATCH_SIZE".into(),
+                None => "largest batch within the memory budget, up to the throughput knee".into(),
+            },
+            if batch_size.is_some() {
+                Source::Env
+            } else {
+                Source::Planner
+            },
+        );
+
+        let warmup = overrides.warmup.unwrap_or(true);
+        note(
+            "warmup",
+            warmup.to_string(),
+            if overrides.warmup.is_some() {
+                "VIVACE_WARMUP".into()
+            } else {
+                "first calls pay for allocation and kernel selection; warm before serving".into()
+            },
+            if overrides.warmup.is_some() {
+                Source::Env
+            } else {
+                Source::Planner
+            },
+        );
+
+        Ok(Self {
+            device,
+            precision,
+            cpu_threads,
+            tf32,
+            cudnn,
+            batch_size,
+            warmup,
+            settings,
+        })
+    }
+
+    /// The dtype to load weights in.
+    pub fn dtype(&self) -> DType {
+        self.precision.dtype()
+    }
+
+    /// Makes the process-wide settings real. Thread counts only take effect if
+    /// this runs before candle's first CPU kernel starts its thread pool, so
+    /// call it first thing in `main`.
+    pub fn apply(&self) {
+        // candle reads these when its pools start (CANDLE_NUM_THREADS for its
+        // barrier pool, RAYON_NUM_THREADS for rayon).
+        let threads = self.cpu_threads.to_string();
+        std::env::set_var("CANDLE_NUM_THREADS", &threads);
+        std::env::set_var("RAYON_NUM_THREADS", &threads);
+        #[cfg(feature = "cuda")]
+        if matches!(self.device, DeviceKind::Cuda(_)) {
+            candle_core::cuda::set_gemm_reduced_precision_f32(self.tf32);
+        }
+        tracing::info!(device = %self.device, precision = %self.precision, threads = self.cpu_threads, "plan applied");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hardware::{CpuInfo, GpuInfo};
+
+    const GIB: u64 = 1 << 30;
+
+    fn cpu(physical: usize, logical: usize, model: &str, simd: &[&str]) -> CpuInfo {
+        CpuInfo {
+            model: model.into(),
+            arch: "x86_64".into(),
+            physical_cores: physical,
+            logical_cores: logical,
+            simd: simd.iter().map(|s| s.to_string()).collect(),
+            total_memory: Some(64 * GIB),
+            available_memory: Some(48 * GIB),
+        }
+    }
+
+    fn cuda(name: &str, cc: (u32, u32), total_gib: u64) -> GpuInfo {
+        GpuInfo {
+            kind: GpuKind::Cuda,
+            index: 0,
+            name: name.into(),
+            compute_capability: Some(cc),
+            total_memory: Some(total_gib * GIB),
+            free_memory: Some((total_gib - 1) * GIB),
+        }
+    }
+
+    fn h100() -> Hardware {
+        Hardware {
+            cpu: cpu(
+                16,
+                32,
+                "Intel Xeon Platinum 8480+",
+                &["avx2", "fma", "avx512f"],
+            ),
+            gpus: vec![cuda("NVIDIA H100 80GB HBM3", (9, 0), 80)],
+        }
+    }
+
+    fn rtx3090() -> Hardware {
+        Hardware {
+            cpu: cpu(8, 16, "AMD Ryzen 7 5800X", &["avx2", "fma"]),
+            gpus: vec![cuda("NVIDIA GeForce RTX 3090", (8, 6), 24)],
+        }
+    }
+
+    fn t4() -> Hardware {
+        Hardware {
+            cpu: cpu(4, 8, "Intel Xeon", &["avx2", "fma"]),
+            gpus: vec![cuda("Tesla T4", (7, 5), 16)],
+        }
+    }
+
+    fn m2() -> Hardware {
+        let mut c = cpu(4, 8, "Apple M2", &["neon"]);
+        c.arch = "aarch64".into();
+        Hardware {
+            cpu: c,
+            gpus: vec![GpuInfo {
+                kind: GpuKind::Metal,
+                index: 0,
+                name: "Apple M2".into(),
+                compute_capability: None,
+                total_memory: Some(16 * GIB),
+                free_memory: None,
+            }],
+        }
+    }
+
+    fn two_core() -> Hardware {
+        Hardware {
+            cpu: cpu(2, 2, "AMD EPYC", &["avx2", "fma"]),
+            gpus: vec![],
+        }
+    }
+
+    fn plan(hw: &Hardware, device: DeviceKind) -> Plan {
+        Plan::new(hw, device, &Overrides::default()).expect("plan")
+    }
+
+    #[test]
+    fn h100_gets_tf32() {
+        let p = plan(&h100(), DeviceKind::Cuda(0));
+        assert_eq!(
+            (p.precision, p.tf32, p.cpu_threads),
+            (Precision::Tf32, true, 16)
+        );
+        assert_eq!(p.dtype(), DType::F32);
+        assert!(p.settings.iter().all(|s| !s.reason.is_empty()));
+    }
+
+    #[test]
+    fn rtx3090_gets_tf32_and_t4_does_not() {
+        assert!(plan(&rtx3090(), DeviceKind::Cuda(0)).tf32);
+        let p = plan(&t4(), DeviceKind::Cuda(0));
+        assert_eq!((p.precision, p.tf32), (Precision::F32, false));
+    }
+
+    #[test]
+    fn m2_metal_stays_f32() {
+        let p = plan(&m2(), DeviceKind::Metal(0));
+        assert_eq!(
+            (p.precision, p.tf32, p.cudnn),
+            (Precision::F32, false, false)
+        );
+        assert_eq!(p.cpu_threads, 4);
+    }
+
+    #[test]
+    fn two_core_cpu_uses_both_cores_in_f32() {
+        let p = plan(&two_core(), DeviceKind::Cpu);
+        assert_eq!(
+            (p.precision, p.cpu_threads, p.batch_size),
+            (Precision::F32, 2, None)
+        );
+        assert!(
+            !p.settings.iter().any(|s| s.name == "tf32"),
+            "no CUDA settings on a CPU plan"
+        );
+    }
+
+    #[test]
+    fn environment_overrides_win_and_are_labelled() {
+        let env = |name: &str| match name {
+            "VIVACE_NUM_THREADS" => Some("3".to_string()),
+            "VIVACE_PRECISION" => Some("bf16".to_string()),
+            "VIVACE_BATCH_SIZE" => Some("4".to_string()),
+            _ => None,
+        };
+        let overrides = Overrides::from_lookup(env).expect("overrides");
+        let p = Plan::new(&h100(), DeviceKind::Cuda(0), &overrides).expect("plan");
+        assert_eq!(
+            (p.cpu_threads, p.precision, p.batch_size),
+            (3, Precision::Bf16, Some(4))
+        );
+        assert_eq!(p.dtype(), DType::BF16);
+        let threads = p
+            .settings
+            .iter()
+            .find(|s| s.name == "cpu_threads")
+            .expect("threads");
+        assert_eq!(threads.source, Source::Env);
+    }
+
+    #[test]
+    fn impossible_overrides_are_errors() {
+        let bf16 = Overrides {
+            precision: Some(Precision::Bf16),
+            ..Default::default()
+        };
+        let err = Plan::new(&t4(), DeviceKind::Cuda(0), &bf16)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("bf16") && err.contains("8.0"), "{err}");
+        let tf32 = Overrides {
+            precision: Some(Precision::Tf32),
+            ..Default::default()
+        };
+        assert!(Plan::new(&two_core(), DeviceKind::Cpu, &tf32).is_err());
+        let bad = Overrides::from_lookup(|n| (n == "VIVACE_NUM_THREADS").then(|| "zero".into()));
+        assert!(bad
+            .unwrap_err()
+            .to_string()
+            .contains("VIVACE_NUM_THREADS=zero"));
+    }
+}
