@@ -246,7 +246,7 @@ impl Plan {
                 note(
                     "precision",
                     "f32".into(),
-                    "candle's CPU kernels are fastest in f32 (bf16/f16 are converted per op) and f32 keeps parity with the reference".into(),
+                    "f32 is the precision whose parity with the reference is tested; reduced precision on the CPU is not yet measured to pay".into(),
                     Source::Planner,
                 );
                 Precision::F32

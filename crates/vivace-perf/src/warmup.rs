@@ -124,7 +124,10 @@ mod tests {
         )
         .expect("warmup");
         assert!(report.settled, "{report:?}");
-        assert!(report.runs >= 4, "one cold run, then at least a window of three");
+        assert!(
+            report.runs >= 4,
+            "one cold run, then at least a window of three"
+        );
         assert!(report.cold > report.warm * 3, "{report:?}");
     }
 

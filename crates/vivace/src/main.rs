@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use vivace::synth::{SpeakReport, SynthError, Synthesizer};
 use vivace::voice_store::{VoiceStore, DEFAULT_VOICE};
 use vivace_frontend::audio::{AudioSink, PostProcess, RawSink, SampleFormat, WavSink};
+use vivace_perf::{DeviceRequest, Optimizer, Overrides};
 
 /// Fast speech synthesis on any hardware.
 #[derive(Debug, Parser)]
@@ -24,10 +25,39 @@ struct Cli {
 enum Command {
     /// Speak text with a Piper voice (flags as in Piper's CLI).
     Say(Box<SayArgs>),
+    /// Show the hardware and the plan Vivace would use on it.
+    Info(InfoArgs),
     /// Fetch the default voice into the cache (done automatically by `say`).
     Download,
     /// List installed voices.
     Voices,
+}
+
+/// `--device`, shared by every command that runs a model.
+#[derive(Debug, Clone, clap::Args)]
+struct DeviceArg {
+    /// Device: auto, cpu, cuda[:N] or metal[:N]; auto tries CUDA, then Metal, then the CPU.
+    #[arg(long = "device", env = "VIVACE_DEVICE", default_value = "auto")]
+    device: String,
+}
+
+impl DeviceArg {
+    /// Whether the user named a device (then it must work: no fallback).
+    fn is_explicit(&self) -> bool {
+        self.device != "auto"
+    }
+
+    /// Probes the machine, starts the device and applies the plan. Must run
+    /// before any model code: the plan sets candle's thread count.
+    fn optimizer(&self) -> Result<Optimizer> {
+        let request: DeviceRequest = self.device.parse()?;
+        let overrides = Overrides::from_env()?;
+        let optimizer = Optimizer::new(request, &overrides)?;
+        if let Some(why) = &optimizer.device.fallback {
+            eprintln!("vivace: warning: no accelerator started ({why}); using the CPU");
+        }
+        Ok(optimizer)
+    }
 }
 
 /// Output sample format.
@@ -37,6 +67,15 @@ enum SampleFormatArg {
     S16,
     /// 32-bit float, for exact comparisons.
     F32,
+}
+
+#[derive(Debug, clap::Args)]
+struct InfoArgs {
+    #[command(flatten)]
+    device: DeviceArg,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -80,9 +119,8 @@ struct SayArgs {
     /// Do not peak-normalize each sentence.
     #[arg(long = "no-normalize")]
     no_normalize: bool,
-    /// Device: auto, cpu (cuda and metal come with the performance layer).
-    #[arg(long, env = "VIVACE_DEVICE", default_value = "auto")]
-    device: String,
+    #[command(flatten)]
+    device: DeviceArg,
     /// Output sample format.
     #[arg(long = "sample-format", value_enum, default_value = "s16")]
     sample_format: SampleFormatArg,
@@ -140,12 +178,6 @@ impl SayArgs {
                     bail!("{name} must be a non-negative number, got {v}");
                 }
             }
-        }
-        match self.device.as_str() {
-            "auto" | "cpu" => {}
-            other => bail!(
-                "--device {other}: this build runs on the CPU only (use --device cpu); GPU devices come with the cuda/metal builds"
-            ),
         }
         let text = self.read_text()?;
         let lines: Vec<String> = if self.text.is_empty() {
@@ -219,11 +251,17 @@ fn say(args: &SayArgs) -> Result<()> {
     if plan.lines.is_empty() {
         return Err(SynthError::EmptyText.into());
     }
+    let optimizer = args.device.optimizer()?;
     let store = VoiceStore::from_env()?;
     let onnx = store.resolve(args.voice.as_deref())?;
     let load_start = std::time::Instant::now();
-    let synth = Synthesizer::load(&onnx, &candle_core::Device::Cpu, &store.espeak_data_dir())
-        .with_context(|| format!("cannot load voice {}", onnx.display()))?;
+    let (synth, device) = Synthesizer::load_planned(
+        &onnx,
+        &optimizer,
+        args.device.is_explicit(),
+        &store.espeak_data_dir(),
+    )
+    .with_context(|| format!("cannot load voice {}", onnx.display()))?;
     let load_time = load_start.elapsed();
 
     let mut params = synth.voice().config.default_params();
@@ -265,7 +303,7 @@ fn say(args: &SayArgs) -> Result<()> {
     sink.finish()?;
     if args.verbose {
         eprintln!(
-            "vivace: voice {} loaded in {:.3} s; {} sentence(s), {:.2} s of audio; phonemize {:.3} s, synthesize {:.3} s, first audio after {:.3} s, total {:.3} s; real-time factor {:.3}",
+            "vivace: voice {} loaded on {device} in {:.3} s; {} sentence(s), {:.2} s of audio; phonemize {:.3} s, synthesize {:.3} s, first audio after {:.3} s, total {:.3} s; real-time factor {:.3}",
             onnx.display(),
             load_time.as_secs_f64(),
             report.sentences,
@@ -280,9 +318,67 @@ fn say(args: &SayArgs) -> Result<()> {
     Ok(())
 }
 
+fn info(args: &InfoArgs) -> Result<()> {
+    let optimizer = args.device.optimizer()?;
+    if args.json {
+        let report = serde_json::json!({
+            "hardware": optimizer.hardware,
+            "device": optimizer.device.kind,
+            "fallback": optimizer.device.fallback,
+            "plan": optimizer.plan,
+        });
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    let hw = &optimizer.hardware;
+    let gib = |b: Option<u64>| {
+        b.map_or("unknown".to_string(), |b| {
+            format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64)
+        })
+    };
+    println!("cpu          {} ({})", hw.cpu.model, hw.cpu.arch);
+    println!(
+        "cores        {} physical, {} logical",
+        hw.cpu.physical_cores, hw.cpu.logical_cores
+    );
+    println!(
+        "simd         {}",
+        if hw.cpu.simd.is_empty() {
+            "none detected".into()
+        } else {
+            hw.cpu.simd.join(" ")
+        }
+    );
+    println!(
+        "memory       {} total, {} available",
+        gib(hw.cpu.total_memory),
+        gib(hw.cpu.available_memory)
+    );
+    for gpu in &hw.gpus {
+        println!("gpu          {:?} {}: {}", gpu.kind, gpu.index, gpu.name);
+    }
+    if hw.gpus.is_empty() {
+        println!("gpu          none usable by this build");
+    }
+    println!("device       {}", optimizer.device.kind);
+    println!();
+    println!("{:<12} {:<10} {:<8} reason", "setting", "value", "source");
+    for s in &optimizer.plan.settings {
+        println!(
+            "{:<12} {:<10} {:<8} {}",
+            s.name,
+            s.value,
+            format!("{:?}", s.source).to_lowercase(),
+            s.reason
+        );
+    }
+    Ok(())
+}
+
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Say(args) => say(&args),
+        Command::Info(args) => info(&args),
         Command::Download => {
             let store = VoiceStore::from_env()?;
             let path = store.ensure(&DEFAULT_VOICE)?;

@@ -13,6 +13,7 @@ use vivace_frontend::audio::{silence_samples, AudioSink, PostProcess};
 use vivace_frontend::phonemize::Phonemizer;
 use vivace_models::piper::PiperVoice;
 use vivace_models::vits::SynthesisParams;
+use vivace_perf::{DeviceKind, Optimizer};
 
 /// What can go wrong between text and audio.
 #[derive(Debug, thiserror::Error)]
@@ -87,13 +88,54 @@ pub struct Synthesizer {
 }
 
 impl Synthesizer {
-    /// Loads the voice at `onnx` (its `.onnx.json` beside it) onto `device`;
-    /// espeak-ng's data is kept in `espeak_data` (written on first use).
-    pub fn load(onnx: &Path, device: &Device, espeak_data: &Path) -> Result<Self, SynthError> {
-        let voice = PiperVoice::load(onnx, device, DType::F32)?;
+    /// Loads the voice at `onnx` (its `.onnx.json` beside it) onto `device`
+    /// in `dtype`; espeak-ng's data is kept in `espeak_data` (written on first use).
+    pub fn load(
+        onnx: &Path,
+        device: &Device,
+        dtype: DType,
+        espeak_data: &Path,
+    ) -> Result<Self, SynthError> {
+        let voice = PiperVoice::load(onnx, device, dtype)?;
         let phonemizer = Phonemizer::new(&voice.config.espeak.voice, espeak_data)?
             .with_vowel_clusters(voice.config.vowel_clusters.clone());
         Ok(Self { voice, phonemizer })
+    }
+
+    /// Loads the voice for `optimizer`'s device and plan. When the device was
+    /// chosen automatically and the voice fails to load or run there, it falls
+    /// back to the CPU with one warning; a device the user named must work.
+    pub fn load_planned(
+        onnx: &Path,
+        optimizer: &Optimizer,
+        explicit_device: bool,
+        espeak_data: &Path,
+    ) -> Result<(Self, DeviceKind), SynthError> {
+        let plan = &optimizer.plan;
+        let kind = optimizer.device.kind;
+        let attempt = Self::load(onnx, &optimizer.device.device, plan.dtype(), espeak_data)
+            .and_then(|s| s.smoke_test().map(|()| s));
+        match attempt {
+            Ok(s) => Ok((s, kind)),
+            Err(e) if !explicit_device && kind != DeviceKind::Cpu => {
+                tracing::warn!("voice failed on {kind} ({e}); falling back to the CPU");
+                let s = Self::load(onnx, &Device::Cpu, DType::F32, espeak_data)?;
+                Ok((s, DeviceKind::Cpu))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Runs the model once on a short id sequence, to prove it works on its device.
+    pub fn smoke_test(&self) -> Result<(), SynthError> {
+        let (ids, _) = self.voice.phonemes_to_ids(&["a".to_string()]);
+        let params = SynthesisParams {
+            noise_scale: 0.0,
+            noise_w: 0.0,
+            ..self.voice.config.default_params()
+        };
+        self.voice.model.synthesize(&ids, &params)?;
+        Ok(())
     }
 
     /// The loaded voice.

@@ -1,6 +1,6 @@
 //! Parity with Piper 1.8 (piper-tts + onnxruntime) on the default voice.
 
-use candle_core::Device;
+use candle_core::{DType, Device};
 use vivace::synth::Synthesizer;
 use vivace_models::vits::SynthesisParams;
 
@@ -8,8 +8,13 @@ use crate::util::{default_voice, golden_waveform, goldens, ids, relative_l2};
 
 fn load_default() -> Synthesizer {
     let store = vivace::voice_store::VoiceStore::from_env().expect("cache directory");
-    Synthesizer::load(default_voice(), &Device::Cpu, &store.espeak_data_dir())
-        .expect("load default voice")
+    Synthesizer::load(
+        default_voice(),
+        &Device::Cpu,
+        DType::F32,
+        &store.espeak_data_dir(),
+    )
+    .expect("load default voice")
 }
 
 /// Largest relative L2 error of the float waveform allowed against onnxruntime.
