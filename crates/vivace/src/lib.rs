@@ -4,5 +4,7 @@
 //! service) runs: [`voice_store`] finds or fetches voices, [`synth`] turns text
 //! into audio with a Piper voice (phonemize, synthesize, post-process, write).
 
+pub mod bench;
 pub mod synth;
+pub mod validate;
 pub mod voice_store;

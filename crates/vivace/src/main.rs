@@ -5,9 +5,11 @@ use std::ffi::OsString;
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
+use vivace::bench::{Variant, Workload};
 use vivace::synth::{SpeakReport, SynthError, Synthesizer};
 use vivace::voice_store::{VoiceStore, DEFAULT_VOICE};
 use vivace_frontend::audio::{AudioSink, PostProcess, RawSink, SampleFormat, WavSink};
@@ -27,6 +29,13 @@ enum Command {
     Say(Box<SayArgs>),
     /// Show the hardware and the plan Vivace would use on it.
     Info(InfoArgs),
+    /// Check that the performance layer works here (exit code 1 on any FAIL).
+    Validate(InfoArgs),
+    /// Time baseline against the plan on short, medium and long texts.
+    Bench(BenchArgs),
+    /// One measurement of `bench`, in a fresh process (internal).
+    #[command(hide = true)]
+    BenchRun(BenchRunArgs),
     /// Fetch the default voice into the cache (done automatically by `say`).
     Download,
     /// List installed voices.
@@ -67,6 +76,38 @@ enum SampleFormatArg {
     S16,
     /// 32-bit float, for exact comparisons.
     F32,
+}
+
+#[derive(Debug, clap::Args)]
+struct BenchArgs {
+    /// Piper voice (path or installed name); default en_US-joe-medium.
+    #[arg(long, short = 'm', visible_alias = "model", env = "VIVACE_VOICE")]
+    voice: Option<String>,
+    #[command(flatten)]
+    device: DeviceArg,
+    /// Write the JSON report to this file (`-` for stdout).
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Timed runs per workload and variant.
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    /// A short budget (2 runs, short and medium texts), as CI uses.
+    #[arg(long)]
+    quick: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct BenchRunArgs {
+    #[arg(long)]
+    voice: PathBuf,
+    #[arg(long)]
+    device: String,
+    #[arg(long, value_enum)]
+    variant: Variant,
+    #[arg(long, value_enum)]
+    workload: Workload,
+    #[arg(long)]
+    runs: usize,
 }
 
 #[derive(Debug, clap::Args)]
@@ -287,7 +328,7 @@ fn say(args: &SayArgs) -> Result<()> {
             "<stdout>",
         )),
     };
-    let start = std::time::Instant::now();
+    let start = Instant::now();
     let mut report = SpeakReport::default();
     for line in &plan.lines {
         let offset = start.elapsed();
@@ -315,6 +356,155 @@ fn say(args: &SayArgs) -> Result<()> {
             report.real_time_factor(),
         );
     }
+    Ok(())
+}
+
+/// `VIVACE_*` and thread variables removed for the baseline, so it runs on
+/// library defaults.
+const TUNING_VARIABLES: [&str; 7] = [
+    "VIVACE_NUM_THREADS",
+    "VIVACE_PRECISION",
+    "VIVACE_CUDNN",
+    "VIVACE_BATCH_SIZE",
+    "VIVACE_WARMUP",
+    "RAYON_NUM_THREADS",
+    "CANDLE_NUM_THREADS",
+];
+
+fn bench(args: &BenchArgs) -> Result<()> {
+    use vivace::bench::{speedup, RunResult, Summary};
+    let optimizer = args.device.optimizer()?;
+    let store = VoiceStore::from_env()?;
+    let onnx = store.resolve(args.voice.as_deref())?;
+    let exe =
+        std::env::current_exe().context("cannot find the vivace executable to run measurements")?;
+    let (runs, workloads): (usize, &[Workload]) = if args.quick {
+        (2, &[Workload::Short, Workload::Medium])
+    } else {
+        (args.runs.max(1), &Workload::ALL)
+    };
+    let variants = [Variant::Baseline, Variant::Optimized];
+    let progress = indicatif::ProgressBar::new((workloads.len() * variants.len()) as u64);
+    progress.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let mut summaries = Vec::new();
+    for &workload in workloads {
+        for variant in variants {
+            progress.set_message(format!("{variant:?} / {workload:?}").to_lowercase());
+            let mut cmd = std::process::Command::new(&exe);
+            cmd.arg("bench-run")
+                .arg("--voice")
+                .arg(&onnx)
+                .args(["--device", &args.device.device])
+                .args(["--variant", &format!("{variant:?}").to_lowercase()])
+                .args(["--workload", &format!("{workload:?}").to_lowercase()])
+                .args(["--runs", &runs.to_string()])
+                .stderr(std::process::Stdio::inherit());
+            if variant == Variant::Baseline {
+                for name in TUNING_VARIABLES {
+                    cmd.env_remove(name);
+                }
+            }
+            let out = cmd.output().context("cannot start a measurement process")?;
+            if !out.status.success() {
+                bail!(
+                    "measurement {variant:?}/{workload:?} failed ({})",
+                    out.status
+                );
+            }
+            let run: RunResult = serde_json::from_slice(&out.stdout)
+                .context("a measurement process printed no result")?;
+            summaries.push(Summary::of(run));
+            progress.inc(1);
+        }
+    }
+    progress.finish_and_clear();
+
+    let speedup = speedup(&summaries);
+    println!(
+        "{:<8} {:<10} {:>9} {:>8} {:>8} {:>7} {:>11} {:>9}",
+        "workload", "variant", "cold s", "p50 s", "p95 s", "rtf", "audio s/s", "peak MiB"
+    );
+    for s in &summaries {
+        println!(
+            "{:<8} {:<10} {:>9.3} {:>8.3} {:>8.3} {:>7.3} {:>11.2} {:>9.0}",
+            format!("{:?}", s.run.workload).to_lowercase(),
+            format!("{:?}", s.run.variant).to_lowercase(),
+            s.run.cold_start_s,
+            s.p50_s,
+            s.p95_s,
+            s.rtf,
+            s.throughput,
+            s.run
+                .peak_rss
+                .map_or(f64::NAN, |b| b as f64 / (1u64 << 20) as f64),
+        );
+    }
+    match speedup {
+        Some(x) if x > 1.02 => println!("\nspeedup (optimized / baseline throughput): {x:.2}x"),
+        Some(x) => println!(
+            "\nspeedup (optimized / baseline throughput): {x:.2}x: the plan is not faster than library defaults on this hardware ({} on {} physical cores: the same threads and precision; only warm-up differs)",
+            optimizer.device.kind, optimizer.hardware.cpu.physical_cores
+        ),
+        None => println!("\nspeedup: not measurable"),
+    }
+    if let Some(path) = &args.json {
+        let report = serde_json::json!({
+            "hardware": optimizer.hardware,
+            "plan": optimizer.plan,
+            "voice": onnx,
+            "runs": runs,
+            "results": summaries,
+            "speedup": speedup,
+        });
+        let text = serde_json::to_string_pretty(&report)?;
+        if path.as_os_str() == "-" {
+            println!("{text}");
+        } else {
+            std::fs::write(path, text)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+fn bench_run(args: &BenchRunArgs, started: Instant) -> Result<()> {
+    let store = VoiceStore::from_env()?;
+    let (synth, device) = match args.variant {
+        Variant::Optimized => {
+            let device = DeviceArg {
+                device: args.device.clone(),
+            };
+            let optimizer = device.optimizer()?;
+            Synthesizer::load_planned(
+                &args.voice,
+                &optimizer,
+                device.is_explicit(),
+                &store.espeak_data_dir(),
+            )?
+        }
+        Variant::Baseline => {
+            let chosen = vivace_perf::device::open(args.device.parse()?)?;
+            let synth = Synthesizer::load(
+                &args.voice,
+                &chosen.device,
+                candle_core::DType::F32,
+                &store.espeak_data_dir(),
+            )?;
+            (synth, chosen.kind)
+        }
+    };
+    let result = vivace::bench::measure(
+        &synth,
+        device.to_string(),
+        args.variant,
+        args.workload,
+        args.runs,
+        started,
+    )?;
+    println!("{}", serde_json::to_string(&result)?);
     Ok(())
 }
 
@@ -375,10 +565,65 @@ fn info(args: &InfoArgs) -> Result<()> {
     Ok(())
 }
 
-fn run(cli: Cli) -> Result<()> {
+fn validate(args: &InfoArgs) -> Result<()> {
+    use vivace::validate::Status;
+    let optimizer = args.device.optimizer()?;
+    let store = VoiceStore::from_env()?;
+    let loaded = store
+        .resolve(None)
+        .map_err(|e| e.to_string())
+        .and_then(|onnx| {
+            Synthesizer::load_planned(
+                &onnx,
+                &optimizer,
+                args.device.is_explicit(),
+                &store.espeak_data_dir(),
+            )
+            .map_err(|e| e.to_string())
+        });
+    let checks = vivace::validate::run(
+        &optimizer,
+        loaded.as_ref().map(|(s, _)| s).map_err(Clone::clone),
+    );
+    let count = |st: Status| checks.iter().filter(|c| c.status == st).count();
+    let (passed, skipped, failed) = (
+        count(Status::Pass),
+        count(Status::Skip),
+        count(Status::Fail),
+    );
+    if args.json {
+        let report = serde_json::json!({
+            "device": optimizer.device.kind,
+            "checks": checks,
+            "passed": passed,
+            "skipped": skipped,
+            "failed": failed,
+        });
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        for c in &checks {
+            println!(
+                "{:<5} {:<16} {}",
+                format!("{:?}", c.status).to_uppercase(),
+                c.name,
+                c.detail
+            );
+        }
+        println!("\n{passed} passed, {skipped} skipped, {failed} failed");
+    }
+    if failed > 0 {
+        bail!("{failed} validation check(s) failed");
+    }
+    Ok(())
+}
+
+fn run(cli: Cli, started: Instant) -> Result<()> {
     match cli.command {
         Command::Say(args) => say(&args),
         Command::Info(args) => info(&args),
+        Command::Bench(args) => bench(&args),
+        Command::BenchRun(args) => bench_run(&args, started),
+        Command::Validate(args) => validate(&args),
         Command::Download => {
             let store = VoiceStore::from_env()?;
             let path = store.ensure(&DEFAULT_VOICE)?;
@@ -405,6 +650,7 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 }
 
 fn main() -> ExitCode {
+    let started = Instant::now();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("VIVACE_LOG")
@@ -412,7 +658,7 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    match run(Cli::parse()) {
+    match run(Cli::parse(), started) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {

@@ -304,3 +304,28 @@ fn wav_to_stdout_with_dash() {
     let reader = hound::WavReader::new(std::io::Cursor::new(o.stdout)).expect("a WAV on stdout");
     assert_eq!(reader.duration() as usize, hello_golden().len());
 }
+
+#[test]
+fn validate_passes_on_this_machine() {
+    default_voice();
+    let o = vivace()
+        .args(["validate", "--json", "--device", "cpu"])
+        .output()
+        .expect("run vivace");
+    assert!(
+        o.status.success(),
+        "{}\n{}",
+        stderr(&o),
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON report");
+    assert_eq!(report["failed"], 0);
+    assert!(report["checks"].as_array().expect("checks").len() >= 9);
+    let end_to_end = report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|c| c["name"] == "end to end")
+        .expect("end-to-end check");
+    assert_eq!(end_to_end["status"], "PASS");
+}

@@ -1,0 +1,209 @@
+//! `vivace bench`: baseline against the plan, measured in fresh processes.
+//!
+//! Each (variant, workload) runs in its own child process (`vivace
+//! bench-run`), so cold start is really cold and each variant gets the
+//! process-wide settings it asks for (candle fixes its thread count when its
+//! pool starts, so two variants cannot share a process honestly).
+//!
+//! - **baseline**: f32, library defaults (candle's own thread count, the
+//!   `VIVACE_*` overrides removed), no warm-up, one sentence at a time;
+//! - **optimized**: the performance layer's plan, warmed up first.
+//!
+//! Per workload: cold start (process start to the first sentence's audio),
+//! warm latency p50/p95 of the whole text, real-time factor, throughput in
+//! audio seconds per second, and peak RSS.
+
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use vivace_frontend::audio::{AudioSink, PostProcess};
+
+use crate::synth::{SynthError, Synthesizer};
+
+/// A text to time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Workload {
+    /// One short sentence.
+    Short,
+    /// A three-sentence paragraph.
+    Medium,
+    /// About twelve sentences.
+    Long,
+}
+
+impl Workload {
+    /// Every workload, shortest first.
+    pub const ALL: [Workload; 3] = [Self::Short, Self::Medium, Self::Long];
+
+    /// The text spoken.
+    pub fn text(self) -> &'static str {
+        match self {
+            Self::Short => "Hello from Vivace.",
+            Self::Medium => {
+                "The translation is ready. It took less than a second to produce. Would you like to hear it again?"
+            }
+            Self::Long => {
+                "Hello world. I see an MRI. At 3:15 we counted 42 birds. Dr. Smith lives on Elm St. \
+                 Is it raining outside? Wait, what? No; that's fine: really! The quick brown fox jumps \
+                 over the lazy dog while the old farmer watches quietly from his porch. This is the \
+                 first sentence. Here is the second one! And a third?"
+            }
+        }
+    }
+}
+
+/// Which configuration a run uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Variant {
+    /// Library defaults, no warm-up.
+    Baseline,
+    /// The performance layer's plan.
+    Optimized,
+}
+
+/// What one child process measured.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunResult {
+    /// The configuration.
+    pub variant: Variant,
+    /// The text.
+    pub workload: Workload,
+    /// Device used.
+    pub device: String,
+    /// Process start to the first sentence's audio, seconds (load included).
+    pub cold_start_s: f64,
+    /// Warm-up calls made before timing (0 for the baseline).
+    pub warmup_runs: usize,
+    /// Whole-text synthesis times of the timed runs, seconds.
+    pub latencies_s: Vec<f64>,
+    /// Seconds of audio per run.
+    pub audio_s: f64,
+    /// Peak resident memory, bytes.
+    pub peak_rss: Option<u64>,
+}
+
+/// Summary of one (variant, workload).
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// The raw measurements.
+    #[serde(flatten)]
+    pub run: RunResult,
+    /// Median warm latency, seconds.
+    pub p50_s: f64,
+    /// 95th percentile warm latency, seconds.
+    pub p95_s: f64,
+    /// Median real-time factor (latency / audio).
+    pub rtf: f64,
+    /// Audio seconds per second at batch 1.
+    pub throughput: f64,
+}
+
+impl Summary {
+    /// Medians and percentiles of a run.
+    pub fn of(run: RunResult) -> Self {
+        let mut v = run.latencies_s.clone();
+        v.sort_by(f64::total_cmp);
+        let pick = |q: f64| {
+            if v.is_empty() {
+                f64::NAN
+            } else {
+                v[((v.len() - 1) as f64 * q).round() as usize]
+            }
+        };
+        let p50 = pick(0.5);
+        Self {
+            p50_s: p50,
+            p95_s: pick(0.95),
+            rtf: p50 / run.audio_s,
+            throughput: run.audio_s / p50,
+            run,
+        }
+    }
+}
+
+/// Swallows audio (benchmarks time synthesis, not disk writes).
+struct NullSink;
+
+impl AudioSink for NullSink {
+    fn write(&mut self, _samples: &[f32]) -> vivace_frontend::Result<()> {
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>) -> vivace_frontend::Result<()> {
+        Ok(())
+    }
+}
+
+/// The child's work: time `workload` on an already loaded voice. `started` is
+/// the process start (for cold start), `warm` whether to warm up first.
+pub fn measure(
+    synth: &Synthesizer,
+    device: String,
+    variant: Variant,
+    workload: Workload,
+    runs: usize,
+    started: Instant,
+) -> Result<RunResult, SynthError> {
+    let params = synth.voice().config.default_params();
+    let post = PostProcess::default();
+    let text = workload.text();
+    let mut sink = NullSink;
+    let first = synth.speak(text, &params, &post, 0.0, &mut sink)?;
+    let cold_start =
+        started.elapsed().saturating_sub(first.total) + first.first_audio.unwrap_or_default();
+    let warmup_runs = match variant {
+        Variant::Baseline => 0,
+        Variant::Optimized => {
+            let report = vivace_perf::warmup(
+                || {
+                    synth
+                        .speak(text, &params, &post, 0.0, &mut NullSink)
+                        .map(|_| ())
+                },
+                vivace_perf::WarmupOptions::default(),
+            )?;
+            report.runs
+        }
+    };
+    let mut latencies = Vec::with_capacity(runs);
+    let mut audio_s = first.audio_seconds;
+    for _ in 0..runs.max(1) {
+        let start = Instant::now();
+        let report = synth.speak(text, &params, &post, 0.0, &mut sink)?;
+        latencies.push(start.elapsed().as_secs_f64());
+        audio_s = report.audio_seconds;
+    }
+    Ok(RunResult {
+        variant,
+        workload,
+        device,
+        cold_start_s: cold_start.as_secs_f64(),
+        warmup_runs,
+        latencies_s: latencies,
+        audio_s,
+        peak_rss: peak_rss(),
+    })
+}
+
+/// Peak resident set size in bytes (`VmHWM`), on Linux.
+pub fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Optimized over baseline on throughput: total audio over total median time
+/// across the workloads both variants ran.
+pub fn speedup(summaries: &[Summary]) -> Option<f64> {
+    let total = |variant: Variant| {
+        let (audio, time) = summaries
+            .iter()
+            .filter(|s| s.run.variant == variant)
+            .fold((0.0, 0.0), |(a, t), s| (a + s.run.audio_s, t + s.p50_s));
+        (time > 0.0).then(|| audio / time)
+    };
+    Some(total(Variant::Optimized)? / total(Variant::Baseline)?)
+}
