@@ -242,7 +242,8 @@ fn module_path(node_name: &str) -> Option<String> {
 /// - otherwise it is named after the node that reads it: input 1 of a
 ///   convolution or matrix product is its `weight`, input 2 its `bias`, input 0 of
 ///   a `Gather` an embedding `weight` (exports sometimes name that one after a
-///   graph input, as Piper's `sid`);
+///   graph input, as Piper's `sid`), input 0 of an `Exp` node `M/Exp` is
+///   `M.Exp_input`;
 /// - a float tensor folded at export time (`/dp/flows.0/Exp_output_0`) is named
 ///   after the module and operator that produced it (`dp.flows.0.Exp`).
 fn parameter_name(
@@ -259,6 +260,9 @@ fn parameter_name(
             ("Conv" | "ConvTranspose" | "Gemm" | "MatMul", 1) => Some("weight"),
             ("Conv" | "ConvTranspose" | "Gemm", 2) => Some("bias"),
             ("Gather", 0) => Some("weight"),
+            // An un-simplified export keeps `exp(x)` of a parameter as a node
+            // reading an anonymous tensor: name it after that node.
+            ("Exp", 0) => Some("Exp_input"),
             _ => None,
         };
         if let (Some(suffix), Some(module)) = (suffix, module_path(&node.name)) {

@@ -224,10 +224,17 @@ impl PiperVoice {
 }
 
 /// Renames exporter artefacts to the VITS parameter names the model expects.
-/// The exporter folds the reverse affine flow's `exp(-logs)` into a constant
-/// (`/dp/flows.0/Exp_output_0`, read as `dp.flows.0.Exp`, which the graph
-/// multiplies with `z - m`); we recover `logs = -ln(that)`.
+/// The reverse affine flow computes `(z - m) * exp(-logs)`, and the export
+/// keeps `-logs` as the anonymous input of `/dp/flows.0/Exp` (read as
+/// `dp.flows.0.Exp_input`); a simplified export (Piper's released voices) folds
+/// `exp(-logs)` itself into `/dp/flows.0/Exp_output_0` (read as
+/// `dp.flows.0.Exp`). Either way we recover `logs`.
 fn normalize_names(tensors: &mut HashMap<String, Tensor>) -> candle_core::Result<()> {
+    if let Some(neg_logs) = tensors.remove("dp.flows.0.Exp_input") {
+        tensors
+            .entry("dp.flows.0.logs".into())
+            .or_insert(neg_logs.neg()?);
+    }
     if let Some(exp_neg_logs) = tensors.remove("dp.flows.0.Exp") {
         tensors
             .entry("dp.flows.0.logs".into())

@@ -329,3 +329,30 @@ fn validate_passes_on_this_machine() {
         .expect("end-to-end check");
     assert_eq!(end_to_end["status"], "PASS");
 }
+
+#[test]
+fn multi_speaker_voice_by_speaker_name_and_16khz_voice() {
+    let dir = scratch();
+    let voices = crate::util::fixtures().join("voices");
+    let out = dir.path().join("carol.wav");
+    let o = vivace()
+        .args(["say", "Hello there.", "-s", "carol", "-f"])
+        .arg(&out)
+        .arg("--voice")
+        .arg(voices.join("tiny-multi-rb1.onnx"))
+        .output()
+        .expect("run vivace");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(read_wav_f32(&out).0.sample_rate, 22050);
+
+    let out = dir.path().join("xlow.wav");
+    let o = vivace()
+        .args(["say", "Hello there.", "-f"])
+        .arg(&out)
+        .arg("--voice")
+        .arg(voices.join("tiny-single-rb2-dp.onnx"))
+        .output()
+        .expect("run vivace");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(read_wav_f32(&out).0.sample_rate, 16000);
+}
