@@ -78,3 +78,34 @@ fn phoneme_ids_match_piper() {
         }
     }
 }
+
+/// Three sentences of different lengths in one padded, masked batch equal
+/// onnxruntime's batched output (`tools/make_batch_goldens.py`), each trimmed
+/// to its own length.
+#[test]
+fn batched_synthesis_matches_onnxruntime_batch() {
+    let synth = load_default();
+    let text = std::fs::read_to_string(crate::util::fixtures().join("piper_batch_golden.json"))
+        .expect("read batch golden");
+    let golden: serde_json::Value = serde_json::from_str(&text).expect("parse batch golden");
+    let items = golden["items"].as_array().expect("items");
+    let ids: Vec<Vec<i64>> = items.iter().map(ids).collect();
+    let params = SynthesisParams {
+        noise_scale: 0.0,
+        length_scale: 1.0,
+        noise_w: 0.0,
+        speaker: None,
+    };
+    let batch: Vec<(&[i64], SynthesisParams)> =
+        ids.iter().map(|i| (i.as_slice(), params)).collect();
+    let got = synth.voice().model.synthesize_batch(&batch).expect("batch");
+    assert_eq!(got.len(), 3);
+    for (item, audio) in items.iter().zip(&got) {
+        let file = item["file"].as_str().expect("file");
+        let want = golden_waveform(file);
+        assert_eq!(audio.len(), want.len(), "{file}: length");
+        let err = relative_l2(audio, &want);
+        assert!(err <= TOLERANCE, "{file}: relative L2 error {err:.3e}");
+        eprintln!("{file}: batched relative L2 error {err:.2e}");
+    }
+}

@@ -4,12 +4,13 @@
 //! `DurationPredictor`, `DDSConv`, `ConvFlow` and `ElementwiseAffine` of
 //! [VITS](https://github.com/jaywalnut310/vits/blob/main/models.py).
 //! Difference: the stochastic predictor's spline runs on the host in f32
-//! (a few values per token), the rest on the model's device.
+//! (a few values per token), the rest on the model's device. Padded batches
+//! carry a mask `[batch, 1, tokens]`; a single utterance skips it.
 
 use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::{Conv1d, VarBuilder};
 
-use super::layers::{flip_channels, ChannelNorm, ConvSpec};
+use super::layers::{flip_channels, masked, ChannelNorm, ConvSpec};
 use super::spline;
 use super::VitsConfig;
 
@@ -54,18 +55,19 @@ impl DdsConv {
     }
 
     /// `x + g` run through the residual stack.
-    fn forward(&self, x: &Tensor, g: Option<&Tensor>) -> Result<Tensor> {
+    fn forward(&self, x: &Tensor, mask: Option<&Tensor>, g: Option<&Tensor>) -> Result<Tensor> {
         let mut x = match g {
             Some(g) => (x + g)?,
             None => x.clone(),
         };
         for i in 0..self.convs_sep.len() {
-            let y = self.norms_1[i].forward(&self.convs_sep[i].forward(&x)?)?;
+            let y = self.convs_sep[i].forward(&masked(&x, mask)?)?;
+            let y = self.norms_1[i].forward(&y)?;
             let y = self.convs_1x1[i].forward(&y.gelu_erf()?)?;
             let y = self.norms_2[i].forward(&y)?.gelu_erf()?;
             x = (x + y)?;
         }
-        Ok(x)
+        masked(&x, mask)
     }
 }
 
@@ -95,27 +97,30 @@ impl ConvFlow {
         })
     }
 
-    /// Inverts the flow on `z` `[1, 2, t]` conditioned on `g` `[1, filter, t]`.
-    fn reverse(&self, z: &Tensor, g: &Tensor) -> Result<Tensor> {
+    /// Inverts the flow on `z` `[b, 2, t]` conditioned on `g` `[b, filter, t]`.
+    fn reverse(&self, z: &Tensor, mask: Option<&Tensor>, g: &Tensor) -> Result<Tensor> {
+        let (b, _, t) = z.dims3()?;
         let x0 = z.narrow(1, 0, 1)?;
         let x1 = z.narrow(1, 1, 1)?;
         let h = self.pre.forward(&x0)?;
-        let h = self.proj.forward(&self.convs.forward(&h, Some(g))?)?;
-        // Host side: [3 * bins - 1, t] parameters, one spline per token.
-        let h = h.squeeze(0)?.to_dtype(DType::F32)?.t()?.to_vec2::<f32>()?;
-        let x1v = x1.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
+        let h = masked(
+            &self.proj.forward(&self.convs.forward(&h, mask, Some(g))?)?,
+            mask,
+        )?;
+        // Host side: per (item, token), 3 * bins - 1 parameters and one spline.
+        let h = h.to_dtype(DType::F32)?.transpose(1, 2)?.to_vec3::<f32>()?;
+        let x1v = x1.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
         let n = 2 * self.bins;
         let out: Vec<f32> = x1v
             .iter()
-            .zip(h)
+            .zip(h.into_iter().flatten())
             .map(|(&y, mut p)| {
                 p[..n].iter_mut().for_each(|v| *v *= self.param_scale);
                 spline::inverse(y, &p, self.bins, self.tail_bound)
             })
             .collect();
-        let t = out.len();
-        let x1 = Tensor::from_vec(out, (1, 1, t), z.device())?.to_dtype(z.dtype())?;
-        Tensor::cat(&[&x0, &x1], 1)
+        let x1 = Tensor::from_vec(out, (b, 1, t), z.device())?.to_dtype(z.dtype())?;
+        masked(&Tensor::cat(&[&x0, &x1], 1)?, mask)
     }
 }
 
@@ -163,24 +168,34 @@ impl StochasticDurationPredictor {
         })
     }
 
-    /// Log-durations `[1, 1, t]` for encoder states `x` `[1, hidden, t]`, from
-    /// noise scaled by `noise_scale` (0 gives the deterministic result).
-    pub fn forward(&self, x: &Tensor, g: Option<&Tensor>, noise_scale: f64) -> Result<Tensor> {
+    /// Log-durations `[b, 1, t]` for encoder states `x` `[b, hidden, t]`, from
+    /// noise scaled per item by `noise_scale` (`[b, 1, 1]`; `None` gives the
+    /// deterministic result).
+    pub fn forward(
+        &self,
+        x: &Tensor,
+        mask: Option<&Tensor>,
+        g: Option<&Tensor>,
+        noise_scale: Option<&Tensor>,
+    ) -> Result<Tensor> {
         let mut x = self.pre.forward(x)?;
         if let (Some(cond), Some(g)) = (&self.cond, g) {
             x = x.broadcast_add(&cond.forward(g)?)?;
         }
-        let cond = self.proj.forward(&self.convs.forward(&x, None)?)?;
-        let t = x.dim(2)?;
-        let mut z = noise((1, 2, t), noise_scale, x.dtype(), x.device())?;
+        let cond = masked(
+            &self.proj.forward(&self.convs.forward(&x, mask, None)?)?,
+            mask,
+        )?;
+        let (b, _, t) = x.dims3()?;
+        let mut z = noise((b, 2, t), noise_scale, x.dtype(), x.device())?;
         for flow in self.conv_flows.iter().rev() {
-            z = flow.reverse(&flip_channels(&z)?, &cond)?;
+            z = flow.reverse(&flip_channels(&z)?, mask, &cond)?;
         }
         z = flip_channels(&z)?;
         z = z
             .broadcast_sub(&self.affine_m)?
             .broadcast_mul(&self.affine_inv_scale)?;
-        z.narrow(1, 0, 1)
+        masked(&z.narrow(1, 0, 1)?, mask)
     }
 }
 
@@ -218,15 +233,17 @@ impl DurationPredictor {
         })
     }
 
-    /// Log-durations `[1, 1, t]` for encoder states `x` `[1, hidden, t]`.
-    pub fn forward(&self, x: &Tensor, g: Option<&Tensor>) -> Result<Tensor> {
+    /// Log-durations `[b, 1, t]` for encoder states `x` `[b, hidden, t]`.
+    pub fn forward(&self, x: &Tensor, mask: Option<&Tensor>, g: Option<&Tensor>) -> Result<Tensor> {
         let x = match (&self.cond, g) {
             (Some(cond), Some(g)) => x.broadcast_add(&cond.forward(g)?)?,
             _ => x.clone(),
         };
-        let x = self.norm_1.forward(&self.conv_1.forward(&x)?.relu()?)?;
-        let x = self.norm_2.forward(&self.conv_2.forward(&x)?.relu()?)?;
-        self.proj.forward(&x)
+        let x = self.conv_1.forward(&masked(&x, mask)?)?.relu()?;
+        let x = self.norm_1.forward(&x)?;
+        let x = self.conv_2.forward(&masked(&x, mask)?)?.relu()?;
+        let x = self.norm_2.forward(&x)?;
+        masked(&self.proj.forward(&masked(&x, mask)?)?, mask)
     }
 }
 
@@ -249,28 +266,34 @@ impl Durations {
         })
     }
 
-    /// Log-durations `[1, 1, t]`.
-    pub fn forward(&self, x: &Tensor, g: Option<&Tensor>, noise_scale: f64) -> Result<Tensor> {
+    /// Log-durations `[b, 1, t]`; `noise_scale` is per item (`[b, 1, 1]`).
+    pub fn forward(
+        &self,
+        x: &Tensor,
+        mask: Option<&Tensor>,
+        g: Option<&Tensor>,
+        noise_scale: Option<&Tensor>,
+    ) -> Result<Tensor> {
         match self {
-            Self::Stochastic(p) => p.forward(x, g, noise_scale),
-            Self::Deterministic(p) => p.forward(x, g),
+            Self::Stochastic(p) => p.forward(x, mask, g, noise_scale),
+            Self::Deterministic(p) => p.forward(x, mask, g),
         }
     }
 }
 
-/// Gaussian noise of `shape` times `scale`; exact zeros when `scale` is 0 so
-/// that noise-free synthesis is deterministic and matches the reference.
+/// Gaussian noise of `shape` times a per-item `scale` (`[b, 1, 1]`); exact
+/// zeros without a scale, so noise-free synthesis is deterministic and matches
+/// the reference.
 pub fn noise(
     shape: (usize, usize, usize),
-    scale: f64,
+    scale: Option<&Tensor>,
     dtype: DType,
     device: &Device,
 ) -> Result<Tensor> {
-    if scale == 0.0 {
-        Tensor::zeros(shape, dtype, device)
-    } else {
-        Tensor::randn(0f32, 1f32, shape, device)?
+    match scale {
+        None => Tensor::zeros(shape, dtype, device),
+        Some(scale) => Tensor::randn(0f32, 1f32, shape, device)?
             .to_dtype(dtype)?
-            .affine(scale, 0.0)
+            .broadcast_mul(scale),
     }
 }

@@ -3,12 +3,12 @@
 //! Mirrors `ResidualCouplingBlock`, `ResidualCouplingLayer` (mean-only) and
 //! `WN` (the WaveNet-style gated stack) of
 //! [VITS](https://github.com/jaywalnut310/vits/blob/main/modules.py), run in
-//! reverse as at inference. Difference: no padding mask (one utterance per call).
+//! reverse as at inference. Padded batches carry a mask; one utterance skips it.
 
 use candle_core::{Module, Result, Tensor};
 use candle_nn::{Conv1d, VarBuilder};
 
-use super::layers::{flip_channels, ConvSpec};
+use super::layers::{flip_channels, masked, ConvSpec};
 use super::VitsConfig;
 
 /// The gated, dilated convolution stack of WaveNet (VITS `WN`), summing skip outputs.
@@ -53,7 +53,7 @@ impl WaveNet {
         })
     }
 
-    fn forward(&self, x: &Tensor, g: Option<&Tensor>) -> Result<Tensor> {
+    fn forward(&self, x: &Tensor, mask: Option<&Tensor>, g: Option<&Tensor>) -> Result<Tensor> {
         let h = self.hidden;
         let g = match (&self.cond_layer, g) {
             (Some(layer), Some(g)) => Some(layer.forward(g)?),
@@ -71,7 +71,7 @@ impl WaveNet {
                 (a.narrow(1, 0, h)?.tanh()? * candle_nn::ops::sigmoid(&a.narrow(1, h, h)?)?)?;
             let res_skip = self.res_skip_layers[i].forward(&acts)?;
             let skip = if i + 1 < n {
-                x = (x + res_skip.narrow(1, 0, h)?)?;
+                x = masked(&(x + res_skip.narrow(1, 0, h)?)?, mask)?;
                 res_skip.narrow(1, h, h)?
             } else {
                 res_skip
@@ -82,7 +82,7 @@ impl WaveNet {
             });
         }
         match output {
-            Some(o) => Ok(o),
+            Some(o) => masked(&o, mask),
             None => x.zeros_like(),
         }
     }
@@ -110,12 +110,13 @@ impl ResidualCoupling {
         })
     }
 
-    fn reverse(&self, x: &Tensor, g: Option<&Tensor>) -> Result<Tensor> {
+    fn reverse(&self, x: &Tensor, mask: Option<&Tensor>, g: Option<&Tensor>) -> Result<Tensor> {
         let x0 = x.narrow(1, 0, self.half)?;
         let x1 = x.narrow(1, self.half, self.half)?;
-        let h = self.enc.forward(&self.pre.forward(&x0)?, g)?;
-        let m = self.post.forward(&h)?;
-        Tensor::cat(&[&x0, &(x1 - m)?], 1)
+        let h = masked(&self.pre.forward(&x0)?, mask)?;
+        let h = self.enc.forward(&h, mask, g)?;
+        let m = masked(&self.post.forward(&h)?, mask)?;
+        Tensor::cat(&[&x0, &masked(&(x1 - m)?, mask)?], 1)
     }
 }
 
@@ -139,12 +140,17 @@ impl Flow {
         })
     }
 
-    /// Maps `z_p` `[1, flow_size, frames]` to the decoder's latent `z`.
-    pub fn reverse(&self, z_p: &Tensor, g: Option<&Tensor>) -> Result<Tensor> {
+    /// Maps `z_p` `[b, flow_size, frames]` to the decoder's latent `z`.
+    pub fn reverse(
+        &self,
+        z_p: &Tensor,
+        mask: Option<&Tensor>,
+        g: Option<&Tensor>,
+    ) -> Result<Tensor> {
         let _enter = self.span.enter();
         let mut x = z_p.clone();
         for coupling in self.couplings.iter().rev() {
-            x = coupling.reverse(&flip_channels(&x)?, g)?;
+            x = coupling.reverse(&flip_channels(&x)?, mask, g)?;
         }
         Ok(x)
     }

@@ -114,7 +114,17 @@ impl TrimmedConvTranspose1d {
 
 impl Module for TrimmedConvTranspose1d {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        let ys = self.inner.forward(xs)?;
+        // candle 0.11.1's CPU fast path (col2im) is wrong for every batch item
+        // after the first (regression test below): run items one at a time.
+        let batch = xs.dim(0)?;
+        let ys = if batch == 1 {
+            self.inner.forward(xs)?
+        } else {
+            let items = (0..batch)
+                .map(|i| self.inner.forward(&xs.narrow(0, i, 1)?))
+                .collect::<Result<Vec<_>>>()?;
+            Tensor::cat(&items, 0)?
+        };
         let len = ys.dim(D::Minus1)?;
         ys.narrow(D::Minus1, self.trim, len - 2 * self.trim)
     }
@@ -155,4 +165,48 @@ impl Module for ChannelNorm {
 /// Reverses the channel axis (the `Flip` flow of VITS).
 pub fn flip_channels(xs: &Tensor) -> Result<Tensor> {
     xs.flip(&[1])
+}
+
+/// `xs * mask` for a batch of different lengths (`mask` `[batch, 1, time]`,
+/// 1 on real positions, 0 on padding); `xs` itself when there is no padding.
+pub fn masked(xs: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+    match mask {
+        Some(m) => xs.broadcast_mul(m),
+        None => Ok(xs.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{DType, Device};
+    use std::collections::HashMap;
+
+    /// Regression: candle 0.11.1's `conv_transpose1d` at padding 0 returns
+    /// wrong values for batch items after the first (found when batching
+    /// VITS: the second utterance of a batch came out as noise).
+    #[test]
+    fn batched_transposed_convolution_equals_per_item() -> Result<()> {
+        let dev = Device::Cpu;
+        let mut weights = HashMap::new();
+        weights.insert(
+            "weight".to_string(),
+            Tensor::randn(0f32, 1., (8, 4, 16), &dev)?,
+        );
+        weights.insert("bias".to_string(), Tensor::randn(0f32, 1., 4, &dev)?);
+        let vb = VarBuilder::from_tensors(weights, DType::F32, &dev);
+        let up = TrimmedConvTranspose1d::new(8, 4, 16, 8, 4, vb)?;
+        let xs = Tensor::randn(0f32, 1., (3, 8, 20), &dev)?;
+        let batched = up.forward(&xs)?;
+        assert_eq!(batched.dims(), &[3, 4, 160]);
+        for i in 0..3 {
+            let alone = up.forward(&xs.narrow(0, i, 1)?)?;
+            let diff = (batched.narrow(0, i, 1)? - alone)?
+                .abs()?
+                .max_all()?
+                .to_scalar::<f32>()?;
+            assert!(diff < 1e-5, "item {i}: max difference {diff}");
+        }
+        Ok(())
+    }
 }

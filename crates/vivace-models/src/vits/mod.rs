@@ -171,62 +171,136 @@ impl Vits {
     /// Synthesizes one utterance from its ids; returns the float waveform
     /// (in `[-1, 1]`, before any volume normalization).
     pub fn synthesize(&self, ids: &[i64], params: &SynthesisParams) -> Result<Vec<f32>> {
-        let wav = self.forward(ids, params)?;
-        wav.flatten_all()?.to_dtype(DType::F32)?.to_vec1()
+        let mut out = self.synthesize_batch(&[(ids, *params)])?;
+        out.pop()
+            .ok_or_else(|| candle_core::Error::Msg("empty batch result".into()))
     }
 
-    /// Synthesizes one utterance; the waveform stays on the device, `[1, 1, samples]`.
-    pub fn forward(&self, ids: &[i64], params: &SynthesisParams) -> Result<Tensor> {
-        if ids.is_empty() {
+    /// Synthesizes several utterances in one pass, padded to the longest and
+    /// masked as VITS does; returns each one's waveform, trimmed to its own
+    /// length. Each item has its own scales and speaker.
+    pub fn synthesize_batch(&self, items: &[(&[i64], SynthesisParams)]) -> Result<Vec<Vec<f32>>> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        if items.iter().any(|(ids, _)| ids.is_empty()) {
             candle_core::bail!("cannot synthesize an empty id sequence");
         }
-        let ids_t = Tensor::from_slice(ids, (1, ids.len()), &self.device)?;
+        let (b, dev, dtype) = (items.len(), &self.device, self.dtype);
+        let lengths: Vec<usize> = items.iter().map(|(ids, _)| ids.len()).collect();
+        let t = lengths.iter().copied().max().unwrap_or(0);
+        let mut padded = vec![0i64; b * t];
+        for (row, (ids, _)) in padded.chunks_mut(t).zip(items) {
+            row[..ids.len()].copy_from_slice(ids);
+        }
+        let ids = Tensor::from_vec(padded, (b, t), dev)?;
+        let x_mask = padding_mask(&lengths, dtype, dev)?;
+        let per_item = |f: &dyn Fn(&SynthesisParams) -> f64| -> Result<Option<Tensor>> {
+            let values: Vec<f32> = items.iter().map(|(_, p)| f(p) as f32).collect();
+            if values.iter().all(|&v| v == 0.0) {
+                return Ok(None);
+            }
+            Tensor::from_vec(values, (b, 1, 1), dev)?
+                .to_dtype(dtype)
+                .map(Some)
+        };
+
         let g = match &self.emb_g {
             Some(emb) => {
-                let speaker = params.speaker.unwrap_or(0);
-                if speaker as usize >= self.cfg.num_speakers {
-                    candle_core::bail!(
-                        "speaker {speaker} does not exist: this voice has speakers 0..{}",
-                        self.cfg.num_speakers - 1
-                    );
+                let mut speakers = Vec::with_capacity(b);
+                for (_, p) in items {
+                    let speaker = p.speaker.unwrap_or(0);
+                    if speaker as usize >= self.cfg.num_speakers {
+                        candle_core::bail!(
+                            "speaker {speaker} does not exist: this voice has speakers 0..{}",
+                            self.cfg.num_speakers - 1
+                        );
+                    }
+                    speakers.push(speaker);
                 }
-                Some(
-                    emb.forward(&Tensor::new(&[speaker], &self.device)?)?
-                        .unsqueeze(2)?,
-                )
+                Some(emb.forward(&Tensor::new(speakers, dev)?)?.unsqueeze(2)?)
             }
             None => None,
         };
-        let enc = self.enc_p.forward(&ids_t)?;
-        let logw = self.dp.forward(&enc.x, g.as_ref(), params.noise_w)?;
-        let w = (logw.exp()? * params.length_scale)?.ceil()?;
-        let durations = w.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
+
+        let enc = self.enc_p.forward(&ids, x_mask.as_ref())?;
+        let noise_w = per_item(&|p| p.noise_w)?;
+        let logw = self
+            .dp
+            .forward(&enc.x, x_mask.as_ref(), g.as_ref(), noise_w.as_ref())?;
+        let length_scale =
+            per_item(&|p| p.length_scale)?.unwrap_or(Tensor::zeros((b, 1, 1), dtype, dev)?);
+        let w = layers::masked(&logw.exp()?, x_mask.as_ref())?
+            .broadcast_mul(&length_scale)?
+            .ceil()?;
+        let durations = w.to_dtype(DType::F32)?.squeeze(1)?.to_vec2::<f32>()?;
 
         // Length regulation: repeat each token's prior statistics for its frames.
-        let index: Vec<u32> = durations
+        let frames: Vec<Vec<u32>> = durations
+            .iter()
+            .zip(&lengths)
+            .map(|(d, &len)| {
+                d[..len]
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(i, &n)| std::iter::repeat_n(i as u32, n.max(0.0) as usize))
+                    .collect()
+            })
+            .collect();
+        // VITS clamps each length to at least one frame (its alignment is empty: zeros).
+        let frame_counts: Vec<usize> = frames.iter().map(|f| f.len().max(1)).collect();
+        let longest = frame_counts.iter().copied().max().unwrap_or(1);
+        let expand = |stats: &Tensor| -> Result<Tensor> {
+            let rows = frames
+                .iter()
+                .enumerate()
+                .map(|(i, idx)| {
+                    let row = if idx.is_empty() {
+                        Tensor::zeros((self.cfg.flow_size, 1), dtype, dev)?
+                    } else {
+                        let index = Tensor::new(idx.as_slice(), dev)?;
+                        stats.get(i)?.contiguous()?.index_select(&index, 1)?
+                    };
+                    let len = row.dim(1)?;
+                    row.pad_with_zeros(1, 0, longest - len)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Tensor::stack(&rows, 0)
+        };
+        let m_p = expand(&enc.m_p)?;
+        let y_mask = padding_mask(&frame_counts, dtype, dev)?;
+        let z_p = match per_item(&|p| p.noise_scale)? {
+            None => m_p,
+            Some(scale) => {
+                let eps = noise(m_p.dims3()?, Some(&scale), dtype, dev)?;
+                (m_p + (eps * expand(&enc.logs_p)?.exp()?)?)?
+            }
+        };
+        let z = self.flow.reverse(&z_p, y_mask.as_ref(), g.as_ref())?;
+        let z = layers::masked(&z, y_mask.as_ref())?;
+        let audio = self.dec.forward(&z, g.as_ref())?;
+        let hop = self.cfg.hop_length();
+        let audio = audio.squeeze(1)?.to_dtype(DType::F32)?;
+        frame_counts
             .iter()
             .enumerate()
-            .flat_map(|(i, &d)| std::iter::repeat_n(i as u32, d.max(0.0) as usize))
-            .collect();
-        let (m_p, logs_p) = if index.is_empty() {
-            // VITS clamps the length to one frame, whose alignment is empty (zeros).
-            let z = Tensor::zeros((1, self.cfg.flow_size, 1), self.dtype, &self.device)?;
-            (z.clone(), z)
-        } else {
-            let index = Tensor::from_vec(index.clone(), index.len(), &self.device)?;
-            (
-                enc.m_p.index_select(&index, 2)?,
-                enc.logs_p.index_select(&index, 2)?,
-            )
-        };
-        let z_p = if params.noise_scale == 0.0 {
-            m_p
-        } else {
-            let (b, c, t) = m_p.dims3()?;
-            let eps = noise((b, c, t), params.noise_scale, self.dtype, &self.device)?;
-            (m_p + (eps * logs_p.exp()?)?)?
-        };
-        let z = self.flow.reverse(&z_p, g.as_ref())?;
-        self.dec.forward(&z, g.as_ref())
+            .map(|(i, &n)| audio.get(i)?.narrow(0, 0, n * hop)?.to_vec1::<f32>())
+            .collect()
     }
+}
+
+/// `[b, 1, longest]` with 1 on each item's first `lengths[i]` positions, or
+/// `None` when every item has the same length (nothing to mask).
+fn padding_mask(lengths: &[usize], dtype: DType, device: &Device) -> Result<Option<Tensor>> {
+    let longest = lengths.iter().copied().max().unwrap_or(0);
+    if lengths.iter().all(|&l| l == longest) {
+        return Ok(None);
+    }
+    let mask: Vec<f32> = lengths
+        .iter()
+        .flat_map(|&l| (0..longest).map(move |j| if j < l { 1.0 } else { 0.0 }))
+        .collect();
+    Tensor::from_vec(mask, (lengths.len(), 1, longest), device)?
+        .to_dtype(dtype)
+        .map(Some)
 }

@@ -3,12 +3,12 @@
 //!
 //! Mirrors `TextEncoder`, `attentions.Encoder`, `MultiHeadAttention` and `FFN` of
 //! [VITS](https://github.com/jaywalnut310/vits) (also Piper's `piper_train/vits`).
-//! Difference: one utterance per call and no padding mask (every position is real).
+//! Batches of different lengths carry a padding mask; a single utterance skips it.
 
 use candle_core::{Module, Result, Tensor};
 use candle_nn::{Conv1d, Embedding, VarBuilder};
 
-use super::layers::{ChannelNorm, ConvSpec};
+use super::layers::{masked, ChannelNorm, ConvSpec};
 use super::VitsConfig;
 
 /// Multi-head self-attention with learned relative-position embeddings for
@@ -76,35 +76,50 @@ impl RelativeAttention {
         x.narrow(2, 1, 2 * l - 1)
     }
 
-    /// `[1, hidden, t]` → `[heads, t, head_dim]`.
-    fn split_heads(&self, x: &Tensor, t: usize) -> Result<Tensor> {
-        x.reshape((self.heads, self.head_dim, t))?
+    /// `[b, hidden, t]` → `[b * heads, t, head_dim]`.
+    fn split_heads(&self, x: &Tensor) -> Result<Tensor> {
+        let (b, _, t) = x.dims3()?;
+        x.reshape((b * self.heads, self.head_dim, t))?
             .transpose(1, 2)?
             .contiguous()
     }
-}
 
-impl Module for RelativeAttention {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let t = x.dim(2)?;
+    /// Self-attention over `x` `[b, hidden, t]`; `mask` `[b, 1, t]` marks real
+    /// positions (scores involving padding are set to -1e4, as VITS does).
+    fn forward(&self, x: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+        let (b, _, t) = x.dims3()?;
         let scale = 1.0 / (self.head_dim as f64).sqrt();
-        let q = (self.split_heads(&self.conv_q.forward(x)?, t)? * scale)?;
-        let k = self.split_heads(&self.conv_k.forward(x)?, t)?;
-        let v = self.split_heads(&self.conv_v.forward(x)?, t)?;
+        let q = (self.split_heads(&self.conv_q.forward(x)?)? * scale)?;
+        let k = self.split_heads(&self.conv_k.forward(x)?)?;
+        let v = self.split_heads(&self.conv_v.forward(x)?)?;
 
         let rel_k = self.relative_embeddings(&self.emb_rel_k, t)?; // [2t-1, d]
-        let rel_logits = q.broadcast_matmul(&rel_k.t()?)?; // [h, t, 2t-1]
-        let scores = (q.matmul(&k.t()?)? + Self::relative_to_absolute(&rel_logits)?)?;
+        let rel_logits = q.broadcast_matmul(&rel_k.t()?)?; // [b*h, t, 2t-1]
+        let mut scores = (q.matmul(&k.t()?)? + Self::relative_to_absolute(&rel_logits)?)?;
+        if let Some(mask) = mask {
+            // [b, 1, t, 1] * [b, 1, 1, t] → [b*h, t, t]
+            let pair = mask
+                .unsqueeze(3)?
+                .broadcast_mul(&mask.unsqueeze(2)?)?
+                .broadcast_as((b, self.heads, t, t))?
+                .reshape((b * self.heads, t, t))?
+                .ne(0.0)?;
+            let fill = Tensor::new(-1e4f32, x.device())?
+                .to_dtype(scores.dtype())?
+                .broadcast_as(scores.shape())?;
+            scores = pair.where_cond(&scores, &fill)?;
+        }
         let p = candle_nn::ops::softmax_last_dim(&scores)?;
 
         let rel_v = self.relative_embeddings(&self.emb_rel_v, t)?; // [2t-1, d]
         let out = (p.matmul(&v)?
             + Self::absolute_to_relative(&p)?
                 .contiguous()?
-                .broadcast_matmul(&rel_v)?)?; // [h, t, d]
+                .broadcast_matmul(&rel_v)?)?; // [b*h, t, d]
         let out = out
-            .transpose(1, 2)?
-            .reshape((1, self.heads * self.head_dim, t))?;
+            .reshape((b, self.heads, t, self.head_dim))?
+            .transpose(2, 3)?
+            .reshape((b, self.heads * self.head_dim, t))?;
         self.conv_o.forward(&out)
     }
 }
@@ -126,9 +141,10 @@ impl FeedForward {
     }
 }
 
-impl Module for FeedForward {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        self.conv_2.forward(&self.conv_1.forward(x)?.relu()?)
+impl FeedForward {
+    fn forward(&self, x: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+        let h = self.conv_1.forward(&masked(x, mask)?)?.relu()?;
+        masked(&self.conv_2.forward(&masked(&h, mask)?)?, mask)
     }
 }
 
@@ -151,11 +167,11 @@ pub struct TextEncoder {
 /// `logs_p` for the prior, each `[1, channels, tokens]`.
 #[derive(Debug, Clone)]
 pub struct EncodedText {
-    /// Hidden states `[1, hidden, tokens]`.
+    /// Hidden states `[batch, hidden, tokens]`.
     pub x: Tensor,
-    /// Prior mean `[1, flow_size, tokens]`.
+    /// Prior mean `[batch, flow_size, tokens]`.
     pub m_p: Tensor,
-    /// Prior log standard deviation `[1, flow_size, tokens]`.
+    /// Prior log standard deviation `[batch, flow_size, tokens]`.
     pub logs_p: Tensor,
 }
 
@@ -187,19 +203,22 @@ impl TextEncoder {
         })
     }
 
-    /// Encodes `ids` (`[1, tokens]`, u32 or i64).
-    pub fn forward(&self, ids: &Tensor) -> Result<EncodedText> {
+    /// Encodes `ids` (`[batch, tokens]`, u32 or i64); `mask` `[batch, 1,
+    /// tokens]` marks real tokens when the batch is padded.
+    pub fn forward(&self, ids: &Tensor, mask: Option<&Tensor>) -> Result<EncodedText> {
         let _enter = self.span.enter();
-        let mut x = (self.emb.forward(ids)? * (self.hidden as f64).sqrt())?
+        let x = (self.emb.forward(ids)? * (self.hidden as f64).sqrt())?
             .transpose(1, 2)?
             .contiguous()?;
+        let mut x = masked(&x, mask)?;
         for i in 0..self.attn_layers.len() {
-            let y = self.attn_layers[i].forward(&x)?;
+            let y = self.attn_layers[i].forward(&x, mask)?;
             x = self.norm_layers_1[i].forward(&(x + y)?)?;
-            let y = self.ffn_layers[i].forward(&x)?;
+            let y = self.ffn_layers[i].forward(&x, mask)?;
             x = self.norm_layers_2[i].forward(&(x + y)?)?;
         }
-        let stats = self.proj.forward(&x)?;
+        let x = masked(&x, mask)?;
+        let stats = masked(&self.proj.forward(&x)?, mask)?;
         let m_p = stats.narrow(1, 0, self.flow_size)?;
         let logs_p = stats.narrow(1, self.flow_size, self.flow_size)?;
         Ok(EncodedText { x, m_p, logs_p })
