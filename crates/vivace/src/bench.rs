@@ -72,8 +72,11 @@ pub struct RunResult {
     pub workload: Workload,
     /// Device used.
     pub device: String,
-    /// Process start to the first sentence's audio, seconds (load included).
+    /// Process start to the first sentence's audio, seconds (load included,
+    /// a batch-size search excluded: it runs once per machine and is cached).
     pub cold_start_s: f64,
+    /// Seconds spent measuring the batch size in this process (0 if cached or fixed).
+    pub batch_search_s: f64,
     /// Warm-up calls made before timing (0 for the baseline).
     pub warmup_runs: usize,
     /// Whole-text synthesis times of the timed runs, seconds.
@@ -82,6 +85,12 @@ pub struct RunResult {
     pub audio_s: f64,
     /// Peak resident memory, bytes.
     pub peak_rss: Option<u64>,
+    /// Sentences per model call.
+    pub batch: usize,
+    /// How the batch was chosen (measured, cached or fixed).
+    pub batch_source: String,
+    /// The measurements behind a measured batch.
+    pub batch_probes: Vec<vivace_perf::batch::Probe>,
 }
 
 /// Summary of one (variant, workload).
@@ -145,6 +154,7 @@ pub fn measure(
     workload: Workload,
     runs: usize,
     started: Instant,
+    batch: &BatchDecision,
 ) -> Result<RunResult, SynthError> {
     let params = synth.voice().config.default_params();
     let post = PostProcess::default();
@@ -180,10 +190,94 @@ pub fn measure(
         workload,
         device,
         cold_start_s: cold_start.as_secs_f64(),
+        batch_search_s: batch.search_time.as_secs_f64(),
         warmup_runs,
         latencies_s: latencies,
         audio_s,
         peak_rss: peak_rss(),
+        batch: synth.batch_size(),
+        batch_source: batch.source.clone(),
+        batch_probes: batch.probes.clone(),
+    })
+}
+
+/// The batch size a run uses and where it came from.
+#[derive(Debug, Clone)]
+pub struct BatchDecision {
+    /// Sentences per model call.
+    pub batch: usize,
+    /// `baseline`, `VIVACE_BATCH_SIZE`, `cached` or `measured`.
+    pub source: String,
+    /// Measurements, when measured now.
+    pub probes: Vec<vivace_perf::batch::Probe>,
+    /// Time spent measuring now.
+    pub search_time: std::time::Duration,
+}
+
+impl BatchDecision {
+    /// Batch 1, as the baseline runs.
+    pub fn one(source: &str) -> Self {
+        Self {
+            batch: 1,
+            source: source.into(),
+            probes: Vec::new(),
+            search_time: std::time::Duration::ZERO,
+        }
+    }
+}
+
+/// Largest batch a search may try, whatever the memory allows (time bound).
+const MAX_SEARCHED_BATCH: usize = 16;
+
+/// The batch for `text` under `optimizer`'s plan: fixed by `VIVACE_BATCH_SIZE`,
+/// else remembered in `cache_path` for this voice, device and input length,
+/// else measured (bounded by the memory budget) and remembered.
+pub fn decide_batch(
+    synth: &Synthesizer,
+    optimizer: &vivace_perf::Optimizer,
+    voice_name: &str,
+    text: &str,
+    cache_path: &std::path::Path,
+) -> Result<BatchDecision, SynthError> {
+    use vivace_perf::batch::{memory_budget, BatchCache, MemoryPolicy};
+    if let Some(batch) = optimizer.plan.batch_size {
+        return Ok(BatchDecision {
+            batch,
+            source: "VIVACE_BATCH_SIZE".into(),
+            probes: Vec::new(),
+            search_time: std::time::Duration::ZERO,
+        });
+    }
+    let sentences = synth.sentences(text)?;
+    let longest = sentences.iter().map(|s| s.ids.len()).max().unwrap_or(1);
+    let key = BatchCache::key(voice_name, &optimizer.device.kind.to_string(), longest);
+    let mut cache = BatchCache::open(cache_path);
+    if let Some(choice) = cache.get(&key) {
+        return Ok(BatchDecision {
+            batch: choice.batch,
+            source: "cached".into(),
+            probes: choice.probes.clone(),
+            search_time: std::time::Duration::ZERO,
+        });
+    }
+    // Memory per sentence: peak RSS growth of one synthesis of the longest
+    // sentence (at least 32 MiB, when the peak was already reached).
+    let search_start = Instant::now();
+    let params = synth.voice().config.default_params();
+    let before = peak_rss().unwrap_or(0);
+    if let Some(s) = sentences.iter().max_by_key(|s| s.ids.len()) {
+        synth.synthesize_sentences(std::slice::from_ref(s), &params, 1)?;
+    }
+    let per_item = peak_rss().unwrap_or(0).saturating_sub(before).max(32 << 20);
+    let free = optimizer.hardware.cpu.available_memory.unwrap_or(0);
+    let max_batch = memory_budget(free, per_item, MemoryPolicy::default()).min(MAX_SEARCHED_BATCH);
+    let choice = synth.choose_batch(&sentences, &params, max_batch)?;
+    cache.put(key, choice.clone());
+    Ok(BatchDecision {
+        batch: choice.batch,
+        source: format!("measured ({})", choice.reason),
+        probes: choice.probes,
+        search_time: search_start.elapsed(),
     })
 }
 

@@ -424,14 +424,15 @@ fn bench(args: &BenchArgs) -> Result<()> {
 
     let speedup = speedup(&summaries);
     println!(
-        "{:<8} {:<10} {:>9} {:>8} {:>8} {:>7} {:>11} {:>9}",
-        "workload", "variant", "cold s", "p50 s", "p95 s", "rtf", "audio s/s", "peak MiB"
+        "{:<8} {:<10} {:>5} {:>9} {:>8} {:>8} {:>7} {:>11} {:>9}",
+        "workload", "variant", "batch", "cold s", "p50 s", "p95 s", "rtf", "audio s/s", "peak MiB"
     );
     for s in &summaries {
         println!(
-            "{:<8} {:<10} {:>9.3} {:>8.3} {:>8.3} {:>7.3} {:>11.2} {:>9.0}",
+            "{:<8} {:<10} {:>5} {:>9.3} {:>8.3} {:>8.3} {:>7.3} {:>11.2} {:>9.0}",
             format!("{:?}", s.run.workload).to_lowercase(),
             format!("{:?}", s.run.variant).to_lowercase(),
+            s.run.batch,
             s.run.cold_start_s,
             s.p50_s,
             s.p95_s,
@@ -445,8 +446,8 @@ fn bench(args: &BenchArgs) -> Result<()> {
     match speedup {
         Some(x) if x > 1.02 => println!("\nspeedup (optimized / baseline throughput): {x:.2}x"),
         Some(x) => println!(
-            "\nspeedup (optimized / baseline throughput): {x:.2}x: the plan is not faster than library defaults on this hardware ({} on {} physical cores: the same threads and precision; only warm-up differs)",
-            optimizer.device.kind, optimizer.hardware.cpu.physical_cores
+            "\nspeedup (optimized / baseline throughput): {x:.2}x: the plan is not faster than library defaults on this hardware ({}, {} physical cores, precision {})",
+            optimizer.device.kind, optimizer.hardware.cpu.physical_cores, optimizer.plan.precision
         ),
         None => println!("\nspeedup: not measurable"),
     }
@@ -458,6 +459,7 @@ fn bench(args: &BenchArgs) -> Result<()> {
             "runs": runs,
             "results": summaries,
             "speedup": speedup,
+            "optimized_is_faster": speedup.map(|x| x > 1.02),
         });
         let text = serde_json::to_string_pretty(&report)?;
         if path.as_os_str() == "-" {
@@ -471,19 +473,32 @@ fn bench(args: &BenchArgs) -> Result<()> {
 }
 
 fn bench_run(args: &BenchRunArgs, started: Instant) -> Result<()> {
+    use vivace::bench::{decide_batch, BatchDecision};
     let store = VoiceStore::from_env()?;
-    let (synth, device) = match args.variant {
+    let (mut synth, device, batch) = match args.variant {
         Variant::Optimized => {
             let device = DeviceArg {
                 device: args.device.clone(),
             };
             let optimizer = device.optimizer()?;
-            Synthesizer::load_planned(
+            let (synth, kind) = Synthesizer::load_planned(
                 &args.voice,
                 &optimizer,
                 device.is_explicit(),
                 &store.espeak_data_dir(),
-            )?
+            )?;
+            let name = args
+                .voice
+                .file_stem()
+                .map_or("voice".into(), |s| s.to_string_lossy().into_owned());
+            let batch = decide_batch(
+                &synth,
+                &optimizer,
+                &name,
+                args.workload.text(),
+                &store.batch_cache_path(),
+            )?;
+            (synth, kind, batch)
         }
         Variant::Baseline => {
             let chosen = vivace_perf::device::open(args.device.parse()?)?;
@@ -493,9 +508,10 @@ fn bench_run(args: &BenchRunArgs, started: Instant) -> Result<()> {
                 candle_core::DType::F32,
                 &store.espeak_data_dir(),
             )?;
-            (synth, chosen.kind)
+            (synth, chosen.kind, BatchDecision::one("baseline"))
         }
     };
+    synth.set_batch_size(batch.batch);
     let result = vivace::bench::measure(
         &synth,
         device.to_string(),
@@ -503,6 +519,7 @@ fn bench_run(args: &BenchRunArgs, started: Instant) -> Result<()> {
         args.workload,
         args.runs,
         started,
+        &batch,
     )?;
     println!("{}", serde_json::to_string(&result)?);
     Ok(())

@@ -13,6 +13,7 @@ use vivace_frontend::audio::{silence_samples, AudioSink, PostProcess};
 use vivace_frontend::phonemize::Phonemizer;
 use vivace_models::piper::PiperVoice;
 use vivace_models::vits::SynthesisParams;
+use vivace_perf::batch::{find_batch, run_with_backoff, BackoffError, BatchChoice, ProbeError};
 use vivace_perf::{DeviceKind, Optimizer};
 
 /// What can go wrong between text and audio.
@@ -27,6 +28,9 @@ pub enum SynthError {
     /// Phonemization or output failed.
     #[error(transparent)]
     Frontend(#[from] vivace_frontend::Error),
+    /// Even one sentence does not fit in the device's memory.
+    #[error("out of memory even for a single sentence on this device")]
+    OutOfMemory,
     /// The model failed while running.
     #[error("synthesis failed: {0}")]
     Candle(#[from] candle_core::Error),
@@ -85,6 +89,8 @@ impl SpeakReport {
 pub struct Synthesizer {
     voice: PiperVoice,
     phonemizer: Phonemizer,
+    /// Sentences synthesized per model call (1: lowest time to first audio).
+    batch_size: usize,
 }
 
 impl Synthesizer {
@@ -99,7 +105,11 @@ impl Synthesizer {
         let voice = PiperVoice::load(onnx, device, dtype)?;
         let phonemizer = Phonemizer::new(&voice.config.espeak.voice, espeak_data)?
             .with_vowel_clusters(voice.config.vowel_clusters.clone());
-        Ok(Self { voice, phonemizer })
+        Ok(Self {
+            voice,
+            phonemizer,
+            batch_size: 1,
+        })
     }
 
     /// Loads the voice for `optimizer`'s device and plan. When the device was
@@ -136,6 +146,67 @@ impl Synthesizer {
         };
         self.voice.model.synthesize(&ids, &params)?;
         Ok(())
+    }
+
+    /// Sets how many sentences go through the model per call.
+    pub fn set_batch_size(&mut self, batch_size: usize) {
+        self.batch_size = batch_size.max(1);
+    }
+
+    /// Sentences per model call.
+    pub fn batch_size(&self) -> usize {
+        self.batch_size
+    }
+
+    /// Synthesizes the first `batch` sentences (or fewer) in one model call,
+    /// halving the batch on out-of-memory and retrying; returns their float
+    /// waveforms and the batch that fitted.
+    pub fn synthesize_sentences(
+        &self,
+        sentences: &[Sentence],
+        params: &SynthesisParams,
+        batch: usize,
+    ) -> Result<(Vec<Vec<f32>>, usize), SynthError> {
+        let result = run_with_backoff(batch.min(sentences.len()), |b| {
+            let items: Vec<(&[i64], SynthesisParams)> = sentences[..b]
+                .iter()
+                .map(|s| (s.ids.as_slice(), *params))
+                .collect();
+            self.voice.model.synthesize_batch(&items).map_err(classify)
+        });
+        match result {
+            Ok(done) => Ok(done),
+            Err(BackoffError::OutOfMemory) => Err(SynthError::OutOfMemory),
+            Err(BackoffError::Failed(e)) => Err(e.into()),
+        }
+    }
+
+    /// Measures throughput (audio seconds per second) at doubling batch sizes
+    /// up to `max_batch` on `sentences` (cycled to fill a batch) and picks the
+    /// knee (see [`vivace_perf::batch::find_batch`]).
+    pub fn choose_batch(
+        &self,
+        sentences: &[Sentence],
+        params: &SynthesisParams,
+        max_batch: usize,
+    ) -> Result<BatchChoice, SynthError> {
+        if sentences.is_empty() {
+            return Err(SynthError::EmptyText);
+        }
+        let rate = f64::from(self.sample_rate());
+        let choice = find_batch(max_batch, 0.1, |b| {
+            let items: Vec<Sentence> = sentences.iter().cycle().take(b).cloned().collect();
+            let start = Instant::now();
+            let (audios, fitted) = self
+                .synthesize_sentences(&items, params, b)
+                .map_err(ProbeError::Failed)?;
+            if fitted < b {
+                return Err(ProbeError::OutOfMemory);
+            }
+            let audio: usize = audios.iter().map(Vec::len).sum();
+            Ok(audio as f64 / rate / start.elapsed().as_secs_f64())
+        })?;
+        Ok(choice)
     }
 
     /// The loaded voice.
@@ -189,22 +260,39 @@ impl Synthesizer {
         };
         let silence = vec![0f32; silence_samples(self.sample_rate(), sentence_silence)];
         let mut samples = 0usize;
-        for (i, sentence) in sentences.iter().enumerate() {
+        let mut done = 0;
+        while done < sentences.len() {
             let t = Instant::now();
-            let mut audio = self.voice.model.synthesize(&sentence.ids, params)?;
+            let rest = &sentences[done..];
+            let (audios, _) = self.synthesize_sentences(rest, params, self.batch_size)?;
             report.synthesize += t.elapsed();
-            post.apply(&mut audio);
-            if i > 0 && !silence.is_empty() {
-                sink.write(&silence)?;
-                samples += silence.len();
+            for mut audio in audios {
+                post.apply(&mut audio);
+                if done > 0 && !silence.is_empty() {
+                    sink.write(&silence)?;
+                    samples += silence.len();
+                }
+                sink.write(&audio)?;
+                samples += audio.len();
+                report.first_audio.get_or_insert_with(|| start.elapsed());
+                report.sentences += 1;
+                done += 1;
             }
-            sink.write(&audio)?;
-            samples += audio.len();
-            report.first_audio.get_or_insert_with(|| start.elapsed());
-            report.sentences += 1;
         }
         report.audio_seconds = samples as f64 / f64::from(self.sample_rate());
         report.total = start.elapsed();
         Ok(report)
+    }
+}
+
+/// An out-of-memory error from a device (CUDA reports `CUDA_ERROR_OUT_OF_MEMORY`,
+/// Metal "out of memory"); on the CPU an allocation failure aborts the process
+/// instead, so batches there are bounded by the memory budget up front.
+fn classify(e: candle_core::Error) -> ProbeError<candle_core::Error> {
+    let text = e.to_string().to_ascii_lowercase();
+    if text.contains("out of memory") || text.contains("out_of_memory") {
+        ProbeError::OutOfMemory
+    } else {
+        ProbeError::Failed(e)
     }
 }

@@ -154,6 +154,11 @@ impl VoiceStore {
         self.root.join("espeak-ng")
     }
 
+    /// Where measured batch sizes are remembered.
+    pub fn batch_cache_path(&self) -> PathBuf {
+        self.root.join("batch-sizes.json")
+    }
+
     /// The folder holding the voices.
     pub fn voices_dir(&self) -> PathBuf {
         self.root.join("voices")

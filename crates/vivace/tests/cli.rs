@@ -356,3 +356,27 @@ fn multi_speaker_voice_by_speaker_name_and_16khz_voice() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(read_wav_f32(&out).0.sample_rate, 16000);
 }
+
+#[test]
+fn bench_quick_reports_both_variants_as_json() {
+    let dir = scratch();
+    let json = dir.path().join("bench.json");
+    let voice = default_voice().to_str().expect("UTF-8 path");
+    let o = vivace()
+        .args(["bench", "--quick", "--device", "cpu", "--voice", voice, "--json"])
+        .arg(&json)
+        .env("VIVACE_BATCH_SIZE", "1")
+        .output()
+        .expect("run vivace");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("report")).expect("JSON");
+    let results = report["results"].as_array().expect("results");
+    assert_eq!(results.len(), 4, "baseline and optimized on two workloads");
+    for r in results {
+        assert!(r["p50_s"].as_f64().expect("p50") > 0.0);
+        assert!(r["audio_s"].as_f64().expect("audio") > 0.5);
+    }
+    assert!(report["speedup"].as_f64().expect("speedup") > 0.0);
+    assert!(report["hardware"]["cpu"]["physical_cores"].as_u64().expect("cores") >= 1);
+}
