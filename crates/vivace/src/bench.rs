@@ -161,8 +161,11 @@ pub fn measure(
     let text = workload.text();
     let mut sink = NullSink;
     let first = synth.speak(text, &params, &post, 0.0, &mut sink)?;
-    let cold_start =
-        started.elapsed().saturating_sub(first.total) + first.first_audio.unwrap_or_default();
+    let cold_start = started
+        .elapsed()
+        .saturating_sub(first.total)
+        .saturating_sub(batch.search_time)
+        + first.first_audio.unwrap_or_default();
     let warmup_runs = match variant {
         Variant::Baseline => 0,
         Variant::Optimized => {
