@@ -155,22 +155,7 @@ fn parse_meminfo(info: &str) -> (Option<u64>, Option<u64>) {
 
 /// Accelerators, found by creating each device (not by feature flags alone).
 fn probe_gpus() -> Vec<GpuInfo> {
-    let mut gpus = Vec::new();
-    if candle_core::utils::cuda_is_available() {
-        for index in 0..16 {
-            match candle_core::Device::new_cuda(index) {
-                Ok(_) => gpus.push(GpuInfo {
-                    kind: GpuKind::Cuda,
-                    index,
-                    name: format!("CUDA device {index}"),
-                    compute_capability: None,
-                    total_memory: None,
-                    free_memory: None,
-                }),
-                Err(_) => break,
-            }
-        }
-    }
+    let mut gpus = cuda_gpus();
     if candle_core::utils::metal_is_available() && candle_core::Device::new_metal(0).is_ok() {
         gpus.push(GpuInfo {
             kind: GpuKind::Metal,
@@ -182,6 +167,54 @@ fn probe_gpus() -> Vec<GpuInfo> {
         });
     }
     gpus
+}
+
+/// Each CUDA device's name, compute capability and memory, through the
+/// driver API that candle's `cudarc` wraps. NOTE: written on a machine
+/// without the CUDA toolkit, so this branch is compiled and tested only by
+/// the CUDA build (`scripts/build-cuda.sh`, the GPU issue).
+#[cfg(feature = "cuda")]
+fn cuda_gpus() -> Vec<GpuInfo> {
+    use candle_core::cuda::cudarc::driver::CudaContext;
+    let count = match CudaContext::device_count() {
+        Ok(n) => usize::try_from(n).unwrap_or(0),
+        Err(e) => {
+            tracing::debug!("no CUDA driver: {e}");
+            return Vec::new();
+        }
+    };
+    (0..count)
+        .filter_map(|index| {
+            let ctx = match CudaContext::new(index) {
+                Ok(ctx) => ctx,
+                Err(e) => {
+                    tracing::warn!("CUDA device {index} does not start: {e}");
+                    return None;
+                }
+            };
+            let (free, total) = match ctx.mem_get_info() {
+                Ok((free, total)) => (Some(free as u64), Some(total as u64)),
+                Err(_) => (None, ctx.total_mem().ok().map(|t| t as u64)),
+            };
+            Some(GpuInfo {
+                kind: GpuKind::Cuda,
+                index,
+                name: ctx.name().unwrap_or_else(|_| format!("CUDA device {index}")),
+                compute_capability: ctx
+                    .compute_capability()
+                    .ok()
+                    .map(|(major, minor)| (major.max(0) as u32, minor.max(0) as u32)),
+                total_memory: total,
+                free_memory: free,
+            })
+        })
+        .collect()
+}
+
+/// Without the `cuda` feature this build cannot drive a CUDA device.
+#[cfg(not(feature = "cuda"))]
+fn cuda_gpus() -> Vec<GpuInfo> {
+    Vec::new()
 }
 
 #[cfg(test)]

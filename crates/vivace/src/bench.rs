@@ -272,7 +272,21 @@ pub fn decide_batch(
         synth.synthesize_sentences(std::slice::from_ref(s), &params, 1)?;
     }
     let per_item = peak_rss().unwrap_or(0).saturating_sub(before).max(32 << 20);
-    let free = optimizer.hardware.cpu.available_memory.unwrap_or(0);
+    // The budget is the device's free memory (RAM on the CPU). On a GPU the
+    // per-sentence figure above is host memory, a stand-in until device
+    // memory is measured per batch (the GPU issue).
+    let device_free = match optimizer.device.kind {
+        vivace_perf::DeviceKind::Cpu => None,
+        vivace_perf::DeviceKind::Cuda(i) | vivace_perf::DeviceKind::Metal(i) => optimizer
+            .hardware
+            .gpus
+            .iter()
+            .find(|g| g.index == i)
+            .and_then(|g| g.free_memory),
+    };
+    let free = device_free
+        .or(optimizer.hardware.cpu.available_memory)
+        .unwrap_or(0);
     let max_batch = memory_budget(free, per_item, MemoryPolicy::default()).min(MAX_SEARCHED_BATCH);
     let choice = synth.choose_batch(&sentences, &params, max_batch)?;
     cache.put(key, choice.clone());
