@@ -199,7 +199,9 @@ fn cuda_gpus() -> Vec<GpuInfo> {
             Some(GpuInfo {
                 kind: GpuKind::Cuda,
                 index,
-                name: ctx.name().unwrap_or_else(|_| format!("CUDA device {index}")),
+                name: ctx
+                    .name()
+                    .unwrap_or_else(|_| format!("CUDA device {index}")),
                 compute_capability: ctx
                     .compute_capability()
                     .ok()

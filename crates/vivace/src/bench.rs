@@ -275,15 +275,20 @@ pub fn decide_batch(
     // The budget is the device's free memory (RAM on the CPU). On a GPU the
     // per-sentence figure above is host memory, a stand-in until device
     // memory is measured per batch (the GPU issue).
-    let device_free = match optimizer.device.kind {
+    use vivace_perf::hardware::GpuKind;
+    let gpu = match optimizer.device.kind {
         vivace_perf::DeviceKind::Cpu => None,
-        vivace_perf::DeviceKind::Cuda(i) | vivace_perf::DeviceKind::Metal(i) => optimizer
+        vivace_perf::DeviceKind::Cuda(i) => Some((GpuKind::Cuda, i)),
+        vivace_perf::DeviceKind::Metal(i) => Some((GpuKind::Metal, i)),
+    };
+    let device_free = gpu.and_then(|(kind, index)| {
+        optimizer
             .hardware
             .gpus
             .iter()
-            .find(|g| g.index == i)
-            .and_then(|g| g.free_memory),
-    };
+            .find(|g| g.kind == kind && g.index == index)
+            .and_then(|g| g.free_memory)
+    });
     let free = device_free
         .or(optimizer.hardware.cpu.available_memory)
         .unwrap_or(0);

@@ -363,7 +363,9 @@ fn bench_quick_reports_both_variants_as_json() {
     let json = dir.path().join("bench.json");
     let voice = default_voice().to_str().expect("UTF-8 path");
     let o = vivace()
-        .args(["bench", "--quick", "--device", "cpu", "--voice", voice, "--json"])
+        .args([
+            "bench", "--quick", "--device", "cpu", "--voice", voice, "--json",
+        ])
         .arg(&json)
         .env("VIVACE_BATCH_SIZE", "1")
         .output()
@@ -378,5 +380,10 @@ fn bench_quick_reports_both_variants_as_json() {
         assert!(r["audio_s"].as_f64().expect("audio") > 0.5);
     }
     assert!(report["speedup"].as_f64().expect("speedup") > 0.0);
-    assert!(report["hardware"]["cpu"]["physical_cores"].as_u64().expect("cores") >= 1);
+    assert!(
+        report["hardware"]["cpu"]["physical_cores"]
+            .as_u64()
+            .expect("cores")
+            >= 1
+    );
 }
