@@ -355,6 +355,18 @@ fn say(args: &SayArgs) -> Result<()> {
             report.total.as_secs_f64(),
             report.real_time_factor(),
         );
+        let st = synth.voice().model.stage_times();
+        let pct =
+            |d: std::time::Duration| 100.0 * d.as_secs_f64() / st.total().as_secs_f64().max(1e-9);
+        eprintln!(
+            "vivace: stages: text encoder {:.0}%, durations {:.0}%, length regulation {:.0}%, flow {:.0}%, decoder {:.0}% of {:.3} s",
+            pct(st.text_encoder),
+            pct(st.duration_predictor),
+            pct(st.length_regulation),
+            pct(st.flow),
+            pct(st.decoder),
+            st.total().as_secs_f64()
+        );
     }
     Ok(())
 }

@@ -9,6 +9,7 @@
 use candle_core::{Module, Result, Tensor};
 use candle_nn::{Conv1d, VarBuilder};
 
+use super::cpu_conv::FusedConv;
 use super::layers::{ConvSpec, TrimmedConvTranspose1d};
 use super::{ResBlockKind, VitsConfig};
 
@@ -23,6 +24,8 @@ const FINAL_LRELU_SLOPE: f64 = 0.01;
 struct ResBlock {
     /// Per residual step: the dilated convolution, and for type 1 the second one.
     steps: Vec<(Conv1d, Option<Conv1d>)>,
+    /// The same steps as fused CPU kernels (f32 on the CPU only).
+    fused: Option<Vec<(FusedConv, Option<FusedConv>)>>,
 }
 
 impl ResBlock {
@@ -34,7 +37,7 @@ impl ResBlock {
         vb: VarBuilder,
     ) -> Result<Self> {
         let spec = ConvSpec::new(channels, channels, kernel);
-        let steps = dilations
+        let steps: Vec<(Conv1d, Option<Conv1d>)> = dilations
             .iter()
             .enumerate()
             .map(|(i, &d)| match kind {
@@ -47,13 +50,37 @@ impl ResBlock {
                 }
             })
             .collect::<Result<_>>()?;
-        Ok(Self { steps })
+        let fused = if uses_fused_kernels(&vb) {
+            let fuse = |c: &Conv1d, d: usize| FusedConv::new(c.weight(), c.bias(), d);
+            Some(
+                steps
+                    .iter()
+                    .zip(dilations)
+                    .map(|((c1, c2), &d)| {
+                        Ok((fuse(c1, d)?, c2.as_ref().map(|c| fuse(c, 1)).transpose()?))
+                    })
+                    .collect::<Result<_>>()?,
+            )
+        } else {
+            None
+        };
+        Ok(Self { steps, fused })
     }
 }
 
 impl Module for ResBlock {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let mut x = x.clone();
+        if let (Some(fused), true) = (&self.fused, FusedConv::applies_to(&x)) {
+            let slope = LRELU_SLOPE as f32;
+            for (c1, c2) in fused {
+                x = match c2 {
+                    None => c1.forward(&x, slope, Some(&x))?,
+                    Some(c2) => c2.forward(&c1.forward(&x, slope, None)?, slope, Some(&x))?,
+                };
+            }
+            return Ok(x);
+        }
         for (c1, c2) in &self.steps {
             let mut xt = c1.forward(&candle_nn::ops::leaky_relu(&x, LRELU_SLOPE)?)?;
             if let Some(c2) = c2 {
@@ -65,6 +92,11 @@ impl Module for ResBlock {
     }
 }
 
+/// The fused CPU kernels replace candle's convolutions for f32 weights on the CPU.
+fn uses_fused_kernels(vb: &VarBuilder) -> bool {
+    vb.device().is_cpu() && vb.dtype() == candle_core::DType::F32
+}
+
 /// The HiFi-GAN generator (the checkpoint's `dec`).
 #[derive(Debug, Clone)]
 pub struct Generator {
@@ -74,6 +106,8 @@ pub struct Generator {
     /// `resblock_kernel_sizes.len()` blocks per upsampling stage.
     resblocks: Vec<Vec<ResBlock>>,
     conv_post: Conv1d,
+    /// `conv_post` with its leaky ReLU, fused (f32 on the CPU only).
+    conv_post_fused: Option<FusedConv>,
     span: tracing::Span,
 }
 
@@ -122,12 +156,18 @@ impl Generator {
         let conv_post = ConvSpec::new(channels, 1, 7)
             .no_bias()
             .load(vb.pp("conv_post"))?;
+        let conv_post_fused = if uses_fused_kernels(&vb) {
+            Some(FusedConv::new(conv_post.weight(), conv_post.bias(), 1)?)
+        } else {
+            None
+        };
         Ok(Self {
             conv_pre,
             cond,
             ups,
             resblocks,
             conv_post,
+            conv_post_fused,
             span: tracing::span!(tracing::Level::TRACE, "hifigan"),
         })
     }
@@ -152,6 +192,9 @@ impl Generator {
             if let Some(sum) = sum {
                 x = (sum / blocks.len() as f64)?;
             }
+        }
+        if let (Some(fused), true) = (&self.conv_post_fused, FusedConv::applies_to(&x)) {
+            return fused.forward(&x, FINAL_LRELU_SLOPE as f32, None)?.tanh();
         }
         let x = candle_nn::ops::leaky_relu(&x, FINAL_LRELU_SLOPE)?;
         self.conv_post.forward(&x)?.tanh()

@@ -7,6 +7,7 @@
 //! ([`models.py`](https://github.com/jaywalnut310/vits/blob/main/models.py)),
 //! which Piper's ONNX exports keep: `enc_p`, `dp`, `flow`, `dec`, `emb_g`.
 
+pub mod cpu_conv;
 pub mod duration;
 pub mod flow;
 pub mod hifigan;
@@ -133,6 +134,72 @@ pub struct Vits {
     cfg: VitsConfig,
     device: Device,
     dtype: DType,
+    /// Time per stage, summed over calls (see [`Vits::stage_times`]).
+    stage_times: std::sync::Arc<std::sync::Mutex<StageTimes>>,
+}
+
+/// Wall time spent in each stage of synthesis, summed over calls.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StageTimes {
+    /// Text encoder.
+    pub text_encoder: std::time::Duration,
+    /// Duration predictor and durations to the host.
+    pub duration_predictor: std::time::Duration,
+    /// Length regulation (expanding token statistics to frames).
+    pub length_regulation: std::time::Duration,
+    /// Normalizing flow.
+    pub flow: std::time::Duration,
+    /// HiFi-GAN decoder.
+    pub decoder: std::time::Duration,
+}
+
+impl StageTimes {
+    fn add(&mut self, other: &StageTimes) {
+        self.text_encoder += other.text_encoder;
+        self.duration_predictor += other.duration_predictor;
+        self.length_regulation += other.length_regulation;
+        self.flow += other.flow;
+        self.decoder += other.decoder;
+    }
+
+    /// Sum of the stages.
+    pub fn total(&self) -> std::time::Duration {
+        self.text_encoder
+            + self.duration_predictor
+            + self.length_regulation
+            + self.flow
+            + self.decoder
+    }
+}
+
+/// Times consecutive stages; on an accelerator it synchronizes first, so a
+/// stage's time is its own and not the launch time of queued kernels.
+struct StageClock {
+    last: std::time::Instant,
+    times: StageTimes,
+}
+
+impl StageClock {
+    fn start() -> Self {
+        Self {
+            last: std::time::Instant::now(),
+            times: StageTimes::default(),
+        }
+    }
+
+    fn lap(
+        &mut self,
+        produced: &Tensor,
+        record: impl FnOnce(&mut StageTimes, std::time::Duration),
+    ) -> Result<()> {
+        if !produced.device().is_cpu() {
+            produced.device().synchronize()?;
+        }
+        let now = std::time::Instant::now();
+        record(&mut self.times, now - self.last);
+        self.last = now;
+        Ok(())
+    }
 }
 
 impl Vits {
@@ -155,12 +222,18 @@ impl Vits {
             cfg: cfg.clone(),
             device: vb.device().clone(),
             dtype: vb.dtype(),
+            stage_times: Default::default(),
         })
     }
 
     /// The hyper-parameters the model was built with.
     pub fn config(&self) -> &VitsConfig {
         &self.cfg
+    }
+
+    /// Time spent per stage over all calls so far (for profiles and `-v`).
+    pub fn stage_times(&self) -> StageTimes {
+        self.stage_times.lock().map(|t| *t).unwrap_or_default()
     }
 
     /// The device the weights live on.
@@ -223,7 +296,9 @@ impl Vits {
             None => None,
         };
 
+        let mut clock = StageClock::start();
         let enc = self.enc_p.forward(&ids, x_mask.as_ref())?;
+        clock.lap(&enc.x, |t, d| t.text_encoder += d)?;
         let noise_w = per_item(&|p| p.noise_w)?;
         let logw = self
             .dp
@@ -234,6 +309,7 @@ impl Vits {
             .broadcast_mul(&length_scale)?
             .ceil()?;
         let durations = w.to_dtype(DType::F32)?.squeeze(1)?.to_vec2::<f32>()?;
+        clock.lap(&w, |t, d| t.duration_predictor += d)?;
 
         // Length regulation: repeat each token's prior statistics for its frames.
         let frames: Vec<Vec<u32>> = durations
@@ -276,9 +352,15 @@ impl Vits {
                 (m_p + (eps * expand(&enc.logs_p)?.exp()?)?)?
             }
         };
+        clock.lap(&z_p, |t, d| t.length_regulation += d)?;
         let z = self.flow.reverse(&z_p, y_mask.as_ref(), g.as_ref())?;
+        clock.lap(&z, |t, d| t.flow += d)?;
         let z = layers::masked(&z, y_mask.as_ref())?;
         let audio = self.dec.forward(&z, g.as_ref())?;
+        clock.lap(&audio, |t, d| t.decoder += d)?;
+        if let Ok(mut total) = self.stage_times.lock() {
+            total.add(&clock.times);
+        }
         let hop = self.cfg.hop_length();
         let audio = audio.squeeze(1)?.to_dtype(DType::F32)?;
         frame_counts
