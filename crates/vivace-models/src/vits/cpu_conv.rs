@@ -10,7 +10,7 @@
 //! with a single-threaded GEMM (the `gemm` crate, which candle uses too).
 //! Tested against candle's `conv1d` (see the tests below).
 
-use candle_core::{DType, Device, Result, Tensor};
+use candle_core::{DType, Device, Result, Storage, Tensor};
 use rayon::prelude::*;
 
 /// Output samples per tile: the im2col block is `c_in * k * TILE` floats
@@ -80,7 +80,6 @@ impl FusedConv {
                 self.c_in
             );
         }
-        let x = x.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
         let mut out = vec![0f32; b * self.c_out * len];
         if let Some(r) = residual {
             if r.dims3()? != (b, self.c_out, len) {
@@ -89,13 +88,14 @@ impl FusedConv {
                     r.dims()
                 );
             }
-            out.copy_from_slice(&r.contiguous()?.flatten_all()?.to_vec1::<f32>()?);
+            with_cpu_slice(r, |r| out.copy_from_slice(r))?;
         }
-        for item in 0..b {
-            let xs = &x[item * c_in * len..(item + 1) * c_in * len];
-            let ys = &mut out[item * self.c_out * len..(item + 1) * self.c_out * len];
-            self.forward_item(xs, ys, len, slope);
-        }
+        with_cpu_slice(x, |x| {
+            for (item, ys) in out.chunks_mut(self.c_out * len).enumerate() {
+                let xs = &x[item * c_in * len..(item + 1) * c_in * len];
+                self.forward_item(xs, ys, len, slope);
+            }
+        })?;
         Tensor::from_vec(out, (b, self.c_out, len), &Device::Cpu)
     }
 
@@ -168,6 +168,21 @@ impl FusedConv {
             },
         );
     }
+}
+
+/// Runs `f` on the f32 values of a CPU tensor in row-major order, borrowing
+/// its storage when it is contiguous (no copy), else a contiguous copy.
+fn with_cpu_slice<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
+    let t = t.contiguous()?;
+    let (storage, layout) = t.storage_and_layout();
+    let Storage::Cpu(cpu) = &*storage else {
+        candle_core::bail!("fused conv: the tensor is not on the CPU");
+    };
+    let all = cpu.as_slice::<f32>()?;
+    let (start, end) = layout
+        .contiguous_offsets()
+        .ok_or_else(|| candle_core::Error::Msg("fused conv: tensor is not contiguous".into()))?;
+    Ok(f(&all[start..end]))
 }
 
 #[cfg(test)]

@@ -8,9 +8,9 @@
 //! carry a mask `[batch, 1, tokens]`; a single utterance skips it.
 
 use candle_core::{DType, Device, Module, Result, Tensor};
-use candle_nn::{Conv1d, VarBuilder};
+use candle_nn::VarBuilder;
 
-use super::layers::{flip_channels, masked, ChannelNorm, ConvSpec};
+use super::layers::{flip_channels, masked, ChannelNorm, Conv, ConvSpec};
 use super::spline;
 use super::VitsConfig;
 
@@ -18,8 +18,8 @@ use super::VitsConfig;
 /// kernel's dilation grows as `kernel^layer`.
 #[derive(Debug, Clone)]
 struct DdsConv {
-    convs_sep: Vec<Conv1d>,
-    convs_1x1: Vec<Conv1d>,
+    convs_sep: Vec<Conv>,
+    convs_1x1: Vec<Conv>,
     norms_1: Vec<ChannelNorm>,
     norms_2: Vec<ChannelNorm>,
 }
@@ -75,9 +75,9 @@ impl DdsConv {
 /// spline conditioned on the first half (VITS `ConvFlow`).
 #[derive(Debug, Clone)]
 struct ConvFlow {
-    pre: Conv1d,
+    pre: Conv,
     convs: DdsConv,
-    proj: Conv1d,
+    proj: Conv,
     bins: usize,
     tail_bound: f32,
     param_scale: f32,
@@ -127,10 +127,10 @@ impl ConvFlow {
 /// The VITS stochastic duration predictor, inverted: noise → log-durations.
 #[derive(Debug, Clone)]
 pub struct StochasticDurationPredictor {
-    pre: Conv1d,
+    pre: Conv,
     convs: DdsConv,
-    proj: Conv1d,
-    cond: Option<Conv1d>,
+    proj: Conv,
+    cond: Option<Conv>,
     /// `ElementwiseAffine` of `flows.0`: `m` and `exp(-logs)`, `[1, 2, 1]`.
     affine_m: Tensor,
     affine_inv_scale: Tensor,
@@ -203,12 +203,12 @@ impl StochasticDurationPredictor {
 /// conv-ReLU-norm blocks and a projection to one log-duration per token.
 #[derive(Debug, Clone)]
 pub struct DurationPredictor {
-    conv_1: Conv1d,
+    conv_1: Conv,
     norm_1: ChannelNorm,
-    conv_2: Conv1d,
+    conv_2: Conv,
     norm_2: ChannelNorm,
-    proj: Conv1d,
-    cond: Option<Conv1d>,
+    proj: Conv,
+    cond: Option<Conv>,
 }
 
 impl DurationPredictor {

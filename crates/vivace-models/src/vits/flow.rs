@@ -6,17 +6,17 @@
 //! reverse as at inference. Padded batches carry a mask; one utterance skips it.
 
 use candle_core::{Module, Result, Tensor};
-use candle_nn::{Conv1d, VarBuilder};
+use candle_nn::VarBuilder;
 
-use super::layers::{flip_channels, masked, ConvSpec};
+use super::layers::{flip_channels, masked, Conv, ConvSpec};
 use super::VitsConfig;
 
 /// The gated, dilated convolution stack of WaveNet (VITS `WN`), summing skip outputs.
 #[derive(Debug, Clone)]
 struct WaveNet {
-    in_layers: Vec<Conv1d>,
-    res_skip_layers: Vec<Conv1d>,
-    cond_layer: Option<Conv1d>,
+    in_layers: Vec<Conv>,
+    res_skip_layers: Vec<Conv>,
+    cond_layer: Option<Conv>,
     hidden: usize,
 }
 
@@ -92,9 +92,9 @@ impl WaveNet {
 /// channels is shifted by a function of the first half.
 #[derive(Debug, Clone)]
 struct ResidualCoupling {
-    pre: Conv1d,
+    pre: Conv,
     enc: WaveNet,
-    post: Conv1d,
+    post: Conv,
     half: usize,
 }
 

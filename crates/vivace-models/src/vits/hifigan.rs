@@ -7,10 +7,9 @@
 //! and are trimmed (same result, faster on candle's CPU backend).
 
 use candle_core::{Module, Result, Tensor};
-use candle_nn::{Conv1d, VarBuilder};
+use candle_nn::VarBuilder;
 
-use super::cpu_conv::FusedConv;
-use super::layers::{ConvSpec, TrimmedConvTranspose1d};
+use super::layers::{Conv, ConvSpec, TrimmedConvTranspose1d};
 use super::{ResBlockKind, VitsConfig};
 
 /// Slope of the leaky ReLUs inside the generator (`LRELU_SLOPE` in VITS).
@@ -23,9 +22,7 @@ const FINAL_LRELU_SLOPE: f64 = 0.01;
 #[derive(Debug, Clone)]
 struct ResBlock {
     /// Per residual step: the dilated convolution, and for type 1 the second one.
-    steps: Vec<(Conv1d, Option<Conv1d>)>,
-    /// The same steps as fused CPU kernels (f32 on the CPU only).
-    fused: Option<Vec<(FusedConv, Option<FusedConv>)>>,
+    steps: Vec<(Conv, Option<Conv>)>,
 }
 
 impl ResBlock {
@@ -37,7 +34,7 @@ impl ResBlock {
         vb: VarBuilder,
     ) -> Result<Self> {
         let spec = ConvSpec::new(channels, channels, kernel);
-        let steps: Vec<(Conv1d, Option<Conv1d>)> = dilations
+        let steps = dilations
             .iter()
             .enumerate()
             .map(|(i, &d)| match kind {
@@ -50,64 +47,35 @@ impl ResBlock {
                 }
             })
             .collect::<Result<_>>()?;
-        let fused = if uses_fused_kernels(&vb) {
-            let fuse = |c: &Conv1d, d: usize| FusedConv::new(c.weight(), c.bias(), d);
-            Some(
-                steps
-                    .iter()
-                    .zip(dilations)
-                    .map(|((c1, c2), &d)| {
-                        Ok((fuse(c1, d)?, c2.as_ref().map(|c| fuse(c, 1)).transpose()?))
-                    })
-                    .collect::<Result<_>>()?,
-            )
-        } else {
-            None
-        };
-        Ok(Self { steps, fused })
+        Ok(Self { steps })
     }
 }
 
 impl Module for ResBlock {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let mut x = x.clone();
-        if let (Some(fused), true) = (&self.fused, FusedConv::applies_to(&x)) {
-            let slope = LRELU_SLOPE as f32;
-            for (c1, c2) in fused {
-                x = match c2 {
-                    None => c1.forward(&x, slope, Some(&x))?,
-                    Some(c2) => c2.forward(&c1.forward(&x, slope, None)?, slope, Some(&x))?,
-                };
-            }
-            return Ok(x);
-        }
         for (c1, c2) in &self.steps {
-            let mut xt = c1.forward(&candle_nn::ops::leaky_relu(&x, LRELU_SLOPE)?)?;
-            if let Some(c2) = c2 {
-                xt = c2.forward(&candle_nn::ops::leaky_relu(&xt, LRELU_SLOPE)?)?;
-            }
-            x = (xt + x)?;
+            x = match c2 {
+                None => c1.forward_act(&x, LRELU_SLOPE, Some(&x))?,
+                Some(c2) => {
+                    let xt = c1.forward_act(&x, LRELU_SLOPE, None)?;
+                    c2.forward_act(&xt, LRELU_SLOPE, Some(&x))?
+                }
+            };
         }
         Ok(x)
     }
 }
 
-/// The fused CPU kernels replace candle's convolutions for f32 weights on the CPU.
-fn uses_fused_kernels(vb: &VarBuilder) -> bool {
-    vb.device().is_cpu() && vb.dtype() == candle_core::DType::F32
-}
-
 /// The HiFi-GAN generator (the checkpoint's `dec`).
 #[derive(Debug, Clone)]
 pub struct Generator {
-    conv_pre: Conv1d,
-    cond: Option<Conv1d>,
+    conv_pre: Conv,
+    cond: Option<Conv>,
     ups: Vec<TrimmedConvTranspose1d>,
     /// `resblock_kernel_sizes.len()` blocks per upsampling stage.
     resblocks: Vec<Vec<ResBlock>>,
-    conv_post: Conv1d,
-    /// `conv_post` with its leaky ReLU, fused (f32 on the CPU only).
-    conv_post_fused: Option<FusedConv>,
+    conv_post: Conv,
     span: tracing::Span,
 }
 
@@ -156,18 +124,12 @@ impl Generator {
         let conv_post = ConvSpec::new(channels, 1, 7)
             .no_bias()
             .load(vb.pp("conv_post"))?;
-        let conv_post_fused = if uses_fused_kernels(&vb) {
-            Some(FusedConv::new(conv_post.weight(), conv_post.bias(), 1)?)
-        } else {
-            None
-        };
         Ok(Self {
             conv_pre,
             cond,
             ups,
             resblocks,
             conv_post,
-            conv_post_fused,
             span: tracing::span!(tracing::Level::TRACE, "hifigan"),
         })
     }
@@ -193,10 +155,8 @@ impl Generator {
                 x = (sum / blocks.len() as f64)?;
             }
         }
-        if let (Some(fused), true) = (&self.conv_post_fused, FusedConv::applies_to(&x)) {
-            return fused.forward(&x, FINAL_LRELU_SLOPE as f32, None)?.tanh();
-        }
-        let x = candle_nn::ops::leaky_relu(&x, FINAL_LRELU_SLOPE)?;
-        self.conv_post.forward(&x)?.tanh()
+        self.conv_post
+            .forward_act(&x, FINAL_LRELU_SLOPE, None)?
+            .tanh()
     }
 }

@@ -1,7 +1,9 @@
 //! Small building blocks shared by the VITS stages: loading convolutions,
 //! channel-wise layer norm, the channel flip of the flows.
 
-use candle_core::{Module, Result, Tensor, D};
+use candle_core::{DType, Module, Result, Tensor, D};
+
+use super::cpu_conv::FusedConv;
 use candle_nn::{Conv1d, Conv1dConfig, ConvTranspose1d, ConvTranspose1dConfig, VarBuilder};
 
 /// Hyper-parameters of one 1-D convolution as the checkpoint defines it.
@@ -54,7 +56,7 @@ impl ConvSpec {
 
     /// Loads the layer from `vb` (`weight`, `bias`) with "same" padding
     /// (`dilation * (kernel - 1) / 2` on each side), as every VITS convolution uses.
-    pub fn load(self, vb: VarBuilder) -> Result<Conv1d> {
+    pub fn load(self, vb: VarBuilder) -> Result<Conv> {
         let weight = vb.get(
             (
                 self.out_channels,
@@ -68,13 +70,54 @@ impl ConvSpec {
         } else {
             None
         };
+        let fused = if self.groups == 1 && vb.device().is_cpu() && vb.dtype() == DType::F32 {
+            Some(FusedConv::new(&weight, bias.as_ref(), self.dilation)?)
+        } else {
+            None
+        };
         let cfg = Conv1dConfig {
             padding: self.dilation * (self.kernel - 1) / 2,
             dilation: self.dilation,
             groups: self.groups,
             ..Default::default()
         };
-        Ok(Conv1d::new(weight, bias, cfg))
+        Ok(Conv {
+            inner: Conv1d::new(weight, bias, cfg),
+            fused,
+        })
+    }
+}
+
+/// A 1-D convolution: on the CPU in f32 the fused kernel of
+/// [`super::cpu_conv`], elsewhere candle's `conv1d`. Either can take a leaky
+/// ReLU on its input and a residual added to its output.
+#[derive(Debug, Clone)]
+pub struct Conv {
+    inner: Conv1d,
+    fused: Option<FusedConv>,
+}
+
+impl Conv {
+    /// `residual + conv(leaky_relu(x, slope))`; `slope = 1` applies no activation.
+    pub fn forward_act(&self, x: &Tensor, slope: f64, residual: Option<&Tensor>) -> Result<Tensor> {
+        if let (Some(fused), true) = (&self.fused, FusedConv::applies_to(x)) {
+            return fused.forward(x, slope as f32, residual);
+        }
+        let y = if slope == 1.0 {
+            self.inner.forward(x)?
+        } else {
+            self.inner.forward(&candle_nn::ops::leaky_relu(x, slope)?)?
+        };
+        match residual {
+            Some(r) => y + r,
+            None => Ok(y),
+        }
+    }
+}
+
+impl Module for Conv {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.forward_act(x, 1.0, None)
     }
 }
 

@@ -6,19 +6,19 @@
 //! Batches of different lengths carry a padding mask; a single utterance skips it.
 
 use candle_core::{Module, Result, Tensor};
-use candle_nn::{Conv1d, Embedding, VarBuilder};
+use candle_nn::{Embedding, VarBuilder};
 
-use super::layers::{masked, ChannelNorm, ConvSpec};
+use super::layers::{masked, ChannelNorm, Conv, ConvSpec};
 use super::VitsConfig;
 
 /// Multi-head self-attention with learned relative-position embeddings for
 /// keys and values within `window_size` positions (Shaw et al. 2018).
 #[derive(Debug, Clone)]
 struct RelativeAttention {
-    conv_q: Conv1d,
-    conv_k: Conv1d,
-    conv_v: Conv1d,
-    conv_o: Conv1d,
+    conv_q: Conv,
+    conv_k: Conv,
+    conv_v: Conv,
+    conv_o: Conv,
     /// `[2 * window + 1, head_dim]`, relative offsets `-window..=window`.
     emb_rel_k: Tensor,
     emb_rel_v: Tensor,
@@ -127,8 +127,8 @@ impl RelativeAttention {
 /// The transformer's position-wise feed-forward block: conv, ReLU, conv.
 #[derive(Debug, Clone)]
 struct FeedForward {
-    conv_1: Conv1d,
-    conv_2: Conv1d,
+    conv_1: Conv,
+    conv_2: Conv,
 }
 
 impl FeedForward {
@@ -157,7 +157,7 @@ pub struct TextEncoder {
     norm_layers_1: Vec<ChannelNorm>,
     ffn_layers: Vec<FeedForward>,
     norm_layers_2: Vec<ChannelNorm>,
-    proj: Conv1d,
+    proj: Conv,
     hidden: usize,
     flow_size: usize,
     span: tracing::Span,
