@@ -116,19 +116,24 @@ impl FusedConv {
                     let src = &xs[c * len..(c + 1) * len];
                     for j in 0..k {
                         let row = &mut cols[(c * k + j) * TILE..(c * k + j) * TILE + n];
+                        // Source index of row[t] is shift + t; split off the
+                        // out-of-range ends so the middle is a tight loop.
                         let shift = (t0 + j * d) as isize - pad as isize;
-                        for (t, v) in row.iter_mut().enumerate() {
-                            let s = shift + t as isize;
-                            *v = if s < 0 || s as usize >= len {
-                                0.0
-                            } else {
-                                let x = src[s as usize];
-                                if x < 0.0 {
-                                    x * slope
-                                } else {
-                                    x
-                                }
-                            };
+                        let lo = (-shift).clamp(0, n as isize) as usize;
+                        let hi = (len as isize - shift).clamp(lo as isize, n as isize) as usize;
+                        row[..lo].fill(0.0);
+                        row[hi..].fill(0.0);
+                        if hi == lo {
+                            continue; // the whole row reads past an end
+                        }
+                        let from = (shift + lo as isize) as usize;
+                        let inner = &src[from..from + (hi - lo)];
+                        if slope == 1.0 {
+                            row[lo..hi].copy_from_slice(inner);
+                        } else {
+                            for (v, &x) in row[lo..hi].iter_mut().zip(inner) {
+                                *v = x.max(0.0) + slope * x.min(0.0);
+                            }
                         }
                     }
                 }
@@ -203,6 +208,8 @@ mod tests {
             (16, 16, 5, 2, 700),
             (4, 4, 7, 12, 300),
             (12, 1, 7, 1, 513),
+            // Shorter than the padding: whole rows read past both ends.
+            (4, 4, 7, 12, 20),
         ] {
             let w = Tensor::randn(0f32, 0.3, (c_out, c_in, k), &dev)?;
             let bias = Tensor::randn(0f32, 0.3, c_out, &dev)?;
