@@ -99,8 +99,8 @@ mod proto {
         pub int64_data: Vec<i64>,
         #[prost(string, tag = "8")]
         pub name: String,
-        #[prost(bytes = "vec", tag = "9")]
-        pub raw_data: Vec<u8>,
+        #[prost(bytes = "bytes", tag = "9")]
+        pub raw_data: bytes::Bytes,
         #[prost(int32, tag = "14")]
         pub data_location: i32,
     }
@@ -151,11 +151,19 @@ impl OnnxWeights {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::from_bytes(path, &bytes, device, dtype)
+        // Decoding from `Bytes` lets every tensor's raw data borrow the file
+        // buffer instead of copying it (the load's peak memory is one file
+        // plus the tensors, not two files plus the tensors).
+        Self::from_bytes(path, bytes::Bytes::from(bytes), device, dtype)
     }
 
     /// Decodes an ONNX model already in memory; `path` is only used in messages.
-    pub fn from_bytes(path: &Path, bytes: &[u8], device: &Device, dtype: DType) -> Result<Self> {
+    pub fn from_bytes(
+        path: &Path,
+        bytes: bytes::Bytes,
+        device: &Device,
+        dtype: DType,
+    ) -> Result<Self> {
         use prost::Message;
         let corrupt = |reason: String| Error::CorruptOnnx {
             path: path.to_path_buf(),
@@ -422,7 +430,7 @@ mod tests {
     fn truncated_file_is_an_error_naming_it() {
         let err = OnnxWeights::from_bytes(
             Path::new("voice.onnx"),
-            &[0x3a, 0xff, 0xff],
+            bytes::Bytes::from_static(&[0x3a, 0xff, 0xff]),
             &Device::Cpu,
             DType::F32,
         )

@@ -11,6 +11,7 @@
 //! | `VIVACE_PRECISION` | `f32`, `tf32`, `bf16`, `f16` | compute precision |
 //! | `VIVACE_CUDNN` | `0`, `1` | cuDNN convolutions (builds with the `cudnn` feature) |
 //! | `VIVACE_BATCH_SIZE` | integer ≥ 1 | fixed batch size instead of measuring one |
+//! | `VIVACE_SENTENCE_THREADS` | integer ≥ 1 | sentences synthesized at once (CPU) |
 //! | `VIVACE_WARMUP` | `0`, `1` | warm-up runs before serving |
 
 use std::fmt;
@@ -73,6 +74,9 @@ impl FromStr for Precision {
     }
 }
 
+/// Sentences in flight on the CPU unless overridden.
+const PLANNED_SENTENCE_THREADS: usize = 2;
+
 /// Where a setting's value came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -107,6 +111,8 @@ pub struct Overrides {
     pub cudnn: Option<bool>,
     /// `VIVACE_BATCH_SIZE`.
     pub batch_size: Option<usize>,
+    /// `VIVACE_SENTENCE_THREADS`.
+    pub sentence_threads: Option<usize>,
     /// `VIVACE_WARMUP`.
     pub warmup: Option<bool>,
 }
@@ -157,6 +163,7 @@ impl Overrides {
             precision,
             cudnn: flag("VIVACE_CUDNN")?,
             batch_size: count("VIVACE_BATCH_SIZE")?,
+            sentence_threads: count("VIVACE_SENTENCE_THREADS")?,
             warmup: flag("VIVACE_WARMUP")?,
         })
     }
@@ -177,6 +184,8 @@ pub struct Plan {
     pub cudnn: bool,
     /// A fixed batch size, or `None` to measure one.
     pub batch_size: Option<usize>,
+    /// Sentences synthesized at the same time (each on its own thread).
+    pub sentence_threads: usize,
     /// Run warm-up before serving.
     pub warmup: bool,
     /// The decisions above, each with its reason.
@@ -376,6 +385,37 @@ impl Plan {
             },
         );
 
+        let sentence_threads = match (overrides.sentence_threads, device) {
+            (Some(n), _) => {
+                note(
+                    "sentence_threads",
+                    n.to_string(),
+                    "VIVACE_SENTENCE_THREADS".into(),
+                    Source::Env,
+                );
+                n
+            }
+            (None, DeviceKind::Cpu) => {
+                let n = PLANNED_SENTENCE_THREADS.min(cpu_threads).max(1);
+                note(
+                    "sentence_threads",
+                    n.to_string(),
+                    "two sentences at once keep both cores busy through the small frame-rate ops (measured: docs/PERFORMANCE.md)".into(),
+                    Source::Planner,
+                );
+                n
+            }
+            (None, _) => {
+                note(
+                    "sentence_threads",
+                    "1".into(),
+                    "an accelerator runs one stream; batching is its parallelism".into(),
+                    Source::Planner,
+                );
+                1
+            }
+        };
+
         let warmup = overrides.warmup.unwrap_or(true);
         note(
             "warmup",
@@ -399,6 +439,7 @@ impl Plan {
             tf32,
             cudnn,
             batch_size,
+            sentence_threads,
             warmup,
             settings,
         })

@@ -296,13 +296,14 @@ fn say(args: &SayArgs) -> Result<()> {
     let store = VoiceStore::from_env()?;
     let onnx = store.resolve(args.voice.as_deref())?;
     let load_start = std::time::Instant::now();
-    let (synth, device) = Synthesizer::load_planned(
+    let (mut synth, device) = Synthesizer::load_planned(
         &onnx,
         &optimizer,
         args.device.is_explicit(),
         &store.espeak_data_dir(),
     )
     .with_context(|| format!("cannot load voice {}", onnx.display()))?;
+    synth.set_parallel_sentences(optimizer.plan.sentence_threads);
     let load_time = load_start.elapsed();
 
     let mut params = synth.voice().config.default_params();
@@ -373,8 +374,9 @@ fn say(args: &SayArgs) -> Result<()> {
 
 /// `VIVACE_*` and thread variables removed for the baseline, so it runs on
 /// library defaults.
-const TUNING_VARIABLES: [&str; 7] = [
+const TUNING_VARIABLES: [&str; 8] = [
     "VIVACE_NUM_THREADS",
+    "VIVACE_SENTENCE_THREADS",
     "VIVACE_PRECISION",
     "VIVACE_CUDNN",
     "VIVACE_BATCH_SIZE",
@@ -510,6 +512,8 @@ fn bench_run(args: &BenchRunArgs, started: Instant) -> Result<()> {
                 args.workload.text(),
                 &store.batch_cache_path(),
             )?;
+            let mut synth = synth;
+            synth.set_parallel_sentences(optimizer.plan.sentence_threads);
             (synth, kind, batch)
         }
         Variant::Baseline => {

@@ -91,6 +91,8 @@ pub struct Synthesizer {
     phonemizer: Phonemizer,
     /// Sentences synthesized per model call (1: lowest time to first audio).
     batch_size: usize,
+    /// Sentences synthesized at the same time on separate threads.
+    parallel_sentences: usize,
 }
 
 impl Synthesizer {
@@ -109,6 +111,7 @@ impl Synthesizer {
             voice,
             phonemizer,
             batch_size: 1,
+            parallel_sentences: 1,
         })
     }
 
@@ -156,6 +159,72 @@ impl Synthesizer {
     /// Sentences per model call.
     pub fn batch_size(&self) -> usize {
         self.batch_size
+    }
+
+    /// Sets how many sentences are synthesized at once on separate threads
+    /// (each still using candle's intra-op threads); output order is kept.
+    pub fn set_parallel_sentences(&mut self, n: usize) {
+        self.parallel_sentences = n.max(1);
+    }
+
+    /// Synthesizes `sentences` on `parallel_sentences` worker threads and
+    /// hands each waveform to `emit` in order, as soon as it and all before
+    /// it are ready (so the first sentence streams out while later ones run).
+    fn synthesize_in_parallel(
+        &self,
+        sentences: &[Sentence],
+        params: &SynthesisParams,
+        mut emit: impl FnMut(Vec<f32>) -> Result<(), SynthError>,
+    ) -> Result<(), SynthError> {
+        use std::collections::BTreeMap;
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let next = AtomicUsize::new(0);
+        let stop = AtomicBool::new(false);
+        let (tx, rx) = std::sync::mpsc::channel::<(usize, Result<Vec<f32>, SynthError>)>();
+        std::thread::scope(|scope| {
+            for worker in 0..self.parallel_sentences.min(sentences.len()) {
+                let tx = tx.clone();
+                let (next, stop) = (&next, &stop);
+                scope.spawn(move || loop {
+                    // The first sentence runs alone, with every core, so the
+                    // first audio is as early as without parallelism; helpers
+                    // join once the first worker has moved on to sentence 2.
+                    while worker > 0
+                        && next.load(Ordering::Relaxed) < 2
+                        && !stop.load(Ordering::Relaxed)
+                    {
+                        std::thread::sleep(std::time::Duration::from_millis(1));
+                    }
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= sentences.len() || stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let audio = self
+                        .voice
+                        .model
+                        .synthesize(&sentences[i].ids, params)
+                        .map_err(SynthError::from);
+                    if tx.send((i, audio)).is_err() {
+                        break;
+                    }
+                });
+            }
+            drop(tx);
+            let mut pending = BTreeMap::new();
+            let mut want = 0;
+            for (i, audio) in rx {
+                pending.insert(i, audio);
+                while let Some(audio) = pending.remove(&want) {
+                    let result = audio.and_then(&mut emit);
+                    if let Err(e) = result {
+                        stop.store(true, Ordering::Relaxed);
+                        return Err(e);
+                    }
+                    want += 1;
+                }
+            }
+            Ok(())
+        })
     }
 
     /// Synthesizes the first `batch` sentences (or fewer) in one model call,
@@ -261,22 +330,34 @@ impl Synthesizer {
         let silence = vec![0f32; silence_samples(self.sample_rate(), sentence_silence)];
         let mut samples = 0usize;
         let mut done = 0;
-        while done < sentences.len() {
-            let t = Instant::now();
-            let rest = &sentences[done..];
-            let (audios, _) = self.synthesize_sentences(rest, params, self.batch_size)?;
-            report.synthesize += t.elapsed();
-            for mut audio in audios {
-                post.apply(&mut audio);
-                if done > 0 && !silence.is_empty() {
-                    sink.write(&silence)?;
-                    samples += silence.len();
+        let mut emit = |mut audio: Vec<f32>, report: &mut SpeakReport| -> Result<(), SynthError> {
+            post.apply(&mut audio);
+            if done > 0 && !silence.is_empty() {
+                sink.write(&silence)?;
+                samples += silence.len();
+            }
+            sink.write(&audio)?;
+            samples += audio.len();
+            report.first_audio.get_or_insert_with(|| start.elapsed());
+            report.sentences += 1;
+            done += 1;
+            Ok(())
+        };
+        if self.parallel_sentences > 1 && self.batch_size == 1 && sentences.len() > 1 {
+            let synth_start = Instant::now();
+            self.synthesize_in_parallel(&sentences, params, |audio| emit(audio, &mut report))?;
+            report.synthesize += synth_start.elapsed();
+        } else {
+            let mut next = 0;
+            while next < sentences.len() {
+                let t = Instant::now();
+                let (audios, _) =
+                    self.synthesize_sentences(&sentences[next..], params, self.batch_size)?;
+                report.synthesize += t.elapsed();
+                next += audios.len();
+                for audio in audios {
+                    emit(audio, &mut report)?;
                 }
-                sink.write(&audio)?;
-                samples += audio.len();
-                report.first_audio.get_or_insert_with(|| start.elapsed());
-                report.sentences += 1;
-                done += 1;
             }
         }
         report.audio_seconds = samples as f64 / f64::from(self.sample_rate());
