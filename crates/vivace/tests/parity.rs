@@ -129,7 +129,8 @@ impl vivace_frontend::audio::AudioSink for Capture {
 #[test]
 fn parallel_sentences_keep_order_and_output() {
     let mut synth = load_default();
-    let text = "This is the first sentence. Here is the second one! And a third? A fourth, to be sure.";
+    let text =
+        "This is the first sentence. Here is the second one! And a third? A fourth, to be sure.";
     let params = SynthesisParams {
         noise_scale: 0.0,
         noise_w: 0.0,
@@ -137,10 +138,14 @@ fn parallel_sentences_keep_order_and_output() {
     };
     let post = vivace_frontend::audio::PostProcess::default();
     let mut sequential = Capture(Vec::new());
-    synth.speak(text, &params, &post, 0.2, &mut sequential).expect("sequential");
+    synth
+        .speak(text, &params, &post, 0.2, &mut sequential)
+        .expect("sequential");
     synth.set_parallel_sentences(3);
     let mut parallel = Capture(Vec::new());
-    let report = synth.speak(text, &params, &post, 0.2, &mut parallel).expect("parallel");
+    let report = synth
+        .speak(text, &params, &post, 0.2, &mut parallel)
+        .expect("parallel");
     assert_eq!(report.sentences, 4);
     assert_eq!(parallel.0.len(), sequential.0.len());
     let err = relative_l2(&parallel.0, &sequential.0);

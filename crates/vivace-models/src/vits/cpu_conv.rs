@@ -20,8 +20,9 @@ const TILE: usize = 256;
 /// A 1-D convolution with "same" padding, prepared for [`FusedConv::forward`].
 #[derive(Debug, Clone)]
 pub struct FusedConv {
-    /// `[c_out, c_in * k]`, row-major (PyTorch's `[c_out, c_in, k]` as is).
-    weight: Vec<f32>,
+    /// `[c_out, c_in, k]`, read as the row-major matrix `[c_out, c_in * k]`;
+    /// the same storage as the layer's candle weight (no copy).
+    weight: Tensor,
     bias: Vec<f32>,
     c_in: usize,
     c_out: usize,
@@ -47,10 +48,7 @@ impl FusedConv {
     /// Takes the weights (`[c_out, c_in, k]`) and bias of a dense convolution.
     pub fn new(weight: &Tensor, bias: Option<&Tensor>, dilation: usize) -> Result<Self> {
         let (c_out, c_in, kernel) = weight.dims3()?;
-        let weight = weight
-            .to_dtype(DType::F32)?
-            .flatten_all()?
-            .to_vec1::<f32>()?;
+        let weight = weight.to_dtype(DType::F32)?.contiguous()?;
         let bias = match bias {
             Some(b) => b.to_dtype(DType::F32)?.to_vec1::<f32>()?,
             None => vec![0.0; c_out],
@@ -90,17 +88,19 @@ impl FusedConv {
             }
             with_cpu_slice(r, |r| out.copy_from_slice(r))?;
         }
-        with_cpu_slice(x, |x| {
-            for (item, ys) in out.chunks_mut(self.c_out * len).enumerate() {
-                let xs = &x[item * c_in * len..(item + 1) * c_in * len];
-                self.forward_item(xs, ys, len, slope);
-            }
-        })?;
+        with_cpu_slice(&self.weight, |w| {
+            with_cpu_slice(x, |x| {
+                for (item, ys) in out.chunks_mut(self.c_out * len).enumerate() {
+                    let xs = &x[item * c_in * len..(item + 1) * c_in * len];
+                    self.forward_item(w, xs, ys, len, slope);
+                }
+            })
+        })??;
         Tensor::from_vec(out, (b, self.c_out, len), &Device::Cpu)
     }
 
     /// One item: `ys [c_out, len] += bias + W · im2col(act(xs))`, tile by tile.
-    fn forward_item(&self, xs: &[f32], ys: &mut [f32], len: usize, slope: f32) {
+    fn forward_item(&self, weight: &[f32], xs: &[f32], ys: &mut [f32], len: usize, slope: f32) {
         let (c_in, c_out, k, d) = (self.c_in, self.c_out, self.kernel, self.dilation);
         let rows = c_in * k;
         let pad = d * (k - 1) / 2;
@@ -156,7 +156,7 @@ impl FusedConv {
                         1,
                         len as isize,
                         true,
-                        self.weight.as_ptr(),
+                        weight.as_ptr(),
                         1,
                         rows as isize,
                         cols.as_ptr(),
