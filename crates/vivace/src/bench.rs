@@ -323,3 +323,20 @@ pub fn speedup(summaries: &[Summary]) -> Option<f64> {
     };
     Some(total(Variant::Optimized)? / total(Variant::Baseline)?)
 }
+
+/// The f32 matmul rate candle reaches on this machine (GFLOP/s): the best of
+/// five 1024×1024×1024 products on the CPU, with the process's thread plan.
+pub fn matmul_peak_gflops() -> candle_core::Result<f64> {
+    let n = 1024;
+    let dev = candle_core::Device::Cpu;
+    let a = candle_core::Tensor::randn(0f32, 1.0, (n, n), &dev)?;
+    let b = candle_core::Tensor::randn(0f32, 1.0, (n, n), &dev)?;
+    a.matmul(&b)?; // warm the pool and the caches
+    let mut best = f64::INFINITY;
+    for _ in 0..5 {
+        let start = Instant::now();
+        a.matmul(&b)?;
+        best = best.min(start.elapsed().as_secs_f64());
+    }
+    Ok(2.0 * (n * n * n) as f64 / best / 1e9)
+}

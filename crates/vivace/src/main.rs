@@ -94,6 +94,10 @@ struct BenchArgs {
     /// A short budget (2 runs, short and medium texts), as CI uses.
     #[arg(long)]
     quick: bool,
+    /// Only count the work: FLOP per second of audio per stage, this
+    /// machine's matmul rate, and the real-time-factor floor they imply.
+    #[arg(long)]
+    count: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -390,6 +394,9 @@ fn bench(args: &BenchArgs) -> Result<()> {
     let optimizer = args.device.optimizer()?;
     let store = VoiceStore::from_env()?;
     let onnx = store.resolve(args.voice.as_deref())?;
+    if args.count {
+        return count(&onnx, &store, &optimizer);
+    }
     let exe =
         std::env::current_exe().context("cannot find the vivace executable to run measurements")?;
     let (runs, workloads): (usize, &[Workload]) = if args.quick {
@@ -483,6 +490,51 @@ fn bench(args: &BenchArgs) -> Result<()> {
                 .with_context(|| format!("cannot write {}", path.display()))?;
         }
     }
+    Ok(())
+}
+
+/// `bench --count`: the work per second of audio for the long workload, the
+/// matmul rate, and the floor.
+fn count(onnx: &std::path::Path, store: &VoiceStore, optimizer: &Optimizer) -> Result<()> {
+    let synth = Synthesizer::load(
+        onnx,
+        &optimizer.device.device,
+        optimizer.plan.dtype(),
+        &store.espeak_data_dir(),
+    )?;
+    let params = synth.voice().config.default_params();
+    let cfg = synth.voice().model.config();
+    let (mut macs, mut samples) = (vivace_models::vits::cost::StageMacs::default(), 0usize);
+    for sentence in synth.sentences(Workload::Long.text())? {
+        let (audio, _) = synth.synthesize_sentences(std::slice::from_ref(&sentence), &params, 1)?;
+        let n = audio.first().map_or(0, Vec::len);
+        let m = cfg.macs(sentence.ids.len(), n / cfg.hop_length());
+        macs.text_encoder += m.text_encoder;
+        macs.duration_predictor += m.duration_predictor;
+        macs.flow += m.flow;
+        macs.decoder += m.decoder;
+        samples += n;
+    }
+    let seconds = samples as f64 / f64::from(cfg.sampling_rate);
+    let gflop = |m: f64| 2.0 * m / seconds / 1e9;
+    let peak = vivace::bench::matmul_peak_gflops()?;
+    let total = gflop(macs.total());
+    println!("work per second of audio (long workload, {seconds:.1} s of audio):");
+    for (name, m) in [
+        ("text encoder", macs.text_encoder),
+        ("durations", macs.duration_predictor),
+        ("flow", macs.flow),
+        ("decoder", macs.decoder),
+    ] {
+        println!(
+            "  {name:<13} {:>6.3} GFLOP  {:>5.1} %",
+            gflop(m),
+            100.0 * m / macs.total()
+        );
+    }
+    println!("  {:<13} {total:>6.3} GFLOP", "total");
+    println!("f32 matmul rate (1024³, best of 5): {peak:.1} GFLOP/s");
+    println!("real-time-factor floor at that rate: {:.4}", total / peak);
     Ok(())
 }
 

@@ -151,3 +151,44 @@ fn parallel_sentences_keep_order_and_output() {
     let err = relative_l2(&parallel.0, &sequential.0);
     assert!(err < 1e-6, "parallel differs from sequential: {err:.2e}");
 }
+
+/// Our work count for joe-medium agrees with the independent count in the CPU
+/// speed issue (direct convolution, 2026-11-27): about 5.8 GFLOP per second
+/// of audio, decoder 67 %, flow 21 %, text encoder 11 %, durations 1 %.
+#[test]
+fn work_count_matches_the_independent_count() {
+    let synth = load_default();
+    let cfg = synth.voice().model.config();
+    // The long golden sentence: 229 ids, 113,920 samples.
+    let frames = 113_920 / cfg.hop_length();
+    let macs = cfg.macs(229, frames);
+    let seconds = 113_920.0 / f64::from(cfg.sampling_rate);
+    let gflop_per_second = 2.0 * macs.total() / seconds / 1e9;
+    assert!(
+        (5.2..6.4).contains(&gflop_per_second),
+        "{gflop_per_second:.2} GFLOP/s"
+    );
+    let share = |x: f64| x / macs.total();
+    assert!(
+        (0.62..0.72).contains(&share(macs.decoder)),
+        "decoder {:.2}",
+        share(macs.decoder)
+    );
+    assert!(
+        (0.17..0.25).contains(&share(macs.flow)),
+        "flow {:.2}",
+        share(macs.flow)
+    );
+    assert!(
+        (0.07..0.15).contains(&share(macs.text_encoder)),
+        "encoder {:.2}",
+        share(macs.text_encoder)
+    );
+    eprintln!(
+        "joe-medium: {gflop_per_second:.2} GFLOP per second of audio; decoder {:.0} %, flow {:.0} %, text encoder {:.0} %, durations {:.1} %",
+        100.0 * share(macs.decoder),
+        100.0 * share(macs.flow),
+        100.0 * share(macs.text_encoder),
+        100.0 * share(macs.duration_predictor)
+    );
+}

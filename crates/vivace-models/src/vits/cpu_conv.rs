@@ -78,29 +78,50 @@ impl FusedConv {
                 self.c_in
             );
         }
-        let mut out = vec![0f32; b * self.c_out * len];
-        if let Some(r) = residual {
-            if r.dims3()? != (b, self.c_out, len) {
-                candle_core::bail!(
-                    "fused conv: residual shape {:?} does not match the output",
-                    r.dims()
-                );
+        // The output starts as the residual (the bias is added per tile) or,
+        // without one, as the bias itself: one pass over the output either way.
+        let mut out = Vec::with_capacity(b * self.c_out * len);
+        let add_bias = residual.is_some();
+        match residual {
+            Some(r) => {
+                if r.dims3()? != (b, self.c_out, len) {
+                    candle_core::bail!(
+                        "fused conv: residual shape {:?} does not match the output",
+                        r.dims()
+                    );
+                }
+                with_cpu_slice(r, |r| out.extend_from_slice(r))?;
             }
-            with_cpu_slice(r, |r| out.copy_from_slice(r))?;
+            None => {
+                for _ in 0..b {
+                    for &bias in &self.bias {
+                        out.extend(std::iter::repeat_n(bias, len));
+                    }
+                }
+            }
         }
         with_cpu_slice(&self.weight, |w| {
             with_cpu_slice(x, |x| {
                 for (item, ys) in out.chunks_mut(self.c_out * len).enumerate() {
                     let xs = &x[item * c_in * len..(item + 1) * c_in * len];
-                    self.forward_item(w, xs, ys, len, slope);
+                    self.forward_item(w, xs, ys, len, slope, add_bias);
                 }
             })
         })??;
         Tensor::from_vec(out, (b, self.c_out, len), &Device::Cpu)
     }
 
-    /// One item: `ys [c_out, len] += bias + W · im2col(act(xs))`, tile by tile.
-    fn forward_item(&self, weight: &[f32], xs: &[f32], ys: &mut [f32], len: usize, slope: f32) {
+    /// One item: `ys [c_out, len] += W · im2col(act(xs))` (plus the bias when
+    /// `add_bias`), tile by tile.
+    fn forward_item(
+        &self,
+        weight: &[f32],
+        xs: &[f32],
+        ys: &mut [f32],
+        len: usize,
+        slope: f32,
+        add_bias: bool,
+    ) {
         let (c_in, c_out, k, d) = (self.c_in, self.c_out, self.kernel, self.dilation);
         let rows = c_in * k;
         let pad = d * (k - 1) / 2;
@@ -140,10 +161,12 @@ impl FusedConv {
                 // SAFETY: this tile owns columns t0..t0+n of every output row;
                 // no other tile touches them, and `ys` outlives the loop.
                 let dst = unsafe { out.get().add(t0) };
-                for (o, &bias) in self.bias.iter().enumerate() {
-                    // SAFETY: row o, columns t0..t0+n are inside `ys`.
-                    let row = unsafe { std::slice::from_raw_parts_mut(dst.add(o * len), n) };
-                    row.iter_mut().for_each(|v| *v += bias);
+                if add_bias {
+                    for (o, &bias) in self.bias.iter().enumerate() {
+                        // SAFETY: row o, columns t0..t0+n are inside `ys`.
+                        let row = unsafe { std::slice::from_raw_parts_mut(dst.add(o * len), n) };
+                        row.iter_mut().for_each(|v| *v += bias);
+                    }
                 }
                 // SAFETY: the matrices are the live buffers above with the
                 // strides given; dst += W (c_out × rows) · cols (rows × n).

@@ -7,6 +7,7 @@
 //! ([`models.py`](https://github.com/jaywalnut310/vits/blob/main/models.py)),
 //! which Piper's ONNX exports keep: `enc_p`, `dp`, `flow`, `dec`, `emb_g`.
 
+pub mod cost;
 pub mod cpu_conv;
 pub mod duration;
 pub mod flow;
