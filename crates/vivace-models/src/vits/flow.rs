@@ -8,6 +8,7 @@
 use candle_core::{Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
+use super::cpu_conv::gated_tanh_sigmoid;
 use super::layers::{flip_channels, masked, Conv, ConvSpec};
 use super::VitsConfig;
 
@@ -67,8 +68,7 @@ impl WaveNet {
             if let Some(g) = &g {
                 a = a.broadcast_add(&g.narrow(1, i * 2 * h, 2 * h)?)?;
             }
-            let acts =
-                (a.narrow(1, 0, h)?.tanh()? * candle_nn::ops::sigmoid(&a.narrow(1, h, h)?)?)?;
+            let acts = gated_tanh_sigmoid(&a, h)?;
             let res_skip = self.res_skip_layers[i].forward(&acts)?;
             let skip = if i + 1 < n {
                 x = masked(&(x + res_skip.narrow(1, 0, h)?)?, mask)?;
