@@ -251,6 +251,11 @@ pub fn decide_batch(
             search_time: std::time::Duration::ZERO,
         });
     }
+    if optimizer.plan.sentence_threads > 1 {
+        // The CPU plan runs sentences side by side at batch 1; a batch would
+        // switch that off, and the search below compares batches only.
+        return Ok(BatchDecision::one("sentence threads (batch 1)"));
+    }
     let sentences = synth.sentences(text)?;
     let longest = sentences.iter().map(|s| s.ids.len()).max().unwrap_or(1);
     let key = BatchCache::key(voice_name, &optimizer.device.kind.to_string(), longest);
