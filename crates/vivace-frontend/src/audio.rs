@@ -110,11 +110,17 @@ impl WavSink {
             _ => Path::new("."),
         };
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-        let temp = tempfile::Builder::new()
-            .prefix(&format!(".{}.", name.as_deref().unwrap_or("vivace")))
-            .suffix(".part")
-            .tempfile_in(dir)
-            .map_err(write_err)?;
+        let prefix = format!(".{}.", name.as_deref().unwrap_or("vivace"));
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(&prefix).suffix(".part");
+        // Temporary files are private (0600); the finished WAV should get the
+        // permissions any new file gets (0666 less the umask), as Piper's does.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            builder.permissions(std::fs::Permissions::from_mode(0o666));
+        }
+        let temp = builder.tempfile_in(dir).map_err(write_err)?;
         let (file, temp) = temp.into_parts();
         let target = WavTarget::File {
             path: path.to_path_buf(),
@@ -343,6 +349,26 @@ mod tests {
             leftovers, 1,
             "the temporary file was renamed, not left behind"
         );
+        Ok(())
+    }
+
+    /// Regression: the WAV kept the temporary file's private mode (0600).
+    #[cfg(unix)]
+    #[test]
+    fn finished_wav_has_ordinary_file_permissions() -> Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        let io = |source| Error::Write {
+            path: "tempdir".into(),
+            source,
+        };
+        let dir = tempfile::tempdir().map_err(io)?;
+        let path = dir.path().join("out.wav");
+        let sink = Box::new(WavSink::create(&path, 16000, SampleFormat::I16)?);
+        sink.finish()?;
+        let plain = dir.path().join("plain");
+        std::fs::File::create(&plain).map_err(io)?;
+        let mode = |p: &Path| std::fs::metadata(p).map(|m| m.permissions().mode() & 0o777);
+        assert_eq!(mode(&path).map_err(io)?, mode(&plain).map_err(io)?);
         Ok(())
     }
 
