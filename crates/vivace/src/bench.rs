@@ -103,6 +103,10 @@ pub struct Summary {
     pub p50_s: f64,
     /// 95th percentile warm latency, seconds.
     pub p95_s: f64,
+    /// Fastest timed run, seconds (with `max_s`, the spread).
+    pub min_s: f64,
+    /// Slowest timed run, seconds.
+    pub max_s: f64,
     /// Median real-time factor (latency / audio).
     pub rtf: f64,
     /// Audio seconds per second at batch 1.
@@ -121,10 +125,17 @@ impl Summary {
                 v[((v.len() - 1) as f64 * q).round() as usize]
             }
         };
-        let p50 = pick(0.5);
+        // The median proper (the mean of the middle two for an even count).
+        let p50 = match v.len() {
+            0 => f64::NAN,
+            n if n % 2 == 1 => v[n / 2],
+            n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+        };
         Self {
             p50_s: p50,
             p95_s: pick(0.95),
+            min_s: pick(0.0),
+            max_s: pick(1.0),
             rtf: p50 / run.audio_s,
             throughput: run.audio_s / p50,
             run,

@@ -445,17 +445,27 @@ fn bench(args: &BenchArgs) -> Result<()> {
 
     let speedup = speedup(&summaries);
     println!(
-        "{:<8} {:<10} {:>5} {:>9} {:>8} {:>8} {:>7} {:>11} {:>9}",
-        "workload", "variant", "batch", "cold s", "p50 s", "p95 s", "rtf", "audio s/s", "peak MiB"
+        "{:<8} {:<10} {:>5} {:>9} {:>8} {:>15} {:>8} {:>7} {:>11} {:>9}",
+        "workload",
+        "variant",
+        "batch",
+        "cold s",
+        "p50 s",
+        "min-max s",
+        "p95 s",
+        "rtf",
+        "audio s/s",
+        "peak MiB"
     );
     for s in &summaries {
         println!(
-            "{:<8} {:<10} {:>5} {:>9.3} {:>8.3} {:>8.3} {:>7.3} {:>11.2} {:>9.0}",
+            "{:<8} {:<10} {:>5} {:>9.3} {:>8.3} {:>15} {:>8.3} {:>7.3} {:>11.2} {:>9.0}",
             format!("{:?}", s.run.workload).to_lowercase(),
             format!("{:?}", s.run.variant).to_lowercase(),
             s.run.batch,
             s.run.cold_start_s,
             s.p50_s,
+            format!("{:.3}-{:.3}", s.min_s, s.max_s),
             s.p95_s,
             s.rtf,
             s.throughput,
