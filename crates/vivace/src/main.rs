@@ -364,7 +364,7 @@ fn say(args: &SayArgs) -> Result<()> {
         let pct =
             |d: std::time::Duration| 100.0 * d.as_secs_f64() / st.total().as_secs_f64().max(1e-9);
         eprintln!(
-            "vivace: stages: text encoder {:.0}%, durations {:.0}%, length regulation {:.0}%, flow {:.0}%, decoder {:.0}% of {:.3} s",
+            "vivace: stages: text encoder {:.0}%, durations {:.0}%, length regulation {:.0}%, flow {:.0}%, decoder {:.0}% of {:.3} s of stage time (summed over sentence threads)",
             pct(st.text_encoder),
             pct(st.duration_predictor),
             pct(st.length_regulation),
