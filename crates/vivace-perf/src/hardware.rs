@@ -86,11 +86,6 @@ impl CpuInfo {
             available_memory,
         }
     }
-
-    /// Whether the CPU has SIMD feature `name`.
-    pub fn has(&self, name: &str) -> bool {
-        self.simd.iter().any(|f| f == name)
-    }
 }
 
 fn simd_features() -> Vec<String> {

@@ -216,12 +216,14 @@ fn copy_voice(dir: &Path) -> std::path::PathBuf {
     onnx
 }
 
-fn say_with_voice(voice: &Path, out: &Path) -> Output {
+/// Runs `vivace say "Hello." --voice VOICE -f OUT EXTRA…`.
+fn say_with_voice(voice: &Path, out: &Path, extra: &[&str]) -> Output {
     vivace()
         .args(["say", "Hello.", "--voice"])
         .arg(voice)
         .arg("-f")
         .arg(out)
+        .args(extra)
         .output()
         .expect("run vivace")
 }
@@ -235,13 +237,13 @@ fn broken_voice_files_are_errors_naming_the_file() {
 
     // Truncated model.
     std::fs::write(&onnx, &full[..full.len() / 3]).expect("truncate");
-    let o = say_with_voice(&onnx, &out);
+    let o = say_with_voice(&onnx, &out, &[]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("v.onnx"), "{}", stderr(&o));
 
     // Not a model at all.
     std::fs::write(&onnx, b"this is not protobuf at all").expect("corrupt");
-    let o = say_with_voice(&onnx, &out);
+    let o = say_with_voice(&onnx, &out, &[]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("v.onnx"), "{}", stderr(&o));
 
@@ -254,13 +256,13 @@ fn broken_voice_files_are_errors_naming_the_file() {
         json.replace("\"num_symbols\": 256", "\"num_symbols\": 300"),
     )
     .expect("edit json");
-    let o = say_with_voice(&onnx, &out);
+    let o = say_with_voice(&onnx, &out, &[]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("num_symbols"), "{}", stderr(&o));
 
     // Missing config.
     std::fs::remove_file(&json_path).expect("remove json");
-    let o = say_with_voice(&onnx, &out);
+    let o = say_with_voice(&onnx, &out, &[]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("v.onnx.json"), "{}", stderr(&o));
     assert!(!out.exists());
@@ -335,24 +337,12 @@ fn multi_speaker_voice_by_speaker_name_and_16khz_voice() {
     let dir = scratch();
     let voices = crate::util::fixtures().join("voices");
     let out = dir.path().join("carol.wav");
-    let o = vivace()
-        .args(["say", "Hello there.", "-s", "carol", "-f"])
-        .arg(&out)
-        .arg("--voice")
-        .arg(voices.join("tiny-multi-rb1.onnx"))
-        .output()
-        .expect("run vivace");
+    let o = say_with_voice(&voices.join("tiny-multi-rb1.onnx"), &out, &["-s", "carol"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(read_wav_f32(&out).0.sample_rate, 22050);
 
     let out = dir.path().join("xlow.wav");
-    let o = vivace()
-        .args(["say", "Hello there.", "-f"])
-        .arg(&out)
-        .arg("--voice")
-        .arg(voices.join("tiny-single-rb2-dp.onnx"))
-        .output()
-        .expect("run vivace");
+    let o = say_with_voice(&voices.join("tiny-single-rb2-dp.onnx"), &out, &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(read_wav_f32(&out).0.sample_rate, 16000);
 }
