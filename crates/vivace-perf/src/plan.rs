@@ -12,6 +12,7 @@
 //! | `VIVACE_CUDNN` | `0`, `1` | cuDNN convolutions (builds with the `cudnn` feature) |
 //! | `VIVACE_BATCH_SIZE` | integer ≥ 1 | fixed batch size instead of measuring one |
 //! | `VIVACE_SENTENCE_THREADS` | integer ≥ 1 | sentences synthesized at once (CPU) |
+//! | `VIVACE_ELEMENTWISE_THREADS` | integer ≥ 1 | threads of candle's elementwise barrier pool (planned 1 on the CPU) |
 //! | `VIVACE_WARMUP` | `0`, `1` | warm-up runs before serving |
 
 use std::fmt;
@@ -113,6 +114,8 @@ pub struct Overrides {
     pub batch_size: Option<usize>,
     /// `VIVACE_SENTENCE_THREADS`.
     pub sentence_threads: Option<usize>,
+    /// `VIVACE_ELEMENTWISE_THREADS`.
+    pub elementwise_threads: Option<usize>,
     /// `VIVACE_WARMUP`.
     pub warmup: Option<bool>,
 }
@@ -164,6 +167,7 @@ impl Overrides {
             cudnn: flag("VIVACE_CUDNN")?,
             batch_size: count("VIVACE_BATCH_SIZE")?,
             sentence_threads: count("VIVACE_SENTENCE_THREADS")?,
+            elementwise_threads: count("VIVACE_ELEMENTWISE_THREADS")?,
             warmup: flag("VIVACE_WARMUP")?,
         })
     }
@@ -186,6 +190,12 @@ pub struct Plan {
     pub batch_size: Option<usize>,
     /// Sentences synthesized at the same time (each on its own thread).
     pub sentence_threads: usize,
+    /// Intra-op threads of each sentence stream once several run at once
+    /// (the first sentence always gets all `cpu_threads`).
+    pub stream_threads: usize,
+    /// Threads of candle's barrier pool for its elementwise CPU ops
+    /// (`CANDLE_NUM_THREADS`).
+    pub elementwise_threads: usize,
     /// Run warm-up before serving.
     pub warmup: bool,
     /// The decisions above, each with its reason.
@@ -416,6 +426,47 @@ impl Plan {
             }
         };
 
+        let stream_threads = (cpu_threads / sentence_threads).max(1);
+        note(
+            "stream_threads",
+            stream_threads.to_string(),
+            match sentence_threads {
+                1 => "one stream uses every CPU thread".into(),
+                n => format!("the {n} sentence streams split the {cpu_threads} CPU threads (the first sentence, alone, uses all); no intra-op synchronisation where streams already fill the cores"),
+            },
+            Source::Planner,
+        );
+
+        let elementwise_threads = match (overrides.elementwise_threads, device) {
+            (Some(n), _) => {
+                note(
+                    "elementwise_threads",
+                    n.to_string(),
+                    "VIVACE_ELEMENTWISE_THREADS".into(),
+                    Source::Env,
+                );
+                n
+            }
+            (None, DeviceKind::Cpu) => {
+                note(
+                    "elementwise_threads",
+                    "1".into(),
+                    "candle's barrier-pool workers spin while rayon runs the convolutions on the same cores; the large elementwise passes are fused into Vivace's kernels (measured: docs/PERFORMANCE.md)".into(),
+                    Source::Planner,
+                );
+                1
+            }
+            (None, _) => {
+                note(
+                    "elementwise_threads",
+                    cpu_threads.to_string(),
+                    "host-side ops only; one per CPU thread".into(),
+                    Source::Planner,
+                );
+                cpu_threads
+            }
+        };
+
         let warmup = overrides.warmup.unwrap_or(true);
         note(
             "warmup",
@@ -440,6 +491,8 @@ impl Plan {
             cudnn,
             batch_size,
             sentence_threads,
+            stream_threads,
+            elementwise_threads,
             warmup,
             settings,
         })
@@ -454,10 +507,11 @@ impl Plan {
     /// this runs before candle's first CPU kernel starts its thread pool, so
     /// call it first thing in `main`.
     pub fn apply(&self) {
-        // candle reads these when its pools start (CANDLE_NUM_THREADS for its
-        // barrier pool, RAYON_NUM_THREADS for rayon).
+        // candle reads these when its pools start (CANDLE_NUM_THREADS for the
+        // barrier pool of its elementwise ops, RAYON_NUM_THREADS for rayon,
+        // which runs the GEMMs and Vivace's kernels).
         let threads = self.cpu_threads.to_string();
-        std::env::set_var("CANDLE_NUM_THREADS", &threads);
+        std::env::set_var("CANDLE_NUM_THREADS", self.elementwise_threads.to_string());
         std::env::set_var("RAYON_NUM_THREADS", &threads);
         #[cfg(feature = "cuda")]
         if matches!(self.device, DeviceKind::Cuda(_)) {
@@ -589,6 +643,27 @@ mod tests {
             !p.settings.iter().any(|s| s.name == "tf32"),
             "no CUDA settings on a CPU plan"
         );
+        // Two streams of one thread each after the first sentence, and no
+        // spinning elementwise pool beside rayon's.
+        assert_eq!(
+            (p.sentence_threads, p.stream_threads, p.elementwise_threads),
+            (2, 1, 1)
+        );
+    }
+
+    #[test]
+    fn streams_split_the_cores_and_elementwise_threads_can_be_set() {
+        let env = |name: &str| match name {
+            "VIVACE_NUM_THREADS" => Some("8".to_string()),
+            "VIVACE_SENTENCE_THREADS" => Some("3".to_string()),
+            "VIVACE_ELEMENTWISE_THREADS" => Some("4".to_string()),
+            _ => None,
+        };
+        let overrides = Overrides::from_lookup(env).expect("overrides");
+        let p = Plan::new(&two_core(), DeviceKind::Cpu, &overrides).expect("plan");
+        assert_eq!((p.stream_threads, p.elementwise_threads), (2, 4));
+        let bad = |name: &str| (name == "VIVACE_ELEMENTWISE_THREADS").then(|| "0".to_string());
+        assert!(Overrides::from_lookup(bad).is_err());
     }
 
     #[test]

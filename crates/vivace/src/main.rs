@@ -307,7 +307,10 @@ fn say(args: &SayArgs) -> Result<()> {
         &store.espeak_data_dir(),
     )
     .with_context(|| format!("cannot load voice {}", onnx.display()))?;
-    synth.set_parallel_sentences(optimizer.plan.sentence_threads);
+    synth.set_parallel_sentences(
+        optimizer.plan.sentence_threads,
+        optimizer.plan.stream_threads,
+    );
     let load_time = load_start.elapsed();
 
     let mut params = synth.voice().config.default_params();
@@ -378,9 +381,10 @@ fn say(args: &SayArgs) -> Result<()> {
 
 /// `VIVACE_*` and thread variables removed for the baseline, so it runs on
 /// library defaults.
-const TUNING_VARIABLES: [&str; 8] = [
+const TUNING_VARIABLES: [&str; 9] = [
     "VIVACE_NUM_THREADS",
     "VIVACE_SENTENCE_THREADS",
+    "VIVACE_ELEMENTWISE_THREADS",
     "VIVACE_PRECISION",
     "VIVACE_CUDNN",
     "VIVACE_BATCH_SIZE",
@@ -575,7 +579,10 @@ fn bench_run(args: &BenchRunArgs, started: Instant) -> Result<()> {
                 &store.batch_cache_path(),
             )?;
             let mut synth = synth;
-            synth.set_parallel_sentences(optimizer.plan.sentence_threads);
+            synth.set_parallel_sentences(
+                optimizer.plan.sentence_threads,
+                optimizer.plan.stream_threads,
+            );
             (synth, kind, batch)
         }
         Variant::Baseline => {
@@ -647,10 +654,10 @@ fn info(args: &InfoArgs) -> Result<()> {
     }
     println!("device       {}", optimizer.device.kind);
     println!();
-    println!("{:<12} {:<10} {:<8} reason", "setting", "value", "source");
+    println!("{:<19} {:<10} {:<8} reason", "setting", "value", "source");
     for s in &optimizer.plan.settings {
         println!(
-            "{:<12} {:<10} {:<8} {}",
+            "{:<19} {:<10} {:<8} {}",
             s.name,
             s.value,
             format!("{:?}", s.source).to_lowercase(),

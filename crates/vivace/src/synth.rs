@@ -93,6 +93,8 @@ pub struct Synthesizer {
     batch_size: usize,
     /// Sentences synthesized at the same time on separate threads.
     parallel_sentences: usize,
+    /// Intra-op threads per sentence stream after the first sentence.
+    stream_threads: usize,
 }
 
 impl Synthesizer {
@@ -112,6 +114,7 @@ impl Synthesizer {
             phonemizer,
             batch_size: 1,
             parallel_sentences: 1,
+            stream_threads: usize::MAX,
         })
     }
 
@@ -166,10 +169,12 @@ impl Synthesizer {
         self.batch_size
     }
 
-    /// Sets how many sentences are synthesized at once on separate threads
-    /// (each still using candle's intra-op threads); output order is kept.
-    pub fn set_parallel_sentences(&mut self, n: usize) {
+    /// Sets how many sentences are synthesized at once on separate threads,
+    /// and how many intra-op threads each of them uses after the first
+    /// sentence (which always gets the whole pool); output order is kept.
+    pub fn set_parallel_sentences(&mut self, n: usize, stream_threads: usize) {
         self.parallel_sentences = n.max(1);
+        self.stream_threads = stream_threads.max(1);
     }
 
     /// Synthesizes `sentences` on `parallel_sentences` worker threads and
@@ -190,27 +195,44 @@ impl Synthesizer {
             for worker in 0..self.parallel_sentences.min(sentences.len()) {
                 let tx = tx.clone();
                 let (next, stop) = (&next, &stop);
-                scope.spawn(move || loop {
-                    // The first sentence runs alone, with every core, so the
-                    // first audio is as early as without parallelism; helpers
-                    // join once the first worker has moved on to sentence 2.
-                    while worker > 0
-                        && next.load(Ordering::Relaxed) < 2
-                        && !stop.load(Ordering::Relaxed)
-                    {
-                        std::thread::sleep(std::time::Duration::from_millis(1));
-                    }
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= sentences.len() || stop.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    let audio = self
-                        .voice
-                        .model
-                        .synthesize(&sentences[i].ids, params)
-                        .map_err(SynthError::from);
-                    if tx.send((i, audio)).is_err() {
-                        break;
+                scope.spawn(move || {
+                    // After the first sentence the streams split the cores:
+                    // each runs its kernels on its own, smaller rayon pool.
+                    let pool = match self.stream_threads < rayon::current_num_threads() {
+                        true => rayon::ThreadPoolBuilder::new()
+                            .num_threads(self.stream_threads)
+                            .thread_name(move |_| format!("vivace-stream-{worker}"))
+                            .build()
+                            .ok(),
+                        false => None,
+                    };
+                    loop {
+                        // The first sentence runs alone, with every core, so the
+                        // first audio is as early as without parallelism; helpers
+                        // join once the first worker has moved on to sentence 2.
+                        while worker > 0
+                            && next.load(Ordering::Relaxed) < 2
+                            && !stop.load(Ordering::Relaxed)
+                        {
+                            std::thread::sleep(std::time::Duration::from_millis(1));
+                        }
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= sentences.len() || stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        let run = || {
+                            self.voice
+                                .model
+                                .synthesize(&sentences[i].ids, params)
+                                .map_err(SynthError::from)
+                        };
+                        let audio = match (&pool, i) {
+                            (Some(pool), 1..) => pool.install(run),
+                            _ => run(),
+                        };
+                        if tx.send((i, audio)).is_err() {
+                            break;
+                        }
                     }
                 });
             }

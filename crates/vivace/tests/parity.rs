@@ -141,7 +141,7 @@ fn parallel_sentences_keep_order_and_output() {
     synth
         .speak(text, &params, &post, 0.2, &mut sequential)
         .expect("sequential");
-    synth.set_parallel_sentences(3);
+    synth.set_parallel_sentences(3, 1);
     let mut parallel = Capture(Vec::new());
     let report = synth
         .speak(text, &params, &post, 0.2, &mut parallel)

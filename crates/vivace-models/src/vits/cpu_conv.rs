@@ -13,9 +13,17 @@
 use candle_core::{DType, Device, Result, Storage, Tensor};
 use rayon::prelude::*;
 
-/// Output samples per tile: the im2col block is `c_in * k * TILE` floats
-/// (at most 896 × 256 × 4 B ≈ 0.9 MB for joe-medium's first stage).
-const TILE: usize = 256;
+/// Output samples per tile for `rows = c_in * k` im2col rows and `len`
+/// samples: about 256 KiB of im2col block, but at least one tile per
+/// thread, balanced, so a short input (a few hundred frames) keeps every
+/// core busy.
+fn tile_len(rows: usize, len: usize) -> usize {
+    const BLOCK_FLOATS: usize = 65536;
+    let max = (BLOCK_FLOATS / rows.max(1)).clamp(64, 4096);
+    let threads = rayon::current_num_threads().max(1);
+    let tiles = len.div_ceil(max).div_ceil(threads) * threads;
+    len.div_ceil(tiles).clamp(1, max)
+}
 
 /// A 1-D convolution with "same" padding, prepared for [`FusedConv::forward`].
 #[derive(Debug, Clone)]
@@ -126,17 +134,18 @@ impl FusedConv {
         let rows = c_in * k;
         let pad = d * (k - 1) / 2;
         let out = SharedOut(ys.as_mut_ptr());
-        let tiles = len.div_ceil(TILE);
+        let tile_len = tile_len(rows, len);
+        let tiles = len.div_ceil(tile_len);
         (0..tiles).into_par_iter().for_each_init(
-            || vec![0f32; rows * TILE],
+            || vec![0f32; rows * tile_len],
             |cols, tile| {
-                let t0 = tile * TILE;
-                let n = TILE.min(len - t0);
+                let t0 = tile * tile_len;
+                let n = tile_len.min(len - t0);
                 // Gather: cols[(c, j), t] = act(x[c, t0 + t + j*d - pad]), zero outside.
                 for c in 0..c_in {
                     let src = &xs[c * len..(c + 1) * len];
                     for j in 0..k {
-                        let row = &mut cols[(c * k + j) * TILE..(c * k + j) * TILE + n];
+                        let row = &mut cols[(c * k + j) * tile_len..(c * k + j) * tile_len + n];
                         // Source index of row[t] is shift + t; split off the
                         // out-of-range ends so the middle is a tight loop.
                         let shift = (t0 + j * d) as isize - pad as isize;
@@ -184,7 +193,7 @@ impl FusedConv {
                         rows as isize,
                         cols.as_ptr(),
                         1,
-                        TILE as isize,
+                        tile_len as isize,
                         1.0,
                         1.0,
                         false,
@@ -195,6 +204,267 @@ impl FusedConv {
                 }
             },
         );
+    }
+}
+
+/// A transposed 1-D convolution (PyTorch's `ConvTranspose1d` with stride,
+/// padding, no output padding, dilation 1), by phases: output sample
+/// `n = Q·stride + r − padding` reads inputs `Q − j` through kernel taps
+/// `r + j·stride`, so for a tile of `Q`s one GEMM `[(r, o), (j, i)] ·
+/// [(j, i), Q]` computes every phase at once, with the leaky ReLU fused into
+/// the gather and the bias into the interleaving write. No `[len, c_out·k]`
+/// column buffer and no scatter-add, unlike im2col/col2im.
+#[derive(Debug, Clone)]
+pub struct FusedConvTranspose {
+    /// `[(r, o), (j, i)]` = `w[i, o, r + j·stride]`, zero where that tap is past the kernel.
+    weight: Vec<f32>,
+    bias: Vec<f32>,
+    c_in: usize,
+    c_out: usize,
+    stride: usize,
+    padding: usize,
+    kernel: usize,
+    /// Input offsets per phase: `ceil(kernel / stride)`.
+    taps: usize,
+}
+
+/// Super-samples `Q` per transposed-convolution tile.
+const TRANSPOSE_TILE: usize = 128;
+
+impl FusedConvTranspose {
+    /// Takes PyTorch's weight layout `[c_in, c_out, k]`, the bias, stride and padding.
+    pub fn new(
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        stride: usize,
+        padding: usize,
+    ) -> Result<Self> {
+        let (c_in, c_out, kernel) = weight.dims3()?;
+        if stride == 0 || kernel == 0 {
+            candle_core::bail!(
+                "transposed conv: stride {stride} and kernel {kernel} must be positive"
+            );
+        }
+        let w = weight
+            .to_dtype(DType::F32)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        let taps = kernel.div_ceil(stride);
+        let cols = taps * c_in;
+        let mut arranged = vec![0f32; stride * c_out * cols];
+        for r in 0..stride {
+            for o in 0..c_out {
+                let row = &mut arranged[(r * c_out + o) * cols..(r * c_out + o + 1) * cols];
+                for j in 0..taps {
+                    let k = r + j * stride;
+                    if k >= kernel {
+                        continue;
+                    }
+                    for i in 0..c_in {
+                        row[j * c_in + i] = w[(i * c_out + o) * kernel + k];
+                    }
+                }
+            }
+        }
+        let bias = match bias {
+            Some(b) => b.to_dtype(DType::F32)?.to_vec1::<f32>()?,
+            None => vec![0.0; c_out],
+        };
+        Ok(Self {
+            weight: arranged,
+            bias,
+            c_in,
+            c_out,
+            stride,
+            padding,
+            kernel,
+            taps,
+        })
+    }
+
+    /// Output length for `len` input samples: `(len − 1)·stride − 2·padding + kernel`.
+    pub fn output_len(&self, len: usize) -> usize {
+        ((len.max(1) - 1) * self.stride + self.kernel).saturating_sub(2 * self.padding)
+    }
+
+    /// `conv_transpose(leaky_relu(x, slope))` for `x` `[b, c_in, len]` (`slope = 1`:
+    /// no activation); the result is `[b, c_out, output_len(len)]`.
+    pub fn forward(&self, x: &Tensor, slope: f32) -> Result<Tensor> {
+        let (b, c_in, len) = x.dims3()?;
+        if c_in != self.c_in {
+            candle_core::bail!(
+                "transposed conv: {c_in} input channels, weights expect {}",
+                self.c_in
+            );
+        }
+        let out_len = self.output_len(len);
+        let mut out = vec![0f32; b * self.c_out * out_len];
+        with_cpu_slice(x, |x| {
+            for (item, ys) in out.chunks_mut(self.c_out * out_len).enumerate() {
+                let xs = &x[item * c_in * len..(item + 1) * c_in * len];
+                self.forward_item(xs, ys, len, out_len, slope);
+            }
+        })?;
+        Tensor::from_vec(out, (b, self.c_out, out_len), &Device::Cpu)
+    }
+
+    fn forward_item(&self, xs: &[f32], ys: &mut [f32], len: usize, out_len: usize, slope: f32) {
+        let (c_in, c_out, s, taps) = (self.c_in, self.c_out, self.stride, self.taps);
+        let rows = taps * c_in;
+        let phases = s * c_out;
+        // Q runs over every super-sample that produces an output in range.
+        let q_count = (out_len + self.padding).div_ceil(s);
+        let tiles = q_count.div_ceil(TRANSPOSE_TILE);
+        let out = SharedOut(ys.as_mut_ptr());
+        (0..tiles).into_par_iter().for_each_init(
+            || {
+                (
+                    vec![0f32; rows * TRANSPOSE_TILE],
+                    vec![0f32; phases * TRANSPOSE_TILE],
+                )
+            },
+            |(cols, prod), tile| {
+                let q0 = tile * TRANSPOSE_TILE;
+                let n = TRANSPOSE_TILE.min(q_count - q0);
+                // Gather: cols[(j, i), q] = act(x[i, q0 + q − j]), zero outside.
+                for j in 0..taps {
+                    let shift = q0 as isize - j as isize;
+                    let lo = (-shift).clamp(0, n as isize) as usize;
+                    let hi = (len as isize - shift).clamp(lo as isize, n as isize) as usize;
+                    for i in 0..c_in {
+                        let row = &mut cols[(j * c_in + i) * TRANSPOSE_TILE..][..n];
+                        row[..lo].fill(0.0);
+                        row[hi..].fill(0.0);
+                        if hi == lo {
+                            continue;
+                        }
+                        let from = (shift + lo as isize) as usize;
+                        let inner = &xs[i * len + from..i * len + from + (hi - lo)];
+                        if slope == 1.0 {
+                            row[lo..hi].copy_from_slice(inner);
+                        } else {
+                            for (v, &x) in row[lo..hi].iter_mut().zip(inner) {
+                                *v = x.max(0.0) + slope * x.min(0.0);
+                            }
+                        }
+                    }
+                }
+                // SAFETY: `prod` is phases × TRANSPOSE_TILE, `self.weight`
+                // phases × rows, `cols` rows × TRANSPOSE_TILE, strides as given.
+                unsafe {
+                    gemm::gemm(
+                        phases,
+                        n,
+                        rows,
+                        prod.as_mut_ptr(),
+                        1,
+                        TRANSPOSE_TILE as isize,
+                        false,
+                        self.weight.as_ptr(),
+                        1,
+                        rows as isize,
+                        cols.as_ptr(),
+                        1,
+                        TRANSPOSE_TILE as isize,
+                        0.0,
+                        1.0,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::None,
+                    );
+                }
+                // Interleave the phases into the output: y[o, Q·s + r − p].
+                for (o, &bias) in self.bias.iter().enumerate() {
+                    for r in 0..s {
+                        let src = &prod[(r * c_out + o) * TRANSPOSE_TILE..][..n];
+                        for (q, &v) in src.iter().enumerate() {
+                            let pos = (q0 + q) * s + r;
+                            if pos < self.padding || pos - self.padding >= out_len {
+                                continue;
+                            }
+                            // SAFETY: output index o·out_len + pos − p is in
+                            // range, and only this tile writes Q in q0..q0+n.
+                            unsafe {
+                                *out.get().add(o * out_len + pos - self.padding) = v + bias;
+                            }
+                        }
+                    }
+                }
+            },
+        );
+    }
+}
+
+/// A depth-wise 1-D convolution (`groups = channels`) with "same" padding.
+/// candle runs a grouped convolution as one `conv1d` per group, which for
+/// the duration predictor's 192 channels is 192 tiny calls per layer.
+#[derive(Debug, Clone)]
+pub struct DepthwiseConv {
+    /// `[channels, k]`.
+    weight: Vec<f32>,
+    bias: Vec<f32>,
+    channels: usize,
+    kernel: usize,
+    dilation: usize,
+}
+
+impl DepthwiseConv {
+    /// Takes the weights (`[channels, 1, k]`), bias and dilation.
+    pub fn new(weight: &Tensor, bias: Option<&Tensor>, dilation: usize) -> Result<Self> {
+        let (channels, one, kernel) = weight.dims3()?;
+        if one != 1 {
+            candle_core::bail!(
+                "depth-wise conv: weight {:?} is not [c, 1, k]",
+                weight.dims()
+            );
+        }
+        let bias = match bias {
+            Some(b) => b.to_dtype(DType::F32)?.to_vec1::<f32>()?,
+            None => vec![0.0; channels],
+        };
+        Ok(Self {
+            weight: weight
+                .to_dtype(DType::F32)?
+                .flatten_all()?
+                .to_vec1::<f32>()?,
+            bias,
+            channels,
+            kernel,
+            dilation,
+        })
+    }
+
+    /// `conv(x)` for `x` `[b, channels, len]`.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let (b, c, len) = x.dims3()?;
+        if c != self.channels {
+            candle_core::bail!(
+                "depth-wise conv: {c} channels, weights expect {}",
+                self.channels
+            );
+        }
+        let (k, d) = (self.kernel, self.dilation);
+        let pad = d * (k - 1) / 2;
+        let mut out = vec![0f32; b * c * len];
+        with_cpu_slice(x, |x| {
+            out.par_chunks_mut(len).enumerate().for_each(|(row, dst)| {
+                let ch = row % c;
+                let src = &x[row * len..(row + 1) * len];
+                dst.fill(self.bias[ch]);
+                for (j, &w) in self.weight[ch * k..(ch + 1) * k].iter().enumerate() {
+                    // dst[t] += w · src[t + j·d − pad] where that index is in range.
+                    let shift = (j * d) as isize - pad as isize;
+                    let lo = (-shift).clamp(0, len as isize) as usize;
+                    let hi = (len as isize - shift).clamp(lo as isize, len as isize) as usize;
+                    let from = (shift + lo as isize) as usize;
+                    for (y, &v) in dst[lo..hi].iter_mut().zip(&src[from..from + (hi - lo)]) {
+                        *y += w * v;
+                    }
+                }
+            });
+        })?;
+        Tensor::from_vec(out, (b, c, len), &Device::Cpu)
     }
 }
 
@@ -255,6 +525,65 @@ mod tests {
         let want = (a.narrow(1, 0, 4)?.tanh()? * candle_nn::ops::sigmoid(&a.narrow(1, 4, 4)?)?)?;
         let got = gated_tanh_sigmoid(&a, 4)?;
         assert!(max_diff(&got, &want)? < 1e-6);
+        Ok(())
+    }
+
+    /// Against candle's `conv_transpose1d` (run unpadded and trimmed, as
+    /// candle's padded CPU path is a different, slow loop) over HiFi-GAN's
+    /// shapes and ones where the kernel is not a multiple of the stride.
+    #[test]
+    fn transposed_matches_candle() -> Result<()> {
+        let dev = Device::Cpu;
+        for &(c_in, c_out, k, s, p, len) in &[
+            (8, 4, 16, 8, 4, 20),
+            (6, 3, 8, 4, 2, 300),
+            (4, 4, 4, 2, 1, 1),
+            (5, 3, 7, 3, 2, 33),
+            (4, 2, 5, 5, 0, 17),
+            (3, 2, 3, 1, 1, 9),
+        ] {
+            let w = Tensor::randn(0f32, 0.3, (c_in, c_out, k), &dev)?;
+            let bias = Tensor::randn(0f32, 0.3, c_out, &dev)?;
+            let x = Tensor::randn(0f32, 1.0, (2, c_in, len), &dev)?;
+            let conv = FusedConvTranspose::new(&w, Some(&bias), s, p)?;
+            for slope in [1.0f32, 0.1] {
+                let act = if slope == 1.0 {
+                    x.clone()
+                } else {
+                    candle_nn::ops::leaky_relu(&x, slope as f64)?
+                };
+                let got = conv.forward(&x, slope)?;
+                for item in 0..2 {
+                    let full = act
+                        .narrow(0, item, 1)?
+                        .conv_transpose1d(&w, 0, 0, s, 1, 1)?;
+                    let out_len = full.dim(2)? - 2 * p;
+                    let want = full
+                        .narrow(2, p, out_len)?
+                        .broadcast_add(&bias.reshape((1, c_out, 1))?)?;
+                    assert_eq!(got.dim(2)?, out_len, "k{k} s{s} p{p} len{len}");
+                    let diff = max_diff(&got.narrow(0, item, 1)?, &want)?;
+                    assert!(diff < 1e-4, "k{k} s{s} p{p} len{len} slope {slope}: {diff}");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn depthwise_matches_candle() -> Result<()> {
+        let dev = Device::Cpu;
+        for &(c, k, d, len) in &[(6, 3, 1, 40), (4, 3, 9, 30), (3, 5, 2, 4)] {
+            let w = Tensor::randn(0f32, 0.5, (c, 1, k), &dev)?;
+            let bias = Tensor::randn(0f32, 0.5, c, &dev)?;
+            let x = Tensor::randn(0f32, 1.0, (2, c, len), &dev)?;
+            let pad = d * (k - 1) / 2;
+            let want = x
+                .conv1d(&w, pad, 1, d, c)?
+                .broadcast_add(&bias.reshape((1, c, 1))?)?;
+            let got = DepthwiseConv::new(&w, Some(&bias), d)?.forward(&x)?;
+            assert!(max_diff(&got, &want)? < 1e-5, "c{c} k{k} d{d} len{len}");
+        }
         Ok(())
     }
 

@@ -142,7 +142,7 @@ impl Generator {
             x = x.broadcast_add(&cond.forward(g)?)?;
         }
         for (up, blocks) in self.ups.iter().zip(&self.resblocks) {
-            x = up.forward(&candle_nn::ops::leaky_relu(&x, LRELU_SLOPE)?)?;
+            x = up.forward_act(&x, LRELU_SLOPE)?;
             let mut sum: Option<Tensor> = None;
             for block in blocks {
                 let y = block.forward(&x)?;

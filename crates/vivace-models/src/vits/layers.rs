@@ -3,7 +3,7 @@
 
 use candle_core::{DType, Module, Result, Tensor, D};
 
-use super::cpu_conv::FusedConv;
+use super::cpu_conv::{DepthwiseConv, FusedConv, FusedConvTranspose};
 use candle_nn::{Conv1d, Conv1dConfig, ConvTranspose1d, ConvTranspose1dConfig, VarBuilder};
 
 /// Hyper-parameters of one 1-D convolution as the checkpoint defines it.
@@ -70,10 +70,17 @@ impl ConvSpec {
         } else {
             None
         };
-        let fused = if self.groups == 1 && vb.device().is_cpu() && vb.dtype() == DType::F32 {
-            Some(FusedConv::new(&weight, bias.as_ref(), self.dilation)?)
-        } else {
-            None
+        let on_cpu = vb.device().is_cpu() && vb.dtype() == DType::F32;
+        let fused = match (on_cpu, self.groups) {
+            (true, 1) => Some(CpuConv::Dense(FusedConv::new(
+                &weight,
+                bias.as_ref(),
+                self.dilation,
+            )?)),
+            (true, g) if g == self.in_channels && g == self.out_channels => Some(
+                CpuConv::Depthwise(DepthwiseConv::new(&weight, bias.as_ref(), self.dilation)?),
+            ),
+            _ => None,
         };
         let cfg = Conv1dConfig {
             padding: self.dilation * (self.kernel - 1) / 2,
@@ -88,20 +95,33 @@ impl ConvSpec {
     }
 }
 
-/// A 1-D convolution: on the CPU in f32 the fused kernel of
-/// [`super::cpu_conv`], elsewhere candle's `conv1d`. Either can take a leaky
-/// ReLU on its input and a residual added to its output.
+/// The CPU kernel of [`super::cpu_conv`] that runs a convolution.
+#[derive(Debug, Clone)]
+enum CpuConv {
+    /// `groups = 1`: tiled im2col + GEMM with fused activation and residual.
+    Dense(FusedConv),
+    /// `groups = channels`.
+    Depthwise(DepthwiseConv),
+}
+
+/// A 1-D convolution: on the CPU in f32 a kernel of [`super::cpu_conv`],
+/// elsewhere candle's `conv1d`. Either can take a leaky ReLU on its input and
+/// a residual added to its output.
 #[derive(Debug, Clone)]
 pub struct Conv {
     inner: Conv1d,
-    fused: Option<FusedConv>,
+    fused: Option<CpuConv>,
 }
 
 impl Conv {
     /// `residual + conv(leaky_relu(x, slope))`; `slope = 1` applies no activation.
     pub fn forward_act(&self, x: &Tensor, slope: f64, residual: Option<&Tensor>) -> Result<Tensor> {
-        if let (Some(fused), true) = (&self.fused, FusedConv::applies_to(x)) {
-            return fused.forward(x, slope as f32, residual);
+        match (&self.fused, FusedConv::applies_to(x)) {
+            (Some(CpuConv::Dense(fused)), true) => return fused.forward(x, slope as f32, residual),
+            (Some(CpuConv::Depthwise(fused)), true) if slope == 1.0 && residual.is_none() => {
+                return fused.forward(x)
+            }
+            _ => {}
         }
         let y = if slope == 1.0 {
             self.inner.forward(x)?
@@ -121,14 +141,16 @@ impl Module for Conv {
     }
 }
 
-/// A transposed convolution run without padding, then trimmed.
+/// A transposed convolution, PyTorch's `ConvTranspose1d(padding=p)`.
 ///
-/// Mirrors PyTorch's `ConvTranspose1d(padding=p)`: candle's CPU kernel only
-/// takes its fast path at padding 0, so we compute the full output and drop
-/// `p` samples at each end, which is the same result.
+/// On the CPU in f32 the phase-split kernel of [`super::cpu_conv`]; elsewhere
+/// candle's, run without padding and trimmed (candle's CPU kernel only takes
+/// its fast path at padding 0; dropping `p` samples at each end is the same
+/// result).
 #[derive(Debug, Clone)]
 pub struct TrimmedConvTranspose1d {
     inner: ConvTranspose1d,
+    fused: Option<FusedConvTranspose>,
     trim: usize,
 }
 
@@ -144,19 +166,37 @@ impl TrimmedConvTranspose1d {
     ) -> Result<Self> {
         let weight = vb.get((in_channels, out_channels, kernel), "weight")?;
         let bias = vb.get(out_channels, "bias")?;
+        let fused = match vb.device().is_cpu() && vb.dtype() == DType::F32 {
+            true => Some(FusedConvTranspose::new(
+                &weight,
+                Some(&bias),
+                stride,
+                padding,
+            )?),
+            false => None,
+        };
         let cfg = ConvTranspose1dConfig {
             stride,
             ..Default::default()
         };
         Ok(Self {
             inner: ConvTranspose1d::new(weight, Some(bias), cfg),
+            fused,
             trim: padding,
         })
     }
-}
 
-impl Module for TrimmedConvTranspose1d {
-    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+    /// `conv_transpose(leaky_relu(x, slope))`; `slope = 1` applies no activation.
+    pub fn forward_act(&self, xs: &Tensor, slope: f64) -> Result<Tensor> {
+        match (&self.fused, FusedConv::applies_to(xs)) {
+            (Some(fused), true) => fused.forward(xs, slope as f32),
+            _ if slope == 1.0 => self.unfused(xs),
+            _ => self.unfused(&candle_nn::ops::leaky_relu(xs, slope)?),
+        }
+    }
+
+    /// candle's transposed convolution, unpadded, then trimmed.
+    fn unfused(&self, xs: &Tensor) -> Result<Tensor> {
         // candle 0.11.1's CPU fast path (col2im) is wrong for every batch item
         // after the first (regression test below): run items one at a time.
         let batch = xs.dim(0)?;
@@ -170,6 +210,12 @@ impl Module for TrimmedConvTranspose1d {
         };
         let len = ys.dim(D::Minus1)?;
         ys.narrow(D::Minus1, self.trim, len - 2 * self.trim)
+    }
+}
+
+impl Module for TrimmedConvTranspose1d {
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        self.forward_act(xs, 1.0)
     }
 }
 
@@ -240,10 +286,11 @@ mod tests {
         let vb = VarBuilder::from_tensors(weights, DType::F32, &dev);
         let up = TrimmedConvTranspose1d::new(8, 4, 16, 8, 4, vb)?;
         let xs = Tensor::randn(0f32, 1., (3, 8, 20), &dev)?;
-        let batched = up.forward(&xs)?;
+        // `unfused`: candle's path (used off the CPU), which has the workaround.
+        let batched = up.unfused(&xs)?;
         assert_eq!(batched.dims(), &[3, 4, 160]);
         for i in 0..3 {
-            let alone = up.forward(&xs.narrow(0, i, 1)?)?;
+            let alone = up.unfused(&xs.narrow(0, i, 1)?)?;
             let diff = (batched.narrow(0, i, 1)? - alone)?
                 .abs()?
                 .max_all()?
