@@ -13,24 +13,27 @@
 use candle_core::{DType, Device, Result, Storage, Tensor};
 use rayon::prelude::*;
 
+use super::cpu_gemm::{Init, PackedMatrix};
+
 /// Output samples per tile for `rows = c_in * k` im2col rows and `len`
-/// samples: about 256 KiB of im2col block, but at least one tile per
-/// thread, balanced, so a short input (a few hundred frames) keeps every
-/// core busy.
+/// samples: a multiple of the GEMM kernel's 64-step block, with an im2col
+/// block of at most about 256 KiB (a quarter of the L2 of the machine measured), and
+/// at least one tile per thread, balanced, so a short input (a few hundred
+/// frames) keeps every core busy.
 fn tile_len(rows: usize, len: usize) -> usize {
-    const BLOCK_FLOATS: usize = 65536;
-    let max = (BLOCK_FLOATS / rows.max(1)).clamp(64, 4096);
+    const BLOCK_FLOATS: usize = 65_536;
+    const STEP: usize = 64;
+    let max = (BLOCK_FLOATS / rows.max(1) / STEP * STEP).clamp(STEP, 4096);
     let threads = rayon::current_num_threads().max(1);
     let tiles = len.div_ceil(max).div_ceil(threads) * threads;
-    len.div_ceil(tiles).clamp(1, max)
+    (len.div_ceil(tiles).div_ceil(STEP) * STEP).min(max)
 }
 
 /// A 1-D convolution with "same" padding, prepared for [`FusedConv::forward`].
 #[derive(Debug, Clone)]
 pub struct FusedConv {
-    /// `[c_out, c_in, k]`, read as the row-major matrix `[c_out, c_in * k]`;
-    /// the same storage as the layer's candle weight (no copy).
-    weight: Tensor,
+    /// `[c_out, c_in, k]` as the matrix `[c_out, c_in * k]`, packed for the kernel.
+    weight: PackedMatrix,
     bias: Vec<f32>,
     c_in: usize,
     c_out: usize,
@@ -56,7 +59,11 @@ impl FusedConv {
     /// Takes the weights (`[c_out, c_in, k]`) and bias of a dense convolution.
     pub fn new(weight: &Tensor, bias: Option<&Tensor>, dilation: usize) -> Result<Self> {
         let (c_out, c_in, kernel) = weight.dims3()?;
-        let weight = weight.to_dtype(DType::F32)?.contiguous()?;
+        let w = weight
+            .to_dtype(DType::F32)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        let weight = PackedMatrix::new(&w, c_out, c_in * kernel);
         let bias = match bias {
             Some(b) => b.to_dtype(DType::F32)?.to_vec1::<f32>()?,
             None => vec![0.0; c_out],
@@ -86,11 +93,8 @@ impl FusedConv {
                 self.c_in
             );
         }
-        // The output starts as the residual (the bias is added per tile) or,
-        // without one, as the bias itself: one pass over the output either way.
-        let mut out = Vec::with_capacity(b * self.c_out * len);
-        let add_bias = residual.is_some();
-        match residual {
+        let mut out = vec![0f32; b * self.c_out * len];
+        let residual = match residual {
             Some(r) => {
                 if r.dims3()? != (b, self.c_out, len) {
                     candle_core::bail!(
@@ -98,39 +102,41 @@ impl FusedConv {
                         r.dims()
                     );
                 }
-                with_cpu_slice(r, |r| out.extend_from_slice(r))?;
+                Some(r.contiguous()?)
             }
-            None => {
-                for _ in 0..b {
-                    for &bias in &self.bias {
-                        out.extend(std::iter::repeat_n(bias, len));
-                    }
-                }
-            }
-        }
-        with_cpu_slice(&self.weight, |w| {
-            with_cpu_slice(x, |x| {
-                for (item, ys) in out.chunks_mut(self.c_out * len).enumerate() {
+            None => None,
+        };
+        let per_item = self.c_out * len;
+        with_cpu_slice(x, |x| match &residual {
+            Some(r) => with_cpu_slice(r, |r| {
+                for (item, ys) in out.chunks_mut(per_item).enumerate() {
                     let xs = &x[item * c_in * len..(item + 1) * c_in * len];
-                    self.forward_item(w, xs, ys, len, slope, add_bias);
+                    let rs = &r[item * per_item..(item + 1) * per_item];
+                    self.forward_item(xs, ys, len, slope, Some(rs));
                 }
-            })
+            }),
+            None => {
+                for (item, ys) in out.chunks_mut(per_item).enumerate() {
+                    let xs = &x[item * c_in * len..(item + 1) * c_in * len];
+                    self.forward_item(xs, ys, len, slope, None);
+                }
+                Ok(())
+            }
         })??;
         Tensor::from_vec(out, (b, self.c_out, len), &Device::Cpu)
     }
 
-    /// One item: `ys [c_out, len] += W · im2col(act(xs))` (plus the bias when
-    /// `add_bias`), tile by tile.
+    /// One item: `ys [c_out, len] = residual + bias + W · im2col(act(xs))`,
+    /// tile by tile.
     fn forward_item(
         &self,
-        weight: &[f32],
         xs: &[f32],
         ys: &mut [f32],
         len: usize,
         slope: f32,
-        add_bias: bool,
+        residual: Option<&[f32]>,
     ) {
-        let (c_in, c_out, k, d) = (self.c_in, self.c_out, self.kernel, self.dilation);
+        let (c_in, k, d) = (self.c_in, self.kernel, self.dilation);
         let rows = c_in * k;
         let pad = d * (k - 1) / 2;
         let out = SharedOut(ys.as_mut_ptr());
@@ -167,39 +173,24 @@ impl FusedConv {
                         }
                     }
                 }
-                // SAFETY: this tile owns columns t0..t0+n of every output row;
-                // no other tile touches them, and `ys` outlives the loop.
-                let dst = unsafe { out.get().add(t0) };
-                if add_bias {
-                    for (o, &bias) in self.bias.iter().enumerate() {
-                        // SAFETY: row o, columns t0..t0+n are inside `ys`.
-                        let row = unsafe { std::slice::from_raw_parts_mut(dst.add(o * len), n) };
-                        row.iter_mut().for_each(|v| *v += bias);
-                    }
-                }
-                // SAFETY: the matrices are the live buffers above with the
-                // strides given; dst += W (c_out × rows) · cols (rows × n).
+                let init = match residual {
+                    // SAFETY: the residual has the output's shape.
+                    Some(r) => Init::From(unsafe { r.as_ptr().add(t0) }, len),
+                    None => Init::Zero,
+                };
+                // SAFETY: this tile owns columns t0..t0+n of every output row
+                // (no other tile touches them, and `ys` outlives the loop);
+                // cols is rows × tile_len.
                 unsafe {
-                    gemm::gemm(
-                        c_out,
+                    let dst = out.get().add(t0);
+                    self.weight.product(
                         n,
-                        rows,
                         dst,
-                        1,
-                        len as isize,
-                        true,
-                        weight.as_ptr(),
-                        1,
-                        rows as isize,
+                        len,
                         cols.as_ptr(),
-                        1,
-                        tile_len as isize,
-                        1.0,
-                        1.0,
-                        false,
-                        false,
-                        false,
-                        gemm::Parallelism::None,
+                        tile_len,
+                        init,
+                        Some(&self.bias),
                     );
                 }
             },
@@ -216,9 +207,11 @@ impl FusedConv {
 /// column buffer and no scatter-add, unlike im2col/col2im.
 #[derive(Debug, Clone)]
 pub struct FusedConvTranspose {
-    /// `[(r, o), (j, i)]` = `w[i, o, r + j·stride]`, zero where that tap is past the kernel.
-    weight: Vec<f32>,
-    bias: Vec<f32>,
+    /// `[(r, o), (j, i)]` = `w[i, o, r + j·stride]`, zero where that tap is
+    /// past the kernel; packed for the kernel.
+    weight: PackedMatrix,
+    /// The bias of output channel `o` at every row `(r, o)`.
+    phase_bias: Vec<f32>,
     c_in: usize,
     c_out: usize,
     stride: usize,
@@ -271,8 +264,8 @@ impl FusedConvTranspose {
             None => vec![0.0; c_out],
         };
         Ok(Self {
-            weight: arranged,
-            bias,
+            weight: PackedMatrix::new(&arranged, stride * c_out, cols),
+            phase_bias: (0..stride).flat_map(|_| bias.iter().copied()).collect(),
             c_in,
             c_out,
             stride,
@@ -349,33 +342,21 @@ impl FusedConvTranspose {
                         }
                     }
                 }
-                // SAFETY: `prod` is phases × TRANSPOSE_TILE, `self.weight`
-                // phases × rows, `cols` rows × TRANSPOSE_TILE, strides as given.
+                // SAFETY: `prod` is phases × TRANSPOSE_TILE, `cols` rows ×
+                // TRANSPOSE_TILE, both owned by this tile.
                 unsafe {
-                    gemm::gemm(
-                        phases,
+                    self.weight.product(
                         n,
-                        rows,
                         prod.as_mut_ptr(),
-                        1,
-                        TRANSPOSE_TILE as isize,
-                        false,
-                        self.weight.as_ptr(),
-                        1,
-                        rows as isize,
+                        TRANSPOSE_TILE,
                         cols.as_ptr(),
-                        1,
-                        TRANSPOSE_TILE as isize,
-                        0.0,
-                        1.0,
-                        false,
-                        false,
-                        false,
-                        gemm::Parallelism::None,
+                        TRANSPOSE_TILE,
+                        Init::Zero,
+                        Some(&self.phase_bias),
                     );
                 }
                 // Interleave the phases into the output: y[o, Q·s + r − p].
-                for (o, &bias) in self.bias.iter().enumerate() {
+                for o in 0..c_out {
                     for r in 0..s {
                         let src = &prod[(r * c_out + o) * TRANSPOSE_TILE..][..n];
                         for (q, &v) in src.iter().enumerate() {
@@ -386,7 +367,7 @@ impl FusedConvTranspose {
                             // SAFETY: output index o·out_len + pos − p is in
                             // range, and only this tile writes Q in q0..q0+n.
                             unsafe {
-                                *out.get().add(o * out_len + pos - self.padding) = v + bias;
+                                *out.get().add(o * out_len + pos - self.padding) = v;
                             }
                         }
                     }

@@ -71,62 +71,55 @@ impl ConvSpec {
             None
         };
         let on_cpu = vb.device().is_cpu() && vb.dtype() == DType::F32;
-        let fused = match (on_cpu, self.groups) {
-            (true, 1) => Some(CpuConv::Dense(FusedConv::new(
-                &weight,
-                bias.as_ref(),
-                self.dilation,
-            )?)),
-            (true, g) if g == self.in_channels && g == self.out_channels => Some(
-                CpuConv::Depthwise(DepthwiseConv::new(&weight, bias.as_ref(), self.dilation)?),
-            ),
-            _ => None,
+        let kernel = match (on_cpu, self.groups) {
+            (true, 1) => ConvKernel::Dense(FusedConv::new(&weight, bias.as_ref(), self.dilation)?),
+            (true, g) if g == self.in_channels && g == self.out_channels => {
+                ConvKernel::Depthwise(DepthwiseConv::new(&weight, bias.as_ref(), self.dilation)?)
+            }
+            _ => {
+                let cfg = Conv1dConfig {
+                    padding: self.dilation * (self.kernel - 1) / 2,
+                    dilation: self.dilation,
+                    groups: self.groups,
+                    ..Default::default()
+                };
+                ConvKernel::Candle(Conv1d::new(weight, bias, cfg))
+            }
         };
-        let cfg = Conv1dConfig {
-            padding: self.dilation * (self.kernel - 1) / 2,
-            dilation: self.dilation,
-            groups: self.groups,
-            ..Default::default()
-        };
-        Ok(Conv {
-            inner: Conv1d::new(weight, bias, cfg),
-            fused,
-        })
+        Ok(Conv { kernel })
     }
 }
 
-/// The CPU kernel of [`super::cpu_conv`] that runs a convolution.
+/// What runs a [`Conv`]: a kernel of [`super::cpu_conv`] for f32 weights on
+/// the CPU (which keep only their packed copy), candle's `conv1d` elsewhere.
 #[derive(Debug, Clone)]
-enum CpuConv {
-    /// `groups = 1`: tiled im2col + GEMM with fused activation and residual.
+enum ConvKernel {
+    /// `groups = 1` on the CPU: tiled im2col + GEMM with fused activation and residual.
     Dense(FusedConv),
-    /// `groups = channels`.
+    /// `groups = channels` on the CPU.
     Depthwise(DepthwiseConv),
+    /// Any other device, dtype or grouping.
+    Candle(Conv1d),
 }
 
-/// A 1-D convolution: on the CPU in f32 a kernel of [`super::cpu_conv`],
-/// elsewhere candle's `conv1d`. Either can take a leaky ReLU on its input and
-/// a residual added to its output.
+/// A 1-D convolution that can take a leaky ReLU on its input and a residual
+/// added to its output (fused on the CPU).
 #[derive(Debug, Clone)]
 pub struct Conv {
-    inner: Conv1d,
-    fused: Option<CpuConv>,
+    kernel: ConvKernel,
 }
 
 impl Conv {
     /// `residual + conv(leaky_relu(x, slope))`; `slope = 1` applies no activation.
     pub fn forward_act(&self, x: &Tensor, slope: f64, residual: Option<&Tensor>) -> Result<Tensor> {
-        match (&self.fused, FusedConv::applies_to(x)) {
-            (Some(CpuConv::Dense(fused)), true) => return fused.forward(x, slope as f32, residual),
-            (Some(CpuConv::Depthwise(fused)), true) if slope == 1.0 && residual.is_none() => {
-                return fused.forward(x)
+        let y = match &self.kernel {
+            ConvKernel::Dense(fused) => return fused.forward(x, slope as f32, residual),
+            ConvKernel::Depthwise(fused) if slope == 1.0 => fused.forward(x)?,
+            ConvKernel::Depthwise(fused) => {
+                fused.forward(&candle_nn::ops::leaky_relu(x, slope)?)?
             }
-            _ => {}
-        }
-        let y = if slope == 1.0 {
-            self.inner.forward(x)?
-        } else {
-            self.inner.forward(&candle_nn::ops::leaky_relu(x, slope)?)?
+            ConvKernel::Candle(conv) if slope == 1.0 => conv.forward(x)?,
+            ConvKernel::Candle(conv) => conv.forward(&candle_nn::ops::leaky_relu(x, slope)?)?,
         };
         match residual {
             Some(r) => y + r,

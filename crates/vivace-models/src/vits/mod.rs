@@ -9,6 +9,7 @@
 
 pub mod cost;
 pub mod cpu_conv;
+pub mod cpu_gemm;
 pub mod duration;
 pub mod flow;
 pub mod hifigan;
