@@ -15,15 +15,15 @@ use rayon::prelude::*;
 
 use super::cpu_gemm::{Init, PackedMatrix};
 
-/// Output samples per tile for `rows = c_in * k` im2col rows and `len`
-/// samples: a multiple of the GEMM kernel's 64-step block, with an im2col
-/// block of at most about 256 KiB (a quarter of the L2 of the machine measured), and
-/// at least one tile per thread, balanced, so a short input (a few hundred
-/// frames) keeps every core busy.
-fn tile_len(rows: usize, len: usize) -> usize {
+/// Output samples per tile for `c_in` input channels and `len` samples: a
+/// multiple of the GEMM kernel's 64-step block, with an activated input
+/// window of at most about 256 KiB (a quarter of the L2 of the machine
+/// measured), and at least one tile per thread, balanced, so a short input
+/// (a few hundred frames) keeps every core busy.
+fn tile_len(c_in: usize, len: usize) -> usize {
     const BLOCK_FLOATS: usize = 65_536;
     const STEP: usize = 64;
-    let max = (BLOCK_FLOATS / rows.max(1) / STEP * STEP).clamp(STEP, 4096);
+    let max = (BLOCK_FLOATS / c_in.max(1) / STEP * STEP).clamp(STEP, 4096);
     let threads = rayon::current_num_threads().max(1);
     let tiles = len.div_ceil(max).div_ceil(threads) * threads;
     (len.div_ceil(tiles).div_ceil(STEP) * STEP).min(max)
@@ -93,7 +93,6 @@ impl FusedConv {
                 self.c_in
             );
         }
-        let mut out = vec![0f32; b * self.c_out * len];
         let residual = match residual {
             Some(r) => {
                 if r.dims3()? != (b, self.c_out, len) {
@@ -107,31 +106,38 @@ impl FusedConv {
             None => None,
         };
         let per_item = self.c_out * len;
-        with_cpu_slice(x, |x| match &residual {
-            Some(r) => with_cpu_slice(r, |r| {
-                for (item, ys) in out.chunks_mut(per_item).enumerate() {
-                    let xs = &x[item * c_in * len..(item + 1) * c_in * len];
-                    let rs = &r[item * per_item..(item + 1) * per_item];
-                    self.forward_item(xs, ys, len, slope, Some(rs));
+        let mut out: Vec<f32> = Vec::with_capacity(b * per_item);
+        let base = out.as_mut_ptr();
+        with_cpu_slice(x, |x| {
+            let item_x = |item: usize| &x[item * c_in * len..(item + 1) * c_in * len];
+            let ys = |item: usize| SharedOut(base.wrapping_add(item * per_item));
+            match &residual {
+                Some(r) => with_cpu_slice(r, |r| {
+                    for item in 0..b {
+                        let rs = &r[item * per_item..(item + 1) * per_item];
+                        self.forward_item(item_x(item), ys(item), len, slope, Some(rs));
+                    }
+                }),
+                None => {
+                    for item in 0..b {
+                        self.forward_item(item_x(item), ys(item), len, slope, None);
+                    }
+                    Ok(())
                 }
-            }),
-            None => {
-                for (item, ys) in out.chunks_mut(per_item).enumerate() {
-                    let xs = &x[item * c_in * len..(item + 1) * c_in * len];
-                    self.forward_item(xs, ys, len, slope, None);
-                }
-                Ok(())
             }
         })??;
+        // SAFETY: `forward_item` wrote every element of every item.
+        unsafe { out.set_len(b * per_item) };
         Tensor::from_vec(out, (b, self.c_out, len), &Device::Cpu)
     }
 
     /// One item: `ys [c_out, len] = residual + bias + W · im2col(act(xs))`,
-    /// tile by tile.
+    /// tile by tile; writes every element of `ys` (which may be uninitialized)
+    /// and reads none.
     fn forward_item(
         &self,
         xs: &[f32],
-        ys: &mut [f32],
+        out: SharedOut,
         len: usize,
         slope: f32,
         residual: Option<&[f32]>,
@@ -139,39 +145,27 @@ impl FusedConv {
         let (c_in, k, d) = (self.c_in, self.kernel, self.dilation);
         let rows = c_in * k;
         let pad = d * (k - 1) / 2;
-        let out = SharedOut(ys.as_mut_ptr());
-        let tile_len = tile_len(rows, len);
+        let tile_len = tile_len(c_in, len);
         let tiles = len.div_ceil(tile_len);
+        let width = tile_len + d * (k - 1);
         (0..tiles).into_par_iter().for_each_init(
-            || vec![0f32; rows * tile_len],
-            |cols, tile| {
+            || (vec![0f32; c_in * width], Vec::with_capacity(rows)),
+            |(window, row_ptrs), tile| {
                 let t0 = tile * tile_len;
                 let n = tile_len.min(len - t0);
-                // Gather: cols[(c, j), t] = act(x[c, t0 + t + j*d - pad]), zero outside.
+                // window[c, u] = act(x[c, t0 - pad + u]), zero outside; the
+                // im2col row (c, j) is window[c] shifted by j·d.
+                let width = n + d * (k - 1);
+                row_ptrs.clear();
                 for c in 0..c_in {
-                    let src = &xs[c * len..(c + 1) * len];
-                    for j in 0..k {
-                        let row = &mut cols[(c * k + j) * tile_len..(c * k + j) * tile_len + n];
-                        // Source index of row[t] is shift + t; split off the
-                        // out-of-range ends so the middle is a tight loop.
-                        let shift = (t0 + j * d) as isize - pad as isize;
-                        let lo = (-shift).clamp(0, n as isize) as usize;
-                        let hi = (len as isize - shift).clamp(lo as isize, n as isize) as usize;
-                        row[..lo].fill(0.0);
-                        row[hi..].fill(0.0);
-                        if hi == lo {
-                            continue; // the whole row reads past an end
-                        }
-                        let from = (shift + lo as isize) as usize;
-                        let inner = &src[from..from + (hi - lo)];
-                        if slope == 1.0 {
-                            row[lo..hi].copy_from_slice(inner);
-                        } else {
-                            for (v, &x) in row[lo..hi].iter_mut().zip(inner) {
-                                *v = x.max(0.0) + slope * x.min(0.0);
-                            }
-                        }
-                    }
+                    let win = &mut window[c * width..(c + 1) * width];
+                    activate_window(
+                        &xs[c * len..(c + 1) * len],
+                        t0 as isize - pad as isize,
+                        slope,
+                        win,
+                    );
+                    row_ptrs.extend((0..k).map(|j| win[j * d..].as_ptr()));
                 }
                 let init = match residual {
                     // SAFETY: the residual has the output's shape.
@@ -180,18 +174,11 @@ impl FusedConv {
                 };
                 // SAFETY: this tile owns columns t0..t0+n of every output row
                 // (no other tile touches them, and `ys` outlives the loop);
-                // cols is rows × tile_len.
+                // row (c, j) has (k - 1 - j)·d + n ≥ n readable elements.
                 unsafe {
                     let dst = out.get().add(t0);
-                    self.weight.product(
-                        n,
-                        dst,
-                        len,
-                        cols.as_ptr(),
-                        tile_len,
-                        init,
-                        Some(&self.bias),
-                    );
+                    self.weight
+                        .product(n, dst, len, row_ptrs, init, Some(&self.bias));
                 }
             },
         );
@@ -291,66 +278,63 @@ impl FusedConvTranspose {
             );
         }
         let out_len = self.output_len(len);
-        let mut out = vec![0f32; b * self.c_out * out_len];
+        let per_item = self.c_out * out_len;
+        let mut out: Vec<f32> = Vec::with_capacity(b * per_item);
         with_cpu_slice(x, |x| {
-            for (item, ys) in out.chunks_mut(self.c_out * out_len).enumerate() {
+            for item in 0..b {
                 let xs = &x[item * c_in * len..(item + 1) * c_in * len];
+                let ys = SharedOut(out.as_mut_ptr().wrapping_add(item * per_item));
                 self.forward_item(xs, ys, len, out_len, slope);
             }
         })?;
+        // SAFETY: `forward_item` wrote every element of every item.
+        unsafe { out.set_len(b * per_item) };
         Tensor::from_vec(out, (b, self.c_out, out_len), &Device::Cpu)
     }
 
-    fn forward_item(&self, xs: &[f32], ys: &mut [f32], len: usize, out_len: usize, slope: f32) {
+    /// One item; writes every element of `out` (`[c_out, out_len]`, may be
+    /// uninitialized) and reads none: every output position is some
+    /// `Q·stride + r − padding` with `Q < q_count`.
+    fn forward_item(&self, xs: &[f32], out: SharedOut, len: usize, out_len: usize, slope: f32) {
         let (c_in, c_out, s, taps) = (self.c_in, self.c_out, self.stride, self.taps);
         let rows = taps * c_in;
         let phases = s * c_out;
         // Q runs over every super-sample that produces an output in range.
         let q_count = (out_len + self.padding).div_ceil(s);
         let tiles = q_count.div_ceil(TRANSPOSE_TILE);
-        let out = SharedOut(ys.as_mut_ptr());
+        let width = TRANSPOSE_TILE + taps - 1;
         (0..tiles).into_par_iter().for_each_init(
             || {
                 (
-                    vec![0f32; rows * TRANSPOSE_TILE],
+                    vec![0f32; c_in * width],
+                    Vec::with_capacity(rows),
                     vec![0f32; phases * TRANSPOSE_TILE],
                 )
             },
-            |(cols, prod), tile| {
+            |(window, row_ptrs, prod), tile| {
                 let q0 = tile * TRANSPOSE_TILE;
                 let n = TRANSPOSE_TILE.min(q_count - q0);
-                // Gather: cols[(j, i), q] = act(x[i, q0 + q − j]), zero outside.
-                for j in 0..taps {
-                    let shift = q0 as isize - j as isize;
-                    let lo = (-shift).clamp(0, n as isize) as usize;
-                    let hi = (len as isize - shift).clamp(lo as isize, n as isize) as usize;
-                    for i in 0..c_in {
-                        let row = &mut cols[(j * c_in + i) * TRANSPOSE_TILE..][..n];
-                        row[..lo].fill(0.0);
-                        row[hi..].fill(0.0);
-                        if hi == lo {
-                            continue;
-                        }
-                        let from = (shift + lo as isize) as usize;
-                        let inner = &xs[i * len + from..i * len + from + (hi - lo)];
-                        if slope == 1.0 {
-                            row[lo..hi].copy_from_slice(inner);
-                        } else {
-                            for (v, &x) in row[lo..hi].iter_mut().zip(inner) {
-                                *v = x.max(0.0) + slope * x.min(0.0);
-                            }
-                        }
-                    }
+                // window[i, u] = act(x[i, q0 - (taps - 1) + u]), zero outside;
+                // row (j, i) of the product, x[i, q0 + q - j], is window[i]
+                // shifted by taps - 1 - j.
+                let width = n + taps - 1;
+                for i in 0..c_in {
+                    let win = &mut window[i * width..(i + 1) * width];
+                    let start = q0 as isize - (taps as isize - 1);
+                    activate_window(&xs[i * len..(i + 1) * len], start, slope, win);
                 }
-                // SAFETY: `prod` is phases × TRANSPOSE_TILE, `cols` rows ×
-                // TRANSPOSE_TILE, both owned by this tile.
+                row_ptrs.clear();
+                for j in 0..taps {
+                    row_ptrs.extend((0..c_in).map(|i| window[i * width + taps - 1 - j..].as_ptr()));
+                }
+                // SAFETY: `prod` is phases × TRANSPOSE_TILE, owned by this
+                // tile; each row pointer has at least n readable elements.
                 unsafe {
                     self.weight.product(
                         n,
                         prod.as_mut_ptr(),
                         TRANSPOSE_TILE,
-                        cols.as_ptr(),
-                        TRANSPOSE_TILE,
+                        row_ptrs,
                         Init::Zero,
                         Some(&self.phase_bias),
                     );
@@ -446,6 +430,28 @@ impl DepthwiseConv {
             });
         })?;
         Tensor::from_vec(out, (b, c, len), &Device::Cpu)
+    }
+}
+
+/// `win[u] = act(src[start + u])` for every `u`, zero where `start + u` is
+/// outside `src`; `act` is the leaky ReLU of `slope` (none at `slope = 1`).
+fn activate_window(src: &[f32], start: isize, slope: f32, win: &mut [f32]) {
+    let width = win.len();
+    let lo = (-start).clamp(0, width as isize) as usize;
+    let hi = (src.len() as isize - start).clamp(lo as isize, width as isize) as usize;
+    win[..lo].fill(0.0);
+    win[hi..].fill(0.0);
+    if hi == lo {
+        return;
+    }
+    let from = (start + lo as isize) as usize;
+    let inner = &src[from..from + (hi - lo)];
+    if slope == 1.0 {
+        win[lo..hi].copy_from_slice(inner);
+    } else {
+        for (v, &x) in win[lo..hi].iter_mut().zip(inner) {
+            *v = x.max(0.0) + slope * x.min(0.0);
+        }
     }
 }
 

@@ -1,13 +1,14 @@
-//! The matrix product behind the CPU convolutions: `dst += W · cols`, with
-//! `W` (`[m, k]`, the layer's weights) packed once at load time and `cols`
-//! (`[k, n]`, a tile of im2col rows) read where it lies.
+//! The matrix product behind the CPU convolutions: `dst = init + W · cols`,
+//! with `W` (`[m, k]`, the layer's weights) packed once at load time and each
+//! of the `k` rows of `cols` given by a pointer.
 //!
 //! A general GEMM (the `gemm` crate) copies both operands into its own
-//! panel layout on every call; for a convolution tile that is one extra pass
-//! over the im2col block and the weights per tile. Here the weights are
-//! packed in the micro-kernel's order at load, and the im2col rows are
-//! already what the kernel reads (16 consecutive time steps per vector), so
-//! the only memory traffic is the kernel's own. The AVX-512 kernel keeps a
+//! panel layout on every call, and needs `cols` as one strided matrix, which
+//! for a convolution means an im2col copy of the input per kernel tap. Here
+//! the weights are packed in the micro-kernel's order at load, and row
+//! `(c, j)` of the im2col matrix is just a pointer into channel `c` of the
+//! activated input, shifted by tap `j`: the kernel reads 16 consecutive time
+//! steps per vector straight from there, with no copy. The AVX-512 kernel keeps a
 //! 6 × 64 block of the output in 24 registers; without AVX-512 the `gemm`
 //! crate runs the same product from a row-major copy of `W`.
 
@@ -86,23 +87,22 @@ impl PackedMatrix {
         self.k
     }
 
-    /// `dst[i, t] = init[i, t] + bias[i] + Σ_r W[i, r] · cols[r, t]` for
-    /// `i < m`, `t < n`, single-threaded; `dst` rows are `ld_dst` apart,
-    /// `cols` rows `ld_cols` apart. [`Init`] says where the first term comes
-    /// from (it may be `dst` itself), and a missing bias is zero.
+    /// `dst[i, t] = init[i, t] + bias[i] + Σ_r W[i, r] · rows[r][t]` for
+    /// `i < m`, `t < n`, single-threaded; `dst` rows are `ld_dst` apart.
+    /// [`Init`] says where the first term comes from (it may be `dst`
+    /// itself), and a missing bias is zero.
     ///
     /// # Safety
-    /// `dst` must be valid for writes at `i * ld_dst + t`, `cols` for reads
-    /// at `r * ld_cols + t` and an [`Init::From`] source for reads over
-    /// those ranges; nothing else may write those elements during the call.
-    #[allow(clippy::too_many_arguments)] // two (pointer, stride) pairs, kept flat for the hot path
+    /// `dst` must be valid for writes at `i * ld_dst + t`, every `rows[r]`
+    /// (there must be `k`) for reads at `t`, and an [`Init::From`] source for
+    /// reads over those ranges; nothing else may write those elements during
+    /// the call.
     pub unsafe fn product(
         &self,
         n: usize,
         dst: *mut f32,
         ld_dst: usize,
-        cols: *const f32,
-        ld_cols: usize,
+        rows: &[*const f32],
         init: Init,
         bias: Option<&[f32]>,
     ) {
@@ -110,11 +110,12 @@ impl PackedMatrix {
             return;
         }
         debug_assert!(bias.is_none_or(|b| b.len() >= self.m));
+        debug_assert_eq!(rows.len(), self.k);
         #[cfg(target_arch = "x86_64")]
         if self.packed {
             // SAFETY: `packed` is only set when AVX-512F was detected; the
             // caller guarantees the pointer ranges.
-            unsafe { self.product_avx512(n, dst, ld_dst, cols, ld_cols, init, bias) };
+            unsafe { self.product_avx512(n, dst, ld_dst, rows, init, bias) };
             return;
         }
         // Portable: write init + bias into dst, then accumulate with `gemm`.
@@ -135,7 +136,13 @@ impl PackedMatrix {
                 }
             }
         }
-        // SAFETY: as documented; `data` is row-major m × k.
+        // The `gemm` crate wants one strided matrix: copy the rows into one.
+        let mut cols = vec![0f32; self.k * n];
+        for (r, &row) in rows.iter().enumerate() {
+            // SAFETY: row r is readable for n elements.
+            cols[r * n..(r + 1) * n].copy_from_slice(unsafe { std::slice::from_raw_parts(row, n) });
+        }
+        // SAFETY: as documented; `data` is row-major m × k, `cols` k × n.
         unsafe {
             gemm::gemm(
                 self.m,
@@ -148,9 +155,9 @@ impl PackedMatrix {
                 self.data.as_ptr(),
                 1,
                 self.k as isize,
-                cols,
+                cols.as_ptr(),
                 1,
-                ld_cols as isize,
+                n as isize,
                 1.0,
                 1.0,
                 false,
@@ -163,14 +170,12 @@ impl PackedMatrix {
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
-    #[allow(clippy::too_many_arguments)]
     unsafe fn product_avx512(
         &self,
         n: usize,
         dst: *mut f32,
         ld_dst: usize,
-        cols: *const f32,
-        ld_cols: usize,
+        rows: &[*const f32],
         init: Init,
         bias: Option<&[f32]>,
     ) {
@@ -205,9 +210,9 @@ impl PackedMatrix {
                         };
                     }
                 }
-                let mut c = cols.add(t0);
                 let mut wr = w;
-                for _ in 0..k {
+                for &row in rows {
+                    let c = row.add(t0);
                     let x = [
                         _mm512_maskz_loadu_ps(masks[0], c),
                         _mm512_maskz_loadu_ps(masks[1], c.add(16)),
@@ -220,7 +225,6 @@ impl PackedMatrix {
                             *a = _mm512_fmadd_ps(wl, xv, *a);
                         }
                     }
-                    c = c.add(ld_cols);
                     wr = wr.add(MR);
                 }
                 for (l, row) in acc.iter().enumerate().take(valid) {
@@ -291,18 +295,10 @@ mod tests {
                         1 => (Init::From(start.as_ptr(), ld_dst), Some(&bias[..])),
                         _ => (Init::Zero, Some(&bias[..])),
                     };
+                    let rows: Vec<*const f32> =
+                        (0..k).map(|r| cols[r * ld_cols..].as_ptr()).collect();
                     // SAFETY: the buffers cover every index the call touches.
-                    unsafe {
-                        packed.product(
-                            n,
-                            got.as_mut_ptr(),
-                            ld_dst,
-                            cols.as_ptr(),
-                            ld_cols,
-                            init,
-                            with_bias,
-                        )
-                    };
+                    unsafe { packed.product(n, got.as_mut_ptr(), ld_dst, &rows, init, with_bias) };
                     for (i, &b) in bias.iter().enumerate() {
                         for t in 0..ld_dst {
                             let at = i * ld_dst + t;
