@@ -455,35 +455,9 @@ fn activate_window(src: &[f32], start: isize, slope: f32, win: &mut [f32]) {
     }
 }
 
-/// WaveNet's gate, `tanh(a[:, :h]) * sigmoid(a[:, h:])` for `a` `[b, 2h, len]`,
-/// in one pass over `a` (candle would make four tensors); f32 on the CPU,
-/// candle's ops elsewhere.
-pub fn gated_tanh_sigmoid(a: &Tensor, h: usize) -> Result<Tensor> {
-    if !FusedConv::applies_to(a) {
-        return a.narrow(1, 0, h)?.tanh()? * candle_nn::ops::sigmoid(&a.narrow(1, h, h)?)?;
-    }
-    let (b, two_h, len) = a.dims3()?;
-    if two_h != 2 * h {
-        candle_core::bail!("gate: {two_h} channels, expected {}", 2 * h);
-    }
-    let mut out = vec![0f32; b * h * len];
-    with_cpu_slice(a, |a| {
-        out.par_chunks_mut(len).enumerate().for_each(|(row, dst)| {
-            let (item, c) = (row / h, row % h);
-            let base = item * two_h * len;
-            let t = &a[base + c * len..base + (c + 1) * len];
-            let s = &a[base + (h + c) * len..base + (h + c + 1) * len];
-            for ((d, &x), &y) in dst.iter_mut().zip(t).zip(s) {
-                *d = x.tanh() / (1.0 + (-y).exp());
-            }
-        });
-    })?;
-    Tensor::from_vec(out, (b, h, len), &Device::Cpu)
-}
-
 /// Runs `f` on the f32 values of a CPU tensor in row-major order, borrowing
 /// its storage when it is contiguous (no copy), else a contiguous copy.
-fn with_cpu_slice<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
+pub(crate) fn with_cpu_slice<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
     let t = t.contiguous()?;
     let (storage, layout) = t.storage_and_layout();
     let Storage::Cpu(cpu) = &*storage else {
@@ -504,20 +478,10 @@ mod tests {
         (a - b)?.abs()?.max_all()?.to_scalar::<f32>()
     }
 
-    /// Against candle's `leaky_relu` + `conv1d` + add, over dilations, kernels,
-    /// lengths that are and are not multiples of the tile, and a batch of two.
-    #[test]
-    fn gate_matches_candle() -> Result<()> {
-        let a = Tensor::randn(0f32, 2.0, (2, 8, 37), &Device::Cpu)?;
-        let want = (a.narrow(1, 0, 4)?.tanh()? * candle_nn::ops::sigmoid(&a.narrow(1, 4, 4)?)?)?;
-        let got = gated_tanh_sigmoid(&a, 4)?;
-        assert!(max_diff(&got, &want)? < 1e-6);
-        Ok(())
-    }
-
-    /// Against candle's `conv_transpose1d` (run unpadded and trimmed, as
-    /// candle's padded CPU path is a different, slow loop) over HiFi-GAN's
-    /// shapes and ones where the kernel is not a multiple of the stride.
+    /// Against candle's `conv_transpose1d` (run unpadded and trimmed: candle's
+    /// padded CPU path is a different, slow loop) over HiFi-GAN's shapes and
+    /// ones where the kernel is not a multiple of the stride, with and
+    /// without the leaky ReLU.
     #[test]
     fn transposed_matches_candle() -> Result<()> {
         let dev = Device::Cpu;
@@ -574,6 +538,8 @@ mod tests {
         Ok(())
     }
 
+    /// Against candle's `leaky_relu` + `conv1d` + add, over dilations, kernels,
+    /// lengths that are and are not multiples of the tile, and a batch of two.
     #[test]
     fn matches_candle_conv1d() -> Result<()> {
         let dev = Device::Cpu;

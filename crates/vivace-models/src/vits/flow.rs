@@ -8,7 +8,7 @@
 use candle_core::{Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
-use super::cpu_conv::gated_tanh_sigmoid;
+use super::cpu_ops::gated_tanh_sigmoid;
 use super::layers::{flip_channels, masked, Conv, ConvSpec};
 use super::VitsConfig;
 

@@ -4,6 +4,7 @@
 use candle_core::{DType, Module, Result, Tensor, D};
 
 use super::cpu_conv::{DepthwiseConv, FusedConv, FusedConvTranspose};
+use super::cpu_ops;
 use candle_nn::{Conv1d, Conv1dConfig, ConvTranspose1d, ConvTranspose1dConfig, VarBuilder};
 
 /// Hyper-parameters of one 1-D convolution as the checkpoint defines it.
@@ -213,20 +214,30 @@ impl Module for TrimmedConvTranspose1d {
 }
 
 /// Layer norm over the channel axis of a `[batch, channels, time]` tensor
-/// (VITS `modules.LayerNorm`, parameters `gamma` and `beta`).
+/// (VITS `modules.LayerNorm`, parameters `gamma` and `beta`); one fused pass
+/// on the CPU in f32 ([`cpu_ops::channel_norm`]), candle's ops elsewhere.
 #[derive(Debug, Clone)]
 pub struct ChannelNorm {
     gamma: Tensor,
     beta: Tensor,
+    /// `gamma` and `beta` on the host, for the CPU kernel.
+    host: Option<(Vec<f32>, Vec<f32>)>,
     eps: f64,
 }
 
 impl ChannelNorm {
     /// Loads `gamma` and `beta` of size `channels`.
     pub fn new(channels: usize, eps: f64, vb: VarBuilder) -> Result<Self> {
+        let gamma = vb.get(channels, "gamma")?;
+        let beta = vb.get(channels, "beta")?;
+        let host = match vb.device().is_cpu() && vb.dtype() == DType::F32 {
+            true => Some((gamma.to_vec1::<f32>()?, beta.to_vec1::<f32>()?)),
+            false => None,
+        };
         Ok(Self {
-            gamma: vb.get(channels, "gamma")?.reshape((1, channels, 1))?,
-            beta: vb.get(channels, "beta")?.reshape((1, channels, 1))?,
+            gamma: gamma.reshape((1, channels, 1))?,
+            beta: beta.reshape((1, channels, 1))?,
+            host,
             eps,
         })
     }
@@ -234,6 +245,9 @@ impl ChannelNorm {
 
 impl Module for ChannelNorm {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        if let (Some((gamma, beta)), true) = (&self.host, cpu_ops::applies_to(xs)) {
+            return cpu_ops::channel_norm(xs, gamma, beta, self.eps as f32);
+        }
         let mean = xs.mean_keepdim(1)?;
         let centred = xs.broadcast_sub(&mean)?;
         let var = centred.sqr()?.mean_keepdim(1)?;

@@ -10,6 +10,7 @@
 pub mod cost;
 pub mod cpu_conv;
 pub mod cpu_gemm;
+pub mod cpu_ops;
 pub mod duration;
 pub mod flow;
 pub mod hifigan;
