@@ -210,23 +210,42 @@ impl PackedMatrix {
                         };
                     }
                 }
+                // The hot loop on 24 named accumulators, so they stay in
+                // registers whatever LLVM makes of the array above.
+                let [[mut a00, mut a01, mut a02, mut a03], [mut a10, mut a11, mut a12, mut a13], [mut a20, mut a21, mut a22, mut a23], [mut a30, mut a31, mut a32, mut a33], [mut a40, mut a41, mut a42, mut a43], [mut a50, mut a51, mut a52, mut a53]] =
+                    acc;
                 let mut wr = w;
                 for &row in rows {
                     let c = row.add(t0);
-                    let x = [
-                        _mm512_maskz_loadu_ps(masks[0], c),
-                        _mm512_maskz_loadu_ps(masks[1], c.add(16)),
-                        _mm512_maskz_loadu_ps(masks[2], c.add(32)),
-                        _mm512_maskz_loadu_ps(masks[3], c.add(48)),
-                    ];
-                    for (l, row) in acc.iter_mut().enumerate() {
-                        let wl = _mm512_set1_ps(*wr.add(l));
-                        for (a, &xv) in row.iter_mut().zip(&x) {
-                            *a = _mm512_fmadd_ps(wl, xv, *a);
-                        }
+                    let x0 = _mm512_maskz_loadu_ps(masks[0], c);
+                    let x1 = _mm512_maskz_loadu_ps(masks[1], c.add(16));
+                    let x2 = _mm512_maskz_loadu_ps(masks[2], c.add(32));
+                    let x3 = _mm512_maskz_loadu_ps(masks[3], c.add(48));
+                    macro_rules! fma_row {
+                        ($l:expr, $b0:ident, $b1:ident, $b2:ident, $b3:ident) => {
+                            let wl = _mm512_set1_ps(*wr.add($l));
+                            $b0 = _mm512_fmadd_ps(wl, x0, $b0);
+                            $b1 = _mm512_fmadd_ps(wl, x1, $b1);
+                            $b2 = _mm512_fmadd_ps(wl, x2, $b2);
+                            $b3 = _mm512_fmadd_ps(wl, x3, $b3);
+                        };
                     }
+                    fma_row!(0, a00, a01, a02, a03);
+                    fma_row!(1, a10, a11, a12, a13);
+                    fma_row!(2, a20, a21, a22, a23);
+                    fma_row!(3, a30, a31, a32, a33);
+                    fma_row!(4, a40, a41, a42, a43);
+                    fma_row!(5, a50, a51, a52, a53);
                     wr = wr.add(MR);
                 }
+                let acc = [
+                    [a00, a01, a02, a03],
+                    [a10, a11, a12, a13],
+                    [a20, a21, a22, a23],
+                    [a30, a31, a32, a33],
+                    [a40, a41, a42, a43],
+                    [a50, a51, a52, a53],
+                ];
                 for (l, row) in acc.iter().enumerate().take(valid) {
                     let d = dst.add((block * MR + l) * ld_dst + t0);
                     for (v, &a) in row.iter().enumerate() {
