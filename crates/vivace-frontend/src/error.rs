@@ -26,6 +26,17 @@ pub enum Error {
     /// The phonemizer (espeak-ng) could not start or failed on the text.
     #[error("phonemizer: {0}")]
     Phonemizer(String),
+    /// A tokenizer file is missing or malformed.
+    #[error("{path}: {reason}")]
+    TokenizerFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The text cannot be tokenized for this voice.
+    #[error("{0}")]
+    Untokenizable(String),
 }
 
 /// Result with the front end's [`Error`].

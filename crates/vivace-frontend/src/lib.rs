@@ -2,6 +2,8 @@
 //!
 //! - [`phonemize`]: text → sentences of IPA phonemes, identical to Piper 1.8
 //!   (espeak-ng built from source, its data embedded);
+//! - [`vits_tokenizer`]: text → character ids for MMS-TTS voices, with the
+//!   rules of `transformers`' `VitsTokenizer`;
 //! - [`audio`]: Piper's post-processing (peak normalization, volume, clipping,
 //!   16-bit conversion, sentence silence) and WAV / raw PCM output that never
 //!   leaves a partial file behind.
@@ -9,5 +11,6 @@
 pub mod audio;
 pub mod error;
 pub mod phonemize;
+pub mod vits_tokenizer;
 
 pub use error::{Error, Result};

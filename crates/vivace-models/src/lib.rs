@@ -3,9 +3,11 @@
 //! - [`vits`]: the VITS architecture (text encoder, duration predictors, flow,
 //!   HiFi-GAN), written once for every checkpoint layout;
 //! - [`piper`]: Piper voices (`NAME.onnx` + `NAME.onnx.json`) loaded into it;
+//! - [`mms`]: Hugging Face `VitsModel` checkpoints (MMS-TTS) loaded into it;
 //! - [`onnx`]: reading weights out of ONNX files without running the graph.
 
 pub mod error;
+pub mod mms;
 pub mod onnx;
 pub mod piper;
 pub mod vits;

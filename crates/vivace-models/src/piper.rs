@@ -403,6 +403,7 @@ fn infer_config(w: &OnnxWeights, sample_rate: u32) -> Result<VitsConfig> {
         num_speakers,
         speaker_embedding_size,
         layer_norm_eps: 1e-5,
+        use_bias: true,
         sampling_rate: sample_rate,
     })
 }

@@ -5,5 +5,6 @@
 mod util;
 
 mod cli;
+mod mms;
 mod parity;
 mod variants;

@@ -139,6 +139,7 @@ mod tests {
             num_speakers: 1,
             speaker_embedding_size: 0,
             layer_norm_eps: 1e-5,
+            use_bias: true,
             sampling_rate: 16000,
         };
         // 10 frames: conv_pre 10·2·8·7 = 1120; ups 10·8·4·4 = 1280;

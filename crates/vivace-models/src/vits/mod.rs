@@ -2,7 +2,8 @@
 //! and a HiFi-GAN decoder ([Kim et al. 2021](https://arxiv.org/abs/2106.06103)).
 //!
 //! One implementation for every checkpoint of this family: Piper voices
-//! (`crate::piper`) and, later, Hugging Face `VitsModel` checkpoints (MMS-TTS).
+//! (`crate::piper`) and Hugging Face `VitsModel` checkpoints (MMS-TTS,
+//! `crate::mms`, which maps their weight names onto these).
 //! Weight paths follow the original VITS code
 //! ([`models.py`](https://github.com/jaywalnut310/vits/blob/main/models.py)),
 //! which Piper's ONNX exports keep: `enc_p`, `dp`, `flow`, `dec`, `emb_g`.
@@ -98,12 +99,19 @@ pub struct VitsConfig {
     pub speaker_embedding_size: usize,
     /// Epsilon of the channel layer norms.
     pub layer_norm_eps: f64,
+    /// Whether the attention projections have a bias.
+    #[serde(default = "default_true")]
+    pub use_bias: bool,
     /// Output sample rate in Hz.
     pub sampling_rate: u32,
 }
 
 fn default_resblock() -> ResBlockKind {
     ResBlockKind::One
+}
+
+fn default_true() -> bool {
+    true
 }
 
 impl VitsConfig {

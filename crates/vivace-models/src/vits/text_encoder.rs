@@ -34,11 +34,15 @@ impl RelativeAttention {
         let head_dim = h / heads;
         let window = cfg.window_size;
         let rel = (1, 2 * window + 1, head_dim);
+        let proj = match cfg.use_bias {
+            true => ConvSpec::new(h, h, 1),
+            false => ConvSpec::new(h, h, 1).no_bias(),
+        };
         Ok(Self {
-            conv_q: ConvSpec::new(h, h, 1).load(vb.pp("conv_q"))?,
-            conv_k: ConvSpec::new(h, h, 1).load(vb.pp("conv_k"))?,
-            conv_v: ConvSpec::new(h, h, 1).load(vb.pp("conv_v"))?,
-            conv_o: ConvSpec::new(h, h, 1).load(vb.pp("conv_o"))?,
+            conv_q: proj.load(vb.pp("conv_q"))?,
+            conv_k: proj.load(vb.pp("conv_k"))?,
+            conv_v: proj.load(vb.pp("conv_v"))?,
+            conv_o: proj.load(vb.pp("conv_o"))?,
             emb_rel_k: vb.get(rel, "emb_rel_k")?.squeeze(0)?,
             emb_rel_v: vb.get(rel, "emb_rel_v")?.squeeze(0)?,
             heads,
