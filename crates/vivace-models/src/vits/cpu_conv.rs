@@ -422,6 +422,9 @@ impl DepthwiseConv {
                     let shift = (j * d) as isize - pad as isize;
                     let lo = (-shift).clamp(0, len as isize) as usize;
                     let hi = (len as isize - shift).clamp(lo as isize, len as isize) as usize;
+                    if hi == lo {
+                        continue; // the tap reads only padding (input shorter than it)
+                    }
                     let from = (shift + lo as isize) as usize;
                     for (y, &v) in dst[lo..hi].iter_mut().zip(&src[from..from + (hi - lo)]) {
                         *y += w * v;
@@ -524,7 +527,15 @@ mod tests {
     #[test]
     fn depthwise_matches_candle() -> Result<()> {
         let dev = Device::Cpu;
-        for &(c, k, d, len) in &[(6, 3, 1, 40), (4, 3, 9, 30), (3, 5, 2, 4)] {
+        // The last two are shorter than the padding (a one-letter sentence
+        // through the duration predictor's dilation-9 layer).
+        for &(c, k, d, len) in &[
+            (6, 3, 1, 40),
+            (4, 3, 9, 30),
+            (3, 5, 2, 4),
+            (4, 3, 9, 5),
+            (2, 3, 9, 1),
+        ] {
             let w = Tensor::randn(0f32, 0.5, (c, 1, k), &dev)?;
             let bias = Tensor::randn(0f32, 0.5, c, &dev)?;
             let x = Tensor::randn(0f32, 1.0, (2, c, len), &dev)?;
