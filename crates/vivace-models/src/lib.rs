@@ -4,12 +4,14 @@
 //!   HiFi-GAN), written once for every checkpoint layout;
 //! - [`piper`]: Piper voices (`NAME.onnx` + `NAME.onnx.json`) loaded into it;
 //! - [`mms`]: Hugging Face `VitsModel` checkpoints (MMS-TTS) loaded into it;
-//! - [`onnx`]: reading weights out of ONNX files without running the graph.
+//! - [`onnx`]: reading weights out of ONNX files without running the graph;
+//! - [`torch_legacy`]: reading PyTorch's legacy (pre-1.6) checkpoint format.
 
 pub mod error;
 pub mod mms;
 pub mod onnx;
 pub mod piper;
+pub mod torch_legacy;
 pub mod vits;
 
 pub use error::{Error, Result};
