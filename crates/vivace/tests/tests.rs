@@ -8,3 +8,4 @@ mod cli;
 mod mms;
 mod parity;
 mod variants;
+mod voice_encoder;

@@ -1,0 +1,182 @@
+//! The GE2E speaker encoder of resemblyzer (and of Chatterbox, whose
+//! `VoiceEncoder` is the same design): mel frames → a 256-dimensional,
+//! L2-normalized speaker embedding, the first step of voice cloning.
+//!
+//! Architecture (`resemblyzer/voice_encoder.py`): a 3-layer LSTM (40 mel
+//! channels → 256), a linear layer 256 → 256, ReLU, L2 normalization; the
+//! embedding of a window is computed from the last layer's final hidden
+//! state. Windows of 160 frames are batched.
+//!
+//! Weights: resemblyzer's `pretrained.pt` (legacy PyTorch format, read by
+//! [`crate::torch_legacy`]; `lstm.*` and `linear.*` under `model_state`) or
+//! Chatterbox's `ve.safetensors` (`lstm.*` and `proj.*`).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor, D};
+
+use crate::torch_legacy::LegacyCheckpoint;
+use crate::{Error, Result};
+
+/// Mel channels of the input frames.
+pub const MEL_CHANNELS: usize = 40;
+/// Frames per partial utterance (1.6 s at a 10 ms hop).
+pub const WINDOW_FRAMES: usize = 160;
+
+/// One LSTM layer with PyTorch's gate order (input, forget, cell, output).
+#[derive(Debug, Clone)]
+struct LstmLayer {
+    /// `[4H, in]`, transposed once at load for `x · Wᵀ`.
+    w_ih_t: Tensor,
+    /// `[4H, H]`, transposed.
+    w_hh_t: Tensor,
+    /// `b_ih + b_hh`, `[4H]`.
+    bias: Tensor,
+    hidden: usize,
+}
+
+impl LstmLayer {
+    /// Runs the layer over `x` `[b, t, in]`; returns all hidden states
+    /// `[b, t, H]` and the last one `[b, H]`.
+    fn forward(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
+        let (b, t, input) = x.dims3()?;
+        let h = self.hidden;
+        // The input projection of every step in one matrix product.
+        let xw = x
+            .reshape((b * t, input))?
+            .matmul(&self.w_ih_t)?
+            .broadcast_add(&self.bias)?
+            .reshape((b, t, 4 * h))?;
+        let mut hs = Tensor::zeros((b, h), x.dtype(), x.device())?;
+        let mut cs = hs.clone();
+        let mut outputs = Vec::with_capacity(t);
+        for step in 0..t {
+            let gates = (xw.narrow(1, step, 1)?.squeeze(1)? + hs.matmul(&self.w_hh_t)?)?;
+            let i = candle_nn::ops::sigmoid(&gates.narrow(1, 0, h)?)?;
+            let f = candle_nn::ops::sigmoid(&gates.narrow(1, h, h)?)?;
+            let g = gates.narrow(1, 2 * h, h)?.tanh()?;
+            let o = candle_nn::ops::sigmoid(&gates.narrow(1, 3 * h, h)?)?;
+            cs = ((f * &cs)? + (i * g)?)?;
+            hs = (o * cs.tanh()?)?;
+            outputs.push(hs.clone());
+        }
+        Ok((Tensor::stack(&outputs, 1)?, hs))
+    }
+}
+
+/// The speaker encoder.
+#[derive(Debug, Clone)]
+pub struct VoiceEncoder {
+    layers: Vec<LstmLayer>,
+    /// `[256, H]` transposed.
+    proj_t: Tensor,
+    proj_bias: Tensor,
+}
+
+impl VoiceEncoder {
+    /// Loads resemblyzer's `pretrained.pt` (the `model_state` entry).
+    pub fn from_resemblyzer(path: &Path, device: &Device) -> Result<Self> {
+        let ckpt = LegacyCheckpoint::read(path)?;
+        let tensors: HashMap<String, Tensor> = ckpt
+            .tensors(Some("model_state"), device)?
+            .into_iter()
+            .collect();
+        Self::from_tensors(&tensors, "linear", path)
+    }
+
+    /// Loads Chatterbox's `ve.safetensors` (`lstm.*`, `proj.*`).
+    pub fn from_chatterbox(path: &Path, device: &Device) -> Result<Self> {
+        let tensors = candle_core::safetensors::load(path, device).map_err(|e| {
+            Error::Unsupported(format!(
+                "{}: not a readable safetensors file ({e})",
+                path.display()
+            ))
+        })?;
+        Self::from_tensors(&tensors, "proj", path)
+    }
+
+    /// Builds the encoder from PyTorch-named tensors, the output layer under `proj`.
+    fn from_tensors(tensors: &HashMap<String, Tensor>, proj: &str, path: &Path) -> Result<Self> {
+        let get = |name: &str| -> Result<Tensor> {
+            tensors
+                .get(name)
+                .map(|t| t.to_dtype(DType::F32))
+                .transpose()?
+                .ok_or_else(|| {
+                    Error::Unsupported(format!(
+                        "{}: tensor {name} is missing (not a GE2E voice encoder?)",
+                        path.display()
+                    ))
+                })
+        };
+        let mut layers = Vec::new();
+        let mut input = MEL_CHANNELS;
+        while tensors.contains_key(&format!("lstm.weight_ih_l{}", layers.len())) {
+            let l = layers.len();
+            let w_ih = get(&format!("lstm.weight_ih_l{l}"))?;
+            let w_hh = get(&format!("lstm.weight_hh_l{l}"))?;
+            let (four_h, inp) = w_ih.dims2()?;
+            let hidden = four_h / 4;
+            if inp != input || four_h != 4 * hidden || w_hh.dims2()? != (four_h, hidden) {
+                return Err(Error::Unsupported(format!(
+                    "{}: LSTM layer {l} has shapes {:?} and {:?}, expected [4H, {input}] and [4H, H]",
+                    path.display(),
+                    w_ih.dims(),
+                    w_hh.dims()
+                )));
+            }
+            let bias = (get(&format!("lstm.bias_ih_l{l}"))? + get(&format!("lstm.bias_hh_l{l}"))?)?;
+            layers.push(LstmLayer {
+                w_ih_t: w_ih.t()?.contiguous()?,
+                w_hh_t: w_hh.t()?.contiguous()?,
+                bias,
+                hidden,
+            });
+            input = hidden;
+        }
+        if layers.is_empty() {
+            return Err(Error::Unsupported(format!(
+                "{}: no LSTM weights (lstm.weight_ih_l0) found",
+                path.display()
+            )));
+        }
+        let proj_w = get(&format!("{proj}.weight"))?;
+        if proj_w.dim(1)? != input {
+            return Err(Error::Unsupported(format!(
+                "{}: {proj}.weight is {:?}, expected [E, {input}]",
+                path.display(),
+                proj_w.dims()
+            )));
+        }
+        Ok(Self {
+            layers,
+            proj_t: proj_w.t()?.contiguous()?,
+            proj_bias: get(&format!("{proj}.bias"))?,
+        })
+    }
+
+    /// Size of the embeddings.
+    pub fn embedding_size(&self) -> usize {
+        self.proj_bias.dims1().unwrap_or(0)
+    }
+
+    /// Embeddings of a batch of windows `[b, frames, 40]` → `[b, E]`:
+    /// `normalize(relu(linear(h_last)))`.
+    pub fn embed_windows(&self, mels: &Tensor) -> Result<Tensor> {
+        let mut x = mels.to_dtype(DType::F32)?;
+        let mut last = None;
+        for layer in &self.layers {
+            let (all, h) = layer.forward(&x)?;
+            x = all;
+            last = Some(h);
+        }
+        let h = last.ok_or_else(|| Error::Unsupported("voice encoder without layers".into()))?;
+        let raw = h
+            .matmul(&self.proj_t)?
+            .broadcast_add(&self.proj_bias)?
+            .relu()?;
+        let norm = raw.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?;
+        Ok(raw.broadcast_div(&norm)?)
+    }
+}

@@ -1,0 +1,113 @@
+//! The GE2E voice encoder against resemblyzer 0.1.4
+//! (`tools/make_voice_encoder_goldens.py`), with its real pretrained weights
+//! fetched from PyPI into the cache on first use.
+//!
+//! This covers the encoder on resemblyzer's own mel frames (the windows of
+//! 160 frames every 77 that `embed_utterance` takes) and the averaging into
+//! the utterance embedding; the audio front end (resampling, volume, VAD,
+//! mel) is not ported yet.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use candle_core::{Device, Tensor};
+use vivace::voice_store::{VoiceStore, RESEMBLYZER_ENCODER};
+use vivace_models::voice_encoder::{VoiceEncoder, MEL_CHANNELS, WINDOW_FRAMES};
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../vivace-models/tests/fixtures/voice_encoder")
+}
+
+fn encoder() -> &'static VoiceEncoder {
+    static ENCODER: OnceLock<VoiceEncoder> = OnceLock::new();
+    ENCODER.get_or_init(|| {
+        let store = VoiceStore::from_env().expect("a cache directory");
+        let weights = store
+            .ensure_weights(&RESEMBLYZER_ENCODER)
+            .unwrap_or_else(|e| panic!("the tests need resemblyzer's weights: {e}"));
+        VoiceEncoder::from_resemblyzer(&weights, &Device::Cpu).expect("load the encoder")
+    })
+}
+
+fn floats(name: &str) -> Vec<f32> {
+    let bytes = std::fs::read(fixtures().join(name)).expect("read golden");
+    bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    let dot: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| f64::from(*x) * f64::from(*y))
+        .sum();
+    let na: f64 = a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+    let nb: f64 = b.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+    dot / (na * nb)
+}
+
+#[test]
+fn partial_and_utterance_embeddings_match_resemblyzer() {
+    let goldens: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("goldens.json")).expect("goldens"),
+    )
+    .expect("parse goldens");
+    let mut worst = 1f64;
+    for golden in goldens.as_array().expect("array") {
+        let stem = golden["file"]
+            .as_str()
+            .expect("file")
+            .trim_end_matches(".wav");
+        let mel = floats(&format!("{stem}.mel.f32"));
+        let frames = mel.len() / MEL_CHANNELS;
+        let starts: Vec<usize> = golden["partial_starts"]
+            .as_array()
+            .expect("starts")
+            .iter()
+            .map(|s| s.as_u64().expect("start") as usize / 160)
+            .collect();
+        let windows: Vec<Tensor> = starts
+            .iter()
+            .map(|&s| {
+                assert!(
+                    s + WINDOW_FRAMES <= frames,
+                    "{stem}: window past the frames"
+                );
+                Tensor::from_slice(
+                    &mel[s * MEL_CHANNELS..(s + WINDOW_FRAMES) * MEL_CHANNELS],
+                    (WINDOW_FRAMES, MEL_CHANNELS),
+                    &Device::Cpu,
+                )
+                .expect("window")
+            })
+            .collect();
+        let batch = Tensor::stack(&windows, 0).expect("batch");
+        let partials = encoder().embed_windows(&batch).expect("embed");
+        let partials = partials.to_vec2::<f32>().expect("to host");
+        let want = floats(&format!("{stem}.partials.f32"));
+        for (i, got) in partials.iter().enumerate() {
+            let c = cosine(got, &want[i * 256..(i + 1) * 256]);
+            assert!(c >= 0.9999, "{stem}: partial {i} cosine {c}");
+            worst = worst.min(c);
+        }
+        // Windows differ from each other far more than the tolerance, so
+        // the comparison above has teeth.
+        assert!(
+            cosine(&partials[0], &want[256..512]) < 0.999,
+            "{stem}: windows alike"
+        );
+        // The utterance embedding: the mean of the partials, L2-normalized.
+        let mut mean = vec![0f32; 256];
+        for p in &partials {
+            mean.iter_mut()
+                .zip(p)
+                .for_each(|(m, v)| *m += v / partials.len() as f32);
+        }
+        let c = cosine(&mean, &floats(&format!("{stem}.embed.f32")));
+        assert!(c >= 0.999, "{stem}: utterance cosine {c}");
+        worst = worst.min(c);
+    }
+    eprintln!("voice encoder: worst cosine similarity {worst:.7}");
+}
