@@ -12,7 +12,8 @@ the preprocessed waveform's length (after resampling, volume normalisation
 and silence trimming), the mel spectrogram the encoder saw (frames × 40,
 float32; of the waveform zero-padded to the end of the last window), the
 partial-utterance embeddings (n × 256, windows of 160 frames every 77) and the
-utterance embedding (256).
+utterance embedding (256); for `speech_16k_a.wav` also the preprocessed, padded
+waveform the mel frames were computed from.
 
     /tmp/mms-venv/bin/pip install resemblyzer==0.1.4 "setuptools<81"
     cargo build --release
@@ -66,6 +67,9 @@ def main() -> None:
         mel = wav_to_mel_spectrogram(padded)
         stem = name.removesuffix(".wav")
         mel.astype("<f4").tofile(OUT / f"{stem}.mel.f32")
+        if name == "speech_16k_a.wav":
+            # The preprocessed, padded waveform itself, for the mel front end's test.
+            padded.astype("<f4").tofile(OUT / f"{stem}.padded.f32")
         partials.astype("<f4").tofile(OUT / f"{stem}.partials.f32")
         embed.astype("<f4").tofile(OUT / f"{stem}.embed.f32")
         goldens.append({

@@ -4,12 +4,15 @@
 //!   (espeak-ng built from source, its data embedded);
 //! - [`vits_tokenizer`]: text → character ids for MMS-TTS voices, with the
 //!   rules of `transformers`' `VitsTokenizer`;
+//! - [`mel`]: mel spectrograms as librosa computes them (the voice
+//!   encoder's input);
 //! - [`audio`]: Piper's post-processing (peak normalization, volume, clipping,
 //!   16-bit conversion, sentence silence) and WAV / raw PCM output that never
 //!   leaves a partial file behind.
 
 pub mod audio;
 pub mod error;
+pub mod mel;
 pub mod phonemize;
 pub mod vits_tokenizer;
 

@@ -2,10 +2,11 @@
 //! (`tools/make_voice_encoder_goldens.py`), with its real pretrained weights
 //! fetched from PyPI into the cache on first use.
 //!
-//! This covers the encoder on resemblyzer's own mel frames (the windows of
-//! 160 frames every 77 that `embed_utterance` takes) and the averaging into
-//! the utterance embedding; the audio front end (resampling, volume, VAD,
-//! mel) is not ported yet.
+//! This covers the mel front end on resemblyzer's preprocessed waveform, the
+//! encoder on resemblyzer's own mel frames (the windows of 160 frames every 77
+//! that `embed_utterance` takes) and the averaging into the utterance
+//! embedding; the rest of the audio front end (resampling, volume, VAD) is not
+//! ported yet.
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -46,6 +47,25 @@ fn cosine(a: &[f32], b: &[f32]) -> f64 {
     let na: f64 = a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
     let nb: f64 = b.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
     dot / (na * nb)
+}
+
+/// The mel front end on the waveform resemblyzer computed its frames from.
+#[test]
+fn mel_frames_match_librosa() {
+    let padded = floats("speech_16k_a.padded.f32");
+    let want = floats("speech_16k_a.mel.f32");
+    let mel = vivace_frontend::mel::MelSpectrogram::new(16000, 400, 160, MEL_CHANNELS);
+    let got = mel.compute(&padded);
+    assert_eq!(got.len(), want.len(), "frame count");
+    let num: f64 = got
+        .iter()
+        .zip(&want)
+        .map(|(g, w)| f64::from(g - w).powi(2))
+        .sum();
+    let den: f64 = want.iter().map(|w| f64::from(*w).powi(2)).sum();
+    let rel = (num / den).sqrt();
+    assert!(rel < 1e-5, "relative L2 error of the mel frames {rel}");
+    eprintln!("mel frames: relative L2 error {rel:.2e}");
 }
 
 #[test]
