@@ -20,14 +20,6 @@ fn checkpoint(name: &str) -> PathBuf {
     fixtures().join("mms").join(name)
 }
 
-fn waveform(path: PathBuf) -> Vec<f32> {
-    let bytes = std::fs::read(&path).expect("read waveform");
-    bytes
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect()
-}
-
 /// Renders every golden of the checkpoint in `dir`; returns (renders, worst error).
 fn check_goldens(dir: &std::path::Path) -> (usize, f64) {
     let name = dir.display();
@@ -56,7 +48,7 @@ fn check_goldens(dir: &std::path::Path) -> (usize, f64) {
                 .model
                 .synthesize(&want_ids, &params)
                 .expect("synthesize");
-            let want = waveform(dir.join(golden["file"].as_str().expect("file")));
+            let want = crate::util::read_f32(&dir.join(golden["file"].as_str().expect("file")));
             assert_eq!(got.len(), want.len(), "{name}: length of {text:?}");
             let err = relative_l2(&got, &want);
             assert!(err <= 1e-3, "{name}: {text:?} relative L2 {err}");

@@ -30,7 +30,12 @@ pub fn goldens() -> serde_json::Value {
 
 /// A golden waveform (raw little-endian f32).
 pub fn golden_waveform(file: &str) -> Vec<f32> {
-    let bytes = std::fs::read(fixtures().join(file)).expect("read golden waveform");
+    read_f32(&fixtures().join(file))
+}
+
+/// A file of raw little-endian f32 values (how every tool writes goldens).
+pub fn read_f32(path: &Path) -> Vec<f32> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     bytes
         .chunks_exact(4)
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))

@@ -23,11 +23,7 @@ fn manifest() -> serde_json::Value {
 }
 
 fn waveform(file: &str) -> Vec<f32> {
-    let bytes = std::fs::read(voices_dir().join(file)).expect("read waveform");
-    bytes
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect()
+    crate::util::read_f32(&voices_dir().join(file))
 }
 
 #[test]

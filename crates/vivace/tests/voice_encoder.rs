@@ -31,11 +31,7 @@ fn encoder() -> &'static VoiceEncoder {
 }
 
 fn floats(name: &str) -> Vec<f32> {
-    let bytes = std::fs::read(fixtures().join(name)).expect("read golden");
-    bytes
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect()
+    crate::util::read_f32(&fixtures().join(name))
 }
 
 fn cosine(a: &[f32], b: &[f32]) -> f64 {
