@@ -180,3 +180,60 @@ impl VoiceEncoder {
         Ok(raw.broadcast_div(&norm)?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/chatterbox_ve")
+            .join(name)
+    }
+
+    fn floats(name: &str) -> Vec<f32> {
+        std::fs::read(fixture(name))
+            .expect("fixture")
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
+    }
+
+    /// Chatterbox's naming (`proj.*`), against PyTorch's LSTM on a random
+    /// encoder (`tools/make_chatterbox_encoder_fixture.py`); resemblyzer's
+    /// naming is tested with its real weights in the `vivace` crate.
+    #[test]
+    fn chatterbox_layout_matches_pytorch() -> Result<()> {
+        let encoder = VoiceEncoder::from_chatterbox(&fixture("ve.safetensors"), &Device::Cpu)?;
+        assert_eq!(encoder.embedding_size(), 16);
+        let mels = Tensor::from_vec(floats("mels.f32"), (3, 24, MEL_CHANNELS), &Device::Cpu)?;
+        let got = encoder
+            .embed_windows(&mels)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        let want = floats("embeds.f32");
+        assert_eq!(got.len(), want.len());
+        for (g, w) in got.iter().zip(&want) {
+            assert!((g - w).abs() < 1e-5, "{g} vs {w}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn files_without_an_encoder_are_clear_errors() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("other.safetensors");
+        let t = Tensor::zeros((2, 2), DType::F32, &Device::Cpu).expect("tensor");
+        candle_core::safetensors::save(&HashMap::from([("w".to_string(), t)]), &path)
+            .expect("save");
+        let err = VoiceEncoder::from_chatterbox(&path, &Device::Cpu)
+            .expect_err("no LSTM")
+            .to_string();
+        assert!(err.contains("lstm.weight_ih_l0"), "{err}");
+        std::fs::write(&path, b"garbage").expect("write");
+        let err = VoiceEncoder::from_chatterbox(&path, &Device::Cpu)
+            .expect_err("garbage")
+            .to_string();
+        assert!(err.contains("safetensors"), "{err}");
+    }
+}
