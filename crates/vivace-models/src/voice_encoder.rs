@@ -24,6 +24,41 @@ pub const MEL_CHANNELS: usize = 40;
 /// Frames per partial utterance (1.6 s at a 10 ms hop).
 pub const WINDOW_FRAMES: usize = 160;
 
+/// Samples per mel frame at 16 kHz (a 10 ms hop).
+pub const HOP: usize = 160;
+
+/// Where resemblyzer's `compute_partial_slices` starts its windows (in mel
+/// frames) for an utterance of `n_samples` at 16 kHz: one window of
+/// [`WINDOW_FRAMES`] every `round(16000 / rate / HOP)` frames, covering the
+/// whole utterance, the last one dropped when less than `min_coverage` of it
+/// holds audio (unless it is the only one). The waveform must be zero-padded
+/// to `last start + WINDOW_FRAMES` frames before the mel spectrogram is taken.
+pub fn partial_window_starts(n_samples: usize, rate: f64, min_coverage: f64) -> Result<Vec<usize>> {
+    let valid = rate > 0.0 && min_coverage > 0.0 && min_coverage <= 1.0;
+    if !valid {
+        return Err(Error::InvalidInput(format!(
+            "partial windows: rate {rate} must be positive and coverage {min_coverage} in (0, 1]"
+        )));
+    }
+    let n_frames = (n_samples + 1).div_ceil(HOP);
+    let step = (16000.0 / rate / HOP as f64).round() as usize;
+    if step == 0 || step > WINDOW_FRAMES {
+        return Err(Error::InvalidInput(format!(
+            "partial windows: {rate} windows per second gives a step of {step} frames (1 to {WINDOW_FRAMES} allowed)"
+        )));
+    }
+    let steps = (n_frames + step + 1).saturating_sub(WINDOW_FRAMES).max(1);
+    let mut starts: Vec<usize> = (0..steps).step_by(step).collect();
+    if let Some(&last) = starts.last() {
+        let (lo, hi) = (last * HOP, (last + WINDOW_FRAMES) * HOP);
+        let coverage = (n_samples as f64 - lo as f64) / (hi - lo) as f64;
+        if coverage < min_coverage && starts.len() > 1 {
+            starts.pop();
+        }
+    }
+    Ok(starts)
+}
+
 /// One LSTM layer with PyTorch's gate order (input, forget, cell, output).
 #[derive(Debug, Clone)]
 struct LstmLayer {
@@ -161,6 +196,35 @@ impl VoiceEncoder {
         self.proj_bias.dims1().unwrap_or(0)
     }
 
+    /// The utterance embedding from the mel frames (`[frames, 40]`,
+    /// row-major) of a waveform padded for `starts` (see
+    /// [`partial_window_starts`]): the windows' embeddings, averaged, then
+    /// L2-normalized. Returns it with the window embeddings `[n, E]`.
+    pub fn embed_utterance(&self, mel: &[f32], starts: &[usize]) -> Result<(Vec<f32>, Tensor)> {
+        let frames = mel.len() / MEL_CHANNELS;
+        let device = self.proj_t.device();
+        let windows = starts
+            .iter()
+            .map(|&s| {
+                if s + WINDOW_FRAMES > frames {
+                    return Err(Error::InvalidInput(format!(
+                        "window at frame {s} reaches past the {frames} mel frames: pad the waveform first"
+                    )));
+                }
+                let w = &mel[s * MEL_CHANNELS..(s + WINDOW_FRAMES) * MEL_CHANNELS];
+                Ok(Tensor::from_slice(w, (WINDOW_FRAMES, MEL_CHANNELS), device)?)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        if windows.is_empty() {
+            return Err(Error::InvalidInput("no window to embed".into()));
+        }
+        let partials = self.embed_windows(&Tensor::stack(&windows, 0)?)?;
+        let mean = partials.mean(0)?;
+        let norm = mean.sqr()?.sum_all()?.sqrt()?;
+        let embed = mean.broadcast_div(&norm)?.to_vec1::<f32>()?;
+        Ok((embed, partials))
+    }
+
     /// Embeddings of a batch of windows `[b, frames, 40]` → `[b, E]`:
     /// `normalize(relu(linear(h_last)))`.
     pub fn embed_windows(&self, mels: &Tensor) -> Result<Tensor> {
@@ -216,6 +280,20 @@ mod tests {
         for (g, w) in got.iter().zip(&want) {
             assert!((g - w).abs() < 1e-5, "{g} vs {w}");
         }
+        Ok(())
+    }
+
+    /// resemblyzer's slices for the golden utterances (88320 and 84000
+    /// samples: 6 windows every 77 frames) and its edge cases.
+    #[test]
+    fn partial_windows_follow_resemblyzer() -> Result<()> {
+        let six = vec![0, 77, 154, 231, 308, 385];
+        assert_eq!(partial_window_starts(88320, 1.3, 0.75)?, six);
+        assert_eq!(partial_window_starts(84000, 1.3, 0.75)?, six);
+        // Shorter than one window: still one window.
+        assert_eq!(partial_window_starts(1000, 1.3, 0.75)?, vec![0]);
+        assert!(partial_window_starts(1000, 0.0, 0.75).is_err());
+        assert!(partial_window_starts(1000, 1.3, 1.5).is_err());
         Ok(())
     }
 

@@ -64,6 +64,34 @@ fn mel_frames_match_librosa() {
     eprintln!("mel frames: relative L2 error {rel:.2e}");
 }
 
+/// From resemblyzer's preprocessed waveform to the utterance embedding, all
+/// in Vivace: mel frames, windows, encoder, averaging.
+#[test]
+fn utterance_embedding_from_the_waveform_matches_resemblyzer() {
+    let goldens: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("goldens.json")).expect("goldens"),
+    )
+    .expect("parse goldens");
+    let golden = &goldens[0];
+    assert_eq!(golden["file"], "speech_16k_a.wav");
+    let n = golden["preprocessed_samples"].as_u64().expect("samples") as usize;
+    let starts = vivace_models::voice_encoder::partial_window_starts(n, 1.3, 0.75).expect("starts");
+    let padded = floats("speech_16k_a.padded.f32");
+    let last_end = (starts.last().expect("a window") + WINDOW_FRAMES) * 160;
+    assert_eq!(
+        padded.len(),
+        n.max(last_end),
+        "the golden waveform is padded to the last window"
+    );
+    let mel =
+        vivace_frontend::mel::MelSpectrogram::new(16000, 400, 160, MEL_CHANNELS).compute(&padded);
+    let (embed, partials) = encoder().embed_utterance(&mel, &starts).expect("embed");
+    assert_eq!(partials.dim(0).expect("windows"), starts.len());
+    let c = cosine(&embed, &floats("speech_16k_a.embed.f32"));
+    assert!(c >= 0.999, "cosine {c}");
+    eprintln!("voice encoder from the waveform: cosine {c:.7}");
+}
+
 #[test]
 fn partial_and_utterance_embeddings_match_resemblyzer() {
     let goldens: serde_json::Value = serde_json::from_str(
