@@ -34,6 +34,14 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// An audio file given as input is unreadable or unusable.
+    #[error("{path}: {reason}")]
+    BadAudio {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The text cannot be tokenized for this voice.
     #[error("{0}")]
     Untokenizable(String),

@@ -6,6 +6,8 @@
 //!   rules of `transformers`' `VitsTokenizer`;
 //! - [`mel`]: mel spectrograms as librosa computes them (the voice
 //!   encoder's input);
+//! - [`speaker_audio`]: reference recordings read and normalised as
+//!   resemblyzer does;
 //! - [`audio`]: Piper's post-processing (peak normalization, volume, clipping,
 //!   16-bit conversion, sentence silence) and WAV / raw PCM output that never
 //!   leaves a partial file behind.
@@ -14,6 +16,7 @@ pub mod audio;
 pub mod error;
 pub mod mel;
 pub mod phonemize;
+pub mod speaker_audio;
 pub mod vits_tokenizer;
 
 pub use error::{Error, Result};
