@@ -79,19 +79,17 @@ pub fn read_wav(path: &Path) -> Result<Recording> {
 /// scales `samples` so their RMS sits at `target_dbfs`, but never makes them
 /// quieter. Silence cannot be normalised: an error (`what` names the input).
 pub fn normalize_volume(samples: &mut [f32], target_dbfs: f64, what: &Path) -> Result<()> {
-    const INT16_MAX: f64 = 32767.0;
-    let mean_square = samples
-        .iter()
-        .map(|&s| (f64::from(s) * INT16_MAX).powi(2))
-        .sum::<f64>()
-        / samples.len().max(1) as f64;
+    // resemblyzer scales by 32767 before the RMS and divides it out after:
+    // the same level relative to full scale.
+    let mean_square =
+        samples.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / samples.len().max(1) as f64;
     if mean_square == 0.0 {
         return Err(bad(
             what,
             "the recording is silent: there is no voice to embed",
         ));
     }
-    let dbfs = 20.0 * (mean_square.sqrt() / INT16_MAX).log10();
+    let dbfs = 10.0 * mean_square.log10();
     let change = target_dbfs - dbfs;
     if change < 0.0 {
         return Ok(());

@@ -117,17 +117,11 @@ impl VitsTokenizer {
             )));
         }
         let chars: Vec<char> = if self.normalize {
-            let kept: String = text
-                .chars()
-                .filter(|c| self.vocab.contains_key(c.encode_utf8(&mut [0; 4]) as &str))
-                .collect();
+            let kept: String = text.chars().filter(|&c| self.id(c).is_some()).collect();
             kept.trim().chars().collect()
         } else {
             let chars: Vec<char> = text.chars().collect();
-            if let Some(c) = chars
-                .iter()
-                .find(|c| !self.vocab.contains_key(c.encode_utf8(&mut [0; 4]) as &str))
-            {
+            if let Some(c) = chars.iter().find(|&&c| self.id(c).is_none()) {
                 return Err(Error::Untokenizable(format!(
                     "character {c:?} is not in this voice's vocabulary (the checkpoint does \
                      not normalize its input)"
@@ -155,14 +149,19 @@ impl VitsTokenizer {
         if self.add_blank {
             ids.push(0);
         }
-        for c in chars {
-            let id = self.vocab[c.encode_utf8(&mut [0; 4]) as &str];
+        // `prepare` kept only characters with an id.
+        for id in chars.into_iter().filter_map(|c| self.id(c)) {
             ids.push(id);
             if self.add_blank {
                 ids.push(0);
             }
         }
         Ok(ids)
+    }
+
+    /// The id of a one-character vocabulary entry.
+    fn id(&self, c: char) -> Option<i64> {
+        self.vocab.get(c.encode_utf8(&mut [0; 4]) as &str).copied()
     }
 
     /// Step 1: vocabulary entries as written, everything else lower-cased.
@@ -177,7 +176,7 @@ impl VitsTokenizer {
                     continue 'outer;
                 }
             }
-            if self.vocab.contains_key(c.encode_utf8(&mut [0; 4]) as &str) {
+            if self.id(c).is_some() {
                 out.push(c);
             } else {
                 out.extend(c.to_lowercase());

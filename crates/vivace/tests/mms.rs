@@ -91,6 +91,29 @@ fn checkpoint_defaults_come_from_config_json() {
     assert!((voice.defaults.noise_scale - 0.667).abs() < 1e-9);
     assert!((voice.defaults.noise_w - 0.8).abs() < 1e-9);
     assert!((voice.defaults.length_scale - 1.0).abs() < 1e-9);
+    // Values other than the built-in defaults, so the fields are really read.
+    let scratch = crate::util::scratch();
+    let dir = scratch.path().join("ckpt");
+    std::fs::create_dir(&dir).expect("mkdir");
+    for entry in std::fs::read_dir(checkpoint("tiny-sdp")).expect("fixture") {
+        let entry = entry.expect("entry");
+        std::fs::copy(entry.path(), dir.join(entry.file_name())).expect("copy");
+    }
+    let text = std::fs::read_to_string(dir.join("config.json")).expect("config");
+    let mut config: serde_json::Value = serde_json::from_str(&text).expect("parse");
+    config["speaking_rate"] = 2.0.into();
+    config["noise_scale"] = 0.5.into();
+    config["noise_scale_duration"] = 0.25.into();
+    std::fs::write(dir.join("config.json"), config.to_string()).expect("write");
+    let (_, defaults) = MmsVoice::read_config(&dir).expect("read config");
+    assert_eq!(
+        (
+            defaults.length_scale,
+            defaults.noise_scale,
+            defaults.noise_w
+        ),
+        (0.5, 0.5, 0.25)
+    );
 }
 
 #[test]

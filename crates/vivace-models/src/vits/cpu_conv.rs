@@ -78,11 +78,6 @@ impl FusedConv {
         })
     }
 
-    /// Whether the kernel can run on `x` (f32 on the CPU); otherwise use candle's ops.
-    pub fn applies_to(x: &Tensor) -> bool {
-        matches!(x.device(), Device::Cpu) && x.dtype() == DType::F32
-    }
-
     /// `residual + conv(leaky_relu(x, slope))` for `x` `[b, c_in, len]`
     /// (`slope = 1` is no activation); the result is `[b, c_out, len]`.
     pub fn forward(&self, x: &Tensor, slope: f32, residual: Option<&Tensor>) -> Result<Tensor> {
@@ -413,24 +408,21 @@ impl DepthwiseConv {
         let pad = d * (k - 1) / 2;
         let mut out = vec![0f32; b * c * len];
         with_cpu_slice(x, |x| {
-            out.par_chunks_mut(len).enumerate().for_each(|(row, dst)| {
-                let ch = row % c;
-                let src = &x[row * len..(row + 1) * len];
-                dst.fill(self.bias[ch]);
-                for (j, &w) in self.weight[ch * k..(ch + 1) * k].iter().enumerate() {
-                    // dst[t] += w · src[t + j·d − pad] where that index is in range.
-                    let shift = (j * d) as isize - pad as isize;
-                    let lo = (-shift).clamp(0, len as isize) as usize;
-                    let hi = (len as isize - shift).clamp(lo as isize, len as isize) as usize;
-                    if hi == lo {
-                        continue; // the tap reads only padding (input shorter than it)
+            out.par_chunks_mut(len).enumerate().for_each_init(
+                || vec![0f32; len + 2 * pad],
+                |window, (row, dst)| {
+                    let ch = row % c;
+                    // window[u] = x[row, u − pad], zero outside (the same
+                    // boundary handling as the dense kernels).
+                    activate_window(&x[row * len..(row + 1) * len], -(pad as isize), 1.0, window);
+                    dst.fill(self.bias[ch]);
+                    for (j, &w) in self.weight[ch * k..(ch + 1) * k].iter().enumerate() {
+                        for (y, &v) in dst.iter_mut().zip(&window[j * d..]) {
+                            *y += w * v;
+                        }
                     }
-                    let from = (shift + lo as isize) as usize;
-                    for (y, &v) in dst[lo..hi].iter_mut().zip(&src[from..from + (hi - lo)]) {
-                        *y += w * v;
-                    }
-                }
-            });
+                },
+            );
         })?;
         Tensor::from_vec(out, (b, c, len), &Device::Cpu)
     }

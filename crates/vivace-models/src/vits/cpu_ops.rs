@@ -8,7 +8,8 @@ use rayon::prelude::*;
 
 use super::cpu_conv::with_cpu_slice;
 
-/// Whether the kernels here can run on `x` (f32 on the CPU).
+/// Whether Vivace's CPU kernels (these and `cpu_conv`'s) can run on `x`:
+/// f32 on the CPU; otherwise candle's ops run.
 pub fn applies_to(x: &Tensor) -> bool {
     matches!(x.device(), Device::Cpu) && x.dtype() == candle_core::DType::F32
 }

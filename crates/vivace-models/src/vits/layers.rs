@@ -182,7 +182,7 @@ impl TrimmedConvTranspose1d {
 
     /// `conv_transpose(leaky_relu(x, slope))`; `slope = 1` applies no activation.
     pub fn forward_act(&self, xs: &Tensor, slope: f64) -> Result<Tensor> {
-        match (&self.fused, FusedConv::applies_to(xs)) {
+        match (&self.fused, cpu_ops::applies_to(xs)) {
             (Some(fused), true) => fused.forward(xs, slope as f32),
             _ if slope == 1.0 => self.unfused(xs),
             _ => self.unfused(&candle_nn::ops::leaky_relu(xs, slope)?),
