@@ -42,6 +42,17 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A recording could not be resampled (a rate of 0, or a ratio the
+    /// resampler refuses).
+    #[error("cannot resample audio from {from} Hz to {to} Hz: {reason}")]
+    Resample {
+        /// The recording's rate.
+        from: u32,
+        /// The rate asked for.
+        to: u32,
+        /// The resampler's message.
+        reason: String,
+    },
     /// The text cannot be tokenized for this voice.
     #[error("{0}")]
     Untokenizable(String),

@@ -6,8 +6,9 @@
 //!   rules of `transformers`' `VitsTokenizer`;
 //! - [`mel`]: mel spectrograms as librosa computes them (the voice
 //!   encoder's input);
-//! - [`speaker_audio`]: reference recordings read and normalised as
-//!   resemblyzer does;
+//! - [`speaker_audio`]: reference recordings read and prepared for the voice
+//!   encoder as resemblyzer prepares them, with [`resample`] (to 16 kHz) and
+//!   [`silence`] (long pauses trimmed by a WebRTC VAD);
 //! - [`audio`]: Piper's post-processing (peak normalization, volume, clipping,
 //!   16-bit conversion, sentence silence) and WAV / raw PCM output that never
 //!   leaves a partial file behind.
@@ -16,6 +17,8 @@ pub mod audio;
 pub mod error;
 pub mod mel;
 pub mod phonemize;
+pub mod resample;
+pub mod silence;
 pub mod speaker_audio;
 pub mod vits_tokenizer;
 

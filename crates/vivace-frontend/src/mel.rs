@@ -5,48 +5,49 @@
 //! Nyquist. Not logarithmic. resemblyzer's voice encoder reads these with
 //! `n_fft = 400`, `hop = 160`, 40 bands at 16 kHz.
 //!
-//! The DFT is direct (a precomputed cosine/sine table in f64): for a 400-point
-//! frame that is 160 k multiply-adds, small beside the encoder itself.
+//! The transform is a real FFT in f64 (`realfft`). A direct DFT of a
+//! 400-point frame is 160 k multiply-adds; it took 30 % of an embedding's
+//! time, the FFT a few thousand operations (see `docs/PERFORMANCE.md`).
 
 use std::f64::consts::PI;
+use std::sync::Arc;
+
+use realfft::num_complex::Complex;
+use realfft::{RealFftPlanner, RealToComplex};
 
 /// A mel filterbank and the STFT settings it goes with.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct MelSpectrogram {
     n_fft: usize,
     hop: usize,
     window: Vec<f64>,
-    /// `cos(2π k n / N)` and `sin(…)` for bins `k ≤ N/2`, row-major `[bins, n_fft]`.
-    cos: Vec<f64>,
-    sin: Vec<f64>,
+    fft: Arc<dyn RealToComplex<f64>>,
     /// `[n_mels, bins]`.
     filters: Vec<f64>,
     n_mels: usize,
 }
 
+impl std::fmt::Debug for MelSpectrogram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MelSpectrogram")
+            .field("n_fft", &self.n_fft)
+            .field("hop", &self.hop)
+            .field("n_mels", &self.n_mels)
+            .finish_non_exhaustive()
+    }
+}
+
 impl MelSpectrogram {
     /// The spectrogram for `sample_rate`, `n_fft`, `hop` and `n_mels` bands.
     pub fn new(sample_rate: u32, n_fft: usize, hop: usize, n_mels: usize) -> Self {
-        let bins = n_fft / 2 + 1;
         let window = (0..n_fft)
             .map(|n| 0.5 - 0.5 * (2.0 * PI * n as f64 / n_fft as f64).cos())
             .collect();
-        let mut cos = vec![0.0; bins * n_fft];
-        let mut sin = vec![0.0; bins * n_fft];
-        for k in 0..bins {
-            for n in 0..n_fft {
-                // k·n mod N keeps the angle small, so the table is exact to f64.
-                let angle = 2.0 * PI * ((k * n) % n_fft) as f64 / n_fft as f64;
-                cos[k * n_fft + n] = angle.cos();
-                sin[k * n_fft + n] = angle.sin();
-            }
-        }
         Self {
             n_fft,
             hop,
             window,
-            cos,
-            sin,
+            fft: RealFftPlanner::<f64>::new().plan_fft_forward(n_fft),
             filters: slaney_filters(f64::from(sample_rate), n_fft, n_mels),
             n_mels,
         }
@@ -64,6 +65,8 @@ impl MelSpectrogram {
         let frames = 1 + samples.len() / self.hop;
         let mut out = Vec::with_capacity(frames * self.n_mels);
         let mut frame = vec![0f64; n_fft];
+        let mut spectrum = vec![Complex::new(0f64, 0f64); bins];
+        let mut scratch = vec![Complex::new(0f64, 0f64); self.fft.get_scratch_len()];
         let mut power = vec![0f64; bins];
         for t in 0..frames {
             // Centred: frame t covers samples t·hop − N/2 .. t·hop + N/2, zeros outside.
@@ -75,17 +78,16 @@ impl MelSpectrogram {
                     .map_or(0.0, |&x| f64::from(x));
                 *v = x * self.window[n];
             }
-            for (k, p) in power.iter_mut().enumerate() {
-                let (c, s) = (
-                    &self.cos[k * n_fft..(k + 1) * n_fft],
-                    &self.sin[k * n_fft..(k + 1) * n_fft],
-                );
-                let (mut re, mut im) = (0.0, 0.0);
-                for n in 0..n_fft {
-                    re += frame[n] * c[n];
-                    im -= frame[n] * s[n];
-                }
-                *p = re * re + im * im;
+            // The buffers have the plan's lengths, so the transform cannot fail.
+            if self
+                .fft
+                .process_with_scratch(&mut frame, &mut spectrum, &mut scratch)
+                .is_err()
+            {
+                spectrum.fill(Complex::new(f64::NAN, f64::NAN));
+            }
+            for (p, z) in power.iter_mut().zip(&spectrum) {
+                *p = z.norm_sqr();
             }
             for m in 0..self.n_mels {
                 let f = &self.filters[m * bins..(m + 1) * bins];

@@ -1,7 +1,8 @@
-//! Reference recordings for the voice encoder: reading them as resemblyzer
-//! does (`librosa.load(path, sr=None)`: mono float samples, integer PCM
-//! scaled by `2^(bits-1)`, channels averaged) and its volume normalisation.
-//! Resampling and silence trimming come next (see the voice-encoder issue).
+//! Reference recordings for the voice encoder, prepared as resemblyzer's
+//! `preprocess_wav` prepares them: read as `librosa.load(path, sr=None)` does
+//! (mono float samples, integer PCM scaled by `2^(bits-1)`, channels
+//! averaged), resampled to 16 kHz ([`crate::resample`]), raised to −30 dBFS,
+//! and long silences trimmed ([`crate::silence`]).
 
 use std::path::{Path, PathBuf};
 
@@ -9,6 +10,12 @@ use crate::{Error, Result};
 
 /// The loudness resemblyzer normalises to, in dBFS (`audio_norm_target_dBFS`).
 pub const TARGET_DBFS: f64 = -30.0;
+
+/// The voice encoder's sample rate.
+pub const ENCODER_SAMPLE_RATE: u32 = 16_000;
+
+/// What [`read_wav`] accepts, for error messages.
+const SUPPORTED: &str = "use a WAV file of 8/16/24/32-bit PCM or 32-bit float samples";
 
 /// A recording read for the voice encoder: mono samples and their rate.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,8 +37,17 @@ fn bad(path: &Path, reason: impl Into<String>) -> Error {
 /// channels (averaged to mono). Errors name the file: not a WAV, an
 /// unsupported sample format, no samples, or a sample that is not finite.
 pub fn read_wav(path: &Path) -> Result<Recording> {
-    let reader = hound::WavReader::open(path)
-        .map_err(|e| bad(path, format!("not a readable WAV file ({e})")))?;
+    let file =
+        std::fs::File::open(path).map_err(|e| bad(path, format!("cannot read the file ({e})")))?;
+    let reader = hound::WavReader::new(std::io::BufReader::new(file)).map_err(|e| {
+        bad(
+            path,
+            match e {
+                hound::Error::Unsupported => format!("unsupported WAV sample format: {SUPPORTED}"),
+                other => format!("not a readable WAV file ({other}): {SUPPORTED}"),
+            },
+        )
+    })?;
     let spec = reader.spec();
     let channels = usize::from(spec.channels.max(1));
     let interleaved: Vec<f32> = match (spec.sample_format, spec.bits_per_sample) {
@@ -50,9 +66,7 @@ pub fn read_wav(path: &Path) -> Result<Recording> {
         (format, bits) => {
             return Err(bad(
                 path,
-                format!(
-                    "{bits}-bit {format:?} samples are not supported: use 8/16/24/32-bit PCM or 32-bit float"
-                ),
+                format!("{bits}-bit {format:?} samples are not supported: {SUPPORTED}"),
             ))
         }
     };
@@ -99,6 +113,31 @@ pub fn normalize_volume(samples: &mut [f32], target_dbfs: f64, what: &Path) -> R
         .iter_mut()
         .for_each(|s| *s = (f64::from(*s) * gain) as f32);
     Ok(())
+}
+
+/// resemblyzer's `preprocess_wav` on the WAV file at `path`: 16 kHz mono
+/// samples at −30 dBFS or louder, long silences removed. Errors name the
+/// file: unreadable, silent, or without any speech the detector accepts.
+pub fn preprocess(path: &Path) -> Result<Vec<f32>> {
+    preprocess_recording(read_wav(path)?, path)
+}
+
+/// [`preprocess`] on a recording already in memory (`what` names it in errors).
+pub fn preprocess_recording(recording: Recording, what: &Path) -> Result<Vec<f32>> {
+    let mut samples = crate::resample::resample(
+        &recording.samples,
+        recording.sample_rate,
+        ENCODER_SAMPLE_RATE,
+    )?;
+    normalize_volume(&mut samples, TARGET_DBFS, what)?;
+    let trimmed = crate::silence::trim_long_silences(&samples);
+    if trimmed.is_empty() {
+        return Err(bad(
+            what,
+            "no speech found: the voice detector heard only silence or noise",
+        ));
+    }
+    Ok(trimmed)
 }
 
 #[cfg(test)]

@@ -10,6 +10,11 @@
 //! Weights: resemblyzer's `pretrained.pt` (legacy PyTorch format, read by
 //! [`crate::torch_legacy`]; `lstm.*` and `linear.*` under `model_state`) or
 //! Chatterbox's `ve.safetensors` (`lstm.*` and `proj.*`).
+//!
+//! On the CPU in f32 the encoder runs as host loops ([`cpu`]); elsewhere as
+//! candle ops.
+
+mod cpu;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -57,6 +62,24 @@ pub fn partial_window_starts(n_samples: usize, rate: f64, min_coverage: f64) -> 
         }
     }
     Ok(starts)
+}
+
+/// An utterance's embedding from its windows' embeddings: their mean,
+/// L2-normalized (resemblyzer's `embed_utterance`). Empty input gives an
+/// empty embedding.
+pub fn utterance_embedding(partials: &[Vec<f32>]) -> Vec<f32> {
+    let Some(first) = partials.first() else {
+        return Vec::new();
+    };
+    let mut mean = vec![0f64; first.len()];
+    for row in partials {
+        mean.iter_mut()
+            .zip(row)
+            .for_each(|(m, v)| *m += f64::from(*v));
+    }
+    let norm = mean.iter().map(|m| m * m).sum::<f64>().sqrt();
+    let scale = if norm > 0.0 { 1.0 / norm } else { 0.0 };
+    mean.iter().map(|m| (m * scale) as f32).collect()
 }
 
 /// One LSTM layer with PyTorch's gate order (input, forget, cell, output).
@@ -107,6 +130,8 @@ pub struct VoiceEncoder {
     /// `[256, H]` transposed.
     proj_t: Tensor,
     proj_bias: Tensor,
+    /// Host copies of the weights when they live on the CPU.
+    host: Option<cpu::HostEncoder>,
 }
 
 impl VoiceEncoder {
@@ -184,10 +209,42 @@ impl VoiceEncoder {
                 proj_w.dims()
             )));
         }
+        let proj_t = proj_w.t()?.contiguous()?;
+        let proj_bias = get(&format!("{proj}.bias"))?;
+        let host = match proj_t.device() {
+            Device::Cpu => Some(Self::host_copy(&layers, &proj_t, &proj_bias)?),
+            _ => None,
+        };
         Ok(Self {
             layers,
-            proj_t: proj_w.t()?.contiguous()?,
-            proj_bias: get(&format!("{proj}.bias"))?,
+            proj_t,
+            proj_bias,
+            host,
+        })
+    }
+
+    /// The weights as host vectors for [`cpu::HostEncoder`].
+    fn host_copy(
+        layers: &[LstmLayer],
+        proj_t: &Tensor,
+        proj_bias: &Tensor,
+    ) -> Result<cpu::HostEncoder> {
+        let flat = |t: &Tensor| -> Result<Vec<f32>> { Ok(t.flatten_all()?.to_vec1::<f32>()?) };
+        Ok(cpu::HostEncoder {
+            layers: layers
+                .iter()
+                .map(|l| {
+                    Ok(cpu::HostLstmLayer {
+                        w_ih_t: flat(&l.w_ih_t)?,
+                        w_hh_t: flat(&l.w_hh_t)?,
+                        bias: flat(&l.bias)?,
+                        input: l.w_ih_t.dim(0)?,
+                        hidden: l.hidden,
+                    })
+                })
+                .collect::<Result<_>>()?,
+            proj_t: flat(proj_t)?,
+            proj_bias: flat(proj_bias)?,
         })
     }
 
@@ -219,15 +276,40 @@ impl VoiceEncoder {
             return Err(Error::InvalidInput("no window to embed".into()));
         }
         let partials = self.embed_windows(&Tensor::stack(&windows, 0)?)?;
-        let mean = partials.mean(0)?;
-        let norm = mean.sqr()?.sum_all()?.sqrt()?;
-        let embed = mean.broadcast_div(&norm)?.to_vec1::<f32>()?;
+        let embed = utterance_embedding(&partials.to_vec2::<f32>()?);
         Ok((embed, partials))
+    }
+
+    /// The device the weights live on.
+    pub fn device(&self) -> &Device {
+        self.proj_t.device()
     }
 
     /// Embeddings of a batch of windows `[b, frames, 40]` → `[b, E]`:
     /// `normalize(relu(linear(h_last)))`.
     pub fn embed_windows(&self, mels: &Tensor) -> Result<Tensor> {
+        let (b, t, c) = mels.dims3()?;
+        if c != MEL_CHANNELS {
+            return Err(Error::InvalidInput(format!(
+                "voice encoder input has {c} channels per frame, expected {MEL_CHANNELS}"
+            )));
+        }
+        match &self.host {
+            Some(host) if matches!(mels.device(), Device::Cpu) && b > 0 && t > 0 => {
+                let data = mels.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+                let out = host.embed_windows(&data, b, t);
+                Ok(Tensor::from_vec(
+                    out,
+                    (b, self.embedding_size()),
+                    mels.device(),
+                )?)
+            }
+            _ => self.embed_windows_candle(mels),
+        }
+    }
+
+    /// [`Self::embed_windows`] as candle ops (any device).
+    fn embed_windows_candle(&self, mels: &Tensor) -> Result<Tensor> {
         let mut x = mels.to_dtype(DType::F32)?;
         let mut last = None;
         for layer in &self.layers {
@@ -294,6 +376,20 @@ mod tests {
         assert_eq!(partial_window_starts(1000, 1.3, 0.75)?, vec![0]);
         assert!(partial_window_starts(1000, 0.0, 0.75).is_err());
         assert!(partial_window_starts(1000, 1.3, 1.5).is_err());
+        Ok(())
+    }
+
+    /// The CPU host loops against the same encoder as candle ops, on an odd
+    /// number of windows (split unevenly between threads).
+    #[test]
+    fn host_loops_match_candle_ops() -> Result<()> {
+        let encoder = VoiceEncoder::from_chatterbox(&fixture("ve.safetensors"), &Device::Cpu)?;
+        let mels = Tensor::randn(0f32, 1.0, (5, 37, MEL_CHANNELS), &Device::Cpu)?.abs()?;
+        let host = encoder.embed_windows(&mels)?.to_vec2::<f32>()?;
+        let ops = encoder.embed_windows_candle(&mels)?.to_vec2::<f32>()?;
+        for (h, o) in host.iter().flatten().zip(ops.iter().flatten()) {
+            assert!((h - o).abs() < 1e-5, "{h} vs {o}");
+        }
         Ok(())
     }
 

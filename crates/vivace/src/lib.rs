@@ -2,9 +2,12 @@
 //!
 //! This crate ties the pieces into what the command line (and later the
 //! service) runs: [`voice_store`] finds or fetches voices, [`synth`] turns text
-//! into audio with a Piper voice (phonemize, synthesize, post-process, write).
+//! into audio with a Piper voice (phonemize, synthesize, post-process, write),
+//! [`speaker`] turns reference recordings into speaker embeddings.
 
 pub mod bench;
+pub mod embed_bench;
+pub mod speaker;
 pub mod synth;
 pub mod validate;
 pub mod voice_store;

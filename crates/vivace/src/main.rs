@@ -15,6 +15,8 @@ use vivace::voice_store::{VoiceStore, DEFAULT_VOICE};
 use vivace_frontend::audio::{AudioSink, PostProcess, RawSink, SampleFormat, WavSink};
 use vivace_perf::{DeviceRequest, Optimizer, Overrides};
 
+mod embed_cli;
+
 /// Fast speech synthesis on any hardware.
 #[derive(Debug, Parser)]
 #[command(name = "vivace", version, about)]
@@ -36,8 +38,15 @@ enum Command {
     /// One measurement of `bench`, in a fresh process (internal).
     #[command(hide = true)]
     BenchRun(BenchRunArgs),
+    /// One measurement of `bench --embed`, in a fresh process (internal).
+    #[command(hide = true)]
+    BenchEmbedRun(embed_cli::BenchEmbedRunArgs),
     /// Fetch the default voice into the cache (done automatically by `say`).
     Download,
+    /// Speaker embeddings of WAV recordings (resemblyzer's voice encoder).
+    Embed(embed_cli::EmbedArgs),
+    /// Cosine similarity of two recordings' speaker embeddings.
+    Similarity(embed_cli::SimilarityArgs),
     /// List installed voices (Piper and MMS) with language and sample rate.
     Voices {
         /// Print JSON instead of a table.
@@ -48,7 +57,7 @@ enum Command {
 
 /// `--device`, shared by every command that runs a model.
 #[derive(Debug, Clone, clap::Args)]
-struct DeviceArg {
+pub(crate) struct DeviceArg {
     /// Device: auto, cpu, cuda[:N] or metal[:N]; auto tries CUDA, then Metal, then the CPU.
     #[arg(long = "device", env = "VIVACE_DEVICE", default_value = "auto")]
     device: String,
@@ -56,13 +65,13 @@ struct DeviceArg {
 
 impl DeviceArg {
     /// Whether the user named a device (then it must work: no fallback).
-    fn is_explicit(&self) -> bool {
+    pub(crate) fn is_explicit(&self) -> bool {
         self.device != "auto"
     }
 
     /// Probes the machine, starts the device and applies the plan. Must run
     /// before any model code: the plan sets candle's thread count.
-    fn optimizer(&self) -> Result<Optimizer> {
+    pub(crate) fn optimizer(&self) -> Result<Optimizer> {
         let request: DeviceRequest = self.device.parse()?;
         let overrides = Overrides::from_env()?;
         let optimizer = Optimizer::new(request, &overrides)?;
@@ -102,6 +111,16 @@ struct BenchArgs {
     /// machine's matmul rate, and the real-time-factor floor they imply.
     #[arg(long)]
     count: bool,
+    /// Time speaker embeddings (the voice encoder) instead of synthesis.
+    #[arg(long)]
+    embed: bool,
+    /// With --embed: the recordings to embed (default: two sentences spoken
+    /// by the default voice, at 22050 Hz).
+    #[arg(long = "audio", requires = "embed")]
+    audio: Vec<PathBuf>,
+    /// With --embed: voice-encoder weights (default resemblyzer's).
+    #[arg(long, env = "VIVACE_VOICE_ENCODER", requires = "embed")]
+    encoder: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -385,7 +404,7 @@ fn say(args: &SayArgs) -> Result<()> {
 
 /// `VIVACE_*` and thread variables removed for the baseline, so it runs on
 /// library defaults.
-const TUNING_VARIABLES: [&str; 9] = [
+pub(crate) const TUNING_VARIABLES: [&str; 9] = [
     "VIVACE_NUM_THREADS",
     "VIVACE_SENTENCE_THREADS",
     "VIVACE_ELEMENTWISE_THREADS",
@@ -399,6 +418,15 @@ const TUNING_VARIABLES: [&str; 9] = [
 
 fn bench(args: &BenchArgs) -> Result<()> {
     use vivace::bench::{speedup, RunResult, Summary};
+    if args.embed {
+        return embed_cli::bench_embed(
+            &args.device,
+            &args.audio,
+            args.encoder.as_deref(),
+            if args.quick { 2 } else { args.runs.max(1) },
+            args.json.as_deref(),
+        );
+    }
     let optimizer = args.device.optimizer()?;
     let store = VoiceStore::from_env()?;
     let onnx = store.resolve(args.voice.as_deref())?;
@@ -729,7 +757,10 @@ fn run(cli: Cli, started: Instant) -> Result<()> {
         Command::Info(args) => info(&args),
         Command::Bench(args) => bench(&args),
         Command::BenchRun(args) => bench_run(&args, started),
+        Command::BenchEmbedRun(args) => embed_cli::bench_embed_run(&args, started),
         Command::Validate(args) => validate(&args),
+        Command::Embed(args) => embed_cli::embed(&args),
+        Command::Similarity(args) => embed_cli::similarity(&args),
         Command::Download => {
             let store = VoiceStore::from_env()?;
             let path = store.ensure(&DEFAULT_VOICE)?;

@@ -1,12 +1,9 @@
 //! The GE2E voice encoder against resemblyzer 0.1.4
 //! (`tools/make_voice_encoder_goldens.py`), with its real pretrained weights
-//! fetched from PyPI into the cache on first use.
-//!
-//! This covers the mel front end on resemblyzer's preprocessed waveform, the
-//! encoder on resemblyzer's own mel frames (the windows of 160 frames every 77
-//! that `embed_utterance` takes) and the averaging into the utterance
-//! embedding; the rest of the audio front end (resampling, volume, VAD) is not
-//! ported yet.
+//! fetched from PyPI into the cache on first use, stage by stage:
+//! preprocessing (resampling, volume, VAD trimming), mel frames, the encoder
+//! on resemblyzer's own windows, and the averaged utterance embedding. The
+//! whole pipeline through the CLI is in `embed_cli`.
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -28,6 +25,13 @@ fn encoder() -> &'static VoiceEncoder {
             .unwrap_or_else(|e| panic!("the tests need resemblyzer's weights: {e}"));
         VoiceEncoder::from_resemblyzer(&weights, &Device::Cpu).expect("load the encoder")
     })
+}
+
+fn goldens() -> serde_json::Value {
+    serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("goldens.json")).expect("goldens"),
+    )
+    .expect("parse goldens")
 }
 
 fn floats(name: &str) -> Vec<f32> {
@@ -68,10 +72,7 @@ fn mel_frames_match_librosa() {
 /// in Vivace: mel frames, windows, encoder, averaging.
 #[test]
 fn utterance_embedding_from_the_waveform_matches_resemblyzer() {
-    let goldens: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(fixtures().join("goldens.json")).expect("goldens"),
-    )
-    .expect("parse goldens");
+    let goldens = goldens();
     let golden = &goldens[0];
     assert_eq!(golden["file"], "speech_16k_a.wav");
     let n = golden["preprocessed_samples"].as_u64().expect("samples") as usize;
@@ -94,10 +95,7 @@ fn utterance_embedding_from_the_waveform_matches_resemblyzer() {
 
 #[test]
 fn partial_and_utterance_embeddings_match_resemblyzer() {
-    let goldens: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(fixtures().join("goldens.json")).expect("goldens"),
-    )
-    .expect("parse goldens");
+    let goldens = goldens();
     let mut worst = 1f64;
     for golden in goldens.as_array().expect("array") {
         let stem = golden["file"]
@@ -154,4 +152,31 @@ fn partial_and_utterance_embeddings_match_resemblyzer() {
         worst = worst.min(c);
     }
     eprintln!("voice encoder: worst cosine similarity {worst:.7}");
+}
+
+/// resemblyzer's `preprocess_wav` (resampling, volume, VAD trimming) on the
+/// committed WAV files: the 16 kHz files need no resampling and must come out
+/// sample for sample; the 22050 Hz one goes through a different resampler
+/// (rubato's against soxr's), so it must keep the same length.
+#[test]
+fn preprocessing_matches_resemblyzer() {
+    let goldens = goldens();
+    for golden in goldens.as_array().expect("array") {
+        let file = golden["file"].as_str().expect("file");
+        let pre = vivace_frontend::speaker_audio::preprocess(&fixtures().join(file))
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        let want = golden["preprocessed_samples"].as_u64().expect("samples") as usize;
+        assert_eq!(pre.len(), want, "{file}: samples after trimming");
+    }
+    // The trimmed waveform itself, against the one resemblyzer's mel frames
+    // were computed from (before its padding to the last window).
+    let pre = vivace_frontend::speaker_audio::preprocess(&fixtures().join("speech_16k_a.wav"))
+        .expect("preprocess");
+    let padded = floats("speech_16k_a.padded.f32");
+    let worst = pre
+        .iter()
+        .zip(&padded)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(worst < 1e-6, "worst sample difference {worst}");
 }
