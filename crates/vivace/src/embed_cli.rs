@@ -32,11 +32,10 @@ impl EncoderArgs {
                 .ensure_weights(&RESEMBLYZER_ENCODER)
                 .context("cannot fetch the voice encoder's weights")?,
         };
-        let (mut encoder, _) =
+        let (mut encoder, kind) =
             SpeakerEncoder::load_planned(&weights, &optimizer, self.device.is_explicit())?;
-        if let Some(batch) = optimizer.plan.batch_size {
-            encoder.set_batch_size(batch);
-        }
+        let batch = encoder.plan_batch(&optimizer)?;
+        tracing::info!("voice encoder on {kind}, batch {batch}");
         Ok(encoder)
     }
 }
@@ -309,9 +308,7 @@ pub fn bench_embed_run(args: &BenchEmbedRunArgs, started: std::time::Instant) ->
             let optimizer = device.optimizer()?;
             let (mut encoder, kind) =
                 SpeakerEncoder::load_planned(&args.encoder, &optimizer, device.is_explicit())?;
-            if let Some(batch) = optimizer.plan.batch_size {
-                encoder.set_batch_size(batch);
-            }
+            encoder.plan_batch(&optimizer)?;
             (encoder, kind)
         }
         Variant::Baseline => {

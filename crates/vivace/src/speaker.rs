@@ -26,6 +26,9 @@ pub const WINDOWS_PER_SECOND: f64 = 1.3;
 /// Smallest share of the last window that must hold speech for it to count
 /// (resemblyzer's `min_coverage`).
 pub const MIN_COVERAGE: f64 = 0.75;
+/// Largest window batch the accelerator search tries (a window's activations
+/// are a few MiB, so memory is not the bound; time is).
+pub const MAX_SEARCHED_WINDOWS: usize = 256;
 /// FFT size of the encoder's mel frames (25 ms at 16 kHz).
 const N_FFT: usize = 400;
 
@@ -148,6 +151,26 @@ impl SpeakerEncoder {
         )?;
         self.encoder.embed_windows(&window)?;
         Ok(())
+    }
+
+    /// Sets the batch the performance layer plans for this device and
+    /// returns how it was chosen: `VIVACE_BATCH_SIZE` if set; on the CPU,
+    /// every window of a call at once (the host loops split them between the
+    /// threads; one window per call measured 2.5–3× slower, see
+    /// `docs/PERFORMANCE.md`); on an accelerator, the measured knee of
+    /// windows per second up to [`MAX_SEARCHED_WINDOWS`].
+    pub fn plan_batch(&mut self, optimizer: &Optimizer) -> Result<String, SpeakerError> {
+        if let Some(batch) = optimizer.plan.batch_size {
+            self.set_batch_size(batch);
+            return Ok(format!("{batch} (VIVACE_BATCH_SIZE)"));
+        }
+        if matches!(self.encoder.device(), Device::Cpu) {
+            self.batch_size = usize::MAX;
+            return Ok("all windows per call (CPU)".into());
+        }
+        let choice = self.choose_batch(MAX_SEARCHED_WINDOWS)?;
+        self.set_batch_size(choice.batch);
+        Ok(format!("{} (measured: {})", choice.batch, choice.reason))
     }
 
     /// Sets how many windows go through the encoder per call.
