@@ -125,12 +125,7 @@ impl Summary {
                 v[((v.len() - 1) as f64 * q).round() as usize]
             }
         };
-        // The median proper (the mean of the middle two for an even count).
-        let p50 = match v.len() {
-            0 => f64::NAN,
-            n if n % 2 == 1 => v[n / 2],
-            n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-        };
+        let p50 = median(&v);
         Self {
             p50_s: p50,
             p95_s: pick(0.95),
@@ -317,6 +312,16 @@ pub fn decide_batch(
         probes: choice.probes,
         search_time: search_start.elapsed(),
     })
+}
+
+/// The median of values sorted ascending: the mean of the middle two for an
+/// even count, NaN for none.
+pub fn median(sorted: &[f64]) -> f64 {
+    match sorted.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
 }
 
 /// Peak resident set size in bytes (`VmHWM`), on Linux.

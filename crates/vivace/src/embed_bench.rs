@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::bench::{peak_rss, Variant};
+use crate::bench::{median, peak_rss, Variant};
 use crate::speaker::{SpeakerEncoder, SpeakerError};
 
 /// What one embedding child process measured.
@@ -65,11 +65,7 @@ impl EmbedSummary {
     pub fn of(run: EmbedRunResult) -> Self {
         let mut v = run.latencies_s.clone();
         v.sort_by(f64::total_cmp);
-        let p50 = match v.len() {
-            0 => f64::NAN,
-            n if n % 2 == 1 => v[n / 2],
-            n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-        };
+        let p50 = median(&v);
         Self {
             p50_s: p50,
             min_s: v.first().copied().unwrap_or(f64::NAN),

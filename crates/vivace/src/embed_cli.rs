@@ -287,13 +287,7 @@ pub fn bench_embed(
             "results": summaries,
             "speedup": speedup,
         });
-        let text = serde_json::to_string_pretty(&report)?;
-        if path.as_os_str() == "-" {
-            println!("{text}");
-        } else {
-            std::fs::write(path, text)
-                .with_context(|| format!("cannot write {}", path.display()))?;
-        }
+        crate::write_report(path, &report)?;
     }
     Ok(())
 }

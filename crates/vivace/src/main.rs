@@ -528,13 +528,18 @@ fn bench(args: &BenchArgs) -> Result<()> {
             "speedup": speedup,
             "optimized_is_faster": speedup.map(|x| x > 1.02),
         });
-        let text = serde_json::to_string_pretty(&report)?;
-        if path.as_os_str() == "-" {
-            println!("{text}");
-        } else {
-            std::fs::write(path, text)
-                .with_context(|| format!("cannot write {}", path.display()))?;
-        }
+        write_report(path, &report)?;
+    }
+    Ok(())
+}
+
+/// Writes a JSON report to `path`, or to stdout when it is `-`.
+pub(crate) fn write_report(path: &std::path::Path, report: &serde_json::Value) -> Result<()> {
+    let text = serde_json::to_string_pretty(report)?;
+    if path.as_os_str() == "-" {
+        println!("{text}");
+    } else {
+        std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())
 }

@@ -28,6 +28,48 @@ pub enum Init {
     From(*const f32, usize),
 }
 
+/// `dst[i, j] (+)= Σ_p a[i, p] · b[p, j]` with the `gemm` crate on the
+/// calling thread: `a` row-major `[m, k]`, `b` row-major `[k, n]` (`shape`
+/// is `[m, n, k]`), `dst` rows `ld_dst` apart; `accumulate` adds to `dst`
+/// instead of overwriting it.
+///
+/// # Safety
+/// `dst` must be valid for writes at `i * ld_dst + j` for `i < m`, `j < n`,
+/// `a` and `b` for reads over their shapes, and `dst` must not overlap them.
+pub(crate) unsafe fn row_major_gemm(
+    [m, n, k]: [usize; 3],
+    dst: *mut f32,
+    ld_dst: usize,
+    accumulate: bool,
+    a: *const f32,
+    b: *const f32,
+) {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst,
+            1,
+            ld_dst as isize,
+            accumulate,
+            a,
+            1,
+            k as isize,
+            b,
+            1,
+            n as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
 /// Weights `[m, k]` prepared for [`PackedMatrix::product`].
 #[derive(Debug, Clone)]
 pub struct PackedMatrix {
@@ -144,28 +186,15 @@ impl PackedMatrix {
         }
         // SAFETY: as documented; `data` is row-major m × k, `cols` k × n.
         unsafe {
-            gemm::gemm(
-                self.m,
-                n,
-                self.k,
+            row_major_gemm(
+                [self.m, n, self.k],
                 dst,
-                1,
-                ld_dst as isize,
+                ld_dst,
                 true,
                 self.data.as_ptr(),
-                1,
-                self.k as isize,
                 cols.as_ptr(),
-                1,
-                n as isize,
-                1.0,
-                1.0,
-                false,
-                false,
-                false,
-                gemm::Parallelism::None,
-            );
-        }
+            )
+        };
     }
 
     #[cfg(target_arch = "x86_64")]

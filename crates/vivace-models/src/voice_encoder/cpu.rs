@@ -12,6 +12,7 @@
 
 use rayon::prelude::*;
 
+use crate::vits::cpu_gemm::row_major_gemm;
 use crate::vits::cpu_ops::{sigmoid, tanh};
 
 /// One LSTM layer's weights, host-side and transposed for row-major products.
@@ -58,28 +59,15 @@ fn matmul(
     // SAFETY: the assert above keeps every index the product touches inside
     // the three slices; `dst` does not alias `a` or `b` (distinct borrows).
     unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
+        row_major_gemm(
+            [m, n, k],
             dst.as_mut_ptr(),
-            1,
-            ld_dst as isize,
+            ld_dst,
             accumulate,
             a.as_ptr(),
-            1,
-            k as isize,
             b.as_ptr(),
-            1,
-            n as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
-    }
+        )
+    };
 }
 
 /// One step of the LSTM cell for one window: `c ← σ(f)·c + σ(i)·tanh(g)`,
