@@ -11,10 +11,8 @@
 
 use webrtc_vad::{SampleRate, Vad, VadMode};
 
-/// The rate the detector runs at (the voice encoder's rate).
-pub const VAD_SAMPLE_RATE: u32 = 16_000;
 /// Samples per detector window: 30 ms at 16 kHz (`vad_window_length`).
-pub const VAD_WINDOW: usize = 480;
+const VAD_WINDOW: usize = 480;
 /// Windows in the moving average (`vad_moving_average_width`).
 const AVERAGE_WIDTH: usize = 8;
 /// Longest silence kept, in windows (`vad_max_silence_length`).
@@ -24,7 +22,7 @@ const MAX_SILENCE_WINDOWS: usize = 6;
 /// full scale ±1). Samples become 16-bit as resemblyzer converts them:
 /// `round(x · 32767)`, half to even, wrapping past full scale like numpy's
 /// `astype(int16)`.
-pub fn voice_flags(samples: &[f32]) -> Vec<bool> {
+fn voice_flags(samples: &[f32]) -> Vec<bool> {
     let mut vad = Vad::new_with_rate_and_mode(SampleRate::Rate16kHz, VadMode::VeryAggressive);
     let mut pcm = [0i16; VAD_WINDOW];
     samples
@@ -42,7 +40,7 @@ pub fn voice_flags(samples: &[f32]) -> Vec<bool> {
 /// Which windows survive: a moving average of the flags over
 /// [`AVERAGE_WIDTH`] windows, rounded as numpy rounds (half to even, so 4 of
 /// 8 is silence), then dilated by [`MAX_SILENCE_WINDOWS`]` / 2` on each side.
-pub fn keep_mask(flags: &[bool]) -> Vec<bool> {
+fn keep_mask(flags: &[bool]) -> Vec<bool> {
     let n = flags.len();
     // numpy pads (width − 1) / 2 zeros before and width / 2 after, so window
     // i averages flags[i − 3 ..= i + 4].
@@ -121,5 +119,7 @@ mod tests {
     fn silence_is_trimmed_away_and_the_ragged_tail_dropped() {
         assert!(trim_long_silences(&vec![0.0; VAD_WINDOW * 20 + 7]).is_empty());
         assert!(voice_flags(&vec![0.0; VAD_WINDOW * 3]).iter().all(|&f| !f));
+        // The 7 samples past the last whole window get no verdict.
+        assert_eq!(voice_flags(&vec![0.0; VAD_WINDOW * 3 + 7]).len(), 3);
     }
 }

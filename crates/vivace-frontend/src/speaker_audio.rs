@@ -79,10 +79,13 @@ pub fn read_wav(path: &Path) -> Result<Recording> {
             format!("sample {} is not a finite number", i / channels),
         ));
     }
-    let samples = interleaved
-        .chunks(channels)
-        .map(|frame| frame.iter().sum::<f32>() / frame.len() as f32)
-        .collect();
+    let samples = match channels {
+        1 => interleaved,
+        _ => interleaved
+            .chunks(channels)
+            .map(|frame| frame.iter().sum::<f32>() / frame.len() as f32)
+            .collect(),
+    };
     Ok(Recording {
         samples,
         sample_rate: spec.sample_rate,

@@ -38,8 +38,10 @@ pub struct VitsTokenizer {
 }
 
 impl VitsTokenizer {
-    /// Reads `vocab.json` and `tokenizer_config.json` (optional: the
-    /// defaults of `VitsTokenizer` apply without it) from `dir`.
+    /// Reads `vocab.json` and `tokenizer_config.json` from `dir`. Without
+    /// the config `VitsTokenizer`'s defaults apply, and those include
+    /// `phonemize = true`, which is refused: in practice the file is
+    /// required (every MMS checkpoint ships it).
     pub fn from_dir(dir: &Path) -> Result<Self> {
         let vocab_path = dir.join("vocab.json");
         let vocab: HashMap<String, i64> = read_json(&vocab_path)?;
@@ -145,21 +147,27 @@ impl VitsTokenizer {
                 }
             )));
         }
+        Ok(self.encode_prepared(&chars))
+    }
+
+    /// The id of a one-character vocabulary entry.
+    /// The ids of characters [`Self::prepare`] returned, with the blank
+    /// interleaved when the voice adds blanks (characters without an id,
+    /// which `prepare` never returns, are skipped).
+    pub fn encode_prepared(&self, chars: &[char]) -> Vec<i64> {
         let mut ids = Vec::with_capacity(2 * chars.len() + 1);
         if self.add_blank {
             ids.push(0);
         }
-        // `prepare` kept only characters with an id.
-        for id in chars.into_iter().filter_map(|c| self.id(c)) {
+        for id in chars.iter().filter_map(|&c| self.id(c)) {
             ids.push(id);
             if self.add_blank {
                 ids.push(0);
             }
         }
-        Ok(ids)
+        ids
     }
 
-    /// The id of a one-character vocabulary entry.
     fn id(&self, c: char) -> Option<i64> {
         self.vocab.get(c.encode_utf8(&mut [0; 4]) as &str).copied()
     }

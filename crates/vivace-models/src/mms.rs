@@ -18,6 +18,7 @@ use candle_core::safetensors::MmapedSafetensors;
 use candle_core::{DType, Device, Shape, Tensor};
 use candle_nn::var_builder::SimpleBackend;
 use candle_nn::VarBuilder;
+use serde::Deserialize;
 
 use crate::vits::{SynthesisParams, Vits, VitsConfig};
 use crate::{Error, Result};
@@ -86,10 +87,10 @@ impl MmsVoice {
             path: path.clone(),
             reason,
         };
-        let mut config: VitsConfig = serde_json::from_str(&text)
-            .map_err(|e| bad(format!("not a VITS config.json ({e})")))?;
-        let extra: InferenceDefaults = serde_json::from_str(&text)
-            .map_err(|e| bad(format!("not a VITS config.json ({e})")))?;
+        let not_vits = |e: serde_json::Error| bad(format!("not a VITS config.json ({e})"));
+        let json: serde_json::Value = serde_json::from_str(&text).map_err(not_vits)?;
+        let mut config = VitsConfig::deserialize(&json).map_err(not_vits)?;
+        let extra = InferenceDefaults::deserialize(&json).map_err(not_vits)?;
         if extra.hidden_act != "relu" {
             return Err(bad(format!(
                 "hidden_act \"{}\" is not supported (MMS checkpoints use \"relu\")",
@@ -340,25 +341,26 @@ fn dp_name(rest: &[&str], stochastic: bool) -> String {
             r => r.join("."),
         }
     };
+    // A conv block (the predictor's own, and each conv flow's).
+    let block = |r: &[&str]| -> String {
+        match r {
+            ["pre", r @ ..] => join("conv_pre", r),
+            ["proj", r @ ..] => join("conv_proj", r),
+            ["convs", r @ ..] => format!("conv_dds.{}", dds(r)),
+            r => r.join("."),
+        }
+    };
     match (rest, stochastic) {
-        (["pre", r @ ..], true) => join("conv_pre", r),
-        (["proj", r @ ..], true) => join("conv_proj", r),
-        (["convs", r @ ..], true) => format!("conv_dds.{}", dds(r)),
         (["flows", "0", "m"], true) => "flows.0.translate".into(),
         (["flows", "0", "logs"], true) => "flows.0.log_scale".into(),
         (["flows", j, r @ ..], true) => {
             // VITS interleaves Flip modules: its conv flows are 1, 3, 5, …
             let j = j.parse::<usize>().map_or(0, |j| j.div_ceil(2));
-            let r = match r {
-                ["pre", r @ ..] => join("conv_pre", r),
-                ["proj", r @ ..] => join("conv_proj", r),
-                ["convs", r @ ..] => format!("conv_dds.{}", dds(r)),
-                r => r.join("."),
-            };
-            format!("flows.{j}.{r}")
+            format!("flows.{j}.{}", block(r))
         }
+        (r, true) => block(r),
         ([norm @ ("norm_1" | "norm_2"), p], false) => format!("{norm}.{}", norm_param(p)),
-        (r, _) => r.join("."),
+        (r, false) => r.join("."),
     }
 }
 

@@ -22,6 +22,7 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor, D};
 
 use crate::torch_legacy::LegacyCheckpoint;
+use crate::vits::cpu_ops::with_cpu_slice;
 use crate::{Error, Result};
 
 /// Mel channels of the input frames.
@@ -85,9 +86,9 @@ pub fn utterance_embedding(partials: &[Vec<f32>]) -> Vec<f32> {
 /// One LSTM layer with PyTorch's gate order (input, forget, cell, output).
 #[derive(Debug, Clone)]
 struct LstmLayer {
-    /// `[4H, in]`, transposed once at load for `x · Wᵀ`.
+    /// `W_ihᵀ`, `[in, 4H]`, transposed once at load for `x · Wᵀ`.
     w_ih_t: Tensor,
-    /// `[4H, H]`, transposed.
+    /// `W_hhᵀ`, `[H, 4H]`.
     w_hh_t: Tensor,
     /// `b_ih + b_hh`, `[4H]`.
     bias: Tensor,
@@ -127,7 +128,7 @@ impl LstmLayer {
 #[derive(Debug, Clone)]
 pub struct VoiceEncoder {
     layers: Vec<LstmLayer>,
-    /// `[256, H]` transposed.
+    /// The projection's weights transposed, `[H, E]`.
     proj_t: Tensor,
     proj_bias: Tensor,
     /// Host copies of the weights when they live on the CPU.
@@ -253,33 +254,6 @@ impl VoiceEncoder {
         self.proj_bias.dims1().unwrap_or(0)
     }
 
-    /// The utterance embedding from the mel frames (`[frames, 40]`,
-    /// row-major) of a waveform padded for `starts` (see
-    /// [`partial_window_starts`]): the windows' embeddings, averaged, then
-    /// L2-normalized. Returns it with the window embeddings `[n, E]`.
-    pub fn embed_utterance(&self, mel: &[f32], starts: &[usize]) -> Result<(Vec<f32>, Tensor)> {
-        let frames = mel.len() / MEL_CHANNELS;
-        let device = self.proj_t.device();
-        let windows = starts
-            .iter()
-            .map(|&s| {
-                if s + WINDOW_FRAMES > frames {
-                    return Err(Error::InvalidInput(format!(
-                        "window at frame {s} reaches past the {frames} mel frames: pad the waveform first"
-                    )));
-                }
-                let w = &mel[s * MEL_CHANNELS..(s + WINDOW_FRAMES) * MEL_CHANNELS];
-                Ok(Tensor::from_slice(w, (WINDOW_FRAMES, MEL_CHANNELS), device)?)
-            })
-            .collect::<Result<Vec<_>>>()?;
-        if windows.is_empty() {
-            return Err(Error::InvalidInput("no window to embed".into()));
-        }
-        let partials = self.embed_windows(&Tensor::stack(&windows, 0)?)?;
-        let embed = utterance_embedding(&partials.to_vec2::<f32>()?);
-        Ok((embed, partials))
-    }
-
     /// The device the weights live on.
     pub fn device(&self) -> &Device {
         self.proj_t.device()
@@ -296,8 +270,9 @@ impl VoiceEncoder {
         }
         match &self.host {
             Some(host) if matches!(mels.device(), Device::Cpu) && b > 0 && t > 0 => {
-                let data = mels.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
-                let out = host.embed_windows(&data, b, t);
+                let out = with_cpu_slice(&mels.to_dtype(DType::F32)?, |data| {
+                    host.embed_windows(data, b, t)
+                })?;
                 Ok(Tensor::from_vec(
                     out,
                     (b, self.embedding_size()),

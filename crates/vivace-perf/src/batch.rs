@@ -124,6 +124,20 @@ pub fn find_batch<E>(
     })
 }
 
+/// Sorts a failed model call into "try a smaller batch" (its message says
+/// the device ran out of memory: CUDA reports `CUDA_ERROR_OUT_OF_MEMORY`,
+/// Metal "out of memory") and "give up". On the CPU an allocation failure
+/// aborts the process instead, so batches there are bounded by the memory
+/// budget up front.
+pub fn classify_failure<E: std::fmt::Display>(e: E) -> ProbeError<E> {
+    let text = e.to_string().to_ascii_lowercase();
+    if text.contains("out of memory") || text.contains("out_of_memory") {
+        ProbeError::OutOfMemory
+    } else {
+        ProbeError::Failed(e)
+    }
+}
+
 /// Runs `work` at `batch`, halving on out-of-memory until it fits (down to 1).
 /// Returns the result and the batch that worked.
 pub fn run_with_backoff<T, E>(

@@ -86,6 +86,36 @@ impl Optimizer {
         })
     }
 
+    /// Loads a model for this optimizer's device: `load(device, dtype)` with
+    /// the plan's precision, then, on an accelerator, `smoke` to prove it runs
+    /// there. When the device was chosen automatically (`explicit` false) and
+    /// either step fails, it warns and loads on the CPU in f32 instead; a
+    /// device the user named must work. Returns the model and where it runs.
+    pub fn load_with_fallback<T, E: std::fmt::Display>(
+        &self,
+        explicit: bool,
+        load: impl Fn(&candle_core::Device, candle_core::DType) -> std::result::Result<T, E>,
+        smoke: impl Fn(&T) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(T, DeviceKind), E> {
+        let kind = self.device.kind;
+        // On the CPU there is nothing to fall back to, so no smoke test.
+        let attempt = load(&self.device.device, self.plan.dtype()).and_then(|m| match kind {
+            DeviceKind::Cpu => Ok(m),
+            _ => smoke(&m).map(|()| m),
+        });
+        match attempt {
+            Ok(m) => Ok((m, kind)),
+            Err(e) if !explicit && kind != DeviceKind::Cpu => {
+                tracing::warn!("the model failed on {kind} ({e}); falling back to the CPU");
+                Ok((
+                    load(&candle_core::Device::Cpu, candle_core::DType::F32)?,
+                    DeviceKind::Cpu,
+                ))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// A guard around one inference call. candle records no gradients, so
     /// there is no autograd to switch off (unlike `torch.inference_mode`);
     /// the scope's use is measurement: on drop it records the call's latency,

@@ -180,7 +180,8 @@ pub struct Plan {
     pub device: DeviceKind,
     /// Compute precision.
     pub precision: Precision,
-    /// CPU threads for candle's kernels (also used on GPU hosts for host work).
+    /// Threads of rayon's pool (`RAYON_NUM_THREADS`), which runs candle's
+    /// GEMMs and Vivace's CPU kernels (also used on GPU hosts for host work).
     pub cpu_threads: usize,
     /// TF32 matmuls on CUDA.
     pub tf32: bool,
@@ -470,7 +471,7 @@ impl Plan {
             }
         };
 
-        let reuse_buffers = matches!(device, DeviceKind::Cpu) && cfg!(target_env = "gnu");
+        let reuse_buffers = matches!(device, DeviceKind::Cpu) && GLIBC_MALLOPT;
         note(
             "reuse_buffers",
             reuse_buffers.to_string(),
@@ -538,6 +539,9 @@ impl Plan {
         tracing::info!(device = %self.device, precision = %self.precision, threads = self.cpu_threads, "plan applied");
     }
 }
+
+/// Whether [`keep_freed_buffers`] does anything on this target.
+const GLIBC_MALLOPT: bool = cfg!(all(target_os = "linux", target_env = "gnu"));
 
 /// glibc: one malloc arena, buffers up to 32 MiB from the heap rather than
 /// their own mappings, and up to 64 MiB of free heap kept, so a sentence's

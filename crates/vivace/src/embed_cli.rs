@@ -5,9 +5,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use vivace::bench::Variant;
+use vivace::bench::{Variant, Workload};
 use vivace::speaker::{cosine_similarity, Embedding, SpeakerEncoder};
 use vivace::voice_store::{VoiceStore, RESEMBLYZER_ENCODER};
+use vivace_perf::DeviceKind;
 
 use crate::DeviceArg;
 
@@ -25,19 +26,33 @@ pub struct EncoderArgs {
 impl EncoderArgs {
     /// Plans the device, finds the weights and loads the encoder.
     pub fn load(&self) -> Result<SpeakerEncoder> {
-        let optimizer = self.device.optimizer()?;
-        let weights = match &self.encoder {
-            Some(path) => path.clone(),
-            None => VoiceStore::from_env()?
-                .ensure_weights(&RESEMBLYZER_ENCODER)
-                .context("cannot fetch the voice encoder's weights")?,
-        };
-        let (mut encoder, kind) =
-            SpeakerEncoder::load_planned(&weights, &optimizer, self.device.is_explicit())?;
-        let batch = encoder.plan_batch(&optimizer)?;
-        tracing::info!("voice encoder on {kind}, batch {batch}");
-        Ok(encoder)
+        Ok(load_planned(&self.device, self.encoder.as_deref())?.0)
     }
+}
+
+/// The encoder weights: `given`, or resemblyzer's, fetched on first use.
+fn encoder_weights(given: Option<&Path>) -> Result<PathBuf> {
+    match given {
+        Some(path) => Ok(path.to_path_buf()),
+        None => VoiceStore::from_env()?
+            .ensure_weights(&RESEMBLYZER_ENCODER)
+            .context("cannot fetch the voice encoder's weights"),
+    }
+}
+
+/// Plans `device`, loads the encoder there and sets its planned batch;
+/// returns it with the device it runs on.
+fn load_planned(
+    device: &DeviceArg,
+    weights: Option<&Path>,
+) -> Result<(SpeakerEncoder, DeviceKind)> {
+    let optimizer = device.optimizer()?;
+    let weights = encoder_weights(weights)?;
+    let (mut encoder, kind) =
+        SpeakerEncoder::load_planned(&weights, &optimizer, device.is_explicit())?;
+    let batch = encoder.plan_batch(&optimizer, &VoiceStore::from_env()?.batch_cache_path())?;
+    tracing::info!("voice encoder on {kind}, batch {batch}");
+    Ok((encoder, kind))
 }
 
 #[derive(Debug, clap::Args)]
@@ -159,8 +174,9 @@ fn write_npy(path: &Path, embeddings: &[Embedding]) -> Result<()> {
 
 #[derive(Debug, clap::Args)]
 pub struct BenchEmbedRunArgs {
+    /// Weights (default resemblyzer's, fetched on first use).
     #[arg(long)]
-    encoder: PathBuf,
+    encoder: Option<PathBuf>,
     #[arg(long)]
     device: String,
     #[arg(long, value_enum)]
@@ -171,11 +187,9 @@ pub struct BenchEmbedRunArgs {
     files: Vec<PathBuf>,
 }
 
-/// Texts spoken by the default voice when `bench --embed` gets no recordings.
-const BENCH_TEXTS: [(&str, &str); 2] = [
-    ("medium", "The translation is ready. It took less than a second to produce. Would you like to hear it again?"),
-    ("long", "Visitors often ask where the lighthouse keeper lived. His house still stands at the end of the road, and on clear evenings you can see the lamp turning from the harbour."),
-];
+/// The second recording the default voice speaks when `bench --embed` gets
+/// none (the first is the synthesis benchmark's medium paragraph).
+const BENCH_LONG_TEXT: &str = "Visitors often ask where the lighthouse keeper lived. His house still stands at the end of the road, and on clear evenings you can see the lamp turning from the harbour.";
 
 /// `vivace bench --embed`: baseline against the plan, in fresh processes.
 pub fn bench_embed(
@@ -189,30 +203,28 @@ pub fn bench_embed(
     let optimizer = device.optimizer()?;
     let exe =
         std::env::current_exe().context("cannot find the vivace executable to run measurements")?;
-    let weights = match encoder {
-        Some(path) => path.to_path_buf(),
-        None => VoiceStore::from_env()?
-            .ensure_weights(&RESEMBLYZER_ENCODER)
-            .context("cannot fetch the voice encoder's weights")?,
-    };
+    let weights = encoder_weights(encoder)?;
     let spoken = tempfile::tempdir().context("cannot create a temporary directory")?;
     let files: Vec<PathBuf> = if audio.is_empty() {
-        BENCH_TEXTS
-            .iter()
-            .map(|(name, text)| {
-                let path = spoken.path().join(format!("{name}.wav"));
-                let status = std::process::Command::new(&exe)
-                    .args(["say", text, "-f"])
-                    .arg(&path)
-                    .status()
-                    .context("cannot start vivace say")?;
-                anyhow::ensure!(
-                    status.success(),
-                    "speaking the benchmark text failed ({status})"
-                );
-                Ok(path)
-            })
-            .collect::<Result<_>>()?
+        [
+            ("medium", Workload::Medium.text()),
+            ("long", BENCH_LONG_TEXT),
+        ]
+        .iter()
+        .map(|(name, text)| {
+            let path = spoken.path().join(format!("{name}.wav"));
+            let status = std::process::Command::new(&exe)
+                .args(["say", text, "-f"])
+                .arg(&path)
+                .status()
+                .context("cannot start vivace say")?;
+            anyhow::ensure!(
+                status.success(),
+                "speaking the benchmark text failed ({status})"
+            );
+            Ok(path)
+        })
+        .collect::<Result<_>>()?
     } else {
         audio.to_vec()
     };
@@ -223,23 +235,10 @@ pub fn bench_embed(
             .arg("--encoder")
             .arg(&weights)
             .args(["--device", &device.device])
-            .args(["--variant", &format!("{variant:?}").to_lowercase()])
             .args(["--runs", &runs.to_string()])
-            .args(&files)
-            .stderr(std::process::Stdio::inherit());
-        if variant == Variant::Baseline {
-            for name in crate::TUNING_VARIABLES {
-                cmd.env_remove(name);
-            }
-        }
-        let out = cmd.output().context("cannot start a measurement process")?;
-        anyhow::ensure!(
-            out.status.success(),
-            "embedding measurement {variant:?} failed ({})",
-            out.status
-        );
-        let run: EmbedRunResult = serde_json::from_slice(&out.stdout)
-            .context("a measurement process printed no result")?;
+            .args(&files);
+        let run: EmbedRunResult =
+            crate::run_measurement(cmd, variant, &format!("embedding {variant:?}"))?;
         summaries.push(EmbedSummary::of(run));
     }
     println!(
@@ -299,15 +298,12 @@ pub fn bench_embed_run(args: &BenchEmbedRunArgs, started: std::time::Instant) ->
             let device = DeviceArg {
                 device: args.device.clone(),
             };
-            let optimizer = device.optimizer()?;
-            let (mut encoder, kind) =
-                SpeakerEncoder::load_planned(&args.encoder, &optimizer, device.is_explicit())?;
-            encoder.plan_batch(&optimizer)?;
-            (encoder, kind)
+            load_planned(&device, args.encoder.as_deref())?
         }
         Variant::Baseline => {
             let chosen = vivace_perf::device::open(args.device.parse()?)?;
-            let mut encoder = SpeakerEncoder::load(&args.encoder, &chosen.device)?;
+            let weights = encoder_weights(args.encoder.as_deref())?;
+            let mut encoder = SpeakerEncoder::load(&weights, &chosen.device)?;
             encoder.set_batch_size(1);
             (encoder, chosen.kind)
         }

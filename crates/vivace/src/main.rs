@@ -118,8 +118,10 @@ struct BenchArgs {
     /// by the default voice, at 22050 Hz).
     #[arg(long = "audio", requires = "embed")]
     audio: Vec<PathBuf>,
-    /// With --embed: voice-encoder weights (default resemblyzer's).
-    #[arg(long, env = "VIVACE_VOICE_ENCODER", requires = "embed")]
+    /// With --embed: voice-encoder weights (default resemblyzer's). Not
+    /// `requires = "embed"`: clap counts the variable as given, which would
+    /// break a plain `bench` while it is exported.
+    #[arg(long, env = "VIVACE_VOICE_ENCODER")]
     encoder: Option<PathBuf>,
 }
 
@@ -404,7 +406,7 @@ fn say(args: &SayArgs) -> Result<()> {
 
 /// `VIVACE_*` and thread variables removed for the baseline, so it runs on
 /// library defaults.
-pub(crate) const TUNING_VARIABLES: [&str; 9] = [
+const TUNING_VARIABLES: [&str; 9] = [
     "VIVACE_NUM_THREADS",
     "VIVACE_SENTENCE_THREADS",
     "VIVACE_ELEMENTWISE_THREADS",
@@ -455,24 +457,10 @@ fn bench(args: &BenchArgs) -> Result<()> {
                 .arg("--voice")
                 .arg(&onnx)
                 .args(["--device", &args.device.device])
-                .args(["--variant", &format!("{variant:?}").to_lowercase()])
                 .args(["--workload", &format!("{workload:?}").to_lowercase()])
-                .args(["--runs", &runs.to_string()])
-                .stderr(std::process::Stdio::inherit());
-            if variant == Variant::Baseline {
-                for name in TUNING_VARIABLES {
-                    cmd.env_remove(name);
-                }
-            }
-            let out = cmd.output().context("cannot start a measurement process")?;
-            if !out.status.success() {
-                bail!(
-                    "measurement {variant:?}/{workload:?} failed ({})",
-                    out.status
-                );
-            }
-            let run: RunResult = serde_json::from_slice(&out.stdout)
-                .context("a measurement process printed no result")?;
+                .args(["--runs", &runs.to_string()]);
+            let run: RunResult =
+                run_measurement(cmd, variant, &format!("{variant:?}/{workload:?}"))?;
             summaries.push(Summary::of(run));
             progress.inc(1);
         }
@@ -531,6 +519,28 @@ fn bench(args: &BenchArgs) -> Result<()> {
         write_report(path, &report)?;
     }
     Ok(())
+}
+
+/// Runs one measurement child process (`cmd`, told its `variant`; the
+/// baseline without the tuning variables, so it gets library defaults) and
+/// parses the JSON result it prints. `what` names it in errors.
+pub(crate) fn run_measurement<T: serde::de::DeserializeOwned>(
+    mut cmd: std::process::Command,
+    variant: Variant,
+    what: &str,
+) -> Result<T> {
+    cmd.args(["--variant", &format!("{variant:?}").to_lowercase()])
+        .stderr(std::process::Stdio::inherit());
+    if variant == Variant::Baseline {
+        for name in TUNING_VARIABLES {
+            cmd.env_remove(name);
+        }
+    }
+    let out = cmd.output().context("cannot start a measurement process")?;
+    if !out.status.success() {
+        bail!("measurement {what} failed ({})", out.status);
+    }
+    serde_json::from_slice(&out.stdout).context("a measurement process printed no result")
 }
 
 /// Writes a JSON report to `path`, or to stdout when it is `-`.

@@ -18,7 +18,10 @@ use vivace_frontend::speaker_audio::{self, ENCODER_SAMPLE_RATE};
 use vivace_models::voice_encoder::{
     partial_window_starts, utterance_embedding, VoiceEncoder, HOP, MEL_CHANNELS, WINDOW_FRAMES,
 };
-use vivace_perf::batch::{find_batch, run_with_backoff, BackoffError, BatchChoice, ProbeError};
+use vivace_perf::batch::{
+    classify_failure, find_batch, run_with_backoff, BackoffError, BatchCache, BatchChoice,
+    ProbeError,
+};
 use vivace_perf::{DeviceKind, Optimizer};
 
 /// Windows per second of speech (resemblyzer's `rate`).
@@ -118,27 +121,18 @@ impl SpeakerEncoder {
         })
     }
 
-    /// Loads the encoder for `optimizer`'s device. When the device was chosen
-    /// automatically and the encoder fails there, it falls back to the CPU
-    /// with a warning; a device the user named must work.
+    /// Loads the encoder for `optimizer`'s device, falling back to the CPU
+    /// as [`Optimizer::load_with_fallback`] does.
     pub fn load_planned(
         path: &Path,
         optimizer: &Optimizer,
         explicit_device: bool,
     ) -> Result<(Self, DeviceKind), SpeakerError> {
-        let kind = optimizer.device.kind;
-        let attempt = Self::load(path, &optimizer.device.device).and_then(|s| match kind {
-            DeviceKind::Cpu => Ok(s),
-            _ => s.smoke_test().map(|()| s),
-        });
-        match attempt {
-            Ok(s) => Ok((s, kind)),
-            Err(e) if !explicit_device && kind != DeviceKind::Cpu => {
-                tracing::warn!("voice encoder failed on {kind} ({e}); falling back to the CPU");
-                Ok((Self::load(path, &Device::Cpu)?, DeviceKind::Cpu))
-            }
-            Err(e) => Err(e),
-        }
+        optimizer.load_with_fallback(
+            explicit_device,
+            |device, _| Self::load(path, device),
+            Self::smoke_test,
+        )
     }
 
     /// Runs the encoder once on one silent window, to prove it works on its
@@ -156,10 +150,15 @@ impl SpeakerEncoder {
     /// Sets the batch the performance layer plans for this device and
     /// returns how it was chosen: `VIVACE_BATCH_SIZE` if set; on the CPU,
     /// every window of a call at once (the host loops split them between the
-    /// threads; one window per call measured 2.5–3× slower, see
+    /// threads; one window per call measured 2.2–3.1× slower, see
     /// `docs/PERFORMANCE.md`); on an accelerator, the measured knee of
-    /// windows per second up to [`MAX_SEARCHED_WINDOWS`].
-    pub fn plan_batch(&mut self, optimizer: &Optimizer) -> Result<String, SpeakerError> {
+    /// windows per second up to [`MAX_SEARCHED_WINDOWS`], remembered in
+    /// `cache_path` so the search runs once per machine.
+    pub fn plan_batch(
+        &mut self,
+        optimizer: &Optimizer,
+        cache_path: &Path,
+    ) -> Result<String, SpeakerError> {
         if let Some(batch) = optimizer.plan.batch_size {
             self.set_batch_size(batch);
             return Ok(format!("{batch} (VIVACE_BATCH_SIZE)"));
@@ -168,9 +167,21 @@ impl SpeakerEncoder {
             self.batch_size = usize::MAX;
             return Ok("all windows per call (CPU)".into());
         }
+        let key = BatchCache::key(
+            "voice-encoder",
+            &optimizer.device.kind.to_string(),
+            WINDOW_FRAMES,
+        );
+        let mut cache = BatchCache::open(cache_path);
+        if let Some(choice) = cache.get(&key) {
+            self.set_batch_size(choice.batch);
+            return Ok(format!("{} (cached)", choice.batch));
+        }
         let choice = self.choose_batch(MAX_SEARCHED_WINDOWS)?;
         self.set_batch_size(choice.batch);
-        Ok(format!("{} (measured: {})", choice.batch, choice.reason))
+        let how = format!("{} (measured: {})", choice.batch, choice.reason);
+        cache.put(key, choice);
+        Ok(how)
     }
 
     /// Sets how many windows go through the encoder per call.
@@ -181,12 +192,6 @@ impl SpeakerEncoder {
     /// Windows per encoder call.
     pub fn batch_size(&self) -> usize {
         self.batch_size
-    }
-
-    /// The embedding of one WAV file.
-    pub fn embed_file(&self, path: &Path) -> Result<Embedding, SpeakerError> {
-        let mut all = self.embed_files(&[path.to_path_buf()])?;
-        all.pop().ok_or(SpeakerError::NoInput)
     }
 
     /// The embeddings of several WAV files, in order; their windows share
@@ -288,7 +293,7 @@ impl SpeakerEncoder {
                 .encoder
                 .embed_windows(&mels)
                 .and_then(|t| Ok(t.to_vec2::<f32>()?))
-                .map_err(|e| classify(e.into()))?;
+                .map_err(|e| classify_failure(SpeakerError::from(e)))?;
             Ok(out)
         });
         match result {
@@ -313,19 +318,9 @@ impl SpeakerEncoder {
             self.encoder
                 .embed_windows(&mels)
                 .and_then(|t| Ok(t.to_vec2::<f32>()?))
-                .map_err(|e| classify(e.into()))?;
+                .map_err(|e| classify_failure(SpeakerError::from(e)))?;
             Ok(b as f64 / start.elapsed().as_secs_f64())
         })
-    }
-}
-
-/// Sorts an encoder failure into "try a smaller batch" and "give up".
-fn classify(e: SpeakerError) -> ProbeError<SpeakerError> {
-    let text = e.to_string().to_ascii_lowercase();
-    if text.contains("out of memory") || text.contains("out_of_memory") {
-        ProbeError::OutOfMemory
-    } else {
-        ProbeError::Failed(e)
     }
 }
 

@@ -15,7 +15,9 @@ use vivace_frontend::vits_tokenizer::VitsTokenizer;
 use vivace_models::mms::MmsVoice;
 use vivace_models::piper::PiperVoice;
 use vivace_models::vits::{SynthesisParams, Vits};
-use vivace_perf::batch::{find_batch, run_with_backoff, BackoffError, BatchChoice, ProbeError};
+use vivace_perf::batch::{
+    classify_failure, find_batch, run_with_backoff, BackoffError, BatchChoice, ProbeError,
+};
 use vivace_perf::{DeviceKind, Optimizer};
 
 /// What can go wrong between text and audio.
@@ -198,24 +200,11 @@ impl Synthesizer {
         explicit_device: bool,
         espeak_data: &Path,
     ) -> Result<(Self, DeviceKind), SynthError> {
-        let plan = &optimizer.plan;
-        let kind = optimizer.device.kind;
-        // The smoke test proves an accelerator works before we commit to it;
-        // on the CPU there is nothing to fall back to, so it is skipped.
-        let attempt = Self::load(onnx, &optimizer.device.device, plan.dtype(), espeak_data)
-            .and_then(|s| match kind {
-                DeviceKind::Cpu => Ok(s),
-                _ => s.smoke_test().map(|()| s),
-            });
-        match attempt {
-            Ok(s) => Ok((s, kind)),
-            Err(e) if !explicit_device && kind != DeviceKind::Cpu => {
-                tracing::warn!("voice failed on {kind} ({e}); falling back to the CPU");
-                let s = Self::load(onnx, &Device::Cpu, DType::F32, espeak_data)?;
-                Ok((s, DeviceKind::Cpu))
-            }
-            Err(e) => Err(e),
-        }
+        optimizer.load_with_fallback(
+            explicit_device,
+            |device, dtype| Self::load(onnx, device, dtype, espeak_data),
+            Self::smoke_test,
+        )
     }
 
     /// Runs the model once on a short id sequence, to prove it works on its device.
@@ -345,7 +334,7 @@ impl Synthesizer {
             self.voice
                 .model()
                 .synthesize_batch(&items)
-                .map_err(classify)
+                .map_err(classify_failure)
         });
         match result {
             Ok(done) => Ok(done),
@@ -392,7 +381,9 @@ impl Synthesizer {
         self.voice.sample_rate()
     }
 
-    /// Splits `text` into sentences of phonemes and ids, as Piper does.
+    /// Splits `text` into sentences of model input: for Piper voices,
+    /// phonemes and ids as Piper does; for MMS voices, split at sentence
+    /// ends, and the tokenizer's characters (as the "phonemes") and ids.
     pub fn sentences(&self, text: &str) -> Result<Vec<Sentence>, SynthError> {
         if text.trim().is_empty() {
             return Err(SynthError::EmptyText);
@@ -421,8 +412,8 @@ impl Synthesizer {
                         continue;
                     }
                     out.push(Sentence {
+                        ids: tokenizer.encode_prepared(&chars),
                         phonemes: chars.iter().map(char::to_string).collect(),
-                        ids: tokenizer.encode(part)?,
                     });
                 }
                 if out.is_empty() {
@@ -516,16 +507,4 @@ fn split_sentences(text: &str) -> Vec<&str> {
         parts.push(&text[start..]);
     }
     parts
-}
-
-/// An out-of-memory error from a device (CUDA reports `CUDA_ERROR_OUT_OF_MEMORY`,
-/// Metal "out of memory"); on the CPU an allocation failure aborts the process
-/// instead, so batches there are bounded by the memory budget up front.
-fn classify(e: candle_core::Error) -> ProbeError<candle_core::Error> {
-    let text = e.to_string().to_ascii_lowercase();
-    if text.contains("out of memory") || text.contains("out_of_memory") {
-        ProbeError::OutOfMemory
-    } else {
-        ProbeError::Failed(e)
-    }
 }

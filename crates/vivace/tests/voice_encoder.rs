@@ -5,26 +5,41 @@
 //! on resemblyzer's own windows, and the averaged utterance embedding. The
 //! whole pipeline through the CLI is in `embed_cli`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use candle_core::{Device, Tensor};
+use vivace::speaker::{
+    cosine_similarity as cosine, SpeakerEncoder, MIN_COVERAGE, WINDOWS_PER_SECOND,
+};
 use vivace::voice_store::{VoiceStore, RESEMBLYZER_ENCODER};
-use vivace_models::voice_encoder::{VoiceEncoder, MEL_CHANNELS, WINDOW_FRAMES};
+use vivace_frontend::mel::MelSpectrogram;
+use vivace_frontend::speaker_audio::ENCODER_SAMPLE_RATE;
+use vivace_models::voice_encoder::{
+    partial_window_starts, utterance_embedding, VoiceEncoder, HOP, MEL_CHANNELS, WINDOW_FRAMES,
+};
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../vivace-models/tests/fixtures/voice_encoder")
 }
 
+fn weights() -> PathBuf {
+    let store = VoiceStore::from_env().expect("a cache directory");
+    store
+        .ensure_weights(&RESEMBLYZER_ENCODER)
+        .unwrap_or_else(|e| panic!("the tests need resemblyzer's weights: {e}"))
+}
+
 fn encoder() -> &'static VoiceEncoder {
     static ENCODER: OnceLock<VoiceEncoder> = OnceLock::new();
     ENCODER.get_or_init(|| {
-        let store = VoiceStore::from_env().expect("a cache directory");
-        let weights = store
-            .ensure_weights(&RESEMBLYZER_ENCODER)
-            .unwrap_or_else(|e| panic!("the tests need resemblyzer's weights: {e}"));
-        VoiceEncoder::from_resemblyzer(&weights, &Device::Cpu).expect("load the encoder")
+        VoiceEncoder::from_resemblyzer(&weights(), &Device::Cpu).expect("load the encoder")
     })
+}
+
+/// The encoder's mel front end (n_fft 400, hop 160, 40 bands at 16 kHz).
+fn mel_spectrogram() -> MelSpectrogram {
+    MelSpectrogram::new(ENCODER_SAMPLE_RATE, 400, HOP, MEL_CHANNELS)
 }
 
 fn goldens() -> serde_json::Value {
@@ -38,57 +53,41 @@ fn floats(name: &str) -> Vec<f32> {
     crate::util::read_f32(&fixtures().join(name))
 }
 
-fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    let dot: f64 = a
-        .iter()
-        .zip(b)
-        .map(|(x, y)| f64::from(*x) * f64::from(*y))
-        .sum();
-    let na: f64 = a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-    let nb: f64 = b.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-    dot / (na * nb)
-}
-
 /// The mel front end on the waveform resemblyzer computed its frames from.
 #[test]
 fn mel_frames_match_librosa() {
     let padded = floats("speech_16k_a.padded.f32");
     let want = floats("speech_16k_a.mel.f32");
-    let mel = vivace_frontend::mel::MelSpectrogram::new(16000, 400, 160, MEL_CHANNELS);
-    let got = mel.compute(&padded);
+    let got = mel_spectrogram().compute(&padded);
     assert_eq!(got.len(), want.len(), "frame count");
-    let num: f64 = got
-        .iter()
-        .zip(&want)
-        .map(|(g, w)| f64::from(g - w).powi(2))
-        .sum();
-    let den: f64 = want.iter().map(|w| f64::from(*w).powi(2)).sum();
-    let rel = (num / den).sqrt();
+    let rel = crate::util::relative_l2(&got, &want);
     assert!(rel < 1e-5, "relative L2 error of the mel frames {rel}");
     eprintln!("mel frames: relative L2 error {rel:.2e}");
 }
 
 /// From resemblyzer's preprocessed waveform to the utterance embedding, all
-/// in Vivace: mel frames, windows, encoder, averaging.
+/// in Vivace, through the path `vivace embed` takes after preprocessing
+/// (`SpeakerEncoder`): windows, padding, mel frames, encoder, averaging.
 #[test]
 fn utterance_embedding_from_the_waveform_matches_resemblyzer() {
     let goldens = goldens();
     let golden = &goldens[0];
     assert_eq!(golden["file"], "speech_16k_a.wav");
     let n = golden["preprocessed_samples"].as_u64().expect("samples") as usize;
-    let starts = vivace_models::voice_encoder::partial_window_starts(n, 1.3, 0.75).expect("starts");
+    let starts = partial_window_starts(n, WINDOWS_PER_SECOND, MIN_COVERAGE).expect("starts");
     let padded = floats("speech_16k_a.padded.f32");
-    let last_end = (starts.last().expect("a window") + WINDOW_FRAMES) * 160;
+    let last_end = (starts.last().expect("a window") + WINDOW_FRAMES) * HOP;
     assert_eq!(
         padded.len(),
         n.max(last_end),
         "the golden waveform is padded to the last window"
     );
-    let mel =
-        vivace_frontend::mel::MelSpectrogram::new(16000, 400, 160, MEL_CHANNELS).compute(&padded);
-    let (embed, partials) = encoder().embed_utterance(&mel, &starts).expect("embed");
-    assert_eq!(partials.dim(0).expect("windows"), starts.len());
-    let c = cosine(&embed, &floats("speech_16k_a.embed.f32"));
+    let speaker = SpeakerEncoder::load(&weights(), &Device::Cpu).expect("load the encoder");
+    let embedding = speaker
+        .embed_preprocessed(padded[..n].to_vec(), Path::new("speech_16k_a"))
+        .expect("embed");
+    assert_eq!(embedding.windows, starts.len());
+    let c = cosine(&embedding.embedding, &floats("speech_16k_a.embed.f32"));
     assert!(c >= 0.999, "cosine {c}");
     eprintln!("voice encoder from the waveform: cosine {c:.7}");
 }
@@ -108,7 +107,7 @@ fn partial_and_utterance_embeddings_match_resemblyzer() {
             .as_array()
             .expect("starts")
             .iter()
-            .map(|s| s.as_u64().expect("start") as usize / 160)
+            .map(|s| s.as_u64().expect("start") as usize / HOP)
             .collect();
         let windows: Vec<Tensor> = starts
             .iter()
@@ -141,13 +140,10 @@ fn partial_and_utterance_embeddings_match_resemblyzer() {
             "{stem}: windows alike"
         );
         // The utterance embedding: the mean of the partials, L2-normalized.
-        let mut mean = vec![0f32; 256];
-        for p in &partials {
-            mean.iter_mut()
-                .zip(p)
-                .for_each(|(m, v)| *m += v / partials.len() as f32);
-        }
-        let c = cosine(&mean, &floats(&format!("{stem}.embed.f32")));
+        let c = cosine(
+            &utterance_embedding(&partials),
+            &floats(&format!("{stem}.embed.f32")),
+        );
         assert!(c >= 0.999, "{stem}: utterance cosine {c}");
         worst = worst.min(c);
     }

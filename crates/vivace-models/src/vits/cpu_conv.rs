@@ -1,19 +1,26 @@
-//! A CPU kernel for the generator's convolutions: tiled im2col + GEMM, with
-//! the leaky ReLU before the convolution fused into the gather and the bias
-//! and residual add fused into the output.
+//! CPU kernels for the generator's convolutions, each tested against
+//! candle's op (see the tests below):
+//!
+//! - [`FusedConv`]: dense convolutions as `W · windows` with the weights packed
+//!   once ([`super::cpu_gemm`]); the leaky ReLU before the convolution is
+//!   applied while each input window is read, with no im2col copy (the GEMM
+//!   reads each tap's rows through pointers into the activated window), and
+//!   the bias and residual add go into the output;
+//! - [`FusedConvTranspose`]: the upsamplers, split by output phase into
+//!   ordinary convolutions over the input;
+//! - [`DepthwiseConv`]: one filter per channel (the duration predictor's
+//!   depth-separable layers), instead of candle's one conv per channel.
 //!
 //! candle's `conv1d` builds the whole im2col matrix (`[length, c_in * k]`,
 //! ~100 MB for the last HiFi-GAN stage of a 5-second sentence), and every
-//! `leaky_relu`, `+` and `/` around it allocates and walks a full tensor. Here
-//! each time tile's im2col block stays in cache, and the activation and the
-//! residual cost nothing extra. Tiles run in parallel on rayon's pool, each
-//! with a single-threaded GEMM (the `gemm` crate, which candle uses too).
-//! Tested against candle's `conv1d` (see the tests below).
+//! `leaky_relu`, `+` and `/` around it allocates and walks a full tensor.
+//! Time tiles run in parallel on rayon's pool.
 
-use candle_core::{DType, Device, Result, Storage, Tensor};
+use candle_core::{DType, Device, Result, Tensor};
 use rayon::prelude::*;
 
 use super::cpu_gemm::{Init, PackedMatrix};
+use super::cpu_ops::with_cpu_slice;
 
 /// Output samples per tile for `c_in` input channels and `len` samples: a
 /// multiple of the GEMM kernel's 64-step block, with an activated input
@@ -448,21 +455,6 @@ fn activate_window(src: &[f32], start: isize, slope: f32, win: &mut [f32]) {
             *v = x.max(0.0) + slope * x.min(0.0);
         }
     }
-}
-
-/// Runs `f` on the f32 values of a CPU tensor in row-major order, borrowing
-/// its storage when it is contiguous (no copy), else a contiguous copy.
-pub(crate) fn with_cpu_slice<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
-    let t = t.contiguous()?;
-    let (storage, layout) = t.storage_and_layout();
-    let Storage::Cpu(cpu) = &*storage else {
-        candle_core::bail!("fused conv: the tensor is not on the CPU");
-    };
-    let all = cpu.as_slice::<f32>()?;
-    let (start, end) = layout
-        .contiguous_offsets()
-        .ok_or_else(|| candle_core::Error::Msg("fused conv: tensor is not contiguous".into()))?;
-    Ok(f(&all[start..end]))
 }
 
 #[cfg(test)]

@@ -119,16 +119,6 @@ impl PackedMatrix {
         }
     }
 
-    /// Rows of the matrix (output channels).
-    pub fn rows(&self) -> usize {
-        self.m
-    }
-
-    /// Columns of the matrix (the depth of the product).
-    pub fn depth(&self) -> usize {
-        self.k
-    }
-
     /// `dst[i, t] = init[i, t] + bias[i] + Σ_r W[i, r] · rows[r][t]` for
     /// `i < m`, `t < n`, single-threaded; `dst` rows are `ld_dst` apart.
     /// [`Init`] says where the first term comes from (it may be `dst`
@@ -286,8 +276,8 @@ impl PackedMatrix {
     }
 }
 
-/// Whether this CPU runs the AVX-512 kernel.
-fn has_avx512() -> bool {
+/// Whether this CPU runs AVX-512F code (the GEMM kernel, the LSTM cell).
+pub(crate) fn has_avx512() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         is_x86_feature_detected!("avx512f")

@@ -3,15 +3,28 @@
 //! makes a new tensor per op), with an exponential the compiler vectorizes
 //! (libm's `tanhf`/`expf` are scalar calls).
 
-use candle_core::{Device, Result, Tensor};
+use candle_core::{Device, Result, Storage, Tensor};
 use rayon::prelude::*;
-
-use super::cpu_conv::with_cpu_slice;
 
 /// Whether Vivace's CPU kernels (these and `cpu_conv`'s) can run on `x`:
 /// f32 on the CPU; otherwise candle's ops run.
 pub fn applies_to(x: &Tensor) -> bool {
     matches!(x.device(), Device::Cpu) && x.dtype() == candle_core::DType::F32
+}
+
+/// Runs `f` on the f32 values of a CPU tensor in row-major order, borrowing
+/// its storage when it is contiguous (no copy), else a contiguous copy.
+pub(crate) fn with_cpu_slice<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
+    let t = t.contiguous()?;
+    let (storage, layout) = t.storage_and_layout();
+    let Storage::Cpu(cpu) = &*storage else {
+        candle_core::bail!("CPU kernel: the tensor is not on the CPU");
+    };
+    let all = cpu.as_slice::<f32>()?;
+    let (start, end) = layout.contiguous_offsets().ok_or_else(|| {
+        candle_core::Error::Msg("CPU kernel: the tensor is not contiguous".into())
+    })?;
+    Ok(f(&all[start..end]))
 }
 
 /// `e^x` in f32, branch-free so loops over it vectorize: Cody–Waite range

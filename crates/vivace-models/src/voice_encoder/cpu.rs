@@ -12,7 +12,7 @@
 
 use rayon::prelude::*;
 
-use crate::vits::cpu_gemm::row_major_gemm;
+use crate::vits::cpu_gemm::{has_avx512, row_major_gemm};
 use crate::vits::cpu_ops::{sigmoid, tanh};
 
 /// One LSTM layer's weights, host-side and transposed for row-major products.
@@ -71,15 +71,17 @@ fn matmul(
 }
 
 /// One step of the LSTM cell for one window: `c ← σ(f)·c + σ(i)·tanh(g)`,
-/// `h ← σ(o)·tanh(c)`. With AVX-512 the same loop is compiled for 16 lanes
-/// (the baseline x86-64 target gives 4).
-fn lstm_cell(c: &mut [f32], h: &mut [f32], i: &[f32], f: &[f32], g: &[f32], o: &[f32]) {
+/// `h ← σ(o)·tanh(c)`. With `avx512` (the CPU's, from
+/// [`has_avx512`]) the same loop is compiled for 16 lanes (the baseline
+/// x86-64 target gives 4).
+fn lstm_cell(avx512: bool, [c, h]: [&mut [f32]; 2], [i, f, g, o]: [&[f32]; 4]) {
     #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx512f") {
-        // SAFETY: the CPU has AVX-512F, checked just above.
+    if avx512 {
+        // SAFETY: the caller found AVX-512F on this CPU.
         unsafe { lstm_cell_avx512(c, h, i, f, g, o) };
         return;
     }
+    let _ = avx512;
     lstm_cell_lanes(c, h, i, f, g, o);
 }
 
@@ -121,6 +123,7 @@ impl HostLstmLayer {
         let mut out = vec![0f32; b * t * h];
         let mut hidden = vec![0f32; b * h];
         let mut cell = vec![0f32; b * h];
+        let avx512 = has_avx512();
         for step in 0..t {
             // gates[:, step, :] += h · W_hhᵀ, rows t·4H apart.
             let first = step * g;
@@ -139,7 +142,7 @@ impl HostLstmLayer {
                 let (zg, zo) = rest.split_at(h);
                 let c = &mut cell[w * h..(w + 1) * h];
                 let hs = &mut hidden[w * h..(w + 1) * h];
-                lstm_cell(c, hs, zi, zf, zg, zo);
+                lstm_cell(avx512, [c, hs], [zi, zf, zg, zo]);
                 out[(w * t + step) * h..(w * t + step + 1) * h].copy_from_slice(hs);
             }
         }
@@ -166,12 +169,16 @@ impl HostEncoder {
 
     /// [`Self::embed_windows`] on one thread.
     fn embed_part(&self, mels: &[f32], b: usize, t: usize) -> Vec<f32> {
-        let mut x = mels.to_vec();
-        let mut hidden = 0;
-        for layer in &self.layers {
+        // `from_tensors` refuses an encoder without layers.
+        let (first, rest) = self
+            .layers
+            .split_first()
+            .expect("an encoder has at least one LSTM layer");
+        let mut x = first.forward(mels, b, t);
+        for layer in rest {
             x = layer.forward(&x, b, t);
-            hidden = layer.hidden;
         }
+        let hidden = rest.last().unwrap_or(first).hidden;
         let last: Vec<f32> = (0..b)
             .flat_map(|w| {
                 x[(w * t + t - 1) * hidden..(w * t + t) * hidden]
