@@ -12,9 +12,11 @@ For each round, in turn:
 Prints the medians over rounds and the Vivace/resemblyzer ratios; --json
 writes everything.
 
-resemblyzer is installed by this script into a throwaway virtual environment
-(default /tmp/vivace-embed-peer-venv; CPU-only PyTorch). Vivace is the release
-binary (`cargo build --release` first). Usage:
+resemblyzer (and the PyTorch wheel pip picks for it from PyPI) is installed
+by this script into a throwaway virtual environment (default
+/tmp/vivace-embed-peer-venv), or taken from --python. Vivace is the release
+binary (`cargo build --release` first); it fetches the encoder weights into
+its cache itself. Usage:
 
     python3 bench/embed_peer.py FILE.wav [...] [--rounds 5] [--runs 9] [--json OUT]
 """
@@ -53,9 +55,8 @@ def ensure_resemblyzer(venv: Path) -> Path:
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     probe = subprocess.run([str(python), "-c", "import resemblyzer, torch"], capture_output=True)
     if probe.returncode != 0:
-        pip = [str(python), "-m", "pip", "install", "-q"]
-        subprocess.run(pip + ["--index-url", "https://download.pytorch.org/whl/cpu", "torch"], check=False)
-        subprocess.run(pip + ["resemblyzer==0.1.4", "setuptools<81"], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "resemblyzer==0.1.4", "setuptools<81"],
+                       check=True)
     return python
 
 
@@ -71,17 +72,15 @@ def main() -> None:
     args = parser.parse_args()
     python = args.python or ensure_resemblyzer(args.venv)
     files = [str(f.resolve()) for f in args.files]
-    encoder = Path.home() / ".cache" / "vivace" / "weights" / "resemblyzer-0.1.4" / "pretrained.pt"
-    if not encoder.exists():
-        # `vivace embed` fetches the weights on first use.
-        subprocess.run([str(args.vivace), "embed", files[0]], check=True, capture_output=True)
+    # Fetch the encoder weights once, outside the timed runs.
+    subprocess.run([str(args.vivace), "embed", files[0]], check=True, capture_output=True)
     rounds = []
     for r in range(args.rounds):
         peer = json.loads(subprocess.run(
             [str(python), "-c", PEER, str(args.runs), *files], check=True, capture_output=True, text=True
         ).stdout)
         ours = json.loads(subprocess.run(
-            [str(args.vivace), "bench-embed-run", "--encoder", str(encoder), "--device", "cpu",
+            [str(args.vivace), "bench-embed-run", "--device", "cpu",
              "--variant", "optimized", "--runs", str(args.runs), *files],
             check=True, capture_output=True, text=True,
         ).stdout)

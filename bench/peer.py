@@ -138,6 +138,8 @@ def main() -> None:
         "audio_s": round(audio_s, 2),
         "medians": {k: round(v, 3) for k, v in med.items()},
         "spread": {k: [round(min(v), 3), round(max(v), 3)] for k, v in rows.items()},
+        # Every round's figures, so per-round ratios can be checked later.
+        "per_round": {k: [round(x, 3) for x in v] for k, v in rows.items()},
         "ratios": {
             "long_wall": round(med["vivace_wall"] / med["piper_wall"], 3),
             "first_audio": round(med["vivace_ttfa"] / med["piper_ttfa"], 3),

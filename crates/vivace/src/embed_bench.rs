@@ -24,7 +24,8 @@ pub struct EmbedRunResult {
     pub variant: Variant,
     /// Device used.
     pub device: String,
-    /// Process start to the first run's embeddings, seconds (weights load included).
+    /// Process start to the first run's embeddings, seconds (weights load
+    /// included, and on an accelerator the batch search when not cached yet).
     pub cold_start_s: f64,
     /// Warm-up runs made before timing (0 for the baseline).
     pub warmup_runs: usize,
