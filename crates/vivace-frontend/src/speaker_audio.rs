@@ -39,7 +39,13 @@ fn bad(path: &Path, reason: impl Into<String>) -> Error {
 pub fn read_wav(path: &Path) -> Result<Recording> {
     let file =
         std::fs::File::open(path).map_err(|e| bad(path, format!("cannot read the file ({e})")))?;
-    let reader = hound::WavReader::new(std::io::BufReader::new(file)).map_err(|e| {
+    read_wav_from(std::io::BufReader::new(file), path)
+}
+
+/// [`read_wav`] from any reader (an upload, for example); `path` names the
+/// recording in errors.
+pub fn read_wav_from(input: impl std::io::Read, path: &Path) -> Result<Recording> {
+    let reader = hound::WavReader::new(input).map_err(|e| {
         bad(
             path,
             match e {

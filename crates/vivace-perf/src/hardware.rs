@@ -129,6 +129,43 @@ fn cpu_model() -> Option<String> {
         .map(|(_, v)| v.trim().to_string())
 }
 
+/// Memory of a device right now, in bytes: what the service's metrics show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct MemoryNow {
+    /// Total memory of the device (system memory for the CPU).
+    pub total: u64,
+    /// Memory still free for new allocations.
+    pub free: u64,
+}
+
+/// Reads `device`'s memory now: `/proc/meminfo` for the CPU, the driver for
+/// CUDA; `None` where neither says (Metal, non-Linux CPUs).
+pub fn memory_now(device: crate::DeviceKind) -> Option<MemoryNow> {
+    match device {
+        crate::DeviceKind::Cpu => match memory() {
+            (Some(total), Some(free)) => Some(MemoryNow { total, free }),
+            _ => None,
+        },
+        crate::DeviceKind::Cuda(index) => cuda_memory(index),
+        crate::DeviceKind::Metal(_) => None,
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn cuda_memory(index: usize) -> Option<MemoryNow> {
+    use candle_core::cuda::cudarc::driver::CudaContext;
+    let (free, total) = CudaContext::new(index).ok()?.mem_get_info().ok()?;
+    Some(MemoryNow {
+        total: total as u64,
+        free: free as u64,
+    })
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda_memory(_index: usize) -> Option<MemoryNow> {
+    None
+}
+
 /// `(MemTotal, MemAvailable)` from `/proc/meminfo`, in bytes.
 fn memory() -> (Option<u64>, Option<u64>) {
     let Ok(info) = std::fs::read_to_string("/proc/meminfo") else {

@@ -16,6 +16,7 @@ use vivace_frontend::audio::{AudioSink, PostProcess, RawSink, SampleFormat, WavS
 use vivace_perf::{DeviceRequest, Optimizer, Overrides};
 
 mod embed_cli;
+mod serve_cli;
 
 /// Fast speech synthesis on any hardware.
 #[derive(Debug, Parser)]
@@ -47,6 +48,8 @@ enum Command {
     Embed(embed_cli::EmbedArgs),
     /// Cosine similarity of two recordings' speaker embeddings.
     Similarity(embed_cli::SimilarityArgs),
+    /// Run the OpenAI-compatible speech service (POST /v1/audio/speech).
+    Serve(Box<serve_cli::ServeArgs>),
     /// List installed voices (Piper and MMS) with language and sample rate.
     Voices {
         /// Print JSON instead of a table.
@@ -776,6 +779,7 @@ fn run(cli: Cli, started: Instant) -> Result<()> {
         Command::Validate(args) => validate(&args),
         Command::Embed(args) => embed_cli::embed(&args),
         Command::Similarity(args) => embed_cli::similarity(&args),
+        Command::Serve(args) => serve_cli::serve(&args),
         Command::Download => {
             let store = VoiceStore::from_env()?;
             let path = store.ensure(&DEFAULT_VOICE)?;

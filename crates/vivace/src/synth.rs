@@ -326,14 +326,26 @@ impl Synthesizer {
         params: &SynthesisParams,
         batch: usize,
     ) -> Result<(Vec<Vec<f32>>, usize), SynthError> {
-        let result = run_with_backoff(batch.min(sentences.len()), |b| {
-            let items: Vec<(&[i64], SynthesisParams)> = sentences[..b]
-                .iter()
-                .map(|s| (s.ids.as_slice(), *params))
-                .collect();
+        let items: Vec<(&[i64], SynthesisParams)> = sentences
+            .iter()
+            .map(|s| (s.ids.as_slice(), *params))
+            .collect();
+        self.synthesize_items(&items, batch)
+    }
+
+    /// Synthesizes the first `batch` items (or fewer) in one model call, each
+    /// with its own parameters (the service batches sentences of different
+    /// requests), halving the batch on out-of-memory and retrying; returns
+    /// their float waveforms and the batch that fitted.
+    pub fn synthesize_items(
+        &self,
+        items: &[(&[i64], SynthesisParams)],
+        batch: usize,
+    ) -> Result<(Vec<Vec<f32>>, usize), SynthError> {
+        let result = run_with_backoff(batch.min(items.len()), |b| {
             self.voice
                 .model()
-                .synthesize_batch(&items)
+                .synthesize_batch(&items[..b])
                 .map_err(classify_failure)
         });
         match result {

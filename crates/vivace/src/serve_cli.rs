@@ -1,0 +1,282 @@
+//! `vivace serve`: flags, voice loading and signals around
+//! [`vivace::server::serve`].
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use axum::http::HeaderValue;
+use vivace::bench::{decide_batch, Workload};
+use vivace::server::scheduler::{SchedulerConfig, ServedVoice};
+use vivace::server::ServerConfig;
+use vivace::speaker::SpeakerEncoder;
+use vivace::synth::Synthesizer;
+use vivace::voice_store::{VoiceStore, RESEMBLYZER_ENCODER};
+use vivace_frontend::audio::PostProcess;
+
+use crate::DeviceArg;
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on. Loopback by default: binding to another
+    /// address (0.0.0.0 for every interface) exposes the service.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: IpAddr,
+    /// Port (0: any free port, printed at start).
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// Voices to serve: installed names or paths to NAME.onnx / MMS
+    /// checkpoint folders; repeat for several (the first is the default).
+    /// Default: the default voice.
+    #[arg(
+        long = "voice",
+        short = 'm',
+        env = "VIVACE_VOICE",
+        value_delimiter = ','
+    )]
+    voices: Vec<String>,
+    #[command(flatten)]
+    device: DeviceArg,
+    /// Require `Authorization: Bearer KEY` on every endpoint but /health.
+    #[arg(long, env = "VIVACE_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// Allow browsers from this origin (CORS); repeat for several. Off by default.
+    #[arg(long = "cors-origin")]
+    cors_origins: Vec<String>,
+    /// Longest `input` accepted, in characters.
+    #[arg(long, default_value_t = 4096)]
+    max_input_chars: usize,
+    /// Largest embeddings upload, in MiB.
+    #[arg(long, default_value_t = 25)]
+    max_upload_mib: usize,
+    /// Speech requests accepted and not yet synthesized before new ones get 503.
+    #[arg(long, default_value_t = 64)]
+    queue_size: usize,
+    /// Seconds a request may take, queueing included (504 after).
+    #[arg(long, default_value_t = 60.0)]
+    request_timeout: f64,
+    /// Seconds in-flight requests get to finish after SIGTERM/SIGINT.
+    #[arg(long, default_value_t = 30.0)]
+    shutdown_grace: f64,
+    /// Milliseconds a worker waits for more sentences to fill a batch.
+    #[arg(long, default_value_t = 5)]
+    batch_wait_ms: u64,
+    /// Sentences per model call; default: the performance layer's (measured
+    /// on accelerators, 1 on the CPU).
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Synthesis workers; default: the plan's sentence streams.
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Seconds of silence between sentences.
+    #[arg(long, default_value_t = 0.0)]
+    sentence_silence: f32,
+    /// Serve no speaker embeddings (and fetch no encoder weights).
+    #[arg(long)]
+    no_embeddings: bool,
+    /// Voice-encoder weights (resemblyzer's pretrained.pt); fetched with pip when absent.
+    #[arg(long, env = "VIVACE_VOICE_ENCODER")]
+    encoder: Option<PathBuf>,
+}
+
+impl ServeArgs {
+    /// Checks the numbers before anything loads.
+    fn check(&self) -> Result<()> {
+        for (name, v) in [
+            ("--request-timeout", self.request_timeout),
+            ("--shutdown-grace", self.shutdown_grace),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                bail!("{name} must be a positive number of seconds, got {v}");
+            }
+        }
+        if !(self.sentence_silence.is_finite() && self.sentence_silence >= 0.0) {
+            bail!("--sentence-silence must be a non-negative number of seconds");
+        }
+        for (name, v) in [
+            ("--queue-size", self.queue_size),
+            ("--max-input-chars", self.max_input_chars),
+            ("--batch-size", self.batch_size.unwrap_or(1)),
+            ("--workers", self.workers.unwrap_or(1)),
+        ] {
+            if v == 0 {
+                bail!("{name} must be at least 1");
+            }
+        }
+        if self.api_key.as_deref().is_some_and(|k| k.trim().is_empty()) {
+            bail!("VIVACE_API_KEY / --api-key is set but empty: give a key or unset it");
+        }
+        Ok(())
+    }
+}
+
+/// Loads the voices and the encoder, then serves until SIGTERM or SIGINT.
+pub fn serve(args: &ServeArgs) -> Result<()> {
+    args.check()?;
+    let cors_origins = args
+        .cors_origins
+        .iter()
+        .map(|o| {
+            HeaderValue::from_str(o)
+                .with_context(|| format!("--cors-origin {o:?} is not a valid header value"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let optimizer = args.device.optimizer()?;
+    let store = VoiceStore::from_env()?;
+    let names: Vec<Option<&str>> = match args.voices.is_empty() {
+        true => vec![None],
+        false => args.voices.iter().map(|v| Some(v.as_str())).collect(),
+    };
+    let mut voices: Vec<ServedVoice> = Vec::new();
+    let mut device = optimizer.device.kind;
+    let mut batch = args.batch_size;
+    for name in names {
+        let path = store.resolve(name)?;
+        let (synth, kind) = Synthesizer::load_planned(
+            &path,
+            &optimizer,
+            args.device.is_explicit(),
+            &store.espeak_data_dir(),
+        )
+        .with_context(|| format!("cannot load voice {}", path.display()))?;
+        let served_name = match name {
+            Some(n) if !n.contains(['/', '\\']) && !n.ends_with(".onnx") => n.to_string(),
+            _ => voice_name(&path),
+        };
+        if voices.iter().any(|v| v.info.name == served_name) {
+            bail!("voice {served_name:?} is given twice");
+        }
+        let info = vivace::voice_store::describe(&served_name, &path)
+            .with_context(|| format!("cannot read voice {}", path.display()))?;
+        if batch.is_none() {
+            let decision = decide_batch(
+                &synth,
+                &optimizer,
+                &served_name,
+                Workload::Medium.text(),
+                &store.batch_cache_path(),
+            )?;
+            tracing::info!("batch {} ({})", decision.batch, decision.source);
+            batch = Some(decision.batch);
+        }
+        device = kind;
+        eprintln!(
+            "vivace: serving voice {served_name} ({} Hz) on {kind}",
+            info.sample_rate
+        );
+        voices.push(ServedVoice {
+            info,
+            synth,
+            post: PostProcess::default(),
+        });
+    }
+    let encoder = match args.no_embeddings {
+        true => None,
+        false => {
+            let weights = match &args.encoder {
+                Some(path) => path.clone(),
+                None => store.ensure_weights(&RESEMBLYZER_ENCODER).context(
+                    "cannot fetch the voice encoder's weights (or pass --no-embeddings)",
+                )?,
+            };
+            let (mut encoder, _) =
+                SpeakerEncoder::load_planned(&weights, &optimizer, args.device.is_explicit())?;
+            encoder.plan_batch(&optimizer, &store.batch_cache_path())?;
+            Some(encoder)
+        }
+    };
+    let workers = args.workers.unwrap_or(optimizer.plan.sentence_threads);
+    let config = ServerConfig {
+        addr: SocketAddr::new(args.host, args.port),
+        api_key: args.api_key.clone(),
+        cors_origins,
+        max_input_chars: args.max_input_chars,
+        // JSON escapes can take 6 bytes per character (\uXXXX), plus the other fields.
+        max_body_bytes: args.max_input_chars * 6 + 64 * 1024,
+        max_upload_bytes: args.max_upload_mib << 20,
+        request_timeout: Duration::from_secs_f64(args.request_timeout),
+        shutdown_grace: Duration::from_secs_f64(args.shutdown_grace),
+        sentence_silence: args.sentence_silence,
+        retry_after_seconds: 1,
+        warmup: optimizer.plan.warmup,
+        scheduler: SchedulerConfig {
+            workers,
+            max_batch: batch.unwrap_or(1),
+            max_wait: Duration::from_millis(args.batch_wait_ms),
+            stream_threads: optimizer.plan.stream_threads,
+            max_pending_requests: args.queue_size,
+        },
+    };
+    if !args.host.is_loopback() {
+        eprintln!(
+            "vivace: warning: listening on {} exposes the service beyond this machine{}",
+            args.host,
+            if config.api_key.is_none() {
+                " without an API key (set VIVACE_API_KEY)"
+            } else {
+                ""
+            }
+        );
+    }
+    let scheduler = config.scheduler;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("vivace-http")
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(vivace::server::serve(
+        config,
+        voices,
+        encoder,
+        device,
+        shutdown_signal(),
+        |addr| {
+            // Scripts and tests read this line for the port.
+            println!("vivace: listening on http://{addr}");
+            eprintln!(
+                "vivace: {} worker(s), batch up to {}, queue {} requests",
+                scheduler.workers, scheduler.max_batch, scheduler.max_pending_requests
+            );
+        },
+    ))?;
+    eprintln!("vivace: stopped");
+    Ok(())
+}
+
+/// A served voice's name: the file stem of NAME.onnx, or the checkpoint folder.
+fn voice_name(path: &std::path::Path) -> String {
+    path.file_stem()
+        .or_else(|| path.file_name())
+        .map_or_else(|| "voice".into(), |s| s.to_string_lossy().into_owned())
+}
+
+/// Resolves at SIGTERM or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!("cannot listen for Ctrl-C: {e}");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {},
+        _ = terminate => {},
+    }
+    eprintln!("vivace: shutting down: finishing in-flight requests");
+}

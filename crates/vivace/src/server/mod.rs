@@ -1,0 +1,330 @@
+//! The speech service: an OpenAI-compatible HTTP API over the scheduler.
+//!
+//! `vivace serve` loads the voices, then [`serve`] binds, answers at once
+//! (`/health`), warms the voices up in the background (`/ready` says when),
+//! and runs until its shutdown future resolves (SIGTERM/SIGINT in the CLI):
+//! then it stops accepting, lets in-flight requests finish within
+//! [`ServerConfig::shutdown_grace`], and stops the workers.
+//!
+//! Layout: [`api`] the endpoints, [`scheduler`] the queue and workers,
+//! [`formats`] the audio encodings, [`metrics`] Prometheus, [`error`]
+//! OpenAI-shaped errors; authentication and request counting are the two
+//! middleware functions here.
+
+pub mod api;
+pub mod error;
+pub mod formats;
+pub mod metrics;
+pub mod scheduler;
+
+use std::future::{Future, IntoFuture};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{header, HeaderValue, Method};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use self::error::ApiError;
+use self::metrics::{Metrics, RequestLabels};
+use self::scheduler::{Scheduler, SchedulerConfig, ServedVoice};
+use crate::speaker::SpeakerEncoder;
+
+/// What the service runs with (the CLI's flags, checked).
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to listen on; port 0 picks a free port.
+    pub addr: SocketAddr,
+    /// When set, every endpoint but `/health` needs `Authorization: Bearer <key>`.
+    pub api_key: Option<String>,
+    /// Origins allowed to call from browsers; empty: no CORS headers at all.
+    pub cors_origins: Vec<HeaderValue>,
+    /// Longest `input`, in characters (OpenAI's limit is 4096).
+    pub max_input_chars: usize,
+    /// Largest JSON request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Largest embeddings upload, in bytes.
+    pub max_upload_bytes: usize,
+    /// How long a request may take, queueing included.
+    pub request_timeout: Duration,
+    /// How long in-flight requests get to finish after a shutdown signal.
+    pub shutdown_grace: Duration,
+    /// Seconds of silence between sentences.
+    pub sentence_silence: f32,
+    /// `Retry-After` of a 503 when the queue is full, in seconds.
+    pub retry_after_seconds: u32,
+    /// Whether to warm the voices up before `/ready` says so.
+    pub warmup: bool,
+    /// Workers, batch size and queue bound.
+    pub scheduler: SchedulerConfig,
+}
+
+/// What every handler shares.
+pub struct App {
+    /// The configuration.
+    pub config: ServerConfig,
+    /// The sentence queue and its workers.
+    pub scheduler: Scheduler,
+    /// The metrics.
+    pub metrics: Arc<Metrics>,
+    /// The voice encoder, unless embeddings are off.
+    pub encoder: Option<Arc<SpeakerEncoder>>,
+    /// One embedding at a time: the encoder already uses every core.
+    pub encoder_slot: tokio::sync::Semaphore,
+    /// Set once the voices are warmed up.
+    pub ready: AtomicBool,
+    /// SHA-256 of the API key, compared in constant time.
+    key_digest: Option<[u8; 32]>,
+}
+
+impl App {
+    /// The index of the voice `name` (the first voice when absent); an
+    /// unknown name is a 400 that lists the served voices. Names are only
+    /// looked up here, never used as paths.
+    pub fn voice_index(&self, name: Option<&str>) -> Result<usize, ApiError> {
+        let voices = self.scheduler.voices();
+        let Some(name) = name else {
+            return Ok(0);
+        };
+        voices
+            .iter()
+            .position(|v| v.info.name == name)
+            .ok_or_else(|| {
+                let served: Vec<&str> = voices.iter().map(|v| v.info.name.as_str()).collect();
+                ApiError::bad_request(
+                    "voice_not_found",
+                    format!(
+                        "voice {name:?} is not served here: use one of {} (GET /v1/voices lists them)",
+                        served.join(", ")
+                    ),
+                )
+            })
+    }
+}
+
+/// What can stop the service from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// No voice to serve.
+    #[error("no voice to serve: give at least one --voice")]
+    NoVoices,
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Threads could not be started, or the server failed.
+    #[error("the server failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Builds the routes, with authentication, request counting, body limits
+/// and CORS as configured.
+pub fn router(app: Arc<App>) -> Router {
+    let config = &app.config;
+    let mut router = Router::new()
+        .route(
+            "/v1/audio/speech",
+            post(api::speech).layer(DefaultBodyLimit::max(config.max_body_bytes)),
+        )
+        .route(
+            "/v1/audio/embeddings",
+            post(api::embeddings).layer(DefaultBodyLimit::max(config.max_upload_bytes)),
+        )
+        .route("/v1/voices", get(api::voices))
+        .route("/health", get(api::health))
+        .route("/ready", get(api::ready))
+        .route("/metrics", get(api::metrics))
+        .fallback(api::not_found)
+        .method_not_allowed_fallback(api::method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&app),
+            authenticate,
+        ))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&app),
+            count_requests,
+        ));
+    if !config.cors_origins.is_empty() {
+        router = router.layer(
+            CorsLayer::new()
+                .allow_origin(AllowOrigin::list(config.cors_origins.clone()))
+                .allow_methods([Method::GET, Method::POST])
+                .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]),
+        );
+    }
+    router.with_state(app)
+}
+
+/// Requires the API key, when one is set, on every path but `/health`.
+async fn authenticate(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    let Some(expected) = &app.key_digest else {
+        return next.run(request).await;
+    };
+    if request.uri().path() == "/health" || request.method() == Method::OPTIONS {
+        return next.run(request).await;
+    }
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|key| digest(key.trim()));
+    // Digests have one length, so the comparison takes the same time
+    // whatever the key given.
+    match given {
+        Some(given) if bool::from(given.ct_eq(expected)) => next.run(request).await,
+        _ => axum::response::IntoResponse::into_response(ApiError::unauthorized()),
+    }
+}
+
+fn digest(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
+}
+
+/// Counts every answer by route and status.
+async fn count_requests(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    let endpoint = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let response = next.run(request).await;
+    app.metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            endpoint,
+            status: response.status().as_u16(),
+        })
+        .inc();
+    response
+}
+
+/// Serves `voices` (and `encoder`, for embeddings) on `config.addr` until
+/// `shutdown` resolves; then finishes in-flight requests within the grace
+/// period and stops. `on_listening` gets the bound address (port 0 resolved).
+pub async fn serve(
+    config: ServerConfig,
+    voices: Vec<ServedVoice>,
+    encoder: Option<SpeakerEncoder>,
+    device: vivace_perf::DeviceKind,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    on_listening: impl FnOnce(SocketAddr),
+) -> Result<(), ServerError> {
+    if voices.is_empty() {
+        return Err(ServerError::NoVoices);
+    }
+    let mut devices = vec![vivace_perf::DeviceKind::Cpu];
+    if device != vivace_perf::DeviceKind::Cpu {
+        devices.push(device);
+    }
+    let metrics = Arc::new(Metrics::new(devices));
+    let scheduler = Scheduler::start(voices.into(), config.scheduler, Arc::clone(&metrics))?;
+    let listener = tokio::net::TcpListener::bind(config.addr)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: config.addr,
+            source,
+        })?;
+    let addr = listener.local_addr()?;
+    let app = Arc::new(App {
+        key_digest: config.api_key.as_deref().map(digest),
+        metrics,
+        scheduler,
+        encoder: encoder.map(Arc::new),
+        encoder_slot: tokio::sync::Semaphore::new(1),
+        ready: AtomicBool::new(false),
+        config,
+    });
+    on_listening(addr);
+
+    let warm = Arc::clone(&app);
+    tokio::task::spawn_blocking(move || {
+        if warm.config.warmup {
+            warm_up(&warm);
+        }
+        warm.ready.store(true, Ordering::Release);
+        tracing::info!("ready");
+    });
+
+    let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
+    let on_signal = async move {
+        shutdown.await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        let _ = signalled_tx.send(());
+    };
+    let server = axum::serve(listener, router(Arc::clone(&app)))
+        .with_graceful_shutdown(on_signal)
+        .into_future();
+    let grace = app.config.shutdown_grace;
+    let bounded = async move {
+        // The grace period starts at the signal, not at start-up.
+        if signalled_rx.await.is_ok() {
+            tokio::time::sleep(grace).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        result = server => result?,
+        _ = bounded => tracing::warn!(
+            "in-flight requests did not finish within {} s of the shutdown signal: stopping anyway",
+            grace.as_secs_f64()
+        ),
+    }
+    match Arc::try_unwrap(app) {
+        Ok(app) => {
+            // Every request is answered: the workers find an empty queue.
+            tokio::task::spawn_blocking(move || app.scheduler.shutdown())
+                .await
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+        }
+        // Requests still hold the state (the grace period ran out): the
+        // process is about to exit, which stops the workers.
+        Err(_) => tracing::warn!("leaving unfinished requests behind"),
+    }
+    Ok(())
+}
+
+/// Runs every voice on a short text until latency settles (the plan's
+/// warm-up), so the first client does not pay for first-call costs.
+fn warm_up(app: &App) {
+    for voice in app.scheduler.voices() {
+        let Ok(sentences) = voice
+            .synth
+            .sentences("This is a warm-up sentence for the voice.")
+        else {
+            continue;
+        };
+        let params = voice.synth.voice().default_params();
+        let report = vivace_perf::warmup::warmup(
+            || {
+                voice
+                    .synth
+                    .synthesize_sentences(&sentences, &params, 1)
+                    .map(|_| ())
+            },
+            vivace_perf::warmup::WarmupOptions::default(),
+        );
+        match report {
+            Ok(r) => tracing::info!(
+                "voice {} warm: cold {:.3} s, warm {:.3} s after {} runs",
+                voice.info.name,
+                r.cold.as_secs_f64(),
+                r.warm.as_secs_f64(),
+                r.runs
+            ),
+            Err(e) => tracing::warn!("warm-up of voice {} failed: {e}", voice.info.name),
+        }
+    }
+}
