@@ -8,5 +8,6 @@ mod cli;
 mod embed_cli;
 mod mms;
 mod parity;
+mod serve;
 mod variants;
 mod voice_encoder;

@@ -1,0 +1,715 @@
+//! `vivace serve` end to end: the real binary on an ephemeral loopback port,
+//! spoken to over HTTP as clients do (OpenAI's speech API, multipart uploads,
+//! Prometheus scrapes), including every error, the API key, the full queue,
+//! cancellation and a graceful shutdown with requests in flight.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::util::{default_voice, read_f32, scratch};
+
+/// A running `vivace serve`, killed when dropped.
+struct Server {
+    child: Child,
+    base: String,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// Starts `vivace serve --port 0 --device cpu ARGS` with `envs` and waits
+    /// until `/ready` answers 200.
+    fn start(args: &[&str], envs: &[(&str, &str)]) -> Server {
+        default_voice(); // fetched once, before any server looks for it
+        let dir = scratch();
+        let log = dir.path().join("server.log");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_vivace"));
+        cmd.args(["serve", "--port", "0", "--device", "cpu"])
+            .args(args)
+            .env_remove("VIVACE_API_KEY")
+            .env_remove("VIVACE_VOICE")
+            .env_remove("VIVACE_DEVICE")
+            .env_remove("VIVACE_VOICE_ENCODER")
+            .envs(envs.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).expect("create the server log"));
+        let mut child = cmd.spawn().expect("start vivace serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("vivace: listening on ") {
+                    let _ = tx.send(url.to_string());
+                }
+            }
+        });
+        let base = match rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(base) => base,
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "the server did not start: {}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+        };
+        let server = Server {
+            child,
+            base,
+            log,
+            _dir: dir,
+        };
+        let start = Instant::now();
+        loop {
+            let key = envs.iter().find(|(k, _)| *k == "VIVACE_API_KEY");
+            let mut req = agent().get(&server.url("/ready"));
+            if let Some((_, key)) = key {
+                req = req.header("Authorization", &format!("Bearer {key}"));
+            }
+            if req.call().is_ok_and(|r| r.status() == 200) {
+                return server;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(120),
+                "not ready: {}",
+                server.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn addr(&self) -> String {
+        self.base.trim_start_matches("http://").to_string()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `POST /v1/audio/speech` with a JSON body; status, headers and body.
+    fn speech(&self, body: &serde_json::Value) -> Reply {
+        let response = agent()
+            .post(&self.url("/v1/audio/speech"))
+            .content_type("application/json")
+            .send(body.to_string())
+            .expect("send the request");
+        Reply::read(response)
+    }
+
+    /// One metric's value from `/metrics` (the first line starting with `name`).
+    fn metric(&self, name: &str) -> f64 {
+        let text = agent()
+            .get(&self.url("/metrics"))
+            .call()
+            .expect("scrape")
+            .body_mut()
+            .read_to_string()
+            .expect("metrics text");
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no metric {name} in:\n{text}"))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A client that reports every status instead of failing on 4xx/5xx.
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(120)))
+        .build()
+        .into()
+}
+
+/// A whole response.
+struct Reply {
+    status: u16,
+    headers: ureq::http::HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn read(mut response: ureq::http::Response<ureq::Body>) -> Reply {
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(100 << 20)
+            .read_to_vec()
+            .expect("read the whole body");
+        Reply {
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            body,
+        }
+    }
+
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    /// Asserts an OpenAI-shaped error with `status` and `code`.
+    fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(
+            self.status,
+            status,
+            "{}",
+            String::from_utf8_lossy(&self.body)
+        );
+        let json = self.json();
+        let error = &json["error"];
+        assert_eq!(error["code"], code, "{json}");
+        assert!(error["type"].is_string(), "{json}");
+        assert!(
+            error["message"].as_str().is_some_and(|m| m.len() > 10),
+            "{json}"
+        );
+    }
+}
+
+/// Samples of a streamed WAV: the header is checked by `hound` after its two
+/// size fields (unknown while streaming, 0xFFFFFFFF) are set to the length
+/// received, as a recorder that saves the stream does.
+fn decode_streamed_wav(bytes: &[u8]) -> (hound::WavSpec, Vec<i16>) {
+    assert!(bytes.len() > 44, "no audio after the header");
+    assert_eq!(&bytes[4..8], &[0xFF; 4], "RIFF size of a streamed WAV");
+    assert_eq!(&bytes[40..44], &[0xFF; 4], "data size of a streamed WAV");
+    let mut fixed = bytes.to_vec();
+    let riff = (fixed.len() - 8) as u32;
+    let data = (fixed.len() - 44) as u32;
+    fixed[4..8].copy_from_slice(&riff.to_le_bytes());
+    fixed[40..44].copy_from_slice(&data.to_le_bytes());
+    let reader = hound::WavReader::new(std::io::Cursor::new(fixed)).expect("a valid WAV");
+    let spec = reader.spec();
+    let samples = reader
+        .into_samples::<i16>()
+        .collect::<Result<Vec<_>, _>>()
+        .expect("16-bit samples");
+    (spec, samples)
+}
+
+fn long_text(sentences: usize) -> String {
+    (1..=sentences)
+        .map(|i| format!("Sentence number {i} is here to keep the workers busy for a while."))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Sends a speech request over a raw socket and reads up to the end of the
+/// response headers; the caller decides whether to read on or hang up.
+fn raw_speech(addr: &str, body: &serde_json::Value) -> (TcpStream, String) {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(120)))
+        .expect("timeout");
+    let body = body.to_string();
+    write!(
+        stream,
+        "POST /v1/audio/speech HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send");
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => break,
+        }
+    }
+    (stream, String::from_utf8_lossy(&head).into_owned())
+}
+
+#[test]
+fn speech_in_every_format_at_the_voices_rate() {
+    let server = Server::start(&["--no-embeddings"], &[]);
+    let voices = agent()
+        .get(&server.url("/v1/voices"))
+        .call()
+        .map(Reply::read)
+        .expect("voices");
+    assert_eq!(voices.status, 200);
+    let voices = voices.json();
+    let voice = &voices["data"][0];
+    assert_eq!(voice["sample_rate"], 22050, "{voices}");
+    assert_eq!(voice["language"], "en_US", "{voices}");
+    assert_eq!(voice["speakers"], 1, "{voices}");
+    let name = voice["id"].as_str().expect("voice id").to_string();
+
+    let text = "Hello world. This is Vivace speaking.";
+    let wav = server.speech(&serde_json::json!({
+        "model": "tts-1", "input": text, "voice": name, "response_format": "wav"
+    }));
+    assert_eq!(wav.status, 200, "{}", String::from_utf8_lossy(&wav.body));
+    assert_eq!(wav.header("content-type"), "audio/wav");
+    let (spec, samples) = decode_streamed_wav(&wav.body);
+    assert_eq!(
+        (spec.sample_rate, spec.channels, spec.bits_per_sample),
+        (22050, 1, 16)
+    );
+    let seconds = samples.len() as f64 / 22050.0;
+    assert!(
+        (1.0..6.0).contains(&seconds),
+        "{seconds} s of audio for two sentences"
+    );
+    // Piper normalizes each sentence to full scale.
+    let peak = samples.iter().map(|s| s.unsigned_abs()).max().unwrap_or(0);
+    assert!(peak > 30_000, "peak {peak}");
+
+    // The default response format is WAV; pcm is the same samples without a header.
+    let pcm = server.speech(&serde_json::json!({ "input": text, "response_format": "pcm" }));
+    assert_eq!(pcm.status, 200);
+    assert_eq!(pcm.header("content-type"), "audio/pcm");
+    assert_eq!(pcm.header("x-sample-rate"), "22050");
+    assert_eq!(pcm.body.len() % 2, 0);
+    let pcm_seconds = pcm.body.len() as f64 / 2.0 / 22050.0;
+    assert!(
+        (pcm_seconds - seconds).abs() < 0.25 * seconds,
+        "pcm {pcm_seconds} s against wav {seconds} s"
+    );
+    assert_ne!(&pcm.body[..4], b"RIFF");
+
+    let flac = server.speech(&serde_json::json!({ "input": text, "response_format": "flac" }));
+    assert_eq!(flac.status, 200);
+    assert_eq!(flac.header("content-type"), "audio/flac");
+    let mut reader = claxon::FlacReader::new(std::io::Cursor::new(&flac.body)).expect("FLAC");
+    assert_eq!(reader.streaminfo().sample_rate, 22050);
+    let decoded: Vec<i32> = reader.samples().map(|s| s.expect("sample")).collect();
+    let flac_seconds = decoded.len() as f64 / 22050.0;
+    assert!((flac_seconds - seconds).abs() < 0.25 * seconds);
+
+    // speed 2 halves the duration (length scale / 2), within the noise.
+    let fast = server.speech(&serde_json::json!({
+        "input": text, "response_format": "pcm", "speed": 2.0
+    }));
+    assert_eq!(fast.status, 200);
+    let fast_seconds = fast.body.len() as f64 / 2.0 / 22050.0;
+    assert!(
+        (0.35..0.7).contains(&(fast_seconds / pcm_seconds)),
+        "speed 2: {fast_seconds} s against {pcm_seconds} s"
+    );
+}
+
+#[test]
+fn first_audio_streams_before_the_rest_is_synthesized() {
+    let server = Server::start(&["--no-embeddings"], &[]);
+    let start = Instant::now();
+    let mut response = agent()
+        .post(&server.url("/v1/audio/speech"))
+        .content_type("application/json")
+        .send(serde_json::json!({ "input": long_text(8), "response_format": "pcm" }).to_string())
+        .expect("send");
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response
+            .headers()
+            .get("transfer-encoding")
+            .map(|v| v.as_bytes()),
+        Some(&b"chunked"[..])
+    );
+    let mut reader = response.body_mut().as_reader();
+    let mut first = [0u8; 2];
+    reader.read_exact(&mut first).expect("first bytes");
+    let first_bytes = start.elapsed();
+    // The rest of the request is still being synthesized.
+    let in_flight = server.metric("vivace_speech_requests_in_flight");
+    let mut rest = Vec::new();
+    reader.read_to_end(&mut rest).expect("the rest");
+    let total = start.elapsed();
+    assert_eq!(
+        in_flight, 1.0,
+        "the request had finished before its first bytes arrived"
+    );
+    assert!(
+        first_bytes < total / 2,
+        "first bytes after {first_bytes:?}, whole response after {total:?}"
+    );
+    let seconds = (rest.len() + 2) as f64 / 2.0 / 22050.0;
+    assert!(seconds > 15.0, "{seconds} s of audio for eight sentences");
+}
+
+#[test]
+fn bad_requests_get_openai_errors_and_the_server_keeps_serving() {
+    let server = Server::start(&["--no-embeddings", "--max-input-chars", "200"], &[]);
+    let post = |content_type: &str, body: &str| {
+        agent()
+            .post(&server.url("/v1/audio/speech"))
+            .content_type(content_type)
+            .send(body.to_string())
+            .map(Reply::read)
+            .expect("send")
+    };
+    post("application/json", "{\"input\": \"Hello\"").assert_error(400, "invalid_json");
+    post("application/json", "{\"voice\": \"x\"}").assert_error(400, "invalid_request");
+    post("text/plain", "{\"input\": \"Hello\"}").assert_error(415, "unsupported_media_type");
+    let speech = |body: serde_json::Value| server.speech(&body);
+    speech(serde_json::json!({ "input": "Hello", "voice": "alloy" }))
+        .assert_error(400, "voice_not_found");
+    speech(serde_json::json!({ "input": "Hello", "voice": "../../etc/passwd" }))
+        .assert_error(400, "voice_not_found");
+    speech(serde_json::json!({ "input": "Hello", "model": "whisper-1" }))
+        .assert_error(404, "model_not_found");
+    speech(serde_json::json!({ "input": "" })).assert_error(400, "empty_input");
+    speech(serde_json::json!({ "input": " \n\t " })).assert_error(400, "empty_input");
+    speech(serde_json::json!({ "input": "Hello", "response_format": "mp3" }))
+        .assert_error(400, "unsupported_format");
+    speech(serde_json::json!({ "input": "Hello", "speed": 10.0 }))
+        .assert_error(400, "invalid_speed");
+    speech(serde_json::json!({ "input": "Hello", "speaker": "7" }))
+        .assert_error(400, "invalid_speaker");
+    speech(serde_json::json!({ "input": "a".repeat(201) })).assert_error(400, "input_too_long");
+    // A body far over the limit is refused before it is parsed.
+    let huge = serde_json::json!({ "input": "a".repeat(200_000) }).to_string();
+    post("application/json", &huge).assert_error(413, "body_too_large");
+    let unknown = agent()
+        .get(&server.url("/v1/nothing"))
+        .call()
+        .map(Reply::read)
+        .expect("send");
+    unknown.assert_error(404, "not_found");
+    let wrong_method = agent()
+        .get(&server.url("/v1/audio/speech"))
+        .call()
+        .map(Reply::read)
+        .expect("send");
+    wrong_method.assert_error(405, "method_not_allowed");
+
+    let ok = server.speech(&serde_json::json!({ "input": "Still serving." }));
+    assert_eq!(ok.status, 200, "{}", server.log());
+    let errors =
+        server.metric("vivace_http_requests_total{endpoint=\"/v1/audio/speech\",status=\"400\"}");
+    assert_eq!(errors, 10.0);
+}
+
+#[test]
+fn api_key_is_required_on_every_endpoint_but_health() {
+    let key = "s3cret-key";
+    let server = Server::start(&["--no-embeddings"], &[("VIVACE_API_KEY", key)]);
+    let get = |path: &str, auth: Option<&str>| {
+        let mut req = agent().get(&server.url(path));
+        if let Some(auth) = auth {
+            req = req.header("Authorization", auth);
+        }
+        req.call().map(Reply::read).expect("send")
+    };
+    assert_eq!(get("/health", None).status, 200);
+    for path in ["/v1/voices", "/ready", "/metrics"] {
+        let reply = get(path, None);
+        reply.assert_error(401, "invalid_api_key");
+        assert_eq!(reply.header("www-authenticate"), "Bearer");
+        get(path, Some("Bearer wrong")).assert_error(401, "invalid_api_key");
+        get(path, Some(&format!("Bearer {key}x"))).assert_error(401, "invalid_api_key");
+        get(path, Some(key)).assert_error(401, "invalid_api_key");
+        assert_eq!(get(path, Some(&format!("Bearer {key}"))).status, 200);
+    }
+    let speech = |auth: Option<&str>| {
+        let mut req = agent()
+            .post(&server.url("/v1/audio/speech"))
+            .content_type("application/json");
+        if let Some(auth) = auth {
+            req = req.header("Authorization", auth);
+        }
+        req.send(serde_json::json!({ "input": "Hello." }).to_string())
+            .map(Reply::read)
+            .expect("send")
+    };
+    speech(None).assert_error(401, "invalid_api_key");
+    assert_eq!(speech(Some(&format!("Bearer {key}"))).status, 200);
+}
+
+#[test]
+fn full_queue_answers_503_with_retry_after() {
+    let server = Server::start(
+        &["--no-embeddings", "--queue-size", "1", "--workers", "1"],
+        &[],
+    );
+    // The first request holds the only place: its client reads nothing, so
+    // its audio backs up and it stays pending.
+    let (_held, head) = raw_speech(
+        &server.addr(),
+        &serde_json::json!({ "input": long_text(30), "response_format": "pcm" }),
+    );
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let refused = server.speech(&serde_json::json!({ "input": "Hello." }));
+    refused.assert_error(503, "queue_full");
+    assert_eq!(refused.header("retry-after"), "1");
+}
+
+#[test]
+fn a_client_that_hangs_up_cancels_its_queued_sentences() {
+    let server = Server::start(&["--no-embeddings", "--workers", "1"], &[]);
+    let (mut stream, head) = raw_speech(
+        &server.addr(),
+        &serde_json::json!({ "input": long_text(30), "response_format": "pcm" }),
+    );
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let mut some = [0u8; 1024];
+    stream.read_exact(&mut some).expect("some audio");
+    drop(stream);
+    let start = Instant::now();
+    loop {
+        let cancelled = server.metric("vivace_sentences_cancelled_total");
+        let in_flight = server.metric("vivace_speech_requests_in_flight");
+        let depth = server.metric("vivace_queue_depth");
+        if cancelled > 0.0 && in_flight == 0.0 && depth == 0.0 {
+            // Nearly all of the 30 sentences were dropped unsynthesized.
+            assert!(cancelled >= 20.0, "only {cancelled} sentences cancelled");
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "not cancelled: {cancelled} cancelled, {in_flight} in flight, depth {depth}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let ok = server.speech(&serde_json::json!({ "input": "Still serving." }));
+    assert_eq!(ok.status, 200);
+}
+
+#[test]
+fn a_request_over_its_time_limit_gets_504() {
+    let server = Server::start(&["--no-embeddings", "--request-timeout", "0.001"], &[]);
+    server
+        .speech(&serde_json::json!({ "input": long_text(3) }))
+        .assert_error(504, "timeout");
+}
+
+#[test]
+fn shutdown_finishes_requests_in_flight_and_refuses_new_ones() {
+    let mut server = Server::start(&["--no-embeddings"], &[]);
+    let alone =
+        server.speech(&serde_json::json!({ "input": long_text(4), "response_format": "pcm" }));
+    assert_eq!(alone.status, 200);
+    let expected = alone.body.len() as f64;
+    let clients: Vec<_> = (0..3)
+        .map(|_| {
+            let url = server.url("/v1/audio/speech");
+            std::thread::spawn(move || {
+                let response = agent()
+                    .post(&url)
+                    .content_type("application/json")
+                    .send(
+                        serde_json::json!({ "input": long_text(4), "response_format": "pcm" })
+                            .to_string(),
+                    )
+                    .expect("send");
+                Reply::read(response)
+            })
+        })
+        .collect();
+    let start = Instant::now();
+    while server.metric("vivace_speech_requests_in_flight") < 3.0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "requests not accepted"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let pid = server.child.id().to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let signalled = Instant::now();
+    for client in clients {
+        let reply = client.join().expect("client thread");
+        assert_eq!(reply.status, 200);
+        // The whole text: within the duration noise of the same text alone.
+        let ratio = reply.body.len() as f64 / expected;
+        assert!((0.8..1.25).contains(&ratio), "got {ratio} of the audio");
+    }
+    let status = loop {
+        if let Some(status) = server.child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            signalled.elapsed() < Duration::from_secs(30),
+            "did not exit after SIGTERM: {}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status}: {}", server.log());
+    assert!(
+        TcpStream::connect(server.addr()).is_err(),
+        "a new connection was accepted after shutdown"
+    );
+}
+
+/// A multipart/form-data body with one file field.
+fn multipart(field: &str, file_name: &str, bytes: &[u8]) -> (String, Vec<u8>) {
+    let boundary = "vivace-test-boundary-7d3a";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nresemblyzer\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{file_name}\"\r\nContent-Type: audio/wav\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+#[test]
+fn embeddings_of_an_upload_match_resemblyzer() {
+    let server = Server::start(&[], &[]);
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../vivace-models/tests/fixtures/voice_encoder");
+    let wav = std::fs::read(fixtures.join("speech_22k.wav")).expect("fixture");
+    let upload = |field: &str, bytes: &[u8]| {
+        let (content_type, body) = multipart(field, "speech_22k.wav", bytes);
+        agent()
+            .post(&server.url("/v1/audio/embeddings"))
+            .content_type(&content_type)
+            .send(&body[..])
+            .map(Reply::read)
+            .expect("send")
+    };
+    let reply = upload("file", &wav);
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let json = reply.json();
+    let got: Vec<f32> = json["data"][0]["embedding"]
+        .as_array()
+        .expect("embedding")
+        .iter()
+        .map(|v| v.as_f64().expect("number") as f32)
+        .collect();
+    let reference = read_f32(&fixtures.join("speech_22k.embed.f32"));
+    let cosine = vivace::speaker::cosine_similarity(&got, &reference);
+    assert!(cosine > 0.999, "cosine {cosine} against resemblyzer");
+
+    upload("file", b"this is not a WAV file").assert_error(400, "invalid_audio");
+    upload("recording", &wav).assert_error(400, "missing_file");
+    let not_multipart = agent()
+        .post(&server.url("/v1/audio/embeddings"))
+        .content_type("application/json")
+        .send("{}")
+        .map(Reply::read)
+        .expect("send");
+    not_multipart.assert_error(415, "unsupported_media_type");
+}
+
+#[test]
+fn metrics_are_prometheus_text_with_the_scheduler_figures() {
+    let server = Server::start(&["--no-embeddings"], &[]);
+    assert_eq!(
+        server
+            .speech(&serde_json::json!({ "input": long_text(2) }))
+            .status,
+        200
+    );
+    let mut scrape = agent().get(&server.url("/metrics")).call().expect("scrape");
+    assert!(scrape
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text")));
+    let text = scrape.body_mut().read_to_string().expect("text");
+    for needed in [
+        "# TYPE vivace_http_requests counter",
+        "vivace_http_requests_total{endpoint=\"/v1/audio/speech\",status=\"200\"} 1",
+        "# TYPE vivace_queue_depth gauge",
+        "# TYPE vivace_batch_size histogram",
+        "vivace_batch_size_count 2",
+        "# TYPE vivace_speech_request_duration_seconds histogram",
+        "# TYPE vivace_real_time_factor histogram",
+        "vivace_memory_bytes{device=\"cpu\",kind=\"total\"}",
+        "vivace_memory_bytes{device=\"cpu\",kind=\"process_resident\"}",
+    ] {
+        assert!(text.contains(needed), "no {needed:?} in:\n{text}");
+    }
+    assert!(server.metric("vivace_audio_seconds_total") > 2.0);
+}
+
+#[test]
+fn serve_refuses_bad_flags_with_a_clear_message() {
+    let out = Command::new(env!("CARGO_BIN_EXE_vivace"))
+        .args(["serve", "--port", "0", "--queue-size", "0"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--queue-size must be at least 1"), "{err}");
+}
+
+#[test]
+fn sentences_of_concurrent_requests_share_batches() {
+    // One worker batching up to 4 sentences (what an accelerator's plan
+    // does), waiting up to 200 ms for company.
+    let server = Server::start(
+        &[
+            "--no-embeddings",
+            "--workers",
+            "1",
+            "--batch-size",
+            "4",
+            "--batch-wait-ms",
+            "200",
+        ],
+        &[],
+    );
+    let texts = [
+        "Hello there.",
+        "A second request.",
+        "And a third one, a little longer.",
+    ];
+    let clients: Vec<_> = texts
+        .iter()
+        .map(|text| {
+            let url = server.url("/v1/audio/speech");
+            let body = serde_json::json!({ "input": text, "response_format": "pcm" }).to_string();
+            std::thread::spawn(move || {
+                agent()
+                    .post(&url)
+                    .content_type("application/json")
+                    .send(body)
+                    .map(Reply::read)
+                    .expect("send")
+            })
+        })
+        .collect();
+    let lengths: Vec<usize> = clients
+        .into_iter()
+        .map(|c| {
+            let reply = c.join().expect("client");
+            assert_eq!(reply.status, 200);
+            reply.body.len()
+        })
+        .collect();
+    // Each request got its own sentence back: the longest text is the longest audio.
+    assert!(lengths[2] > lengths[0], "{lengths:?}");
+    let calls = server.metric("vivace_batch_size_count");
+    let sentences = server.metric("vivace_batch_size_sum");
+    assert_eq!(sentences, 3.0);
+    assert!(
+        calls < 3.0,
+        "no batch formed: {calls} model calls for 3 sentences"
+    );
+}
