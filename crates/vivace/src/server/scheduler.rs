@@ -347,7 +347,8 @@ fn drop_cancelled_front(queue: &mut Queue, shared: &Shared) {
 /// A worker: takes batches until the scheduler stops.
 fn worker(shared: &Shared, id: usize) {
     let all_threads = rayon::current_num_threads();
-    let own_pool = (shared.config.stream_threads < all_threads)
+    // A lone worker always has every core; several split them when busy together.
+    let own_pool = (shared.config.workers > 1 && shared.config.stream_threads < all_threads)
         .then(|| {
             rayon::ThreadPoolBuilder::new()
                 .num_threads(shared.config.stream_threads.max(1))
