@@ -38,6 +38,9 @@ pub enum SynthError {
     /// The model failed while running.
     #[error("synthesis failed: {0}")]
     Candle(#[from] candle_core::Error),
+    /// The service's workers stopped before synthesizing the sentence.
+    #[error("the synthesis workers stopped before this sentence")]
+    WorkersStopped,
 }
 
 /// One sentence ready for the model.

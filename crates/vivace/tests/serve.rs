@@ -381,9 +381,35 @@ fn bad_requests_get_openai_errors_and_the_server_keeps_serving() {
     speech(serde_json::json!({ "input": "Hello", "speaker": "7" }))
         .assert_error(400, "invalid_speaker");
     speech(serde_json::json!({ "input": "a".repeat(201) })).assert_error(400, "input_too_long");
-    // A body far over the limit is refused before it is parsed.
+    // A body far over the limit is refused from its Content-Length, unread.
+    // (Raw socket: the server answers and closes while the body is still
+    // being written, so writing may fail; the answer is read regardless.)
     let huge = serde_json::json!({ "input": "a".repeat(200_000) }).to_string();
-    post("application/json", &huge).assert_error(413, "body_too_large");
+    let mut stream = TcpStream::connect(server.addr()).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let _ = write!(
+        stream,
+        "POST /v1/audio/speech HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{huge}",
+        huge.len()
+    );
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("\"code\":\"body_too_large\""), "{answer}");
+    // A chunked body (no Content-Length) is cut off at the limit while read
+    // (this one is a little over it: 70 KB against 66 KB).
+    let over = serde_json::json!({ "input": "a".repeat(70_000) }).to_string();
+    let mut reader = std::io::Cursor::new(over.into_bytes());
+    let chunked = agent()
+        .post(&server.url("/v1/audio/speech"))
+        .content_type("application/json")
+        .send(ureq::SendBody::from_reader(&mut reader))
+        .map(Reply::read)
+        .expect("send a chunked body");
+    chunked.assert_error(413, "body_too_large");
     let unknown = agent()
         .get(&server.url("/v1/nothing"))
         .call()
@@ -399,6 +425,14 @@ fn bad_requests_get_openai_errors_and_the_server_keeps_serving() {
 
     let ok = server.speech(&serde_json::json!({ "input": "Still serving." }));
     assert_eq!(ok.status, 200, "{}", server.log());
+    // CORS is off unless configured: no browser origin is allowed.
+    let from_browser = agent()
+        .get(&server.url("/v1/voices"))
+        .header("Origin", "https://elsewhere.example")
+        .call()
+        .map(Reply::read)
+        .expect("send");
+    assert_eq!(from_browser.header("access-control-allow-origin"), "");
     let errors =
         server.metric("vivace_http_requests_total{endpoint=\"/v1/audio/speech\",status=\"400\"}");
     assert_eq!(errors, 10.0);
@@ -438,6 +472,33 @@ fn api_key_is_required_on_every_endpoint_but_health() {
     };
     speech(None).assert_error(401, "invalid_api_key");
     assert_eq!(speech(Some(&format!("Bearer {key}"))).status, 200);
+}
+
+#[test]
+fn cors_allows_only_the_configured_origin() {
+    let origin = "https://app.example";
+    let server = Server::start(&["--no-embeddings", "--cors-origin", origin], &[]);
+    let preflight = |from: &str| {
+        agent()
+            .options(&server.url("/v1/audio/speech"))
+            .header("Origin", from)
+            .header("Access-Control-Request-Method", "POST")
+            .header(
+                "Access-Control-Request-Headers",
+                "content-type, authorization",
+            )
+            .call()
+            .map(Reply::read)
+            .expect("send")
+    };
+    let allowed = preflight(origin);
+    assert_eq!(allowed.status, 200);
+    assert_eq!(allowed.header("access-control-allow-origin"), origin);
+    assert!(allowed
+        .header("access-control-allow-methods")
+        .contains("POST"));
+    let other = preflight("https://elsewhere.example");
+    assert_eq!(other.header("access-control-allow-origin"), "");
 }
 
 #[test]

@@ -136,11 +136,21 @@ pub fn router(app: Arc<App>) -> Router {
     let mut router = Router::new()
         .route(
             "/v1/audio/speech",
-            post(api::speech).layer(DefaultBodyLimit::max(config.max_body_bytes)),
+            post(api::speech)
+                .layer(DefaultBodyLimit::max(config.max_body_bytes))
+                .layer(middleware::from_fn_with_state(
+                    config.max_body_bytes,
+                    refuse_oversized,
+                )),
         )
         .route(
             "/v1/audio/embeddings",
-            post(api::embeddings).layer(DefaultBodyLimit::max(config.max_upload_bytes)),
+            post(api::embeddings)
+                .layer(DefaultBodyLimit::max(config.max_upload_bytes))
+                .layer(middleware::from_fn_with_state(
+                    config.max_upload_bytes,
+                    refuse_oversized,
+                )),
         )
         .route("/v1/voices", get(api::voices))
         .route("/health", get(api::health))
@@ -172,7 +182,8 @@ async fn authenticate(State(app): State<Arc<App>>, request: Request, next: Next)
     let Some(expected) = &app.key_digest else {
         return next.run(request).await;
     };
-    if request.uri().path() == "/health" || request.method() == Method::OPTIONS {
+    // CORS preflights never get here: the CORS layer, outermost, answers them.
+    if request.uri().path() == "/health" {
         return next.run(request).await;
     }
     let given = request
@@ -186,6 +197,29 @@ async fn authenticate(State(app): State<Arc<App>>, request: Request, next: Next)
     match given {
         Some(given) if bool::from(given.ct_eq(expected)) => next.run(request).await,
         _ => axum::response::IntoResponse::into_response(ApiError::unauthorized()),
+    }
+}
+
+/// Answers 413 at once when the declared `Content-Length` is over `limit`,
+/// without reading the body (bodies without one are cut off at the limit
+/// while read: `DefaultBodyLimit`).
+async fn refuse_oversized(State(limit): State<usize>, request: Request, next: Next) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(length) if length > limit as u64 => {
+            axum::response::IntoResponse::into_response(ApiError::invalid(
+                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!(
+                    "the request body has {length} bytes, more than this endpoint's limit of {limit}: send less per request"
+                ),
+            ))
+        }
+        _ => next.run(request).await,
     }
 }
 

@@ -257,9 +257,7 @@ impl InOrder {
                 // Every sender is gone: the workers stopped without it.
                 None => {
                     self.next = self.count;
-                    return Some(Err(Arc::new(SynthError::Candle(candle_core::Error::Msg(
-                        "the synthesis workers stopped".into(),
-                    )))));
+                    return Some(Err(Arc::new(SynthError::WorkersStopped)));
                 }
             }
         }
