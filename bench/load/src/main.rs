@@ -1,16 +1,19 @@
 //! A bounded load test of `vivace serve` on loopback.
 //!
-//! Starts the server twice, in turn: with the scheduler as planned (workers
-//! per sentence stream, batching where it pays) and serving one request at a
+//! Starts two servers: one with the scheduler as planned (workers per
+//! sentence stream, batching where it pays) and one serving one request at a
 //! time (`--workers 1 --batch-size 1`: one model call at a time on every
-//! core). Against each, N clients post speech requests back to back for a
-//! fixed time; the report gives requests per second, latency percentiles,
-//! time to first audio, audio seconds produced per second and the batch
-//! sizes the scheduler formed (from its Prometheus histogram). A single
-//! client on the scheduler gives the single-request latency.
+//! core). Each round runs, per client count, N clients posting speech
+//! requests back to back for a fixed time against each server in turn, so
+//! each ratio pairs two runs made under the same machine noise; a single
+//! client on the scheduler gives the single-request latency. The report
+//! gives requests per second, latency percentiles, time to first audio,
+//! audio seconds produced per second and the batch sizes the scheduler
+//! formed (from its Prometheus histogram): medians over the rounds, and the
+//! paired ratios per round.
 //!
 //! `cargo build --release -p vivace -p vivace-load &&
-//!  target/release/vivace-load --clients 2,4 --seconds 30 --json out.json`
+//!  target/release/vivace-load --clients 2,4 --seconds 15 --rounds 3 --json out.json`
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
@@ -42,8 +45,11 @@ struct Args {
     #[arg(long, value_delimiter = ',', default_value = "2,4")]
     clients: Vec<usize>,
     /// Seconds of load per run.
-    #[arg(long, default_value_t = 20.0)]
+    #[arg(long, default_value_t = 15.0)]
     seconds: f64,
+    /// Rounds; each runs every configuration once, the two modes back to back.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
     /// Extra arguments for `vivace serve` (e.g. `--voice NAME`), both modes.
     #[arg(long, allow_hyphen_values = true)]
     serve_arg: Vec<String>,
@@ -74,6 +80,7 @@ impl Mode {
 /// One run's figures.
 #[derive(Debug, Clone, Serialize)]
 struct RunReport {
+    round: usize,
     mode: Mode,
     clients: usize,
     seconds: f64,
@@ -204,7 +211,13 @@ fn speak(url: &str, text: &str) -> Result<Sample> {
 }
 
 /// `clients` threads posting back to back for `seconds`.
-fn run(server: &Server, mode: Mode, clients: usize, seconds: f64) -> Result<RunReport> {
+fn run(
+    server: &Server,
+    mode: Mode,
+    clients: usize,
+    seconds: f64,
+    round: usize,
+) -> Result<RunReport> {
     let url = format!("{}/v1/audio/speech", server.base);
     // One request per client first: connections and caches warm.
     for text in TEXTS.iter().take(clients.max(1)) {
@@ -275,6 +288,7 @@ fn run(server: &Server, mode: Mode, clients: usize, seconds: f64) -> Result<RunR
     firsts.sort_by(f64::total_cmp);
     let audio: f64 = samples.iter().map(|s| s.audio_seconds).sum();
     Ok(RunReport {
+        round,
         mode,
         clients,
         seconds: elapsed,
@@ -315,87 +329,196 @@ fn main() -> Result<()> {
     if args.clients.contains(&0) || !args.seconds.is_finite() || args.seconds <= 0.0 {
         bail!("--clients must be at least 1 and --seconds positive");
     }
+    if args.rounds == 0 {
+        bail!("--rounds must be at least 1");
+    }
+    // Both servers stay up (an idle one costs nothing); each round runs the
+    // two modes back to back per client count, so ratios pair runs made
+    // under the same machine noise.
+    let scheduler = Server::start(&args.vivace, Mode::Scheduler, &args.serve_arg)?;
+    let one_at_a_time = Server::start(&args.vivace, Mode::OneAtATime, &args.serve_arg)?;
     let mut reports = Vec::new();
-    for mode in [Mode::Scheduler, Mode::OneAtATime] {
-        let server = Server::start(&args.vivace, mode, &args.serve_arg)?;
-        if mode == Mode::Scheduler {
-            eprintln!("vivace-load: single-request latency (1 client)");
-            reports.push(run(&server, mode, 1, args.seconds)?);
-        }
+    let mut pairs = Vec::new();
+    for round in 1..=args.rounds {
+        eprintln!("vivace-load: round {round}: single-request latency (1 client)");
+        let single = run(&scheduler, Mode::Scheduler, 1, args.seconds, round)?;
         for &clients in &args.clients {
-            eprintln!(
-                "vivace-load: {mode:?}, {clients} clients, {} s",
-                args.seconds
-            );
-            reports.push(run(&server, mode, clients, args.seconds)?);
+            eprintln!("vivace-load: round {round}: {clients} clients, both modes");
+            let s = run(&scheduler, Mode::Scheduler, clients, args.seconds, round)?;
+            let o = run(
+                &one_at_a_time,
+                Mode::OneAtATime,
+                clients,
+                args.seconds,
+                round,
+            )?;
+            pairs.push(Pair {
+                clients,
+                throughput_ratio: s.audio_seconds_per_second / o.audio_seconds_per_second,
+                p95_ratio_to_single_request: s.latency_p95_s / single.latency_p95_s,
+                p95_ratio_to_one_at_a_time: s.latency_p95_s / o.latency_p95_s,
+            });
+            reports.push(s);
+            reports.push(o);
         }
+        reports.push(single);
     }
     println!(
-        "{:<12} {:>7} {:>8} {:>6} {:>7} {:>9} {:>8} {:>8} {:>8} {:>9} {:>6}",
+        "medians over {} round(s) of {} s:\n{:<12} {:>7} {:>7} {:>9} {:>8} {:>8} {:>8} {:>9} {:>6} {:>6}",
+        args.rounds,
+        args.seconds,
         "mode",
         "clients",
-        "requests",
-        "errors",
         "req/s",
         "audio s/s",
         "p50 s",
         "p95 s",
         "p99 s",
         "first p50",
-        "batch"
+        "batch",
+        "errors"
     );
-    for r in &reports {
-        println!(
-            "{:<12} {:>7} {:>8} {:>6} {:>7.2} {:>9.2} {:>8.3} {:>8.3} {:>8.3} {:>9.3} {:>6.2}",
-            format!("{:?}", r.mode),
-            r.clients,
-            r.requests,
-            r.errors,
-            r.requests_per_second,
-            r.audio_seconds_per_second,
-            r.latency_p50_s,
-            r.latency_p95_s,
-            r.latency_p99_s,
-            r.first_audio_p50_s,
-            r.mean_batch
-        );
+    let mut medians = Vec::new();
+    let mut keys: Vec<(Mode, usize)> = vec![(Mode::Scheduler, 1)];
+    for &c in &args.clients {
+        keys.push((Mode::Scheduler, c));
+        keys.push((Mode::OneAtATime, c));
     }
-    let single = reports
-        .iter()
-        .find(|r| r.clients == 1 && r.mode == Mode::Scheduler)
-        .map(|r| r.latency_p95_s);
+    for (mode, clients) in keys {
+        let runs: Vec<&RunReport> = reports
+            .iter()
+            .filter(|r| r.mode == mode && r.clients == clients)
+            .collect();
+        let med = |f: fn(&RunReport) -> f64| median(runs.iter().map(|r| f(r)).collect());
+        let m = serde_json::json!({
+            "mode": mode,
+            "clients": clients,
+            "requests_per_second": med(|r| r.requests_per_second),
+            "audio_seconds_per_second": med(|r| r.audio_seconds_per_second),
+            "latency_p50_s": med(|r| r.latency_p50_s),
+            "latency_p95_s": med(|r| r.latency_p95_s),
+            "latency_p99_s": med(|r| r.latency_p99_s),
+            "first_audio_p50_s": med(|r| r.first_audio_p50_s),
+            "mean_batch": med(|r| r.mean_batch),
+            "errors": runs.iter().map(|r| r.errors).sum::<usize>(),
+        });
+        println!(
+            "{:<12} {:>7} {:>7.2} {:>9.2} {:>8.3} {:>8.3} {:>8.3} {:>9.3} {:>6.2} {:>6}",
+            format!("{mode:?}"),
+            clients,
+            m["requests_per_second"].as_f64().unwrap_or(0.0),
+            m["audio_seconds_per_second"].as_f64().unwrap_or(0.0),
+            m["latency_p50_s"].as_f64().unwrap_or(0.0),
+            m["latency_p95_s"].as_f64().unwrap_or(0.0),
+            m["latency_p99_s"].as_f64().unwrap_or(0.0),
+            m["first_audio_p50_s"].as_f64().unwrap_or(0.0),
+            m["mean_batch"].as_f64().unwrap_or(0.0),
+            m["errors"],
+        );
+        medians.push(m);
+    }
     let mut comparisons = Vec::new();
     for &clients in &args.clients {
-        let find = |mode| {
-            reports
+        let of = |f: fn(&Pair) -> f64| -> Vec<f64> {
+            pairs
                 .iter()
-                .find(|r| r.mode == mode && r.clients == clients)
+                .filter(|p| p.clients == clients)
+                .map(f)
+                .collect()
         };
-        if let (Some(s), Some(o)) = (find(Mode::Scheduler), find(Mode::OneAtATime)) {
-            let throughput = s.audio_seconds_per_second / o.audio_seconds_per_second;
-            let p95_vs_single = single.map(|l| s.latency_p95_s / l);
-            println!(
-                "{clients} clients: scheduler {throughput:.2}x the audio throughput of one request at a time; p95 latency {:.3} s against {:.3} s one at a time{}",
-                s.latency_p95_s,
-                o.latency_p95_s,
-                p95_vs_single.map_or(String::new(), |x| format!(", {x:.2}x the single-request p95"))
-            );
-            comparisons.push(serde_json::json!({
-                "clients": clients,
-                "throughput_ratio": throughput,
-                "p95_ratio_to_one_at_a_time": s.latency_p95_s / o.latency_p95_s,
-                "p95_ratio_to_single_request": p95_vs_single,
-            }));
-        }
+        let throughput = of(|p| p.throughput_ratio);
+        let p95_single = of(|p| p.p95_ratio_to_single_request);
+        let p95_one = of(|p| p.p95_ratio_to_one_at_a_time);
+        println!(
+            "{clients} clients: scheduler {:.2}x the audio throughput of one request at a time (rounds {}); its p95 latency {:.2}x the single-request p95 (rounds {}) and {:.2}x one at a time's",
+            median(throughput.clone()),
+            range(&throughput),
+            median(p95_single.clone()),
+            range(&p95_single),
+            median(p95_one.clone()),
+        );
+        comparisons.push(serde_json::json!({
+            "clients": clients,
+            "throughput_ratio_median": median(throughput.clone()),
+            "throughput_ratio_per_round": throughput,
+            "p95_ratio_to_single_request_median": median(p95_single.clone()),
+            "p95_ratio_to_single_request_per_round": p95_single,
+            "p95_ratio_to_one_at_a_time_median": median(p95_one.clone()),
+        }));
     }
     if let Some(path) = &args.json {
         let report = serde_json::json!({
+            "date_utc": today_utc(),
+            "machine": {
+                "cpu": cpu_model(),
+                "logical_cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
+            },
+            "rounds": args.rounds,
             "seconds_per_run": args.seconds,
-            "runs": reports,
+            "medians": medians,
             "comparisons": comparisons,
+            "runs": reports,
         });
         std::fs::write(path, serde_json::to_string_pretty(&report)? + "\n")
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())
+}
+
+/// Scheduler against one request at a time in one round.
+struct Pair {
+    clients: usize,
+    throughput_ratio: f64,
+    p95_ratio_to_single_request: f64,
+    p95_ratio_to_one_at_a_time: f64,
+}
+
+/// Median of the values (0 when empty).
+fn median(mut values: Vec<f64>) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match n % 2 {
+        1 => values[n / 2],
+        _ => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
+/// `min–max` of the values, for the report.
+fn range(values: &[f64]) -> String {
+    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    format!("{min:.2}–{max:.2}")
+}
+
+/// Today's date in UTC, `YYYY-MM-DD` (days since 1970 to the civil date).
+fn today_utc() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let z = (secs / 86_400) as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// The CPU's model name (Linux), for the report.
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into())
 }

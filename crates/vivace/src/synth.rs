@@ -38,6 +38,9 @@ pub enum SynthError {
     /// The model failed while running.
     #[error("synthesis failed: {0}")]
     Candle(#[from] candle_core::Error),
+    /// The model panicked on this input (a bug: report it with the text).
+    #[error("synthesis failed unexpectedly (a bug in Vivace: please report it with the text)")]
+    Panicked,
     /// The service's workers stopped before synthesizing the sentence.
     #[error("the synthesis workers stopped before this sentence")]
     WorkersStopped,

@@ -27,7 +27,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, Method};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -136,21 +136,11 @@ pub fn router(app: Arc<App>) -> Router {
     let mut router = Router::new()
         .route(
             "/v1/audio/speech",
-            post(api::speech)
-                .layer(DefaultBodyLimit::max(config.max_body_bytes))
-                .layer(middleware::from_fn_with_state(
-                    config.max_body_bytes,
-                    refuse_oversized,
-                )),
+            limited(post(api::speech), config.max_body_bytes),
         )
         .route(
             "/v1/audio/embeddings",
-            post(api::embeddings)
-                .layer(DefaultBodyLimit::max(config.max_upload_bytes))
-                .layer(middleware::from_fn_with_state(
-                    config.max_upload_bytes,
-                    refuse_oversized,
-                )),
+            limited(post(api::embeddings), config.max_upload_bytes),
         )
         .route("/v1/voices", get(api::voices))
         .route("/health", get(api::health))
@@ -198,6 +188,14 @@ async fn authenticate(State(app): State<Arc<App>>, request: Request, next: Next)
         Some(given) if bool::from(given.ct_eq(expected)) => next.run(request).await,
         _ => axum::response::IntoResponse::into_response(ApiError::unauthorized()),
     }
+}
+
+/// `route` with its bodies limited to `limit` bytes: refused from a
+/// declared length over it, cut off at it otherwise.
+fn limited(route: MethodRouter<Arc<App>>, limit: usize) -> MethodRouter<Arc<App>> {
+    route
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn_with_state(limit, refuse_oversized))
 }
 
 /// Answers 413 at once when the declared `Content-Length` is over `limit`,

@@ -358,9 +358,21 @@ fn worker(shared: &Shared, id: usize) {
         .flatten();
     while let Some((batch, alone)) = next_batch(shared) {
         let run = || run_batch(shared, &batch);
-        match (&own_pool, alone) {
-            (Some(pool), false) => pool.install(run),
-            _ => run(),
+        // A panic in the model fails this batch's requests, not the worker.
+        let ran =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match (&own_pool, alone) {
+                (Some(pool), false) => pool.install(run),
+                _ => run(),
+            }));
+        if ran.is_err() {
+            tracing::error!(
+                "synthesis panicked: failing the {} sentence(s) of its batch",
+                batch.len()
+            );
+            let e = Arc::new(SynthError::Panicked);
+            for job in &batch {
+                let _ = job.reply.send((job.index, Err(Arc::clone(&e))));
+            }
         }
         lock(&shared.queue).busy_workers -= 1;
     }
