@@ -117,7 +117,7 @@ pub enum ServerError {
     #[error("no voice to serve: give at least one --voice")]
     NoVoices,
     /// The address could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr} (another program may use the port: pick another with --port)")]
     Bind {
         /// The address.
         addr: SocketAddr,
@@ -125,7 +125,7 @@ pub enum ServerError {
         source: std::io::Error,
     },
     /// Threads could not be started, or the server failed.
-    #[error("the server failed: {0}")]
+    #[error("the server failed")]
     Io(#[from] std::io::Error),
 }
 
