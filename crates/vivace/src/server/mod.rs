@@ -117,7 +117,9 @@ pub enum ServerError {
     #[error("no voice to serve: give at least one --voice")]
     NoVoices,
     /// The address could not be bound.
-    #[error("cannot listen on {addr} (another program may use the port: pick another with --port)")]
+    #[error(
+        "cannot listen on {addr} (another program may use the port: pick another with --port)"
+    )]
     Bind {
         /// The address.
         addr: SocketAddr,
