@@ -92,7 +92,7 @@ struct RunReport {
     latency_p95_s: f64,
     latency_p99_s: f64,
     first_audio_p50_s: f64,
-    /// Model calls the scheduler made, by batch size (histogram bucket upper bound).
+    /// Model calls the scheduler made per batch-size histogram bucket (upper bound).
     batch_sizes: Vec<(String, u64)>,
     mean_batch: f64,
 }
@@ -116,6 +116,7 @@ impl Server {
             .args(["serve", "--port", "0", "--no-embeddings"])
             .args(mode.serve_args())
             .args(extra)
+            .env_remove("VIVACE_API_KEY")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -147,22 +148,39 @@ impl Server {
         Ok(server)
     }
 
-    /// The batch-size histogram's cumulative bucket counts.
-    fn batch_buckets(&self) -> Result<Vec<(String, u64)>> {
+    /// The batch-size histogram: cumulative bucket counts, and its sum and count.
+    fn batch_histogram(&self) -> Result<Histogram> {
         let text = agent()
             .get(&format!("{}/metrics", self.base))
             .call()?
             .body_mut()
             .read_to_string()?;
-        Ok(text
-            .lines()
-            .filter_map(|l| l.strip_prefix("vivace_batch_size_bucket{le=\""))
-            .filter_map(|l| {
-                let (le, rest) = l.split_once("\"} ")?;
-                Some((le.to_string(), rest.trim().parse().ok()?))
-            })
-            .collect())
+        let value = |name: &str| -> f64 {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0.0)
+        };
+        Ok(Histogram {
+            buckets: text
+                .lines()
+                .filter_map(|l| l.strip_prefix("vivace_batch_size_bucket{le=\""))
+                .filter_map(|l| {
+                    let (le, rest) = l.split_once("\"} ")?;
+                    Some((le.to_string(), rest.trim().parse().ok()?))
+                })
+                .collect(),
+            sum: value("vivace_batch_size_sum "),
+            count: value("vivace_batch_size_count "),
+        })
     }
+}
+
+/// A scrape of the scheduler's batch-size histogram.
+struct Histogram {
+    buckets: Vec<(String, u64)>,
+    sum: f64,
+    count: f64,
 }
 
 impl Drop for Server {
@@ -223,7 +241,7 @@ fn run(
     for text in TEXTS.iter().take(clients.max(1)) {
         speak(&url, text)?;
     }
-    let before = server.batch_buckets()?;
+    let before = server.batch_histogram()?;
     let start = Instant::now();
     let stop = start + Duration::from_secs_f64(seconds);
     let threads: Vec<_> = (0..clients)
@@ -255,30 +273,29 @@ fn run(
         errors += e;
     }
     let elapsed = start.elapsed().as_secs_f64();
-    let after = server.batch_buckets()?;
-    let buckets: Vec<(String, u64)> = after
-        .iter()
-        .map(|(le, n)| {
-            let was = before.iter().find(|(l, _)| l == le).map_or(0, |(_, n)| *n);
-            (le.clone(), n - was)
-        })
-        .collect();
-    // Cumulative buckets to counts per bucket, and the mean (bucket bounds
-    // are powers of two, so each bucket holds one batch size on the CPU).
+    let after = server.batch_histogram()?;
+    // Model calls per histogram bucket (batch sizes up to its bound), and
+    // the exact mean from the sum and count.
     let mut per_bucket = Vec::new();
     let mut previous = 0;
-    let (mut calls, mut weighted) = (0u64, 0f64);
-    for (le, cumulative) in &buckets {
-        let count = cumulative - previous;
-        previous = *cumulative;
-        if count > 0 {
-            if let Ok(size) = le.parse::<f64>() {
-                weighted += size * count as f64;
-            }
-            calls += count;
-            per_bucket.push((le.clone(), count));
+    for (le, cumulative) in &after.buckets {
+        let was = before
+            .buckets
+            .iter()
+            .find(|(l, _)| l == le)
+            .map_or(0, |(_, n)| *n);
+        let cumulative = cumulative - was;
+        if cumulative > previous {
+            per_bucket.push((le.clone(), cumulative - previous));
         }
+        previous = cumulative;
     }
+    let calls = after.count - before.count;
+    let mean_batch = if calls > 0.0 {
+        (after.sum - before.sum) / calls
+    } else {
+        0.0
+    };
     let mut latencies: Vec<f64> = samples.iter().map(|s| s.latency.as_secs_f64()).collect();
     let mut firsts: Vec<f64> = samples
         .iter()
@@ -301,11 +318,7 @@ fn run(
         latency_p99_s: percentile(&latencies, 0.99),
         first_audio_p50_s: percentile(&firsts, 0.50),
         batch_sizes: per_bucket,
-        mean_batch: if calls > 0 {
-            weighted / calls as f64
-        } else {
-            0.0
-        },
+        mean_batch,
     })
 }
 

@@ -17,6 +17,12 @@ pub const ENCODER_SAMPLE_RATE: u32 = 16_000;
 /// What [`read_wav`] accepts, for error messages.
 const SUPPORTED: &str = "use a WAV file of 8/16/24/32-bit PCM or 32-bit float samples";
 
+/// Lowest sample rate a recording may have (telephone audio is 8 kHz).
+pub const MIN_SAMPLE_RATE: u32 = 4_000;
+/// Highest sample rate a recording may have; a header beyond it is broken
+/// or hostile (resampling from it would need gigabytes).
+pub const MAX_SAMPLE_RATE: u32 = 384_000;
+
 /// A recording read for the voice encoder: mono samples and their rate.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Recording {
@@ -55,6 +61,15 @@ pub fn read_wav_from(input: impl std::io::Read, path: &Path) -> Result<Recording
         )
     })?;
     let spec = reader.spec();
+    if !(MIN_SAMPLE_RATE..=MAX_SAMPLE_RATE).contains(&spec.sample_rate) {
+        return Err(bad(
+            path,
+            format!(
+                "the header gives a sample rate of {} Hz; recordings from {MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} Hz are read",
+                spec.sample_rate
+            ),
+        ));
+    }
     let channels = usize::from(spec.channels.max(1));
     let interleaved: Vec<f32> = match (spec.sample_format, spec.bits_per_sample) {
         (hound::SampleFormat::Float, 32) => reader

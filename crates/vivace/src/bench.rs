@@ -326,8 +326,13 @@ pub fn median(sorted: &[f64]) -> f64 {
 
 /// Peak resident set size in bytes (`VmHWM`), on Linux.
 pub fn peak_rss() -> Option<u64> {
+    proc_status_bytes("VmHWM:")
+}
+
+/// A memory field of `/proc/self/status` (`VmHWM:`, `VmRSS:`) in bytes; Linux only.
+pub fn proc_status_bytes(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
 }

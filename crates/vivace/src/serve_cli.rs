@@ -17,6 +17,13 @@ use vivace_frontend::audio::PostProcess;
 
 use crate::DeviceArg;
 
+/// Longest timeout or grace period accepted, in seconds (a day).
+const MAX_SECONDS: f64 = 86_400.0;
+/// Largest `--max-input-chars`.
+const MAX_INPUT_CHARS: usize = 1_000_000;
+/// Largest `--max-upload-mib`.
+const MAX_UPLOAD_MIB: usize = 1024;
+
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
     /// Address to listen on. Loopback by default: binding to another
@@ -50,7 +57,7 @@ pub struct ServeArgs {
     /// Largest embeddings upload, in MiB.
     #[arg(long, default_value_t = 25)]
     max_upload_mib: usize,
-    /// Speech requests accepted and not yet synthesized before new ones get 503.
+    /// Speech requests in progress (queued, synthesizing or streaming) before new ones get 503.
     #[arg(long, default_value_t = 64)]
     queue_size: usize,
     /// Seconds a request may take, queueing included (504 after).
@@ -87,12 +94,24 @@ impl ServeArgs {
             ("--request-timeout", self.request_timeout),
             ("--shutdown-grace", self.shutdown_grace),
         ] {
-            if !(v.is_finite() && v > 0.0) {
-                bail!("{name} must be a positive number of seconds, got {v}");
+            if !(v.is_finite() && v > 0.0 && v <= MAX_SECONDS) {
+                bail!("{name} must be a number of seconds above 0 and at most {MAX_SECONDS} (a day), got {v}");
             }
         }
-        if !(self.sentence_silence.is_finite() && self.sentence_silence >= 0.0) {
-            bail!("--sentence-silence must be a non-negative number of seconds");
+        if !(self.sentence_silence.is_finite() && (0.0..=10.0).contains(&self.sentence_silence)) {
+            bail!("--sentence-silence must be between 0 and 10 seconds");
+        }
+        if self.max_input_chars > MAX_INPUT_CHARS {
+            bail!("--max-input-chars must be at most {MAX_INPUT_CHARS}: split longer texts into several requests");
+        }
+        if self.max_upload_mib > MAX_UPLOAD_MIB {
+            bail!("--max-upload-mib must be at most {MAX_UPLOAD_MIB}");
+        }
+        if self.batch_wait_ms > 10_000 {
+            bail!("--batch-wait-ms must be at most 10000 (a few milliseconds is the point)");
+        }
+        if self.cors_origins.iter().any(|o| o.trim() == "*") {
+            bail!("--cors-origin '*' would let every web page call this service: name the origins, e.g. --cors-origin https://app.example.com");
         }
         for (name, v) in [
             ("--queue-size", self.queue_size),
@@ -226,21 +245,25 @@ pub fn serve(args: &ServeArgs) -> Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(vivace::server::serve(
-        config,
-        voices,
-        encoder,
-        device,
-        shutdown_signal(),
-        |addr| {
+    let grace = config.shutdown_grace;
+    runtime.block_on(async move {
+        // Listen for the signals before saying we listen: a SIGTERM right
+        // after start-up must be a graceful stop, not a kill.
+        let shutdown = shutdown_signal()?;
+        vivace::server::serve(config, voices, encoder, device, shutdown, |addr| {
             // Scripts and tests read this line for the port.
             println!("vivace: listening on http://{addr}");
             eprintln!(
                 "vivace: {} worker(s), batch up to {}, queue {} requests",
                 scheduler.workers, scheduler.max_batch, scheduler.max_pending_requests
             );
-        },
-    ))?;
+        })
+        .await
+        .map_err(anyhow::Error::from)
+    })?;
+    // Blocking work still running (an embedding, a warm-up run) gets the
+    // grace period too, then is abandoned to the exit.
+    runtime.shutdown_timeout(grace);
     eprintln!("vivace: stopped");
     Ok(())
 }
@@ -252,31 +275,30 @@ fn voice_name(path: &std::path::Path) -> String {
         .map_or_else(|| "voice".into(), |s| s.to_string_lossy().into_owned())
 }
 
-/// Resolves at SIGTERM or SIGINT (Ctrl-C).
-async fn shutdown_signal() {
-    let interrupt = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!("cannot listen for Ctrl-C: {e}");
+/// A future that resolves at SIGTERM or SIGINT (Ctrl-C); the handlers are
+/// installed now, not when the future is first polled.
+#[cfg(unix)]
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => {},
+            _ = interrupt.recv() => {},
+        }
+        eprintln!("vivace: shutting down: finishing in-flight requests");
+    })
+}
+
+/// A future that resolves at Ctrl-C.
+#[cfg(not(unix))]
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("vivace: shutting down: finishing in-flight requests");
+        } else {
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::error!("cannot listen for SIGTERM: {e}");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = interrupt => {},
-        _ = terminate => {},
-    }
-    eprintln!("vivace: shutting down: finishing in-flight requests");
+    })
 }

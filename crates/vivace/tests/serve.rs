@@ -12,19 +12,27 @@ use std::time::{Duration, Instant};
 
 use crate::util::{default_voice, read_f32, scratch};
 
-/// A running `vivace serve`, killed when dropped.
+/// A running `vivace serve`, killed when dropped. One runs at a time: each
+/// uses every core, and several at once would make timing-based checks
+/// (streaming, batching windows) depend on the others.
 struct Server {
     child: Child,
     base: String,
     log: PathBuf,
     _dir: tempfile::TempDir,
+    _one_at_a_time: std::sync::MutexGuard<'static, ()>,
 }
+
+static ONE_SERVER: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 impl Server {
     /// Starts `vivace serve --port 0 --device cpu ARGS` with `envs` and waits
     /// until `/ready` answers 200.
     fn start(args: &[&str], envs: &[(&str, &str)]) -> Server {
         default_voice(); // fetched once, before any server looks for it
+        let one_at_a_time = ONE_SERVER
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let dir = scratch();
         let log = dir.path().join("server.log");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_vivace"));
@@ -62,6 +70,7 @@ impl Server {
             base,
             log,
             _dir: dir,
+            _one_at_a_time: one_at_a_time,
         };
         let start = Instant::now();
         loop {
@@ -559,10 +568,52 @@ fn a_request_over_its_time_limit_gets_504() {
 }
 
 #[test]
+fn a_stream_past_its_time_limit_is_cut_off_and_frees_its_place() {
+    let server = Server::start(
+        &[
+            "--no-embeddings",
+            "--workers",
+            "1",
+            "--request-timeout",
+            "1",
+        ],
+        &[],
+    );
+    // A client that reads: the response starts (200), then breaks off at
+    // the limit instead of ending as if the audio were complete.
+    let mut response = agent()
+        .post(&server.url("/v1/audio/speech"))
+        .content_type("application/json")
+        .send(serde_json::json!({ "input": long_text(30), "response_format": "pcm" }).to_string())
+        .expect("send");
+    assert_eq!(response.status(), 200);
+    let whole = response
+        .body_mut()
+        .with_config()
+        .limit(100 << 20)
+        .read_to_vec();
+    assert!(whole.is_err(), "a cut-off stream ended like a complete one");
+    // A client that reads nothing still loses its place at the limit.
+    let (_silent, head) = raw_speech(
+        &server.addr(),
+        &serde_json::json!({ "input": long_text(30), "response_format": "pcm" }),
+    );
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let start = Instant::now();
+    while server.metric("vivace_speech_requests_in_flight") > 0.0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "a client that stopped reading kept its place past the time limit"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
 fn shutdown_finishes_requests_in_flight_and_refuses_new_ones() {
     let mut server = Server::start(&["--no-embeddings"], &[]);
     let alone =
-        server.speech(&serde_json::json!({ "input": long_text(4), "response_format": "pcm" }));
+        server.speech(&serde_json::json!({ "input": long_text(10), "response_format": "pcm" }));
     assert_eq!(alone.status, 200);
     let expected = alone.body.len() as f64;
     let clients: Vec<_> = (0..3)
@@ -573,7 +624,7 @@ fn shutdown_finishes_requests_in_flight_and_refuses_new_ones() {
                     .post(&url)
                     .content_type("application/json")
                     .send(
-                        serde_json::json!({ "input": long_text(4), "response_format": "pcm" })
+                        serde_json::json!({ "input": long_text(10), "response_format": "pcm" })
                             .to_string(),
                     )
                     .expect("send");
@@ -596,6 +647,21 @@ fn shutdown_finishes_requests_in_flight_and_refuses_new_ones() {
         .expect("kill");
     assert!(killed.success());
     let signalled = Instant::now();
+    // New connections are refused while the accepted requests still stream.
+    loop {
+        if TcpStream::connect(server.addr()).is_err() {
+            break;
+        }
+        assert!(
+            signalled.elapsed() < Duration::from_secs(5),
+            "still accepting connections after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        server.child.try_wait().expect("wait").is_none(),
+        "the server had exited instead of finishing its requests"
+    );
     for client in clients {
         let reply = client.join().expect("client thread");
         assert_eq!(reply.status, 200);
@@ -615,10 +681,6 @@ fn shutdown_finishes_requests_in_flight_and_refuses_new_ones() {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(status.success(), "{status}: {}", server.log());
-    assert!(
-        TcpStream::connect(server.addr()).is_err(),
-        "a new connection was accepted after shutdown"
-    );
 }
 
 /// A multipart/form-data body with one file field.
@@ -667,6 +729,24 @@ fn embeddings_of_an_upload_match_resemblyzer() {
     assert!(cosine > 0.999, "cosine {cosine} against resemblyzer");
 
     upload("file", b"this is not a WAV file").assert_error(400, "invalid_audio");
+    // A header claiming an absurd sample rate would make resampling allocate
+    // gigabytes: refused, and the server keeps serving.
+    let block_align = u32::from(u16::from_le_bytes([wav[32], wav[33]]));
+    for rate in [2_147_483_629u32, 1] {
+        let mut hostile = wav.clone();
+        hostile[24..28].copy_from_slice(&rate.to_le_bytes());
+        // The byte rate agrees, so only the rate itself is wrong.
+        hostile[28..32].copy_from_slice(&(rate * block_align).to_le_bytes());
+        let reply = upload("file", &hostile);
+        reply.assert_error(400, "invalid_audio");
+        assert!(
+            reply.json()["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("sample rate")),
+            "{}",
+            reply.json()
+        );
+    }
     upload("recording", &wav).assert_error(400, "missing_file");
     let not_multipart = agent()
         .post(&server.url("/v1/audio/embeddings"))
@@ -693,18 +773,30 @@ fn metrics_are_prometheus_text_with_the_scheduler_figures() {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("text")));
     let text = scrape.body_mut().read_to_string().expect("text");
+    let lines: Vec<&str> = text.lines().collect();
     for needed in [
         "# TYPE vivace_http_requests counter",
         "vivace_http_requests_total{endpoint=\"/v1/audio/speech\",status=\"200\"} 1",
         "# TYPE vivace_queue_depth gauge",
+        "vivace_queue_depth 0",
         "# TYPE vivace_batch_size histogram",
         "vivace_batch_size_count 2",
+        "vivace_batch_size_bucket{le=\"1.0\"} 2",
         "# TYPE vivace_speech_request_duration_seconds histogram",
+        "vivace_speech_request_duration_seconds_count 1",
         "# TYPE vivace_real_time_factor histogram",
-        "vivace_memory_bytes{device=\"cpu\",kind=\"total\"}",
-        "vivace_memory_bytes{device=\"cpu\",kind=\"process_resident\"}",
+        "vivace_real_time_factor_count 2",
     ] {
-        assert!(text.contains(needed), "no {needed:?} in:\n{text}");
+        assert!(lines.contains(&needed), "no line {needed:?} in:\n{text}");
+    }
+    for memory in ["total", "free", "process_resident"] {
+        let prefix = format!("vivace_memory_bytes{{device=\"cpu\",kind=\"{memory}\"}} ");
+        let bytes: f64 = lines
+            .iter()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {prefix} in:\n{text}"));
+        assert!(bytes > 1e6, "{memory}: {bytes}");
     }
     assert!(server.metric("vivace_audio_seconds_total") > 2.0);
 }
@@ -722,17 +814,18 @@ fn serve_refuses_bad_flags_with_a_clear_message() {
 
 #[test]
 fn sentences_of_concurrent_requests_share_batches() {
-    // One worker batching up to 4 sentences (what an accelerator's plan
-    // does), waiting up to 200 ms for company.
+    // One worker batching up to 3 sentences (what an accelerator's plan
+    // does), waiting up to 2 s for company: the batch fills as soon as the
+    // three requests are in.
     let server = Server::start(
         &[
             "--no-embeddings",
             "--workers",
             "1",
             "--batch-size",
-            "4",
+            "3",
             "--batch-wait-ms",
-            "200",
+            "2000",
         ],
         &[],
     );

@@ -3,7 +3,7 @@
 
 use std::io::Cursor;
 use std::path::Path;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -18,6 +18,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio::time::{timeout_at, Instant as TokioInstant};
+use tokio_stream::StreamExt;
 use vivace_frontend::speaker_audio;
 
 use super::error::ApiError;
@@ -30,6 +31,9 @@ use crate::synth::SynthError;
 /// Model names `model` accepts: Vivace's own, and OpenAI's TTS model names so
 /// existing clients work unchanged (all mean "the voice you name").
 pub const MODELS: [&str; 4] = ["vivace", "tts-1", "tts-1-hd", "gpt-4o-mini-tts"];
+
+/// Longest recording `POST /v1/audio/embeddings` takes, in seconds.
+const MAX_UPLOAD_SECONDS: f64 = 600.0;
 
 /// The speed range OpenAI's API accepts.
 const SPEED_RANGE: std::ops::RangeInclusive<f64> = 0.25..=4.0;
@@ -110,6 +114,12 @@ pub async fn speech(
         );
     }
     let sample_rate = voice.synth.sample_rate();
+    // The place in the queue comes first: an overloaded server says so
+    // before spending any work on the text.
+    let reservation = app
+        .scheduler
+        .reserve()
+        .map_err(|full| ApiError::overloaded(full.to_string(), app.config.retry_after_seconds))?;
 
     // espeak-ng runs under one global lock: keep it off the async threads.
     let text = request.input;
@@ -128,20 +138,11 @@ pub async fn speech(
         ));
     }
     let ids = sentences.into_iter().map(|s| s.ids).collect();
-    let mut order = app
-        .scheduler
-        .submit(index, ids, params)
-        .map_err(|full| ApiError::overloaded(full.to_string(), app.config.retry_after_seconds))?;
-
-    let first = match timeout_at(deadline, order.next()).await {
-        Err(_) => return Err(ApiError::timeout(app.config.request_timeout.as_secs_f64())),
-        Ok(None) => return Err(ApiError::internal("no audio was produced")),
-        Ok(Some(Err(e))) => return Err(synthesis_error(&e)),
-        Ok(Some(Ok(audio))) => audio,
+    let mut order = reservation.submit(index, ids, params);
+    let limit = app.config.request_timeout;
+    let Some(first) = next_in_time(&mut order, deadline, limit).await? else {
+        return Err(ApiError::internal("no audio was produced"));
     };
-    app.metrics
-        .first_audio_seconds
-        .observe(accepted.elapsed().as_secs_f64());
     let silence =
         vec![
             0f32;
@@ -149,14 +150,18 @@ pub async fn speech(
         ];
 
     let mut response = if format.streams() {
-        let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(8);
+        app.metrics
+            .first_audio_seconds
+            .observe(accepted.elapsed().as_secs_f64());
+        let (tx, rx) = mpsc::channel::<Bytes>(8);
         let mut head = Vec::new();
         if format == ResponseFormat::Wav {
             head.extend_from_slice(&wav_stream_header(sample_rate));
         }
         head.extend_from_slice(&pcm_s16le(&first));
         // The channel is empty and holds 8: the first send cannot wait.
-        let _ = tx.try_send(Ok(Bytes::from(head)));
+        let _ = tx.try_send(Bytes::from(head));
+        let completed = Arc::new(AtomicBool::new(false));
         tokio::spawn(stream_rest(
             order,
             tx,
@@ -164,31 +169,38 @@ pub async fn speech(
             deadline,
             Arc::clone(&app),
             accepted,
+            Arc::clone(&completed),
         ));
-        Response::new(Body::from_stream(
-            tokio_stream::wrappers::ReceiverStream::new(rx),
-        ))
+        // A stream that ends without `completed` ends in an error, which
+        // aborts the chunked body: the client sees an incomplete response,
+        // never a short one that looks whole.
+        let unfinished = tokio_stream::iter(std::iter::from_fn(move || {
+            (!completed.load(Ordering::Acquire)).then(|| {
+                Err(std::io::Error::other(
+                    "the audio stream ended early (timeout or synthesis failure)",
+                ))
+            })
+        }))
+        .take(1);
+        let body = tokio_stream::wrappers::ReceiverStream::new(rx)
+            .map(Ok::<Bytes, std::io::Error>)
+            .chain(unfinished);
+        Response::new(Body::from_stream(body))
     } else {
         let mut audio = first;
-        loop {
-            match timeout_at(deadline, order.next()).await {
-                Err(_) => return Err(ApiError::timeout(app.config.request_timeout.as_secs_f64())),
-                Ok(None) => break,
-                Ok(Some(Err(e))) => return Err(synthesis_error(&e)),
-                Ok(Some(Ok(more))) => {
-                    audio.extend_from_slice(&silence);
-                    audio.extend_from_slice(&more);
-                }
-            }
+        while let Some(more) = next_in_time(&mut order, deadline, limit).await? {
+            audio.extend_from_slice(&silence);
+            audio.extend_from_slice(&more);
         }
         drop(order);
         let encoded = tokio::task::spawn_blocking(move || flac(&audio, sample_rate))
             .await
             .map_err(|e| ApiError::internal(format!("the FLAC encoder stopped: {e}")))?
             .map_err(ApiError::internal)?;
-        app.metrics
-            .request_seconds
-            .observe(accepted.elapsed().as_secs_f64());
+        let elapsed = accepted.elapsed().as_secs_f64();
+        // The client gets its first audio with the whole file.
+        app.metrics.first_audio_seconds.observe(elapsed);
+        app.metrics.request_seconds.observe(elapsed);
         Response::new(Body::from(encoded))
     };
     let headers = response.headers_mut();
@@ -200,53 +212,69 @@ pub async fn speech(
     Ok(response)
 }
 
-/// Sends the sentences after the first as they finish, until the last, a
-/// failure, the deadline, or the client going away (which cancels the rest).
+/// The next sentence of `order` before `deadline`: a 504 after it, a 5xx
+/// when synthesis failed, `None` after the last.
+async fn next_in_time(
+    order: &mut InOrder,
+    deadline: TokioInstant,
+    limit: std::time::Duration,
+) -> Result<Option<Vec<f32>>, ApiError> {
+    match timeout_at(deadline, order.next()).await {
+        Err(_) => Err(ApiError::timeout(limit.as_secs_f64())),
+        Ok(None) => Ok(None),
+        Ok(Some(Err(e))) => Err(synthesis_error(&e)),
+        Ok(Some(Ok(audio))) => Ok(Some(audio)),
+    }
+}
+
+/// Sends the sentences after the first as they finish, until the last
+/// (then marks the stream `completed`), a failure, the deadline (which also
+/// bounds waiting on a client that stops reading), or the client going
+/// away. Returning drops `order`, which takes its unstarted sentences off
+/// the queue and frees its place.
 async fn stream_rest(
     mut order: InOrder,
-    tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
+    tx: mpsc::Sender<Bytes>,
     silence: Vec<f32>,
     deadline: TokioInstant,
     app: Arc<App>,
     accepted: Instant,
+    completed: Arc<AtomicBool>,
 ) {
-    loop {
-        let next = tokio::select! {
-            _ = tx.closed() => {
-                tracing::debug!("client went away: cancelling its sentences");
-                order.cancel();
-                return;
+    let send_all = async {
+        loop {
+            let next = tokio::select! {
+                _ = tx.closed() => return Err("the client went away"),
+                next = order.next() => next,
+            };
+            let audio = match next {
+                None => return Ok(()),
+                Some(Ok(audio)) => audio,
+                Some(Err(e)) => {
+                    tracing::error!("synthesis failed while streaming: {e}");
+                    return Err("synthesis failed");
+                }
+            };
+            let mut chunk = pcm_s16le(&silence).to_vec();
+            chunk.extend_from_slice(&pcm_s16le(&audio));
+            if tx.send(Bytes::from(chunk)).await.is_err() {
+                return Err("the client went away");
             }
-            _ = tokio::time::sleep_until(deadline) => {
-                tracing::warn!("request timed out while streaming");
-                order.cancel();
-                // An error ends the chunked body without its terminator:
-                // the client sees an incomplete response, not a short one.
-                let _ = tx.send(Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "request timed out"))).await;
-                return;
-            }
-            next = order.next() => next,
-        };
-        let audio = match next {
-            None => break,
-            Some(Ok(audio)) => audio,
-            Some(Err(e)) => {
-                let _ = tx
-                    .send(Err(std::io::Error::other(format!("synthesis failed: {e}"))))
-                    .await;
-                return;
-            }
-        };
-        let mut chunk = pcm_s16le(&silence).to_vec();
-        chunk.extend_from_slice(&pcm_s16le(&audio));
-        if tx.send(Ok(Bytes::from(chunk))).await.is_err() {
-            order.cancel();
-            return;
         }
+    };
+    match timeout_at(deadline, send_all).await {
+        Ok(Ok(())) => {
+            completed.store(true, Ordering::Release);
+            app.metrics
+                .request_seconds
+                .observe(accepted.elapsed().as_secs_f64());
+        }
+        Ok(Err(why)) => tracing::debug!("stream ended early: {why}"),
+        Err(_) => tracing::warn!(
+            "a request ran past its {} s limit while streaming",
+            app.config.request_timeout.as_secs_f64()
+        ),
     }
-    app.metrics
-        .request_seconds
-        .observe(accepted.elapsed().as_secs_f64());
 }
 
 /// A front-end refusal of the text (400) or a failure of ours (500).
@@ -266,7 +294,10 @@ fn input_error(e: SynthError) -> ApiError {
 /// A synthesis failure after the request was accepted.
 fn synthesis_error(e: &SynthError) -> ApiError {
     match e {
-        SynthError::OutOfMemory => ApiError::overloaded(e.to_string(), 1),
+        SynthError::OutOfMemory => ApiError {
+            code: "out_of_memory",
+            ..ApiError::overloaded(format!("{e}: retry later or send shorter sentences"), 1)
+        },
         other => ApiError::internal(format!("synthesis failed: {other}")),
     }
 }
@@ -295,8 +326,24 @@ pub async fn voices(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
 /// (multipart field `file`), resemblyzer's 256 values of unit length.
 pub async fn embeddings(
     State(app): State<Arc<App>>,
+    headers: axum::http::HeaderMap,
     form: Result<Multipart, MultipartRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    let multipart = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("multipart/form-data")
+        });
+    if !multipart {
+        return Err(ApiError::invalid(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "upload the recording as multipart/form-data with a `file` field",
+        ));
+    }
     let Some(encoder) = app.encoder.clone() else {
         return Err(ApiError::invalid(
             StatusCode::NOT_FOUND,
@@ -309,14 +356,14 @@ pub async fn embeddings(
     while let Some(field) = form
         .next_field()
         .await
-        .map_err(|e| ApiError::invalid(e.status(), "invalid_upload", e.body_text()))?
+        .map_err(|e| ApiError::from_status(e.status(), "invalid_upload", e.body_text()))?
     {
         if field.name() == Some("file") {
             let name = field.file_name().unwrap_or("upload.wav").to_string();
             let bytes = field
                 .bytes()
                 .await
-                .map_err(|e| ApiError::invalid(e.status(), "invalid_upload", e.body_text()))?;
+                .map_err(|e| ApiError::from_status(e.status(), "invalid_upload", e.body_text()))?;
             upload = Some((name, bytes));
         }
     }
@@ -326,14 +373,26 @@ pub async fn embeddings(
             "no `file` field: upload the WAV recording as multipart field `file`",
         ));
     };
-    let _slot = app
-        .encoder_slot
-        .acquire()
+    // One embedding at a time (the encoder uses every core); the permit
+    // moves into the work, so a client hanging up does not free it early.
+    let deadline = TokioInstant::now() + app.config.request_timeout;
+    let slot = timeout_at(deadline, Arc::clone(&app.encoder_slot).acquire_owned())
         .await
+        .map_err(|_| ApiError::timeout(app.config.request_timeout.as_secs_f64()))?
         .map_err(|_| ApiError::internal("the encoder is shutting down"))?;
     let embedding = tokio::task::spawn_blocking(move || {
+        let _slot = slot;
         let what = Path::new(&name);
         let recording = speaker_audio::read_wav_from(Cursor::new(bytes), what)?;
+        let seconds = recording.samples.len() as f64 / f64::from(recording.sample_rate);
+        if seconds > MAX_UPLOAD_SECONDS {
+            return Err(SpeakerError::Frontend(vivace_frontend::Error::BadAudio {
+                path: what.to_path_buf(),
+                reason: format!(
+                    "{seconds:.0} s long, more than the {MAX_UPLOAD_SECONDS} s this endpoint takes: upload a shorter clip (10 to 30 s of speech is plenty)"
+                ),
+            }));
+        }
         let samples = speaker_audio::preprocess_recording(recording, what)?;
         encoder.embed_preprocessed(samples, what)
     })
@@ -363,17 +422,21 @@ pub async fn health() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }
 
-/// `GET /ready`: voices loaded and warmed up (503 until then).
+/// `GET /ready`: voices loaded and warmed up (503 until then, or for good
+/// when warm-up failed, saying why).
 pub async fn ready(State(app): State<Arc<App>>) -> Response {
     if app.ready.load(Ordering::Acquire) {
-        Json(serde_json::json!({ "status": "ready" })).into_response()
-    } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({ "status": "warming up" })),
-        )
-            .into_response()
+        return Json(serde_json::json!({ "status": "ready" })).into_response();
     }
+    let status = match app.warmup_error.get() {
+        Some(e) => e.clone(),
+        None => "warming up".to_string(),
+    };
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(serde_json::json!({ "status": status })),
+    )
+        .into_response()
 }
 
 /// `GET /metrics`: Prometheus text format.

@@ -35,6 +35,18 @@ impl ApiError {
         }
     }
 
+    /// An error with `status`: the client's (4xx) or the server's (5xx).
+    pub fn from_status(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            kind: if status.is_server_error() {
+                "server_error"
+            } else {
+                "invalid_request_error"
+            },
+            ..Self::invalid(status, code, message)
+        }
+    }
+
     /// A 400 Bad Request.
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::invalid(StatusCode::BAD_REQUEST, code, message)
@@ -135,11 +147,17 @@ impl From<JsonRejection> for ApiError {
 }
 
 impl From<MultipartRejection> for ApiError {
-    /// A body that is not `multipart/form-data`.
+    /// A body that is not `multipart/form-data` (415) or has no valid
+    /// boundary (400).
     fn from(rejection: MultipartRejection) -> Self {
-        Self::invalid(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+        let status = rejection.status();
+        let code = match status {
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+            _ => "invalid_upload",
+        };
+        Self::from_status(
+            status,
+            code,
             format!(
                 "{}: upload the recording as multipart/form-data with a `file` field",
                 rejection.body_text()

@@ -68,7 +68,7 @@ pub fn wav_stream_header(sample_rate: u32) -> Bytes {
     h.put_u16_le(1); // PCM
     h.put_u16_le(1); // mono
     h.put_u32_le(sample_rate);
-    h.put_u32_le(sample_rate * 2); // bytes per second
+    h.put_u32_le(sample_rate.saturating_mul(2)); // bytes per second
     h.put_u16_le(2); // block align
     h.put_u16_le(16); // bits per sample
     h.put_slice(b"data");

@@ -38,13 +38,17 @@ pub struct Metrics {
     pub requests: Family<RequestLabels, Counter>,
     /// Sentences waiting for a worker.
     pub queue_depth: Gauge,
-    /// Speech requests accepted and not yet fully synthesized.
+    /// Speech requests holding a place in the queue: accepted and not yet
+    /// fully handed to their connection (or dropped).
     pub requests_in_flight: Gauge,
     /// Sentences per model call.
     pub batch_size: Histogram,
-    /// Speech request latency, from acceptance to the last byte handed to the connection.
+    /// Latency of speech requests that completed, from acceptance to the
+    /// last chunk queued for the connection (timeouts, failures and clients
+    /// that hung up are counted by status in `requests`, not here).
     pub request_seconds: Histogram,
-    /// Time from acceptance to the first audio of a speech request.
+    /// Time from acceptance to a speech request's first audio being ready to
+    /// send (for `flac`, the whole file).
     pub first_audio_seconds: Histogram,
     /// Model time over audio time, per model call.
     pub real_time_factor: Histogram,
@@ -78,7 +82,7 @@ impl Metrics {
         let requests_in_flight = Gauge::default();
         registry.register(
             "speech_requests_in_flight",
-            "Speech requests accepted and not yet fully synthesized",
+            "Speech requests holding a place in the queue",
             requests_in_flight.clone(),
         );
         let batch_size = Histogram::new(exponential_buckets(1.0, 2.0, 8));
@@ -86,7 +90,7 @@ impl Metrics {
         let request_seconds = Histogram::new(exponential_buckets(0.01, 2.0, 14));
         registry.register(
             "speech_request_duration_seconds",
-            "Speech request latency, acceptance to last byte",
+            "Latency of completed speech requests, acceptance to last chunk queued",
             request_seconds.clone(),
         );
         let first_audio_seconds = Histogram::new(exponential_buckets(0.01, 2.0, 14));
@@ -150,7 +154,7 @@ impl Metrics {
                 }
             }
         }
-        if let Some(rss) = resident_bytes() {
+        if let Some(rss) = crate::bench::proc_status_bytes("VmRSS:") {
             self.memory
                 .get_or_create(&MemoryLabels {
                     device: DeviceKind::Cpu.to_string(),
@@ -163,12 +167,4 @@ impl Metrics {
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
     }
-}
-
-/// The process's resident memory now (`VmRSS`), Linux only.
-fn resident_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
 }

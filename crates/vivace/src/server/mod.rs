@@ -31,7 +31,7 @@ use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 
 use self::error::ApiError;
 use self::metrics::{Metrics, RequestLabels};
@@ -78,9 +78,13 @@ pub struct App {
     /// The voice encoder, unless embeddings are off.
     pub encoder: Option<Arc<SpeakerEncoder>>,
     /// One embedding at a time: the encoder already uses every core.
-    pub encoder_slot: tokio::sync::Semaphore,
+    pub encoder_slot: Arc<tokio::sync::Semaphore>,
     /// Set once the voices are warmed up.
     pub ready: AtomicBool,
+    /// Why warm-up failed, if it did (`/ready` stays 503 and says so).
+    pub warmup_error: std::sync::OnceLock<String>,
+    /// Set at the shutdown signal: warm-up stops early.
+    pub stopping: AtomicBool,
     /// SHA-256 of the API key, compared in constant time.
     key_digest: Option<[u8; 32]>,
 }
@@ -163,7 +167,12 @@ pub fn router(app: Arc<App>) -> Router {
             CorsLayer::new()
                 .allow_origin(AllowOrigin::list(config.cors_origins.clone()))
                 .allow_methods([Method::GET, Method::POST])
-                .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]),
+                // Client libraries add their own headers (OpenAI's SDK: x-stainless-*).
+                .allow_headers(AllowHeaders::mirror_request())
+                .expose_headers([
+                    header::RETRY_AFTER,
+                    header::HeaderName::from_static("x-sample-rate"),
+                ]),
         );
     }
     router.with_state(app)
@@ -182,8 +191,13 @@ async fn authenticate(State(app): State<Arc<App>>, request: Request, next: Next)
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|key| digest(key.trim()));
+        .and_then(|v| {
+            // The scheme is case-insensitive (RFC 9110), the key is not.
+            let (scheme, key) = v.trim().split_once(' ')?;
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then(|| digest(key.trim()))
+        });
     // Digests have one length, so the comparison takes the same time
     // whatever the key given.
     match given {
@@ -272,28 +286,41 @@ pub async fn serve(
         })?;
     let addr = listener.local_addr()?;
     let app = Arc::new(App {
-        key_digest: config.api_key.as_deref().map(digest),
+        key_digest: config.api_key.as_deref().map(|k| digest(k.trim())),
         metrics,
         scheduler,
         encoder: encoder.map(Arc::new),
-        encoder_slot: tokio::sync::Semaphore::new(1),
+        encoder_slot: Arc::new(tokio::sync::Semaphore::new(1)),
         ready: AtomicBool::new(false),
+        warmup_error: std::sync::OnceLock::new(),
+        stopping: AtomicBool::new(false),
         config,
     });
     on_listening(addr);
 
     let warm = Arc::clone(&app);
     tokio::task::spawn_blocking(move || {
-        if warm.config.warmup {
-            warm_up(&warm);
+        let warmed = match warm.config.warmup {
+            true => warm_up(&warm),
+            false => Ok(()),
+        };
+        match warmed {
+            Ok(()) => {
+                warm.ready.store(true, Ordering::Release);
+                tracing::info!("ready");
+            }
+            Err(e) => {
+                tracing::error!("not ready: {e}");
+                let _ = warm.warmup_error.set(e);
+            }
         }
-        warm.ready.store(true, Ordering::Release);
-        tracing::info!("ready");
     });
 
     let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
+    let signalled_app = Arc::clone(&app);
     let on_signal = async move {
         shutdown.await;
+        signalled_app.stopping.store(true, Ordering::Release);
         tracing::info!("shutting down: finishing in-flight requests");
         let _ = signalled_tx.send(());
     };
@@ -316,30 +343,33 @@ pub async fn serve(
             grace.as_secs_f64()
         ),
     }
-    match Arc::try_unwrap(app) {
-        Ok(app) => {
-            // Every request is answered: the workers find an empty queue.
-            tokio::task::spawn_blocking(move || app.scheduler.shutdown())
-                .await
-                .map_err(|e| std::io::Error::other(e.to_string()))?;
-        }
-        // Requests still hold the state (the grace period ran out): the
-        // process is about to exit, which stops the workers.
-        Err(_) => tracing::warn!("leaving unfinished requests behind"),
+    // Every answered request has left the queue: the workers find it empty
+    // (or, past the grace period, are abandoned to the process exit).
+    let workers = Arc::clone(&app);
+    let stopped = tokio::time::timeout(
+        grace,
+        tokio::task::spawn_blocking(move || workers.scheduler.shutdown()),
+    )
+    .await;
+    if stopped.is_err() {
+        tracing::warn!("the synthesis workers did not stop in time");
     }
     Ok(())
 }
 
 /// Runs every voice on a short text until latency settles (the plan's
-/// warm-up), so the first client does not pay for first-call costs.
-fn warm_up(app: &App) {
+/// warm-up), so the first client does not pay for first-call costs; stops
+/// early at shutdown. A voice that fails here would fail every request.
+fn warm_up(app: &App) -> Result<(), String> {
     for voice in app.scheduler.voices() {
-        let Ok(sentences) = voice
+        if app.stopping.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let name = &voice.info.name;
+        let sentences = voice
             .synth
             .sentences("This is a warm-up sentence for the voice.")
-        else {
-            continue;
-        };
+            .map_err(|e| format!("warm-up of voice {name} failed: {e}"))?;
         let params = voice.synth.voice().default_params();
         let report = vivace_perf::warmup::warmup(
             || {
@@ -349,16 +379,14 @@ fn warm_up(app: &App) {
                     .map(|_| ())
             },
             vivace_perf::warmup::WarmupOptions::default(),
+        )
+        .map_err(|e| format!("warm-up of voice {name} failed: {e}"))?;
+        tracing::info!(
+            "voice {name} warm: cold {:.3} s, warm {:.3} s after {} runs",
+            report.cold.as_secs_f64(),
+            report.warm.as_secs_f64(),
+            report.runs
         );
-        match report {
-            Ok(r) => tracing::info!(
-                "voice {} warm: cold {:.3} s, warm {:.3} s after {} runs",
-                voice.info.name,
-                r.cold.as_secs_f64(),
-                r.warm.as_secs_f64(),
-                r.runs
-            ),
-            Err(e) => tracing::warn!("warm-up of voice {} failed: {e}", voice.info.name),
-        }
     }
+    Ok(())
 }

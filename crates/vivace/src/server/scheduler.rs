@@ -39,7 +39,8 @@ pub struct SchedulerConfig {
     /// Threads of each worker's own pool while others are busy (the plan's
     /// `stream_threads`); at or above rayon's pool size, workers share it.
     pub stream_threads: usize,
-    /// Speech requests accepted and not yet fully synthesized; beyond it,
+    /// Speech requests holding a place (from acceptance until their audio is
+    /// handed to the connection, or they fail or are dropped); beyond it,
     /// new requests are refused (503).
     pub max_pending_requests: usize,
 }
@@ -97,7 +98,7 @@ pub struct QueueFull(pub usize);
 /// The workers and their queue.
 pub struct Scheduler {
     shared: Arc<Shared>,
-    workers: Vec<std::thread::JoinHandle<()>>,
+    workers: Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
 
 impl Scheduler {
@@ -124,15 +125,25 @@ impl Scheduler {
             metrics,
             pending_requests: AtomicUsize::new(0),
         });
-        let workers = (0..config.workers)
-            .map(|id| {
-                let shared = Arc::clone(&shared);
-                std::thread::Builder::new()
-                    .name(format!("vivace-worker-{id}"))
-                    .spawn(move || worker(&shared, id))
-            })
-            .collect::<std::io::Result<Vec<_>>>()?;
-        Ok(Self { shared, workers })
+        let mut workers = Vec::new();
+        for id in 0..config.workers {
+            let worker_shared = Arc::clone(&shared);
+            let spawned = std::thread::Builder::new()
+                .name(format!("vivace-worker-{id}"))
+                .spawn(move || worker(&worker_shared, id));
+            match spawned {
+                Ok(handle) => workers.push(handle),
+                Err(e) => {
+                    // Stop the workers already started before failing.
+                    stop(&shared);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(Self {
+            shared,
+            workers: Mutex::new(workers),
+        })
     }
 
     /// The voices served, in the order requests index them.
@@ -145,14 +156,11 @@ impl Scheduler {
         self.shared.config
     }
 
-    /// Queues one request's sentences (model ids, in order) for `voice`;
-    /// refused when `max_pending_requests` are already pending.
-    pub fn submit(
-        &self,
-        voice: usize,
-        sentences: Vec<Vec<i64>>,
-        params: SynthesisParams,
-    ) -> Result<InOrder, QueueFull> {
+    /// Takes a place for one request, before any work is spent on it;
+    /// refused when `max_pending_requests` are already pending. The place
+    /// is held until the request's [`InOrder`] (or the [`Reservation`]) is
+    /// dropped.
+    pub fn reserve(&self) -> Result<Reservation, QueueFull> {
         let limit = self.shared.config.max_pending_requests;
         let admitted =
             self.shared
@@ -164,11 +172,63 @@ impl Scheduler {
             return Err(QueueFull(limit));
         }
         self.shared.metrics.requests_in_flight.inc();
-        let request = Arc::new(RequestState::default());
+        Ok(Reservation {
+            guard: RequestGuard {
+                request: Arc::new(RequestState::default()),
+                shared: Arc::clone(&self.shared),
+            },
+        })
+    }
+
+    /// Lets the workers finish every queued sentence, then stops them and
+    /// waits for them.
+    pub fn shutdown(&self) {
+        stop(&self.shared);
+        let workers = std::mem::take(
+            &mut *self
+                .workers
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        for worker in workers {
+            if worker.join().is_err() {
+                tracing::error!("a synthesis worker panicked");
+            }
+        }
+    }
+}
+
+impl Drop for Scheduler {
+    /// Workers still waiting for work stop (they finish what is queued).
+    fn drop(&mut self) {
+        stop(&self.shared);
+    }
+}
+
+/// Tells the workers to stop once the queue is empty.
+fn stop(shared: &Shared) {
+    lock(&shared.queue).stopping = true;
+    shared.ready.notify_all();
+}
+
+/// A request's place in the queue, taken before its text is phonemized.
+pub struct Reservation {
+    guard: RequestGuard,
+}
+
+impl Reservation {
+    /// Queues the request's sentences (model ids, in order) for `voice`.
+    pub fn submit(
+        self,
+        voice: usize,
+        sentences: Vec<Vec<i64>>,
+        params: SynthesisParams,
+    ) -> InOrder {
+        let shared = &self.guard.shared;
         let (reply, results) = mpsc::unbounded_channel();
         let count = sentences.len();
         {
-            let mut queue = lock(&self.shared.queue);
+            let mut queue = lock(&shared.queue);
             queue
                 .jobs
                 .extend(sentences.into_iter().enumerate().map(|(index, ids)| Job {
@@ -176,32 +236,16 @@ impl Scheduler {
                     ids,
                     params,
                     index,
-                    request: Arc::clone(&request),
+                    request: Arc::clone(&self.guard.request),
                     reply: reply.clone(),
                 }));
-            self.shared.metrics.queue_depth.set(queue.jobs.len() as i64);
+            shared.metrics.queue_depth.set(queue.jobs.len() as i64);
         }
-        self.shared.ready.notify_all();
-        Ok(InOrder {
+        shared.ready.notify_all();
+        InOrder {
             results,
-            pending: BTreeMap::new(),
-            next: 0,
-            count,
-            guard: RequestGuard {
-                request,
-                shared: Arc::clone(&self.shared),
-            },
-        })
-    }
-
-    /// Lets the workers finish every queued sentence, then stops them.
-    pub fn shutdown(self) {
-        lock(&self.shared.queue).stopping = true;
-        self.shared.ready.notify_all();
-        for worker in self.workers {
-            if worker.join().is_err() {
-                tracing::error!("a synthesis worker panicked");
-            }
+            order: Reorder::new(count),
+            guard: self.guard,
         }
     }
 }
@@ -214,8 +258,9 @@ fn lock(queue: &Mutex<Queue>) -> MutexGuard<'_, Queue> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Releases a request's place in the queue and cancels its unstarted
-/// sentences when dropped (finished, failed, timed out or disconnected).
+/// Releases a request's place and removes its unstarted sentences from the
+/// queue when dropped (finished, failed, timed out or disconnected); a
+/// sentence a worker already holds is finished and its audio discarded.
 struct RequestGuard {
     request: Arc<RequestState>,
     shared: Arc<Shared>,
@@ -224,39 +269,90 @@ struct RequestGuard {
 impl Drop for RequestGuard {
     fn drop(&mut self) {
         self.request.cancelled.store(true, Ordering::Release);
+        {
+            let mut queue = lock(&self.shared.queue);
+            let before = queue.jobs.len();
+            queue
+                .jobs
+                .retain(|j| !Arc::ptr_eq(&j.request, &self.request));
+            let removed = before - queue.jobs.len();
+            self.shared
+                .metrics
+                .sentences_cancelled
+                .inc_by(removed as u64);
+            self.shared.metrics.queue_depth.set(queue.jobs.len() as i64);
+        }
         self.shared.pending_requests.fetch_sub(1, Ordering::AcqRel);
         self.shared.metrics.requests_in_flight.dec();
+    }
+}
+
+/// Puts results that arrive in any order back in order.
+#[derive(Debug)]
+struct Reorder<T> {
+    pending: BTreeMap<usize, T>,
+    next: usize,
+    count: usize,
+}
+
+impl<T> Reorder<T> {
+    fn new(count: usize) -> Self {
+        Self {
+            pending: BTreeMap::new(),
+            next: 0,
+            count,
+        }
+    }
+
+    /// Files result `index` (one already handed out, or out of range, is ignored).
+    fn insert(&mut self, index: usize, value: T) {
+        if index >= self.next && index < self.count {
+            self.pending.entry(index).or_insert(value);
+        }
+    }
+
+    /// The next result in order, if it has arrived.
+    fn pop(&mut self) -> Option<T> {
+        let value = self.pending.remove(&self.next)?;
+        self.next += 1;
+        Some(value)
+    }
+
+    fn done(&self) -> bool {
+        self.next >= self.count
+    }
+
+    /// Marks everything handed out (after a fatal error).
+    fn finish(&mut self) {
+        self.next = self.count;
+        self.pending.clear();
     }
 }
 
 /// One request's sentences, handed out in order as they finish.
 pub struct InOrder {
     results: mpsc::UnboundedReceiver<(usize, SentenceResult)>,
-    pending: BTreeMap<usize, SentenceResult>,
-    next: usize,
-    count: usize,
+    order: Reorder<SentenceResult>,
     guard: RequestGuard,
 }
 
 impl InOrder {
     /// The next sentence in order; `None` after the last. Dropping `self`
-    /// cancels what has not started.
+    /// removes what has not started from the queue. Cancel-safe: dropping
+    /// the future loses nothing.
     pub async fn next(&mut self) -> Option<SentenceResult> {
-        if self.next >= self.count {
+        if self.order.done() {
             return None;
         }
         loop {
-            if let Some(result) = self.pending.remove(&self.next) {
-                self.next += 1;
+            if let Some(result) = self.order.pop() {
                 return Some(result);
             }
             match self.results.recv().await {
-                Some((index, result)) => {
-                    self.pending.insert(index, result);
-                }
+                Some((index, result)) => self.order.insert(index, result),
                 // Every sender is gone: the workers stopped without it.
                 None => {
-                    self.next = self.count;
+                    self.order.finish();
                     return Some(Err(Arc::new(SynthError::WorkersStopped)));
                 }
             }
@@ -265,15 +361,16 @@ impl InOrder {
 
     /// Sentences in the request.
     pub fn len(&self) -> usize {
-        self.count
+        self.order.count
     }
 
     /// Whether the request has no sentences.
     pub fn is_empty(&self) -> bool {
-        self.count == 0
+        self.order.count == 0
     }
 
-    /// Marks the request cancelled now (its unstarted sentences are dropped).
+    /// Marks the request cancelled now: workers skip its sentences (they
+    /// leave the queue when `self` is dropped).
     pub fn cancel(&self) {
         self.guard.request.cancelled.store(true, Ordering::Release);
     }
@@ -357,8 +454,9 @@ fn worker(shared: &Shared, id: usize) {
         })
         .flatten();
     while let Some((batch, alone)) = next_batch(shared) {
-        let run = || run_batch(shared, &batch);
-        // A panic in the model fails this batch's requests, not the worker.
+        let answered = AtomicUsize::new(0);
+        let run = || run_batch(shared, &batch, &answered);
+        // A panic in the model fails this batch's unanswered sentences, not the worker.
         let ran =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match (&own_pool, alone) {
                 (Some(pool), false) => pool.install(run),
@@ -366,35 +464,37 @@ fn worker(shared: &Shared, id: usize) {
             }));
         if ran.is_err() {
             tracing::error!(
-                "synthesis panicked: failing the {} sentence(s) of its batch",
-                batch.len()
+                "synthesis panicked: failing {} sentence(s) of its batch",
+                batch.len() - answered.load(Ordering::Relaxed)
             );
-            let e = Arc::new(SynthError::Panicked);
-            for job in &batch {
-                let _ = job.reply.send((job.index, Err(Arc::clone(&e))));
-            }
+            reply_error(
+                &batch[answered.load(Ordering::Relaxed)..],
+                SynthError::Panicked,
+            );
         }
         lock(&shared.queue).busy_workers -= 1;
     }
 }
 
-/// Synthesizes one batch (all of one voice) and replies to each request.
-fn run_batch(shared: &Shared, batch: &[Job]) {
+/// Synthesizes one batch (all of one voice) and replies to each request in
+/// batch order, counting the replies in `answered`. When a model call fails
+/// with several sentences left, they are retried one by one, so one bad
+/// sentence fails only its own request.
+fn run_batch(shared: &Shared, batch: &[Job], answered: &AtomicUsize) {
     let Some(voice) = shared.voices.get(batch[0].voice) else {
+        reply_error(batch, SynthError::WorkersStopped);
+        answered.store(batch.len(), Ordering::Relaxed);
         return;
     };
     let items: Vec<(&[i64], SynthesisParams)> =
         batch.iter().map(|j| (j.ids.as_slice(), j.params)).collect();
     let rate = f64::from(voice.synth.sample_rate());
-    let mut done = 0;
-    while done < items.len() {
+    let mut batch_size = shared.config.max_batch;
+    while answered.load(Ordering::Relaxed) < items.len() {
+        let done = answered.load(Ordering::Relaxed);
         let start = Instant::now();
-        let outcome = voice
-            .synth
-            .synthesize_items(&items[done..], shared.config.max_batch);
-        match outcome {
-            Ok((audios, fitted)) => {
-                let fitted = fitted.max(1).min(audios.len());
+        match voice.synth.synthesize_items(&items[done..], batch_size) {
+            Ok((audios, fitted)) if fitted > 0 && audios.len() == fitted => {
                 let seconds: f64 = audios.iter().map(|a| a.len() as f64 / rate).sum();
                 shared.metrics.batch_size.observe(fitted as f64);
                 shared.metrics.audio_seconds.inc_by(seconds);
@@ -408,17 +508,57 @@ fn run_batch(shared: &Shared, batch: &[Job]) {
                     voice.post.apply(&mut audio);
                     // A request that went away no longer listens: not an error.
                     let _ = job.reply.send((job.index, Ok(audio)));
+                    answered.fetch_add(1, Ordering::Relaxed);
                 }
-                done += fitted;
+            }
+            Ok(_) => {
+                tracing::error!("the model returned no audio for a batch");
+                reply_error(&batch[done..], SynthError::WorkersStopped);
+                answered.store(batch.len(), Ordering::Relaxed);
+            }
+            Err(e) if items.len() - done > 1 && batch_size > 1 => {
+                tracing::warn!("a batch failed ({e}); retrying its sentences one by one");
+                batch_size = 1;
             }
             Err(e) => {
                 tracing::error!("synthesis failed: {e}");
-                let e = Arc::new(e);
-                for job in &batch[done..] {
-                    let _ = job.reply.send((job.index, Err(Arc::clone(&e))));
-                }
-                return;
+                reply_error(&batch[done..done + 1], e);
+                answered.store(done + 1, Ordering::Relaxed);
             }
         }
+    }
+}
+
+/// Fails `jobs` with `error`.
+fn reply_error(jobs: &[Job], error: SynthError) {
+    let error = Arc::new(error);
+    for job in jobs {
+        let _ = job.reply.send((job.index, Err(Arc::clone(&error))));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Reorder;
+
+    #[test]
+    fn results_come_out_in_order_whatever_order_they_arrive_in() {
+        let mut order = Reorder::new(4);
+        assert_eq!(order.pop(), None);
+        order.insert(2, "c");
+        order.insert(1, "b");
+        assert_eq!(order.pop(), None, "0 has not arrived");
+        order.insert(0, "a");
+        assert_eq!(order.pop(), Some("a"));
+        assert_eq!(order.pop(), Some("b"));
+        assert_eq!(order.pop(), Some("c"));
+        assert_eq!(order.pop(), None);
+        assert!(!order.done());
+        // A duplicate of a result already handed out, or one out of range, is ignored.
+        order.insert(1, "again");
+        order.insert(9, "stray");
+        order.insert(3, "d");
+        assert_eq!(order.pop(), Some("d"));
+        assert!(order.done());
     }
 }
