@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Builds the CUDA binary of vivace on a machine without a GPU or a CUDA
+# installation: the CUDA 13.0 compiler and headers come from PyPI into a
+# throwaway virtual environment (pins: the versions PyTorch 2.11 ships, whose
+# PTX the lent machines' driver 580 loads). The default `cargo build` and CI
+# stay CPU-only and need none of this.
+#
+#   scripts/build-cuda.sh            # -> target/cuda/release/vivace
+#   VIVACE_CUDA_FEATURES=cuda,cudnn scripts/build-cuda.sh
+#
+# candle-core 0.11 links cudarc's libraries directly (its `dynamic-linking`;
+# cudarc refuses run-time loading alongside it), so the binary needs the
+# NVIDIA driver's libcuda.so.1 to start at all: it is a binary for GPU
+# machines, and the CPU fallback applies where a driver is present but no
+# device starts. Its run path points at the lent machines' CUDA 13 libraries
+# (PyTorch's venv); elsewhere set LD_LIBRARY_PATH. Keep target/cuda between
+# builds: a cold build spends about 11 minutes in nvcc on candle's kernels
+# (2 cores).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+features=${VIVACE_CUDA_FEATURES:-cuda}
+compute_cap=${CUDA_COMPUTE_CAP:-90}
+venv=${VIVACE_CUDA_VENV:-$PWD/target/cuda-toolkit}
+# Where the lent GPU machines keep the CUDA 13 libraries (PyTorch's venv).
+runtime_libs=${VIVACE_CUDA_RPATH:-/opt/torch/.venv/lib/python3.12/site-packages/nvidia/cu13/lib:/opt/torch/.venv/lib/python3.12/site-packages/nvidia/cudnn/lib}
+
+pins=(
+  nvidia-cuda-nvcc==13.0.88 nvidia-cuda-crt==13.0.88 nvidia-nvvm==13.0.88
+  nvidia-cuda-cccl==13.0.85 nvidia-cuda-runtime==13.0.96
+  nvidia-cublas==13.1.0.3 nvidia-curand==10.4.0.35 nvidia-cuda-nvrtc==13.0.88
+)
+[[ ",$features," == *",cudnn,"* ]] && pins+=(nvidia-cudnn-cu13==9.19.0.56)
+
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+fi
+# One pip call: `pip install --target` twice into one folder skips the second.
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${pins[@]}"
+site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+cuda_home="$site/nvidia/cu13"
+[ -x "$cuda_home/bin/nvcc" ] || { echo "build-cuda: no nvcc in $cuda_home/bin" >&2; exit 1; }
+
+# The wheels ship libX.so.N only; the linker and cudarc's build look for
+# lib64/libX.so.
+mkdir -p "$cuda_home/lib64"
+for lib in "$cuda_home"/lib/lib*.so.*; do
+  base=$(basename "$lib"); ln -sf "$lib" "$cuda_home/lib64/${base%%.so.*}.so"
+done
+if [ -d "$site/nvidia/cudnn/lib" ]; then
+  for lib in "$site"/nvidia/cudnn/lib/lib*.so.*; do
+    base=$(basename "$lib"); ln -sf "$lib" "$cuda_home/lib64/${base%%.so.*}.so"
+  done
+fi
+# Linking needs libcuda.so, which only the driver installs. A stub with the
+# driver API's names (taken from cudarc's own bindings) and the driver's
+# SONAME stands in at link time; at run time the real libcuda.so.1 is loaded.
+stub="$venv/libcuda-stub"
+mkdir -p "$stub"
+if [ ! -f "$stub/libcuda-stub.c" ] || [ ! -f "$stub/libcuda.so" ]; then
+  cudarc_src=$(cargo metadata --format-version 1 --features vivace/cuda 2>/dev/null |
+    "$venv/bin/python" -c 'import json, os, sys
+for p in json.load(sys.stdin)["packages"]:
+    if p["name"] == "cudarc":
+        print(os.path.dirname(p["manifest_path"]))')
+  [ -n "$cudarc_src" ] || { echo "build-cuda: cudarc's sources not found (cargo fetch first)" >&2; exit 1; }
+  grep -ho 'pub unsafe fn cu[A-Za-z0-9_]*(' "$cudarc_src/src/driver/sys/mod.rs" |
+    sed 's/pub unsafe fn \(.*\)(/int \1(void) { return 999; }/' | sort -u > "$stub/libcuda-stub.c"
+  cc -shared -fPIC -Wl,-soname,libcuda.so.1 -o "$stub/libcuda.so" "$stub/libcuda-stub.c"
+fi
+# For checks on this machine only (LD_LIBRARY_PATH=$stub): every driver call
+# fails, as with a driver but no usable GPU. The stub is never in the run path.
+ln -sf libcuda.so "$stub/libcuda.so.1"
+
+export CUDA_HOME="$cuda_home" CUDA_PATH="$cuda_home" CUDA_ROOT="$cuda_home"
+export PATH="$cuda_home/bin:$PATH"
+export CUDA_COMPUTE_CAP="$compute_cap"  # candle-kernels makes it sm_90a
+export CUDARC_CUDA_VERSION=13000
+rpath_args=""
+IFS=: read -ra dirs <<< "$runtime_libs"
+for d in "${dirs[@]}"; do rpath_args+=" -C link-arg=-Wl,-rpath,$d"; done
+export RUSTFLAGS="${RUSTFLAGS:-} -L native=$stub -L native=$cuda_home/lib64$rpath_args"
+
+cargo build --release -p vivace --features "$features" --target-dir target/cuda
+
+bin=target/cuda/release/vivace
+echo "build-cuda: shared libraries the binary needs:"
+readelf -d "$bin" | grep NEEDED
+# What travels to a GPU machine (64 MiB limit for everything carried):
+# stripped and compressed, about 17 MB.
+strip -o target/cuda/vivace-cuda "$bin"
+gzip -9 -f target/cuda/vivace-cuda
+ls -l "$bin" target/cuda/vivace-cuda.gz
+echo "build-cuda: built $bin ($features, sm_${compute_cap}); target/cuda/vivace-cuda.gz travels"
+echo "build-cuda: check here: LD_LIBRARY_PATH=$stub:$cuda_home/lib $bin info  (falls back to the CPU)"
