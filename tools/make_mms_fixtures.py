@@ -183,8 +183,16 @@ def build(name: str, cfg: VitsConfig, seed: int, tokenizer_kwargs: dict, out_roo
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--real", type=Path, help="also build a real-size checkpoint here")
+    parser.add_argument("--real-only", action="store_true",
+                        help="build only the real-size checkpoint (leave the committed fixtures alone)")
     args = parser.parse_args()
+    if args.real_only and not args.real:
+        parser.error("--real-only needs --real DIR")
     mms_tok = dict(language="eng", add_blank=True, normalize=True, phonemize=False, is_uroman=False)
+    if args.real_only:
+        build("mms-real-size", VitsConfig(vocab_size=len(VOCAB_CHARS)), 3, mms_tok, args.real,
+              [(TEXTS[0], None, 1.0), (TEXTS[1], None, 1.0)])
+        return
     build("tiny-sdp", small_config(), 7, mms_tok, OUT,
           [(TEXTS[0], None, 1.0), (TEXTS[1], None, 1.0), (TEXTS[1], None, 1.5), (TEXTS[2], None, 1.0)])
     build("tiny-dp-multi",
