@@ -463,7 +463,7 @@ fn main() -> Result<()> {
         let report = serde_json::json!({
             "date_utc": today_utc(),
             "machine": {
-                "cpu": cpu_model(),
+                "cpu": vivace_perf::hardware::CpuInfo::probe().model,
                 "logical_cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
             },
             "rounds": args.rounds,
@@ -486,17 +486,10 @@ struct Pair {
     p95_ratio_to_one_at_a_time: f64,
 }
 
-/// Median of the values (0 when empty).
+/// Median of the values (the project's median, on a sorted copy).
 fn median(mut values: Vec<f64>) -> f64 {
-    if values.is_empty() {
-        return 0.0;
-    }
     values.sort_by(f64::total_cmp);
-    let n = values.len();
-    match n % 2 {
-        1 => values[n / 2],
-        _ => (values[n / 2 - 1] + values[n / 2]) / 2.0,
-    }
+    vivace::bench::median(&values)
 }
 
 /// `min–max` of the values, for the report.
@@ -521,17 +514,4 @@ fn today_utc() -> String {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
     format!("{year:04}-{month:02}-{day:02}")
-}
-
-/// The CPU's model name (Linux), for the report.
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into())
 }

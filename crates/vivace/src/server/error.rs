@@ -147,17 +147,12 @@ impl From<JsonRejection> for ApiError {
 }
 
 impl From<MultipartRejection> for ApiError {
-    /// A body that is not `multipart/form-data` (415) or has no valid
-    /// boundary (400).
+    /// A multipart body without a valid boundary (400); a body that is not
+    /// multipart at all is refused before, with 415, by the endpoint.
     fn from(rejection: MultipartRejection) -> Self {
-        let status = rejection.status();
-        let code = match status {
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-            _ => "invalid_upload",
-        };
         Self::from_status(
-            status,
-            code,
+            rejection.status(),
+            "invalid_upload",
             format!(
                 "{}: upload the recording as multipart/form-data with a `file` field",
                 rejection.body_text()

@@ -12,11 +12,12 @@
 //! so a lone request is as fast as `vivace say`. Each worker builds its own
 //! thread pool once, at start.
 //!
-//! Cancellation is a flag per request: a worker drops queued sentences whose
-//! request went away (client disconnect, timeout) without running them.
+//! Cancellation is the end of a request's [`InOrder`]: when it is dropped
+//! (finished, failed, timed out, client gone), the request's sentences still
+//! queued leave the queue unsynthesized.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -64,14 +65,9 @@ struct Job {
     ids: Vec<i64>,
     params: SynthesisParams,
     index: usize,
-    request: Arc<RequestState>,
+    /// The request it belongs to (its number).
+    request: u64,
     reply: mpsc::UnboundedSender<(usize, SentenceResult)>,
-}
-
-/// What workers know of a request.
-#[derive(Default)]
-struct RequestState {
-    cancelled: AtomicBool,
 }
 
 /// The queue and what the workers share.
@@ -82,6 +78,8 @@ struct Shared {
     config: SchedulerConfig,
     metrics: Arc<Metrics>,
     pending_requests: AtomicUsize,
+    /// Numbers requests, so a request's jobs can be found in the queue.
+    next_request: AtomicU64,
 }
 
 struct Queue {
@@ -124,6 +122,7 @@ impl Scheduler {
             config,
             metrics,
             pending_requests: AtomicUsize::new(0),
+            next_request: AtomicU64::new(0),
         });
         let mut workers = Vec::new();
         for id in 0..config.workers {
@@ -151,11 +150,6 @@ impl Scheduler {
         &self.shared.voices
     }
 
-    /// The configuration the workers run with.
-    pub fn config(&self) -> SchedulerConfig {
-        self.shared.config
-    }
-
     /// Takes a place for one request, before any work is spent on it;
     /// refused when `max_pending_requests` are already pending. The place
     /// is held until the request's [`InOrder`] (or the [`Reservation`]) is
@@ -174,7 +168,7 @@ impl Scheduler {
         self.shared.metrics.requests_in_flight.inc();
         Ok(Reservation {
             guard: RequestGuard {
-                request: Arc::new(RequestState::default()),
+                request: self.shared.next_request.fetch_add(1, Ordering::Relaxed),
                 shared: Arc::clone(&self.shared),
             },
         })
@@ -236,7 +230,7 @@ impl Reservation {
                     ids,
                     params,
                     index,
-                    request: Arc::clone(&self.guard.request),
+                    request: self.guard.request,
                     reply: reply.clone(),
                 }));
             shared.metrics.queue_depth.set(queue.jobs.len() as i64);
@@ -245,7 +239,7 @@ impl Reservation {
         InOrder {
             results,
             order: Reorder::new(count),
-            guard: self.guard,
+            _guard: self.guard,
         }
     }
 }
@@ -262,19 +256,16 @@ fn lock(queue: &Mutex<Queue>) -> MutexGuard<'_, Queue> {
 /// queue when dropped (finished, failed, timed out or disconnected); a
 /// sentence a worker already holds is finished and its audio discarded.
 struct RequestGuard {
-    request: Arc<RequestState>,
+    request: u64,
     shared: Arc<Shared>,
 }
 
 impl Drop for RequestGuard {
     fn drop(&mut self) {
-        self.request.cancelled.store(true, Ordering::Release);
         {
             let mut queue = lock(&self.shared.queue);
             let before = queue.jobs.len();
-            queue
-                .jobs
-                .retain(|j| !Arc::ptr_eq(&j.request, &self.request));
+            queue.jobs.retain(|j| j.request != self.request);
             let removed = before - queue.jobs.len();
             self.shared
                 .metrics
@@ -333,7 +324,8 @@ impl<T> Reorder<T> {
 pub struct InOrder {
     results: mpsc::UnboundedReceiver<(usize, SentenceResult)>,
     order: Reorder<SentenceResult>,
-    guard: RequestGuard,
+    /// Held for its drop: the request's place and its queued sentences.
+    _guard: RequestGuard,
 }
 
 impl InOrder {
@@ -358,22 +350,6 @@ impl InOrder {
             }
         }
     }
-
-    /// Sentences in the request.
-    pub fn len(&self) -> usize {
-        self.order.count
-    }
-
-    /// Whether the request has no sentences.
-    pub fn is_empty(&self) -> bool {
-        self.order.count == 0
-    }
-
-    /// Marks the request cancelled now: workers skip its sentences (they
-    /// leave the queue when `self` is dropped).
-    pub fn cancel(&self) {
-        self.guard.request.cancelled.store(true, Ordering::Release);
-    }
 }
 
 /// Takes the next batch: the oldest live sentence, then (batch > 1) more of
@@ -384,7 +360,6 @@ fn next_batch(shared: &Shared) -> Option<(Vec<Job>, bool)> {
     let config = shared.config;
     let mut queue = lock(&shared.queue);
     let first = loop {
-        drop_cancelled_front(&mut queue, shared);
         if let Some(job) = queue.jobs.pop_front() {
             break job;
         }
@@ -400,10 +375,7 @@ fn next_batch(shared: &Shared) -> Option<(Vec<Job>, bool)> {
     let mut batch = vec![first];
     let deadline = Instant::now() + config.max_wait;
     while batch.len() < config.max_batch {
-        let found = queue
-            .jobs
-            .iter()
-            .position(|j| j.voice == voice && !j.request.cancelled.load(Ordering::Acquire));
+        let found = queue.jobs.iter().position(|j| j.voice == voice);
         if let Some(at) = found {
             if let Some(job) = queue.jobs.remove(at) {
                 batch.push(job);
@@ -424,19 +396,6 @@ fn next_batch(shared: &Shared) -> Option<(Vec<Job>, bool)> {
     let alone = queue.busy_workers == 1 && queue.jobs.is_empty();
     shared.metrics.queue_depth.set(queue.jobs.len() as i64);
     Some((batch, alone))
-}
-
-/// Drops queued sentences of cancelled requests from the queue's front.
-fn drop_cancelled_front(queue: &mut Queue, shared: &Shared) {
-    while queue
-        .jobs
-        .front()
-        .is_some_and(|j| j.request.cancelled.load(Ordering::Acquire))
-    {
-        queue.jobs.pop_front();
-        shared.metrics.sentences_cancelled.inc();
-    }
-    shared.metrics.queue_depth.set(queue.jobs.len() as i64);
 }
 
 /// A worker: takes batches until the scheduler stops.
