@@ -9,7 +9,8 @@ Variants:
 - `compile`: `seed` plus `torch.compile`.
 
 Workloads:
-- Full synthesis, batch 1, of N random token ids.
+- Full synthesis, batch 1, of N random token ids (the same ids as
+  `vivace bench --model-only`).
 - The HiFi-GAN decoder alone on random latents of F frames, at batch 1 and
   batch 8.
 
@@ -102,7 +103,24 @@ def record(workload, variant, batch, fn, audio_seconds):
 model = VitsModel.from_pretrained(args.checkpoint).eval().to(device)
 config = model.config
 generator = torch.Generator().manual_seed(0)
-ids = torch.randint(1, config.vocab_size, (1, args.tokens), generator=generator).to(device)
+
+
+def random_ids(n, vocab, seed=0):
+    """The ids `vivace bench --model-only` draws (xorshift64*, `model_bench::random_ids`),
+    so that both sides synthesize the same input."""
+    mask = (1 << 64) - 1
+    span = max(vocab - 1, 1)
+    state = seed ^ 0x9E3779B97F4A7C15
+    out = []
+    for _ in range(n):
+        state ^= state >> 12
+        state ^= (state << 25) & mask
+        state ^= state >> 27
+        out.append(1 + ((state * 0x2545F4914F6CDD1D) & mask) % span)
+    return out
+
+
+ids = torch.tensor([random_ids(args.tokens, config.vocab_size)], dtype=torch.long).to(device)
 
 # Full synthesis: the audio length comes from the model's own durations.
 with torch.inference_mode():

@@ -5,7 +5,9 @@
 # PTX the lent machines' driver 580 loads). The default `cargo build` and CI
 # stay CPU-only and need none of this.
 #
-#   scripts/build-cuda.sh            # -> target/cuda/release/vivace
+#   scripts/build-cuda.sh            # -> target/cuda/release/vivace, and what
+#                                    #    travels: target/cuda/vivace-cuda.gz and
+#                                    #    target/cuda/en_US-joe-medium.safetensors
 #   VIVACE_CUDA_FEATURES=cuda,cudnn scripts/build-cuda.sh
 #
 # candle-core 0.11 links cudarc's libraries directly (its `dynamic-linking`;
@@ -91,5 +93,11 @@ readelf -d "$bin" | grep NEEDED
 strip -o target/cuda/vivace-cuda "$bin"
 gzip -9 -f target/cuda/vivace-cuda
 ls -l "$bin" target/cuda/vivace-cuda.gz
-echo "build-cuda: built $bin ($features, sm_${compute_cap}); target/cuda/vivace-cuda.gz travels"
+# The default voice travels as a compact voice (f16 weights, 30 MiB instead
+# of the .onnx's 60 MiB): converted here by the binary just built (it falls
+# back to the CPU through the stub; conversion needs no device).
+voice=target/cuda/en_US-joe-medium.safetensors
+LD_LIBRARY_PATH="$stub:$cuda_home/lib" "$bin" convert --force -o "$voice"
+ls -l "$voice"
+echo "build-cuda: built $bin ($features, sm_${compute_cap}); target/cuda/vivace-cuda.gz and $voice travel"
 echo "build-cuda: check here: LD_LIBRARY_PATH=$stub:$cuda_home/lib $bin info  (falls back to the CPU)"

@@ -1,20 +1,26 @@
 #!/usr/bin/env bash
-# One GPU run for the GPU issue: the prebuilt CUDA binary's info, validate
-# and bench on a real-size MMS checkpoint (built on the device with the
-# transformers installed there), and the PyTorch peer on the same
-# checkpoint, in the same call. Writes at most 8 files under $OUT (the
-# device tool's limit): gpu-check.log (every step's stderr and timing),
-# nvidia-smi.txt, info.json, validate.json, bench-mms.json, torch-peer.json.
+# One GPU run for the GPU issue, from carried files alone (the device has no
+# network): the prebuilt CUDA binary's info; validate on the default voice
+# (carried as a compact f16 voice) at the planned precision and with a bf16
+# decoder; bench on the default voice; the model alone on the PyTorch peer's
+# workloads on a real-size MMS checkpoint (built on the device with the
+# transformers installed there) at the planned precision and with a bf16
+# decoder; and the PyTorch peer on the same checkpoint, in the same call.
+#
+# Writes at most 8 files under $OUT (the device tool's limit): gpu-check.log
+# (every step's stderr and timing, and the bf16 validate's table),
+# nvidia-smi.txt, info.json, validate.json, bench-voice.json,
+# model-planned.json, model-bf16.json, torch-peer.json.
 #
 # Build first, here: scripts/build-cuda.sh. Then, through the device tool:
-#   command: scripts/gpu-check.sh   carry: ["target/cuda/vivace-cuda.gz"]   timeout_s: 540
-# A dry run on a machine without a GPU works too (every step on the CPU):
+#   command: scripts/gpu-check.sh
+#   carry:   ["target/cuda/vivace-cuda.gz", "target/cuda/en_US-joe-medium.safetensors"]
+#   timeout_s: 540
+# A dry run on a machine without a GPU works too (every step on the CPU,
+# through the stub driver build-cuda.sh leaves in target/cuda-toolkit):
 #   OUT=/tmp/gpu-check VIVACE_BIN=target/cuda/release/vivace \
-#     BENCH_ARGS=--quick PEER_ARGS="--runs 2 --warmup 1 --frames 50" scripts/gpu-check.sh
-#
-# Not covered yet: the default Piper voice. Its 60 MiB .onnx does not fit in
-# what travels to the device beside the binary, and the device has no
-# network to fetch it.
+#     BENCH_ARGS=--quick MODEL_ARGS="--quick --tokens 40 --frames 50" \
+#     PEER_ARGS="--runs 2 --warmup 1 --tokens 40 --frames 50" scripts/gpu-check.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-$PWD/target/gpu-check}
@@ -31,10 +37,15 @@ if [ -z "$bin" ]; then
   bin="$work/vivace"
   gunzip -c target/cuda/vivace-cuda.gz > "$bin" && chmod +x "$bin"
 fi
-# The performance layer keeps its batch cache here: a fresh one per run.
+voice=${VIVACE_GPU_VOICE:-target/cuda/en_US-joe-medium.safetensors}
+[ -f "$voice" ] || say "no $voice: the default-voice steps will fail (run scripts/build-cuda.sh and carry it)"
+# The performance layer keeps its batch cache and espeak-ng's data here: a
+# fresh one per run.
 export XDG_CACHE_HOME="$work/cache"
+unset VIVACE_PRECISION VIVACE_DEVICE VIVACE_VOICE
 
-# step NAME SECONDS COMMAND...: stdout to $out/NAME (when given), stderr to the log.
+# step NAME SECONDS COMMAND...: stdout to $out/NAME (when given, else to the
+# log), stderr to the log.
 step() {
   local name=$1 limit=$2; shift 2
   local start; start=$(date +%s%N)
@@ -50,18 +61,23 @@ step() {
 }
 
 nvidia-smi > "$out/nvidia-smi.txt" 2>&1 || echo "no nvidia-smi" > "$out/nvidia-smi.txt"
-step info.json 60 "$bin" info --json
-step validate.json 120 "$bin" validate --json
+step info.json 30 "$bin" info --json
+step validate.json 90 "$bin" validate --json --voice "$voice"
+step - 60 env VIVACE_PRECISION=bf16 "$bin" validate --voice "$voice"
+# shellcheck disable=SC2086 # the extra arguments are meant to split
+step - 120 "$bin" bench --voice "$voice" ${BENCH_ARGS:---runs 3} --json "$out/bench-voice.json"
 # A checkpoint at the real MMS-TTS size (random weights; cost does not
 # depend on their values), saved as the hub's are.
-step - 180 python3 tools/make_mms_fixtures.py --real-only --real "$work/mms"
+step - 90 python3 tools/make_mms_fixtures.py --real-only --real "$work/mms"
 checkpoint="$work/mms/mms-real-size"
 if [ -f "$checkpoint/model.safetensors" ]; then
-  # shellcheck disable=SC2086 # the extra arguments are meant to split
-  step - 240 "$bin" bench --voice "$checkpoint" ${BENCH_ARGS:---runs 5} --json "$out/bench-mms.json"
   # shellcheck disable=SC2086
-  step - 240 python3 bench/torch_peer.py --checkpoint "$checkpoint" ${PEER_ARGS:---compile} --out "$out/torch-peer.json"
+  step - 60 "$bin" bench --model-only --voice "$checkpoint" ${MODEL_ARGS:---runs 10} --json "$out/model-planned.json"
+  # shellcheck disable=SC2086
+  step - 60 env VIVACE_PRECISION=bf16 "$bin" bench --model-only --voice "$checkpoint" ${MODEL_ARGS:---runs 10} --json "$out/model-bf16.json"
+  # shellcheck disable=SC2086
+  step - 200 python3 bench/torch_peer.py --checkpoint "$checkpoint" ${PEER_ARGS:---compile} --out "$out/torch-peer.json"
 else
-  say "no real-size checkpoint was built: bench and peer skipped"
+  say "no real-size checkpoint was built: the model benches and the peer skipped"
 fi
 say "done; files: $(ls "$out" | tr '\n' ' ')"

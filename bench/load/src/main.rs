@@ -461,7 +461,7 @@ fn main() -> Result<()> {
     }
     if let Some(path) = &args.json {
         let report = serde_json::json!({
-            "date_utc": today_utc(),
+            "date_utc": vivace::bench::today_utc(),
             "machine": {
                 "cpu": vivace_perf::hardware::CpuInfo::probe().model,
                 "logical_cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
@@ -497,21 +497,4 @@ fn range(values: &[f64]) -> String {
     let min = values.iter().copied().fold(f64::INFINITY, f64::min);
     let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     format!("{min:.2}–{max:.2}")
-}
-
-/// Today's date in UTC, `YYYY-MM-DD` (days since 1970 to the civil date).
-fn today_utc() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let z = (secs / 86_400) as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
 }

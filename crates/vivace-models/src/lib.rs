@@ -3,11 +3,13 @@
 //! - [`vits`]: the VITS architecture (text encoder, duration predictors, flow,
 //!   HiFi-GAN), written once for every checkpoint layout;
 //! - [`piper`]: Piper voices (`NAME.onnx` + `NAME.onnx.json`) loaded into it;
+//! - [`compact`]: compact voices (a Piper voice in one f16 safetensors file);
 //! - [`mms`]: Hugging Face `VitsModel` checkpoints (MMS-TTS) loaded into it;
 //! - [`onnx`]: reading weights out of ONNX files without running the graph;
 //! - [`torch_legacy`]: reading PyTorch's legacy (pre-1.6) checkpoint format;
 //! - [`voice_encoder`]: the GE2E speaker encoder (resemblyzer, Chatterbox).
 
+pub mod compact;
 pub mod error;
 pub mod mms;
 pub mod onnx;

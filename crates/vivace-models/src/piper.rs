@@ -97,7 +97,12 @@ impl PiperConfig {
             path: path.to_path_buf(),
             source,
         })?;
-        serde_json::from_str(&text).map_err(|e| Error::Config {
+        Self::parse(&text, path)
+    }
+
+    /// Parses a voice JSON; `path` names it in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Self> {
+        serde_json::from_str(text).map_err(|e| Error::Config {
             path: path.to_path_buf(),
             reason: format!("not a valid Piper voice config: {e}"),
         })
@@ -152,8 +157,8 @@ pub struct PiperVoice {
     pub config: PiperConfig,
     /// The model.
     pub model: Vits,
-    /// The `.onnx` file it came from.
-    pub onnx_path: PathBuf,
+    /// The file it came from: the `.onnx` or a compact voice file.
+    pub path: PathBuf,
 }
 
 impl PiperVoice {
@@ -164,49 +169,11 @@ impl PiperVoice {
         PathBuf::from(p)
     }
 
-    /// Loads `onnx` and the `.onnx.json` beside it onto `device` in `dtype`.
-    pub fn load(onnx: &Path, device: &Device, dtype: DType) -> Result<Self> {
-        let config_path = Self::config_path(onnx);
-        if !config_path.exists() {
-            return Err(Error::Config {
-                path: config_path,
-                reason: "missing: a Piper voice needs its .onnx.json beside the .onnx".into(),
-            });
-        }
-        let config = PiperConfig::read(&config_path)?;
-        let weights = OnnxWeights::read(onnx, device, dtype)?;
-        Self::from_parts(config, &config_path, weights, dtype)
-    }
-
-    /// Builds a voice from an already parsed config and weights.
-    pub fn from_parts(
-        config: PiperConfig,
-        config_path: &Path,
-        mut weights: OnnxWeights,
-        dtype: DType,
-    ) -> Result<Self> {
-        let onnx_path = weights.path.clone();
-        let unsupported = |reason: String| Error::CorruptOnnx {
-            path: onnx_path.clone(),
-            reason,
-        };
-        normalize_names(&mut weights.tensors).map_err(|e| unsupported(e.to_string()))?;
-        let cfg = infer_config(&weights, config.audio.sample_rate)?;
-        check_config_matches(&config, config_path, &cfg)?;
-        let device = weights
-            .tensors
-            .values()
-            .next()
-            .map(|t| t.device().clone())
-            .unwrap_or(Device::Cpu);
-        let vb = VarBuilder::from_tensors(weights.tensors, dtype, &device);
-        let model = Vits::new(&cfg, vb)
-            .map_err(|e| unsupported(format!("the weights do not fit a VITS model ({e})")))?;
-        Ok(Self {
-            config,
-            model,
-            onnx_path,
-        })
+    /// Loads a voice onto `device` in `dtype`: a Piper `.onnx` with its
+    /// `.onnx.json` beside it, or a compact voice file (`.safetensors`,
+    /// written by [`crate::compact::write`]).
+    pub fn load(path: &Path, device: &Device, dtype: DType) -> Result<Self> {
+        PiperParts::read(path, device)?.build(dtype)
     }
 
     /// Maps phonemes (one code point each, as the phonemizer returns them) to
@@ -230,6 +197,87 @@ impl PiperVoice {
         }
         ids.extend(get("$"));
         (ids, missing)
+    }
+}
+
+/// A Piper voice read and checked but not yet built into a model: its
+/// config, architecture and weights under the model's parameter names. This
+/// is what a compact voice file stores.
+#[derive(Debug)]
+pub struct PiperParts {
+    /// The parsed config.
+    pub config: PiperConfig,
+    /// The config's JSON text, verbatim (a compact file keeps it whole).
+    pub config_json: String,
+    /// The architecture, read off the weights.
+    pub architecture: VitsConfig,
+    /// Weights by VITS parameter name (`dec.ups.0.weight`).
+    pub tensors: HashMap<String, Tensor>,
+    /// The file the weights came from.
+    pub path: PathBuf,
+}
+
+impl PiperParts {
+    /// Reads a `.onnx` voice (with its `.onnx.json`, weights in f32) or a
+    /// compact voice file (weights in their stored dtype). [`Self::build`]
+    /// converts them, so a bf16 build still has f32 weights where it keeps
+    /// f32 (see [`Vits`]).
+    pub fn read(path: &Path, device: &Device) -> Result<Self> {
+        if crate::compact::is_compact_path(path) {
+            Ok(crate::compact::read(path, device)?.0)
+        } else {
+            Self::read_onnx(path, device, DType::F32)
+        }
+    }
+
+    /// Reads `onnx` and the `.onnx.json` beside it onto `device` in `dtype`.
+    pub fn read_onnx(onnx: &Path, device: &Device, dtype: DType) -> Result<Self> {
+        let config_path = PiperVoice::config_path(onnx);
+        if !config_path.exists() {
+            return Err(Error::Config {
+                path: config_path,
+                reason: "missing: a Piper voice needs its .onnx.json beside the .onnx".into(),
+            });
+        }
+        let config_json = std::fs::read_to_string(&config_path).map_err(|source| Error::Io {
+            path: config_path.clone(),
+            source,
+        })?;
+        let config = PiperConfig::parse(&config_json, &config_path)?;
+        let mut weights = OnnxWeights::read(onnx, device, dtype)?;
+        normalize_names(&mut weights.tensors).map_err(|e| Error::CorruptOnnx {
+            path: onnx.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        let architecture = infer_config(&weights, config.audio.sample_rate)?;
+        check_config_matches(&config, &config_path, &architecture)?;
+        Ok(Self {
+            config,
+            config_json,
+            architecture,
+            tensors: weights.tensors,
+            path: onnx.to_path_buf(),
+        })
+    }
+
+    /// Builds the model, weights converted to `dtype` on their device.
+    pub fn build(self, dtype: DType) -> Result<PiperVoice> {
+        let device = self
+            .tensors
+            .values()
+            .next()
+            .map(|t| t.device().clone())
+            .unwrap_or(Device::Cpu);
+        let vb = VarBuilder::from_tensors(self.tensors, dtype, &device);
+        let model = Vits::new(&self.architecture, vb).map_err(|e| Error::Config {
+            path: self.path.clone(),
+            reason: format!("the weights do not fit a VITS model ({e})"),
+        })?;
+        Ok(PiperVoice {
+            config: self.config,
+            model,
+            path: self.path,
+        })
     }
 }
 
@@ -419,7 +467,11 @@ fn infer_config(w: &OnnxWeights, sample_rate: u32) -> Result<VitsConfig> {
 }
 
 /// The JSON must describe the weights it sits beside.
-fn check_config_matches(config: &PiperConfig, path: &Path, cfg: &VitsConfig) -> Result<()> {
+pub(crate) fn check_config_matches(
+    config: &PiperConfig,
+    path: &Path,
+    cfg: &VitsConfig,
+) -> Result<()> {
     let mismatch = |reason: String| Error::Config {
         path: path.to_path_buf(),
         reason: format!("does not match its .onnx: {reason}"),

@@ -15,6 +15,7 @@ use vivace::voice_store::{VoiceStore, DEFAULT_VOICE};
 use vivace_frontend::audio::{AudioSink, PostProcess, RawSink, SampleFormat, WavSink};
 use vivace_perf::{DeviceRequest, Optimizer, Overrides};
 
+mod convert_cli;
 mod embed_cli;
 mod serve_cli;
 
@@ -33,7 +34,7 @@ enum Command {
     /// Show the hardware and the plan Vivace would use on it.
     Info(InfoArgs),
     /// Check that the performance layer works here (exit code 1 on any FAIL).
-    Validate(InfoArgs),
+    Validate(ValidateArgs),
     /// Time baseline against the plan on short, medium and long texts.
     Bench(BenchArgs),
     /// One measurement of `bench`, in a fresh process (internal).
@@ -50,6 +51,8 @@ enum Command {
     Similarity(embed_cli::SimilarityArgs),
     /// Run the OpenAI-compatible speech service (POST /v1/audio/speech).
     Serve(Box<serve_cli::ServeArgs>),
+    /// Convert a Piper voice to a compact voice file (one .safetensors, f16 weights).
+    Convert(convert_cli::ConvertArgs),
     /// List installed voices (Piper and MMS) with language and sample rate.
     Voices {
         /// Print JSON instead of a table.
@@ -96,7 +99,7 @@ enum SampleFormatArg {
 
 #[derive(Debug, clap::Args)]
 struct BenchArgs {
-    /// Piper voice (path or installed name); default en_US-joe-medium.
+    /// Voice (a .onnx, compact .safetensors or MMS checkpoint path, or an installed name); default en_US-joe-medium.
     #[arg(long, short = 'm', visible_alias = "model", env = "VIVACE_VOICE")]
     voice: Option<String>,
     #[command(flatten)]
@@ -117,6 +120,17 @@ struct BenchArgs {
     /// Time speaker embeddings (the voice encoder) instead of synthesis.
     #[arg(long)]
     embed: bool,
+    /// Time the model alone on the PyTorch peer's workloads
+    /// (bench/torch_peer.py): full synthesis of --tokens random ids, and the
+    /// decoder alone on --frames random latent frames at batch 1 and 8.
+    #[arg(long, conflicts_with_all = ["embed", "count"])]
+    model_only: bool,
+    /// With --model-only: input ids of the full synthesis.
+    #[arg(long, default_value_t = 120, requires = "model_only")]
+    tokens: usize,
+    /// With --model-only: latent frames of the decoder (250 = 4 s at 16 kHz).
+    #[arg(long, default_value_t = 250, requires = "model_only")]
+    frames: usize,
     /// With --embed: the recordings to embed (default: two sentences spoken
     /// by the default voice, at 22050 Hz).
     #[arg(long = "audio", requires = "embed")]
@@ -152,10 +166,21 @@ struct InfoArgs {
 }
 
 #[derive(Debug, clap::Args)]
+struct ValidateArgs {
+    #[command(flatten)]
+    info: InfoArgs,
+    /// Voice to run the checks with: a Piper .onnx, a compact voice
+    /// (.safetensors), an MMS checkpoint directory or an installed voice name;
+    /// the default voice when absent (fetched if missing).
+    #[arg(long, short = 'm', visible_alias = "model", env = "VIVACE_VOICE")]
+    voice: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
 struct SayArgs {
     /// Text to speak; read from --input-file or stdin when absent.
     text: Vec<OsString>,
-    /// Piper voice: path to NAME.onnx (NAME.onnx.json beside it) or an installed voice name.
+    /// Voice: NAME.onnx (NAME.onnx.json beside it), a compact NAME.safetensors, an MMS checkpoint directory or an installed voice name.
     #[arg(long, short = 'm', visible_alias = "model", env = "VIVACE_VOICE")]
     voice: Option<String>,
     /// Read the text from this file.
@@ -438,6 +463,9 @@ fn bench(args: &BenchArgs) -> Result<()> {
     if args.count {
         return count(&onnx, &store, &optimizer);
     }
+    if args.model_only {
+        return bench_model_only(args, &onnx, &store, &optimizer);
+    }
     let exe =
         std::env::current_exe().context("cannot find the vivace executable to run measurements")?;
     let (runs, workloads): (usize, &[Workload]) = if args.quick {
@@ -602,6 +630,65 @@ fn count(onnx: &std::path::Path, store: &VoiceStore, optimizer: &Optimizer) -> R
     Ok(())
 }
 
+/// `bench --model-only`: the peer's workloads, in this process, on the plan.
+fn bench_model_only(
+    args: &BenchArgs,
+    voice: &std::path::Path,
+    store: &VoiceStore,
+    optimizer: &Optimizer,
+) -> Result<()> {
+    use vivace::model_bench::{self, ModelBench};
+    if args.tokens == 0 || args.frames == 0 {
+        bail!("--tokens and --frames must be at least 1");
+    }
+    let (synth, kind) = Synthesizer::load_planned(
+        voice,
+        optimizer,
+        args.device.is_explicit(),
+        &store.espeak_data_dir(),
+    )
+    .with_context(|| format!("cannot load voice {}", voice.display()))?;
+    let model = synth.voice().model();
+    let variant = format!("vivace-{}", optimizer.plan.precision);
+    let bench = ModelBench {
+        tokens: args.tokens,
+        frames: args.frames,
+        runs: if args.quick { 2 } else { args.runs.max(1) },
+        warmup: if args.quick { 1 } else { 3 },
+    };
+    let rows = model_bench::run(model, &synth.voice().default_params(), &variant, &bench)
+        .context("the model failed while being timed")?;
+    println!(
+        "{:<22} {:<14} {:>5} {:>10} {:>10} {:>10} {:>8}",
+        "workload", "variant", "batch", "median ms", "min ms", "audio s", "RTF"
+    );
+    for r in &rows {
+        println!(
+            "{:<22} {:<14} {:>5} {:>10.2} {:>10.2} {:>10.2} {:>8.4}",
+            r.workload, r.variant, r.batch, r.median_ms, r.min_ms, r.audio_s, r.rtf
+        );
+    }
+    if let Some(path) = &args.json {
+        let report = serde_json::json!({
+            "date_utc": vivace::bench::today_utc(),
+            "device": kind.to_string(),
+            "gpu": optimizer.hardware.gpus.first().map(|g| g.name.clone()),
+            "precision": optimizer.plan.precision.to_string(),
+            "decoder_dtype": format!("{:?}", model.decoder_dtype()).to_lowercase(),
+            "voice": voice,
+            "rows": rows,
+        });
+        let text = serde_json::to_string_pretty(&report)?;
+        if path.as_os_str() == "-" {
+            println!("{text}");
+        } else {
+            std::fs::write(path, text + "\n")
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
 fn bench_run(args: &BenchRunArgs, started: Instant) -> Result<()> {
     use vivace::bench::{decide_batch, BatchDecision};
     let store = VoiceStore::from_env()?;
@@ -717,33 +804,59 @@ fn info(args: &InfoArgs) -> Result<()> {
     Ok(())
 }
 
-fn validate(args: &InfoArgs) -> Result<()> {
-    use vivace::validate::Status;
-    let optimizer = args.device.optimizer()?;
+fn validate(args: &ValidateArgs) -> Result<()> {
+    use vivace::validate::{Status, Subject};
+    let device_args = &args.info.device;
+    let optimizer = device_args.optimizer()?;
     let store = VoiceStore::from_env()?;
+    let espeak = store.espeak_data_dir();
     let loaded = store
-        .resolve(None)
+        .resolve(args.voice.as_deref())
         .map_err(|e| e.to_string())
-        .and_then(|onnx| {
-            Synthesizer::load_planned(
-                &onnx,
-                &optimizer,
-                args.device.is_explicit(),
-                &store.espeak_data_dir(),
-            )
-            .map_err(|e| e.to_string())
+        .and_then(|path| {
+            let (is_default_voice, stored_dtype) = vivace::validate::identify(&path)?;
+            let (synth, kind) =
+                Synthesizer::load_planned(&path, &optimizer, device_args.is_explicit(), &espeak)
+                    .map_err(|e| format!("cannot load {}: {e}", path.display()))?;
+            // The device parity check's reference: the same voice on the CPU.
+            let cpu_twin = match kind {
+                vivace_perf::DeviceKind::Cpu => None,
+                _ => Some(
+                    Synthesizer::load(
+                        &path,
+                        &candle_core::Device::Cpu,
+                        candle_core::DType::F32,
+                        &espeak,
+                    )
+                    .map_err(|e| format!("cannot load {} on the CPU: {e}", path.display()))?,
+                ),
+            };
+            let name = path
+                .file_stem()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            Ok((name, synth, is_default_voice, stored_dtype, cpu_twin))
         });
-    let checks = vivace::validate::run(
-        &optimizer,
-        loaded.as_ref().map(|(s, _)| s).map_err(Clone::clone),
-    );
+    let subject = loaded
+        .as_ref()
+        .map(
+            |(name, synth, is_default_voice, stored_dtype, cpu_twin)| Subject {
+                name: name.clone(),
+                synth,
+                is_default_voice: *is_default_voice,
+                stored_dtype: *stored_dtype,
+                cpu_twin: cpu_twin.as_ref(),
+            },
+        )
+        .map_err(Clone::clone);
+    let checks = vivace::validate::run(&optimizer, subject.as_ref().map_err(Clone::clone));
     let count = |st: Status| checks.iter().filter(|c| c.status == st).count();
     let (passed, skipped, failed) = (
         count(Status::Pass),
         count(Status::Skip),
         count(Status::Fail),
     );
-    if args.json {
+    if args.info.json {
         let report = serde_json::json!({
             "device": optimizer.device.kind,
             "checks": checks,
@@ -780,6 +893,7 @@ fn run(cli: Cli, started: Instant) -> Result<()> {
         Command::Embed(args) => embed_cli::embed(&args),
         Command::Similarity(args) => embed_cli::similarity(&args),
         Command::Serve(args) => serve_cli::serve(&args),
+        Command::Convert(args) => convert_cli::convert(&args),
         Command::Download => {
             let store = VoiceStore::from_env()?;
             let path = store.ensure(&DEFAULT_VOICE)?;

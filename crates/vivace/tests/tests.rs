@@ -5,6 +5,7 @@
 mod util;
 
 mod cli;
+mod compact;
 mod embed_cli;
 mod mms;
 mod parity;

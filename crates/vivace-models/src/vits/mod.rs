@@ -135,6 +135,12 @@ pub struct SynthesisParams {
 }
 
 /// A loaded VITS model, ready to synthesize on its device.
+///
+/// Built in bf16 or f16, only the HiFi-GAN decoder computes in that dtype and
+/// the rest stays in f32: on the default voice, rounding the text encoder's
+/// weights alone to bf16 moves the waveform by 38 % (relative L2), the
+/// decoder's by 0.4 % (`docs/PERFORMANCE.md`), and the decoder is where the
+/// work is.
 #[derive(Debug, Clone)]
 pub struct Vits {
     enc_p: TextEncoder,
@@ -144,7 +150,10 @@ pub struct Vits {
     emb_g: Option<Embedding>,
     cfg: VitsConfig,
     device: Device,
+    /// The dtype of everything but the decoder (f32 unless built in f64).
     dtype: DType,
+    /// The decoder's dtype.
+    decoder_dtype: DType,
     /// Time per stage, summed over calls (see [`Vits::stage_times`]).
     stage_times: std::sync::Arc<std::sync::Mutex<StageTimes>>,
 }
@@ -215,26 +224,47 @@ impl StageClock {
 
 impl Vits {
     /// Builds the model from weights under VITS names (`enc_p.*`, `dp.*`, …).
+    /// In bf16 or f16 only the decoder takes that dtype (see [`Vits`]).
     pub fn new(cfg: &VitsConfig, vb: VarBuilder) -> Result<Self> {
+        let decoder_dtype = vb.dtype();
+        let full = match decoder_dtype {
+            DType::BF16 | DType::F16 => vb.to_dtype(DType::F32),
+            _ => vb.clone(),
+        };
         let emb_g = match cfg.num_speakers > 1 {
             true => Some(candle_nn::embedding(
                 cfg.num_speakers,
                 cfg.speaker_embedding_size,
-                vb.pp("emb_g"),
+                full.pp("emb_g"),
             )?),
             false => None,
         };
         Ok(Self {
-            enc_p: TextEncoder::new(cfg, vb.pp("enc_p"))?,
-            dp: Durations::new(cfg, vb.pp("dp"))?,
-            flow: Flow::new(cfg, vb.pp("flow"))?,
+            enc_p: TextEncoder::new(cfg, full.pp("enc_p"))?,
+            dp: Durations::new(cfg, full.pp("dp"))?,
+            flow: Flow::new(cfg, full.pp("flow"))?,
             dec: Generator::new(cfg, vb.pp("dec"))?,
             emb_g,
             cfg: cfg.clone(),
             device: vb.device().clone(),
-            dtype: vb.dtype(),
+            dtype: full.dtype(),
+            decoder_dtype,
             stage_times: Default::default(),
         })
+    }
+
+    /// The dtype the decoder computes in (the rest is f32 unless it is f64).
+    pub fn decoder_dtype(&self) -> DType {
+        self.decoder_dtype
+    }
+
+    /// The HiFi-GAN decoder alone: latents `[b, flow_size, frames]` to audio
+    /// `[b, 1, frames * hop]`, in the decoder's dtype (for benchmarks that
+    /// time it the way PyTorch peers time `VitsModel.decoder`).
+    pub fn decode(&self, latents: &Tensor, g: Option<&Tensor>) -> Result<Tensor> {
+        let g = g.map(|g| g.to_dtype(self.decoder_dtype)).transpose()?;
+        self.dec
+            .forward(&latents.to_dtype(self.decoder_dtype)?, g.as_ref())
     }
 
     /// The hyper-parameters the model was built with.
@@ -264,8 +294,58 @@ impl Vits {
     /// masked as VITS does; returns each one's waveform, trimmed to its own
     /// length. Each item has its own scales and speaker.
     pub fn synthesize_batch(&self, items: &[(&[i64], SynthesisParams)]) -> Result<Vec<Vec<f32>>> {
+        match self.run(items, Stop::Audio, None)? {
+            Output::Audio(audio) => Ok(audio),
+            Output::Durations(_) => candle_core::bail!("the model stopped before the decoder"),
+        }
+    }
+
+    /// Frames per input id as the duration predictor decides them (after
+    /// `length_scale` and rounding up): the alignment a synthesis would use.
+    pub fn durations(&self, ids: &[i64], params: &SynthesisParams) -> Result<Vec<u32>> {
+        match self.run(&[(ids, *params)], Stop::Durations, None)? {
+            Output::Durations(mut d) => d
+                .pop()
+                .ok_or_else(|| candle_core::Error::Msg("empty batch result".into())),
+            Output::Audio(_) => candle_core::bail!("the model ran past the duration predictor"),
+        }
+    }
+
+    /// Synthesizes with `durations` (frames per id) instead of the predicted
+    /// ones, so that two models, precisions or devices can be compared
+    /// sample by sample even where a predicted duration rounds the other way.
+    pub fn synthesize_with_durations(
+        &self,
+        ids: &[i64],
+        params: &SynthesisParams,
+        durations: &[u32],
+    ) -> Result<Vec<f32>> {
+        if durations.len() != ids.len() {
+            candle_core::bail!(
+                "{} durations given for {} ids: one per id is needed",
+                durations.len(),
+                ids.len()
+            );
+        }
+        let forced = [durations.iter().map(|&d| d as f32).collect::<Vec<f32>>()];
+        match self.run(&[(ids, *params)], Stop::Audio, Some(&forced))? {
+            Output::Audio(mut a) => a
+                .pop()
+                .ok_or_else(|| candle_core::Error::Msg("empty batch result".into())),
+            Output::Durations(_) => candle_core::bail!("the model stopped before the decoder"),
+        }
+    }
+
+    /// The whole inference, stopping after the durations when `stop` says
+    /// so; `forced` durations (per item, per id) replace the predicted ones.
+    fn run(
+        &self,
+        items: &[(&[i64], SynthesisParams)],
+        stop: Stop,
+        forced: Option<&[Vec<f32>]>,
+    ) -> Result<Output> {
         if items.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Output::Audio(Vec::new()));
         }
         if items.iter().any(|(ids, _)| ids.is_empty()) {
             candle_core::bail!("cannot synthesize an empty id sequence");
@@ -310,17 +390,32 @@ impl Vits {
         let mut clock = StageClock::start();
         let enc = self.enc_p.forward(&ids, x_mask.as_ref())?;
         clock.lap(&enc.x, |t, d| t.text_encoder += d)?;
-        let noise_w = per_item(&|p| p.noise_w)?;
-        let logw = self
-            .dp
-            .forward(&enc.x, x_mask.as_ref(), g.as_ref(), noise_w.as_ref())?;
-        let length_scale =
-            per_item(&|p| p.length_scale)?.unwrap_or(Tensor::zeros((b, 1, 1), dtype, dev)?);
-        let w = layers::masked(&logw.exp()?, x_mask.as_ref())?
-            .broadcast_mul(&length_scale)?
-            .ceil()?;
-        let durations = w.to_dtype(DType::F32)?.squeeze(1)?.to_vec2::<f32>()?;
-        clock.lap(&w, |t, d| t.duration_predictor += d)?;
+        let durations = match forced {
+            Some(forced) => forced.to_vec(),
+            None => {
+                let noise_w = per_item(&|p| p.noise_w)?;
+                let logw =
+                    self.dp
+                        .forward(&enc.x, x_mask.as_ref(), g.as_ref(), noise_w.as_ref())?;
+                let length_scale =
+                    per_item(&|p| p.length_scale)?.unwrap_or(Tensor::zeros((b, 1, 1), dtype, dev)?);
+                let w = layers::masked(&logw.exp()?, x_mask.as_ref())?
+                    .broadcast_mul(&length_scale)?
+                    .ceil()?;
+                let durations = w.to_dtype(DType::F32)?.squeeze(1)?.to_vec2::<f32>()?;
+                clock.lap(&w, |t, d| t.duration_predictor += d)?;
+                durations
+            }
+        };
+        if stop == Stop::Durations {
+            return Ok(Output::Durations(
+                durations
+                    .iter()
+                    .zip(&lengths)
+                    .map(|(d, &len)| d[..len].iter().map(|&n| n.max(0.0) as u32).collect())
+                    .collect(),
+            ));
+        }
 
         // Length regulation: repeat each token's prior statistics for its frames.
         let frames: Vec<Vec<u32>> = durations
@@ -367,7 +462,7 @@ impl Vits {
         let z = self.flow.reverse(&z_p, y_mask.as_ref(), g.as_ref())?;
         clock.lap(&z, |t, d| t.flow += d)?;
         let z = layers::masked(&z, y_mask.as_ref())?;
-        let audio = self.dec.forward(&z, g.as_ref())?;
+        let audio = self.decode(&z, g.as_ref())?;
         clock.lap(&audio, |t, d| t.decoder += d)?;
         if let Ok(mut total) = self.stage_times.lock() {
             total.add(&clock.times);
@@ -378,8 +473,26 @@ impl Vits {
             .iter()
             .enumerate()
             .map(|(i, &n)| audio.get(i)?.narrow(0, 0, n * hop)?.to_vec1::<f32>())
-            .collect()
+            .collect::<Result<Vec<_>>>()
+            .map(Output::Audio)
     }
+}
+
+/// Where [`Vits::run`] stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// After the duration predictor.
+    Durations,
+    /// After the decoder.
+    Audio,
+}
+
+/// What [`Vits::run`] returns, per item.
+enum Output {
+    /// Frames per id.
+    Durations(Vec<Vec<u32>>),
+    /// Waveforms.
+    Audio(Vec<Vec<f32>>),
 }
 
 /// `[b, 1, longest]` with 1 on each item's first `lengths[i]` positions, or

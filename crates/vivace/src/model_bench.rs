@@ -1,0 +1,190 @@
+//! The model alone on the PyTorch peer's workloads (`bench/torch_peer.py`),
+//! so that the two can be compared row by row on the same card in the same
+//! run: full synthesis of N random ids at batch 1, and the HiFi-GAN decoder
+//! alone on F random latent frames at batch 1 and 8. Rows have the peer's
+//! JSON fields.
+
+use std::time::Instant;
+
+use candle_core::{DType, Device, Tensor};
+use serde::Serialize;
+use vivace_models::vits::{SynthesisParams, Vits};
+
+use crate::bench::median;
+
+/// What to time.
+#[derive(Debug, Clone, Copy)]
+pub struct ModelBench {
+    /// Input ids of the full-synthesis workload (the peer's `--tokens`).
+    pub tokens: usize,
+    /// Latent frames of the decoder workload (the peer's `--frames`).
+    pub frames: usize,
+    /// Timed runs per row.
+    pub runs: usize,
+    /// Untimed runs first.
+    pub warmup: usize,
+}
+
+/// One timed workload, with the peer's field names.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    /// `full-N-tokens` or `decoder-F-frames`.
+    pub workload: String,
+    /// `vivace-` and the precision (`vivace-tf32`, `vivace-bf16`…).
+    pub variant: String,
+    /// Items per call.
+    pub batch: usize,
+    /// Median wall time per call.
+    pub median_ms: f64,
+    /// Fastest call.
+    pub min_ms: f64,
+    /// Slowest call.
+    pub max_ms: f64,
+    /// Timed calls.
+    pub runs: usize,
+    /// Seconds of audio one call produces.
+    pub audio_s: f64,
+    /// Median time over audio time.
+    pub rtf: f64,
+}
+
+/// Times both workloads on `model` with its voice's default `params` (noise
+/// on, as the peer runs `VitsModel`). `variant` labels the rows.
+pub fn run(
+    model: &Vits,
+    params: &SynthesisParams,
+    variant: &str,
+    bench: &ModelBench,
+) -> candle_core::Result<Vec<Row>> {
+    let cfg = model.config();
+    let rate = f64::from(cfg.sampling_rate);
+    let device = model.device().clone();
+    let mut rows = Vec::new();
+
+    let ids = random_ids(bench.tokens, cfg.vocab_size, 0);
+    let audio_s = model.synthesize(&ids, params)?.len() as f64 / rate;
+    let times = timed(bench, &device, || {
+        model.synthesize(&ids, params).map(|_| ())
+    })?;
+    rows.push(row(
+        format!("full-{}-tokens", bench.tokens),
+        variant,
+        1,
+        &times,
+        audio_s,
+    ));
+
+    for batch in [1, 8] {
+        let latents = Tensor::randn(
+            0f32,
+            1f32,
+            (batch, cfg.flow_size, bench.frames),
+            &Device::Cpu,
+        )?
+        .to_device(&device)?;
+        let g = (cfg.num_speakers > 1)
+            .then(|| Tensor::zeros((batch, cfg.speaker_embedding_size, 1), DType::F32, &device))
+            .transpose()?;
+        let audio_s = (batch * bench.frames * cfg.hop_length()) as f64 / rate;
+        let times = timed(bench, &device, || {
+            model.decode(&latents, g.as_ref()).map(|_| ())
+        })?;
+        rows.push(row(
+            format!("decoder-{}-frames", bench.frames),
+            variant,
+            batch,
+            &times,
+            audio_s,
+        ));
+    }
+    Ok(rows)
+}
+
+/// Wall times of `bench.runs` calls after `bench.warmup`, each call waited
+/// for on the device, sorted ascending.
+fn timed(
+    bench: &ModelBench,
+    device: &Device,
+    mut call: impl FnMut() -> candle_core::Result<()>,
+) -> candle_core::Result<Vec<f64>> {
+    for _ in 0..bench.warmup {
+        call()?;
+    }
+    device.synchronize()?;
+    let mut times = Vec::with_capacity(bench.runs);
+    for _ in 0..bench.runs.max(1) {
+        let start = Instant::now();
+        call()?;
+        device.synchronize()?;
+        times.push(start.elapsed().as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times)
+}
+
+fn row(workload: String, variant: &str, batch: usize, sorted: &[f64], audio_s: f64) -> Row {
+    let ms = |s: f64| s * 1e3;
+    let med = median(sorted);
+    Row {
+        workload,
+        variant: variant.to_string(),
+        batch,
+        median_ms: ms(med),
+        min_ms: ms(sorted.first().copied().unwrap_or(f64::NAN)),
+        max_ms: ms(sorted.last().copied().unwrap_or(f64::NAN)),
+        runs: sorted.len(),
+        audio_s,
+        rtf: if audio_s > 0.0 {
+            med / audio_s
+        } else {
+            f64::NAN
+        },
+    }
+}
+
+/// `n` ids uniform in `1..vocab` from a fixed seed (xorshift64*), as the peer
+/// draws random ids; id 0 is left out as the peer leaves it out.
+pub fn random_ids(n: usize, vocab: usize, seed: u64) -> Vec<i64> {
+    let span = vocab.saturating_sub(1).max(1) as u64;
+    let mut state = seed ^ 0x9E37_79B9_7F4A_7C15;
+    (0..n)
+        .map(|_| {
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            let r = state.wrapping_mul(0x2545_F491_4F6C_DD1D);
+            1 + (r % span) as i64
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_ids_stay_in_range_and_vary() {
+        let ids = random_ids(1000, 38, 0);
+        assert!(ids.iter().all(|&i| (1..38).contains(&i)));
+        let distinct: std::collections::BTreeSet<_> = ids.iter().collect();
+        assert_eq!(distinct.len(), 37, "every id but 0 drawn");
+        assert_eq!(ids, random_ids(1000, 38, 0), "seeded");
+    }
+
+    /// `bench/torch_peer.py`'s `random_ids(8, 38)` prints these: both sides
+    /// synthesize the same input.
+    #[test]
+    fn random_ids_equal_the_peers() {
+        assert_eq!(random_ids(8, 38, 0), vec![35, 15, 26, 13, 7, 8, 2, 5]);
+    }
+
+    #[test]
+    fn rows_take_the_median_and_the_extremes() {
+        let r = row("w".into(), "v", 1, &[0.001, 0.002, 0.010], 0.5);
+        assert_eq!(
+            (r.median_ms, r.min_ms, r.max_ms, r.runs),
+            (2.0, 1.0, 10.0, 3)
+        );
+        assert!((r.rtf - 0.004).abs() < 1e-12);
+    }
+}
