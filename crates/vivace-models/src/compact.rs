@@ -111,9 +111,13 @@ pub fn write(parts: &PiperParts, origin: &CompactOrigin, out: &Path) -> Result<u
         path: out.to_path_buf(),
         source,
     };
-    safetensors::serialize_to_file(tensors, Some(metadata), &partial).map_err(|e| {
+    // Serialized in memory (a voice is tens of MB) and written with the
+    // usual permissions: safetensors' own file writer makes owner-only files.
+    let bytes = safetensors::serialize(tensors, Some(metadata))
+        .map_err(|e| io(std::io::Error::other(e.to_string())))?;
+    std::fs::write(&partial, bytes).map_err(|e| {
         let _ = std::fs::remove_file(&partial);
-        io(std::io::Error::other(e.to_string()))
+        io(e)
     })?;
     std::fs::rename(&partial, out).map_err(|e| {
         let _ = std::fs::remove_file(&partial);

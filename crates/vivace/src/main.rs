@@ -667,6 +667,12 @@ fn bench_model_only(
             "{:<22} {:<14} {:>5} {:>10.2} {:>10.2} {:>10.2} {:>8.4}",
             r.workload, r.variant, r.batch, r.median_ms, r.min_ms, r.audio_s, r.rtf
         );
+        if let Some(s) = &r.stages_ms {
+            println!(
+                "  stages (mean ms): text encoder {:.2}, durations {:.2}, length regulation {:.2}, flow {:.2}, decoder {:.2}",
+                s.text_encoder, s.duration_predictor, s.length_regulation, s.flow, s.decoder
+            );
+        }
     }
     if let Some(path) = &args.json {
         let report = serde_json::json!({

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
 use serde::Serialize;
-use vivace_models::vits::{SynthesisParams, Vits};
+use vivace_models::vits::{StageTimes, SynthesisParams, Vits};
 
 use crate::bench::median;
 
@@ -42,10 +42,46 @@ pub struct Row {
     pub max_ms: f64,
     /// Timed calls.
     pub runs: usize,
-    /// Seconds of audio one call produces.
+    /// Seconds of audio one call produces (for full synthesis the mean over
+    /// the calls: the duration noise changes the length).
     pub audio_s: f64,
     /// Median time over audio time.
     pub rtf: f64,
+    /// Full synthesis only: mean milliseconds per call in each stage (each
+    /// stage waited for on the device before the next is timed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stages_ms: Option<StagesMs>,
+}
+
+/// Mean time per call in each stage of synthesis.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct StagesMs {
+    /// Text encoder.
+    pub text_encoder: f64,
+    /// Duration predictor, durations to the host included.
+    pub duration_predictor: f64,
+    /// Length regulation.
+    pub length_regulation: f64,
+    /// Normalizing flow.
+    pub flow: f64,
+    /// HiFi-GAN decoder.
+    pub decoder: f64,
+}
+
+impl StagesMs {
+    /// The mean per call between two readings of [`Vits::stage_times`].
+    fn between(before: &StageTimes, after: &StageTimes, calls: usize) -> Self {
+        let ms = |a: std::time::Duration, b: std::time::Duration| {
+            a.saturating_sub(b).as_secs_f64() * 1e3 / calls.max(1) as f64
+        };
+        Self {
+            text_encoder: ms(after.text_encoder, before.text_encoder),
+            duration_predictor: ms(after.duration_predictor, before.duration_predictor),
+            length_regulation: ms(after.length_regulation, before.length_regulation),
+            flow: ms(after.flow, before.flow),
+            decoder: ms(after.decoder, before.decoder),
+        }
+    }
 }
 
 /// Times both workloads on `model` with its voice's default `params` (noise
@@ -62,17 +98,34 @@ pub fn run(
     let mut rows = Vec::new();
 
     let ids = random_ids(bench.tokens, cfg.vocab_size, 0);
-    let audio_s = model.synthesize(&ids, params)?.len() as f64 / rate;
-    let times = timed(bench, &device, || {
-        model.synthesize(&ids, params).map(|_| ())
-    })?;
-    rows.push(row(
+    // The duration noise changes the length from call to call: the audio
+    // per call is the mean over every call.
+    let (mut samples, mut calls) = (0usize, 0usize);
+    let mut before = StageTimes::default();
+    let times = timed(
+        bench,
+        &device,
+        || before = model.stage_times(),
+        || {
+            samples += model.synthesize(&ids, params)?.len();
+            calls += 1;
+            Ok(())
+        },
+    )?;
+    let audio_s = samples as f64 / calls.max(1) as f64 / rate;
+    let mut full = row(
         format!("full-{}-tokens", bench.tokens),
         variant,
         1,
         &times,
         audio_s,
+    );
+    full.stages_ms = Some(StagesMs::between(
+        &before,
+        &model.stage_times(),
+        times.len(),
     ));
+    rows.push(full);
 
     for batch in [1, 8] {
         let latents = Tensor::randn(
@@ -86,9 +139,12 @@ pub fn run(
             .then(|| Tensor::zeros((batch, cfg.speaker_embedding_size, 1), DType::F32, &device))
             .transpose()?;
         let audio_s = (batch * bench.frames * cfg.hop_length()) as f64 / rate;
-        let times = timed(bench, &device, || {
-            model.decode(&latents, g.as_ref()).map(|_| ())
-        })?;
+        let times = timed(
+            bench,
+            &device,
+            || {},
+            || model.decode(&latents, g.as_ref()).map(|_| ()),
+        )?;
         rows.push(row(
             format!("decoder-{}-frames", bench.frames),
             variant,
@@ -101,16 +157,19 @@ pub fn run(
 }
 
 /// Wall times of `bench.runs` calls after `bench.warmup`, each call waited
-/// for on the device, sorted ascending.
+/// for on the device, sorted ascending. `before_timed` runs once between the
+/// warm-up and the timed calls.
 fn timed(
     bench: &ModelBench,
     device: &Device,
+    before_timed: impl FnOnce(),
     mut call: impl FnMut() -> candle_core::Result<()>,
 ) -> candle_core::Result<Vec<f64>> {
     for _ in 0..bench.warmup {
         call()?;
     }
     device.synchronize()?;
+    before_timed();
     let mut times = Vec::with_capacity(bench.runs);
     for _ in 0..bench.runs.max(1) {
         let start = Instant::now();
@@ -139,6 +198,7 @@ fn row(workload: String, variant: &str, batch: usize, sorted: &[f64], audio_s: f
         } else {
             f64::NAN
         },
+        stages_ms: None,
     }
 }
 
