@@ -6,9 +6,10 @@
 # stay CPU-only and need none of this.
 #
 #   scripts/build-cuda.sh            # -> target/cuda/release/vivace, and what
-#                                    #    travels: target/cuda/vivace-cuda.gz and
+#                                    #    travels: target/cuda/vivace-cuda.xz and
 #                                    #    target/cuda/en_US-joe-medium.safetensors
 #   VIVACE_CUDA_FEATURES=cuda,cudnn scripts/build-cuda.sh
+#                                    # -> target/cuda-cudnn/vivace-cuda.xz
 #
 # candle-core 0.11 links cudarc's libraries directly (its `dynamic-linking`;
 # cudarc refuses run-time loading alongside it), so the binary needs the
@@ -83,21 +84,24 @@ IFS=: read -ra dirs <<< "$runtime_libs"
 for d in "${dirs[@]}"; do rpath_args+=" -C link-arg=-Wl,-rpath,$d"; done
 export RUSTFLAGS="${RUSTFLAGS:-} -L native=$stub -L native=$cuda_home/lib64$rpath_args"
 
-cargo build --release -p vivace --features "$features" --target-dir target/cuda
+# One build directory per feature set (cargo unifies features per directory).
+if [[ ",$features," == *",cudnn,"* ]]; then dir=target/cuda-cudnn; else dir=target/cuda; fi
+cargo build --release -p vivace --features "$features" --target-dir "$dir"
 
-bin=target/cuda/release/vivace
+bin=$dir/release/vivace
 echo "build-cuda: shared libraries the binary needs:"
 readelf -d "$bin" | grep NEEDED
 # What travels to a GPU machine (64 MiB limit for everything carried):
-# stripped and compressed, about 17 MB.
-strip -o target/cuda/vivace-cuda "$bin"
-gzip -9 -f target/cuda/vivace-cuda
-ls -l "$bin" target/cuda/vivace-cuda.gz
+# stripped and xz-compressed, about 8 MB (gzip: 16 MB).
+strip -o "$dir/vivace-cuda" "$bin"
+xz -9e -T2 -f "$dir/vivace-cuda"
+ls -l "$bin" "$dir/vivace-cuda.xz"
 # The default voice travels as a compact voice (f16 weights, 30 MiB instead
 # of the .onnx's 60 MiB): converted here by the binary just built (it falls
 # back to the CPU through the stub; conversion needs no device).
 voice=target/cuda/en_US-joe-medium.safetensors
+mkdir -p target/cuda
 LD_LIBRARY_PATH="$stub:$cuda_home/lib" "$bin" convert --force -o "$voice"
 ls -l "$voice"
-echo "build-cuda: built $bin ($features, sm_${compute_cap}); target/cuda/vivace-cuda.gz and $voice travel"
+echo "build-cuda: built $bin ($features, sm_${compute_cap}); $dir/vivace-cuda.xz and $voice travel"
 echo "build-cuda: check here: LD_LIBRARY_PATH=$stub:$cuda_home/lib $bin info  (falls back to the CPU)"

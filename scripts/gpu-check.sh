@@ -4,23 +4,28 @@
 # (carried as a compact f16 voice) at the planned precision and with a bf16
 # decoder; bench on the default voice; the model alone on the PyTorch peer's
 # workloads on a real-size MMS checkpoint (built on the device with the
-# transformers installed there) at the planned precision and with a bf16
-# decoder; and the PyTorch peer on the same checkpoint, in the same call.
+# transformers installed there), at the planned precision and with a bf16
+# decoder, and the same with the cuDNN build when it is carried; and the
+# PyTorch peer on the same checkpoint and input, in the same call.
 #
 # Writes at most 8 files under $OUT (the device tool's limit): gpu-check.log
 # (every step's stderr and timing, and the bf16 validate's table),
-# nvidia-smi.txt, info.json, validate.json, bench-voice.json,
-# model-planned.json, model-bf16.json, torch-peer.json.
+# nvidia-smi.txt, info.json, validate.json, bench-voice.json, model.json
+# (the `bench --model-only` reports by variant) and torch-peer.json.
 #
-# Build first, here: scripts/build-cuda.sh. Then, through the device tool:
+# Build first, here: scripts/build-cuda.sh (and, for the cuDNN rows,
+# VIVACE_CUDA_FEATURES=cuda,cudnn scripts/build-cuda.sh). Then, through the
+# device tool:
 #   command: scripts/gpu-check.sh
-#   carry:   ["target/cuda/vivace-cuda.gz", "target/cuda/en_US-joe-medium.safetensors"]
+#   carry:   ["target/cuda/vivace-cuda.xz", "target/cuda/en_US-joe-medium.safetensors",
+#             "target/cuda-cudnn/vivace-cuda.xz"]
 #   timeout_s: 540
+# 8 + 31 + 8 MB with the 10 MB tree: inside the 64 MiB the tool carries.
 # A dry run on a machine without a GPU works too (every step on the CPU,
 # through the stub driver build-cuda.sh leaves in target/cuda-toolkit):
-#   OUT=/tmp/gpu-check VIVACE_BIN=target/cuda/release/vivace \
-#     BENCH_ARGS=--quick MODEL_ARGS="--quick --tokens 40 --frames 50" \
-#     PEER_ARGS="--runs 2 --warmup 1 --tokens 40 --frames 50" scripts/gpu-check.sh
+#   OUT=/tmp/gpu-check BENCH_ARGS=--quick MODEL_ARGS="--quick --tokens 40 --frames 50" \
+#     PEER_ARGS="--runs 2 --warmup 1 --tokens 40 --frames 50" \
+#     LD_LIBRARY_PATH=<stub>:<cu13 lib> scripts/gpu-check.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-$PWD/target/gpu-check}
@@ -31,11 +36,24 @@ log="$out/gpu-check.log"
 : > "$log"
 say() { echo "gpu-check: $*" | tee -a "$log"; }
 
+# unpack PACKED OUT: the carried binary, xz-compressed.
+unpack() {
+  if command -v xz > /dev/null; then
+    xz -dc "$1" > "$2"
+  else
+    python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' "$1" "$2"
+  fi && chmod +x "$2"
+}
 bin=${VIVACE_BIN:-}
 if [ -z "$bin" ]; then
-  [ -f target/cuda/vivace-cuda.gz ] || { say "no target/cuda/vivace-cuda.gz: run scripts/build-cuda.sh and carry it"; exit 1; }
+  [ -f target/cuda/vivace-cuda.xz ] || { say "no target/cuda/vivace-cuda.xz: run scripts/build-cuda.sh and carry it"; exit 1; }
   bin="$work/vivace"
-  gunzip -c target/cuda/vivace-cuda.gz > "$bin" && chmod +x "$bin"
+  unpack target/cuda/vivace-cuda.xz "$bin" || { say "cannot unpack target/cuda/vivace-cuda.xz"; exit 1; }
+fi
+cudnn_bin=""
+if [ -f target/cuda-cudnn/vivace-cuda.xz ]; then
+  cudnn_bin="$work/vivace-cudnn"
+  unpack target/cuda-cudnn/vivace-cuda.xz "$cudnn_bin" || cudnn_bin=""
 fi
 voice=${VIVACE_GPU_VOICE:-target/cuda/en_US-joe-medium.safetensors}
 [ -f "$voice" ] || say "no $voice: the default-voice steps will fail (run scripts/build-cuda.sh and carry it)"
@@ -71,10 +89,27 @@ step - 120 "$bin" bench --voice "$voice" ${BENCH_ARGS:---runs 3} --json "$out/be
 step - 90 python3 tools/make_mms_fixtures.py --real-only --real "$work/mms"
 checkpoint="$work/mms/mms-real-size"
 if [ -f "$checkpoint/model.safetensors" ]; then
-  # shellcheck disable=SC2086
-  step - 60 "$bin" bench --model-only --voice "$checkpoint" ${MODEL_ARGS:---runs 10} --json "$out/model-planned.json"
-  # shellcheck disable=SC2086
-  step - 60 env VIVACE_PRECISION=bf16 "$bin" bench --model-only --voice "$checkpoint" ${MODEL_ARGS:---runs 10} --json "$out/model-bf16.json"
+  mkdir -p "$work/model"
+  # model BINARY NAME [ENV…]: one `bench --model-only` report.
+  model() {
+    local b=$1 name=$2; shift 2
+    # shellcheck disable=SC2086 # the extra arguments are meant to split
+    step - 60 env "$@" "$b" bench --model-only --voice "$checkpoint" ${MODEL_ARGS:---runs 10} --json "$work/model/$name.json"
+  }
+  model "$bin" planned VIVACE_LOG=warn
+  model "$bin" bf16-decoder VIVACE_PRECISION=bf16
+  if [ -n "$cudnn_bin" ]; then
+    model "$cudnn_bin" cudnn-planned VIVACE_LOG=warn
+    model "$cudnn_bin" cudnn-bf16-decoder VIVACE_PRECISION=bf16
+  else
+    say "no target/cuda-cudnn/vivace-cuda.xz carried: no cuDNN rows"
+  fi
+  python3 - "$work/model" "$out/model.json" <<'PY' >> "$log" 2>&1
+import json, pathlib, sys
+reports = {p.stem: json.loads(p.read_text()) for p in sorted(pathlib.Path(sys.argv[1]).glob("*.json"))}
+pathlib.Path(sys.argv[2]).write_text(json.dumps(reports, indent=1) + "\n")
+print("gpu-check: model.json holds", ", ".join(reports) or "nothing")
+PY
   # shellcheck disable=SC2086
   step - 200 python3 bench/torch_peer.py --checkpoint "$checkpoint" ${PEER_ARGS:---compile} --out "$out/torch-peer.json"
 else

@@ -364,6 +364,10 @@ fn say(args: &SayArgs) -> Result<()> {
         optimizer.plan.sentence_threads,
         optimizer.plan.stream_threads,
     );
+    if args.verbose {
+        // -v prints the stage breakdown: time the stages on any device.
+        synth.voice().model().set_stage_timing(true);
+    }
     let load_time = load_start.elapsed();
 
     let mut params = synth.voice().default_params();

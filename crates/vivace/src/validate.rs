@@ -203,23 +203,23 @@ pub fn run(optimizer: &Optimizer, subject: Result<&Subject, String>) -> Vec<Chec
         )
     });
 
+    // The voice's checks, each failed with `reason` when the voice cannot run.
+    let fail_voice_checks = |checks: &mut Vec<Check>, reason: &str| {
+        for name in [
+            "batch size",
+            "inference scope",
+            "compile",
+            "warm-up",
+            "end to end",
+            "device parity",
+        ] {
+            checks.push(check(name, Status::Fail, reason));
+        }
+    };
     let subject = match subject {
         Ok(s) => s,
         Err(reason) => {
-            for name in [
-                "batch size",
-                "inference scope",
-                "compile",
-                "warm-up",
-                "end to end",
-                "device parity",
-            ] {
-                checks.push(check(
-                    name,
-                    Status::Fail,
-                    format!("voice unavailable: {reason}"),
-                ));
-            }
+            fail_voice_checks(&mut checks, &format!("voice unavailable: {reason}"));
             return checks;
         }
     };
@@ -235,11 +235,10 @@ pub fn run(optimizer: &Optimizer, subject: Result<&Subject, String>) -> Vec<Chec
         match synth.sentences(HELLO_TEXT) {
             Ok(sentences) => sentences.into_iter().flat_map(|s| s.ids).collect(),
             Err(e) => {
-                checks.push(check(
-                    "batch size",
-                    Status::Fail,
-                    format!("cannot phonemize {HELLO_TEXT:?}: {e}"),
-                ));
+                fail_voice_checks(
+                    &mut checks,
+                    &format!("cannot phonemize {HELLO_TEXT:?}: {e}"),
+                );
                 return checks;
             }
         }

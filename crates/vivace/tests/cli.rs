@@ -1,15 +1,11 @@
 //! The `vivace` binary end to end: outputs, Piper's flags, and bad input.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
-use crate::util::{default_voice, golden_waveform, goldens, relative_l2, scratch};
-
-fn vivace() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vivace"));
-    cmd.env_remove("VIVACE_VOICE").env_remove("VIVACE_DEVICE");
-    cmd
-}
+use crate::util::{
+    default_voice, golden_waveform, goldens, relative_l2, scratch, stderr, validate_check, vivace,
+};
 
 /// Runs `vivace say --voice DEFAULT ARGS…` with `stdin` as input.
 fn say(args: &[&str], stdin: &[u8]) -> Output {
@@ -31,10 +27,6 @@ fn say(args: &[&str], stdin: &[u8]) -> Output {
         .write_all(stdin)
         .expect("write stdin");
     child.wait_with_output().expect("run vivace")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 fn read_wav_f32(path: &Path) -> (hound::WavSpec, Vec<f32>) {
@@ -323,13 +315,7 @@ fn validate_passes_on_this_machine() {
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON report");
     assert_eq!(report["failed"], 0);
     assert!(report["checks"].as_array().expect("checks").len() >= 9);
-    let end_to_end = report["checks"]
-        .as_array()
-        .expect("checks")
-        .iter()
-        .find(|c| c["name"] == "end to end")
-        .expect("end-to-end check");
-    assert_eq!(end_to_end["status"], "PASS");
+    assert_eq!(validate_check(&report, "end to end")["status"], "PASS");
 }
 
 /// bf16 and f16 apply to the decoder only, and stay within the bounds
@@ -345,13 +331,7 @@ fn reduced_precision_decoder_validates_within_its_bound() {
             .output()
             .expect("run vivace");
         let report: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON report");
-        let end_to_end = report["checks"]
-            .as_array()
-            .expect("checks")
-            .iter()
-            .find(|c| c["name"] == "end to end")
-            .expect("end-to-end check")
-            .clone();
+        let end_to_end = validate_check(&report, "end to end");
         assert!(o.status.success(), "{precision}: {end_to_end}");
         assert_eq!(end_to_end["status"], "PASS", "{precision}: {end_to_end}");
         let detail = end_to_end["detail"].as_str().expect("detail");

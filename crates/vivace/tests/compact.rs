@@ -3,7 +3,7 @@
 //! graph decides (`tools/make_duration_goldens.py`).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::OnceLock;
 
 use candle_core::{DType, Device};
@@ -12,19 +12,9 @@ use vivace::validate::tolerance;
 use vivace_models::vits::SynthesisParams;
 use vivace_perf::plan::Precision;
 
-use crate::util::{default_voice, fixtures, golden_waveform, relative_l2, scratch};
-
-fn vivace() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vivace"));
-    cmd.env_remove("VIVACE_VOICE")
-        .env_remove("VIVACE_DEVICE")
-        .env_remove("VIVACE_PRECISION");
-    cmd
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+use crate::util::{
+    default_voice, fixtures, golden_waveform, relative_l2, scratch, stderr, validate_check, vivace,
+};
 
 /// One golden render with Piper's alignment.
 struct Render {
@@ -230,12 +220,7 @@ fn converted_voice_speaks_validates_and_installs() {
         .expect("run vivace validate");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON report");
-    let end_to_end = report["checks"]
-        .as_array()
-        .expect("checks")
-        .iter()
-        .find(|c| c["name"] == "end to end")
-        .expect("end-to-end check");
+    let end_to_end = validate_check(&report, "end to end");
     assert_eq!(end_to_end["status"], "PASS", "{end_to_end}");
     assert!(
         end_to_end["detail"]

@@ -62,3 +62,29 @@ pub fn ids(sentence: &serde_json::Value) -> Vec<i64> {
         .map(|v| v.as_i64().expect("integer id"))
         .collect()
 }
+
+/// The `vivace` binary with the user's `VIVACE_*` choices of voice, device
+/// and precision removed.
+pub fn vivace() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_vivace"));
+    cmd.env_remove("VIVACE_VOICE")
+        .env_remove("VIVACE_DEVICE")
+        .env_remove("VIVACE_PRECISION");
+    cmd
+}
+
+/// A finished command's stderr, as text.
+pub fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The check called `name` in a `vivace validate --json` report.
+pub fn validate_check(report: &serde_json::Value, name: &str) -> serde_json::Value {
+    report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no `{name}` check in {report}"))
+        .clone()
+}

@@ -19,6 +19,8 @@ pub mod layers;
 pub mod spline;
 pub mod text_encoder;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::{Embedding, VarBuilder};
 
@@ -156,6 +158,8 @@ pub struct Vits {
     decoder_dtype: DType,
     /// Time per stage, summed over calls (see [`Vits::stage_times`]).
     stage_times: std::sync::Arc<std::sync::Mutex<StageTimes>>,
+    /// Whether stages are timed (see [`Vits::set_stage_timing`]).
+    stage_timing: std::sync::Arc<AtomicBool>,
 }
 
 /// Wall time spent in each stage of synthesis, summed over calls.
@@ -193,15 +197,18 @@ impl StageTimes {
 }
 
 /// Times consecutive stages; on an accelerator it synchronizes first, so a
-/// stage's time is its own and not the launch time of queued kernels.
+/// stage's time is its own and not the launch time of queued kernels. Off,
+/// it does nothing (no synchronization).
 struct StageClock {
+    on: bool,
     last: std::time::Instant,
     times: StageTimes,
 }
 
 impl StageClock {
-    fn start() -> Self {
+    fn start(on: bool) -> Self {
         Self {
+            on,
             last: std::time::Instant::now(),
             times: StageTimes::default(),
         }
@@ -212,6 +219,9 @@ impl StageClock {
         produced: &Tensor,
         record: impl FnOnce(&mut StageTimes, std::time::Duration),
     ) -> Result<()> {
+        if !self.on {
+            return Ok(());
+        }
         if !produced.device().is_cpu() {
             produced.device().synchronize()?;
         }
@@ -250,7 +260,17 @@ impl Vits {
             dtype: full.dtype(),
             decoder_dtype,
             stage_times: Default::default(),
+            stage_timing: std::sync::Arc::new(AtomicBool::new(vb.device().is_cpu())),
         })
+    }
+
+    /// Times each stage of the following calls (see [`Vits::stage_times`]),
+    /// or stops. On an accelerator timing waits for the device after every
+    /// stage, host synchronizations that synthesis does not need, so it is
+    /// off there unless asked for (profiles, `say -v`, `bench
+    /// --model-only`); on the CPU it is free and on.
+    pub fn set_stage_timing(&self, on: bool) {
+        self.stage_timing.store(on, Ordering::Relaxed);
     }
 
     /// The dtype the decoder computes in (the rest is f32 unless it is f64).
@@ -387,7 +407,7 @@ impl Vits {
             None => None,
         };
 
-        let mut clock = StageClock::start();
+        let mut clock = StageClock::start(self.stage_timing.load(Ordering::Relaxed));
         let enc = self.enc_p.forward(&ids, x_mask.as_ref())?;
         clock.lap(&enc.x, |t, d| t.text_encoder += d)?;
         let durations = match forced {
