@@ -99,9 +99,13 @@ ls -l "$bin" "$dir/vivace-cuda.xz"
 # The default voice travels as a compact voice (f16 weights, 30 MiB instead
 # of the .onnx's 60 MiB): converted here by the binary just built (it falls
 # back to the CPU through the stub; conversion needs no device).
+# Libraries to run the binary here: the stub driver and the wheels' CUDA
+# (and cuDNN) libraries.
+local_libs="$stub:$cuda_home/lib"
+[ -d "$site/nvidia/cudnn/lib" ] && local_libs+=":$site/nvidia/cudnn/lib"
 voice=target/cuda/en_US-joe-medium.safetensors
 mkdir -p target/cuda
-LD_LIBRARY_PATH="$stub:$cuda_home/lib" "$bin" convert --force -o "$voice"
+LD_LIBRARY_PATH="$local_libs" "$bin" convert --force -o "$voice"
 ls -l "$voice"
 echo "build-cuda: built $bin ($features, sm_${compute_cap}); $dir/vivace-cuda.xz and $voice travel"
-echo "build-cuda: check here: LD_LIBRARY_PATH=$stub:$cuda_home/lib $bin info  (falls back to the CPU)"
+echo "build-cuda: check here: LD_LIBRARY_PATH=$local_libs $bin info  (falls back to the CPU)"

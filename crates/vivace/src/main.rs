@@ -131,6 +131,14 @@ struct BenchArgs {
     /// With --model-only: latent frames of the decoder (250 = 4 s at 16 kHz).
     #[arg(long, default_value_t = 250, requires = "model_only")]
     frames: usize,
+    /// With --model-only: batches of full synthesis timed for throughput.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "8,32",
+        requires = "model_only"
+    )]
+    full_batches: Vec<usize>,
     /// With --embed: the recordings to embed (default: two sentences spoken
     /// by the default voice, at 22050 Hz).
     #[arg(long = "audio", requires = "embed")]
@@ -659,6 +667,12 @@ fn bench_model_only(
         frames: args.frames,
         runs: if args.quick { 2 } else { args.runs.max(1) },
         warmup: if args.quick { 1 } else { 3 },
+        full_batches: args
+            .full_batches
+            .iter()
+            .copied()
+            .filter(|&b| b > 1)
+            .collect(),
     };
     let rows = model_bench::run(model, &synth.voice().default_params(), &variant, &bench)
         .context("the model failed while being timed")?;

@@ -2,7 +2,8 @@
 //! so that the two can be compared row by row on the same card in the same
 //! run: full synthesis of N random ids at batch 1, and the HiFi-GAN decoder
 //! alone on F random latent frames at batch 1 and 8. Rows have the peer's
-//! JSON fields.
+//! JSON fields. Full synthesis at larger batches (distinct sequences) adds
+//! the throughput the peer does not measure.
 
 use std::time::Instant;
 
@@ -13,7 +14,7 @@ use vivace_models::vits::{StageTimes, SynthesisParams, Vits};
 use crate::bench::median;
 
 /// What to time.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ModelBench {
     /// Input ids of the full-synthesis workload (the peer's `--tokens`).
     pub tokens: usize,
@@ -23,6 +24,8 @@ pub struct ModelBench {
     pub runs: usize,
     /// Untimed runs first.
     pub warmup: usize,
+    /// Batches of full synthesis to time for throughput, beyond batch 1.
+    pub full_batches: Vec<usize>,
 }
 
 /// One timed workload, with the peer's field names.
@@ -139,6 +142,35 @@ pub fn run(
         staged.len(),
     ));
     rows.push(full);
+
+    // Throughput: batches of distinct random sequences of the same length.
+    for &batch in &bench.full_batches {
+        let seqs: Vec<Vec<i64>> = (0..batch as u64)
+            .map(|seed| random_ids(bench.tokens, cfg.vocab_size, seed + 1))
+            .collect();
+        let items: Vec<(&[i64], SynthesisParams)> =
+            seqs.iter().map(|ids| (ids.as_slice(), *params)).collect();
+        let (mut samples, mut calls) = (0usize, 0usize);
+        let times = timed(
+            bench,
+            &device,
+            || {},
+            || {
+                let audio = model.synthesize_batch(&items)?;
+                samples += audio.iter().map(Vec::len).sum::<usize>();
+                calls += 1;
+                Ok(())
+            },
+        )?;
+        let audio_s = samples as f64 / calls.max(1) as f64 / rate;
+        rows.push(row(
+            format!("full-{}-tokens", bench.tokens),
+            variant,
+            batch,
+            &times,
+            audio_s,
+        ));
+    }
 
     for batch in [1, 8] {
         let latents = Tensor::randn(
