@@ -5,8 +5,9 @@
 # decoder; bench on the default voice; the model alone on the PyTorch peer's
 # workloads on a real-size MMS checkpoint (built on the device with the
 # transformers installed there), at the planned precision and with a bf16
-# decoder, and the same with the cuDNN build when it is carried; and the
-# PyTorch peer on the same checkpoint and input, in the same call.
+# decoder, and the same with the cuDNN build when it is carried, and the
+# decoder replayed as a CUDA graph; and the PyTorch peer on the same
+# checkpoint and input, in the same call.
 #
 # Writes at most 8 files under $OUT (the device tool's limit): gpu-check.log
 # (every step's stderr and timing, and the bf16 validate's table),
@@ -99,6 +100,9 @@ if [ -f "$checkpoint/model.safetensors" ]; then
   # shellcheck disable=SC2086
   step - 200 python3 bench/torch_peer.py --checkpoint "$checkpoint" ${PEER_ARGS:---compile} --out "$out/torch-peer.json"
   model "$bin" mms-bf16-decoder "$checkpoint" VIVACE_PRECISION=bf16
+  # The decoder as a CUDA graph (experimental), alone in its process: a
+  # failed capture is a row's error, a crash loses only this step.
+  MODEL_ARGS="${MODEL_ARGS:---runs 10} --graphs" model "$bin" mms-graphs "$checkpoint" VIVACE_LOG=warn
   if [ -n "$cudnn_bin" ]; then
     model "$cudnn_bin" mms-cudnn-planned "$checkpoint" VIVACE_LOG=warn
     model "$cudnn_bin" mms-cudnn-bf16-decoder "$checkpoint" VIVACE_PRECISION=bf16

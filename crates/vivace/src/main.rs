@@ -139,6 +139,10 @@ struct BenchArgs {
         requires = "model_only"
     )]
     full_batches: Vec<usize>,
+    /// With --model-only: also time the decoder replayed as a CUDA graph
+    /// (experimental; CUDA builds only, a failure is recorded in its row).
+    #[arg(long, requires = "model_only")]
+    graphs: bool,
     /// With --embed: the recordings to embed (default: two sentences spoken
     /// by the default voice, at 22050 Hz).
     #[arg(long = "audio", requires = "embed")]
@@ -673,6 +677,7 @@ fn bench_model_only(
             .copied()
             .filter(|&b| b > 1)
             .collect(),
+        graphs: args.graphs,
     };
     let rows = model_bench::run(model, &synth.voice().default_params(), &variant, &bench)
         .context("the model failed while being timed")?;
@@ -681,6 +686,13 @@ fn bench_model_only(
         "workload", "variant", "batch", "median ms", "min ms", "audio s", "RTF"
     );
     for r in &rows {
+        if let Some(e) = &r.error {
+            println!(
+                "{:<22} {:<14} {:>5} failed: {e}",
+                r.workload, r.variant, r.batch
+            );
+            continue;
+        }
         println!(
             "{:<22} {:<14} {:>5} {:>10.2} {:>10.2} {:>10.2} {:>8.4}",
             r.workload, r.variant, r.batch, r.median_ms, r.min_ms, r.audio_s, r.rtf

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
 use serde::Serialize;
+use vivace_models::vits::graph::DecoderGraph;
 use vivace_models::vits::{StageTimes, SynthesisParams, Vits};
 
 use crate::bench::median;
@@ -26,6 +27,8 @@ pub struct ModelBench {
     pub warmup: usize,
     /// Batches of full synthesis to time for throughput, beyond batch 1.
     pub full_batches: Vec<usize>,
+    /// Also time the decoder replayed as a CUDA graph (experimental).
+    pub graphs: bool,
 }
 
 /// One timed workload, with the peer's field names.
@@ -55,6 +58,12 @@ pub struct Row {
     /// timed calls above run without those waits).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stages_ms: Option<StagesMs>,
+    /// Graph rows: the largest difference from the eager decoder's output.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_abs_diff: Option<f64>,
+    /// Why the row has no timing (as the peer records a failed variant).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// Mean time per call in each stage of synthesis.
@@ -197,8 +206,61 @@ pub fn run(
             &times,
             audio_s,
         ));
+        if bench.graphs {
+            rows.push(graph_row(
+                model,
+                bench,
+                &latents,
+                g.as_ref(),
+                variant,
+                audio_s,
+            ));
+        }
     }
     Ok(rows)
+}
+
+/// The decoder replayed as a CUDA graph on `latents`, checked against the
+/// eager decoder; a failure is the row's `error`, not the benchmark's.
+fn graph_row(
+    model: &Vits,
+    bench: &ModelBench,
+    latents: &Tensor,
+    g: Option<&Tensor>,
+    variant: &str,
+    audio_s: f64,
+) -> Row {
+    let workload = format!("decoder-{}-frames", bench.frames);
+    let variant = format!("{variant}-graph");
+    let batch = latents.dims().first().copied().unwrap_or(0);
+    let measure = || -> candle_core::Result<Row> {
+        if g.is_some() {
+            candle_core::bail!("the graph does not record speaker conditioning");
+        }
+        let graph = DecoderGraph::capture(model, latents.dims3()?)?;
+        let eager = model.decode(latents, None)?.to_dtype(DType::F32)?;
+        let replayed = graph.run(latents)?.to_dtype(DType::F32)?;
+        let diff = (replayed - eager)?
+            .abs()?
+            .flatten_all()?
+            .max(0)?
+            .to_scalar::<f32>()?;
+        let times = timed(
+            bench,
+            model.device(),
+            || {},
+            || graph.run(latents).map(|_| ()),
+        )?;
+        let mut r = row(workload.clone(), &variant, batch, &times, audio_s);
+        r.max_abs_diff = Some(f64::from(diff));
+        Ok(r)
+    };
+    measure().unwrap_or_else(|e| Row {
+        // candle appends a backtrace when RUST_BACKTRACE is set: the message
+        // is the first line.
+        error: Some(e.to_string().lines().next().unwrap_or_default().to_string()),
+        ..row(workload.clone(), &variant, batch, &[], audio_s)
+    })
 }
 
 /// Wall times of `bench.runs` calls after `bench.warmup`, each call waited
@@ -244,6 +306,8 @@ fn row(workload: String, variant: &str, batch: usize, sorted: &[f64], audio_s: f
             f64::NAN
         },
         stages_ms: None,
+        max_abs_diff: None,
+        error: None,
     }
 }
 

@@ -14,6 +14,7 @@ pub mod cpu_gemm;
 pub mod cpu_ops;
 pub mod duration;
 pub mod flow;
+pub mod graph;
 pub mod hifigan;
 pub mod layers;
 pub mod spline;
