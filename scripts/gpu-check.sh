@@ -63,10 +63,22 @@ voice=${VIVACE_GPU_VOICE:-target/cuda/en_US-joe-medium.safetensors}
 export XDG_CACHE_HOME="$work/cache"
 unset VIVACE_PRECISION VIVACE_DEVICE VIVACE_VOICE
 
+# The whole run stays inside GPU_CHECK_SECONDS (default 500, under the
+# device call's 540): each step gets at most what is left, and a step with
+# under 10 s left is skipped. The per-step limits catch a hung step; they add
+# up to more than the budget, and the order puts what the targets need first.
+deadline=$(( $(date +%s) + ${GPU_CHECK_SECONDS:-500} ))
+
 # step NAME SECONDS COMMAND...: stdout to $out/NAME (when given, else to the
 # log), stderr to the log.
 step() {
   local name=$1 limit=$2; shift 2
+  local left=$(( deadline - $(date +%s) ))
+  if [ "$left" -lt 10 ]; then
+    say "$name: skipped, out of time: $*"
+    return 0
+  fi
+  [ "$limit" -gt "$left" ] && limit=$left
   local start; start=$(date +%s%N)
   say "$name: $*"
   if [ "$name" = "-" ]; then
@@ -80,16 +92,23 @@ step() {
 }
 
 # Ordered by what the targets need most, in case the call runs out of time:
-# the MMS rows against the peer first, then the rest.
+# the device's facts and checks (short), the MMS rows against the peer, then
+# the rest.
 nvidia-smi > "$out/nvidia-smi.txt" 2>&1 || echo "no nvidia-smi" > "$out/nvidia-smi.txt"
 step info.json 30 "$bin" info --json
-step validate.json 90 "$bin" validate --json --voice "$voice"
+step validate.json 60 "$bin" validate --json --voice "$voice"
 mkdir -p "$work/model"
-# model BINARY NAME VOICE [ENV…]: one `bench --model-only` report.
+# model BINARY NAME VOICE [ENV…]: one `bench --model-only` report, merged
+# into $out/model.json at once (so a run cut short keeps what it measured).
 model() {
   local b=$1 name=$2 v=$3; shift 3
   # shellcheck disable=SC2086 # the extra arguments are meant to split
   step - 60 env "$@" "$b" bench --model-only --voice "$v" ${MODEL_ARGS:---runs 10} --json "$work/model/$name.json"
+  python3 - "$work/model" "$out/model.json" <<'PY' >> "$log" 2>&1
+import json, pathlib, sys
+reports = {p.stem: json.loads(p.read_text()) for p in sorted(pathlib.Path(sys.argv[1]).glob("*.json"))}
+pathlib.Path(sys.argv[2]).write_text(json.dumps(reports, indent=1) + "\n")
+PY
 }
 # A checkpoint at the real MMS-TTS size (random weights; cost does not
 # depend on their values), saved as the hub's are.
@@ -119,10 +138,4 @@ model "$bin" voice-bf16-decoder "$voice" VIVACE_PRECISION=bf16
 step - 60 env VIVACE_PRECISION=bf16 "$bin" validate --voice "$voice"
 # shellcheck disable=SC2086
 step - 120 "$bin" bench --voice "$voice" ${BENCH_ARGS:---runs 3} --json "$out/bench-voice.json"
-python3 - "$work/model" "$out/model.json" <<'PY' >> "$log" 2>&1
-import json, pathlib, sys
-reports = {p.stem: json.loads(p.read_text()) for p in sorted(pathlib.Path(sys.argv[1]).glob("*.json"))}
-pathlib.Path(sys.argv[2]).write_text(json.dumps(reports, indent=1) + "\n")
-print("gpu-check: model.json holds", ", ".join(reports) or "nothing")
-PY
 say "done; files: $(ls "$out" | tr '\n' ' ')"

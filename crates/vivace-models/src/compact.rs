@@ -71,7 +71,7 @@ pub fn write(parts: &PiperParts, origin: &CompactOrigin, out: &Path) -> Result<u
     if !storable(dtype) {
         return Err(Error::InvalidInput(format!(
             "a compact voice stores f16 or f32 weights, not {}",
-            dtype_name(dtype)
+            dtype.as_str()
         )));
     }
     let mut tensors = Vec::with_capacity(parts.tensors.len());
@@ -86,7 +86,8 @@ pub fn write(parts: &PiperParts, origin: &CompactOrigin, out: &Path) -> Result<u
                 .to_scalar::<f32>()?;
             if largest > F16_MAX {
                 return Err(Error::InvalidInput(format!(
-                    "weight `{name}` holds {largest}, beyond f16's range: store this voice as bf16 or f32"
+                    "{}: weight `{name}` holds {largest}, beyond f16's range: convert with --dtype f32",
+                    parts.path.display()
                 )));
             }
         }
@@ -101,7 +102,7 @@ pub fn write(parts: &PiperParts, origin: &CompactOrigin, out: &Path) -> Result<u
         (KEY_CONFIG, parts.config_json.clone()),
         (KEY_SOURCE, origin.source.clone()),
         (KEY_SOURCE_SHA256, origin.source_sha256.clone()),
-        (KEY_DTYPE, dtype_name(dtype).to_string()),
+        (KEY_DTYPE, dtype.as_str().to_string()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -216,7 +217,7 @@ impl Meta {
                 not_compact(
                     path,
                     &format!(
-                        "its metadata has no `{key}` (convert a Piper voice with `vivace convert VOICE.onnx`)"
+                        "its metadata has no `{key}`: convert a Piper voice with `vivace convert VOICE.onnx`, or give a Hugging Face checkpoint as its directory"
                     ),
                 )
             })
@@ -240,7 +241,10 @@ impl Meta {
         let architecture: VitsConfig = serde_json::from_str(get(KEY_ARCHITECTURE)?)
             .map_err(|e| not_compact(path, &format!("its architecture is unreadable ({e})")))?;
         let stored = get(KEY_DTYPE)?;
-        let stored_dtype = parse_dtype(stored)
+        let stored_dtype = stored
+            .parse::<DType>()
+            .ok()
+            .filter(|d| d.is_float())
             .ok_or_else(|| not_compact(path, &format!("unknown stored dtype `{stored}`")))?;
         Ok(Self {
             path: path.to_path_buf(),
@@ -269,39 +273,15 @@ fn partial_path(out: &Path) -> PathBuf {
     PathBuf::from(p)
 }
 
-/// The name a dtype has in the metadata and on the command line.
-pub fn dtype_name(dtype: DType) -> &'static str {
-    match dtype {
-        DType::F16 => "f16",
-        DType::BF16 => "bf16",
-        DType::F32 => "f32",
-        DType::F64 => "f64",
-        _ => "other",
-    }
-}
-
-/// The inverse of [`dtype_name`] for storable dtypes.
-pub fn parse_dtype(name: &str) -> Option<DType> {
-    match name {
-        "f16" => Some(DType::F16),
-        "bf16" => Some(DType::BF16),
-        "f32" => Some(DType::F32),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use candle_core::Tensor;
 
     #[test]
-    fn dtype_names_round_trip() {
-        for dtype in [DType::F32, DType::F16, DType::BF16] {
-            assert_eq!(parse_dtype(dtype_name(dtype)), Some(dtype));
-        }
-        assert_eq!(parse_dtype("f64"), None);
-        assert!(!storable(DType::F64) && !storable(DType::BF16));
+    fn only_f16_and_f32_are_storable() {
+        assert!(storable(DType::F16) && storable(DType::F32));
+        assert!(!storable(DType::F64) && !storable(DType::BF16) && !storable(DType::U8));
     }
 
     #[test]

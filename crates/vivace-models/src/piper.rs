@@ -474,7 +474,7 @@ pub(crate) fn check_config_matches(
 ) -> Result<()> {
     let mismatch = |reason: String| Error::Config {
         path: path.to_path_buf(),
-        reason: format!("does not match its .onnx: {reason}"),
+        reason: format!("does not match the voice's weights: {reason}"),
     };
     if config.phoneme_type != "espeak" {
         return Err(Error::Config {

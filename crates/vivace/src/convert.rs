@@ -113,7 +113,7 @@ pub fn convert(
         source_bytes,
         output: out.to_path_buf(),
         output_bytes,
-        stored_dtype: compact::dtype_name(dtype),
+        stored_dtype: dtype.as_str(),
         fidelity: None,
     })
 }

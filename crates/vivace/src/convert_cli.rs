@@ -31,8 +31,8 @@ pub struct ConvertArgs {
 }
 
 pub fn convert(args: &ConvertArgs) -> Result<()> {
-    let dtype = match compact::parse_dtype(&args.dtype) {
-        Some(d) if compact::storable(d) => d,
+    let dtype = match args.dtype.parse::<candle_core::DType>() {
+        Ok(d) if compact::storable(d) => d,
         _ => bail!(
             "--dtype {}: a compact voice stores f16 or f32 weights (bf16's 8-bit mantissa was measured to move the waveform by 36 %)",
             args.dtype
@@ -48,8 +48,12 @@ pub fn convert(args: &ConvertArgs) -> Result<()> {
         .with_context(|| format!("cannot convert {}", source.display()))?;
     if !args.no_check {
         report.fidelity = Some(
-            convert::fidelity(&source, &output, &store.espeak_data_dir())
-                .with_context(|| format!("cannot check {}", output.display()))?,
+            convert::fidelity(&source, &output, &store.espeak_data_dir()).with_context(|| {
+                format!(
+                    "{} was written, but its fidelity check failed (--no-check skips it)",
+                    output.display()
+                )
+            })?,
         );
     }
     if args.json {

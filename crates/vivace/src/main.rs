@@ -710,7 +710,7 @@ fn bench_model_only(
             "device": kind.to_string(),
             "gpu": optimizer.hardware.gpus.first().map(|g| g.name.clone()),
             "precision": optimizer.plan.precision.to_string(),
-            "decoder_dtype": format!("{:?}", model.decoder_dtype()).to_lowercase(),
+            "decoder_dtype": model.decoder_dtype().as_str(),
             "voice": voice,
             "rows": rows,
         });
@@ -850,7 +850,8 @@ fn validate(args: &ValidateArgs) -> Result<()> {
         .resolve(args.voice.as_deref())
         .map_err(|e| e.to_string())
         .and_then(|path| {
-            let (is_default_voice, stored_dtype) = vivace::validate::identify(&path)?;
+            let (is_default_voice, stored_dtype) =
+                vivace::validate::identify(&path).map_err(|e| e.to_string())?;
             let (synth, kind) =
                 Synthesizer::load_planned(&path, &optimizer, device_args.is_explicit(), &espeak)
                     .map_err(|e| format!("cannot load {}: {e}", path.display()))?;

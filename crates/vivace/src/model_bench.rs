@@ -115,6 +115,7 @@ pub fn run(
     // per call is the mean over every call.
     let (mut samples, mut calls) = (0usize, 0usize);
     // Timed as synthesis runs: without the per-stage synchronizations.
+    let timing_was = model.stage_timing();
     model.set_stage_timing(false);
     let times = timed(
         bench,
@@ -136,7 +137,7 @@ pub fn run(
         || before = model.stage_times(),
         || model.synthesize(&ids, params).map(|_| ()),
     );
-    model.set_stage_timing(device.is_cpu());
+    model.set_stage_timing(timing_was);
     let staged = staged?;
     let mut full = row(
         format!("full-{}-tokens", bench.tokens),

@@ -19,6 +19,8 @@ use super::Vits;
 
 /// The decoder of one model for one latent shape, as a CUDA graph.
 pub struct DecoderGraph {
+    /// The model whose weights the graph reads: held so they outlive it.
+    _model: Vits,
     /// Latents `[b, flow_size, frames]` the graph reads.
     input: Tensor,
     /// Audio `[b, 1, samples]` the graph writes.
@@ -42,9 +44,10 @@ impl DecoderGraph {
         }
     }
 
-    /// Decodes `latents` (of the captured shape) by replaying the graph;
-    /// returns a copy of the output, which the next replay overwrites.
-    pub fn run(&self, latents: &Tensor) -> Result<Tensor> {
+    /// Decodes `latents` (of the captured shape) by replaying the graph.
+    /// The output is the graph's own buffer: the next replay overwrites it
+    /// (copy it to keep it).
+    pub fn run(&self, latents: &Tensor) -> Result<&Tensor> {
         if latents.dims() != self.input.dims() {
             candle_core::bail!(
                 "latents {:?} do not have the captured shape {:?}",
@@ -55,7 +58,7 @@ impl DecoderGraph {
         let latents = latents.to_dtype(self.input.dtype())?.contiguous()?;
         self.input.slice_set(&latents, 0, 0)?;
         self.launch()?;
-        self.output.copy()
+        Ok(&self.output)
     }
 
     #[cfg(feature = "cuda")]
@@ -105,6 +108,7 @@ fn capture_on_cuda(model: &Vits, shape: (usize, usize, usize)) -> Result<Decoder
         .map_err(|e| failed("instantiation", &e))?
         .ok_or_else(|| candle_core::Error::Msg("the CUDA graph capture recorded nothing".into()))?;
     Ok(DecoderGraph {
+        _model: model.clone(),
         input,
         output,
         graph,

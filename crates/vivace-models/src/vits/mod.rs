@@ -274,6 +274,11 @@ impl Vits {
         self.stage_timing.store(on, Ordering::Relaxed);
     }
 
+    /// Whether stages are being timed (see [`Vits::set_stage_timing`]).
+    pub fn stage_timing(&self) -> bool {
+        self.stage_timing.load(Ordering::Relaxed)
+    }
+
     /// The dtype the decoder computes in (the rest is f32 unless it is f64).
     pub fn decoder_dtype(&self) -> DType {
         self.decoder_dtype
@@ -346,6 +351,11 @@ impl Vits {
                 "{} durations given for {} ids: one per id is needed",
                 durations.len(),
                 ids.len()
+            );
+        }
+        if let Some(&d) = durations.iter().find(|&&d| d > MAX_FRAMES_PER_ID) {
+            candle_core::bail!(
+                "a duration of {d} frames for one id: at most {MAX_FRAMES_PER_ID} are accepted"
             );
         }
         let forced = [durations.iter().map(|&d| d as f32).collect::<Vec<f32>>()];
@@ -498,6 +508,11 @@ impl Vits {
             .map(Output::Audio)
     }
 }
+
+/// The longest duration [`Vits::synthesize_with_durations`] accepts for one
+/// id: minutes of audio at any VITS frame rate, far beyond speech, and exact
+/// in f32.
+const MAX_FRAMES_PER_ID: u32 = 1 << 16;
 
 /// Where [`Vits::run`] stops.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
