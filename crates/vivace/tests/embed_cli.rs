@@ -4,7 +4,7 @@
 //! code 1, no panic).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use crate::util::{read_f32, scratch};
 
@@ -13,8 +13,7 @@ fn fixtures() -> PathBuf {
 }
 
 fn vivace(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vivace"))
-        .env_remove("VIVACE_DEVICE")
+    crate::util::vivace()
         .env_remove("VIVACE_VOICE_ENCODER")
         .args(args)
         .output()

@@ -35,12 +35,10 @@ impl Server {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let dir = scratch();
         let log = dir.path().join("server.log");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_vivace"));
+        let mut cmd = crate::util::vivace();
         cmd.args(["serve", "--port", "0", "--device", "cpu"])
             .args(args)
             .env_remove("VIVACE_API_KEY")
-            .env_remove("VIVACE_VOICE")
-            .env_remove("VIVACE_DEVICE")
             .env_remove("VIVACE_VOICE_ENCODER")
             .envs(envs.iter().copied())
             .stdout(Stdio::piped())
@@ -803,7 +801,7 @@ fn metrics_are_prometheus_text_with_the_scheduler_figures() {
 
 #[test]
 fn serve_refuses_bad_flags_with_a_clear_message() {
-    let out = Command::new(env!("CARGO_BIN_EXE_vivace"))
+    let out = crate::util::vivace()
         .args(["serve", "--port", "0", "--queue-size", "0"])
         .output()
         .expect("run");
