@@ -714,13 +714,7 @@ fn bench_model_only(
             "voice": voice,
             "rows": rows,
         });
-        let text = serde_json::to_string_pretty(&report)?;
-        if path.as_os_str() == "-" {
-            println!("{text}");
-        } else {
-            std::fs::write(path, text + "\n")
-                .with_context(|| format!("cannot write {}", path.display()))?;
-        }
+        write_report(path, &report)?;
     }
     Ok(())
 }
@@ -845,47 +839,17 @@ fn validate(args: &ValidateArgs) -> Result<()> {
     let device_args = &args.info.device;
     let optimizer = device_args.optimizer()?;
     let store = VoiceStore::from_env()?;
-    let espeak = store.espeak_data_dir();
-    let loaded = store
+    let subject = store
         .resolve(args.voice.as_deref())
         .map_err(|e| e.to_string())
         .and_then(|path| {
-            let (is_default_voice, stored_dtype) =
-                vivace::validate::identify(&path).map_err(|e| e.to_string())?;
-            let (synth, kind) =
-                Synthesizer::load_planned(&path, &optimizer, device_args.is_explicit(), &espeak)
-                    .map_err(|e| format!("cannot load {}: {e}", path.display()))?;
-            // The device parity check's reference: the same voice on the CPU.
-            let cpu_twin = match kind {
-                vivace_perf::DeviceKind::Cpu => None,
-                _ => Some(
-                    Synthesizer::load(
-                        &path,
-                        &candle_core::Device::Cpu,
-                        candle_core::DType::F32,
-                        &espeak,
-                    )
-                    .map_err(|e| format!("cannot load {} on the CPU: {e}", path.display()))?,
-                ),
-            };
-            let name = path
-                .file_stem()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            Ok((name, synth, is_default_voice, stored_dtype, cpu_twin))
+            Subject::load(
+                &path,
+                &optimizer,
+                device_args.is_explicit(),
+                &store.espeak_data_dir(),
+            )
         });
-    let subject = loaded
-        .as_ref()
-        .map(
-            |(name, synth, is_default_voice, stored_dtype, cpu_twin)| Subject {
-                name: name.clone(),
-                synth,
-                is_default_voice: *is_default_voice,
-                stored_dtype: *stored_dtype,
-                cpu_twin: cpu_twin.as_ref(),
-            },
-        )
-        .map_err(Clone::clone);
     let checks = vivace::validate::run(&optimizer, subject.as_ref().map_err(Clone::clone));
     let count = |st: Status| checks.iter().filter(|c| c.status == st).count();
     let (passed, skipped, failed) = (

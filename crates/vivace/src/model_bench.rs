@@ -53,9 +53,9 @@ pub struct Row {
     pub audio_s: f64,
     /// Median time over audio time.
     pub rtf: f64,
-    /// Full synthesis only: mean milliseconds per call in each stage, from
-    /// as many calls again with each stage waited for on the device (the
-    /// timed calls above run without those waits).
+    /// Full synthesis at batch 1 only: mean milliseconds per call in each
+    /// stage, from the same calls again (warm-up included) with each stage
+    /// waited for on the device; the timed calls run without those waits.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stages_ms: Option<StagesMs>,
     /// Graph rows: the largest difference from the eager decoder's output.
@@ -110,76 +110,48 @@ pub fn run(
     let device = model.device().clone();
     let mut rows = Vec::new();
 
-    let ids = random_ids(bench.tokens, cfg.vocab_size, 0);
-    // The duration noise changes the length from call to call: the audio
-    // per call is the mean over every call.
-    let (mut samples, mut calls) = (0usize, 0usize);
-    // Timed as synthesis runs: without the per-stage synchronizations.
-    let timing_was = model.stage_timing();
-    model.set_stage_timing(false);
-    let times = timed(
-        bench,
-        &device,
-        || {},
-        || {
-            samples += model.synthesize(&ids, params)?.len();
-            calls += 1;
-            Ok(())
-        },
-    )?;
-    let audio_s = samples as f64 / calls.max(1) as f64 / rate;
-    // Then the same calls again with each stage timed, for the breakdown.
-    model.set_stage_timing(true);
-    let mut before = StageTimes::default();
-    let staged = timed(
-        bench,
-        &device,
-        || before = model.stage_times(),
-        || model.synthesize(&ids, params).map(|_| ()),
-    );
-    model.set_stage_timing(timing_was);
-    let staged = staged?;
-    let mut full = row(
-        format!("full-{}-tokens", bench.tokens),
-        variant,
-        1,
-        &times,
-        audio_s,
-    );
-    full.stages_ms = Some(StagesMs::between(
-        &before,
-        &model.stage_times(),
-        staged.len(),
-    ));
-    rows.push(full);
-
-    // Throughput: batches of distinct random sequences of the same length.
-    for &batch in &bench.full_batches {
+    // Full synthesis at batch 1 (the peer's ids: seed 0), with a stage
+    // breakdown, then at larger batches of distinct sequences for throughput.
+    for batch in std::iter::once(1).chain(bench.full_batches.iter().copied()) {
         let seqs: Vec<Vec<i64>> = (0..batch as u64)
-            .map(|seed| random_ids(bench.tokens, cfg.vocab_size, seed + 1))
+            .map(|seed| random_ids(bench.tokens, cfg.vocab_size, seed))
             .collect();
         let items: Vec<(&[i64], SynthesisParams)> =
             seqs.iter().map(|ids| (ids.as_slice(), *params)).collect();
+        // The duration noise changes the length from call to call: the
+        // audio per call is the mean over every call.
         let (mut samples, mut calls) = (0usize, 0usize);
-        let times = timed(
-            bench,
-            &device,
-            || {},
-            || {
-                let audio = model.synthesize_batch(&items)?;
-                samples += audio.iter().map(Vec::len).sum::<usize>();
-                calls += 1;
-                Ok(())
-            },
-        )?;
+        // Timed as synthesis runs: without the per-stage synchronizations.
+        let timing_was = model.stage_timing();
+        model.set_stage_timing(false);
+        let times = timed(bench, &device, || {
+            let audio = model.synthesize_batch(&items)?;
+            samples += audio.iter().map(Vec::len).sum::<usize>();
+            calls += 1;
+            Ok(())
+        });
+        model.set_stage_timing(timing_was);
+        let times = times?;
         let audio_s = samples as f64 / calls.max(1) as f64 / rate;
-        rows.push(row(
+        let mut full = row(
             format!("full-{}-tokens", bench.tokens),
             variant,
             batch,
             &times,
             audio_s,
-        ));
+        );
+        if batch == 1 {
+            // The same calls again with each stage timed, for the breakdown.
+            model.set_stage_timing(true);
+            let before = model.stage_times();
+            let staged = timed(bench, &device, || {
+                model.synthesize_batch(&items).map(|_| ())
+            });
+            model.set_stage_timing(timing_was);
+            let calls = bench.warmup + staged?.len();
+            full.stages_ms = Some(StagesMs::between(&before, &model.stage_times(), calls));
+        }
+        rows.push(full);
     }
 
     for batch in [1, 8] {
@@ -194,12 +166,9 @@ pub fn run(
             .then(|| Tensor::zeros((batch, cfg.speaker_embedding_size, 1), DType::F32, &device))
             .transpose()?;
         let audio_s = (batch * bench.frames * cfg.hop_length()) as f64 / rate;
-        let times = timed(
-            bench,
-            &device,
-            || {},
-            || model.decode(&latents, g.as_ref()).map(|_| ()),
-        )?;
+        let times = timed(bench, &device, || {
+            model.decode(&latents, g.as_ref()).map(|_| ())
+        })?;
         rows.push(row(
             format!("decoder-{}-frames", bench.frames),
             variant,
@@ -246,12 +215,7 @@ fn graph_row(
             .flatten_all()?
             .max(0)?
             .to_scalar::<f32>()?;
-        let times = timed(
-            bench,
-            model.device(),
-            || {},
-            || graph.run(latents).map(|_| ()),
-        )?;
+        let times = timed(bench, model.device(), || graph.run(latents).map(|_| ()))?;
         let mut r = row(workload.clone(), &variant, batch, &times, audio_s);
         r.max_abs_diff = Some(f64::from(diff));
         Ok(r)
@@ -265,19 +229,16 @@ fn graph_row(
 }
 
 /// Wall times of `bench.runs` calls after `bench.warmup`, each call waited
-/// for on the device, sorted ascending. `before_timed` runs once between the
-/// warm-up and the timed calls.
+/// for on the device, sorted ascending.
 fn timed(
     bench: &ModelBench,
     device: &Device,
-    before_timed: impl FnOnce(),
     mut call: impl FnMut() -> candle_core::Result<()>,
 ) -> candle_core::Result<Vec<f64>> {
     for _ in 0..bench.warmup {
         call()?;
     }
     device.synchronize()?;
-    before_timed();
     let mut times = Vec::with_capacity(bench.runs);
     for _ in 0..bench.runs.max(1) {
         let start = Instant::now();

@@ -95,18 +95,52 @@ pub fn tolerance(stored: DType, precision: Precision) -> f64 {
 }
 
 /// What `validate` knows about the voice it runs.
-pub struct Subject<'a> {
+pub struct Subject {
     /// The voice's name (its file stem), for the compile report.
     pub name: String,
     /// The voice, loaded for the optimizer's device.
-    pub synth: &'a Synthesizer,
+    pub synth: Synthesizer,
     /// Whether it is the default voice (its weights Piper's golden was made with).
     pub is_default_voice: bool,
     /// The dtype its weights are stored in (f16 for a default compact voice).
     pub stored_dtype: DType,
     /// The same voice on the CPU in f32, for the device parity check; `None`
     /// on the CPU.
-    pub cpu_twin: Option<&'a Synthesizer>,
+    pub cpu_twin: Option<Synthesizer>,
+}
+
+impl Subject {
+    /// Identifies the voice at `path` and loads it for `optimizer`'s device
+    /// (and on the CPU too when that is an accelerator); the error says why
+    /// it could not be, for the checks that need it.
+    pub fn load(
+        path: &Path,
+        optimizer: &Optimizer,
+        explicit_device: bool,
+        espeak_data: &Path,
+    ) -> Result<Self, String> {
+        let (is_default_voice, stored_dtype) = identify(path).map_err(|e| e.to_string())?;
+        let (synth, kind) =
+            Synthesizer::load_planned(path, optimizer, explicit_device, espeak_data)
+                .map_err(|e| format!("cannot load {}: {e}", path.display()))?;
+        let cpu_twin = match kind {
+            DeviceKind::Cpu => None,
+            _ => Some(
+                Synthesizer::load(path, &Device::Cpu, DType::F32, espeak_data)
+                    .map_err(|e| format!("cannot load {} on the CPU: {e}", path.display()))?,
+            ),
+        };
+        Ok(Self {
+            name: path
+                .file_stem()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            synth,
+            is_default_voice,
+            stored_dtype,
+            cpu_twin,
+        })
+    }
 }
 
 /// Why a voice could not be identified.
@@ -234,7 +268,7 @@ pub fn run(optimizer: &Optimizer, subject: Result<&Subject, String>) -> Vec<Chec
             return checks;
         }
     };
-    let synth = subject.synth;
+    let synth = &subject.synth;
     let params = SynthesisParams {
         noise_scale: 0.0,
         noise_w: 0.0,
@@ -421,7 +455,7 @@ fn end_to_end(subject: &Subject, params: &SynthesisParams, precision: Precision)
 /// CPU's alignment.
 fn device_parity(subject: &Subject, ids: &[i64], params: &SynthesisParams, bound: f64) -> Check {
     const NAME: &str = "device parity";
-    let Some(cpu) = subject.cpu_twin else {
+    let Some(cpu) = &subject.cpu_twin else {
         return check(
             NAME,
             Status::Skip,

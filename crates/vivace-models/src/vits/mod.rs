@@ -320,21 +320,21 @@ impl Vits {
     /// masked as VITS does; returns each one's waveform, trimmed to its own
     /// length. Each item has its own scales and speaker.
     pub fn synthesize_batch(&self, items: &[(&[i64], SynthesisParams)]) -> Result<Vec<Vec<f32>>> {
-        match self.run(items, Stop::Audio, None)? {
-            Output::Audio(audio) => Ok(audio),
-            Output::Durations(_) => candle_core::bail!("the model stopped before the decoder"),
+        if items.is_empty() {
+            return Ok(Vec::new());
         }
+        let mut encoded = self.encode(items)?;
+        let durations = self.predict_durations(items, &mut encoded)?;
+        self.render(items, encoded, &durations)
     }
 
     /// Frames per input id as the duration predictor decides them (after
     /// `length_scale` and rounding up): the alignment a synthesis would use.
     pub fn durations(&self, ids: &[i64], params: &SynthesisParams) -> Result<Vec<u32>> {
-        match self.run(&[(ids, *params)], Stop::Durations, None)? {
-            Output::Durations(mut d) => d
-                .pop()
-                .ok_or_else(|| candle_core::Error::Msg("empty batch result".into())),
-            Output::Audio(_) => candle_core::bail!("the model ran past the duration predictor"),
-        }
+        let items = [(ids, *params)];
+        let mut encoded = self.encode(&items)?;
+        let durations = self.predict_durations(&items, &mut encoded)?;
+        Ok(durations[0].iter().map(|&n| n.max(0.0) as u32).collect())
     }
 
     /// Synthesizes with `durations` (frames per id) instead of the predicted
@@ -358,26 +358,18 @@ impl Vits {
                 "a duration of {d} frames for one id: at most {MAX_FRAMES_PER_ID} are accepted"
             );
         }
+        let items = [(ids, *params)];
+        let encoded = self.encode(&items)?;
         let forced = [durations.iter().map(|&d| d as f32).collect::<Vec<f32>>()];
-        match self.run(&[(ids, *params)], Stop::Audio, Some(&forced))? {
-            Output::Audio(mut a) => a
-                .pop()
-                .ok_or_else(|| candle_core::Error::Msg("empty batch result".into())),
-            Output::Durations(_) => candle_core::bail!("the model stopped before the decoder"),
-        }
+        let mut audio = self.render(&items, encoded, &forced)?;
+        audio
+            .pop()
+            .ok_or_else(|| candle_core::Error::Msg("empty batch result".into()))
     }
 
-    /// The whole inference, stopping after the durations when `stop` says
-    /// so; `forced` durations (per item, per id) replace the predicted ones.
-    fn run(
-        &self,
-        items: &[(&[i64], SynthesisParams)],
-        stop: Stop,
-        forced: Option<&[Vec<f32>]>,
-    ) -> Result<Output> {
-        if items.is_empty() {
-            return Ok(Output::Audio(Vec::new()));
-        }
+    /// The text side of a batch: ids padded to the longest, the text
+    /// encoder's output, its mask and the speakers' embeddings.
+    fn encode(&self, items: &[(&[i64], SynthesisParams)]) -> Result<Encoded> {
         if items.iter().any(|(ids, _)| ids.is_empty()) {
             candle_core::bail!("cannot synthesize an empty id sequence");
         }
@@ -390,15 +382,6 @@ impl Vits {
         }
         let ids = Tensor::from_vec(padded, (b, t), dev)?;
         let x_mask = padding_mask(&lengths, dtype, dev)?;
-        let per_item = |f: &dyn Fn(&SynthesisParams) -> f64| -> Result<Option<Tensor>> {
-            let values: Vec<f32> = items.iter().map(|(_, p)| f(p) as f32).collect();
-            if values.iter().all(|&v| v == 0.0) {
-                return Ok(None);
-            }
-            Tensor::from_vec(values, (b, 1, 1), dev)?
-                .to_dtype(dtype)
-                .map(Some)
-        };
 
         let g = match &self.emb_g {
             Some(emb) => {
@@ -421,32 +404,61 @@ impl Vits {
         let mut clock = StageClock::start(self.stage_timing.load(Ordering::Relaxed));
         let enc = self.enc_p.forward(&ids, x_mask.as_ref())?;
         clock.lap(&enc.x, |t, d| t.text_encoder += d)?;
-        let durations = match forced {
-            Some(forced) => forced.to_vec(),
-            None => {
-                let noise_w = per_item(&|p| p.noise_w)?;
-                let logw =
-                    self.dp
-                        .forward(&enc.x, x_mask.as_ref(), g.as_ref(), noise_w.as_ref())?;
-                let length_scale =
-                    per_item(&|p| p.length_scale)?.unwrap_or(Tensor::zeros((b, 1, 1), dtype, dev)?);
-                let w = layers::masked(&logw.exp()?, x_mask.as_ref())?
-                    .broadcast_mul(&length_scale)?
-                    .ceil()?;
-                let durations = w.to_dtype(DType::F32)?.squeeze(1)?.to_vec2::<f32>()?;
-                clock.lap(&w, |t, d| t.duration_predictor += d)?;
-                durations
-            }
-        };
-        if stop == Stop::Durations {
-            return Ok(Output::Durations(
-                durations
-                    .iter()
-                    .zip(&lengths)
-                    .map(|(d, &len)| d[..len].iter().map(|&n| n.max(0.0) as u32).collect())
-                    .collect(),
-            ));
-        }
+        Ok(Encoded {
+            lengths,
+            enc,
+            x_mask,
+            g,
+            clock,
+        })
+    }
+
+    /// Frames per id of each item (trimmed to its own length), from the
+    /// duration predictor.
+    fn predict_durations(
+        &self,
+        items: &[(&[i64], SynthesisParams)],
+        e: &mut Encoded,
+    ) -> Result<Vec<Vec<f32>>> {
+        let (dev, dtype) = (&self.device, self.dtype);
+        let noise_w = per_item(items, |p| p.noise_w, dtype, dev)?;
+        let logw = self
+            .dp
+            .forward(&e.enc.x, e.x_mask.as_ref(), e.g.as_ref(), noise_w.as_ref())?;
+        let length_scale = per_item(items, |p| p.length_scale, dtype, dev)?
+            .unwrap_or(Tensor::zeros((items.len(), 1, 1), dtype, dev)?);
+        let w = layers::masked(&logw.exp()?, e.x_mask.as_ref())?
+            .broadcast_mul(&length_scale)?
+            .ceil()?;
+        let durations = w.to_dtype(DType::F32)?.squeeze(1)?.to_vec2::<f32>()?;
+        e.clock.lap(&w, |t, d| t.duration_predictor += d)?;
+        Ok(durations
+            .into_iter()
+            .zip(&e.lengths)
+            .map(|(mut d, &len)| {
+                d.truncate(len);
+                d
+            })
+            .collect())
+    }
+
+    /// The acoustic side on the given `durations` (frames per id, per
+    /// item): length regulation, prior noise, flow and decoder; returns each
+    /// item's waveform trimmed to its own length.
+    fn render(
+        &self,
+        items: &[(&[i64], SynthesisParams)],
+        e: Encoded,
+        durations: &[Vec<f32>],
+    ) -> Result<Vec<Vec<f32>>> {
+        let (dev, dtype) = (&self.device, self.dtype);
+        let Encoded {
+            lengths,
+            enc,
+            g,
+            mut clock,
+            ..
+        } = e;
 
         // Length regulation: repeat each token's prior statistics for its frames.
         let frames: Vec<Vec<u32>> = durations
@@ -482,7 +494,7 @@ impl Vits {
         };
         let m_p = expand(&enc.m_p)?;
         let y_mask = padding_mask(&frame_counts, dtype, dev)?;
-        let z_p = match per_item(&|p| p.noise_scale)? {
+        let z_p = match per_item(items, |p| p.noise_scale, dtype, dev)? {
             None => m_p,
             Some(scale) => {
                 let eps = noise(m_p.dims3()?, Some(&scale), dtype, dev)?;
@@ -504,32 +516,43 @@ impl Vits {
             .iter()
             .enumerate()
             .map(|(i, &n)| audio.get(i)?.narrow(0, 0, n * hop)?.to_vec1::<f32>())
-            .collect::<Result<Vec<_>>>()
-            .map(Output::Audio)
+            .collect()
     }
+}
+
+/// A batch after the text encoder (see [`Vits::encode`]).
+struct Encoded {
+    /// Ids per item.
+    lengths: Vec<usize>,
+    enc: text_encoder::EncodedText,
+    x_mask: Option<Tensor>,
+    /// Speaker embeddings `[b, gin, 1]`, for multi-speaker voices.
+    g: Option<Tensor>,
+    /// Stage times so far.
+    clock: StageClock,
+}
+
+/// One scale per item as `[b, 1, 1]`, or `None` when all are 0 (the
+/// scaled term is skipped).
+fn per_item(
+    items: &[(&[i64], SynthesisParams)],
+    scale: impl Fn(&SynthesisParams) -> f64,
+    dtype: DType,
+    dev: &Device,
+) -> Result<Option<Tensor>> {
+    let values: Vec<f32> = items.iter().map(|(_, p)| scale(p) as f32).collect();
+    if values.iter().all(|&v| v == 0.0) {
+        return Ok(None);
+    }
+    Tensor::from_vec(values, (items.len(), 1, 1), dev)?
+        .to_dtype(dtype)
+        .map(Some)
 }
 
 /// The longest duration [`Vits::synthesize_with_durations`] accepts for one
 /// id: minutes of audio at any VITS frame rate, far beyond speech, and exact
 /// in f32.
 const MAX_FRAMES_PER_ID: u32 = 1 << 16;
-
-/// Where [`Vits::run`] stops.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stop {
-    /// After the duration predictor.
-    Durations,
-    /// After the decoder.
-    Audio,
-}
-
-/// What [`Vits::run`] returns, per item.
-enum Output {
-    /// Frames per id.
-    Durations(Vec<Vec<u32>>),
-    /// Waveforms.
-    Audio(Vec<Vec<f32>>),
-}
 
 /// `[b, 1, longest]` with 1 on each item's first `lengths[i]` positions, or
 /// `None` when every item has the same length (nothing to mask).
