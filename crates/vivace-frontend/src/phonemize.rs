@@ -7,10 +7,10 @@
 //! NFD-decomposes the IPA into code points. Text inside `[[ … ]]` is taken as
 //! raw phonemes.
 //!
-//! espeak-ng is built from source by cargo (crate `espeak-rs-sys` 0.2.0, which
-//! vendors upstream commit d7b26b54). Two differences from the espeak-ng Piper
-//! links (upstream 724808c5) are bridged here, both verified against piper-tts
-//! 1.8 (see `docs/PHONEMIZATION.md`):
+//! espeak-ng is compiled from source by `vivace-espeak-sys` (the C sources of
+//! crates.io's `espeak-rs-sys` 0.2.0, upstream commit d7b26b54). Two
+//! differences from the espeak-ng Piper links (upstream 724808c5) are bridged
+//! here, both verified against piper-tts 1.8 (see `docs/PHONEMIZATION.md`):
 //! - d7b26b54 lacks the public `espeak_TextToPhonemesWithTerminator`; its nine
 //!   lines are reproduced with the library's exported internals;
 //! - upstream 8afe77ba (in Piper's version) stopped consulting the previous
@@ -26,33 +26,10 @@ use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use espeak_rs_sys as sys;
 use unicode_normalization::UnicodeNormalization;
+use vivace_espeak_sys as sys;
 
 use crate::error::{Error, Result};
-
-// espeak-ng internals exported by the static library (not in its public
-// header); signatures from src/libespeak-ng/{readclause,translate,encoding,
-// dictionary}.h at d7b26b54.
-extern "C" {
-    static mut p_decoder: *mut c_void;
-    static mut translator: *mut c_void;
-    fn create_text_decoder() -> *mut c_void;
-    fn text_decoder_decode_string_multibyte(
-        decoder: *mut c_void,
-        input: *const c_void,
-        encoding: c_int,
-        flags: c_int,
-    ) -> c_int;
-    fn text_decoder_get_buffer(decoder: *mut c_void) -> *const c_void;
-    fn TranslateClauseWithTerminator(
-        tr: *mut c_void,
-        tone_out: *mut c_int,
-        voice_change: *mut *mut c_char,
-        terminator_out: *mut c_int,
-    );
-    fn GetTranslatedPhonemeString(phoneme_mode: c_int) -> *const c_char;
-}
 
 // Clause terminator codes (translate.h; the values piper's espeakbridge.c uses).
 const CLAUSE_TYPE_CLAUSE: c_int = 0x0004_0000;
@@ -234,10 +211,10 @@ impl Espeak {
         // return an error code instead of exiting the process.
         let rate = unsafe {
             sys::espeak_Initialize(
-                sys::espeak_AUDIO_OUTPUT_AUDIO_OUTPUT_SYNCHRONOUS,
+                sys::AUDIO_OUTPUT_SYNCHRONOUS,
                 0,
                 path.as_ptr(),
-                sys::espeakINITIALIZE_DONT_EXIT as c_int,
+                sys::ESPEAK_INITIALIZE_DONT_EXIT,
             )
         };
         if rate <= 0 {
@@ -297,7 +274,7 @@ fn set_voice(voice: &str) -> Result<()> {
         .map_err(|_| Error::Phonemizer(format!("bad espeak voice name {voice:?}")))?;
     // SAFETY: called with the lock held, after initialization.
     let status = unsafe { sys::espeak_SetVoiceByName(name.as_ptr()) };
-    if status != sys::espeak_ERROR_EE_OK {
+    if status != sys::EE_OK {
         return Err(Error::Phonemizer(format!(
             "espeak-ng has no voice `{voice}` (check `espeak.voice` in the voice's .onnx.json)"
         )));
@@ -352,34 +329,30 @@ unsafe fn text_to_phonemes_with_terminator(
     cursor: &mut *const c_void,
     terminator: &mut c_int,
 ) -> bool {
-    let mut decoder = p_decoder;
+    let mut decoder = sys::p_decoder;
     if decoder.is_null() {
-        decoder = create_text_decoder();
-        p_decoder = decoder;
+        decoder = sys::create_text_decoder();
+        sys::p_decoder = decoder;
     }
-    let encoding = sys::espeak_ng_ENCODING_ESPEAKNG_ENCODING_ISO_8859_1 as c_int;
-    if text_decoder_decode_string_multibyte(
-        decoder,
-        *cursor,
-        encoding,
-        sys::espeakCHARS_AUTO as c_int,
-    ) != 0
+    let encoding = sys::ENCODING_ISO_8859_1;
+    if sys::text_decoder_decode_string_multibyte(decoder, *cursor, encoding, sys::ESPEAK_CHARS_AUTO)
+        != 0
     {
         return false;
     }
-    TranslateClauseWithTerminator(
-        translator,
+    sys::TranslateClauseWithTerminator(
+        sys::translator,
         std::ptr::null_mut(),
         std::ptr::null_mut(),
         terminator,
     );
-    *cursor = text_decoder_get_buffer(decoder);
+    *cursor = sys::text_decoder_get_buffer(decoder);
     true
 }
 
 /// The translated clause's phonemes in `mode`.
 unsafe fn phoneme_string(mode: c_int) -> String {
-    let p = GetTranslatedPhonemeString(mode);
+    let p = sys::GetTranslatedPhonemeString(mode);
     if p.is_null() {
         String::new()
     } else {
@@ -389,7 +362,7 @@ unsafe fn phoneme_string(mode: c_int) -> String {
 
 /// The clause's IPA as espeak-ng 724808c5 (Piper 1.8) writes it.
 unsafe fn ipa_as_piper() -> String {
-    let ipa_mode = sys::espeakPHONEMES_IPA as c_int;
+    let ipa_mode = sys::ESPEAK_PHONEMES_IPA;
     let separated = (SEPARATOR as c_int) << 8;
     let ipa = phoneme_string(ipa_mode);
     let mnemonics = phoneme_string(separated);

@@ -1,0 +1,1 @@
+//! Never built: this package only names where espeak-ng's C sources come from.
