@@ -175,6 +175,7 @@ fn registry_source(manifest_dir: &Path) -> Result<PathBuf, String> {
     let upstream = manifest_dir.join("upstream");
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let (name, version) = UPSTREAM_PACKAGE;
+    let target = env::var("TARGET").map_err(|e| format!("TARGET: {e}"))?;
     let mut failure = String::new();
     // Offline first, so an unpacked copy is used without touching the network.
     for offline in [true, false] {
@@ -188,7 +189,10 @@ fn registry_source(manifest_dir: &Path) -> Result<PathBuf, String> {
                 "--locked",
                 "--manifest-path",
             ])
-            .arg(upstream.join("Cargo.toml"));
+            .arg(upstream.join("Cargo.toml"))
+            // Skips other platforms' dependencies of the package's (unused)
+            // build script: less to download.
+            .args(["--filter-platform", &target]);
         if offline {
             command.arg("--offline");
         }
