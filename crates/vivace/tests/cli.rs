@@ -187,6 +187,29 @@ fn unwritable_output_is_an_error_and_leaves_no_file() {
 }
 
 #[test]
+fn a_runaway_length_scale_is_a_clear_error_not_a_panic() {
+    let dir = scratch();
+    let out = dir.path().join("x.wav");
+    for scale in ["1e30", "1000"] {
+        let o = say(
+            &[
+                "Hi.",
+                "--length-scale",
+                scale,
+                "-f",
+                out.to_str().expect("path"),
+            ],
+            b"",
+        );
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "--length-scale {scale}: {err}");
+        assert!(err.contains("--length-scale"), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(!out.exists());
+    }
+}
+
+#[test]
 fn unknown_speaker_lists_the_valid_ones() {
     let dir = scratch();
     let out = dir.path().join("x.wav");

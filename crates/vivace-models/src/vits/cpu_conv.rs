@@ -48,6 +48,20 @@ pub struct FusedConv {
     dilation: usize,
 }
 
+/// Checks that a convolution with "same" padding (`dilation · (kernel − 1) / 2`
+/// on each side, as VITS pads) keeps its input length: an odd kernel and a
+/// dilation of at least 1. A checkpoint with anything else is refused at load.
+pub fn check_same_padding(kernel: usize, dilation: usize) -> Result<()> {
+    if kernel.is_multiple_of(2) || dilation == 0 {
+        candle_core::bail!(
+            "convolution with kernel size {kernel} and dilation {dilation}: \
+             \"same\" padding needs an odd kernel size and a dilation of at least 1 \
+             (the checkpoint's config or weights are not a VITS model's)"
+        );
+    }
+    Ok(())
+}
+
 /// A raw pointer that tiles may share: each tile writes a disjoint column range.
 #[derive(Clone, Copy)]
 struct SharedOut(*mut f32);
@@ -66,6 +80,7 @@ impl FusedConv {
     /// Takes the weights (`[c_out, c_in, k]`) and bias of a dense convolution.
     pub fn new(weight: &Tensor, bias: Option<&Tensor>, dilation: usize) -> Result<Self> {
         let (c_out, c_in, kernel) = weight.dims3()?;
+        check_same_padding(kernel, dilation)?;
         let w = weight
             .to_dtype(DType::F32)?
             .flatten_all()?
@@ -107,6 +122,10 @@ impl FusedConv {
             }
             None => None,
         };
+        // ResBlock2 adds a layer's input to its output: then the input's
+        // slice serves as the residual too, under the one read guard (a
+        // second guard on the same storage can deadlock behind a queued writer).
+        let residual_is_input = residual.as_ref().is_some_and(|r| r.id() == x.id());
         let per_item = self.c_out * len;
         let mut out: Vec<f32> = Vec::with_capacity(b * per_item);
         let base = out.as_mut_ptr();
@@ -114,6 +133,12 @@ impl FusedConv {
             let item_x = |item: usize| &x[item * c_in * len..(item + 1) * c_in * len];
             let ys = |item: usize| SharedOut(base.wrapping_add(item * per_item));
             match &residual {
+                Some(_) if residual_is_input => {
+                    for item in 0..b {
+                        self.forward_item(item_x(item), ys(item), len, slope, Some(item_x(item)));
+                    }
+                    Ok(())
+                }
                 Some(r) => with_cpu_slice(r, |r| {
                     for item in 0..b {
                         let rs = &r[item * per_item..(item + 1) * per_item];
@@ -380,6 +405,7 @@ impl DepthwiseConv {
     /// Takes the weights (`[channels, 1, k]`), bias and dilation.
     pub fn new(weight: &Tensor, bias: Option<&Tensor>, dilation: usize) -> Result<Self> {
         let (channels, one, kernel) = weight.dims3()?;
+        check_same_padding(kernel, dilation)?;
         if one != 1 {
             candle_core::bail!(
                 "depth-wise conv: weight {:?} is not [c, 1, k]",
@@ -460,6 +486,29 @@ fn activate_window(src: &[f32], start: isize, slope: f32, win: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A zero or even kernel (or no dilation) used to load and then underflow
+    /// the padding in `forward`; now the checkpoint is refused at load.
+    #[test]
+    fn kernels_without_same_padding_are_refused_at_load() -> Result<()> {
+        let dev = Device::Cpu;
+        for (k, d) in [(0, 1), (2, 1), (4, 2), (3, 0)] {
+            let dense = Tensor::zeros((2, 2, k), DType::F32, &dev)?;
+            let err = FusedConv::new(&dense, None, d).expect_err("dense conv loaded");
+            assert!(err.to_string().contains("odd kernel size"), "{err}");
+            let depthwise = Tensor::zeros((2, 1, k), DType::F32, &dev)?;
+            assert!(
+                DepthwiseConv::new(&depthwise, None, d).is_err(),
+                "k {k} d {d}"
+            );
+            let spec = crate::vits::layers::ConvSpec::new(2, 2, k).dilation(d);
+            let vb = candle_nn::VarBuilder::zeros(DType::F32, &dev);
+            assert!(spec.load(vb).is_err(), "ConvSpec k {k} d {d}");
+        }
+        let w = Tensor::zeros((2, 2, 3), DType::F32, &dev)?;
+        FusedConv::new(&w, None, 2)?;
+        Ok(())
+    }
 
     fn max_diff(a: &Tensor, b: &Tensor) -> Result<f32> {
         (a - b)?.abs()?.max_all()?.to_scalar::<f32>()

@@ -124,12 +124,19 @@ impl PackedMatrix {
     /// [`Init`] says where the first term comes from (it may be `dst`
     /// itself), and a missing bias is zero.
     ///
+    /// The counts (`k` rows, a bias of at least `m` values) are checked on
+    /// every call, and panic if wrong: they are the caller's arithmetic, not
+    /// input. The pointer ranges cannot be checked, hence `unsafe`.
+    ///
     /// # Safety
-    /// `dst` must be valid for writes at `i * ld_dst + t`, every `rows[r]`
-    /// (there must be `k`) for reads at `t`, and an [`Init::From`] source for
-    /// reads over those ranges; nothing else may write those elements during
-    /// the call.
-    pub unsafe fn product(
+    /// - `dst` must be valid for writes at `i * ld_dst + t` for `i < m`,
+    ///   `t < n`, and nothing else may read or write those elements during
+    ///   the call;
+    /// - every `rows[r]` must be valid for reads at `t < n`, and an
+    ///   [`Init::From`] source for reads at `i * ld + t`;
+    /// - those ranges must not overlap `dst`'s, except for [`Init::Dst`],
+    ///   which reads `dst` itself element by element before writing it.
+    pub(crate) unsafe fn product(
         &self,
         n: usize,
         dst: *mut f32,
@@ -141,8 +148,13 @@ impl PackedMatrix {
         if n == 0 || self.m == 0 {
             return;
         }
-        debug_assert!(bias.is_none_or(|b| b.len() >= self.m));
-        debug_assert_eq!(rows.len(), self.k);
+        assert!(
+            bias.is_none_or(|b| b.len() >= self.m),
+            "GEMM: a bias of {} values for {} rows",
+            bias.map_or(0, <[f32]>::len),
+            self.m
+        );
+        assert_eq!(rows.len(), self.k, "GEMM: input rows against W's columns");
         #[cfg(target_arch = "x86_64")]
         if self.packed {
             // SAFETY: `packed` is only set when AVX-512F was detected; the
@@ -222,13 +234,18 @@ impl PackedMatrix {
                     };
                     for (v, a) in row.iter_mut().enumerate() {
                         *a = match src {
-                            Some(s) => {
-                                _mm512_add_ps(b, _mm512_maskz_loadu_ps(masks[v], s.add(v * 16)))
-                            }
+                            Some(s) => _mm512_add_ps(
+                                b,
+                                _mm512_maskz_loadu_ps(masks[v], s.wrapping_add(v * 16)),
+                            ),
                             None => b,
                         };
                     }
                 }
+                // Tail vectors (`width` < 64) may start past the end of a
+                // row's allocation: their addresses are made with
+                // `wrapping_add` (computing them with `add` would be undefined
+                // behaviour) and their masks are zero, so nothing is accessed.
                 // The hot loop on 24 named accumulators, so they stay in
                 // registers whatever LLVM makes of the array above.
                 let [[mut a00, mut a01, mut a02, mut a03], [mut a10, mut a11, mut a12, mut a13], [mut a20, mut a21, mut a22, mut a23], [mut a30, mut a31, mut a32, mut a33], [mut a40, mut a41, mut a42, mut a43], [mut a50, mut a51, mut a52, mut a53]] =
@@ -237,9 +254,9 @@ impl PackedMatrix {
                 for &row in rows {
                     let c = row.add(t0);
                     let x0 = _mm512_maskz_loadu_ps(masks[0], c);
-                    let x1 = _mm512_maskz_loadu_ps(masks[1], c.add(16));
-                    let x2 = _mm512_maskz_loadu_ps(masks[2], c.add(32));
-                    let x3 = _mm512_maskz_loadu_ps(masks[3], c.add(48));
+                    let x1 = _mm512_maskz_loadu_ps(masks[1], c.wrapping_add(16));
+                    let x2 = _mm512_maskz_loadu_ps(masks[2], c.wrapping_add(32));
+                    let x3 = _mm512_maskz_loadu_ps(masks[3], c.wrapping_add(48));
                     macro_rules! fma_row {
                         ($l:expr, $b0:ident, $b1:ident, $b2:ident, $b3:ident) => {
                             let wl = _mm512_set1_ps(*wr.add($l));
@@ -268,7 +285,7 @@ impl PackedMatrix {
                 for (l, row) in acc.iter().enumerate().take(valid) {
                     let d = dst.add((block * MR + l) * ld_dst + t0);
                     for (v, &a) in row.iter().enumerate() {
-                        _mm512_mask_storeu_ps(d.add(v * 16), masks[v], a);
+                        _mm512_mask_storeu_ps(d.wrapping_add(v * 16), masks[v], a);
                     }
                 }
             }

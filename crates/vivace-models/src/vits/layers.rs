@@ -3,7 +3,7 @@
 
 use candle_core::{DType, Module, Result, Tensor, D};
 
-use super::cpu_conv::{DepthwiseConv, FusedConv, FusedConvTranspose};
+use super::cpu_conv::{check_same_padding, DepthwiseConv, FusedConv, FusedConvTranspose};
 use super::cpu_ops;
 use candle_nn::{Conv1d, Conv1dConfig, ConvTranspose1d, ConvTranspose1dConfig, VarBuilder};
 
@@ -58,6 +58,18 @@ impl ConvSpec {
     /// Loads the layer from `vb` (`weight`, `bias`) with "same" padding
     /// (`dilation * (kernel - 1) / 2` on each side), as every VITS convolution uses.
     pub fn load(self, vb: VarBuilder) -> Result<Conv> {
+        check_same_padding(self.kernel, self.dilation)?;
+        if self.groups == 0
+            || !self.in_channels.is_multiple_of(self.groups)
+            || !self.out_channels.is_multiple_of(self.groups)
+        {
+            candle_core::bail!(
+                "convolution of {} to {} channels in {} groups: the groups must divide both",
+                self.in_channels,
+                self.out_channels,
+                self.groups
+            );
+        }
         let weight = vb.get(
             (
                 self.out_channels,

@@ -353,14 +353,10 @@ impl Vits {
                 ids.len()
             );
         }
-        if let Some(&d) = durations.iter().find(|&&d| d > MAX_FRAMES_PER_ID) {
-            candle_core::bail!(
-                "a duration of {d} frames for one id: at most {MAX_FRAMES_PER_ID} are accepted"
-            );
-        }
+        let forced = [durations.iter().map(|&d| d as f32).collect::<Vec<f32>>()];
+        check_durations(&forced[0])?;
         let items = [(ids, *params)];
         let encoded = self.encode(&items)?;
-        let forced = [durations.iter().map(|&d| d as f32).collect::<Vec<f32>>()];
         let mut audio = self.render(&items, encoded, &forced)?;
         audio
             .pop()
@@ -432,14 +428,15 @@ impl Vits {
             .ceil()?;
         let durations = w.to_dtype(DType::F32)?.squeeze(1)?.to_vec2::<f32>()?;
         e.clock.lap(&w, |t, d| t.duration_predictor += d)?;
-        Ok(durations
+        durations
             .into_iter()
             .zip(&e.lengths)
             .map(|(mut d, &len)| {
                 d.truncate(len);
-                d
+                check_durations(&d)?;
+                Ok(d)
             })
-            .collect())
+            .collect()
     }
 
     /// The acoustic side on the given `durations` (frames per id, per
@@ -549,10 +546,37 @@ fn per_item(
         .map(Some)
 }
 
-/// The longest duration [`Vits::synthesize_with_durations`] accepts for one
-/// id: minutes of audio at any VITS frame rate, far beyond speech, and exact
-/// in f32.
-const MAX_FRAMES_PER_ID: u32 = 1 << 16;
+/// The most frames one id may last: 95 s at Piper's 22,050 Hz and hop 256
+/// (86 frames per second), far beyond any spoken sound.
+pub const MAX_FRAMES_PER_ID: u32 = 1 << 13;
+
+/// The most frames one item (a sentence) may last in total: 6 min 20 s at
+/// Piper's frame rate. The decoder's activations grow with it (about 4 GB
+/// here for the medium voices), so a runaway length scale is an error
+/// instead of an allocation failure or an hour-long decoder run.
+pub const MAX_FRAMES_PER_ITEM: u32 = 1 << 15;
+
+/// Checks one item's durations (frames per id, after the length scale)
+/// against [`MAX_FRAMES_PER_ID`] and [`MAX_FRAMES_PER_ITEM`]; infinite or
+/// NaN durations (an overflowing length scale, broken weights) are errors too.
+fn check_durations(durations: &[f32]) -> Result<()> {
+    let fix = "lower the length scale (--length-scale), or check the voice's weights";
+    if let Some(d) = durations
+        .iter()
+        .find(|d| !d.is_finite() || **d > MAX_FRAMES_PER_ID as f32)
+    {
+        candle_core::bail!(
+            "one phoneme would last {d} frames: at most {MAX_FRAMES_PER_ID} are synthesized; {fix}"
+        );
+    }
+    let total: f64 = durations.iter().map(|&d| f64::from(d.max(0.0))).sum();
+    if total > f64::from(MAX_FRAMES_PER_ITEM) {
+        candle_core::bail!(
+            "the sentence would last {total} frames: at most {MAX_FRAMES_PER_ITEM} are synthesized in one piece; {fix}, or split the text"
+        );
+    }
+    Ok(())
+}
 
 /// `[b, 1, longest]` with 1 on each item's first `lengths[i]` positions, or
 /// `None` when every item has the same length (nothing to mask).
