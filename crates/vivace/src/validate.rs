@@ -202,25 +202,64 @@ fn check(name: &'static str, status: Status, detail: impl Into<String>) -> Check
     }
 }
 
+/// "optimizer": the chosen device computes a small product correctly and
+/// the plan is usable (at least one CPU thread); FAIL otherwise.
+fn optimizer_check(optimizer: &Optimizer) -> Check {
+    let plan = &optimizer.plan;
+    let kind = optimizer.device.kind;
+    let summary = format!(
+        "device {kind}, precision {}, {} CPU threads{}",
+        plan.precision,
+        plan.cpu_threads,
+        optimizer
+            .device
+            .fallback
+            .as_ref()
+            .map_or(String::new(), |f| format!(" (fell back: {f})"))
+    );
+    if plan.cpu_threads == 0 {
+        return check(
+            "optimizer",
+            Status::Fail,
+            format!("{summary}: no CPU thread planned"),
+        );
+    }
+    // [[1, 2], [3, 4]] squared is [[7, 10], [15, 22]].
+    let product = Tensor::new(&[[1f32, 2.0], [3.0, 4.0]], &optimizer.device.device)
+        .and_then(|a| a.matmul(&a))
+        .and_then(|p| p.flatten_all()?.to_vec1::<f32>());
+    match product {
+        Ok(p) if p == [7.0, 10.0, 15.0, 22.0] => check("optimizer", Status::Pass, summary),
+        Ok(p) => check(
+            "optimizer",
+            Status::Fail,
+            format!("{summary}: a 2x2 product came out {p:?}, not [7, 10, 15, 22]"),
+        ),
+        Err(e) => check(
+            "optimizer",
+            Status::Fail,
+            format!("{summary}: the device cannot compute: {e}"),
+        ),
+    }
+}
+
+/// Audio a run must give: at least one sample, every one finite.
+fn check_audio(audio: &[f32]) -> candle_core::Result<()> {
+    if audio.is_empty() {
+        candle_core::bail!("the voice produced no audio");
+    }
+    if let Some(i) = audio.iter().position(|v| !v.is_finite()) {
+        candle_core::bail!("sample {i} of {} is not a finite number", audio.len());
+    }
+    Ok(())
+}
+
 /// Runs every check. `subject` is the voice loaded for the optimizer's
 /// device, or the reason it could not be.
 pub fn run(optimizer: &Optimizer, subject: Result<&Subject, String>) -> Vec<Check> {
     let plan = &optimizer.plan;
     let kind = optimizer.device.kind;
-    let mut checks = vec![check(
-        "optimizer",
-        Status::Pass,
-        format!(
-            "device {kind}, precision {}, {} CPU threads{}",
-            plan.precision,
-            plan.cpu_threads,
-            optimizer
-                .device
-                .fallback
-                .as_ref()
-                .map_or(String::new(), |f| format!(" (fell back: {f})"))
-        ),
-    )];
+    let mut checks = vec![optimizer_check(optimizer)];
     checks.push(cuda_settings(optimizer));
     checks.push(match kind {
         DeviceKind::Metal(_) => matmul_matches_cpu("metal settings", &optimizer.device.device),
@@ -319,6 +358,7 @@ pub fn run(optimizer: &Optimizer, subject: Result<&Subject, String>) -> Vec<Chec
         ),
     });
 
+    let fused = optimizer.device.device.is_cpu() && plan.dtype() == DType::F32;
     let report = compile(
         &subject.name,
         plan,
@@ -331,13 +371,19 @@ pub fn run(optimizer: &Optimizer, subject: Result<&Subject, String>) -> Vec<Chec
                 },
                 CompileStep {
                     name: "fusion".into(),
-                    applied: false,
-                    detail: "no fused VITS kernels yet (the CPU speed issue measures what pays)"
-                        .into(),
+                    applied: fused,
+                    detail: if fused {
+                        "fused CPU kernels: convolutions with their activation and residual, \
+                         WaveNet gates, layer norms"
+                            .into()
+                    } else {
+                        format!("candle's kernels: the fused ones are f32 on the CPU, this is {:?} on {kind}", plan.dtype())
+                    },
                 },
             ])
         },
-        || speak().map(|_| ()),
+        // Warm-up runs that produce no audio, or NaNs, fail the check.
+        || speak().and_then(|audio| check_audio(&audio)),
     );
     match report {
         Ok(report) => {
@@ -656,5 +702,38 @@ pub fn relative_l2(a: &[f32], b: &[f32]) -> f64 {
         num.sqrt()
     } else {
         (num / den).sqrt()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vivace_perf::{DeviceRequest, Hardware, Overrides, Plan};
+
+    fn cpu_optimizer() -> Optimizer {
+        let device = vivace_perf::device::open(DeviceRequest::Cpu).expect("the CPU opens");
+        let hardware = Hardware::probe();
+        let plan = Plan::new(&hardware, device.kind, &Overrides::default()).expect("a plan");
+        Optimizer::from_parts(hardware, device, plan)
+    }
+
+    /// Before 2026-12-04 "optimizer" was PASS whatever the plan or device.
+    #[test]
+    fn optimizer_check_fails_on_an_unusable_plan() {
+        let mut optimizer = cpu_optimizer();
+        assert_eq!(optimizer_check(&optimizer).status, Status::Pass);
+        optimizer.plan.cpu_threads = 0;
+        let failed = optimizer_check(&optimizer);
+        assert_eq!(failed.status, Status::Fail, "{}", failed.detail);
+        assert!(failed.detail.contains("no CPU thread"), "{}", failed.detail);
+    }
+
+    /// A warm-up run that gives no audio or NaNs fails "compile".
+    #[test]
+    fn silent_or_nan_audio_fails_the_compile_check() {
+        assert!(check_audio(&[0.0, 0.1]).is_ok());
+        assert!(check_audio(&[]).is_err());
+        let nan = check_audio(&[0.0, f32::NAN]).expect_err("NaN accepted");
+        assert!(nan.to_string().contains("sample 1"), "{nan}");
     }
 }
