@@ -325,52 +325,77 @@ fn clauses(text: &str) -> Vec<Clause> {
 /// Upstream's `espeak_TextToPhonemesWithTerminator` (speech.c), minus the
 /// final phoneme-string call, which the caller makes. English voices decode
 /// with ISO-8859-1 as fallback (only used when UTF-8 decoding fails).
+///
+/// # Safety
+/// The espeak lock is held, espeak is initialized with a voice set, and
+/// `cursor` points into a live NUL-terminated string (or at its end).
 unsafe fn text_to_phonemes_with_terminator(
     cursor: &mut *const c_void,
     terminator: &mut c_int,
 ) -> bool {
-    let mut decoder = sys::p_decoder;
-    if decoder.is_null() {
-        decoder = sys::create_text_decoder();
-        sys::p_decoder = decoder;
+    // SAFETY: the caller's contract (lock held, espeak initialized, a
+    // voice set, `cursor` inside a NUL-terminated string).
+    unsafe {
+        let mut decoder = sys::p_decoder;
+        if decoder.is_null() {
+            decoder = sys::create_text_decoder();
+            sys::p_decoder = decoder;
+        }
+        let encoding = sys::ENCODING_ISO_8859_1;
+        if sys::text_decoder_decode_string_multibyte(
+            decoder,
+            *cursor,
+            encoding,
+            sys::ESPEAK_CHARS_AUTO,
+        ) != 0
+        {
+            return false;
+        }
+        sys::TranslateClauseWithTerminator(
+            sys::translator,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            terminator,
+        );
+        *cursor = sys::text_decoder_get_buffer(decoder);
+        true
     }
-    let encoding = sys::ENCODING_ISO_8859_1;
-    if sys::text_decoder_decode_string_multibyte(decoder, *cursor, encoding, sys::ESPEAK_CHARS_AUTO)
-        != 0
-    {
-        return false;
-    }
-    sys::TranslateClauseWithTerminator(
-        sys::translator,
-        std::ptr::null_mut(),
-        std::ptr::null_mut(),
-        terminator,
-    );
-    *cursor = sys::text_decoder_get_buffer(decoder);
-    true
 }
 
 /// The translated clause's phonemes in `mode`.
+///
+/// # Safety
+/// The espeak lock is held and a clause has been translated.
 unsafe fn phoneme_string(mode: c_int) -> String {
-    let p = sys::GetTranslatedPhonemeString(mode);
-    if p.is_null() {
-        String::new()
-    } else {
-        CStr::from_ptr(p).to_string_lossy().into_owned()
+    // SAFETY: the caller holds the lock after a clause was translated; the
+    // string is espeak's static buffer, copied before the lock is released.
+    unsafe {
+        let p = sys::GetTranslatedPhonemeString(mode);
+        if p.is_null() {
+            String::new()
+        } else {
+            CStr::from_ptr(p).to_string_lossy().into_owned()
+        }
     }
 }
 
 /// The clause's IPA as espeak-ng 724808c5 (Piper 1.8) writes it.
+///
+/// # Safety
+/// As [`phoneme_string`].
 unsafe fn ipa_as_piper() -> String {
-    let ipa_mode = sys::ESPEAK_PHONEMES_IPA;
-    let separated = (SEPARATOR as c_int) << 8;
-    let ipa = phoneme_string(ipa_mode);
-    let mnemonics = phoneme_string(separated);
-    if !mnemonics.contains([';', '*']) {
-        return ipa;
+    // SAFETY: forwarded from the caller (lock held, a clause translated).
+    unsafe {
+        let ipa_mode = sys::ESPEAK_PHONEMES_IPA;
+        let separated = (SEPARATOR as c_int) << 8;
+        let ipa = phoneme_string(ipa_mode);
+        let mnemonics = phoneme_string(separated);
+        if !mnemonics.contains([';', '*']) {
+            return ipa;
+        }
+        let ipa_separated = phoneme_string(ipa_mode | separated);
+        align_glide_and_flap(&mnemonics, &ipa_separated).unwrap_or(ipa)
     }
-    let ipa_separated = phoneme_string(ipa_mode | separated);
-    align_glide_and_flap(&mnemonics, &ipa_separated).unwrap_or(ipa)
 }
 
 /// Rewrites the IPA of the linking glide `;` (always `ʲ`) and the flap `*`

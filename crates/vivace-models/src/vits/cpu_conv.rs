@@ -67,6 +67,7 @@ pub fn check_same_padding(kernel: usize, dilation: usize) -> Result<()> {
 struct SharedOut(*mut f32);
 // SAFETY: tiles write disjoint ranges of the output; see `forward`.
 unsafe impl Send for SharedOut {}
+// SAFETY: as for `Send`: shared between tiles that write disjoint ranges.
 unsafe impl Sync for SharedOut {}
 
 impl SharedOut {

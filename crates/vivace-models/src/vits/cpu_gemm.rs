@@ -212,80 +212,87 @@ impl PackedMatrix {
     ) {
         use std::arch::x86_64::*;
         let k = self.k;
-        for t0 in (0..n).step_by(NR) {
-            let width = NR.min(n - t0);
-            // Lane masks of the four vectors (all ones but at the tail).
-            let mut masks = [0 as __mmask16; 4];
-            for (v, mask) in masks.iter_mut().enumerate() {
-                let lanes = width.saturating_sub(v * 16).min(16);
-                *mask = ((1u32 << lanes) - 1) as __mmask16;
-            }
-            for block in 0..self.m.div_ceil(MR) {
-                let valid = MR.min(self.m - block * MR);
-                let w = self.data.as_ptr().add(block * k * MR);
-                let mut acc = [[_mm512_setzero_ps(); 4]; MR];
-                for (l, row) in acc.iter_mut().enumerate().take(valid) {
-                    let i = block * MR + l;
-                    let b = _mm512_set1_ps(bias.map_or(0.0, |b| b[i]));
-                    let src = match init {
-                        Init::Zero => None,
-                        Init::Dst => Some(dst.add(i * ld_dst + t0).cast_const()),
-                        Init::From(src, ld) => Some(src.add(i * ld + t0)),
-                    };
-                    for (v, a) in row.iter_mut().enumerate() {
-                        *a = match src {
-                            Some(s) => _mm512_add_ps(
-                                b,
-                                _mm512_maskz_loadu_ps(masks[v], s.wrapping_add(v * 16)),
-                            ),
-                            None => b,
-                        };
-                    }
+        // SAFETY: AVX-512F is enabled (the caller checked the CPU); every
+        // access stays within the ranges `product`'s contract guarantees:
+        // `dst` rows `i < m` at columns `t0 + lane < n`, each `rows[r]` at
+        // `t0 + lane < n` and `data` within its `blocks · k · MR` values;
+        // lanes past `n` are masked off and their addresses only computed.
+        unsafe {
+            for t0 in (0..n).step_by(NR) {
+                let width = NR.min(n - t0);
+                // Lane masks of the four vectors (all ones but at the tail).
+                let mut masks = [0 as __mmask16; 4];
+                for (v, mask) in masks.iter_mut().enumerate() {
+                    let lanes = width.saturating_sub(v * 16).min(16);
+                    *mask = ((1u32 << lanes) - 1) as __mmask16;
                 }
-                // Tail vectors (`width` < 64) may start past the end of a
-                // row's allocation: their addresses are made with
-                // `wrapping_add` (computing them with `add` would be undefined
-                // behaviour) and their masks are zero, so nothing is accessed.
-                // The hot loop on 24 named accumulators, so they stay in
-                // registers whatever LLVM makes of the array above.
-                let [[mut a00, mut a01, mut a02, mut a03], [mut a10, mut a11, mut a12, mut a13], [mut a20, mut a21, mut a22, mut a23], [mut a30, mut a31, mut a32, mut a33], [mut a40, mut a41, mut a42, mut a43], [mut a50, mut a51, mut a52, mut a53]] =
-                    acc;
-                let mut wr = w;
-                for &row in rows {
-                    let c = row.add(t0);
-                    let x0 = _mm512_maskz_loadu_ps(masks[0], c);
-                    let x1 = _mm512_maskz_loadu_ps(masks[1], c.wrapping_add(16));
-                    let x2 = _mm512_maskz_loadu_ps(masks[2], c.wrapping_add(32));
-                    let x3 = _mm512_maskz_loadu_ps(masks[3], c.wrapping_add(48));
-                    macro_rules! fma_row {
-                        ($l:expr, $b0:ident, $b1:ident, $b2:ident, $b3:ident) => {
-                            let wl = _mm512_set1_ps(*wr.add($l));
-                            $b0 = _mm512_fmadd_ps(wl, x0, $b0);
-                            $b1 = _mm512_fmadd_ps(wl, x1, $b1);
-                            $b2 = _mm512_fmadd_ps(wl, x2, $b2);
-                            $b3 = _mm512_fmadd_ps(wl, x3, $b3);
+                for block in 0..self.m.div_ceil(MR) {
+                    let valid = MR.min(self.m - block * MR);
+                    let w = self.data.as_ptr().add(block * k * MR);
+                    let mut acc = [[_mm512_setzero_ps(); 4]; MR];
+                    for (l, row) in acc.iter_mut().enumerate().take(valid) {
+                        let i = block * MR + l;
+                        let b = _mm512_set1_ps(bias.map_or(0.0, |b| b[i]));
+                        let src = match init {
+                            Init::Zero => None,
+                            Init::Dst => Some(dst.add(i * ld_dst + t0).cast_const()),
+                            Init::From(src, ld) => Some(src.add(i * ld + t0)),
                         };
+                        for (v, a) in row.iter_mut().enumerate() {
+                            *a = match src {
+                                Some(s) => _mm512_add_ps(
+                                    b,
+                                    _mm512_maskz_loadu_ps(masks[v], s.wrapping_add(v * 16)),
+                                ),
+                                None => b,
+                            };
+                        }
                     }
-                    fma_row!(0, a00, a01, a02, a03);
-                    fma_row!(1, a10, a11, a12, a13);
-                    fma_row!(2, a20, a21, a22, a23);
-                    fma_row!(3, a30, a31, a32, a33);
-                    fma_row!(4, a40, a41, a42, a43);
-                    fma_row!(5, a50, a51, a52, a53);
-                    wr = wr.add(MR);
-                }
-                let acc = [
-                    [a00, a01, a02, a03],
-                    [a10, a11, a12, a13],
-                    [a20, a21, a22, a23],
-                    [a30, a31, a32, a33],
-                    [a40, a41, a42, a43],
-                    [a50, a51, a52, a53],
-                ];
-                for (l, row) in acc.iter().enumerate().take(valid) {
-                    let d = dst.add((block * MR + l) * ld_dst + t0);
-                    for (v, &a) in row.iter().enumerate() {
-                        _mm512_mask_storeu_ps(d.wrapping_add(v * 16), masks[v], a);
+                    // Tail vectors (`width` < 64) may start past the end of a
+                    // row's allocation: their addresses are made with
+                    // `wrapping_add` (computing them with `add` would be undefined
+                    // behaviour) and their masks are zero, so nothing is accessed.
+                    // The hot loop on 24 named accumulators, so they stay in
+                    // registers whatever LLVM makes of the array above.
+                    let [[mut a00, mut a01, mut a02, mut a03], [mut a10, mut a11, mut a12, mut a13], [mut a20, mut a21, mut a22, mut a23], [mut a30, mut a31, mut a32, mut a33], [mut a40, mut a41, mut a42, mut a43], [mut a50, mut a51, mut a52, mut a53]] =
+                        acc;
+                    let mut wr = w;
+                    for &row in rows {
+                        let c = row.add(t0);
+                        let x0 = _mm512_maskz_loadu_ps(masks[0], c);
+                        let x1 = _mm512_maskz_loadu_ps(masks[1], c.wrapping_add(16));
+                        let x2 = _mm512_maskz_loadu_ps(masks[2], c.wrapping_add(32));
+                        let x3 = _mm512_maskz_loadu_ps(masks[3], c.wrapping_add(48));
+                        macro_rules! fma_row {
+                            ($l:expr, $b0:ident, $b1:ident, $b2:ident, $b3:ident) => {
+                                let wl = _mm512_set1_ps(*wr.add($l));
+                                $b0 = _mm512_fmadd_ps(wl, x0, $b0);
+                                $b1 = _mm512_fmadd_ps(wl, x1, $b1);
+                                $b2 = _mm512_fmadd_ps(wl, x2, $b2);
+                                $b3 = _mm512_fmadd_ps(wl, x3, $b3);
+                            };
+                        }
+                        fma_row!(0, a00, a01, a02, a03);
+                        fma_row!(1, a10, a11, a12, a13);
+                        fma_row!(2, a20, a21, a22, a23);
+                        fma_row!(3, a30, a31, a32, a33);
+                        fma_row!(4, a40, a41, a42, a43);
+                        fma_row!(5, a50, a51, a52, a53);
+                        wr = wr.add(MR);
+                    }
+                    let acc = [
+                        [a00, a01, a02, a03],
+                        [a10, a11, a12, a13],
+                        [a20, a21, a22, a23],
+                        [a30, a31, a32, a33],
+                        [a40, a41, a42, a43],
+                        [a50, a51, a52, a53],
+                    ];
+                    for (l, row) in acc.iter().enumerate().take(valid) {
+                        let d = dst.add((block * MR + l) * ld_dst + t0);
+                        for (v, &a) in row.iter().enumerate() {
+                            _mm512_mask_storeu_ps(d.wrapping_add(v * 16), masks[v], a);
+                        }
                     }
                 }
             }
