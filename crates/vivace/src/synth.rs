@@ -35,15 +35,22 @@ pub enum SynthError {
     /// Even one sentence does not fit in the device's memory.
     #[error("out of memory even for a single sentence on this device")]
     OutOfMemory,
-    /// The model failed while running.
+    /// The model failed while running. The message already holds candle's,
+    /// so it is not also a `source` (printed twice in an error chain).
     #[error("synthesis failed: {0}")]
-    Candle(#[from] candle_core::Error),
+    Candle(candle_core::Error),
     /// The model panicked on this input (a bug: report it with the text).
     #[error("synthesis failed unexpectedly (a bug in Vivace: please report it with the text)")]
     Panicked,
     /// The service's workers stopped before synthesizing the sentence.
     #[error("the synthesis workers stopped before this sentence")]
     WorkersStopped,
+}
+
+impl From<candle_core::Error> for SynthError {
+    fn from(e: candle_core::Error) -> Self {
+        Self::Candle(e)
+    }
 }
 
 /// One sentence ready for the model.

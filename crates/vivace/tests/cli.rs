@@ -207,6 +207,7 @@ fn a_runaway_length_scale_is_a_clear_error_not_a_panic() {
         let err = stderr(&o);
         assert_eq!(o.status.code(), Some(1), "--length-scale {scale}: {err}");
         assert!(err.contains("--length-scale"), "{err}");
+        assert_eq!(err.matches("would last").count(), 1, "said once: {err}");
         assert!(!err.contains("panicked"), "{err}");
         assert!(!out.exists());
     }
