@@ -238,7 +238,7 @@ pub fn bench_embed(
             .args(["--runs", &runs.to_string()])
             .args(&files);
         let run: EmbedRunResult =
-            crate::run_measurement(cmd, variant, &format!("embedding {variant:?}"))?;
+            crate::bench_cli::run_measurement(cmd, variant, &format!("embedding {variant:?}"))?;
         summaries.push(EmbedSummary::of(run));
     }
     println!(
@@ -286,7 +286,7 @@ pub fn bench_embed(
             "results": summaries,
             "speedup": speedup,
         });
-        crate::write_report(path, &report)?;
+        crate::bench_cli::write_report(path, &report)?;
     }
     Ok(())
 }

@@ -9,12 +9,12 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use vivace::bench::{Variant, Workload};
 use vivace::synth::{SpeakReport, SynthError, Synthesizer};
 use vivace::voice_store::{VoiceStore, DEFAULT_VOICE};
 use vivace_frontend::audio::{AudioSink, PostProcess, RawSink, SampleFormat, WavSink};
 use vivace_perf::{DeviceRequest, Optimizer, Overrides};
 
+mod bench_cli;
 mod convert_cli;
 mod embed_cli;
 mod serve_cli;
@@ -36,10 +36,10 @@ enum Command {
     /// Check that the performance layer works here (exit code 1 on any FAIL).
     Validate(ValidateArgs),
     /// Time baseline against the plan on short, medium and long texts.
-    Bench(BenchArgs),
+    Bench(bench_cli::BenchArgs),
     /// One measurement of `bench`, in a fresh process (internal).
     #[command(hide = true)]
-    BenchRun(BenchRunArgs),
+    BenchRun(bench_cli::BenchRunArgs),
     /// One measurement of `bench --embed`, in a fresh process (internal).
     #[command(hide = true)]
     BenchEmbedRun(embed_cli::BenchEmbedRunArgs),
@@ -95,77 +95,6 @@ enum SampleFormatArg {
     S16,
     /// 32-bit float, for exact comparisons.
     F32,
-}
-
-#[derive(Debug, clap::Args)]
-struct BenchArgs {
-    /// Voice (a .onnx, compact .safetensors or MMS checkpoint path, or an installed name); default en_US-joe-medium.
-    #[arg(long, short = 'm', visible_alias = "model", env = "VIVACE_VOICE")]
-    voice: Option<String>,
-    #[command(flatten)]
-    device: DeviceArg,
-    /// Write the JSON report to this file (`-` for stdout).
-    #[arg(long)]
-    json: Option<PathBuf>,
-    /// Timed runs per workload and variant.
-    #[arg(long, default_value_t = 5)]
-    runs: usize,
-    /// A short budget (2 runs, short and medium texts), as CI uses.
-    #[arg(long)]
-    quick: bool,
-    /// Only count the work: FLOP per second of audio per stage, this
-    /// machine's matmul rate, and the real-time-factor floor they imply.
-    #[arg(long)]
-    count: bool,
-    /// Time speaker embeddings (the voice encoder) instead of synthesis.
-    #[arg(long)]
-    embed: bool,
-    /// Time the model alone on the PyTorch peer's workloads
-    /// (bench/torch_peer.py): full synthesis of --tokens random ids, and the
-    /// decoder alone on --frames random latent frames at batch 1 and 8.
-    #[arg(long, conflicts_with_all = ["embed", "count"])]
-    model_only: bool,
-    /// With --model-only: input ids of the full synthesis.
-    #[arg(long, default_value_t = 120, requires = "model_only")]
-    tokens: usize,
-    /// With --model-only: latent frames of the decoder (250 = 4 s at 16 kHz).
-    #[arg(long, default_value_t = 250, requires = "model_only")]
-    frames: usize,
-    /// With --model-only: batches of full synthesis timed for throughput.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "8,32",
-        requires = "model_only"
-    )]
-    full_batches: Vec<usize>,
-    /// With --model-only: also time the decoder replayed as a CUDA graph
-    /// (experimental; CUDA builds only, a failure is recorded in its row).
-    #[arg(long, requires = "model_only")]
-    graphs: bool,
-    /// With --embed: the recordings to embed (default: two sentences spoken
-    /// by the default voice, at 22050 Hz).
-    #[arg(long = "audio", requires = "embed")]
-    audio: Vec<PathBuf>,
-    /// With --embed: voice-encoder weights (default resemblyzer's). Not
-    /// `requires = "embed"`: clap counts the variable as given, which would
-    /// break a plain `bench` while it is exported.
-    #[arg(long, env = "VIVACE_VOICE_ENCODER")]
-    encoder: Option<PathBuf>,
-}
-
-#[derive(Debug, clap::Args)]
-struct BenchRunArgs {
-    #[arg(long)]
-    voice: PathBuf,
-    #[arg(long)]
-    device: String,
-    #[arg(long, value_enum)]
-    variant: Variant,
-    #[arg(long, value_enum)]
-    workload: Workload,
-    #[arg(long)]
-    runs: usize,
 }
 
 #[derive(Debug, clap::Args)]
@@ -448,335 +377,6 @@ fn say(args: &SayArgs) -> Result<()> {
     Ok(())
 }
 
-/// `VIVACE_*` and thread variables removed for the baseline, so it runs on
-/// library defaults.
-const TUNING_VARIABLES: [&str; 9] = [
-    "VIVACE_NUM_THREADS",
-    "VIVACE_SENTENCE_THREADS",
-    "VIVACE_ELEMENTWISE_THREADS",
-    "VIVACE_PRECISION",
-    "VIVACE_CUDNN",
-    "VIVACE_BATCH_SIZE",
-    "VIVACE_WARMUP",
-    "RAYON_NUM_THREADS",
-    "CANDLE_NUM_THREADS",
-];
-
-fn bench(args: &BenchArgs) -> Result<()> {
-    use vivace::bench::{speedup, RunResult, Summary};
-    if args.embed {
-        return embed_cli::bench_embed(
-            &args.device,
-            &args.audio,
-            args.encoder.as_deref(),
-            if args.quick { 2 } else { args.runs.max(1) },
-            args.json.as_deref(),
-        );
-    }
-    let optimizer = args.device.optimizer()?;
-    let store = VoiceStore::from_env()?;
-    let onnx = store.resolve(args.voice.as_deref())?;
-    if args.count {
-        return count(&onnx, &store, &optimizer);
-    }
-    if args.model_only {
-        return bench_model_only(args, &onnx, &store, &optimizer);
-    }
-    let exe =
-        std::env::current_exe().context("cannot find the vivace executable to run measurements")?;
-    let (runs, workloads): (usize, &[Workload]) = if args.quick {
-        (2, &[Workload::Short, Workload::Medium])
-    } else {
-        (args.runs.max(1), &Workload::ALL)
-    };
-    let variants = [Variant::Baseline, Variant::Optimized];
-    let progress = indicatif::ProgressBar::new((workloads.len() * variants.len()) as u64);
-    progress.set_style(
-        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    let mut summaries = Vec::new();
-    for &workload in workloads {
-        for variant in variants {
-            progress.set_message(format!("{variant:?} / {workload:?}").to_lowercase());
-            let mut cmd = std::process::Command::new(&exe);
-            cmd.arg("bench-run")
-                .arg("--voice")
-                .arg(&onnx)
-                .args(["--device", &args.device.device])
-                .args(["--workload", &format!("{workload:?}").to_lowercase()])
-                .args(["--runs", &runs.to_string()]);
-            let run: RunResult =
-                run_measurement(cmd, variant, &format!("{variant:?}/{workload:?}"))?;
-            summaries.push(Summary::of(run));
-            progress.inc(1);
-        }
-    }
-    progress.finish_and_clear();
-
-    let speedup = speedup(&summaries);
-    println!(
-        "{:<8} {:<10} {:>5} {:>9} {:>8} {:>15} {:>8} {:>7} {:>11} {:>9}",
-        "workload",
-        "variant",
-        "batch",
-        "cold s",
-        "p50 s",
-        "min-max s",
-        "p95 s",
-        "rtf",
-        "audio s/s",
-        "peak MiB"
-    );
-    for s in &summaries {
-        println!(
-            "{:<8} {:<10} {:>5} {:>9.3} {:>8.3} {:>15} {:>8.3} {:>7.3} {:>11.2} {:>9.0}",
-            format!("{:?}", s.run.workload).to_lowercase(),
-            format!("{:?}", s.run.variant).to_lowercase(),
-            s.run.batch,
-            s.run.cold_start_s,
-            s.p50_s,
-            format!("{:.3}-{:.3}", s.min_s, s.max_s),
-            s.p95_s,
-            s.rtf,
-            s.throughput,
-            s.run
-                .peak_rss
-                .map_or(f64::NAN, |b| b as f64 / (1u64 << 20) as f64),
-        );
-    }
-    match speedup {
-        Some(x) if x > 1.02 => println!("\nspeedup (optimized / baseline throughput): {x:.2}x"),
-        Some(x) => println!(
-            "\nspeedup (optimized / baseline throughput): {x:.2}x: the plan is not faster than library defaults on this hardware ({}, {} physical cores, precision {})",
-            optimizer.device.kind, optimizer.hardware.cpu.physical_cores, optimizer.plan.precision
-        ),
-        None => println!("\nspeedup: not measurable"),
-    }
-    if let Some(path) = &args.json {
-        let report = serde_json::json!({
-            "hardware": optimizer.hardware,
-            "plan": optimizer.plan,
-            "voice": onnx,
-            "runs": runs,
-            "results": summaries,
-            "speedup": speedup,
-            "optimized_is_faster": speedup.map(|x| x > 1.02),
-        });
-        write_report(path, &report)?;
-    }
-    Ok(())
-}
-
-/// Runs one measurement child process (`cmd`, told its `variant`; the
-/// baseline without the tuning variables, so it gets library defaults) and
-/// parses the JSON result it prints. `what` names it in errors.
-pub(crate) fn run_measurement<T: serde::de::DeserializeOwned>(
-    mut cmd: std::process::Command,
-    variant: Variant,
-    what: &str,
-) -> Result<T> {
-    cmd.args(["--variant", &format!("{variant:?}").to_lowercase()])
-        .stderr(std::process::Stdio::inherit());
-    if variant == Variant::Baseline {
-        for name in TUNING_VARIABLES {
-            cmd.env_remove(name);
-        }
-    }
-    let out = cmd.output().context("cannot start a measurement process")?;
-    if !out.status.success() {
-        bail!("measurement {what} failed ({})", out.status);
-    }
-    serde_json::from_slice(&out.stdout).context("a measurement process printed no result")
-}
-
-/// Writes a JSON report to `path`, or to stdout when it is `-`.
-pub(crate) fn write_report(path: &std::path::Path, report: &serde_json::Value) -> Result<()> {
-    let text = serde_json::to_string_pretty(report)?;
-    if path.as_os_str() == "-" {
-        println!("{text}");
-    } else {
-        std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    Ok(())
-}
-
-/// `bench --count`: the work per second of audio for the long workload, the
-/// matmul rate, and the floor.
-fn count(onnx: &std::path::Path, store: &VoiceStore, optimizer: &Optimizer) -> Result<()> {
-    let synth = Synthesizer::load(
-        onnx,
-        &optimizer.device.device,
-        optimizer.plan.dtype(),
-        &store.espeak_data_dir(),
-    )?;
-    let params = synth.voice().default_params();
-    let cfg = synth.voice().model().config();
-    let (mut macs, mut samples) = (vivace_models::vits::cost::StageMacs::default(), 0usize);
-    for sentence in synth.sentences(Workload::Long.text())? {
-        let (audio, _) = synth.synthesize_sentences(std::slice::from_ref(&sentence), &params, 1)?;
-        let n = audio.first().map_or(0, Vec::len);
-        let m = cfg.macs(sentence.ids.len(), n / cfg.hop_length());
-        macs.text_encoder += m.text_encoder;
-        macs.duration_predictor += m.duration_predictor;
-        macs.flow += m.flow;
-        macs.decoder += m.decoder;
-        samples += n;
-    }
-    let seconds = samples as f64 / f64::from(cfg.sampling_rate);
-    let gflop = |m: f64| 2.0 * m / seconds / 1e9;
-    let peak = vivace::bench::matmul_peak_gflops()?;
-    let total = gflop(macs.total());
-    println!("work per second of audio (long workload, {seconds:.1} s of audio):");
-    for (name, m) in [
-        ("text encoder", macs.text_encoder),
-        ("durations", macs.duration_predictor),
-        ("flow", macs.flow),
-        ("decoder", macs.decoder),
-    ] {
-        println!(
-            "  {name:<13} {:>6.3} GFLOP  {:>5.1} %",
-            gflop(m),
-            100.0 * m / macs.total()
-        );
-    }
-    println!("  {:<13} {total:>6.3} GFLOP", "total");
-    println!("f32 matmul rate (1024³, best of 5): {peak:.1} GFLOP/s");
-    println!("real-time-factor floor at that rate: {:.4}", total / peak);
-    Ok(())
-}
-
-/// `bench --model-only`: the peer's workloads, in this process, on the plan.
-fn bench_model_only(
-    args: &BenchArgs,
-    voice: &std::path::Path,
-    store: &VoiceStore,
-    optimizer: &Optimizer,
-) -> Result<()> {
-    use vivace::model_bench::{self, ModelBench};
-    if args.tokens == 0 || args.frames == 0 {
-        bail!("--tokens and --frames must be at least 1");
-    }
-    let (synth, kind) = Synthesizer::load_planned(
-        voice,
-        optimizer,
-        args.device.is_explicit(),
-        &store.espeak_data_dir(),
-    )
-    .with_context(|| format!("cannot load voice {}", voice.display()))?;
-    let model = synth.voice().model();
-    let variant = format!("vivace-{}", optimizer.plan.precision);
-    let bench = ModelBench {
-        tokens: args.tokens,
-        frames: args.frames,
-        runs: if args.quick { 2 } else { args.runs.max(1) },
-        warmup: if args.quick { 1 } else { 3 },
-        full_batches: args
-            .full_batches
-            .iter()
-            .copied()
-            .filter(|&b| b > 1)
-            .collect(),
-        graphs: args.graphs,
-    };
-    let rows = model_bench::run(model, &synth.voice().default_params(), &variant, &bench)
-        .context("the model failed while being timed")?;
-    println!(
-        "{:<22} {:<14} {:>5} {:>10} {:>10} {:>10} {:>8}",
-        "workload", "variant", "batch", "median ms", "min ms", "audio s", "RTF"
-    );
-    for r in &rows {
-        if let Some(e) = &r.error {
-            println!(
-                "{:<22} {:<14} {:>5} failed: {e}",
-                r.workload, r.variant, r.batch
-            );
-            continue;
-        }
-        println!(
-            "{:<22} {:<14} {:>5} {:>10.2} {:>10.2} {:>10.2} {:>8.4}",
-            r.workload, r.variant, r.batch, r.median_ms, r.min_ms, r.audio_s, r.rtf
-        );
-        if let Some(s) = &r.stages_ms {
-            println!(
-                "  stages (mean ms): text encoder {:.2}, durations {:.2}, length regulation {:.2}, flow {:.2}, decoder {:.2}",
-                s.text_encoder, s.duration_predictor, s.length_regulation, s.flow, s.decoder
-            );
-        }
-    }
-    if let Some(path) = &args.json {
-        let report = serde_json::json!({
-            "date_utc": vivace::bench::today_utc(),
-            "device": kind.to_string(),
-            "gpu": optimizer.hardware.gpus.first().map(|g| g.name.clone()),
-            "precision": optimizer.plan.precision.to_string(),
-            "decoder_dtype": model.decoder_dtype().as_str(),
-            "voice": voice,
-            "rows": rows,
-        });
-        write_report(path, &report)?;
-    }
-    Ok(())
-}
-
-fn bench_run(args: &BenchRunArgs, started: Instant) -> Result<()> {
-    use vivace::bench::{decide_batch, BatchDecision};
-    let store = VoiceStore::from_env()?;
-    let (mut synth, device, batch) = match args.variant {
-        Variant::Optimized => {
-            let device = DeviceArg {
-                device: args.device.clone(),
-            };
-            let optimizer = device.optimizer()?;
-            let (synth, kind) = Synthesizer::load_planned(
-                &args.voice,
-                &optimizer,
-                device.is_explicit(),
-                &store.espeak_data_dir(),
-            )?;
-            let name = args
-                .voice
-                .file_stem()
-                .map_or("voice".into(), |s| s.to_string_lossy().into_owned());
-            let batch = decide_batch(
-                &synth,
-                &optimizer,
-                &name,
-                args.workload.text(),
-                &store.batch_cache_path(),
-            )?;
-            let mut synth = synth;
-            synth.set_parallel_sentences(
-                optimizer.plan.sentence_threads,
-                optimizer.plan.stream_threads,
-            );
-            (synth, kind, batch)
-        }
-        Variant::Baseline => {
-            let chosen = vivace_perf::device::open(args.device.parse()?)?;
-            let synth = Synthesizer::load(
-                &args.voice,
-                &chosen.device,
-                candle_core::DType::F32,
-                &store.espeak_data_dir(),
-            )?;
-            (synth, chosen.kind, BatchDecision::one("baseline"))
-        }
-    };
-    synth.set_batch_size(batch.batch);
-    let result = vivace::bench::measure(
-        &synth,
-        device.to_string(),
-        args.variant,
-        args.workload,
-        args.runs,
-        started,
-        &batch,
-    )?;
-    println!("{}", serde_json::to_string(&result)?);
-    Ok(())
-}
-
 fn info(args: &InfoArgs) -> Result<()> {
     let optimizer = args.device.optimizer()?;
     if args.json {
@@ -887,8 +487,8 @@ fn run(cli: Cli, started: Instant) -> Result<()> {
     match cli.command {
         Command::Say(args) => say(&args),
         Command::Info(args) => info(&args),
-        Command::Bench(args) => bench(&args),
-        Command::BenchRun(args) => bench_run(&args, started),
+        Command::Bench(args) => bench_cli::bench(&args),
+        Command::BenchRun(args) => bench_cli::bench_run(&args, started),
         Command::BenchEmbedRun(args) => embed_cli::bench_embed_run(&args, started),
         Command::Validate(args) => validate(&args),
         Command::Embed(args) => embed_cli::embed(&args),
