@@ -1,0 +1,284 @@
+//! `vivace say`: text to speech with Piper's flags, to a WAV file, stdout or
+//! raw samples.
+
+use std::ffi::OsString;
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::ValueEnum;
+use vivace::synth::{SpeakReport, SynthError, Synthesizer};
+use vivace::voice_store::VoiceStore;
+use vivace_frontend::audio::{AudioSink, PostProcess, RawSink, SampleFormat, WavSink};
+
+use crate::DeviceArg;
+
+/// Output sample format.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum SampleFormatArg {
+    /// 16-bit PCM (Piper's format).
+    S16,
+    /// 32-bit float, for exact comparisons.
+    F32,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct SayArgs {
+    /// Text to speak; read from --input-file or stdin when absent.
+    text: Vec<OsString>,
+    /// Voice: NAME.onnx (NAME.onnx.json beside it), a compact NAME.safetensors, an MMS checkpoint directory or an installed voice name.
+    #[arg(long, short = 'm', visible_alias = "model", env = "VIVACE_VOICE")]
+    voice: Option<String>,
+    /// Read the text from this file.
+    #[arg(short = 'i', long = "input-file", visible_alias = "input_file")]
+    input_file: Option<PathBuf>,
+    /// Write a WAV file here (`-` for stdout).
+    #[arg(short = 'f', long = "output-file", visible_alias = "output_file")]
+    output_file: Option<PathBuf>,
+    /// Write raw little-endian samples to stdout, sentence by sentence.
+    #[arg(long = "output-raw", visible_alias = "output_raw")]
+    output_raw: bool,
+    /// Speaker id or name (multi-speaker voices).
+    #[arg(short = 's', long)]
+    speaker: Option<String>,
+    /// Phoneme length multiplier (above 1 is slower); default from the voice.
+    #[arg(long = "length-scale", visible_alias = "length_scale")]
+    length_scale: Option<f64>,
+    /// Generator noise; default from the voice.
+    #[arg(long = "noise-scale", visible_alias = "noise_scale")]
+    noise_scale: Option<f64>,
+    /// Phoneme width noise; default from the voice.
+    #[arg(long = "noise-w-scale", visible_aliases = ["noise_w_scale", "noise-w"])]
+    noise_w_scale: Option<f64>,
+    /// Seconds of silence between sentences.
+    #[arg(
+        long = "sentence-silence",
+        visible_alias = "sentence_silence",
+        default_value_t = 0.0
+    )]
+    sentence_silence: f32,
+    /// Volume multiplier, applied after normalization.
+    #[arg(long, default_value_t = 1.0)]
+    volume: f32,
+    /// Do not peak-normalize each sentence.
+    #[arg(long = "no-normalize")]
+    no_normalize: bool,
+    #[command(flatten)]
+    device: DeviceArg,
+    /// Output sample format.
+    #[arg(long = "sample-format", value_enum, default_value = "s16")]
+    sample_format: SampleFormatArg,
+    /// Print timings and the real-time factor to stderr.
+    #[arg(short, long)]
+    verbose: bool,
+}
+
+/// Where the audio goes.
+enum Output {
+    Wav(PathBuf),
+    /// `-f -`: a WAV on stdout, written once complete (its header needs the length).
+    WavStdout,
+    Raw,
+}
+
+/// `say`'s arguments, checked.
+struct SayPlan {
+    /// The input, split as Piper's CLI does: each non-empty line (stripped) is
+    /// spoken on its own; text given as arguments is one line.
+    lines: Vec<String>,
+    output: Output,
+    format: SampleFormat,
+    post: PostProcess,
+}
+
+impl SayArgs {
+    /// Validates the arguments and reads the text (before any model loads).
+    fn plan(&self) -> Result<SayPlan> {
+        let output = match (&self.output_file, self.output_raw) {
+            (Some(_), true) => bail!("choose one of --output-file and --output-raw"),
+            (Some(path), false) if path.as_os_str() == "-" => Output::WavStdout,
+            (Some(path), false) => Output::Wav(path.clone()),
+            (None, true) => Output::Raw,
+            (None, false) => bail!(
+                "no output: pass -f OUT.wav to write a WAV file, or --output-raw to stream samples to stdout"
+            ),
+        };
+        if !(self.volume.is_finite() && self.volume >= 0.0) {
+            bail!(
+                "--volume must be a non-negative number, got {}",
+                self.volume
+            );
+        }
+        if !(self.sentence_silence.is_finite() && self.sentence_silence >= 0.0) {
+            bail!("--sentence-silence must be a non-negative number of seconds");
+        }
+        for (name, v) in [
+            ("--length-scale", self.length_scale),
+            ("--noise-scale", self.noise_scale),
+            ("--noise-w-scale", self.noise_w_scale),
+        ] {
+            if let Some(v) = v {
+                if !(v.is_finite() && v >= 0.0) {
+                    bail!("{name} must be a non-negative number, got {v}");
+                }
+            }
+        }
+        let text = self.read_text()?;
+        let lines: Vec<String> = if self.text.is_empty() {
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(String::from)
+                .collect()
+        } else if text.trim().is_empty() {
+            Vec::new()
+        } else {
+            vec![text.trim().to_string()]
+        };
+        Ok(SayPlan {
+            lines,
+            output,
+            format: match self.sample_format {
+                SampleFormatArg::S16 => SampleFormat::I16,
+                SampleFormatArg::F32 => SampleFormat::F32,
+            },
+            post: PostProcess {
+                normalize: !self.no_normalize,
+                volume: self.volume,
+            },
+        })
+    }
+
+    /// The text from the arguments, the input file or stdin; UTF-8 only.
+    fn read_text(&self) -> Result<String> {
+        let utf8 = |bytes: Vec<u8>, source: &str| {
+            String::from_utf8(bytes).map_err(|e| {
+                anyhow::anyhow!(
+                    "{source} is not valid UTF-8 (invalid byte at offset {}): convert it to UTF-8 first",
+                    e.utf8_error().valid_up_to()
+                )
+            })
+        };
+        if !self.text.is_empty() {
+            if self.input_file.is_some() {
+                bail!("give the text either as arguments or with --input-file, not both");
+            }
+            let parts = self
+                .text
+                .iter()
+                .map(|t| {
+                    t.to_str()
+                        .map(str::to_owned)
+                        .ok_or_else(|| anyhow::anyhow!("the text argument is not valid UTF-8"))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            return Ok(parts.join(" "));
+        }
+        if let Some(path) = &self.input_file {
+            let bytes =
+                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            return utf8(bytes, &path.display().to_string());
+        }
+        if std::io::stdin().is_terminal() {
+            bail!("no text: give it as an argument, with --input-file, or on stdin");
+        }
+        let mut bytes = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .context("cannot read stdin")?;
+        utf8(bytes, "stdin")
+    }
+}
+
+pub(crate) fn say(args: &SayArgs) -> Result<()> {
+    let plan = args.plan()?;
+    if plan.lines.is_empty() {
+        return Err(SynthError::EmptyText.into());
+    }
+    let optimizer = args.device.optimizer()?;
+    let store = VoiceStore::from_env()?;
+    let onnx = store.resolve(args.voice.as_deref())?;
+    let load_start = std::time::Instant::now();
+    let (mut synth, device) = Synthesizer::load_planned(
+        &onnx,
+        &optimizer,
+        args.device.is_explicit(),
+        &store.espeak_data_dir(),
+    )
+    .with_context(|| format!("cannot load voice {}", onnx.display()))?;
+    synth.set_parallel_sentences(
+        optimizer.plan.sentence_threads,
+        optimizer.plan.stream_threads,
+    );
+    if args.verbose {
+        // -v prints the stage breakdown: time the stages on any device.
+        synth.voice().model().set_stage_timing(true);
+    }
+    let load_time = load_start.elapsed();
+
+    let mut params = synth.voice().default_params();
+    if let Some(v) = args.length_scale {
+        params.length_scale = v;
+    }
+    if let Some(v) = args.noise_scale {
+        params.noise_scale = v;
+    }
+    if let Some(v) = args.noise_w_scale {
+        params.noise_w = v;
+    }
+    if let Some(s) = &args.speaker {
+        params.speaker = Some(synth.voice().speaker(s)?);
+    }
+
+    let mut sink: Box<dyn AudioSink> = match &plan.output {
+        Output::Wav(path) => Box::new(WavSink::create(path, synth.sample_rate(), plan.format)?),
+        Output::WavStdout => Box::new(WavSink::stdout(synth.sample_rate(), plan.format)?),
+        Output::Raw => Box::new(RawSink::new(
+            std::io::stdout().lock(),
+            plan.format,
+            "<stdout>",
+        )),
+    };
+    let start = Instant::now();
+    let mut report = SpeakReport::default();
+    for line in &plan.lines {
+        let offset = start.elapsed();
+        let line_report = synth.speak(
+            line,
+            &params,
+            &plan.post,
+            args.sentence_silence,
+            sink.as_mut(),
+        )?;
+        report.merge(&line_report, offset);
+    }
+    sink.finish()?;
+    if args.verbose {
+        eprintln!(
+            "vivace: voice {} loaded on {device} in {:.3} s; {} sentence(s), {:.2} s of audio; phonemize {:.3} s, synthesize {:.3} s, first audio after {:.3} s, total {:.3} s; real-time factor {:.3}",
+            onnx.display(),
+            load_time.as_secs_f64(),
+            report.sentences,
+            report.audio_seconds,
+            report.phonemize.as_secs_f64(),
+            report.synthesize.as_secs_f64(),
+            report.first_audio.unwrap_or_default().as_secs_f64(),
+            report.total.as_secs_f64(),
+            report.real_time_factor(),
+        );
+        let st = synth.voice().model().stage_times();
+        let pct =
+            |d: std::time::Duration| 100.0 * d.as_secs_f64() / st.total().as_secs_f64().max(1e-9);
+        eprintln!(
+            "vivace: stages: text encoder {:.0}%, durations {:.0}%, length regulation {:.0}%, flow {:.0}%, decoder {:.0}% of {:.3} s of stage time (summed over sentence threads)",
+            pct(st.text_encoder),
+            pct(st.duration_predictor),
+            pct(st.length_regulation),
+            pct(st.flow),
+            pct(st.decoder),
+            st.total().as_secs_f64()
+        );
+    }
+    Ok(())
+}
