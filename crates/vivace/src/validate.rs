@@ -358,7 +358,7 @@ pub fn run(optimizer: &Optimizer, subject: Result<&Subject, String>) -> Vec<Chec
         ),
     });
 
-    let fused = optimizer.device.device.is_cpu() && plan.dtype() == DType::F32;
+    let (fused_text, fused_decoder) = synth.voice().model().fused_kernels();
     let report = compile(
         &subject.name,
         plan,
@@ -371,13 +371,18 @@ pub fn run(optimizer: &Optimizer, subject: Result<&Subject, String>) -> Vec<Chec
                 },
                 CompileStep {
                     name: "fusion".into(),
-                    applied: fused,
-                    detail: if fused {
-                        "fused CPU kernels: convolutions with their activation and residual, \
-                         WaveNet gates, layer norms"
-                            .into()
-                    } else {
-                        format!("candle's kernels: the fused ones are f32 on the CPU, this is {:?} on {kind}", plan.dtype())
+                    applied: fused_text || fused_decoder,
+                    detail: match (fused_text, fused_decoder) {
+                        (true, true) => "fused CPU kernels everywhere: convolutions with their \
+                                         activation and residual, WaveNet gates, layer norms"
+                            .into(),
+                        (true, false) => format!(
+                            "fused CPU kernels but in the {} decoder (candle's there)",
+                            plan.precision
+                        ),
+                        _ => {
+                            format!("candle's kernels: the fused ones are f32 on the CPU ({kind})")
+                        }
                     },
                 },
             ])

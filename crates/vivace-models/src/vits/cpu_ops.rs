@@ -6,10 +6,16 @@
 use candle_core::{Device, Result, Storage, Tensor};
 use rayon::prelude::*;
 
-/// Whether Vivace's CPU kernels (these and `cpu_conv`'s) can run on `x`:
-/// f32 on the CPU; otherwise candle's ops run.
+/// Whether Vivace's CPU kernels (these and `cpu_conv`'s) run for weights or
+/// activations of `dtype` on `device`: f32 on the CPU; otherwise candle's
+/// ops run. The one rule every layer and report uses.
+pub fn applies_on(device: &Device, dtype: candle_core::DType) -> bool {
+    device.is_cpu() && dtype == candle_core::DType::F32
+}
+
+/// [`applies_on`] for the tensor `x`.
 pub fn applies_to(x: &Tensor) -> bool {
-    matches!(x.device(), Device::Cpu) && x.dtype() == candle_core::DType::F32
+    applies_on(x.device(), x.dtype())
 }
 
 /// Runs `f` on the f32 values of a CPU tensor in row-major order, borrowing

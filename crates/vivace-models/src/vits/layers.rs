@@ -1,7 +1,7 @@
 //! Small building blocks shared by the VITS stages: loading convolutions,
 //! channel-wise layer norm, the channel flip of the flows.
 
-use candle_core::{DType, Module, Result, Tensor, D};
+use candle_core::{Module, Result, Tensor, D};
 
 use super::cpu_conv::{check_same_padding, DepthwiseConv, FusedConv, FusedConvTranspose};
 use super::cpu_ops;
@@ -83,7 +83,7 @@ impl ConvSpec {
         } else {
             None
         };
-        let on_cpu = vb.device().is_cpu() && vb.dtype() == DType::F32;
+        let on_cpu = cpu_ops::applies_on(vb.device(), vb.dtype());
         let kernel = match (on_cpu, self.groups) {
             (true, 1) => ConvKernel::Dense(FusedConv::new(&weight, bias.as_ref(), self.dilation)?),
             (true, g) if g == self.in_channels && g == self.out_channels => {
@@ -172,7 +172,7 @@ impl TrimmedConvTranspose1d {
     ) -> Result<Self> {
         let weight = vb.get((in_channels, out_channels, kernel), "weight")?;
         let bias = vb.get(out_channels, "bias")?;
-        let fused = match vb.device().is_cpu() && vb.dtype() == DType::F32 {
+        let fused = match cpu_ops::applies_on(vb.device(), vb.dtype()) {
             true => Some(FusedConvTranspose::new(
                 &weight,
                 Some(&bias),
@@ -242,7 +242,7 @@ impl ChannelNorm {
     pub fn new(channels: usize, eps: f64, vb: VarBuilder) -> Result<Self> {
         let gamma = vb.get(channels, "gamma")?;
         let beta = vb.get(channels, "beta")?;
-        let host = match vb.device().is_cpu() && vb.dtype() == DType::F32 {
+        let host = match cpu_ops::applies_on(vb.device(), vb.dtype()) {
             true => Some((gamma.to_vec1::<f32>()?, beta.to_vec1::<f32>()?)),
             false => None,
         };

@@ -279,6 +279,15 @@ impl Vits {
         self.stage_timing.load(Ordering::Relaxed)
     }
 
+    /// Which stages run Vivace's fused CPU kernels (the rule of
+    /// [`cpu_ops::applies_on`]): `(text side, flow and durations; decoder)`.
+    pub fn fused_kernels(&self) -> (bool, bool) {
+        (
+            cpu_ops::applies_on(&self.device, self.dtype),
+            cpu_ops::applies_on(&self.device, self.decoder_dtype),
+        )
+    }
+
     /// The dtype the decoder computes in (the rest is f32 unless it is f64).
     pub fn decoder_dtype(&self) -> DType {
         self.decoder_dtype
@@ -551,9 +560,9 @@ fn per_item(
 pub const MAX_FRAMES_PER_ID: u32 = 1 << 13;
 
 /// The most frames one item (a sentence) may last in total: 6 min 20 s at
-/// Piper's frame rate. The decoder's activations grow with it (about 4 GB
-/// here for the medium voices), so a runaway length scale is an error
-/// instead of an allocation failure or an hour-long decoder run.
+/// Piper's frame rate. The decoder's activations grow linearly with it, so
+/// a runaway length scale is an error instead of an allocation failure or
+/// an hour-long decoder run.
 pub const MAX_FRAMES_PER_ITEM: u32 = 1 << 15;
 
 /// Checks one item's durations (frames per id, after the length scale)
