@@ -162,7 +162,7 @@ pub fn measure(
     started: Instant,
     batch: &BatchDecision,
 ) -> Result<RunResult, SynthError> {
-    let params = synth.voice().default_params();
+    let params = synth.default_params()?;
     let post = PostProcess::default();
     let text = workload.text();
     let mut sink = NullSink;
@@ -281,7 +281,7 @@ pub fn decide_batch(
     // Memory per sentence: peak RSS growth of one synthesis of the longest
     // sentence (at least 32 MiB, when the peak was already reached).
     let search_start = Instant::now();
-    let params = synth.voice().default_params();
+    let params = synth.default_params()?;
     let before = peak_rss().unwrap_or(0);
     if let Some(s) = sentences.iter().max_by_key(|s| s.ids.len()) {
         synth.synthesize_sentences(std::slice::from_ref(s), &params, 1)?;

@@ -246,8 +246,8 @@ fn count(onnx: &std::path::Path, store: &VoiceStore, optimizer: &Optimizer) -> R
         optimizer.plan.dtype(),
         &store.espeak_data_dir(),
     )?;
-    let params = synth.voice().default_params();
-    let cfg = synth.voice().model().config();
+    let params = synth.default_params()?;
+    let cfg = synth.vits()?.model().config();
     let (mut macs, mut samples) = (vivace_models::vits::cost::StageMacs::default(), 0usize);
     for sentence in synth.sentences(Workload::Long.text())? {
         let (audio, _) = synth.synthesize_sentences(std::slice::from_ref(&sentence), &params, 1)?;
@@ -300,7 +300,8 @@ fn bench_model_only(
         &store.espeak_data_dir(),
     )
     .with_context(|| format!("cannot load voice {}", voice.display()))?;
-    let model = synth.voice().model();
+    let vits = synth.vits()?;
+    let model = vits.model();
     let variant = format!("vivace-{}", optimizer.plan.precision);
     let bench = ModelBench {
         tokens: args.tokens,
@@ -315,7 +316,7 @@ fn bench_model_only(
             .collect(),
         graphs: args.graphs,
     };
-    let rows = model_bench::run(model, &synth.voice().default_params(), &variant, &bench)
+    let rows = model_bench::run(model, &vits.synthesis_defaults(), &variant, &bench)
         .context("the model failed while being timed")?;
     println!(
         "{:<22} {:<14} {:>5} {:>10} {:>10} {:>10} {:>8}",

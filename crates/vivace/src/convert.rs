@@ -132,18 +132,14 @@ pub fn fidelity(
         .into_iter()
         .flat_map(|s| s.ids)
         .collect();
+    let (original, compacted) = (original.vits()?, compacted.vits()?);
     let params = SynthesisParams {
         noise_scale: 0.0,
         noise_w: 0.0,
-        ..original.voice().default_params()
+        ..original.synthesis_defaults()
     };
-    let comparison = compare_on_alignment(
-        original.voice().model(),
-        compacted.voice().model(),
-        &ids,
-        &params,
-    )
-    .map_err(SynthError::from)?;
+    let comparison = compare_on_alignment(original.model(), compacted.model(), &ids, &params)
+        .map_err(SynthError::from)?;
     Ok(Fidelity {
         text: FIDELITY_TEXT,
         comparison,

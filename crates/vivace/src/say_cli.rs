@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
+use vivace::family::{Request, SpeakerRef};
 use vivace::synth::{SpeakReport, SynthError, Synthesizer};
 use vivace::voice_store::VoiceStore;
 use vivace_frontend::audio::{AudioSink, PostProcess, RawSink, SampleFormat, WavSink};
@@ -213,23 +214,27 @@ pub(crate) fn say(args: &SayArgs) -> Result<()> {
     );
     if args.verbose {
         // -v prints the stage breakdown: time the stages on any device.
-        synth.voice().model().set_stage_timing(true);
+        if let Ok(vits) = synth.vits() {
+            vits.model().set_stage_timing(true);
+        }
     }
     let load_time = load_start.elapsed();
 
-    let mut params = synth.voice().default_params();
-    if let Some(v) = args.length_scale {
-        params.length_scale = v;
+    // The flags become the family's parameters here, by their JSON names.
+    let mut request = Request {
+        speaker: args.speaker.clone().map(SpeakerRef::Given),
+        ..Request::default()
+    };
+    for (name, value) in [
+        ("length_scale", args.length_scale),
+        ("noise_scale", args.noise_scale),
+        ("noise_w", args.noise_w_scale),
+    ] {
+        if let Some(v) = value {
+            request.overrides.insert(name.into(), v.into());
+        }
     }
-    if let Some(v) = args.noise_scale {
-        params.noise_scale = v;
-    }
-    if let Some(v) = args.noise_w_scale {
-        params.noise_w = v;
-    }
-    if let Some(s) = &args.speaker {
-        params.speaker = Some(synth.voice().speaker(s)?);
-    }
+    let params = synth.params(&request)?;
 
     let mut sink: Box<dyn AudioSink> = match &plan.output {
         Output::Wav(path) => Box::new(WavSink::create(path, synth.sample_rate(), plan.format)?),
@@ -267,7 +272,10 @@ pub(crate) fn say(args: &SayArgs) -> Result<()> {
             report.total.as_secs_f64(),
             report.real_time_factor(),
         );
-        let st = synth.voice().model().stage_times();
+        let Ok(vits) = synth.vits() else {
+            return Ok(());
+        };
+        let st = vits.model().stage_times();
         let pct =
             |d: std::time::Duration| 100.0 * d.as_secs_f64() / st.total().as_secs_f64().max(1e-9);
         eprintln!(

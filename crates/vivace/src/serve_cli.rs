@@ -3,12 +3,14 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use axum::http::HeaderValue;
 use vivace::bench::{decide_batch, Workload};
-use vivace::server::scheduler::{SchedulerConfig, ServedVoice};
+use vivace::runtime::RuntimeConfig;
+use vivace::server::ServedVoice;
 use vivace::server::ServerConfig;
 use vivace::speaker::SpeakerEncoder;
 use vivace::synth::Synthesizer;
@@ -186,7 +188,7 @@ pub fn serve(args: &ServeArgs) -> Result<()> {
         );
         voices.push(ServedVoice {
             info,
-            synth,
+            voice: Arc::clone(synth.voice()),
             post: PostProcess::default(),
         });
     }
@@ -219,7 +221,7 @@ pub fn serve(args: &ServeArgs) -> Result<()> {
         sentence_silence: args.sentence_silence,
         retry_after_seconds: 1,
         warmup: optimizer.plan.warmup,
-        scheduler: SchedulerConfig {
+        runtime: RuntimeConfig {
             workers,
             max_batch: batch.unwrap_or(1),
             max_wait: Duration::from_millis(args.batch_wait_ms),
@@ -238,7 +240,7 @@ pub fn serve(args: &ServeArgs) -> Result<()> {
             }
         );
     }
-    let scheduler = config.scheduler;
+    let scheduler = config.runtime;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("vivace-http")

@@ -308,10 +308,18 @@ pub fn run(optimizer: &Optimizer, subject: Result<&Subject, String>) -> Vec<Chec
         }
     };
     let synth = &subject.synth;
+    // The checks below compare against VITS goldens and stages.
+    let vits = match synth.vits() {
+        Ok(vits) => vits,
+        Err(e) => {
+            fail_voice_checks(&mut checks, &e.to_string());
+            return checks;
+        }
+    };
     let params = SynthesisParams {
         noise_scale: 0.0,
         noise_w: 0.0,
-        ..synth.voice().default_params()
+        ..vits.synthesis_defaults()
     };
     let ids: Vec<i64> = if subject.is_default_voice {
         HELLO_IDS.to_vec()
@@ -327,7 +335,7 @@ pub fn run(optimizer: &Optimizer, subject: Result<&Subject, String>) -> Vec<Chec
             }
         }
     };
-    let speak = || synth.voice().model().synthesize(&ids, &params);
+    let speak = || vits.model().synthesize(&ids, &params);
 
     checks.push(batch_size(optimizer, &speak));
 
@@ -358,7 +366,7 @@ pub fn run(optimizer: &Optimizer, subject: Result<&Subject, String>) -> Vec<Chec
         ),
     });
 
-    let (fused_text, fused_decoder) = synth.voice().model().fused_kernels();
+    let (fused_text, fused_decoder) = vits.model().fused_kernels();
     let report = compile(
         &subject.name,
         plan,
@@ -460,7 +468,10 @@ fn end_to_end(subject: &Subject, params: &SynthesisParams, precision: Precision)
         Ok(d) => d,
         Err(e) => return check(NAME, Status::Fail, e),
     };
-    let model = subject.synth.voice().model();
+    let model = match subject.synth.vits() {
+        Ok(vits) => vits.model(),
+        Err(e) => return check(NAME, Status::Fail, e.to_string()),
+    };
     let run = || -> candle_core::Result<(Vec<u32>, Vec<f32>)> {
         Ok((
             model.durations(&HELLO_IDS, params)?,
@@ -513,7 +524,11 @@ fn device_parity(subject: &Subject, ids: &[i64], params: &SynthesisParams, bound
             "the voice runs on the CPU: nothing to compare",
         );
     };
-    match compare_on_alignment(cpu.voice().model(), subject.synth.voice().model(), ids, params) {
+    let (cpu, subject) = match (cpu.vits(), subject.synth.vits()) {
+        (Ok(cpu), Ok(subject)) => (cpu.model(), subject.model()),
+        (Err(e), _) | (_, Err(e)) => return check(NAME, Status::Fail, e.to_string()),
+    };
+    match compare_on_alignment(cpu, subject, ids, params) {
         Ok(c) => check(
             NAME,
             if c.relative_l2 <= bound {

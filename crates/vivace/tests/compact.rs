@@ -97,7 +97,7 @@ fn converted(dtype: &str) -> PathBuf {
 #[test]
 fn durations_equal_pipers_and_its_alignment_gives_its_audio() {
     let synth = load(default_voice());
-    let model = synth.voice().model();
+    let model = synth.vits().expect("a VITS voice").model();
     let mut worst = 0f64;
     for r in piper_renders() {
         let p = params(r.length_scale);
@@ -133,9 +133,15 @@ fn f32_compact_voice_speaks_exactly_like_its_onnx() {
     let compact = load(&converted("f32"));
     let r = &piper_renders()[0];
     let p = params(r.length_scale);
-    let want = onnx.voice().model().synthesize(&r.ids, &p).expect("onnx");
+    let want = onnx
+        .vits()
+        .expect("a VITS voice")
+        .model()
+        .synthesize(&r.ids, &p)
+        .expect("onnx");
     let got = compact
-        .voice()
+        .vits()
+        .expect("a VITS voice")
         .model()
         .synthesize(&r.ids, &p)
         .expect("compact");
@@ -153,7 +159,7 @@ fn f32_compact_voice_speaks_exactly_like_its_onnx() {
 #[test]
 fn f16_compact_voice_matches_piper_within_its_bound() {
     let compact = load(&converted("f16"));
-    let model = compact.voice().model();
+    let model = compact.vits().expect("a VITS voice").model();
     let bound = tolerance(DType::F16, Precision::F32);
     let mut worst = (0f64, String::new());
     for r in piper_renders() {

@@ -37,7 +37,8 @@ fn waveforms_match_onnxruntime() {
                     speaker: None,
                 };
                 let got = synth
-                    .voice()
+                    .vits()
+                    .expect("a VITS voice")
                     .model()
                     .synthesize(&ids(sentence), &params)
                     .expect("synthesize");
@@ -99,7 +100,8 @@ fn batched_synthesis_matches_onnxruntime_batch() {
     let batch: Vec<(&[i64], SynthesisParams)> =
         ids.iter().map(|i| (i.as_slice(), params)).collect();
     let got = synth
-        .voice()
+        .vits()
+        .expect("a VITS voice")
         .model()
         .synthesize_batch(&batch)
         .expect("batch");
@@ -135,11 +137,10 @@ fn parallel_sentences_keep_order_and_output() {
     let mut synth = load_default();
     let text =
         "This is the first sentence. Here is the second one! And a third? A fourth, to be sure.";
-    let params = SynthesisParams {
-        noise_scale: 0.0,
-        noise_w: 0.0,
-        ..synth.voice().default_params()
-    };
+    let mut request = vivace::family::Request::default();
+    request.overrides.insert("noise_scale".into(), 0.0.into());
+    request.overrides.insert("noise_w".into(), 0.0.into());
+    let params = synth.params(&request).expect("params");
     let post = vivace_frontend::audio::PostProcess::default();
     let mut sequential = Capture(Vec::new());
     synth
@@ -162,7 +163,7 @@ fn parallel_sentences_keep_order_and_output() {
 #[test]
 fn work_count_matches_the_independent_count() {
     let synth = load_default();
-    let cfg = synth.voice().model().config();
+    let cfg = synth.vits().expect("a VITS voice").model().config();
     // The long golden sentence: 229 ids, 113,920 samples.
     let frames = 113_920 / cfg.hop_length();
     let macs = cfg.macs(229, frames);

@@ -125,7 +125,10 @@ impl VitsConfig {
 }
 
 /// The knobs of one synthesis call (Piper's `scales` input and speaker id).
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Its JSON form (field names as here) is what the CLI and the HTTP API
+/// override; unknown fields are refused.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct SynthesisParams {
     /// Scale of the prior's noise (`noise_scale`, Piper default 0.667).
     pub noise_scale: f64,

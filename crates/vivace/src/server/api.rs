@@ -23,8 +23,9 @@ use vivace_frontend::speaker_audio;
 
 use super::error::ApiError;
 use super::formats::{flac, pcm_s16le, wav_stream_header, ResponseFormat};
-use super::scheduler::InOrder;
 use super::App;
+use crate::family::{Request, SpeakerRef};
+use crate::runtime::{Delivery, InOrder};
 use crate::speaker::SpeakerError;
 use crate::synth::SynthError;
 
@@ -101,23 +102,24 @@ pub async fn speech(
             format!("`speed` must be between 0.25 and 4.0, got {speed}"),
         ));
     }
-    let voice = &app.scheduler.voices()[index];
-    let mut params = voice.synth.voice().default_params();
-    params.length_scale /= speed;
-    if let Some(speaker) = &request.speaker {
-        params.speaker = Some(
-            voice
-                .synth
-                .voice()
-                .speaker(speaker)
-                .map_err(|e| ApiError::bad_request("invalid_speaker", e.to_string()))?,
-        );
-    }
-    let sample_rate = voice.synth.sample_rate();
+    let voice = &app.voices[index];
+    let params = voice
+        .voice
+        .params(&Request {
+            speed: Some(speed),
+            speaker: request.speaker.clone().map(SpeakerRef::Given),
+            ..Request::default()
+        })
+        .map_err(|e| ApiError::bad_request("invalid_speaker", e.to_string()))?;
+    let delivery = Delivery {
+        post: voice.post,
+        sentence_silence: app.config.sentence_silence,
+    };
+    let sample_rate = voice.voice.capabilities().sample_rate;
     // The place in the queue comes first: an overloaded server says so
     // before spending any work on the text.
     let reservation = app
-        .scheduler
+        .runtime
         .reserve()
         .map_err(|full| ApiError::overloaded(full.to_string(), app.config.retry_after_seconds))?;
 
@@ -125,7 +127,7 @@ pub async fn speech(
     let text = request.input;
     let phonemized = {
         let app = Arc::clone(&app);
-        tokio::task::spawn_blocking(move || app.scheduler.voices()[index].synth.sentences(&text))
+        tokio::task::spawn_blocking(move || app.voices[index].voice.sentences(&text))
     };
     let sentences = phonemized
         .await
@@ -137,17 +139,13 @@ pub async fn speech(
             "`input` has nothing the voice can say (no words after phonemization)",
         ));
     }
-    let ids = sentences.into_iter().map(|s| s.ids).collect();
-    let mut order = reservation.submit(index, ids, params);
+    let mut order = reservation
+        .submit(index, &sentences, &params, delivery)
+        .map_err(|e| synthesis_error(&e))?;
     let limit = app.config.request_timeout;
     let Some(first) = next_in_time(&mut order, deadline, limit).await? else {
         return Err(ApiError::internal("no audio was produced"));
     };
-    let silence =
-        vec![
-            0f32;
-            vivace_frontend::audio::silence_samples(sample_rate, app.config.sentence_silence)
-        ];
 
     let mut response = if format.streams() {
         app.metrics
@@ -165,7 +163,6 @@ pub async fn speech(
         tokio::spawn(stream_rest(
             order,
             tx,
-            silence,
             deadline,
             Arc::clone(&app),
             accepted,
@@ -189,7 +186,6 @@ pub async fn speech(
     } else {
         let mut audio = first;
         while let Some(more) = next_in_time(&mut order, deadline, limit).await? {
-            audio.extend_from_slice(&silence);
             audio.extend_from_slice(&more);
         }
         drop(order);
@@ -235,7 +231,6 @@ async fn next_in_time(
 async fn stream_rest(
     mut order: InOrder,
     tx: mpsc::Sender<Bytes>,
-    silence: Vec<f32>,
     deadline: TokioInstant,
     app: Arc<App>,
     accepted: Instant,
@@ -255,9 +250,7 @@ async fn stream_rest(
                     return Err("synthesis failed");
                 }
             };
-            let mut chunk = pcm_s16le(&silence).to_vec();
-            chunk.extend_from_slice(&pcm_s16le(&audio));
-            if tx.send(Bytes::from(chunk)).await.is_err() {
+            if tx.send(pcm_s16le(&audio)).await.is_err() {
                 return Err("the client went away");
             }
         }
@@ -293,6 +286,7 @@ fn input_error(e: SynthError) -> ApiError {
 
 /// A synthesis failure after the request was accepted.
 fn synthesis_error(e: &SynthError) -> ApiError {
+    tracing::error!("synthesis failed: {e}");
     match e {
         SynthError::OutOfMemory => ApiError {
             code: "out_of_memory",
@@ -305,8 +299,7 @@ fn synthesis_error(e: &SynthError) -> ApiError {
 /// `GET /v1/voices`: the voices this server speaks with.
 pub async fn voices(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
     let data: Vec<serde_json::Value> = app
-        .scheduler
-        .voices()
+        .voices
         .iter()
         .map(|v| {
             serde_json::json!({

@@ -1,4 +1,4 @@
-//! The speech service: an OpenAI-compatible HTTP API over the scheduler.
+//! The speech service: an OpenAI-compatible HTTP API over the runtime.
 //!
 //! `vivace serve` loads the voices, then [`serve`] binds, answers at once
 //! (`/health`), warms the voices up in the background (`/ready` says when),
@@ -6,16 +6,14 @@
 //! then it stops accepting, lets in-flight requests finish within
 //! [`ServerConfig::shutdown_grace`], and stops the workers.
 //!
-//! Layout: [`api`] the endpoints, [`scheduler`] the queue and workers,
-//! [`formats`] the audio encodings, [`metrics`] Prometheus, [`error`]
+//! Layout: [`api`] the endpoints, [`formats`] the audio encodings,
+//! [`error`]
 //! OpenAI-shaped errors; authentication and request counting are the two
 //! middleware functions here.
 
 pub mod api;
 pub mod error;
 pub mod formats;
-pub mod metrics;
-pub mod scheduler;
 
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
@@ -34,8 +32,9 @@ use subtle::ConstantTimeEq;
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 
 use self::error::ApiError;
-use self::metrics::{Metrics, RequestLabels};
-use self::scheduler::{Scheduler, SchedulerConfig, ServedVoice};
+use crate::family::Voice;
+use crate::metrics::{Metrics, RequestLabels};
+use crate::runtime::{Runtime, RuntimeConfig};
 use crate::speaker::SpeakerEncoder;
 
 /// What the service runs with (the CLI's flags, checked).
@@ -64,15 +63,27 @@ pub struct ServerConfig {
     /// Whether to warm the voices up before `/ready` says so.
     pub warmup: bool,
     /// Workers, batch size and queue bound.
-    pub scheduler: SchedulerConfig,
+    pub runtime: RuntimeConfig,
+}
+
+/// A voice the service speaks with.
+pub struct ServedVoice {
+    /// Its name (the one requests use), language, rate and speakers.
+    pub info: crate::voice_store::VoiceInfo,
+    /// The loaded voice.
+    pub voice: Arc<dyn Voice>,
+    /// Per-sentence post-processing (Piper's normalization and volume).
+    pub post: vivace_frontend::audio::PostProcess,
 }
 
 /// What every handler shares.
 pub struct App {
     /// The configuration.
     pub config: ServerConfig,
-    /// The sentence queue and its workers.
-    pub scheduler: Scheduler,
+    /// The voices, in the order the runtime indexes them.
+    pub voices: Vec<ServedVoice>,
+    /// The queue and its workers.
+    pub runtime: Runtime,
     /// The metrics.
     pub metrics: Arc<Metrics>,
     /// The voice encoder, unless embeddings are off.
@@ -94,7 +105,7 @@ impl App {
     /// unknown name is a 400 that lists the served voices. Names are only
     /// looked up here, never used as paths.
     pub fn voice_index(&self, name: Option<&str>) -> Result<usize, ApiError> {
-        let voices = self.scheduler.voices();
+        let voices = &self.voices;
         let Some(name) = name else {
             return Ok(0);
         };
@@ -277,7 +288,11 @@ pub async fn serve(
         devices.push(device);
     }
     let metrics = Arc::new(Metrics::new(devices));
-    let scheduler = Scheduler::start(voices.into(), config.scheduler, Arc::clone(&metrics))?;
+    let runtime = Runtime::start(
+        voices.iter().map(|v| Arc::clone(&v.voice)).collect(),
+        config.runtime,
+        Arc::clone(&metrics),
+    )?;
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
         .map_err(|source| ServerError::Bind {
@@ -288,7 +303,8 @@ pub async fn serve(
     let app = Arc::new(App {
         key_digest: config.api_key.as_deref().map(|k| digest(k.trim())),
         metrics,
-        scheduler,
+        voices,
+        runtime,
         encoder: encoder.map(Arc::new),
         encoder_slot: Arc::new(tokio::sync::Semaphore::new(1)),
         ready: AtomicBool::new(false),
@@ -348,7 +364,7 @@ pub async fn serve(
     let workers = Arc::clone(&app);
     let stopped = tokio::time::timeout(
         grace,
-        tokio::task::spawn_blocking(move || workers.scheduler.shutdown()),
+        tokio::task::spawn_blocking(move || workers.runtime.shutdown()),
     )
     .await;
     if stopped.is_err() {
@@ -361,23 +377,22 @@ pub async fn serve(
 /// warm-up), so the first client does not pay for first-call costs; stops
 /// early at shutdown. A voice that fails here would fail every request.
 fn warm_up(app: &App) -> Result<(), String> {
-    for voice in app.scheduler.voices() {
+    for voice in &app.voices {
         if app.stopping.load(Ordering::Acquire) {
             return Ok(());
         }
         let name = &voice.info.name;
+        let failed = |e: crate::synth::SynthError| format!("warm-up of voice {name} failed: {e}");
         let sentences = voice
-            .synth
+            .voice
             .sentences("This is a warm-up sentence for the voice.")
-            .map_err(|e| format!("warm-up of voice {name} failed: {e}"))?;
-        let params = voice.synth.voice().default_params();
+            .map_err(failed)?;
+        let params = voice
+            .voice
+            .params(&crate::family::Request::default())
+            .map_err(failed)?;
         let report = vivace_perf::warmup::warmup(
-            || {
-                voice
-                    .synth
-                    .synthesize_sentences(&sentences, &params, 1)
-                    .map(|_| ())
-            },
+            || crate::runtime::render(voice.voice.as_ref(), &sentences, &params, 1).map(|_| ()),
             vivace_perf::warmup::WarmupOptions::default(),
         )
         .map_err(|e| format!("warm-up of voice {name} failed: {e}"))?;

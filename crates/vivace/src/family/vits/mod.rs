@@ -1,0 +1,289 @@
+//! The VITS family: Piper voices (espeak-ng phonemes) and Hugging Face VITS
+//! checkpoints (MMS-TTS, characters). One step synthesizes a whole sentence.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use vivace_frontend::phonemize::Phonemizer;
+use vivace_frontend::vits_tokenizer::VitsTokenizer;
+use vivace_models::mms::MmsVoice;
+use vivace_models::piper::PiperVoice;
+use vivace_models::vits::{SynthesisParams, Vits};
+use vivace_perf::batch::classify_failure;
+
+use super::{
+    Capabilities, Chunk, Family, LoadContext, Model, Sentence, SpeakerRef, StepError, Voice,
+};
+use crate::synth::SynthError;
+
+/// Recognises and loads Piper voices (`.onnx` or compact `.vivace`, with
+/// their `.onnx.json`) and Hugging Face VITS checkpoint directories.
+pub struct VitsFamily;
+
+impl Family for VitsFamily {
+    fn name(&self) -> &'static str {
+        "vits"
+    }
+
+    fn expects(&self) -> &'static str {
+        "a Piper .onnx or .vivace file with its .onnx.json, or a Hugging Face VITS checkpoint directory"
+    }
+
+    fn recognizes(&self, path: &Path) -> bool {
+        // Any file (or missing path) is Piper's to read or to explain.
+        MmsVoice::is_checkpoint(path) || !path.is_dir()
+    }
+
+    fn load(&self, path: &Path, ctx: &LoadContext<'_>) -> Result<Arc<dyn Voice>, SynthError> {
+        Ok(Arc::new(VitsVoice::load(path, ctx)?))
+    }
+}
+
+/// The kind of VITS checkpoint, with the text front end its model reads.
+pub enum Checkpoint {
+    /// A Piper voice: espeak-ng phonemes mapped to ids by the voice's map.
+    Piper {
+        /// The voice.
+        voice: PiperVoice,
+        /// Its phonemizer.
+        phonemizer: Phonemizer,
+    },
+    /// A Hugging Face VITS checkpoint (MMS-TTS): characters mapped to ids by
+    /// its tokenizer.
+    Mms {
+        /// The voice.
+        voice: MmsVoice,
+        /// Its tokenizer.
+        tokenizer: VitsTokenizer,
+    },
+}
+
+/// A loaded VITS voice with its front end.
+pub struct VitsVoice {
+    checkpoint: Checkpoint,
+    capabilities: Capabilities,
+}
+
+/// One sentence waiting for its single step.
+pub struct VitsSequence {
+    ids: Vec<i64>,
+    params: SynthesisParams,
+}
+
+impl VitsVoice {
+    /// Loads the Piper voice or VITS checkpoint at `path`.
+    pub fn load(path: &Path, ctx: &LoadContext<'_>) -> Result<Self, SynthError> {
+        let checkpoint = if MmsVoice::is_checkpoint(path) {
+            Checkpoint::Mms {
+                tokenizer: VitsTokenizer::from_dir(path)?,
+                voice: MmsVoice::load(path, ctx.device, ctx.dtype)?,
+            }
+        } else {
+            let voice = PiperVoice::load(path, ctx.device, ctx.dtype)?;
+            let phonemizer = Phonemizer::new(&voice.config.espeak.voice, ctx.espeak_data)?
+                .with_vowel_clusters(voice.config.vowel_clusters.clone());
+            Checkpoint::Piper { voice, phonemizer }
+        };
+        let capabilities = match &checkpoint {
+            Checkpoint::Piper { voice, .. } => Capabilities {
+                family: "vits",
+                sample_rate: voice.config.audio.sample_rate,
+                speakers: voice.config.num_speakers.max(1),
+                speaker_names: voice.config.speaker_id_map.keys().cloned().collect(),
+                languages: vec![voice.config.espeak.voice.clone()],
+                clones: false,
+                streams: false,
+            },
+            Checkpoint::Mms { voice, .. } => Capabilities {
+                family: "vits",
+                sample_rate: voice.config.sampling_rate,
+                speakers: voice.config.num_speakers.max(1),
+                speaker_names: Vec::new(),
+                languages: Vec::new(),
+                clones: false,
+                streams: false,
+            },
+        };
+        Ok(Self {
+            checkpoint,
+            capabilities,
+        })
+    }
+
+    /// The network.
+    pub fn model(&self) -> &Vits {
+        match &self.checkpoint {
+            Checkpoint::Piper { voice, .. } => &voice.model,
+            Checkpoint::Mms { voice, .. } => &voice.model,
+        }
+    }
+
+    /// The checkpoint it was loaded from.
+    pub fn checkpoint(&self) -> &Checkpoint {
+        &self.checkpoint
+    }
+
+    /// The voice's own scales (its config file's).
+    pub fn synthesis_defaults(&self) -> SynthesisParams {
+        match &self.checkpoint {
+            Checkpoint::Piper { voice, .. } => voice.config.default_params(),
+            Checkpoint::Mms { voice, .. } => voice.defaults,
+        }
+    }
+
+    /// The speaker id for `given`: a name of the voice's speaker map (Piper)
+    /// or an index.
+    pub fn speaker_id(&self, given: &str) -> Result<u32, SynthError> {
+        match &self.checkpoint {
+            Checkpoint::Piper { voice, .. } => Ok(voice.config.speaker(given)?),
+            Checkpoint::Mms { voice, .. } => {
+                let speakers = voice.config.num_speakers;
+                match given.trim().parse::<u32>() {
+                    Ok(id) if (id as usize) < speakers => Ok(id),
+                    _ => Err(SynthError::Model(vivace_models::Error::InvalidInput(format!(
+                        "speaker {given:?}: this voice has {speakers} speaker(s), give an index from 0 to {}",
+                        speakers.saturating_sub(1)
+                    )))),
+                }
+            }
+        }
+    }
+}
+
+impl Model for VitsVoice {
+    type Params = SynthesisParams;
+    type State = VitsSequence;
+
+    fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
+    fn default_params(&self) -> SynthesisParams {
+        self.synthesis_defaults()
+    }
+
+    fn set_speed(&self, params: &mut SynthesisParams, speed: f64) {
+        params.length_scale /= speed;
+    }
+
+    fn set_speaker(
+        &self,
+        params: &mut SynthesisParams,
+        speaker: &SpeakerRef,
+    ) -> Result<(), SynthError> {
+        match speaker {
+            SpeakerRef::Given(given) => {
+                params.speaker = Some(self.speaker_id(given)?);
+                Ok(())
+            }
+            SpeakerRef::Embedding(_) | SpeakerRef::Recording { .. } => Err(SynthError::CannotClone),
+        }
+    }
+
+    fn sentences(&self, text: &str) -> Result<Vec<Sentence>, SynthError> {
+        if text.trim().is_empty() {
+            return Err(SynthError::EmptyText);
+        }
+        let mut out = Vec::new();
+        match &self.checkpoint {
+            Checkpoint::Piper { voice, phonemizer } => {
+                for phonemes in phonemizer.phonemize(text)? {
+                    if phonemes.is_empty() {
+                        continue; // as Piper: a sentence with nothing to say is skipped
+                    }
+                    let (ids, missing) = voice.phonemes_to_ids(&phonemes);
+                    if !missing.is_empty() {
+                        tracing::warn!(
+                            ?missing,
+                            "phonemes missing from the voice's id map were dropped"
+                        );
+                    }
+                    out.push(Sentence { phonemes, ids });
+                }
+            }
+            Checkpoint::Mms { tokenizer, .. } => {
+                for part in split_sentences(text) {
+                    let chars = tokenizer.prepare(part)?;
+                    if chars.is_empty() {
+                        continue;
+                    }
+                    out.push(Sentence {
+                        ids: tokenizer.encode_prepared(&chars),
+                        phonemes: chars.iter().map(char::to_string).collect(),
+                    });
+                }
+                if out.is_empty() {
+                    // Let the tokenizer say why (no usable characters).
+                    tokenizer.encode(text)?;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn start(
+        &self,
+        sentence: &Sentence,
+        params: &SynthesisParams,
+    ) -> Result<VitsSequence, SynthError> {
+        Ok(VitsSequence {
+            ids: sentence.ids.clone(),
+            params: *params,
+        })
+    }
+
+    fn step(&self, batch: &mut [&mut VitsSequence]) -> Result<Vec<Chunk>, StepError> {
+        let items: Vec<(&[i64], SynthesisParams)> =
+            batch.iter().map(|s| (s.ids.as_slice(), s.params)).collect();
+        let audios = self
+            .model()
+            .synthesize_batch(&items)
+            .map_err(|e| classify_failure(SynthError::from(e)))?;
+        Ok(audios
+            .into_iter()
+            .map(|audio| Chunk { audio, done: true })
+            .collect())
+    }
+
+    fn smoke_test(&self) -> Result<(), SynthError> {
+        let ids = match &self.checkpoint {
+            Checkpoint::Piper { voice, .. } => voice.phonemes_to_ids(&["a".to_string()]).0,
+            Checkpoint::Mms { .. } => vec![0; 3],
+        };
+        let params = SynthesisParams {
+            noise_scale: 0.0,
+            noise_w: 0.0,
+            ..self.synthesis_defaults()
+        };
+        self.model().synthesize(&ids, &params)?;
+        Ok(())
+    }
+}
+
+/// Splits text at sentence ends (`.`, `!`, `?`, `;` followed by white space)
+/// and line breaks, so long input streams sentence by sentence; MMS voices
+/// are trained on single utterances without punctuation, which the
+/// tokenizer drops.
+fn split_sentences(text: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let mut start = 0;
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let next_is_space = chars.peek().is_none_or(|&(_, n)| n.is_whitespace());
+        let end = match c {
+            '\n' => Some(i),
+            '.' | '!' | '?' | ';' if next_is_space => Some(i + c.len_utf8()),
+            _ => None,
+        };
+        if let Some(end) = end {
+            if !text[start..end].trim().is_empty() {
+                parts.push(&text[start..end]);
+            }
+            start = end;
+        }
+    }
+    if !text[start..].trim().is_empty() {
+        parts.push(&text[start..]);
+    }
+    parts
+}
