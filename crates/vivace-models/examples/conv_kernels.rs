@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use candle_core::{Device, Result, Tensor};
-use vivace_models::vits::cpu_conv::{FusedConv, FusedConvTranspose};
+use vivace_models::nn::cpu_conv::{FusedConv, FusedConvTranspose};
 
 /// Runs `f` until about half a second has passed; returns seconds per call.
 fn time_per_call(mut f: impl FnMut() -> Result<Tensor>) -> Result<f64> {

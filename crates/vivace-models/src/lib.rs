@@ -1,5 +1,7 @@
 //! Vivace's speech models on candle.
 //!
+//! - [`nn`]: blocks and CPU kernels shared by every model (GEMM,
+//!   convolutions, HiFi-GAN, sampling);
 //! - [`vits`]: the VITS architecture (text encoder, duration predictors, flow,
 //!   HiFi-GAN), written once for every checkpoint layout;
 //! - [`piper`]: Piper voices (`NAME.onnx` + `NAME.onnx.json`) loaded into it;
@@ -12,6 +14,7 @@
 pub mod compact;
 pub mod error;
 pub mod mms;
+pub mod nn;
 pub mod onnx;
 pub mod piper;
 pub mod torch_legacy;

@@ -21,8 +21,8 @@ use std::path::Path;
 
 use candle_core::{DType, Device, Tensor, D};
 
+use crate::nn::cpu_ops::with_cpu_slice;
 use crate::torch_legacy::LegacyCheckpoint;
-use crate::vits::cpu_ops::with_cpu_slice;
 use crate::{Error, Result};
 
 /// Mel channels of the input frames.

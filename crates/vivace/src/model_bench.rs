@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
 use serde::Serialize;
-use vivace_models::vits::graph::DecoderGraph;
+use vivace_models::nn::graph::CapturedGraph;
 use vivace_models::vits::{StageTimes, SynthesisParams, Vits};
 
 use crate::bench::median;
@@ -207,7 +207,12 @@ fn graph_row(
         if g.is_some() {
             candle_core::bail!("the graph does not record speaker conditioning");
         }
-        let graph = DecoderGraph::capture(model, latents.dims3()?)?;
+        let graph = CapturedGraph::capture(
+            model.decoder(),
+            latents.dims(),
+            model.decoder_dtype(),
+            model.device(),
+        )?;
         let eager = model.decode(latents, None)?.to_dtype(DType::F32)?;
         let replayed = graph.run(latents)?.to_dtype(DType::F32)?;
         let diff = (replayed - eager)?

@@ -10,9 +10,9 @@
 use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
-use super::layers::{flip_channels, masked, ChannelNorm, Conv, ConvSpec};
 use super::spline;
 use super::VitsConfig;
+use crate::nn::layers::{flip_channels, masked, ChannelNorm, Conv, ConvSpec};
 
 /// Dilated depth-separable convolutions with GELU (VITS `DDSConv`); the
 /// kernel's dilation grows as `kernel^layer`.

@@ -8,9 +8,9 @@
 use candle_core::{Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
-use super::cpu_ops::gated_tanh_sigmoid;
-use super::layers::{flip_channels, masked, Conv, ConvSpec};
 use super::VitsConfig;
+use crate::nn::cpu_ops::gated_tanh_sigmoid;
+use crate::nn::layers::{flip_channels, masked, Conv, ConvSpec};
 
 /// The gated, dilated convolution stack of WaveNet (VITS `WN`), summing skip outputs.
 #[derive(Debug, Clone)]

@@ -9,14 +9,8 @@
 //! which Piper's ONNX exports keep: `enc_p`, `dp`, `flow`, `dec`, `emb_g`.
 
 pub mod cost;
-pub mod cpu_conv;
-pub mod cpu_gemm;
-pub mod cpu_ops;
 pub mod duration;
 pub mod flow;
-pub mod graph;
-pub mod hifigan;
-pub mod layers;
 pub mod spline;
 pub mod text_encoder;
 
@@ -25,21 +19,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::{Embedding, VarBuilder};
 
+use crate::nn::cpu_ops;
+pub use crate::nn::hifigan::ResBlockKind;
+use crate::nn::hifigan::{Generator, HifiGanConfig};
 use duration::{noise, Durations};
 use flow::Flow;
-use hifigan::Generator;
 use text_encoder::TextEncoder;
-
-/// The HiFi-GAN residual block variant (`resblock` in VITS configs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-pub enum ResBlockKind {
-    /// `ResBlock1`: three dilated/undilated convolution pairs (Piper "high", MMS).
-    #[serde(rename = "1")]
-    One,
-    /// `ResBlock2`: two dilated convolutions (Piper "x_low", "low", "medium").
-    #[serde(rename = "2")]
-    Two,
-}
 
 /// VITS hyper-parameters. Field names are those of Hugging Face's
 /// `VitsConfig` (the MMS `config.json`), plus `resblock`, which Piper needs.
@@ -122,6 +107,21 @@ impl VitsConfig {
     pub fn hop_length(&self) -> usize {
         self.upsample_rates.iter().product()
     }
+
+    /// The decoder's shape: a HiFi-GAN over the flow's latents, conditioned
+    /// on the speaker embedding in multi-speaker voices.
+    pub fn hifigan(&self) -> HifiGanConfig {
+        HifiGanConfig {
+            in_channels: self.flow_size,
+            upsample_initial_channel: self.upsample_initial_channel,
+            upsample_rates: self.upsample_rates.clone(),
+            upsample_kernel_sizes: self.upsample_kernel_sizes.clone(),
+            resblock: self.resblock,
+            resblock_kernel_sizes: self.resblock_kernel_sizes.clone(),
+            resblock_dilation_sizes: self.resblock_dilation_sizes.clone(),
+            cond_channels: (self.num_speakers > 1).then_some(self.speaker_embedding_size),
+        }
+    }
 }
 
 /// The knobs of one synthesis call (Piper's `scales` input and speaker id).
@@ -138,6 +138,17 @@ pub struct SynthesisParams {
     pub noise_w: f64,
     /// Speaker index for multi-speaker voices.
     pub speaker: Option<u32>,
+}
+
+/// A model's decoder as a module: latents `[b, flow_size, frames]` to audio
+/// `[b, 1, samples]`, without speaker conditioning.
+#[derive(Debug, Clone)]
+pub struct VitsDecoder(Vits);
+
+impl Module for VitsDecoder {
+    fn forward(&self, latents: &Tensor) -> Result<Tensor> {
+        self.0.decode(latents, None)
+    }
 }
 
 /// A loaded VITS model, ready to synthesize on its device.
@@ -257,7 +268,7 @@ impl Vits {
             enc_p: TextEncoder::new(cfg, full.pp("enc_p"))?,
             dp: Durations::new(cfg, full.pp("dp"))?,
             flow: Flow::new(cfg, full.pp("flow"))?,
-            dec: Generator::new(cfg, vb.pp("dec"))?,
+            dec: Generator::new(&cfg.hifigan(), vb.pp("dec"))?,
             emb_g,
             cfg: cfg.clone(),
             device: vb.device().clone(),
@@ -303,6 +314,12 @@ impl Vits {
         let g = g.map(|g| g.to_dtype(self.decoder_dtype)).transpose()?;
         self.dec
             .forward(&latents.to_dtype(self.decoder_dtype)?, g.as_ref())
+    }
+
+    /// The decoder (no speaker conditioning) as a module of its own, for
+    /// [`crate::nn::graph::CapturedGraph`].
+    pub fn decoder(&self) -> VitsDecoder {
+        VitsDecoder(self.clone())
     }
 
     /// The hyper-parameters the model was built with.
@@ -435,7 +452,7 @@ impl Vits {
             .forward(&e.enc.x, e.x_mask.as_ref(), e.g.as_ref(), noise_w.as_ref())?;
         let length_scale = per_item(items, |p| p.length_scale, dtype, dev)?
             .unwrap_or(Tensor::zeros((items.len(), 1, 1), dtype, dev)?);
-        let w = layers::masked(&logw.exp()?, e.x_mask.as_ref())?
+        let w = crate::nn::layers::masked(&logw.exp()?, e.x_mask.as_ref())?
             .broadcast_mul(&length_scale)?
             .ceil()?;
         let durations = w.to_dtype(DType::F32)?.squeeze(1)?.to_vec2::<f32>()?;
@@ -513,7 +530,7 @@ impl Vits {
         clock.lap(&z_p, |t, d| t.length_regulation += d)?;
         let z = self.flow.reverse(&z_p, y_mask.as_ref(), g.as_ref())?;
         clock.lap(&z, |t, d| t.flow += d)?;
-        let z = layers::masked(&z, y_mask.as_ref())?;
+        let z = crate::nn::layers::masked(&z, y_mask.as_ref())?;
         let audio = self.decode(&z, g.as_ref())?;
         clock.lap(&audio, |t, d| t.decoder += d)?;
         if let Ok(mut total) = self.stage_times.lock() {

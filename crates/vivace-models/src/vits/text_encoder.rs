@@ -8,8 +8,8 @@
 use candle_core::{Module, Result, Tensor};
 use candle_nn::{Embedding, VarBuilder};
 
-use super::layers::{masked, ChannelNorm, Conv, ConvSpec};
 use super::VitsConfig;
+use crate::nn::layers::{masked, ChannelNorm, Conv, ConvSpec};
 
 /// Multi-head self-attention with learned relative-position embeddings for
 /// keys and values within `window_size` positions (Shaw et al. 2018).

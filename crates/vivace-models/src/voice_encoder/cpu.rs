@@ -8,12 +8,12 @@
 //! runs its windows through all layers alone: per layer one input product
 //! for every step, then per step one recurrent product added in place and
 //! the gates in a single pass (with the vectorizable `exp` of
-//! [`crate::vits::cpu_ops`]). See `docs/PERFORMANCE.md` for the counts.
+//! [`crate::nn::cpu_ops`]). See `docs/PERFORMANCE.md` for the counts.
 
 use rayon::prelude::*;
 
-use crate::vits::cpu_gemm::{has_avx512, row_major_gemm};
-use crate::vits::cpu_ops::{sigmoid, tanh};
+use crate::nn::cpu_gemm::{has_avx512, matmul};
+use crate::nn::cpu_ops::{sigmoid, tanh};
 
 /// One LSTM layer's weights, host-side and transposed for row-major products.
 #[derive(Debug, Clone)]
@@ -36,38 +36,6 @@ pub(super) struct HostEncoder {
     pub proj_t: Vec<f32>,
     /// `[E]`.
     pub proj_bias: Vec<f32>,
-}
-
-/// `dst[i, j] (+)= Σ_p a[i, p] · b[p, j]` for row-major `a` `[m, k]` and
-/// `b` `[k, n]` (`shape` is `[m, n, k]`), `dst` rows `ld_dst` apart;
-/// single-threaded.
-fn matmul(
-    [m, n, k]: [usize; 3],
-    dst: &mut [f32],
-    ld_dst: usize,
-    accumulate: bool,
-    a: &[f32],
-    b: &[f32],
-) {
-    assert!(
-        m == 0 || (dst.len() >= (m - 1) * ld_dst + n && a.len() >= m * k && b.len() >= k * n),
-        "matmul operands too short"
-    );
-    if m == 0 || n == 0 {
-        return;
-    }
-    // SAFETY: the assert above keeps every index the product touches inside
-    // the three slices; `dst` does not alias `a` or `b` (distinct borrows).
-    unsafe {
-        row_major_gemm(
-            [m, n, k],
-            dst.as_mut_ptr(),
-            ld_dst,
-            accumulate,
-            a.as_ptr(),
-            b.as_ptr(),
-        )
-    };
 }
 
 /// One step of the LSTM cell for one window: `c ← σ(f)·c + σ(i)·tanh(g)`,

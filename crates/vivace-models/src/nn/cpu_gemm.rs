@@ -17,6 +17,17 @@ const MR: usize = 6;
 /// Time steps per micro-kernel block: four 16-lane vectors.
 const NR: usize = 64;
 
+/// What [`PackedMatrix::multiply`] adds the product to.
+#[derive(Debug, Clone, Copy)]
+pub enum Start<'a> {
+    /// Nothing: the result is the product (plus bias).
+    Zero,
+    /// `dst`'s current contents.
+    Dst,
+    /// Another matrix with the given row stride (a residual).
+    From(&'a [f32], usize),
+}
+
 /// Where [`PackedMatrix::product`] takes the value the product is added to.
 #[derive(Debug, Clone, Copy)]
 pub enum Init {
@@ -70,6 +81,41 @@ pub(crate) unsafe fn row_major_gemm(
     }
 }
 
+/// `dst[i, j] (+)= Σ_p a[i, p] · b[p, j]` for row-major `a` `[m, k]` and
+/// `b` `[k, n]` (`shape` is `[m, n, k]`), `dst` rows `ld_dst` apart;
+/// `accumulate` adds to `dst`. Single-threaded. The safe face of the `gemm`
+/// crate: the lengths are checked once per call, and panic if short (they
+/// are the caller's arithmetic, not input).
+pub fn matmul(
+    [m, n, k]: [usize; 3],
+    dst: &mut [f32],
+    ld_dst: usize,
+    accumulate: bool,
+    a: &[f32],
+    b: &[f32],
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(
+        ld_dst >= n && dst.len() >= (m - 1) * ld_dst + n && a.len() >= m * k && b.len() >= k * n,
+        "matmul: operands too short for [{m}, {n}, {k}] with rows {ld_dst} apart"
+    );
+    // SAFETY: the assert keeps every index the product touches inside the
+    // three slices, rows of `dst` do not overlap (`ld_dst >= n`), and `dst`
+    // cannot alias `a` or `b` (a `&mut` and two `&` borrows).
+    unsafe {
+        row_major_gemm(
+            [m, n, k],
+            dst.as_mut_ptr(),
+            ld_dst,
+            accumulate,
+            a.as_ptr(),
+            b.as_ptr(),
+        )
+    };
+}
+
 /// Weights `[m, k]` prepared for [`PackedMatrix::product`].
 #[derive(Debug, Clone)]
 pub struct PackedMatrix {
@@ -90,7 +136,13 @@ impl PackedMatrix {
     /// Packs `w` for the AVX-512 kernel (`avx512`, which the caller has
     /// checked this CPU runs) or for the portable path.
     fn for_kernel(w: &[f32], m: usize, k: usize, avx512: bool) -> Self {
-        debug_assert_eq!(w.len(), m * k);
+        // The products read `m × k` weights: a shorter `w` would be read past.
+        assert_eq!(
+            w.len(),
+            m * k,
+            "PackedMatrix: {} weights for {m} × {k}",
+            w.len()
+        );
         if !avx512 {
             return Self {
                 data: w.to_vec(),
@@ -117,6 +169,52 @@ impl PackedMatrix {
             k,
             packed: true,
         }
+    }
+
+    /// [`PackedMatrix::product`] on slices, its bounds checked once per
+    /// call (a panic if short: they are the caller's arithmetic). `start`
+    /// says what the product is added to.
+    pub fn multiply(
+        &self,
+        n: usize,
+        dst: &mut [f32],
+        ld_dst: usize,
+        rows: &[&[f32]],
+        start: Start<'_>,
+        bias: Option<&[f32]>,
+    ) {
+        if n == 0 || self.m == 0 {
+            return;
+        }
+        let span = |ld: usize| (self.m - 1) * ld + n;
+        assert!(
+            ld_dst >= n && dst.len() >= span(ld_dst),
+            "GEMM: dst of {} values for {} rows of {n}, {ld_dst} apart",
+            dst.len(),
+            self.m
+        );
+        assert!(
+            rows.iter().all(|r| r.len() >= n),
+            "GEMM: an input row shorter than {n}"
+        );
+        let init = match start {
+            Start::Zero => Init::Zero,
+            Start::Dst => Init::Dst,
+            Start::From(src, ld) => {
+                assert!(
+                    ld >= n && src.len() >= span(ld),
+                    "GEMM: a start matrix of {} values for {} rows of {n}, {ld} apart",
+                    src.len(),
+                    self.m
+                );
+                Init::From(src.as_ptr(), ld)
+            }
+        };
+        let rows: Vec<*const f32> = rows.iter().map(|r| r.as_ptr()).collect();
+        // SAFETY: the asserts above bound every index the product touches
+        // inside `dst`, the rows and the start matrix; `dst` is a `&mut`
+        // borrow, so it overlaps none of the `&` inputs.
+        unsafe { self.product(n, dst.as_mut_ptr(), ld_dst, &rows, init, bias) };
     }
 
     /// `dst[i, t] = init[i, t] + bias[i] + Σ_r W[i, r] · rows[r][t]` for
@@ -357,10 +455,13 @@ mod tests {
                         1 => (Init::From(start.as_ptr(), ld_dst), Some(&bias[..])),
                         _ => (Init::Zero, Some(&bias[..])),
                     };
-                    let rows: Vec<*const f32> =
-                        (0..k).map(|r| cols[r * ld_cols..].as_ptr()).collect();
-                    // SAFETY: the buffers cover every index the call touches.
-                    unsafe { packed.product(n, got.as_mut_ptr(), ld_dst, &rows, init, with_bias) };
+                    let rows: Vec<&[f32]> = (0..k).map(|r| &cols[r * ld_cols..]).collect();
+                    let from = match init {
+                        Init::Dst => Start::Dst,
+                        Init::Zero => Start::Zero,
+                        Init::From(..) => Start::From(&start, ld_dst),
+                    };
+                    packed.multiply(n, &mut got, ld_dst, &rows, from, with_bias);
                     for (i, &b) in bias.iter().enumerate() {
                         for t in 0..ld_dst {
                             let at = i * ld_dst + t;
@@ -384,5 +485,22 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    #[should_panic(expected = "GEMM: dst of")]
+    fn a_short_destination_is_refused_before_any_write() {
+        let packed = PackedMatrix::new(&[1.0; 6], 2, 3);
+        let cols = [1.0f32; 4];
+        let rows: Vec<&[f32]> = vec![&cols; 3];
+        let mut dst = [0f32; 7]; // two rows of 4 need 8
+        packed.multiply(4, &mut dst, 4, &rows, Start::Zero, None);
+    }
+
+    #[test]
+    #[should_panic(expected = "matmul: operands too short")]
+    fn a_short_matmul_operand_is_refused() {
+        let mut dst = [0f32; 4];
+        matmul([2, 2, 3], &mut dst, 2, false, &[1.0; 6], &[1.0; 5]);
     }
 }

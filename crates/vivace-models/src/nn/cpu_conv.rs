@@ -502,7 +502,7 @@ mod tests {
                 DepthwiseConv::new(&depthwise, None, d).is_err(),
                 "k {k} d {d}"
             );
-            let spec = crate::vits::layers::ConvSpec::new(2, 2, k).dilation(d);
+            let spec = crate::nn::layers::ConvSpec::new(2, 2, k).dilation(d);
             let vb = candle_nn::VarBuilder::zeros(DType::F32, &dev);
             assert!(spec.load(vb).is_err(), "ConvSpec k {k} d {d}");
         }

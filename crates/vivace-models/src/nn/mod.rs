@@ -1,0 +1,22 @@
+//! Neural-network blocks and CPU kernels shared by every model family.
+//!
+//! - [`cpu_gemm`]: the packed f32 GEMM (AVX-512 where the CPU has it, the
+//!   `gemm` crate elsewhere) that the convolutions and the voice encoder's
+//!   LSTM run on;
+//! - [`cpu_conv`]: fused 1-D convolutions (activation, bias and residual in
+//!   one pass), transposed and depthwise ones;
+//! - [`cpu_ops`]: element-wise kernels (gates, layer norm) and the one rule
+//!   for where the fused CPU kernels run ([`cpu_ops::applies_on`]);
+//! - [`layers`]: candle modules that load a checkpoint's convolutions and
+//!   norms and pick the kernel by that rule;
+//! - [`hifigan`]: a HiFi-GAN generator with its own config;
+//! - [`graph`]: any fixed-shape module recorded as one CUDA graph;
+//! - [`sampling`]: token sampling for autoregressive models.
+
+pub mod cpu_conv;
+pub mod cpu_gemm;
+pub mod cpu_ops;
+pub mod graph;
+pub mod hifigan;
+pub mod layers;
+pub mod sampling;
