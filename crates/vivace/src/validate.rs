@@ -413,23 +413,7 @@ pub fn run(optimizer: &Optimizer, subject: Result<&Subject, String>) -> Vec<Chec
                 .collect();
             checks.push(check("compile", Status::Pass, steps.join(", ")));
             checks.push(match &report.warmup {
-                Some(w) => check(
-                    "warm-up",
-                    // Latency that does not settle means a busy machine, not
-                    // a broken warm-up: reported, not failed.
-                    Status::Pass,
-                    format!(
-                        "cold {:.3} s, warm {:.3} s after {} runs{}",
-                        w.cold.as_secs_f64(),
-                        w.warm.as_secs_f64(),
-                        w.runs,
-                        if w.settled {
-                            ""
-                        } else {
-                            " (latency did not settle: is the machine busy?)"
-                        }
-                    ),
-                ),
+                Some(w) => warmup_check(w),
                 None => check("warm-up", Status::Skip, "VIVACE_WARMUP=0"),
             });
         }
@@ -448,6 +432,38 @@ pub fn run(optimizer: &Optimizer, subject: Result<&Subject, String>) -> Vec<Chec
         tolerance(DType::F32, plan.precision),
     ));
     checks
+}
+
+/// Judges a warm-up: it fails when nothing was timed, or when the warm
+/// calls are more than 1.5 times slower than the cold one (warming made
+/// things worse: a cache that thrashes, a leak). Latency that does not
+/// settle means a busy machine, not a broken warm-up: reported, not failed.
+fn warmup_check(w: &vivace_perf::warmup::WarmupReport) -> Check {
+    let timing = format!(
+        "cold {:.3} s, warm {:.3} s after {} runs",
+        w.cold.as_secs_f64(),
+        w.warm.as_secs_f64(),
+        w.runs
+    );
+    if w.runs == 0 || w.warm.is_zero() {
+        return check(
+            "warm-up",
+            Status::Fail,
+            format!("nothing was timed ({timing})"),
+        );
+    }
+    if w.warm > w.cold.mul_f64(1.5) {
+        return check(
+            "warm-up",
+            Status::Fail,
+            format!("{timing}: warm calls are slower than the first one"),
+        );
+    }
+    let note = match w.settled {
+        true => "",
+        false => " (latency did not settle: is the machine busy?)",
+    };
+    check("warm-up", Status::Pass, format!("{timing}{note}"))
 }
 
 /// The default voice's "Hello world." against Piper's, on Piper's alignment.
@@ -729,6 +745,31 @@ pub fn relative_l2(a: &[f32], b: &[f32]) -> f64 {
 mod tests {
     use super::*;
     use vivace_perf::{DeviceRequest, Hardware, Overrides, Plan};
+
+    #[test]
+    fn a_warm_up_that_made_things_slower_or_timed_nothing_fails() {
+        use std::time::Duration;
+        use vivace_perf::warmup::WarmupReport;
+        let report = |cold: u64, warm: u64, runs, settled| WarmupReport {
+            cold: Duration::from_millis(cold),
+            warm: Duration::from_millis(warm),
+            runs,
+            settled,
+        };
+        assert_eq!(
+            warmup_check(&report(300, 100, 5, true)).status,
+            Status::Pass
+        );
+        // Unsettled on a busy machine: said, not failed.
+        let busy = warmup_check(&report(300, 200, 20, false));
+        assert_eq!(busy.status, Status::Pass);
+        assert!(busy.detail.contains("did not settle"), "{}", busy.detail);
+        assert_eq!(
+            warmup_check(&report(100, 200, 5, true)).status,
+            Status::Fail
+        );
+        assert_eq!(warmup_check(&report(100, 0, 0, false)).status, Status::Fail);
+    }
 
     fn cpu_optimizer() -> Optimizer {
         let device = vivace_perf::device::open(DeviceRequest::Cpu).expect("the CPU opens");

