@@ -249,13 +249,20 @@ pub(crate) fn say(args: &SayArgs) -> Result<()> {
     let mut report = SpeakReport::default();
     for line in &plan.lines {
         let offset = start.elapsed();
-        let line_report = synth.speak(
-            line,
-            &params,
-            &plan.post,
-            args.sentence_silence,
-            sink.as_mut(),
-        )?;
+        let line_report = synth
+            .speak(
+                line,
+                &params,
+                &plan.post,
+                args.sentence_silence,
+                sink.as_mut(),
+            )
+            .map_err(|e| match e {
+                SynthError::TooLong(too_long) => anyhow::anyhow!(
+                    "{too_long}: lower the length scale (--length-scale), or split the text"
+                ),
+                other => other.into(),
+            })?;
         report.merge(&line_report, offset);
     }
     sink.finish()?;

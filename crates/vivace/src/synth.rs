@@ -38,6 +38,10 @@ pub enum SynthError {
     /// so it is not also a `source` (printed twice in an error chain).
     #[error("synthesis failed: {0}")]
     Candle(candle_core::Error),
+    /// A sentence too long to synthesize in one piece (an extreme length
+    /// scale or speed, or a runaway duration); the edges name their fix.
+    #[error("{0}")]
+    TooLong(vivace_models::vits::TooLong),
     /// The model panicked on this input (a bug: report it with the text).
     #[error("synthesis failed unexpectedly (a bug in Vivace: please report it with the text)")]
     Panicked,
@@ -81,7 +85,10 @@ impl SynthError {
 
 impl From<candle_core::Error> for SynthError {
     fn from(e: candle_core::Error) -> Self {
-        Self::Candle(e)
+        match vivace_models::vits::too_long(&e) {
+            Some(too_long) => Self::TooLong(too_long.clone()),
+            None => Self::Candle(e),
+        }
     }
 }
 

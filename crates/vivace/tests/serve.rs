@@ -810,28 +810,23 @@ fn serve_refuses_bad_flags_with_a_clear_message() {
     assert!(err.contains("--queue-size must be at least 1"), "{err}");
 }
 
-#[test]
-fn sentences_of_concurrent_requests_share_batches() {
-    // One worker batching up to 3 sentences (what an accelerator's plan
-    // does), waiting up to 2 s for company: the batch fills as soon as the
-    // three requests are in.
-    let server = Server::start(
-        &[
-            "--no-embeddings",
-            "--workers",
-            "1",
-            "--batch-size",
-            "3",
-            "--batch-wait-ms",
-            "2000",
-        ],
-        &[],
-    );
-    let texts = [
-        "Hello there.",
-        "A second request.",
-        "And a third one, a little longer.",
-    ];
+/// The default voice with its noise scales set to 0 in a copy of its
+/// `.onnx.json` (the `.onnx` linked): its audio depends only on the text.
+fn quiet_default_voice(dir: &std::path::Path) -> PathBuf {
+    let onnx = dir.join("quiet.onnx");
+    std::os::unix::fs::symlink(default_voice(), &onnx).expect("link the voice");
+    let json_path = PathBuf::from(format!("{}.json", default_voice().display()));
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(json_path).expect("voice JSON"))
+            .expect("parse voice JSON");
+    config["inference"]["noise_scale"] = 0.0.into();
+    config["inference"]["noise_w"] = 0.0.into();
+    std::fs::write(dir.join("quiet.onnx.json"), config.to_string()).expect("write JSON");
+    onnx
+}
+
+/// Sends `texts` at once and returns each reply's PCM samples.
+fn concurrent_pcm(server: &Server, texts: &[&str]) -> Vec<Vec<i16>> {
     let clients: Vec<_> = texts
         .iter()
         .map(|text| {
@@ -847,21 +842,86 @@ fn sentences_of_concurrent_requests_share_batches() {
             })
         })
         .collect();
-    let lengths: Vec<usize> = clients
+    clients
         .into_iter()
         .map(|c| {
             let reply = c.join().expect("client");
             assert_eq!(reply.status, 200);
-            reply.body.len()
+            reply
+                .body
+                .chunks_exact(2)
+                .map(|b| i16::from_le_bytes([b[0], b[1]]))
+                .collect()
         })
-        .collect();
-    // Each request got its own sentence back: the longest text is the longest audio.
-    assert!(lengths[2] > lengths[0], "{lengths:?}");
-    let calls = server.metric("vivace_batch_size_count");
-    let sentences = server.metric("vivace_batch_size_sum");
-    assert_eq!(sentences, 3.0);
-    assert!(
-        calls < 3.0,
-        "no batch formed: {calls} model calls for 3 sentences"
+        .collect()
+}
+
+#[test]
+fn sentences_of_concurrent_requests_share_batches_and_sound_as_alone() {
+    let dir = scratch();
+    let voice = quiet_default_voice(dir.path());
+    let voice = voice.to_str().expect("path");
+    let texts = [
+        "Hello there.",
+        "A second request.",
+        "And a third one, a little longer.",
+    ];
+    // One worker batching up to 3 sentences (what an accelerator's plan
+    // does), waiting up to 2 s for company: the batch fills as soon as the
+    // three requests are in.
+    let batched = {
+        let server = Server::start(
+            &[
+                "--voice",
+                voice,
+                "--no-embeddings",
+                "--workers",
+                "1",
+                "--batch-size",
+                "3",
+                "--batch-wait-ms",
+                "2000",
+            ],
+            &[],
+        );
+        let audio = concurrent_pcm(&server, &texts);
+        let calls = server.metric("vivace_batch_size_count");
+        let sentences = server.metric("vivace_batch_size_sum");
+        assert_eq!(sentences, 3.0);
+        assert!(
+            calls < 3.0,
+            "no batch formed: {calls} model calls for 3 sentences"
+        );
+        audio
+    };
+    // Each alone, one sentence per model call.
+    let server = Server::start(
+        &[
+            "--voice",
+            voice,
+            "--no-embeddings",
+            "--workers",
+            "1",
+            "--batch-size",
+            "1",
+        ],
+        &[],
     );
+    for (text, batched) in texts.iter().zip(&batched) {
+        let alone = &concurrent_pcm(&server, &[text])[0];
+        // Same length: the audio was not swapped or cut inside the batch;
+        // equal up to the float rounding of a padded batch.
+        assert_eq!(batched.len(), alone.len(), "{text:?}: length");
+        let diff: f64 = batched
+            .iter()
+            .zip(alone)
+            .map(|(&a, &b)| (f64::from(a) - f64::from(b)).powi(2))
+            .sum();
+        let norm: f64 = alone.iter().map(|&b| f64::from(b).powi(2)).sum();
+        let err = (diff / norm).sqrt();
+        assert!(
+            err < 1e-3,
+            "{text:?}: batched differs from alone by {err:.2e}"
+        );
+    }
 }

@@ -585,24 +585,57 @@ pub const MAX_FRAMES_PER_ID: u32 = 1 << 13;
 /// an hour-long decoder run.
 pub const MAX_FRAMES_PER_ITEM: u32 = 1 << 15;
 
+/// A sentence too long to synthesize in one piece: what [`check_durations`]
+/// refuses, typed so the CLI and the server can name their own fix
+/// (`--length-scale`, `speed`). It travels inside candle's error; find it
+/// with [`too_long`].
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TooLong {
+    /// One id would last more than [`MAX_FRAMES_PER_ID`] frames (or an
+    /// infinite or NaN number).
+    #[error("one phoneme would last {frames} frames: at most {MAX_FRAMES_PER_ID} are synthesized")]
+    Phoneme {
+        /// Its predicted frames, after the length scale.
+        frames: f32,
+    },
+    /// The sentence would last more than [`MAX_FRAMES_PER_ITEM`] frames.
+    #[error("the sentence would last {frames} frames: at most {MAX_FRAMES_PER_ITEM} are synthesized in one piece")]
+    Sentence {
+        /// Its predicted frames, after the length scale.
+        frames: f64,
+    },
+}
+
+/// The [`TooLong`] inside `error`, if that is what it is.
+pub fn too_long(error: &candle_core::Error) -> Option<&TooLong> {
+    match error {
+        candle_core::Error::WrappedContext { wrapped, .. } => wrapped.downcast_ref::<TooLong>(),
+        candle_core::Error::WithBacktrace { inner, .. }
+        | candle_core::Error::Context { inner, .. }
+        | candle_core::Error::WithPath { inner, .. } => too_long(inner),
+        _ => None,
+    }
+}
+
 /// Checks one item's durations (frames per id, after the length scale)
 /// against [`MAX_FRAMES_PER_ID`] and [`MAX_FRAMES_PER_ITEM`]; infinite or
 /// NaN durations (an overflowing length scale, broken weights) are errors too.
 fn check_durations(durations: &[f32]) -> Result<()> {
-    let fix = "lower the length scale (--length-scale), or check the voice's weights";
-    if let Some(d) = durations
+    let refuse = |too_long: TooLong| {
+        Err(candle_core::Error::WrappedContext {
+            wrapped: Box::new(too_long),
+            context: String::new(),
+        })
+    };
+    if let Some(&frames) = durations
         .iter()
         .find(|d| !d.is_finite() || **d > MAX_FRAMES_PER_ID as f32)
     {
-        candle_core::bail!(
-            "one phoneme would last {d} frames: at most {MAX_FRAMES_PER_ID} are synthesized; {fix}"
-        );
+        return refuse(TooLong::Phoneme { frames });
     }
-    let total: f64 = durations.iter().map(|&d| f64::from(d.max(0.0))).sum();
-    if total > f64::from(MAX_FRAMES_PER_ITEM) {
-        candle_core::bail!(
-            "the sentence would last {total} frames: at most {MAX_FRAMES_PER_ITEM} are synthesized in one piece; {fix}, or split the text"
-        );
+    let frames: f64 = durations.iter().map(|&d| f64::from(d.max(0.0))).sum();
+    if frames > f64::from(MAX_FRAMES_PER_ITEM) {
+        return refuse(TooLong::Sentence { frames });
     }
     Ok(())
 }

@@ -286,6 +286,12 @@ fn input_error(e: SynthError) -> ApiError {
 
 /// A synthesis failure after the request was accepted.
 fn synthesis_error(e: &SynthError) -> ApiError {
+    if let SynthError::TooLong(too_long) = e {
+        return ApiError::bad_request(
+            "sentence_too_long",
+            format!("{too_long}: raise `speed`, or split the sentence"),
+        );
+    }
     tracing::error!("synthesis failed: {e}");
     match e {
         SynthError::OutOfMemory => ApiError {
@@ -461,4 +467,21 @@ pub async fn method_not_allowed() -> ApiError {
         "method_not_allowed",
         "this endpoint does not take that HTTP method",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vivace_models::vits::TooLong;
+
+    #[test]
+    fn a_sentence_too_long_is_the_clients_400_naming_speed_not_a_cli_flag() {
+        let e = synthesis_error(&SynthError::TooLong(TooLong::Sentence { frames: 1e6 }));
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert_eq!(e.code, "sentence_too_long");
+        assert!(e.message.contains("`speed`"), "{}", e.message);
+        assert!(!e.message.contains("--length-scale"), "{}", e.message);
+        let e = synthesis_error(&SynthError::OutOfMemory);
+        assert_eq!(e.code, "out_of_memory");
+    }
 }
