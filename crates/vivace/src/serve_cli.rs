@@ -168,8 +168,15 @@ pub fn serve(args: &ServeArgs) -> Result<()> {
         if voices.iter().any(|v| v.info.name == served_name) {
             bail!("voice {served_name:?} is given twice");
         }
-        let info = vivace::voice_store::describe(&served_name, &path)
-            .with_context(|| format!("cannot read voice {}", path.display()))?;
+        // VITS voices say more in their config files (format, language);
+        // any other family is described by what it loaded.
+        let info = vivace::voice_store::describe(&served_name, &path).unwrap_or_else(|_| {
+            vivace::voice_store::VoiceInfo::from_capabilities(
+                &served_name,
+                &path,
+                synth.voice().capabilities(),
+            )
+        });
         if batch.is_none() {
             let decision = decide_batch(
                 &synth,

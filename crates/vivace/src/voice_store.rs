@@ -506,6 +506,25 @@ pub struct VoiceInfo {
     pub path: PathBuf,
 }
 
+impl VoiceInfo {
+    /// What a loaded voice of any family says about itself (its family as
+    /// the format, its first language).
+    pub fn from_capabilities(
+        name: &str,
+        path: &Path,
+        capabilities: &crate::family::Capabilities,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            format: capabilities.family,
+            language: capabilities.languages.first().cloned(),
+            sample_rate: capabilities.sample_rate,
+            speakers: capabilities.speakers,
+            path: path.to_path_buf(),
+        }
+    }
+}
+
 /// Reads what a voice's config files say about it, without loading weights.
 pub fn describe(name: &str, path: &Path) -> std::result::Result<VoiceInfo, vivace_models::Error> {
     if MmsVoice::is_checkpoint(path) {
