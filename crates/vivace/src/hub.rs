@@ -102,6 +102,9 @@ pub enum HubError {
     /// The name is not `hf:OWNER/NAME[@REVISION]`.
     #[error("{0:?} is not a Hub voice name: write hf:OWNER/NAME or hf:OWNER/NAME@REVISION")]
     BadName(String),
+    /// The HTTP client could not be set up.
+    #[error("cannot set up the Hub client: {0}")]
+    Client(Box<ApiError>),
     /// A file the checkpoint needs is not in the repo.
     #[error("{repo}@{revision} has no {file}, which this checkpoint needs: check the repo and revision, or name the files with --file")]
     Missing {
@@ -146,6 +149,7 @@ pub enum HubError {
 /// The Hub, with the cache it downloads into.
 pub struct HubSource {
     api: Api,
+    cache: Cache,
     endpoint: String,
 }
 
@@ -160,23 +164,23 @@ impl HubSource {
             .map(|e| e.trim_end_matches('/').to_string())
             .unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
         let token = std::env::var("HF_TOKEN").ok().filter(|t| !t.is_empty());
-        let api = ApiBuilder::from_cache(Cache::new(cache_dir.to_path_buf()))
+        let cache = Cache::new(cache_dir.to_path_buf());
+        let api = ApiBuilder::from_cache(cache.clone())
             .with_endpoint(endpoint.clone())
             .with_token(token)
             .with_progress(progress)
             .with_retries(3)
             .build()
-            .map_err(|source| HubError::Fetch {
-                repo: String::new(),
-                revision: String::new(),
-                file: String::new(),
-                endpoint: endpoint.clone(),
-                reason: Box::new(source),
-            })?;
-        Ok(Self { api, endpoint })
+            .map_err(|e| HubError::Client(Box::new(e)))?;
+        Ok(Self {
+            api,
+            cache,
+            endpoint,
+        })
     }
 
-    /// Fetches `request`'s files (from the cache when already there), checks
+    /// Fetches `request`'s files (from the cache when the revision's current
+    /// commit is already there), checks
     /// each LFS file against the Hub's sha256, and says where they are.
     pub fn fetch(&self, request: &HubRequest) -> Result<Fetched, HubError> {
         let repo = self.api.repo(Repo::with_revision(
@@ -209,7 +213,20 @@ impl HubSource {
                 Err(e) => return Err(fetch_error(name, e)),
             };
             commit = metadata.commit_hash().to_string();
-            let pointer = repo.get(name).map_err(|e| fetch_error(name, e))?;
+            // In the cache at the commit the revision points to now, or fetched.
+            let cached = self
+                .cache
+                .repo(Repo::with_revision(
+                    request.repo.clone(),
+                    RepoType::Model,
+                    commit.clone(),
+                ))
+                .pointer_path(&commit)
+                .join(name);
+            let pointer = match cached.exists() {
+                true => cached,
+                false => repo.download(name).map_err(|e| fetch_error(name, e))?,
+            };
             let blob = std::fs::canonicalize(&pointer).map_err(|source| StoreError::Io {
                 path: pointer.clone(),
                 source,

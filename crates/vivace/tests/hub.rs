@@ -235,6 +235,19 @@ fn a_hub_checkpoint_downloads_resumes_a_broken_transfer_and_speaks() {
         .join("config.json")
         .exists());
 
+    // A second download finds the commit's files in the cache: only the
+    // metadata is asked again.
+    let transfers = |hub: &FakeHub| {
+        hub.ranges_of("model.safetensors")
+            .iter()
+            .filter(|r| r.as_deref() != Some("bytes=0-0"))
+            .count()
+    };
+    let before = transfers(&hub);
+    let o = download(&cache, &hub, &["hf:facebook/mms-tts-tiny"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(transfers(&hub), before, "the weights were fetched again");
+
     // Listed with its source, and it speaks.
     let o = vivace()
         .env("XDG_CACHE_HOME", &cache)

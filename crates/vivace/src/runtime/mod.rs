@@ -412,7 +412,8 @@ impl InOrder {
     }
 
     /// [`InOrder::next`] for a caller outside an async runtime (`vivace
-    /// say`): blocks the thread until the next chunk.
+    /// say`): blocks the thread until the next chunk. Not from inside an
+    /// async task (tokio refuses to block its threads: use `next`).
     pub fn next_blocking(&mut self) -> Option<ChunkResult> {
         loop {
             if let Some(chunk) = self.ready_chunk() {
