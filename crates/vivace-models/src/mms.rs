@@ -123,6 +123,7 @@ impl MmsVoice {
             length_scale: 1.0 / extra.speaking_rate,
             noise_w: extra.noise_scale_duration,
             speaker: None,
+            seed: None,
         };
         Ok((config, defaults))
     }

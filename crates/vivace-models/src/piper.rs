@@ -115,6 +115,7 @@ impl PiperConfig {
             length_scale: self.inference.length_scale,
             noise_w: self.inference.noise_w,
             speaker: None,
+            seed: None,
         }
     }
 

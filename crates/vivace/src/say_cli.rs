@@ -52,6 +52,10 @@ pub(crate) struct SayArgs {
     /// Phoneme width noise; default from the voice.
     #[arg(long = "noise-w-scale", visible_aliases = ["noise_w_scale", "noise-w"])]
     noise_w_scale: Option<f64>,
+    /// Seed of the noise: the same seed and text give the same audio
+    /// (Vivace's own; Piper draws fresh noise each time).
+    #[arg(long)]
+    seed: Option<u64>,
     /// Seconds of silence between sentences.
     #[arg(
         long = "sentence-silence",
@@ -223,6 +227,7 @@ pub(crate) fn say(args: &SayArgs) -> Result<()> {
     // The flags become the family's parameters here, by their JSON names.
     let mut request = Request {
         speaker: args.speaker.clone().map(SpeakerRef::Given),
+        seed: args.seed,
         ..Request::default()
     };
     for (name, value) in [

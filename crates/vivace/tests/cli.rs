@@ -476,3 +476,27 @@ fn mms_checkpoint_speaks_through_the_cli_and_is_listed_when_installed() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("vocabulary"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_seed_makes_noisy_speech_reproducible() {
+    let dir = scratch();
+    let (a, b) = (dir.path().join("a.wav"), dir.path().join("b.wav"));
+    for out in [&a, &b] {
+        let o = say(
+            &[
+                "Hello there.",
+                "--seed",
+                "7",
+                "-f",
+                out.to_str().expect("path"),
+            ],
+            b"",
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    assert_eq!(
+        std::fs::read(&a).expect("a"),
+        std::fs::read(&b).expect("b"),
+        "the same seed gave different audio"
+    );
+}

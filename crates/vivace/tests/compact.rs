@@ -60,6 +60,7 @@ fn params(length_scale: f64) -> SynthesisParams {
         length_scale,
         noise_w: 0.0,
         speaker: None,
+        seed: None,
     }
 }
 

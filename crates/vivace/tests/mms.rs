@@ -43,6 +43,7 @@ fn check_goldens(dir: &std::path::Path) -> (usize, f64) {
                 noise_w: 0.0,
                 length_scale: 1.0 / golden["speaking_rate"].as_f64().expect("rate"),
                 speaker: golden["speaker"].as_u64().map(|s| s as u32),
+                seed: None,
             };
             let got = voice
                 .model

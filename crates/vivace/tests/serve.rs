@@ -925,3 +925,21 @@ fn sentences_of_concurrent_requests_share_batches_and_sound_as_alone() {
         );
     }
 }
+
+#[test]
+fn a_seed_gives_the_same_audio_for_the_same_input() {
+    let server = Server::start(&["--no-embeddings"], &[]);
+    let body = serde_json::json!({ "input": "Hello there.", "response_format": "pcm", "seed": 11 });
+    let first = server.speech(&body);
+    let second = server.speech(&body);
+    assert_eq!(first.status, 200);
+    assert!(!first.body.is_empty());
+    assert_eq!(
+        first.body, second.body,
+        "the same seed gave different audio"
+    );
+    let other = server.speech(&serde_json::json!({
+        "input": "Hello there.", "response_format": "pcm", "seed": 12
+    }));
+    assert_ne!(other.body, first.body, "another seed gave the same audio");
+}

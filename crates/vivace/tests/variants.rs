@@ -57,6 +57,7 @@ fn fixture_voices_match_onnxruntime() {
                 length_scale: render["length_scale"].as_f64().expect("length_scale"),
                 noise_w: render["noise_w"].as_f64().expect("noise_w"),
                 speaker: render["sid"].as_u64().map(|s| s as u32),
+                seed: None,
             };
             let got = loaded.model.synthesize(&ids, &params).expect("synthesize");
             let file = render["file"].as_str().expect("file");

@@ -13,6 +13,7 @@ use candle_nn::VarBuilder;
 use super::spline;
 use super::VitsConfig;
 use crate::nn::layers::{flip_channels, masked, ChannelNorm, Conv, ConvSpec};
+use crate::nn::sampling::{SeededSource, UniformSource};
 
 /// Dilated depth-separable convolutions with GELU (VITS `DDSConv`); the
 /// kernel's dilation grows as `kernel^layer`.
@@ -170,13 +171,14 @@ impl StochasticDurationPredictor {
 
     /// Log-durations `[b, 1, t]` for encoder states `x` `[b, hidden, t]`, from
     /// noise scaled per item by `noise_scale` (`[b, 1, 1]`; `None` gives the
-    /// deterministic result).
+    /// deterministic result) and drawn from the items' `seeds` (see [`noise`]).
     pub fn forward(
         &self,
         x: &Tensor,
         mask: Option<&Tensor>,
         g: Option<&Tensor>,
         noise_scale: Option<&Tensor>,
+        seeds: &[Option<u64>],
     ) -> Result<Tensor> {
         let mut x = self.pre.forward(x)?;
         if let (Some(cond), Some(g)) = (&self.cond, g) {
@@ -187,7 +189,14 @@ impl StochasticDurationPredictor {
             mask,
         )?;
         let (b, _, t) = x.dims3()?;
-        let mut z = noise((b, 2, t), noise_scale, x.dtype(), x.device())?;
+        let mut z = noise(
+            (b, 2, t),
+            noise_scale,
+            seeds,
+            NoiseStage::Durations,
+            x.dtype(),
+            x.device(),
+        )?;
         for flow in self.conv_flows.iter().rev() {
             z = flow.reverse(&flip_channels(&z)?, mask, &cond)?;
         }
@@ -266,34 +275,153 @@ impl Durations {
         })
     }
 
-    /// Log-durations `[b, 1, t]`; `noise_scale` is per item (`[b, 1, 1]`).
+    /// Log-durations `[b, 1, t]`; `noise_scale` is per item (`[b, 1, 1]`),
+    /// and so are `seeds` (see [`noise`]).
     pub fn forward(
         &self,
         x: &Tensor,
         mask: Option<&Tensor>,
         g: Option<&Tensor>,
         noise_scale: Option<&Tensor>,
+        seeds: &[Option<u64>],
     ) -> Result<Tensor> {
         match self {
-            Self::Stochastic(p) => p.forward(x, mask, g, noise_scale),
+            Self::Stochastic(p) => p.forward(x, mask, g, noise_scale, seeds),
             Self::Deterministic(p) => p.forward(x, mask, g),
         }
     }
 }
 
-/// Gaussian noise of `shape` times a per-item `scale` (`[b, 1, 1]`); exact
-/// zeros without a scale, so noise-free synthesis is deterministic and matches
-/// the reference.
+/// Which of the two noises of a synthesis: each seeded item draws its own
+/// stream for each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoiseStage {
+    /// The stochastic duration predictor's noise.
+    Durations = 1,
+    /// The prior's noise before the flow.
+    Prior = 2,
+}
+
+/// Gaussian noise of `shape` `[b, c, t]` times a per-item `scale`
+/// (`[b, 1, 1]`); exact zeros without a scale, so noise-free synthesis is
+/// deterministic and matches the reference.
+///
+/// When any item has a seed in `seeds`, the noise is drawn on the host: each
+/// item's channel `j` is its own stream (item seed, `stage`, `j`), read
+/// from position 0, so an item gets the same values alone or padded in a
+/// batch, on any device. Unseeded items of such a batch draw a fresh seed.
+/// Without seeds, candle's generator draws on the device.
 pub fn noise(
     shape: (usize, usize, usize),
     scale: Option<&Tensor>,
+    seeds: &[Option<u64>],
+    stage: NoiseStage,
     dtype: DType,
     device: &Device,
 ) -> Result<Tensor> {
-    match scale {
-        None => Tensor::zeros(shape, dtype, device),
-        Some(scale) => Tensor::randn(0f32, 1f32, shape, device)?
-            .to_dtype(dtype)?
-            .broadcast_mul(scale),
+    let Some(scale) = scale else {
+        return Tensor::zeros(shape, dtype, device);
+    };
+    let unit = if seeds.iter().any(Option::is_some) {
+        seeded_gaussian(shape, seeds, stage)?.to_device(device)?
+    } else {
+        Tensor::randn(0f32, 1f32, shape, device)?
+    };
+    unit.to_dtype(dtype)?.broadcast_mul(scale)
+}
+
+/// Standard normal values `[b, c, t]` on the CPU, one stream per item and
+/// channel (Box–Muller over [`SeededSource`]).
+fn seeded_gaussian(
+    (b, c, t): (usize, usize, usize),
+    seeds: &[Option<u64>],
+    stage: NoiseStage,
+) -> Result<Tensor> {
+    let mut values = Vec::with_capacity(b * c * t);
+    for item in 0..b {
+        let seed = seeds
+            .get(item)
+            .copied()
+            .flatten()
+            .unwrap_or_else(fresh_seed);
+        for channel in 0..c {
+            let stream = seed
+                ^ (stage as u64).wrapping_mul(0xA076_1D64_78BD_642F)
+                ^ (channel as u64).wrapping_mul(0xE703_7ED1_A0B4_28DB);
+            let mut source = SeededSource::new(stream);
+            let mut row = 0;
+            while row < t {
+                // 1 - u is in (0, 1]: its logarithm is finite.
+                let radius = (-2.0 * (1.0 - source.next_uniform()).ln()).sqrt();
+                let angle = std::f64::consts::TAU * source.next_uniform();
+                values.push((radius * angle.cos()) as f32);
+                if row + 1 < t {
+                    values.push((radius * angle.sin()) as f32);
+                }
+                row += 2;
+            }
+        }
+    }
+    Tensor::from_vec(values, (b, c, t), &Device::Cpu)
+}
+
+/// A seed for an unseeded item of a seeded batch: the clock and a counter.
+fn fresh_seed() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    nanos
+        ^ COUNTER
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn draw(shape: (usize, usize, usize), seeds: &[Option<u64>], stage: NoiseStage) -> Vec<f32> {
+        let scale = Tensor::ones((shape.0, 1, 1), DType::F32, &Device::Cpu).expect("scale");
+        noise(shape, Some(&scale), seeds, stage, DType::F32, &Device::Cpu)
+            .and_then(|t| t.flatten_all())
+            .and_then(|t| t.to_vec1::<f32>())
+            .expect("noise")
+    }
+
+    #[test]
+    fn seeded_noise_is_reproducible_per_item_and_independent_of_padding() {
+        let short = draw((1, 2, 5), &[Some(3)], NoiseStage::Prior);
+        assert_eq!(short, draw((1, 2, 5), &[Some(3)], NoiseStage::Prior));
+        // Padded to 9 beside another item: each channel starts the same.
+        let padded = draw((2, 2, 9), &[Some(42), Some(3)], NoiseStage::Prior);
+        let item = &padded[18..];
+        assert_eq!(&item[..5], &short[..5]);
+        assert_eq!(&item[9..14], &short[5..]);
+        // Other seeds and the other stage draw other values.
+        assert_ne!(short, draw((1, 2, 5), &[Some(4)], NoiseStage::Prior));
+        assert_ne!(short, draw((1, 2, 5), &[Some(3)], NoiseStage::Durations));
+        // Roughly standard normal.
+        let many = draw((1, 1, 20_000), &[Some(1)], NoiseStage::Prior);
+        let mean = many.iter().sum::<f32>() / many.len() as f32;
+        let var = many.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / many.len() as f32;
+        assert!(
+            mean.abs() < 0.03 && (var - 1.0).abs() < 0.05,
+            "{mean} {var}"
+        );
+        // No scale: exact zeros.
+        let zeros = noise(
+            (1, 2, 3),
+            None,
+            &[Some(1)],
+            NoiseStage::Prior,
+            DType::F32,
+            &Device::Cpu,
+        )
+        .and_then(|t| t.flatten_all())
+        .and_then(|t| t.to_vec1::<f32>())
+        .expect("zeros");
+        assert!(zeros.iter().all(|&v| v == 0.0));
     }
 }

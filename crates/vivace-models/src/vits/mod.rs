@@ -22,7 +22,7 @@ use candle_nn::{Embedding, VarBuilder};
 use crate::nn::cpu_ops;
 pub use crate::nn::hifigan::ResBlockKind;
 use crate::nn::hifigan::{Generator, HifiGanConfig};
-use duration::{noise, Durations};
+use duration::{noise, Durations, NoiseStage};
 use flow::Flow;
 use text_encoder::TextEncoder;
 
@@ -138,6 +138,10 @@ pub struct SynthesisParams {
     pub noise_w: f64,
     /// Speaker index for multi-speaker voices.
     pub speaker: Option<u32>,
+    /// Seed of the noise: the same seed gives the same audio, alone or in a
+    /// batch, on any machine's CPU; `None` draws from candle's generator.
+    #[serde(default)]
+    pub seed: Option<u64>,
 }
 
 /// A model's decoder as a module: latents `[b, flow_size, frames]` to audio
@@ -447,9 +451,14 @@ impl Vits {
     ) -> Result<Vec<Vec<f32>>> {
         let (dev, dtype) = (&self.device, self.dtype);
         let noise_w = per_item(items, |p| p.noise_w, dtype, dev)?;
-        let logw = self
-            .dp
-            .forward(&e.enc.x, e.x_mask.as_ref(), e.g.as_ref(), noise_w.as_ref())?;
+        let seeds: Vec<Option<u64>> = items.iter().map(|(_, p)| p.seed).collect();
+        let logw = self.dp.forward(
+            &e.enc.x,
+            e.x_mask.as_ref(),
+            e.g.as_ref(),
+            noise_w.as_ref(),
+            &seeds,
+        )?;
         let length_scale = per_item(items, |p| p.length_scale, dtype, dev)?
             .unwrap_or(Tensor::zeros((items.len(), 1, 1), dtype, dev)?);
         let w = crate::nn::layers::masked(&logw.exp()?, e.x_mask.as_ref())?
@@ -523,7 +532,15 @@ impl Vits {
         let z_p = match per_item(items, |p| p.noise_scale, dtype, dev)? {
             None => m_p,
             Some(scale) => {
-                let eps = noise(m_p.dims3()?, Some(&scale), dtype, dev)?;
+                let seeds: Vec<Option<u64>> = items.iter().map(|(_, p)| p.seed).collect();
+                let eps = noise(
+                    m_p.dims3()?,
+                    Some(&scale),
+                    &seeds,
+                    NoiseStage::Prior,
+                    dtype,
+                    dev,
+                )?;
                 (m_p + (eps * expand(&enc.logs_p)?.exp()?)?)?
             }
         };

@@ -87,6 +87,9 @@ pub struct Request {
     pub speed: Option<f64>,
     /// The speaker; the voice's default when absent.
     pub speaker: Option<SpeakerRef>,
+    /// Seed of the voice's randomness (noise, sampling): the same seed, the
+    /// same audio; fresh randomness when absent.
+    pub seed: Option<u64>,
 }
 
 /// One step's audio for one sequence.
@@ -124,6 +127,11 @@ pub trait Model: Send + Sync + 'static {
         params: &mut Self::Params,
         speaker: &SpeakerRef,
     ) -> Result<(), SynthError>;
+    /// Seeds the voice's randomness (noise, sampling). A family without
+    /// any ignores it.
+    fn set_seed(&self, params: &mut Self::Params, seed: u64) {
+        let _ = (params, seed);
+    }
     /// Splits `text` into sentences of model input (the text front end).
     fn sentences(&self, text: &str) -> Result<Vec<Sentence>, SynthError>;
     /// Starts one sequence.
@@ -183,6 +191,9 @@ impl<M: Model> Voice for M {
         }
         if let Some(speaker) = &request.speaker {
             self.set_speaker(&mut params, speaker)?;
+        }
+        if let Some(seed) = request.seed {
+            self.set_seed(&mut params, seed);
         }
         Ok(Params(Arc::new(params)))
     }

@@ -54,6 +54,9 @@ pub struct SpeechRequest {
     pub speed: Option<f64>,
     /// Vivace extension: speaker name or index of a multi-speaker voice.
     pub speaker: Option<String>,
+    /// Vivace extension: seed of the voice's noise (same seed and input,
+    /// same audio, whatever else is batched with it).
+    pub seed: Option<u64>,
 }
 
 /// `POST /v1/audio/speech`: checks the request, splits it into sentences,
@@ -108,6 +111,7 @@ pub async fn speech(
         .params(&Request {
             speed: Some(speed),
             speaker: request.speaker.clone().map(SpeakerRef::Given),
+            seed: request.seed,
             ..Request::default()
         })
         .map_err(|e| ApiError::bad_request("invalid_speaker", e.to_string()))?;

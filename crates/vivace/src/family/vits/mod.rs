@@ -213,6 +213,10 @@ impl Model for VitsVoice {
         }
     }
 
+    fn set_seed(&self, params: &mut SynthesisParams, seed: u64) {
+        params.seed = Some(seed);
+    }
+
     fn sentences(&self, text: &str) -> Result<Vec<Sentence>, SynthError> {
         if text.trim().is_empty() {
             return Err(SynthError::EmptyText);
