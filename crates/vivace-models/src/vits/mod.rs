@@ -606,7 +606,7 @@ pub const MAX_FRAMES_PER_ITEM: u32 = 1 << 15;
 /// refuses, typed so the CLI and the server can name their own fix
 /// (`--length-scale`, `speed`). It travels inside candle's error; find it
 /// with [`too_long`].
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Clone, PartialEq, thiserror::Error)]
 pub enum TooLong {
     /// One id would last more than [`MAX_FRAMES_PER_ID`] frames (or an
     /// infinite or NaN number).
@@ -621,6 +621,13 @@ pub enum TooLong {
         /// Its predicted frames, after the length scale.
         frames: f64,
     },
+}
+
+/// Candle prints a wrapped error with `{:?}`: make that the message too.
+impl std::fmt::Debug for TooLong {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
 }
 
 /// The [`TooLong`] inside `error`, if that is what it is.
@@ -641,7 +648,7 @@ fn check_durations(durations: &[f32]) -> Result<()> {
     let refuse = |too_long: TooLong| {
         Err(candle_core::Error::WrappedContext {
             wrapped: Box::new(too_long),
-            context: String::new(),
+            context: "lower the length scale, or split the text".into(),
         })
     };
     if let Some(&frames) = durations
