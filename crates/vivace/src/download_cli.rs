@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use vivace::family;
-use vivace::hub::{HubRequest, HubSource};
+use vivace::hub::{parse_hub_name, HubFile, HubRequest, HubSource};
 use vivace::voice_store::{
     sha256_file, Manifest, ManifestFile, Placement, VoiceStore, DEFAULT_VOICE,
 };
@@ -38,7 +38,7 @@ pub fn download(args: &DownloadArgs) -> Result<()> {
     let source = args.source.as_deref().unwrap_or(DEFAULT_VOICE.name);
     let path = if source == DEFAULT_VOICE.name {
         store.ensure(&DEFAULT_VOICE)?
-    } else if let Some(parsed) = HubRequest::parse(source) {
+    } else if let Some(parsed) = parse_hub_name(source) {
         let (repo, revision) = parsed?;
         from_hub(&store, args, repo, revision)?
     } else if Path::new(source).exists() {
@@ -61,15 +61,15 @@ fn from_hub(
     repo: String,
     revision: String,
 ) -> Result<PathBuf> {
-    let files: Vec<(String, bool)> = if args.files.is_empty() {
+    let files: Vec<HubFile> = if args.files.is_empty() {
         let family = family::by_name(&args.family).map_err(anyhow::Error::msg)?;
-        family
-            .hub_files()
-            .iter()
-            .map(|f| (f.name.to_string(), f.required))
-            .collect()
+        family.hub_files().to_vec()
     } else {
-        args.files.iter().map(|f| (f.clone(), true)).collect()
+        let named = |f: &String| HubFile {
+            name: f.clone().into(),
+            required: true,
+        };
+        args.files.iter().map(named).collect()
     };
     let request = HubRequest {
         repo,
@@ -117,48 +117,57 @@ fn from_hub(
 /// Copies a local voice (a `.onnx` with its `.onnx.json`, or a checkpoint
 /// folder's files) into the store.
 fn from_local(store: &VoiceStore, args: &DownloadArgs, source: &Path) -> Result<PathBuf> {
-    let mut files: Vec<PathBuf> = Vec::new();
-    if source.is_dir() {
-        for entry in std::fs::read_dir(source)
-            .with_context(|| format!("cannot read {}", source.display()))?
-        {
-            let path = entry?.path();
-            if path.is_file() {
-                files.push(path);
-            }
-        }
-        files.sort();
-    } else {
-        let json = vivace_models::piper::PiperVoice::config_path(source);
-        files.push(source.to_path_buf());
-        if json.is_file() {
-            files.push(json);
-        }
-    }
     let base = |p: &Path| {
         p.file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default()
     };
-    let folder = source
-        .canonicalize()
-        .ok()
-        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .unwrap_or_else(|| "voice".into());
-    let names: Vec<String> = files.iter().map(|p| base(p)).collect();
-    let default = match source.is_dir() {
-        true => folder,
-        false => names.first().cloned().unwrap_or(folder),
+    // (name in the voice folder, file to copy)
+    let (name, files): (String, Vec<(String, PathBuf)>) = if source.is_dir() {
+        let mut paths = Vec::new();
+        for entry in std::fs::read_dir(source)
+            .with_context(|| format!("cannot read {}", source.display()))?
+        {
+            let path = entry?.path();
+            if path.is_file() {
+                paths.push(path);
+            }
+        }
+        paths.sort();
+        let folder = source
+            .canonicalize()
+            .ok()
+            .map_or_else(|| "voice".into(), |p| base(&p));
+        let names: Vec<String> = paths.iter().map(|p| base(p)).collect();
+        let name = voice_name(args, names.iter().map(String::as_str), &folder);
+        let files = paths
+            .into_iter()
+            .map(|p| (file_name_in_voice(&base(&p), &name), p))
+            .collect();
+        (name, files)
+    } else {
+        // One voice file (`.onnx`, or a compact `.safetensors`) named after
+        // the voice, with the Piper config beside it when there is one.
+        let stem = source
+            .file_stem()
+            .map_or_else(|| "voice".into(), |s| s.to_string_lossy().into_owned());
+        let name = args.name.clone().unwrap_or(stem);
+        let extension = source
+            .extension()
+            .map_or_else(String::new, |e| e.to_string_lossy().into_owned());
+        let mut files = vec![(format!("{name}.{extension}"), source.to_path_buf())];
+        let json = vivace_models::piper::PiperVoice::config_path(source);
+        if json.is_file() {
+            files.push((format!("{name}.onnx.json"), json));
+        }
+        (name, files)
     };
-    let name = voice_name(args, names.iter().map(String::as_str), &default);
     let mut manifest = Manifest {
         source: "local".into(),
         origin: source.display().to_string(),
         files: Default::default(),
     };
-    let mut placed = Vec::new();
-    for path in &files {
-        let as_named = file_name_in_voice(&base(path), &name);
+    for (as_named, path) in &files {
         let size = std::fs::metadata(path)?.len();
         manifest.files.insert(
             as_named.clone(),
@@ -167,10 +176,9 @@ fn from_local(store: &VoiceStore, args: &DownloadArgs, source: &Path) -> Result<
                 size,
             },
         );
-        placed.push((as_named, path.clone()));
     }
     let path = store
-        .install(&name, &placed, &manifest, Placement::Copy)
+        .install(&name, &files, &manifest, Placement::Copy)
         .with_context(|| format!("cannot install {} as voice {name}", source.display()))?;
     eprintln!(
         "vivace: installed voice {name} (copied from {})",
@@ -179,8 +187,7 @@ fn from_local(store: &VoiceStore, args: &DownloadArgs, source: &Path) -> Result<
     Ok(path)
 }
 
-/// `--name`, else the stem of the `.onnx` among `files`, else `fallback`
-/// (without a `.onnx` suffix).
+/// `--name`, else the stem of the `.onnx` among `files`, else `fallback`.
 fn voice_name<'a>(
     args: &DownloadArgs,
     mut files: impl Iterator<Item = &'a str>,
@@ -193,7 +200,7 @@ fn voice_name<'a>(
         let base = f.rsplit('/').next().unwrap_or(f);
         base.strip_suffix(".onnx").map(String::from)
     });
-    onnx.unwrap_or_else(|| fallback.trim_end_matches(".onnx").to_string())
+    onnx.unwrap_or_else(|| fallback.to_string())
 }
 
 /// The name a fetched file gets in the voice folder: a Piper voice's files

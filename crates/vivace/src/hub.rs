@@ -13,6 +13,7 @@
 //! `HF_ENDPOINT` replaces `https://huggingface.co` (a mirror, or the tests'
 //! local server); `HF_TOKEN` is sent for gated repos.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use hf_hub::api::sync::{Api, ApiBuilder, ApiError};
@@ -24,10 +25,10 @@ use crate::voice_store::{sha256_file, StoreError};
 pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
 
 /// A file of a checkpoint, and whether a checkpoint without it is broken.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HubFile {
-    /// Its path in the repo.
-    pub name: &'static str,
+    /// Its path in the repo (a family's list is static, `--file` owned).
+    pub name: Cow<'static, str>,
     /// Whether the checkpoint needs it (an optional one may be absent).
     pub required: bool,
 }
@@ -40,34 +41,32 @@ pub struct HubRequest {
     /// A branch, tag or commit (`main` by default).
     pub revision: String,
     /// The files, in order.
-    pub files: Vec<(String, bool)>,
+    pub files: Vec<HubFile>,
 }
 
-impl HubRequest {
-    /// Parses `hf:OWNER/NAME[@REVISION]`; `None` when `name` is not a Hub name.
-    pub fn parse(name: &str) -> Option<Result<(String, String), HubError>> {
-        let rest = name.strip_prefix("hf:")?;
-        let (repo, revision) = match rest.split_once('@') {
-            Some((repo, revision)) => (repo, revision),
-            None => (rest, "main"),
-        };
-        let valid_part = |p: &str| {
-            !p.is_empty()
-                && p != "."
-                && p != ".."
-                && p.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        };
-        let repo_ok =
-            matches!(repo.split_once('/'), Some((o, n)) if valid_part(o) && valid_part(n));
-        // Branches may hold slashes (`refs/pr/1`); each part must be plain.
-        let revision_ok = revision.split('/').all(valid_part);
-        let ok = repo_ok && revision_ok;
-        Some(match ok {
-            true => Ok((repo.to_string(), revision.to_string())),
-            false => Err(HubError::BadName(name.to_string())),
-        })
-    }
+/// The repo and revision of `hf:OWNER/NAME[@REVISION]` (`main` by default);
+/// `None` when `name` is not a Hub name at all.
+pub fn parse_hub_name(name: &str) -> Option<Result<(String, String), HubError>> {
+    let rest = name.strip_prefix("hf:")?;
+    let (repo, revision) = match rest.split_once('@') {
+        Some((repo, revision)) => (repo, revision),
+        None => (rest, "main"),
+    };
+    let valid_part = |p: &str| {
+        !p.is_empty()
+            && p != "."
+            && p != ".."
+            && p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
+    let repo_ok = matches!(repo.split_once('/'), Some((o, n)) if valid_part(o) && valid_part(n));
+    // Branches may hold slashes (`refs/pr/1`); each part must be plain.
+    let revision_ok = revision.split('/').all(valid_part);
+    let ok = repo_ok && revision_ok;
+    Some(match ok {
+        true => Ok((repo.to_string(), revision.to_string())),
+        false => Err(HubError::BadName(name.to_string())),
+    })
 }
 
 /// One file fetched and checked.
@@ -197,7 +196,8 @@ impl HubSource {
         };
         let mut commit = String::new();
         let mut files = Vec::new();
-        for (name, required) in &request.files {
+        for HubFile { name, required } in &request.files {
+            let name = name.as_ref();
             let metadata = match self.api.metadata(&repo.url(name)) {
                 Ok(m) => m,
                 Err(e) if is_not_found(&e) => {
@@ -205,7 +205,7 @@ impl HubSource {
                         return Err(HubError::Missing {
                             repo: request.repo.clone(),
                             revision: request.revision.clone(),
-                            file: name.clone(),
+                            file: name.to_string(),
                         });
                     }
                     continue;
@@ -240,7 +240,7 @@ impl HubSource {
                 let _ = std::fs::remove_file(&blob);
                 return Err(HubError::Checksum {
                     repo: request.repo.clone(),
-                    file: name.clone(),
+                    file: name.to_string(),
                     expected: etag,
                     got: sha256,
                 });
@@ -252,7 +252,7 @@ impl HubSource {
                 })?
                 .len();
             files.push(FetchedFile {
-                name: name.clone(),
+                name: name.to_string(),
                 path: blob,
                 sha256,
                 size,
@@ -281,7 +281,7 @@ mod tests {
 
     #[test]
     fn hub_names_are_parsed_and_bad_ones_refused() {
-        let parse = |n: &str| HubRequest::parse(n).map(|r| r.ok());
+        let parse = |n: &str| parse_hub_name(n).map(|r| r.ok());
         assert_eq!(parse("en_US-joe-medium"), None, "not a Hub name");
         assert_eq!(
             parse("hf:facebook/mms-tts-eng"),

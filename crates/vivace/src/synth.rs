@@ -76,6 +76,16 @@ pub enum SynthError {
     Shared(Arc<SynthError>),
 }
 
+impl From<vivace_perf::batch::BackoffError<SynthError>> for SynthError {
+    /// Out of memory even at batch 1, or the step's own failure.
+    fn from(e: vivace_perf::batch::BackoffError<SynthError>) -> Self {
+        match e {
+            vivace_perf::batch::BackoffError::OutOfMemory => Self::OutOfMemory,
+            vivace_perf::batch::BackoffError::Failed(e) => e,
+        }
+    }
+}
+
 impl SynthError {
     /// The error itself when nothing else holds it, else a shared view of it.
     pub fn unshare(shared: Arc<SynthError>) -> SynthError {

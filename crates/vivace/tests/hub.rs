@@ -350,3 +350,34 @@ fn a_local_voice_is_copied_in_with_its_manifest() {
         .expect("read");
     assert!(manifest.contains(&hex::encode(Sha256::digest(&bytes))));
 }
+
+#[test]
+fn a_local_compact_voice_is_installed_under_its_own_name() {
+    let dir = scratch();
+    let cache = dir.path().join("cache");
+    let compact = dir.path().join("tiny.safetensors");
+    let o = vivace()
+        .arg("convert")
+        .arg(fixtures().join("voices/tiny-single-rb2-dp.onnx"))
+        .args(["--no-check", "-o"])
+        .arg(&compact)
+        .output()
+        .expect("convert");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = vivace()
+        .env("XDG_CACHE_HOME", &cache)
+        .arg("download")
+        .arg(&compact)
+        .output()
+        .expect("download");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(cache.join("vivace/voices/tiny/tiny.safetensors").is_file());
+    let out = dir.path().join("tiny.wav");
+    let o = vivace()
+        .env("XDG_CACHE_HOME", &cache)
+        .args(["say", "Hi.", "--voice", "tiny", "-f"])
+        .arg(&out)
+        .output()
+        .expect("say");
+    assert!(o.status.success(), "{}", stderr(&o));
+}

@@ -77,13 +77,11 @@ impl UniformSource for SeededSource {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Sampler {
     warps: Vec<Warp>,
-    greedy: bool,
 }
 
 impl Sampler {
     /// Applies `warps` in order, then draws; checks each parameter's range.
     pub fn new(warps: Vec<Warp>) -> Result<Self, SamplingError> {
-        let mut greedy = false;
         for warp in &warps {
             let bad = |what: &str| Err(SamplingError::InvalidParameter(what.to_string()));
             match *warp {
@@ -93,7 +91,6 @@ impl Sampler {
                 Warp::Temperature(t) if !(t.is_finite() && t >= 0.0) => {
                     return bad("the temperature must be 0 (greedy) or positive")
                 }
-                Warp::Temperature(0.0) => greedy = true,
                 Warp::TopK(0) => return bad("top-k must be at least 1"),
                 Warp::TopP(p) if !(p > 0.0 && p <= 1.0) => {
                     return bad("top-p must be above 0 and at most 1 (1: off)")
@@ -104,7 +101,7 @@ impl Sampler {
                 _ => {}
             }
         }
-        Ok(Self { warps, greedy })
+        Ok(Self { warps })
     }
 
     /// Applies the warps to `logits` in place; `previous` are the tokens
@@ -132,7 +129,7 @@ impl Sampler {
         source: &mut dyn UniformSource,
     ) -> Result<u32, SamplingError> {
         self.warp(logits, previous);
-        if self.greedy {
+        if self.warps.contains(&Warp::Temperature(0.0)) {
             return argmax(logits).ok_or(SamplingError::NoLogits);
         }
         let probs = softmax(logits).ok_or(SamplingError::NoLogits)?;

@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use vivace_frontend::audio::{silence_samples, PostProcess};
-use vivace_perf::batch::{run_with_backoff, BackoffError};
+use vivace_perf::batch::run_with_backoff;
 
 use crate::family::{Chunk, Params, Sentence, Sequence, Voice};
 use crate::metrics::Metrics;
@@ -632,10 +632,7 @@ fn run_step(shared: &Shared, batch: &mut [Job], stepped: &AtomicUsize) {
                 stepped.store(batch.len(), Ordering::Relaxed);
             }
             Err(e) => {
-                let error = match e {
-                    BackoffError::OutOfMemory => SynthError::OutOfMemory,
-                    BackoffError::Failed(e) => e,
-                };
+                let error = SynthError::from(e);
                 if rest.len() > 1 && batch_size > 1 {
                     tracing::warn!("a batch failed ({error}); retrying its sentences one by one");
                     batch_size = 1;
@@ -698,11 +695,7 @@ pub fn render(
             .filter(|(_, d)| !**d)
             .map(|(s, _)| s)
             .collect();
-        let (chunks, fitted) = run_with_backoff(live.len(), |b| voice.step(&mut live[..b]))
-            .map_err(|e| match e {
-                BackoffError::OutOfMemory => SynthError::OutOfMemory,
-                BackoffError::Failed(e) => e,
-            })?;
+        let (chunks, fitted) = run_with_backoff(live.len(), |b| voice.step(&mut live[..b]))?;
         drop(live);
         if fitted == 0 || chunks.len() != fitted {
             return Err(SynthError::Mismatch("a step that returned no chunks"));

@@ -1,6 +1,7 @@
 //! The VITS family: Piper voices (espeak-ng phonemes) and Hugging Face VITS
 //! checkpoints (MMS-TTS, characters). One step synthesizes a whole sentence.
 
+use std::borrow::Cow;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -44,27 +45,27 @@ impl Family for VitsFamily {
     fn hub_files(&self) -> &'static [HubFile] {
         const FILES: &[HubFile] = &[
             HubFile {
-                name: "config.json",
+                name: Cow::Borrowed("config.json"),
                 required: true,
             },
             HubFile {
-                name: "model.safetensors",
+                name: Cow::Borrowed("model.safetensors"),
                 required: true,
             },
             HubFile {
-                name: "vocab.json",
+                name: Cow::Borrowed("vocab.json"),
                 required: true,
             },
             HubFile {
-                name: "tokenizer_config.json",
+                name: Cow::Borrowed("tokenizer_config.json"),
                 required: false,
             },
             HubFile {
-                name: "added_tokens.json",
+                name: Cow::Borrowed("added_tokens.json"),
                 required: false,
             },
             HubFile {
-                name: "special_tokens_map.json",
+                name: Cow::Borrowed("special_tokens_map.json"),
                 required: false,
             },
         ];
@@ -218,9 +219,6 @@ impl Model for VitsVoice {
     }
 
     fn sentences(&self, text: &str) -> Result<Vec<Sentence>, SynthError> {
-        if text.trim().is_empty() {
-            return Err(SynthError::EmptyText);
-        }
         let mut out = Vec::new();
         match &self.checkpoint {
             Checkpoint::Piper { voice, phonemizer } => {
