@@ -3,7 +3,7 @@
 //!
 //! Files land in the Hub's cache layout under `$CACHE/vivace/hub`
 //! (`models--OWNER--NAME/blobs`, `snapshots/COMMIT/…`). `hf-hub` downloads
-//! each into `blobs/ETAG.sync.part`, resumes from there with a `Range`
+//! each into `blobs/ETAG.part`, resumes from there with a `Range`
 //! request when a transfer breaks (within a run, and in the next run), and
 //! renames it into place when complete, so a file is never half there.
 //! Here every file is then hashed: a Git LFS file (the weights) must hash

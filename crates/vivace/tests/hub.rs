@@ -381,3 +381,31 @@ fn a_local_compact_voice_is_installed_under_its_own_name() {
         .expect("say");
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+#[test]
+fn a_transfer_broken_in_an_earlier_run_resumes_where_it_stopped() {
+    let dir = scratch();
+    let cache = dir.path().join("cache");
+    let files = tiny_checkpoint();
+    let weights = files["model.safetensors"].clone();
+    let half = weights.len() / 2;
+    // What an interrupted run leaves: the first half in the blob's part file.
+    let blobs = cache.join("vivace/hub/models--facebook--mms-tts-tiny/blobs");
+    std::fs::create_dir_all(&blobs).expect("blobs");
+    let sha256 = hex::encode(Sha256::digest(&weights));
+    std::fs::write(blobs.join(format!("{sha256}.part")), &weights[..half]).expect("part");
+    let hub = FakeHub::start("facebook/mms-tts-tiny", files, Faults::default());
+    let o = download(&cache, &hub, &["hf:facebook/mms-tts-tiny"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ranges = hub.ranges_of("model.safetensors");
+    assert!(
+        ranges.contains(&Some(format!("bytes={half}-"))),
+        "{ranges:?}"
+    );
+    assert!(
+        !ranges.contains(&Some("bytes=0-".into())),
+        "restarted: {ranges:?}"
+    );
+    let installed = cache.join("vivace/voices/mms-tts-tiny/model.safetensors");
+    assert_eq!(std::fs::read(installed).expect("weights"), weights);
+}

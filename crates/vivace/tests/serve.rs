@@ -866,24 +866,25 @@ fn sentences_of_concurrent_requests_share_batches_and_sound_as_alone() {
         "A second request.",
         "And a third one, a little longer.",
     ];
-    // One worker batching up to 3 sentences (what an accelerator's plan
-    // does), waiting up to 2 s for company: the batch fills as soon as the
-    // three requests are in.
+    // One worker on `voice`, up to `batch` sentences per model call.
+    let one_worker = |batch: &str, extra: &[&str]| {
+        let mut args = vec![
+            "--voice",
+            voice,
+            "--no-embeddings",
+            "--workers",
+            "1",
+            "--batch-size",
+            batch,
+        ];
+        args.extend_from_slice(extra);
+        Server::start(&args, &[])
+    };
+    // Batching up to 3 sentences (what an accelerator's plan does), waiting
+    // up to 2 s for company: the batch fills as soon as the three requests
+    // are in.
     let batched = {
-        let server = Server::start(
-            &[
-                "--voice",
-                voice,
-                "--no-embeddings",
-                "--workers",
-                "1",
-                "--batch-size",
-                "3",
-                "--batch-wait-ms",
-                "2000",
-            ],
-            &[],
-        );
+        let server = one_worker("3", &["--batch-wait-ms", "2000"]);
         let audio = concurrent_pcm(&server, &texts);
         let calls = server.metric("vivace_batch_size_count");
         let sentences = server.metric("vivace_batch_size_sum");
@@ -895,30 +896,14 @@ fn sentences_of_concurrent_requests_share_batches_and_sound_as_alone() {
         audio
     };
     // Each alone, one sentence per model call.
-    let server = Server::start(
-        &[
-            "--voice",
-            voice,
-            "--no-embeddings",
-            "--workers",
-            "1",
-            "--batch-size",
-            "1",
-        ],
-        &[],
-    );
+    let server = one_worker("1", &[]);
+    let float = |pcm: &[i16]| pcm.iter().map(|&v| f32::from(v)).collect::<Vec<f32>>();
     for (text, batched) in texts.iter().zip(&batched) {
         let alone = &concurrent_pcm(&server, &[text])[0];
         // Same length: the audio was not swapped or cut inside the batch;
         // equal up to the float rounding of a padded batch.
         assert_eq!(batched.len(), alone.len(), "{text:?}: length");
-        let diff: f64 = batched
-            .iter()
-            .zip(alone)
-            .map(|(&a, &b)| (f64::from(a) - f64::from(b)).powi(2))
-            .sum();
-        let norm: f64 = alone.iter().map(|&b| f64::from(b).powi(2)).sum();
-        let err = (diff / norm).sqrt();
+        let err = crate::util::relative_l2(&float(batched), &float(alone));
         assert!(
             err < 1e-3,
             "{text:?}: batched differs from alone by {err:.2e}"

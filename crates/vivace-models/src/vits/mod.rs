@@ -451,7 +451,7 @@ impl Vits {
     ) -> Result<Vec<Vec<f32>>> {
         let (dev, dtype) = (&self.device, self.dtype);
         let noise_w = per_item(items, |p| p.noise_w, dtype, dev)?;
-        let seeds: Vec<Option<u64>> = items.iter().map(|(_, p)| p.seed).collect();
+        let seeds = seeds(items);
         let logw = self.dp.forward(
             &e.enc.x,
             e.x_mask.as_ref(),
@@ -532,7 +532,7 @@ impl Vits {
         let z_p = match per_item(items, |p| p.noise_scale, dtype, dev)? {
             None => m_p,
             Some(scale) => {
-                let seeds: Vec<Option<u64>> = items.iter().map(|(_, p)| p.seed).collect();
+                let seeds = seeds(items);
                 let eps = noise(
                     m_p.dims3()?,
                     Some(&scale),
@@ -573,6 +573,11 @@ struct Encoded {
     g: Option<Tensor>,
     /// Stage times so far.
     clock: StageClock,
+}
+
+/// Each item's noise seed (see [`duration::noise`]).
+fn seeds(items: &[(&[i64], SynthesisParams)]) -> Vec<Option<u64>> {
+    items.iter().map(|(_, p)| p.seed).collect()
 }
 
 /// One scale per item as `[b, 1, 1]`, or `None` when all are 0 (the

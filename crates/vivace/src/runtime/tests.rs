@@ -45,6 +45,8 @@ struct FakeVoice {
     steps_done: AtomicUsize,
     /// (first sentence text of the step, steps running when it began).
     starts: Mutex<Vec<(String, usize)>>,
+    /// Each step's beginning (`true`) and end, with its first sentence, in order.
+    log: Mutex<Vec<(bool, String)>>,
 }
 
 impl FakeVoice {
@@ -65,6 +67,7 @@ impl FakeVoice {
             running: AtomicUsize::new(0),
             steps_done: AtomicUsize::new(0),
             starts: Mutex::new(Vec::new()),
+            log: Mutex::new(Vec::new()),
         }
     }
 }
@@ -127,6 +130,7 @@ impl Model for FakeVoice {
             .lock()
             .unwrap()
             .push((batch[0].text.clone(), running));
+        self.log.lock().unwrap().push((true, batch[0].text.clone()));
         self.batches.lock().unwrap().push(batch.len());
         std::thread::sleep(self.step_delay);
         let result = (|| {
@@ -151,6 +155,10 @@ impl Model for FakeVoice {
                 })
                 .collect())
         })();
+        self.log
+            .lock()
+            .unwrap()
+            .push((false, batch[0].text.clone()));
         self.running.fetch_sub(1, Ordering::SeqCst);
         self.steps_done.fetch_add(1, Ordering::SeqCst);
         result
@@ -341,12 +349,17 @@ fn an_idle_engine_runs_a_requests_first_sentence_alone() {
     let text = "first|second|third|fourth";
     let audio = collect(submit(&runtime, text, 0.5)).expect("audio");
     assert_eq!(audio, expected_audio(text, 0.5));
-    let starts = voice.starts.lock().unwrap().clone();
-    assert_eq!(
-        starts.first(),
-        Some(&("first".to_string(), 1)),
-        "the first step ran beside another: {starts:?}"
+    // No other sentence began before the first sentence's first step ended.
+    let log = voice.log.lock().unwrap().clone();
+    let first_done = log
+        .iter()
+        .position(|e| *e == (false, "first".to_string()))
+        .expect("the first sentence stepped");
+    assert!(
+        log[..first_done].iter().all(|(_, text)| text == "first"),
+        "another sentence ran beside the first one's first step: {log:?}"
     );
+    let starts = voice.starts.lock().unwrap().clone();
     assert!(
         starts.iter().any(|(_, running)| *running == 2),
         "the later sentences never ran side by side: {starts:?}"
