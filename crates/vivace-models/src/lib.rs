@@ -1,5 +1,6 @@
 //! Vivace's speech models on candle.
 //!
+//! - [`chatterbox`]: Chatterbox's networks (S3Gen so far);
 //! - [`nn`]: blocks and CPU kernels shared by every model (GEMM,
 //!   convolutions, HiFi-GAN, sampling);
 //! - [`vits`]: the VITS architecture (text encoder, duration predictors, flow,
@@ -11,6 +12,7 @@
 //! - [`torch_legacy`]: reading PyTorch's legacy (pre-1.6) checkpoint format;
 //! - [`voice_encoder`]: the GE2E speaker encoder (resemblyzer, Chatterbox).
 
+pub mod chatterbox;
 pub mod compact;
 pub mod error;
 pub mod mms;

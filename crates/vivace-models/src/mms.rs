@@ -20,6 +20,7 @@ use candle_nn::var_builder::SimpleBackend;
 use candle_nn::VarBuilder;
 use serde::Deserialize;
 
+use crate::nn::checkpoint::{fold_weight_norm, weight_norm_names};
 use crate::vits::{SynthesisParams, Vits, VitsConfig};
 use crate::{Error, Result};
 
@@ -196,18 +197,6 @@ impl HfVitsBackend {
     }
 }
 
-/// `g · v / ‖v‖`, the norm taken over every dimension but the first
-/// (PyTorch's `weight_norm` with `dim = 0`).
-fn fold_weight_norm(g: &Tensor, v: &Tensor) -> candle_core::Result<Tensor> {
-    let v = v.to_dtype(DType::F32)?;
-    let out = v.dim(0)?;
-    let flat = v.reshape((out, ()))?;
-    let norm = flat.sqr()?.sum_keepdim(1)?.sqrt()?;
-    let g = g.to_dtype(DType::F32)?.reshape((out, 1))?;
-    flat.broadcast_mul(&g.broadcast_div(&norm)?)?
-        .reshape(v.shape())
-}
-
 impl SimpleBackend for HfVitsBackend {
     fn get(
         &self,
@@ -249,18 +238,6 @@ impl SimpleBackend for HfVitsBackend {
                     .any(|(g, v)| self.st.get(g).is_ok() && self.st.get(v).is_ok())
             })
     }
-}
-
-/// The `(g, v)` names under which a weight-normed `{base}.weight` may be
-/// stored: hub checkpoints' and newer `save_pretrained` output's.
-fn weight_norm_names(base: &str) -> [(String, String); 2] {
-    [
-        (format!("{base}.weight_g"), format!("{base}.weight_v")),
-        (
-            format!("{base}.parametrizations.weight.original0"),
-            format!("{base}.parametrizations.weight.original1"),
-        ),
-    ]
 }
 
 /// `head.rest[0].rest[1]…`.

@@ -1,5 +1,7 @@
 //! Neural-network blocks and CPU kernels shared by every model family.
 //!
+//! - [`checkpoint`]: a PyTorch model's published weights (safetensors or a
+//!   `torch.save` zip), names unchanged, weight norm folded;
 //! - [`cpu_gemm`]: the packed f32 GEMM (AVX-512 where the CPU has it, the
 //!   `gemm` crate elsewhere) that the convolutions and the voice encoder's
 //!   LSTM run on;
@@ -13,6 +15,7 @@
 //! - [`graph`]: any fixed-shape module recorded as one CUDA graph;
 //! - [`sampling`]: token sampling for autoregressive models.
 
+pub mod checkpoint;
 pub mod cpu_conv;
 pub mod cpu_gemm;
 pub mod cpu_ops;

@@ -1,0 +1,272 @@
+//! The flow's velocity estimator (`ConditionalDecoder`): a 1-D U-Net of
+//! causal ResNet blocks and transformer blocks, conditioned on the time step.
+//!
+//! With one channel width (Chatterbox's `channels=[256]`) the U-Net never
+//! changes resolution: one down stage (ResNet, transformer blocks, causal
+//! convolution), the middle stages, one up stage over the down stage's output
+//! concatenated as a skip, a final causal block and a 1×1 projection to 80
+//! mel channels. Transformer blocks are diffusers' `BasicTransformerBlock`
+//! (pre-norm self-attention without biases on q/k/v, exact-erf GELU
+//! feed-forward).
+
+use candle_core::{Module, Result, Tensor, D};
+use candle_nn::{layer_norm, linear, linear_no_bias, LayerNorm, Linear, VarBuilder};
+
+use super::encoder::PlainConv;
+use super::S3GenConfig;
+
+/// Mel channels of S3Gen's output (and of each of `x`, `mu`, the speaker
+/// and the prompt condition at the input).
+pub const MEL_CHANNELS: usize = 80;
+/// Width of the sinusoidal time embedding (the decoder's input channels).
+const TIME_SINUSOID: usize = 4 * MEL_CHANNELS;
+
+/// `x · tanh(softplus(x))`, softplus as PyTorch computes it (`x` itself
+/// above 20).
+fn mish(xs: &Tensor) -> Result<Tensor> {
+    let softplus = {
+        let big = xs.ge(20.0)?;
+        let soft = (xs.exp()? + 1.0)?.log()?;
+        big.where_cond(xs, &soft)?
+    };
+    xs * softplus.tanh()?
+}
+
+/// The sinusoidal embedding of time steps `t` `[batch]` (scale 1000, half
+/// sines then half cosines, as Matcha-TTS's `SinusoidalPosEmb`).
+fn time_sinusoid(t: &Tensor) -> Result<Tensor> {
+    let half = TIME_SINUSOID / 2;
+    let step = 10000f32.ln() / (half as f32 - 1.0);
+    let freqs: Vec<f32> = (0..half).map(|i| (i as f32 * -step).exp()).collect();
+    let freqs = Tensor::from_vec(freqs, (1, half), t.device())?.to_dtype(t.dtype())?;
+    let args = (t.unsqueeze(1)? * 1000.0)?.broadcast_mul(&freqs)?;
+    Tensor::cat(&[args.sin()?, args.cos()?], 1)
+}
+
+/// `CausalBlock1D`: causal convolution (3 taps), layer norm over channels,
+/// Mish, with the mask applied before and after.
+#[derive(Debug, Clone)]
+struct CausalBlock {
+    conv: PlainConv,
+    norm: LayerNorm,
+}
+
+impl CausalBlock {
+    fn new(c_in: usize, c_out: usize, vb: VarBuilder) -> Result<Self> {
+        Ok(Self {
+            conv: PlainConv::new(c_in, c_out, 3, vb.pp("block.0"))?,
+            norm: layer_norm(c_out, 1e-5, vb.pp("block.2"))?,
+        })
+    }
+
+    /// `xs` `[batch, channels, len]`.
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        let ys = self.conv.forward_padded(xs, 2, 0)?;
+        let ys = self.norm.forward(&ys.transpose(1, 2)?)?.transpose(1, 2)?;
+        mish(&ys)
+    }
+}
+
+/// `CausalResnetBlock1D`: two causal blocks with the time embedding added
+/// between them, and a 1×1 convolution on the residual path.
+#[derive(Debug, Clone)]
+struct ResnetBlock {
+    block1: CausalBlock,
+    block2: CausalBlock,
+    time: Linear,
+    residual: PlainConv,
+}
+
+impl ResnetBlock {
+    fn new(c_in: usize, c_out: usize, time_dim: usize, vb: VarBuilder) -> Result<Self> {
+        Ok(Self {
+            block1: CausalBlock::new(c_in, c_out, vb.pp("block1"))?,
+            block2: CausalBlock::new(c_out, c_out, vb.pp("block2"))?,
+            time: linear(time_dim, c_out, vb.pp("mlp.1"))?,
+            residual: PlainConv::new(c_in, c_out, 1, vb.pp("res_conv"))?,
+        })
+    }
+
+    /// `xs` `[batch, c_in, len]`, `t` `[batch, time_dim]`.
+    fn forward(&self, xs: &Tensor, t: &Tensor) -> Result<Tensor> {
+        let h = self.block1.forward(xs)?;
+        let h = h.broadcast_add(&self.time.forward(&mish(t)?)?.unsqueeze(2)?)?;
+        let h = self.block2.forward(&h)?;
+        h + self.residual.forward_padded(xs, 0, 0)?
+    }
+}
+
+/// diffusers' `BasicTransformerBlock` as the decoder configures it.
+#[derive(Debug, Clone)]
+struct TransformerBlock {
+    norm1: LayerNorm,
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    out: Linear,
+    norm3: LayerNorm,
+    ff_in: Linear,
+    ff_out: Linear,
+    heads: usize,
+    head_dim: usize,
+}
+
+impl TransformerBlock {
+    fn new(cfg: &S3GenConfig, vb: VarBuilder) -> Result<Self> {
+        let dim = cfg.decoder_channels;
+        let inner = cfg.decoder_heads * cfg.decoder_head_dim;
+        Ok(Self {
+            norm1: layer_norm(dim, 1e-5, vb.pp("norm1"))?,
+            q: linear_no_bias(dim, inner, vb.pp("attn1.to_q"))?,
+            k: linear_no_bias(dim, inner, vb.pp("attn1.to_k"))?,
+            v: linear_no_bias(dim, inner, vb.pp("attn1.to_v"))?,
+            out: linear(inner, dim, vb.pp("attn1.to_out.0"))?,
+            norm3: layer_norm(dim, 1e-5, vb.pp("norm3"))?,
+            ff_in: linear(dim, 4 * dim, vb.pp("ff.net.0.proj"))?,
+            ff_out: linear(4 * dim, dim, vb.pp("ff.net.2"))?,
+            heads: cfg.decoder_heads,
+            head_dim: cfg.decoder_head_dim,
+        })
+    }
+
+    /// `xs` `[batch, len, dim]`.
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        let (b, len, _) = xs.dims3()?;
+        let (h, dk) = (self.heads, self.head_dim);
+        let normed = self.norm1.forward(xs)?;
+        let heads = |t: Tensor| t.reshape((b, len, h, dk))?.transpose(1, 2)?.contiguous();
+        let q = heads(self.q.forward(&normed)?)?;
+        let k = heads(self.k.forward(&normed)?)?;
+        let v = heads(self.v.forward(&normed)?)?;
+        let scores = (q.matmul(&k.t()?)? / (dk as f64).sqrt())?;
+        let attn = candle_nn::ops::softmax_last_dim(&scores)?;
+        let ctx = attn
+            .matmul(&v)?
+            .transpose(1, 2)?
+            .reshape((b, len, h * dk))?;
+        let xs = (xs + self.out.forward(&ctx)?)?;
+        let ff = self.ff_in.forward(&self.norm3.forward(&xs)?)?.gelu_erf()?;
+        xs + self.ff_out.forward(&ff)?
+    }
+}
+
+/// A U-Net stage: a ResNet block, transformer blocks, and (down and up
+/// stages) a causal convolution after them.
+#[derive(Debug, Clone)]
+struct Stage {
+    resnet: ResnetBlock,
+    transformers: Vec<TransformerBlock>,
+    conv: Option<PlainConv>,
+}
+
+impl Stage {
+    fn new(cfg: &S3GenConfig, c_in: usize, with_conv: bool, vb: VarBuilder) -> Result<Self> {
+        let c = cfg.decoder_channels;
+        let transformers = (0..cfg.decoder_blocks_per_stage)
+            .map(|i| TransformerBlock::new(cfg, vb.pp(format!("1.{i}"))))
+            .collect::<Result<_>>()?;
+        let conv = match with_conv {
+            true => Some(PlainConv::new(c, c, 3, vb.pp("2"))?),
+            false => None,
+        };
+        Ok(Self {
+            resnet: ResnetBlock::new(c_in, c, cfg.time_embed_dim(), vb.pp("0"))?,
+            transformers,
+            conv,
+        })
+    }
+
+    /// Returns the transformer output (the skip of a down stage) and the
+    /// stage's output.
+    fn forward(&self, xs: &Tensor, t: &Tensor) -> Result<(Tensor, Tensor)> {
+        let xs = self.resnet.forward(xs, t)?;
+        let mut h = xs.transpose(1, 2)?.contiguous()?;
+        for block in &self.transformers {
+            h = block.forward(&h)?;
+        }
+        let h = h.transpose(1, 2)?.contiguous()?;
+        let out = match &self.conv {
+            Some(conv) => conv.forward_padded(&h, 2, 0)?,
+            None => h.clone(),
+        };
+        Ok((h, out))
+    }
+}
+
+/// The estimator: `v(x, mu, t, spks, cond)` (and `r` for meanflow).
+#[derive(Debug, Clone)]
+pub struct ConditionalDecoder {
+    time_1: Linear,
+    time_2: Linear,
+    /// Meanflow's mixer of the `t` and `r` embeddings.
+    time_mixer: Option<Linear>,
+    down: Stage,
+    mid: Vec<Stage>,
+    up: Stage,
+    final_block: CausalBlock,
+    final_proj: PlainConv,
+}
+
+impl ConditionalDecoder {
+    /// Loads `flow.decoder.estimator.*`; `meanflow` for Turbo's decoder.
+    pub fn new(cfg: &S3GenConfig, meanflow: bool, vb: VarBuilder) -> Result<Self> {
+        let c = cfg.decoder_channels;
+        let td = cfg.time_embed_dim();
+        let mid = (0..cfg.decoder_mid_blocks)
+            .map(|i| Stage::new(cfg, c, false, vb.pp(format!("mid_blocks.{i}"))))
+            .collect::<Result<_>>()?;
+        let time_mixer = match meanflow {
+            true => Some(linear_no_bias(2 * td, td, vb.pp("time_embed_mixer"))?),
+            false => None,
+        };
+        Ok(Self {
+            time_1: linear(TIME_SINUSOID, td, vb.pp("time_mlp.linear_1"))?,
+            time_2: linear(td, td, vb.pp("time_mlp.linear_2"))?,
+            time_mixer,
+            down: Stage::new(cfg, TIME_SINUSOID, true, vb.pp("down_blocks.0"))?,
+            mid,
+            up: Stage::new(cfg, 2 * c, true, vb.pp("up_blocks.0"))?,
+            final_block: CausalBlock::new(c, c, vb.pp("final_block"))?,
+            final_proj: PlainConv::new(c, MEL_CHANNELS, 1, vb.pp("final_proj"))?,
+        })
+    }
+
+    /// Whether this is a meanflow (Turbo) estimator, which takes `r`.
+    pub fn is_meanflow(&self) -> bool {
+        self.time_mixer.is_some()
+    }
+
+    fn time_embedding(&self, t: &Tensor) -> Result<Tensor> {
+        let e = self.time_1.forward(&time_sinusoid(t)?)?.silu()?;
+        self.time_2.forward(&e)
+    }
+
+    /// The velocity for `x`, `mu`, `cond` `[batch, 80, len]`, `spks`
+    /// `[batch, 80]`, `t` (and meanflow's `r`) `[batch]`.
+    pub fn forward(
+        &self,
+        x: &Tensor,
+        mu: &Tensor,
+        t: &Tensor,
+        spks: &Tensor,
+        cond: &Tensor,
+        r: Option<&Tensor>,
+    ) -> Result<Tensor> {
+        let mut temb = self.time_embedding(t)?;
+        if let (Some(mixer), Some(r)) = (&self.time_mixer, r) {
+            let remb = self.time_embedding(r)?;
+            temb = mixer.forward(&Tensor::cat(&[&temb, &remb], 1)?)?;
+        }
+        let len = x.dim(D::Minus1)?;
+        let spks = spks.unsqueeze(2)?.repeat((1, 1, len))?;
+        let xs = Tensor::cat(&[x, mu, &spks, cond], 1)?;
+        let (skip, mut xs) = self.down.forward(&xs, &temb)?;
+        for stage in &self.mid {
+            xs = stage.forward(&xs, &temb)?.1;
+        }
+        let xs = Tensor::cat(&[&xs, &skip], 1)?;
+        let xs = self.up.forward(&xs, &temb)?.1;
+        let xs = self.final_block.forward(&xs)?;
+        self.final_proj.forward_padded(&xs, 0, 0)
+    }
+}

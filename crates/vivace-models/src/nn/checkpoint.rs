@@ -1,0 +1,164 @@
+//! Reading a PyTorch model's weights as they are published: a safetensors
+//! file or a `torch.save` zip, tensor names unchanged, weight norm folded.
+//!
+//! A model loads through a [`VarBuilder`] over [`Checkpoint::var_builder`]
+//! and asks for `….weight` whether the file stores it plain or weight-normed
+//! (`weight_g`/`weight_v`, or `parametrizations.weight.original0/1` as newer
+//! PyTorch saves it).
+
+use std::path::{Path, PathBuf};
+
+use candle_core::safetensors::MmapedSafetensors;
+use candle_core::{DType, Device, Shape, Tensor};
+use candle_nn::var_builder::SimpleBackend;
+use candle_nn::VarBuilder;
+
+use crate::{Error, Result};
+
+/// Where a checkpoint's tensors come from.
+enum Store {
+    Safetensors(MmapedSafetensors),
+    Torch(candle_core::pickle::PthTensors),
+}
+
+/// One checkpoint file, opened.
+pub struct Checkpoint {
+    path: PathBuf,
+    store: Store,
+}
+
+impl std::fmt::Debug for Checkpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Checkpoint")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl Checkpoint {
+    /// Opens `path`: `.safetensors` by memory map, anything else as a
+    /// `torch.save` zip (the state dict at its top, or under `key`).
+    pub fn open(path: &Path, key: Option<&str>) -> Result<Self> {
+        let unreadable = |reason: String| Error::Config {
+            path: path.to_path_buf(),
+            reason: format!("not a readable checkpoint: {reason}"),
+        };
+        if !path.is_file() {
+            return Err(Error::Io {
+                path: path.to_path_buf(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+            });
+        }
+        let store = if path.extension().is_some_and(|e| e == "safetensors") {
+            // SAFETY: the file is mapped read-only; like every model loader we
+            // assume it is not truncated or rewritten while the model lives.
+            let st =
+                unsafe { MmapedSafetensors::new(path) }.map_err(|e| unreadable(e.to_string()))?;
+            Store::Safetensors(st)
+        } else {
+            let pth = candle_core::pickle::PthTensors::new(path, key)
+                .map_err(|e| unreadable(e.to_string()))?;
+            Store::Torch(pth)
+        };
+        Ok(Self {
+            path: path.to_path_buf(),
+            store,
+        })
+    }
+
+    /// The file this checkpoint was read from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The tensor stored under `name`, if any.
+    pub fn get(&self, name: &str, device: &Device) -> candle_core::Result<Option<Tensor>> {
+        match &self.store {
+            Store::Safetensors(st) => match st.get(name) {
+                Ok(_) => st.load(name, device).map(Some),
+                Err(_) => Ok(None),
+            },
+            Store::Torch(pth) => Ok(pth.get(name)?.map(|t| t.to_device(device)).transpose()?),
+        }
+    }
+
+    /// A [`VarBuilder`] over this checkpoint's tensors in `dtype` on
+    /// `device`, with weight norm folded.
+    pub fn var_builder(self, dtype: DType, device: &Device) -> VarBuilder<'static> {
+        VarBuilder::from_backend(Box::new(self), dtype, device.clone())
+    }
+
+    /// `name`, or its weight-normed parts folded into it.
+    fn load(&self, name: &str, device: &Device) -> candle_core::Result<Tensor> {
+        if let Some(t) = self.get(name, device)? {
+            return Ok(t);
+        }
+        if let Some(base) = name.strip_suffix(".weight") {
+            for (g, v) in &weight_norm_names(base) {
+                if let (Some(g), Some(v)) = (self.get(g, device)?, self.get(v, device)?) {
+                    return fold_weight_norm(&g, &v);
+                }
+            }
+        }
+        candle_core::bail!("tensor {name} is missing")
+    }
+}
+
+impl SimpleBackend for Checkpoint {
+    fn get(
+        &self,
+        s: Shape,
+        name: &str,
+        _: candle_nn::Init,
+        dtype: DType,
+        dev: &Device,
+    ) -> candle_core::Result<Tensor> {
+        let t = self.load(name, dev)?;
+        if t.dims() != s.dims() {
+            candle_core::bail!(
+                "tensor {name} has shape {:?}, the architecture expects {:?}",
+                t.dims(),
+                s.dims()
+            );
+        }
+        t.to_dtype(dtype)
+    }
+
+    fn get_unchecked(&self, name: &str, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
+        self.load(name, dev)?.to_dtype(dtype)
+    }
+
+    fn contains_tensor(&self, name: &str) -> bool {
+        let has = |n: &str| matches!(self.get(n, &Device::Cpu), Ok(Some(_)));
+        has(name)
+            || name.strip_suffix(".weight").is_some_and(|base| {
+                weight_norm_names(base)
+                    .iter()
+                    .any(|(g, v)| has(g) && has(v))
+            })
+    }
+}
+
+/// `g · v / ‖v‖`, the norm taken over every dimension but the first
+/// (PyTorch's `weight_norm` with `dim = 0`), computed in f32.
+pub fn fold_weight_norm(g: &Tensor, v: &Tensor) -> candle_core::Result<Tensor> {
+    let v = v.to_dtype(DType::F32)?;
+    let out = v.dim(0)?;
+    let flat = v.reshape((out, ()))?;
+    let norm = flat.sqr()?.sum_keepdim(1)?.sqrt()?;
+    let g = g.to_dtype(DType::F32)?.reshape((out, 1))?;
+    flat.broadcast_mul(&g.broadcast_div(&norm)?)?
+        .reshape(v.shape())
+}
+
+/// The `(g, v)` names under which a weight-normed `{base}.weight` may be
+/// stored: older checkpoints' and newer PyTorch's (`parametrizations`).
+pub fn weight_norm_names(base: &str) -> [(String, String); 2] {
+    [
+        (format!("{base}.weight_g"), format!("{base}.weight_v")),
+        (
+            format!("{base}.parametrizations.weight.original0"),
+            format!("{base}.parametrizations.weight.original1"),
+        ),
+    ]
+}

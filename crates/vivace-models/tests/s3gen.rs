@@ -1,0 +1,150 @@
+//! S3Gen against the reference (`chatterbox-tts` 0.1.7) on small random
+//! weights: goldens from `tools/make_s3gen_goldens.py`, stage by stage
+//! (encoder, each decoder step, final mel, F0, sine source, audio), with the
+//! flow's starting noise injected and the vocoder's noise off.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use vivace_models::chatterbox::s3gen::{Prompt, S3Gen, S3GenConfig, Solver};
+
+/// Tolerance of every stage: relative L2 distance in f32.
+const TOLERANCE: f32 = 1e-3;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/s3gen")
+        .join(name)
+}
+
+fn config() -> S3GenConfig {
+    let text = std::fs::read_to_string(fixture("config.json")).expect("fixture config");
+    serde_json::from_str(&text).expect("fixture config parses")
+}
+
+struct Goldens(std::collections::HashMap<String, Tensor>);
+
+impl Goldens {
+    fn load(name: &str) -> Self {
+        Self(candle_core::safetensors::load(fixture(name), &Device::Cpu).expect("goldens"))
+    }
+
+    fn get(&self, name: &str) -> &Tensor {
+        self.0
+            .get(name)
+            .unwrap_or_else(|| panic!("golden {name} missing"))
+    }
+
+    fn tokens(&self, name: &str) -> Vec<u32> {
+        let v: Vec<i64> = self.get(name).to_vec1().expect("int64 tokens");
+        v.into_iter().map(|t| t as u32).collect()
+    }
+
+    fn prompt(&self) -> Prompt {
+        Prompt {
+            tokens: self.tokens("prompt_token"),
+            mel: self.get("prompt_feat").clone(),
+            embedding: self.get("embedding").clone(),
+        }
+    }
+}
+
+/// `‖a − b‖ / ‖b‖` over all elements (shapes must agree).
+fn relative_l2(got: &Tensor, want: &Tensor) -> f32 {
+    assert_eq!(got.dims(), want.dims(), "shapes differ");
+    let g: Vec<f32> = got
+        .flatten_all()
+        .unwrap()
+        .to_dtype(DType::F32)
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    let w: Vec<f32> = want
+        .flatten_all()
+        .unwrap()
+        .to_dtype(DType::F32)
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    let diff: f64 = g
+        .iter()
+        .zip(&w)
+        .map(|(a, b)| ((a - b) as f64).powi(2))
+        .sum();
+    let norm: f64 = w.iter().map(|b| (*b as f64).powi(2)).sum();
+    (diff.sqrt() / norm.sqrt().max(1e-30)) as f32
+}
+
+fn check(stage: &str, got: &Tensor, want: &Tensor) {
+    let err = relative_l2(got, want);
+    eprintln!("{stage}: relative L2 {err:.2e}");
+    assert!(
+        err < TOLERANCE,
+        "{stage}: relative L2 {err:.2e} over {TOLERANCE:.0e}"
+    );
+}
+
+fn parity(weights: &str, goldens: &str, solver: Solver) {
+    let model = S3Gen::load(&fixture(weights), &config(), &Device::Cpu, DType::F32).expect("loads");
+    assert_eq!(model.solver(), solver);
+    let g = Goldens::load(goldens);
+    let prompt = g.prompt();
+    let tokens = g.tokens("speech_tokens");
+
+    let mu = model.encode(&prompt, &tokens).unwrap();
+    check(
+        "encoder (mu)",
+        &mu.squeeze(0).unwrap().t().unwrap(),
+        g.get("mu"),
+    );
+
+    let states = g.get("euler_states");
+    let mut seen = 0;
+    let mel = model
+        .flow(
+            &prompt,
+            &tokens,
+            g.get("noise"),
+            model.default_steps(),
+            &mut |k, x| {
+                check(
+                    &format!("step {k}"),
+                    &x.squeeze(0).unwrap(),
+                    &states.get(k).unwrap(),
+                );
+                seen += 1;
+            },
+        )
+        .unwrap();
+    assert_eq!(seen, model.default_steps());
+    check("mel", &mel.squeeze(0).unwrap(), g.get("mel"));
+
+    // The vocoder from the reference's mel, so its error is its own.
+    let want_mel = g.get("mel").unsqueeze(0).unwrap();
+    let f0 = model.f0(&want_mel).unwrap();
+    check("f0", &f0.squeeze(0).unwrap(), g.get("f0"));
+    let wav = model.vocode(&want_mel, None).unwrap();
+    check("waveform", &wav, g.get("wav"));
+
+    // End to end: tokens + prompt to audio.
+    let wav = model.vocode(&mel, None).unwrap();
+    check("end to end", &wav, g.get("wav"));
+}
+
+#[test]
+fn s3gen_matches_reference() {
+    parity(
+        "s3gen.safetensors",
+        "s3gen_goldens.safetensors",
+        Solver::GuidedCosine,
+    );
+}
+
+#[test]
+fn s3gen_meanflow_matches_reference() {
+    parity(
+        "s3gen_meanflow.safetensors",
+        "s3gen_meanflow_goldens.safetensors",
+        Solver::Meanflow,
+    );
+}

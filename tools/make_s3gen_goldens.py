@@ -1,0 +1,301 @@
+#!/usr/bin/env python3
+"""Goldens for Chatterbox's S3Gen (speech tokens + reference prompt -> 24 kHz
+audio), from the reference implementation `chatterbox-tts==0.1.7` on random
+weights.
+
+The model is S3Gen's own classes (`CausalMaskedDiffWithXvec`,
+`UpsampleConformerEncoder`, `CausalConditionalCFM`, `ConditionalDecoder`,
+`HiFTGenerator`, `ConvRNNF0Predictor`) at small widths, so the fixture stays a
+few MB; its sizes go to `config.json`, which the Rust test reads. Every
+parameter (layer norms, Snake alphas, weight-norm gains too) is perturbed so a
+wrong affine or gain cannot pass. The state dict is saved under the names the
+published `s3gen.safetensors` uses (`flow.*`, `mel2wav.*`).
+
+Randomness is injected: the flow's starting noise is `noise` (saved), and the
+vocoder's sine phase and noise are zero (`--vocoder-noise 0` in Vivace).
+
+Setup (a throwaway venv; see ../shared/notes/chatterbox.md):
+
+    python3 -m venv /tmp/cbenv
+    /tmp/cbenv/bin/pip install torch transformers numpy scipy librosa safetensors soundfile
+    /tmp/cbenv/bin/pip install --no-deps chatterbox-tts==0.1.7 diffusers==0.29.0 \\
+        conformer==0.3.2 s3tokenizer onnx torchaudio omegaconf pyloudnorm \\
+        resemble-perth einops pillow "setuptools<81"
+
+Run from the repository root:
+
+    /tmp/cbenv/bin/python tools/make_s3gen_goldens.py            # the committed fixture
+    /tmp/cbenv/bin/python tools/make_s3gen_goldens.py --real-size --out /tmp/s3gen-real
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+from chatterbox.models.s3gen import hifigan as hift_module
+from chatterbox.models.s3gen.decoder import ConditionalDecoder
+from chatterbox.models.s3gen.f0_predictor import ConvRNNF0Predictor
+from chatterbox.models.s3gen.flow import CausalMaskedDiffWithXvec
+from chatterbox.models.s3gen.flow_matching import CausalConditionalCFM
+from chatterbox.models.s3gen.hifigan import HiFTGenerator
+from chatterbox.models.s3gen.transformer.upsample_encoder import (
+    PreLookaheadLayer,
+    Upsample1D,
+    UpsampleConformerEncoder,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURE = ROOT / "crates" / "vivace-models" / "tests" / "fixtures" / "s3gen"
+
+SMALL = {
+    "vocab_size": 300,
+    "encoder_width": 32,
+    "encoder_heads": 2,
+    "encoder_linear_units": 64,
+    "encoder_blocks": 2,
+    "encoder_up_blocks": 2,
+    "decoder_channels": 32,
+    "decoder_heads": 2,
+    "decoder_head_dim": 16,
+    "decoder_blocks_per_stage": 1,
+    "decoder_mid_blocks": 2,
+    "hift_base_channels": 32,
+    "f0_channels": 16,
+}
+REAL = {
+    "vocab_size": 6561,
+    "encoder_width": 512,
+    "encoder_heads": 8,
+    "encoder_linear_units": 2048,
+    "encoder_blocks": 6,
+    "encoder_up_blocks": 4,
+    "decoder_channels": 256,
+    "decoder_heads": 8,
+    "decoder_head_dim": 64,
+    "decoder_blocks_per_stage": 4,
+    "decoder_mid_blocks": 12,
+    "hift_base_channels": 512,
+    "f0_channels": 512,
+}
+
+
+class Model(torch.nn.Module):
+    """`S3Token2Wav` without the tokenizer and speaker encoder: the same
+    attribute names (`flow`, `mel2wav`), so the state dict keys match."""
+
+    def __init__(self, cfg: dict, meanflow: bool):
+        super().__init__()
+        w = cfg["encoder_width"]
+        encoder = UpsampleConformerEncoder(
+            output_size=w,
+            attention_heads=cfg["encoder_heads"],
+            linear_units=cfg["encoder_linear_units"],
+            num_blocks=cfg["encoder_blocks"],
+            dropout_rate=0.1,
+            positional_dropout_rate=0.1,
+            attention_dropout_rate=0.1,
+            normalize_before=True,
+            input_layer="linear",
+            pos_enc_layer_type="rel_pos_espnet",
+            selfattention_layer_type="rel_selfattn",
+            input_size=w,
+            use_cnn_module=False,
+            macaron_style=False,
+        )
+        # Hard-coded to 512 wide in the reference; the same classes at our width.
+        encoder.pre_lookahead_layer = PreLookaheadLayer(channels=w, pre_lookahead_len=3)
+        encoder.up_layer = Upsample1D(channels=w, out_channels=w, stride=2)
+        del encoder.up_encoders[cfg["encoder_up_blocks"]:]
+        estimator = ConditionalDecoder(
+            in_channels=320,
+            out_channels=80,
+            causal=True,
+            channels=[cfg["decoder_channels"]],
+            dropout=0.0,
+            attention_head_dim=cfg["decoder_head_dim"],
+            n_blocks=cfg["decoder_blocks_per_stage"],
+            num_mid_blocks=cfg["decoder_mid_blocks"],
+            num_heads=cfg["decoder_heads"],
+            act_fn="gelu",
+            meanflow=meanflow,
+        )
+        decoder = CausalConditionalCFM(spk_emb_dim=80, estimator=estimator)
+        self.flow = CausalMaskedDiffWithXvec(
+            input_size=w, vocab_size=cfg["vocab_size"], encoder=encoder, decoder=decoder
+        )
+        self.mel2wav = HiFTGenerator(
+            sampling_rate=24000,
+            base_channels=cfg["hift_base_channels"],
+            upsample_rates=[8, 5, 3],
+            upsample_kernel_sizes=[16, 11, 7],
+            source_resblock_kernel_sizes=[7, 7, 11],
+            source_resblock_dilation_sizes=[[1, 3, 5], [1, 3, 5], [1, 3, 5]],
+            f0_predictor=ConvRNNF0Predictor(cond_channels=cfg["f0_channels"]),
+        )
+        n_trim = 24000 // 50
+        trim_fade = torch.zeros(2 * n_trim)
+        trim_fade[n_trim:] = (torch.cos(torch.linspace(torch.pi, 0, n_trim)) + 1) / 2
+        self.register_buffer("trim_fade", trim_fade, persistent=False)
+
+
+def perturb(model: torch.nn.Module, gen: torch.Generator) -> None:
+    """Moves every parameter off its initial value (norms of 1, biases of 0,
+    Snake alphas of 1, weight-norm gains equal to the norms)."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            noise = torch.randn(p.shape, generator=gen)
+            if p.dim() <= 1 or "original0" in name:
+                p.add_(0.1 * noise)
+            else:
+                p.mul_(1.0 + 0.1 * noise)
+
+
+def speech_like_f0(predictor: ConvRNNF0Predictor, mel: torch.Tensor) -> None:
+    """Rescales the F0 classifier so that on `mel` it predicts a speech-like
+    F0 (about 40 ± 100 Hz before the absolute value): random weights give
+    F0s under 1 Hz, all below the 10 Hz voicing threshold, which would leave
+    the sine source untested. Some frames stay under 10 Hz (unvoiced)."""
+    with torch.no_grad():
+        raw = predictor.classifier(predictor.condnet(mel).transpose(1, 2)).squeeze(-1)
+        scale = 100.0 / raw.std().clamp(min=1e-6)
+        predictor.classifier.weight.mul_(scale)
+        predictor.classifier.bias.mul_(scale)
+        shift = 40.0 - (raw * scale).mean()
+        predictor.classifier.bias.add_(shift)
+
+
+class Recorder:
+    def __init__(self):
+        self.values: dict[str, list[torch.Tensor]] = {}
+
+    def hook(self, name: str):
+        def fn(_module, _inputs, output):
+            out = output[0] if isinstance(output, tuple) else output
+            self.values.setdefault(name, []).append(out.detach().clone())
+
+        return fn
+
+
+def run(cfg: dict, meanflow: bool, out: Path, prompt_tokens: int, tokens: int, seed: int) -> None:
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed + 1)
+    model = Model(cfg, meanflow).eval()
+    perturb(model, gen)
+    flow = model.flow
+
+    prompt_token = torch.randint(0, cfg["vocab_size"], (1, prompt_tokens), generator=gen)
+    prompt_feat = torch.randn(1, 2 * prompt_tokens, 80, generator=gen) * 2.0 - 6.0
+    embedding = torch.randn(1, 192, generator=gen)
+    speech_tokens = torch.randint(0, cfg["vocab_size"], (1, tokens), generator=gen)
+    frames = 2 * (prompt_tokens + tokens)
+    noise = torch.randn(1, 80, frames, generator=gen)
+    steps = 2 if meanflow else 10
+
+    rec = Recorder()
+    flow.encoder.register_forward_hook(rec.hook("encoder"))
+    flow.encoder_proj.register_forward_hook(rec.hook("mu"))
+    # The CFM calls `estimator.forward` directly, which skips hooks.
+    estimator = flow.decoder.estimator
+    plain_forward = estimator.forward
+
+    def recorded_forward(*args, **kwargs):
+        out = plain_forward(*args, **kwargs)
+        rec.values.setdefault("estimator", []).append(out.detach().clone())
+        return out
+
+    estimator.forward = recorded_forward
+    model.mel2wav.f0_predictor.register_forward_hook(rec.hook("f0"))
+
+    real_randn_like = torch.randn_like
+    with torch.inference_mode():
+        torch.randn_like = lambda x, **kw: noise.clone().to(x.dtype)
+        try:
+            mel, _ = flow.inference(
+                token=speech_tokens,
+                token_len=torch.tensor([tokens]),
+                prompt_token=prompt_token,
+                prompt_token_len=torch.tensor([prompt_tokens]),
+                prompt_feat=prompt_feat,
+                prompt_feat_len=None,
+                embedding=embedding,
+                finalize=True,
+                n_timesteps=steps,
+                noised_mels=noise[:, :, 2 * prompt_tokens:] if meanflow else None,
+                meanflow=meanflow,
+            )
+        finally:
+            torch.randn_like = real_randn_like
+
+        speech_like_f0(model.mel2wav.f0_predictor, mel)
+
+        # The vocoder with its noise off: zero sine phases, zero noise.
+        real_sample = hift_module.Uniform.sample
+        torch.randn_like = lambda x, **kw: torch.zeros_like(x)
+        hift_module.Uniform.sample = lambda self, sample_shape=torch.Size(): torch.zeros(sample_shape)
+        try:
+            wav, source = model.mel2wav.inference(speech_feat=mel, cache_source=torch.zeros(1, 1, 0))
+        finally:
+            torch.randn_like = real_randn_like
+            hift_module.Uniform.sample = real_sample
+        raw_wav = wav.clone()
+        wav[:, : len(model.trim_fade)] *= model.trim_fade
+
+    # Euler states, step by step, from the estimator outputs (CFG as the reference does it).
+    t_span = torch.linspace(0, 1, steps + 1)
+    if not meanflow:
+        t_span = 1 - torch.cos(t_span * 0.5 * torch.pi)
+    x = noise.clone()
+    states = []
+    for k, d in enumerate(rec.values["estimator"]):
+        if not meanflow:
+            d = (1.0 + 0.7) * d[:1] - 0.7 * d[1:]
+        x = x + (t_span[k + 1] - t_span[k]) * d
+        states.append(x[0].clone())
+    final_check = (x[0, :, 2 * prompt_tokens:] - mel[0]).abs().max().item()
+    assert final_check < 1e-4, f"step replay disagrees with the flow output by {final_check}"
+
+    out.mkdir(parents=True, exist_ok=True)
+    name = "s3gen_meanflow" if meanflow else "s3gen"
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(out / f"{name}.safetensors"))
+    goldens = {
+        "prompt_token": prompt_token[0].to(torch.int64),
+        "prompt_feat": prompt_feat[0],
+        "embedding": embedding[0],
+        "speech_tokens": speech_tokens[0].to(torch.int64),
+        "noise": noise[0],
+        "encoder": rec.values["encoder"][0][0],
+        "mu": rec.values["mu"][0][0],
+        "estimator_first": rec.values["estimator"][0],
+        "euler_states": torch.stack(states),
+        "mel": mel[0],
+        "f0": rec.values["f0"][0][0],
+        "source": source[0, 0],
+        "raw_wav": raw_wav[0],
+        "wav": wav[0],
+    }
+    save_file({k: v.contiguous() for k, v in goldens.items()}, str(out / f"{name}_goldens.safetensors"))
+    params = sum(p.numel() for p in model.parameters())
+    print(f"{name}: {params / 1e6:.2f} M parameters, {frames} frames, wav {wav.shape[-1]} samples")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--real-size", action="store_true", help="the published sizes (not committed)")
+    ap.add_argument("--out", type=Path, default=FIXTURE)
+    args = ap.parse_args()
+    cfg = REAL if args.real_size else SMALL
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
+    prompt, tokens = (250, 250) if args.real_size else (10, 20)
+    run(cfg, meanflow=False, out=args.out, prompt_tokens=prompt, tokens=tokens, seed=11)
+    run(cfg, meanflow=True, out=args.out, prompt_tokens=prompt, tokens=tokens, seed=12)
+
+
+if __name__ == "__main__":
+    main()
