@@ -36,7 +36,10 @@ fn tile_len(c_in: usize, len: usize) -> usize {
     (len.div_ceil(tiles).div_ceil(STEP) * STEP).min(max)
 }
 
-/// A 1-D convolution with "same" padding, prepared for [`FusedConv::forward`].
+/// A 1-D convolution that keeps its input's length, prepared for
+/// [`FusedConv::forward`]: "same" padding, or any split of the
+/// `dilation · (kernel − 1)` padded zeros between the two ends (causal
+/// convolutions pad only the left).
 #[derive(Debug, Clone)]
 pub struct FusedConv {
     /// `[c_out, c_in, k]` as the matrix `[c_out, c_in * k]`, packed for the kernel.
@@ -46,6 +49,8 @@ pub struct FusedConv {
     c_out: usize,
     kernel: usize,
     dilation: usize,
+    /// Zeros before the input (the rest of `dilation · (kernel − 1)` after it).
+    left_pad: usize,
 }
 
 /// Checks that a convolution with "same" padding (`dilation · (kernel − 1) / 2`
@@ -80,8 +85,27 @@ impl SharedOut {
 impl FusedConv {
     /// Takes the weights (`[c_out, c_in, k]`) and bias of a dense convolution.
     pub fn new(weight: &Tensor, bias: Option<&Tensor>, dilation: usize) -> Result<Self> {
-        let (c_out, c_in, kernel) = weight.dims3()?;
+        let (_, _, kernel) = weight.dims3()?;
         check_same_padding(kernel, dilation)?;
+        Self::with_left_padding(weight, bias, dilation, dilation * (kernel - 1) / 2)
+    }
+
+    /// A convolution of `weight` (`[c_out, c_in, k]`) over the input with
+    /// `left_pad` zeros before it and `dilation · (k − 1) − left_pad` after
+    /// (`left_pad = dilation · (k − 1)`: causal).
+    pub fn with_left_padding(
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        dilation: usize,
+        left_pad: usize,
+    ) -> Result<Self> {
+        let (c_out, c_in, kernel) = weight.dims3()?;
+        if dilation == 0 || kernel == 0 || left_pad > dilation * (kernel - 1) {
+            candle_core::bail!(
+                "convolution with kernel {kernel}, dilation {dilation}: \
+                 {left_pad} zeros on the left is more than its receptive field"
+            );
+        }
         let w = weight
             .to_dtype(DType::F32)?
             .flatten_all()?
@@ -98,6 +122,7 @@ impl FusedConv {
             c_out,
             kernel,
             dilation,
+            left_pad,
         })
     }
 
@@ -172,7 +197,7 @@ impl FusedConv {
     ) {
         let (c_in, k, d) = (self.c_in, self.kernel, self.dilation);
         let rows = c_in * k;
-        let pad = d * (k - 1) / 2;
+        let pad = self.left_pad;
         let tile_len = tile_len(c_in, len);
         let tiles = len.div_ceil(tile_len);
         let width = tile_len + d * (k - 1);
@@ -620,6 +645,38 @@ mod tests {
                 .broadcast_add(&bias.reshape((1, c_out, 1))?)?;
             assert!(max_diff(&plain, &want)? < 1e-4);
         }
+        Ok(())
+    }
+
+    /// Uneven padding (causal, look-ahead, between), even kernels
+    /// included, against candle's `conv1d` of an explicitly padded input.
+    #[test]
+    fn uneven_padding_matches_candle() -> Result<()> {
+        let dev = Device::Cpu;
+        for &(c_in, c_out, k, d, left, len) in &[
+            (8, 6, 3, 1, 2, 100),
+            (16, 16, 4, 1, 0, 300),
+            (4, 5, 5, 1, 4, 77),
+            (6, 6, 3, 2, 1, 50),
+            (3, 3, 3, 1, 2, 1),
+        ] {
+            let w = Tensor::randn(0f32, 0.3, (c_out, c_in, k), &dev)?;
+            let bias = Tensor::randn(0f32, 0.3, c_out, &dev)?;
+            let x = Tensor::randn(0f32, 1.0, (2, c_in, len), &dev)?;
+            let right = d * (k - 1) - left;
+            let want = x
+                .pad_with_zeros(2, left, right)?
+                .conv1d(&w, 0, 1, d, 1)?
+                .broadcast_add(&bias.reshape((1, c_out, 1))?)?;
+            let got =
+                FusedConv::with_left_padding(&w, Some(&bias), d, left)?.forward(&x, 1.0, None)?;
+            assert!(
+                max_diff(&got, &want)? < 1e-4,
+                "{c_in}x{c_out} k{k} d{d} left{left} len{len}"
+            );
+        }
+        let w = Tensor::zeros((2, 2, 3), DType::F32, &dev)?;
+        assert!(FusedConv::with_left_padding(&w, None, 1, 3).is_err());
         Ok(())
     }
 }

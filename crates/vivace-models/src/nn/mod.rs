@@ -5,6 +5,7 @@
 //! - [`cpu_gemm`]: the packed f32 GEMM (AVX-512 where the CPU has it, the
 //!   `gemm` crate elsewhere) that the convolutions and the voice encoder's
 //!   LSTM run on;
+//! - [`cpu_attention`]: multi-head attention without the score tensor;
 //! - [`cpu_conv`]: fused 1-D convolutions (activation, bias and residual in
 //!   one pass), transposed and depthwise ones;
 //! - [`cpu_ops`]: element-wise kernels (gates, layer norm) and the one rule
@@ -16,6 +17,7 @@
 //! - [`sampling`]: token sampling for autoregressive models.
 
 pub mod checkpoint;
+pub mod cpu_attention;
 pub mod cpu_conv;
 pub mod cpu_gemm;
 pub mod cpu_ops;

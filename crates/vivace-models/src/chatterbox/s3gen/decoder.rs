@@ -12,25 +12,16 @@
 use candle_core::{Module, Result, Tensor, D};
 use candle_nn::{layer_norm, linear, linear_no_bias, LayerNorm, Linear, VarBuilder};
 
-use super::encoder::PlainConv;
+use super::conv::PaddedConv;
 use super::S3GenConfig;
+use crate::nn::cpu_attention;
+use crate::nn::cpu_ops::{self, gelu_erf, mish};
 
 /// Mel channels of S3Gen's output (and of each of `x`, `mu`, the speaker
 /// and the prompt condition at the input).
 pub const MEL_CHANNELS: usize = 80;
 /// Width of the sinusoidal time embedding (the decoder's input channels).
 const TIME_SINUSOID: usize = 4 * MEL_CHANNELS;
-
-/// `x · tanh(softplus(x))`, softplus as PyTorch computes it (`x` itself
-/// above 20).
-fn mish(xs: &Tensor) -> Result<Tensor> {
-    let softplus = {
-        let big = xs.ge(20.0)?;
-        let soft = (xs.exp()? + 1.0)?.log()?;
-        big.where_cond(xs, &soft)?
-    };
-    xs * softplus.tanh()?
-}
 
 /// The sinusoidal embedding of time steps `t` `[batch]` (scale 1000, half
 /// sines then half cosines, as Matcha-TTS's `SinusoidalPosEmb`).
@@ -47,21 +38,21 @@ fn time_sinusoid(t: &Tensor) -> Result<Tensor> {
 /// Mish, with the mask applied before and after.
 #[derive(Debug, Clone)]
 struct CausalBlock {
-    conv: PlainConv,
+    conv: PaddedConv,
     norm: LayerNorm,
 }
 
 impl CausalBlock {
     fn new(c_in: usize, c_out: usize, vb: VarBuilder) -> Result<Self> {
         Ok(Self {
-            conv: PlainConv::new(c_in, c_out, 3, vb.pp("block.0"))?,
+            conv: PaddedConv::causal(c_in, c_out, 3, vb.pp("block.0"))?,
             norm: layer_norm(c_out, 1e-5, vb.pp("block.2"))?,
         })
     }
 
     /// `xs` `[batch, channels, len]`.
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        let ys = self.conv.forward_padded(xs, 2, 0)?;
+        let ys = self.conv.forward(xs)?;
         let ys = self.norm.forward(&ys.transpose(1, 2)?)?.transpose(1, 2)?;
         mish(&ys)
     }
@@ -74,7 +65,7 @@ struct ResnetBlock {
     block1: CausalBlock,
     block2: CausalBlock,
     time: Linear,
-    residual: PlainConv,
+    residual: PaddedConv,
 }
 
 impl ResnetBlock {
@@ -83,7 +74,7 @@ impl ResnetBlock {
             block1: CausalBlock::new(c_in, c_out, vb.pp("block1"))?,
             block2: CausalBlock::new(c_out, c_out, vb.pp("block2"))?,
             time: linear(time_dim, c_out, vb.pp("mlp.1"))?,
-            residual: PlainConv::new(c_in, c_out, 1, vb.pp("res_conv"))?,
+            residual: PaddedConv::same(c_in, c_out, 1, 1, vb.pp("res_conv"))?,
         })
     }
 
@@ -92,7 +83,7 @@ impl ResnetBlock {
         let h = self.block1.forward(xs)?;
         let h = h.broadcast_add(&self.time.forward(&mish(t)?)?.unsqueeze(2)?)?;
         let h = self.block2.forward(&h)?;
-        h + self.residual.forward_padded(xs, 0, 0)?
+        self.residual.forward_act(xs, 1.0, Some(&h))
     }
 }
 
@@ -138,14 +129,18 @@ impl TransformerBlock {
         let q = heads(self.q.forward(&normed)?)?;
         let k = heads(self.k.forward(&normed)?)?;
         let v = heads(self.v.forward(&normed)?)?;
-        let scores = (q.matmul(&k.t()?)? / (dk as f64).sqrt())?;
-        let attn = candle_nn::ops::softmax_last_dim(&scores)?;
-        let ctx = attn
-            .matmul(&v)?
-            .transpose(1, 2)?
-            .reshape((b, len, h * dk))?;
+        let scale = 1.0 / (dk as f64).sqrt();
+        let ctx = if cpu_ops::applies_to(&q) {
+            cpu_attention::attention(&q, &k, &v, scale as f32, None)?
+        } else {
+            let scores = (q.matmul(&k.t()?)? * scale)?;
+            let attn = candle_nn::ops::softmax_last_dim(&scores)?;
+            attn.matmul(&v)?
+                .transpose(1, 2)?
+                .reshape((b, len, h * dk))?
+        };
         let xs = (xs + self.out.forward(&ctx)?)?;
-        let ff = self.ff_in.forward(&self.norm3.forward(&xs)?)?.gelu_erf()?;
+        let ff = gelu_erf(&self.ff_in.forward(&self.norm3.forward(&xs)?)?)?;
         xs + self.ff_out.forward(&ff)?
     }
 }
@@ -156,7 +151,7 @@ impl TransformerBlock {
 struct Stage {
     resnet: ResnetBlock,
     transformers: Vec<TransformerBlock>,
-    conv: Option<PlainConv>,
+    conv: Option<PaddedConv>,
 }
 
 impl Stage {
@@ -166,7 +161,7 @@ impl Stage {
             .map(|i| TransformerBlock::new(cfg, vb.pp(format!("1.{i}"))))
             .collect::<Result<_>>()?;
         let conv = match with_conv {
-            true => Some(PlainConv::new(c, c, 3, vb.pp("2"))?),
+            true => Some(PaddedConv::causal(c, c, 3, vb.pp("2"))?),
             false => None,
         };
         Ok(Self {
@@ -186,7 +181,7 @@ impl Stage {
         }
         let h = h.transpose(1, 2)?.contiguous()?;
         let out = match &self.conv {
-            Some(conv) => conv.forward_padded(&h, 2, 0)?,
+            Some(conv) => conv.forward(&h)?,
             None => h.clone(),
         };
         Ok((h, out))
@@ -204,7 +199,7 @@ pub struct ConditionalDecoder {
     mid: Vec<Stage>,
     up: Stage,
     final_block: CausalBlock,
-    final_proj: PlainConv,
+    final_proj: PaddedConv,
 }
 
 impl ConditionalDecoder {
@@ -227,7 +222,7 @@ impl ConditionalDecoder {
             mid,
             up: Stage::new(cfg, 2 * c, true, vb.pp("up_blocks.0"))?,
             final_block: CausalBlock::new(c, c, vb.pp("final_block"))?,
-            final_proj: PlainConv::new(c, MEL_CHANNELS, 1, vb.pp("final_proj"))?,
+            final_proj: PaddedConv::same(c, MEL_CHANNELS, 1, 1, vb.pp("final_proj"))?,
         })
     }
 
@@ -267,6 +262,6 @@ impl ConditionalDecoder {
         let xs = Tensor::cat(&[&xs, &skip], 1)?;
         let xs = self.up.forward(&xs, &temb)?.1;
         let xs = self.final_block.forward(&xs)?;
-        self.final_proj.forward_padded(&xs, 0, 0)
+        self.final_proj.forward(&xs)
     }
 }

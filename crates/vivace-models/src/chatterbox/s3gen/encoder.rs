@@ -10,6 +10,7 @@
 use candle_core::{Device, Module, Result, Tensor, D};
 use candle_nn::{layer_norm, linear, linear_no_bias, LayerNorm, Linear, VarBuilder};
 
+use super::conv::PaddedConv;
 use super::S3GenConfig;
 
 /// Layer-norm epsilon of the conformer blocks (WeNet's `1e-12`).
@@ -167,52 +168,12 @@ impl ConformerBlock {
     }
 }
 
-/// A 1-D convolution without padding (the caller pads), stride 1.
-#[derive(Debug, Clone)]
-pub(super) struct PlainConv {
-    weight: Tensor,
-    bias: Option<Tensor>,
-}
-
-impl PlainConv {
-    /// `weight` `[out, in, kernel]` and `bias` from `vb`.
-    pub(super) fn new(c_in: usize, c_out: usize, kernel: usize, vb: VarBuilder) -> Result<Self> {
-        Ok(Self {
-            weight: vb.get((c_out, c_in, kernel), "weight")?,
-            bias: Some(vb.get(c_out, "bias")?),
-        })
-    }
-
-    /// The convolution of `xs` `[batch, in, len]` padded with `left` and
-    /// `right` zeros.
-    pub(super) fn forward_padded(&self, xs: &Tensor, left: usize, right: usize) -> Result<Tensor> {
-        self.forward_dilated(xs, left, right, 1)
-    }
-
-    /// [`PlainConv::forward_padded`] with the taps `dilation` apart.
-    pub(super) fn forward_dilated(
-        &self,
-        xs: &Tensor,
-        left: usize,
-        right: usize,
-        dilation: usize,
-    ) -> Result<Tensor> {
-        let xs = xs.pad_with_zeros(D::Minus1, left, right)?;
-        let ys = xs.conv1d(&self.weight, 0, 1, dilation, 1)?;
-        match &self.bias {
-            Some(b) => ys.broadcast_add(&b.reshape((1, (), 1))?),
-            None => Ok(ys),
-        }
-    }
-}
-
 /// `PreLookaheadLayer`: a convolution that sees 3 frames ahead, a leaky
 /// ReLU, a causal convolution, and the residual.
 #[derive(Debug, Clone)]
 struct PreLookahead {
-    conv1: PlainConv,
-    conv2: PlainConv,
-    lookahead: usize,
+    conv1: PaddedConv,
+    conv2: PaddedConv,
 }
 
 impl PreLookahead {
@@ -220,18 +181,16 @@ impl PreLookahead {
 
     fn new(width: usize, vb: VarBuilder) -> Result<Self> {
         Ok(Self {
-            conv1: PlainConv::new(width, width, Self::LOOKAHEAD + 1, vb.pp("conv1"))?,
-            conv2: PlainConv::new(width, width, 3, vb.pp("conv2"))?,
-            lookahead: Self::LOOKAHEAD,
+            conv1: PaddedConv::lookahead(width, width, Self::LOOKAHEAD + 1, vb.pp("conv1"))?,
+            conv2: PaddedConv::causal(width, width, 3, vb.pp("conv2"))?,
         })
     }
 
     /// `xs` `[batch, len, width]`.
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        let t = xs.transpose(1, 2)?;
-        let t = self.conv1.forward_padded(&t, 0, self.lookahead)?;
-        let t = candle_nn::ops::leaky_relu(&t, 0.01)?;
-        let t = self.conv2.forward_padded(&t, 2, 0)?;
+        let t = xs.transpose(1, 2)?.contiguous()?;
+        let t = self.conv1.forward(&t)?;
+        let t = self.conv2.forward_act(&t, 0.01, None)?;
         t.transpose(1, 2)? + xs
     }
 }
@@ -243,7 +202,7 @@ pub struct UpsampleConformerEncoder {
     embed: LinearEmbed,
     pre_lookahead: PreLookahead,
     blocks: Vec<ConformerBlock>,
-    up_conv: PlainConv,
+    up_conv: PaddedConv,
     up_embed: LinearEmbed,
     up_blocks: Vec<ConformerBlock>,
     after_norm: LayerNorm,
@@ -264,7 +223,7 @@ impl UpsampleConformerEncoder {
             embed: LinearEmbed::new(w, vb.pp("embed"))?,
             pre_lookahead: PreLookahead::new(w, vb.pp("pre_lookahead_layer"))?,
             blocks,
-            up_conv: PlainConv::new(w, w, 5, vb.pp("up_layer.conv"))?,
+            up_conv: PaddedConv::causal(w, w, 5, vb.pp("up_layer.conv"))?,
             up_embed: LinearEmbed::new(w, vb.pp("up_embed"))?,
             up_blocks,
             after_norm: layer_norm(w, NORM_EPS, vb.pp("after_norm"))?,
@@ -285,7 +244,7 @@ impl UpsampleConformerEncoder {
         // 2× nearest upsampling, then a causal convolution of 5 taps.
         let t = xs.transpose(1, 2)?.contiguous()?;
         let t = t.upsample_nearest1d(2 * len)?;
-        let t = self.up_conv.forward_padded(&t, 4, 0)?;
+        let t = self.up_conv.forward(&t)?;
         let pos = relative_positions(2 * len, self.width, device)?.to_dtype(xs.dtype())?;
         let mut xs = self.up_embed.forward(&t.transpose(1, 2)?.contiguous()?)?;
         for block in &self.up_blocks {

@@ -15,7 +15,7 @@ use std::f64::consts::PI;
 use candle_core::{DType, Module, Result, Tensor, D};
 use candle_nn::{linear, Linear, VarBuilder};
 
-use super::encoder::PlainConv;
+use super::conv::PaddedConv;
 use super::S3GenConfig;
 use crate::nn::layers::TrimmedConvTranspose1d;
 
@@ -59,40 +59,11 @@ fn snake(xs: &Tensor, alpha: &Tensor) -> Result<Tensor> {
     xs + s.broadcast_div(&(a + 1e-9)?)?
 }
 
-/// A "same"-padded convolution (weight norm folded at load).
-#[derive(Debug, Clone)]
-struct SameConv {
-    conv: PlainConv,
-    pad: usize,
-    dilation: usize,
-}
-
-impl SameConv {
-    fn new(
-        c_in: usize,
-        c_out: usize,
-        kernel: usize,
-        dilation: usize,
-        vb: VarBuilder,
-    ) -> Result<Self> {
-        Ok(Self {
-            conv: PlainConv::new(c_in, c_out, kernel, vb)?,
-            pad: dilation * (kernel - 1) / 2,
-            dilation,
-        })
-    }
-
-    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        self.conv
-            .forward_dilated(xs, self.pad, self.pad, self.dilation)
-    }
-}
-
 /// HiFT's residual block: pairs of (Snake, dilated conv, Snake, conv).
 #[derive(Debug, Clone)]
 struct ResBlock {
-    convs1: Vec<SameConv>,
-    convs2: Vec<SameConv>,
+    convs1: Vec<PaddedConv>,
+    convs2: Vec<PaddedConv>,
     alphas1: Vec<Tensor>,
     alphas2: Vec<Tensor>,
 }
@@ -106,14 +77,14 @@ impl ResBlock {
             alphas2: vec![],
         };
         for (i, &d) in DILATIONS.iter().enumerate() {
-            block.convs1.push(SameConv::new(
+            block.convs1.push(PaddedConv::same(
                 channels,
                 channels,
                 kernel,
                 d,
                 vb.pp(format!("convs1.{i}")),
             )?);
-            block.convs2.push(SameConv::new(
+            block.convs2.push(PaddedConv::same(
                 channels,
                 channels,
                 kernel,
@@ -134,8 +105,7 @@ impl ResBlock {
         let mut xs = xs.clone();
         for i in 0..self.convs1.len() {
             let t = self.convs1[i].forward(&snake(&xs, &self.alphas1[i])?)?;
-            let t = self.convs2[i].forward(&snake(&t, &self.alphas2[i])?)?;
-            xs = (t + xs)?;
+            xs = self.convs2[i].forward_act(&snake(&t, &self.alphas2[i])?, 1.0, Some(&xs))?;
         }
         Ok(xs)
     }
@@ -160,7 +130,7 @@ impl SourceDown {
 /// `ConvRNNF0Predictor`: five convolutions with ELU, a linear head, `|·|`.
 #[derive(Debug, Clone)]
 struct F0Predictor {
-    convs: Vec<SameConv>,
+    convs: Vec<PaddedConv>,
     classifier: Linear,
 }
 
@@ -173,7 +143,7 @@ impl F0Predictor {
                 } else {
                     channels
                 };
-                SameConv::new(c_in, channels, 3, 1, vb.pp(format!("condnet.{}", 2 * i)))
+                PaddedConv::same(c_in, channels, 3, 1, vb.pp(format!("condnet.{}", 2 * i)))
             })
             .collect::<Result<_>>()?;
         Ok(Self {
@@ -200,12 +170,12 @@ impl F0Predictor {
 pub struct Hift {
     f0: F0Predictor,
     source_linear: Linear,
-    conv_pre: SameConv,
+    conv_pre: PaddedConv,
     ups: Vec<TrimmedConvTranspose1d>,
     source_downs: Vec<SourceDown>,
     source_resblocks: Vec<ResBlock>,
     resblocks: Vec<ResBlock>,
-    conv_post: SameConv,
+    conv_post: PaddedConv,
 }
 
 impl Hift {
@@ -260,12 +230,18 @@ impl Hift {
         Ok(Self {
             f0: F0Predictor::new(cfg.f0_channels, vb.pp("f0_predictor"))?,
             source_linear: linear(HARMONICS + 1, 1, vb.pp("m_source.l_linear"))?,
-            conv_pre: SameConv::new(super::decoder::MEL_CHANNELS, base, 7, 1, vb.pp("conv_pre"))?,
+            conv_pre: PaddedConv::same(
+                super::decoder::MEL_CHANNELS,
+                base,
+                7,
+                1,
+                vb.pp("conv_pre"),
+            )?,
             ups,
             source_downs,
             source_resblocks,
             resblocks,
-            conv_post: SameConv::new(last, N_FFT + 2, 7, 1, vb.pp("conv_post"))?,
+            conv_post: PaddedConv::same(last, N_FFT + 2, 7, 1, vb.pp("conv_post"))?,
         })
     }
 

@@ -9,6 +9,7 @@
 //! them. Sizes come from [`S3GenConfig`] (the published model's by
 //! default).
 
+mod conv;
 mod decoder;
 mod encoder;
 mod hift;
