@@ -5,21 +5,80 @@
 //! candle's ops make that tensor several times over (scores, scaled,
 //! exponentiated, normalized): for S3Gen's decoder at 1000 frames that is
 //! 64 MB per op, each freshly mapped and faulted in by the kernel. Here each
-//! task takes 64 queries of one head, computes their scores with the `gemm`
-//! crate into a buffer that stays in L2, exponentiates in place with the
-//! vectorized [`exp`], multiplies by `V` and scales each output row by its
-//! softmax sum, written straight into `[batch, queries, heads · dim]` (the
-//! layout the output projection reads).
+//! task takes 64 queries of one item, and for each head computes their
+//! scores with the `gemm` crate into a buffer that stays in L2,
+//! exponentiates in place with the vectorized [`exp`], multiplies by `V` and
+//! scales each output row by its softmax sum.
+//!
+//! Operands are read in place through strides, so the same kernel serves
+//! the usual `[batch, heads, positions, dim]` tensors and channel-major
+//! activations (`[batch, heads · dim, positions]`, the layout of a
+//! convolutional network's transformer blocks) with no transposed copies.
 
 #[cfg(test)]
 use candle_core::DType;
 use candle_core::{Device, Result, Tensor};
 use rayon::prelude::*;
 
-use super::cpu_ops::exp;
+use super::cpu_ops::{exp, with_cpu_slice};
 
 /// Queries per task: a 64 × 1000 score block is 256 KB.
 const QUERY_BLOCK: usize = 64;
+
+/// Where element (item, head, position, dim) of an operand lies: `start +
+/// item·item + head·head + position·pos + dim·dim` in its buffer.
+#[derive(Debug, Clone, Copy)]
+struct Layout {
+    start: usize,
+    item: usize,
+    head: usize,
+    pos: usize,
+    dim: usize,
+}
+
+impl Layout {
+    /// `[b, h, positions, d]`, dense.
+    fn heads_major(h: usize, positions: usize, d: usize) -> Self {
+        Self {
+            start: 0,
+            item: h * positions * d,
+            head: positions * d,
+            pos: d,
+            dim: 1,
+        }
+    }
+
+    /// `[b, h · d, positions]` starting at channel `channel0` of `channels`.
+    fn channel_major(channels: usize, channel0: usize, positions: usize, d: usize) -> Self {
+        Self {
+            start: channel0 * positions,
+            item: channels * positions,
+            head: d * positions,
+            pos: 1,
+            dim: positions,
+        }
+    }
+
+    /// One past the largest index for `b` items, `h` heads, `t` positions, `d` dims.
+    fn extent(&self, b: usize, h: usize, t: usize, d: usize) -> usize {
+        self.start
+            + (b - 1) * self.item
+            + (h - 1) * self.head
+            + (t - 1) * self.pos
+            + (d - 1) * self.dim
+            + 1
+    }
+}
+
+/// The sizes of one attention call.
+#[derive(Debug, Clone, Copy)]
+struct Sizes {
+    b: usize,
+    h: usize,
+    tq: usize,
+    tk: usize,
+    d: usize,
+}
 
 /// `softmax(q·kᵀ·scale + bias)·v` for `q` `[b, h, tq, d]`, `k`, `v`
 /// `[b, h, tk, d]` (f32 on the CPU), and an optional additive `bias`
@@ -49,95 +108,247 @@ pub fn attention(
             );
         }
     }
-    let width = h * d;
-    let mut out = vec![0f32; b * tq * width];
-    if tk == 0 {
-        return Tensor::from_vec(out, (b, tq, width), &Device::Cpu);
+    let sizes = Sizes { b, h, tq, tk, d };
+    let mut out = vec![0f32; b * tq * h * d];
+    if b * h * tq * tk * d > 0 {
+        // Owned copies (a few MB) of operands the kernel then reads in place.
+        let values = |t: &Tensor| t.flatten_all()?.to_vec1::<f32>();
+        let (q, k, v) = (values(q)?, values(k)?, values(v)?);
+        let bias = bias.map(values).transpose()?;
+        let out_layout = Layout {
+            start: 0,
+            item: tq * h * d,
+            head: d,
+            pos: h * d,
+            dim: 1,
+        };
+        attend(
+            sizes,
+            (&q, Layout::heads_major(h, tq, d)),
+            (&k, Layout::heads_major(h, tk, d)),
+            (&v, Layout::heads_major(h, tk, d)),
+            scale,
+            bias.as_deref(),
+            (&mut out, out_layout),
+        );
     }
-    // Owned copies (a few MB) of operands the kernel then reads in place.
-    let values = |t: &Tensor| t.flatten_all()?.to_vec1::<f32>();
-    let (q, k, v) = (values(q)?, values(k)?, values(v)?);
-    let bias = bias.map(values).transpose()?;
-    attend(
-        &Shape { h, tq, tk, d },
-        &q,
-        &k,
-        &v,
-        scale,
-        bias.as_deref(),
-        &mut out,
-    );
-    Tensor::from_vec(out, (b, tq, width), &Device::Cpu)
+    Tensor::from_vec(out, (b, tq, h * d), &Device::Cpu)
 }
 
-/// The sizes of one attention call.
-struct Shape {
-    h: usize,
-    tq: usize,
-    tk: usize,
-    d: usize,
+/// Self-attention over channel-major activations: `qkv` `[b, 3 · heads · d,
+/// t]` holds the queries, keys and values (in that order, head by head);
+/// returns `[b, heads · d, t]`, also channel-major.
+pub fn self_attention_channel_major(qkv: &Tensor, heads: usize, scale: f32) -> Result<Tensor> {
+    let (b, channels, t) = qkv.dims3()?;
+    if heads == 0 || !channels.is_multiple_of(3 * heads) {
+        candle_core::bail!("attention: {channels} channels are not q, k and v for {heads} heads");
+    }
+    let inner = channels / 3;
+    let d = inner / heads;
+    let mut out = vec![0f32; b * inner * t];
+    if b * t * d > 0 {
+        let sizes = Sizes {
+            b,
+            h: heads,
+            tq: t,
+            tk: t,
+            d,
+        };
+        with_cpu_slice(qkv, |qkv| {
+            attend(
+                sizes,
+                (qkv, Layout::channel_major(channels, 0, t, d)),
+                (qkv, Layout::channel_major(channels, inner, t, d)),
+                (qkv, Layout::channel_major(channels, 2 * inner, t, d)),
+                scale,
+                None,
+                (&mut out, Layout::channel_major(inner, 0, t, d)),
+            )
+        })?;
+    }
+    Tensor::from_vec(out, (b, inner, t), &Device::Cpu)
 }
 
-/// The kernel: tasks over (item, query block), each running every head, so
-/// that each task owns whole output rows.
+/// The output pointer the tasks share: each writes only its own queries.
+#[derive(Clone, Copy)]
+struct SharedOut(*mut f32);
+// SAFETY: tasks write disjoint elements (their own (item, query) pairs).
+unsafe impl Send for SharedOut {}
+// SAFETY: as above; no task reads what another writes.
+unsafe impl Sync for SharedOut {}
+
+/// The kernel: one task per (item, block of queries), each running every
+/// head, so that tasks write disjoint output elements.
 fn attend(
-    s: &Shape,
-    q: &[f32],
-    k: &[f32],
-    v: &[f32],
+    s: Sizes,
+    (q, ql): (&[f32], Layout),
+    (k, kl): (&[f32], Layout),
+    (v, vl): (&[f32], Layout),
     scale: f32,
     bias: Option<&[f32]>,
-    out: &mut [f32],
+    (out, ol): (&mut [f32], Layout),
 ) {
-    let width = s.h * s.d;
-    // One job per (item, block of queries): disjoint output rows.
-    let jobs: Vec<(usize, usize, &mut [f32])> = out
-        .chunks_mut(s.tq * width)
-        .enumerate()
-        .flat_map(|(item, rows)| {
-            rows.chunks_mut(QUERY_BLOCK * width)
-                .enumerate()
-                .map(move |(blk, rows)| (item, blk, rows))
-        })
-        .collect();
-    jobs.into_par_iter().for_each(|(item, blk, rows)| {
-        let q0 = blk * QUERY_BLOCK;
-        let n = rows.len() / width;
-        let mut scores = vec![0f32; n * s.tk];
-        for head in 0..s.h {
-            let bh = item * s.h + head;
-            let qh = &q[(bh * s.tq + q0) * s.d..(bh * s.tq + q0 + n) * s.d];
-            let kh = &k[bh * s.tk * s.d..(bh + 1) * s.tk * s.d];
-            let vh = &v[bh * s.tk * s.d..(bh + 1) * s.tk * s.d];
-            // scores = qh · khᵀ
-            gemm_nt(n, s.tk, s.d, qh, kh, &mut scores);
-            let bias_rows = bias.map(|b| &b[(bh * s.tq + q0) * s.tk..(bh * s.tq + q0 + n) * s.tk]);
-            let mut sums = vec![0f32; n];
-            for (r, row) in scores.chunks_exact_mut(s.tk).enumerate() {
-                match bias_rows {
-                    Some(b) => {
-                        let b = &b[r * s.tk..(r + 1) * s.tk];
-                        row.iter_mut()
-                            .zip(b)
-                            .for_each(|(x, &y)| *x = *x * scale + y);
+    // Every index the gemm calls below touch lies inside these extents.
+    assert!(
+        q.len() >= ql.extent(s.b, s.h, s.tq, s.d)
+            && k.len() >= kl.extent(s.b, s.h, s.tk, s.d)
+            && v.len() >= vl.extent(s.b, s.h, s.tk, s.d)
+            && out.len() >= ol.extent(s.b, s.h, s.tq, s.d)
+            && bias.is_none_or(|b| b.len() >= s.b * s.h * s.tq * s.tk),
+        "attention: operands shorter than their layouts"
+    );
+    let blocks = s.tq.div_ceil(QUERY_BLOCK);
+    let dst = SharedOut(out.as_mut_ptr());
+    (0..s.b * blocks).into_par_iter().for_each_init(
+        || (vec![0f32; QUERY_BLOCK * s.tk], vec![0f32; QUERY_BLOCK]),
+        |(scores, sums), task| {
+            let dst = dst;
+            let (item, q0) = (task / blocks, (task % blocks) * QUERY_BLOCK);
+            let n = QUERY_BLOCK.min(s.tq - q0);
+            for head in 0..s.h {
+                let at = |l: &Layout| l.start + item * l.item + head * l.head;
+                let scores = &mut scores[..n * s.tk];
+                // SAFETY: the assert above bounds q (queries q0..q0+n),
+                // k and v (every key) of this (item, head), and the score
+                // buffer holds n × tk values.
+                unsafe {
+                    gemm::gemm(
+                        n,
+                        s.tk,
+                        s.d,
+                        scores.as_mut_ptr(),
+                        1,
+                        s.tk as isize,
+                        false,
+                        q.as_ptr().add(at(&ql) + q0 * ql.pos),
+                        ql.dim as isize,
+                        ql.pos as isize,
+                        k.as_ptr().add(at(&kl)),
+                        kl.pos as isize,
+                        kl.dim as isize,
+                        0.0,
+                        if bias.is_some() { 1.0 } else { scale },
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::None,
+                    )
+                };
+                let bh = item * s.h + head;
+                let bias = bias.map(|b| &b[(bh * s.tq + q0) * s.tk..(bh * s.tq + q0 + n) * s.tk]);
+                softmax_rows(scores, s.tk, scale, bias, &mut sums[..n]);
+                let o = at(&ol) + q0 * ol.pos;
+                // SAFETY: bounded by the assert above; this task alone
+                // writes queries q0..q0+n of this item (every head, every dim).
+                unsafe {
+                    gemm::gemm(
+                        n,
+                        s.d,
+                        s.tk,
+                        dst.0.add(o),
+                        ol.dim as isize,
+                        ol.pos as isize,
+                        false,
+                        scores.as_ptr(),
+                        1,
+                        s.tk as isize,
+                        v.as_ptr().add(at(&vl)),
+                        vl.dim as isize,
+                        vl.pos as isize,
+                        0.0,
+                        1.0,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::None,
+                    );
+                    for (r, inv) in sums[..n].iter().enumerate() {
+                        for j in 0..s.d {
+                            *dst.0.add(o + r * ol.pos + j * ol.dim) *= inv;
+                        }
                     }
-                    None => row.iter_mut().for_each(|x| *x *= scale),
-                }
-                let max = lane_max(row);
-                row.iter_mut().for_each(|x| *x = exp(*x - max));
-                sums[r] = lane_sum(row);
-            }
-            // rows[:, head·d .. (head+1)·d] = scores · vh, then / sum.
-            let dst = &mut rows[head * s.d..];
-            gemm_nn_strided(n, s.d, s.tk, &scores, vh, dst, width);
-            for (r, sum) in sums.iter().enumerate() {
-                let inv = 1.0 / sum;
-                for x in &mut dst[r * width..r * width + s.d] {
-                    *x *= inv;
                 }
             }
+        },
+    );
+}
+
+/// `row = exp(row + bias − max)` for each row of `tk` scores (already
+/// scaled by `scale` when there is no bias; with one, scaled here), and
+/// `inv_sums[r] = 1 / Σ row`: the unnormalized softmax. Compiled for the
+/// widest vectors the CPU has.
+fn softmax_rows(
+    scores: &mut [f32],
+    tk: usize,
+    scale: f32,
+    bias: Option<&[f32]>,
+    inv_sums: &mut [f32],
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if super::cpu_gemm::has_avx512() {
+            // SAFETY: AVX-512F was detected on this CPU.
+            return unsafe { softmax_rows_avx512(scores, tk, scale, bias, inv_sums) };
         }
-    });
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            // SAFETY: AVX2 and FMA were detected on this CPU.
+            return unsafe { softmax_rows_avx2(scores, tk, scale, bias, inv_sums) };
+        }
+    }
+    softmax_rows_generic(scores, tk, scale, bias, inv_sums)
+}
+
+/// [`softmax_rows`] with AVX-512F.
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn softmax_rows_avx512(
+    scores: &mut [f32],
+    tk: usize,
+    scale: f32,
+    bias: Option<&[f32]>,
+    inv_sums: &mut [f32],
+) {
+    softmax_rows_generic(scores, tk, scale, bias, inv_sums)
+}
+
+/// [`softmax_rows`] with AVX2 and FMA.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn softmax_rows_avx2(
+    scores: &mut [f32],
+    tk: usize,
+    scale: f32,
+    bias: Option<&[f32]>,
+    inv_sums: &mut [f32],
+) {
+    softmax_rows_generic(scores, tk, scale, bias, inv_sums)
+}
+
+/// The portable body of [`softmax_rows`], inlined into each version.
+#[inline(always)]
+fn softmax_rows_generic(
+    scores: &mut [f32],
+    tk: usize,
+    scale: f32,
+    bias: Option<&[f32]>,
+    inv_sums: &mut [f32],
+) {
+    for (r, row) in scores.chunks_exact_mut(tk).enumerate() {
+        if let Some(b) = bias {
+            let b = &b[r * tk..(r + 1) * tk];
+            row.iter_mut()
+                .zip(b)
+                .for_each(|(x, &y)| *x = *x * scale + y);
+        }
+        let max = lane_max(row);
+        inv_sums[r] = 1.0 / exp_lane_sum(row, max);
+    }
 }
 
 /// Lanes of the reductions below: independent partial results the compiler
@@ -146,6 +357,7 @@ fn attend(
 const LANES: usize = 16;
 
 /// The largest value of `xs` (−∞ for none).
+#[inline(always)]
 fn lane_max(xs: &[f32]) -> f32 {
     let mut acc = [f32::NEG_INFINITY; LANES];
     let mut chunks = xs.chunks_exact(LANES);
@@ -162,88 +374,23 @@ fn lane_max(xs: &[f32]) -> f32 {
     acc.into_iter().fold(tail, f32::max)
 }
 
-/// The sum of `xs`, in [`LANES`] partial sums.
-fn lane_sum(xs: &[f32]) -> f32 {
+/// `xs = e^(xs − max)` in place, returning the sum, in [`LANES`] partial sums.
+#[inline(always)]
+fn exp_lane_sum(xs: &mut [f32], max: f32) -> f32 {
     let mut acc = [0f32; LANES];
-    let mut chunks = xs.chunks_exact(LANES);
+    let mut chunks = xs.chunks_exact_mut(LANES);
     for c in &mut chunks {
-        for (a, &x) in acc.iter_mut().zip(c) {
-            *a += x;
+        for (a, x) in acc.iter_mut().zip(c) {
+            *x = exp(*x - max);
+            *a += *x;
         }
     }
-    let tail: f32 = chunks.remainder().iter().sum();
+    let mut tail = 0f32;
+    for x in chunks.into_remainder() {
+        *x = exp(*x - max);
+        tail += *x;
+    }
     acc.into_iter().sum::<f32>() + tail
-}
-
-/// `c[m, n] = a[m, k] · b[n, k]ᵀ`, all row-major and dense.
-fn gemm_nt(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
-    assert!(
-        a.len() >= m * k && b.len() >= n * k && c.len() >= m * n,
-        "gemm_nt: operands too short"
-    );
-    // SAFETY: the assert bounds every index: a is read at i·k + p, b at
-    // j·k + p (its transpose: row stride 1, column stride k), c written at
-    // i·n + j, for i < m, j < n, p < k; c is a &mut, so it aliases neither.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            c.as_mut_ptr(),
-            1,
-            n as isize,
-            false,
-            a.as_ptr(),
-            1,
-            k as isize,
-            b.as_ptr(),
-            k as isize,
-            1,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        )
-    }
-}
-
-/// `c[m, n] = a[m, k] · b[k, n]`, `a` and `b` row-major and dense, `c`'s
-/// rows `ldc` apart.
-fn gemm_nn_strided(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32], ldc: usize) {
-    assert!(
-        a.len() >= m * k
-            && b.len() >= k * n
-            && ldc >= n
-            && (m == 0 || c.len() >= (m - 1) * ldc + n),
-        "gemm_nn: operands too short"
-    );
-    // SAFETY: the assert bounds a (i·k + p), b (p·n + j) and c (i·ldc + j)
-    // for i < m, j < n, p < k; c is a &mut, so it aliases neither input.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            c.as_mut_ptr(),
-            1,
-            ldc as isize,
-            false,
-            a.as_ptr(),
-            1,
-            k as isize,
-            b.as_ptr(),
-            1,
-            n as isize,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        )
-    }
 }
 
 #[cfg(test)]
@@ -273,6 +420,21 @@ mod tests {
                 assert!(diff < 1e-5, "b{b} h{h} tq{tq} tk{tk} d{d}: {diff}");
             }
         }
+        // The channel-major entry point against the heads-major one.
+        let (b, h, t, d) = (2, 3, 70, 8);
+        let qkv = Tensor::randn(0f32, 1.0, (b, 3 * h * d, t), &dev)?;
+        let part = |i: usize| -> candle_core::Result<Tensor> {
+            qkv.narrow(1, i * h * d, h * d)?
+                .reshape((b, h, d, t))?
+                .transpose(2, 3)?
+                .contiguous()
+        };
+        let want = attention(&part(0)?, &part(1)?, &part(2)?, 0.4, None)?;
+        let got = self_attention_channel_major(&qkv, h, 0.4)?.transpose(1, 2)?;
+        let diff = (got - want)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        assert!(diff < 1e-5, "channel-major: {diff}");
+        assert!(self_attention_channel_major(&qkv, 5, 1.0).is_err());
+
         let bad = Tensor::zeros((1, 1, 2, 3), DType::F32, &dev)?;
         let q = Tensor::zeros((1, 1, 2, 4), DType::F32, &dev)?;
         assert!(attention(&q, &bad, &bad, 1.0, None).is_err());

@@ -15,6 +15,7 @@ use candle_nn::{layer_norm, linear, linear_no_bias, LayerNorm, Linear, VarBuilde
 use super::conv::PaddedConv;
 use super::S3GenConfig;
 use crate::nn::cpu_attention;
+use crate::nn::cpu_conv::FusedConv;
 use crate::nn::cpu_ops::{self, gelu_erf, mish};
 
 /// Mel channels of S3Gen's output (and of each of `x`, `mu`, the speaker
@@ -87,9 +88,34 @@ impl ResnetBlock {
     }
 }
 
-/// diffusers' `BasicTransformerBlock` as the decoder configures it.
+/// diffusers' `BasicTransformerBlock` as the decoder configures it, on
+/// channel-major activations `[batch, dim, len]` (the U-Net's own layout).
 #[derive(Debug, Clone)]
-struct TransformerBlock {
+enum TransformerBlock {
+    /// f32 on the CPU: every linear layer a 1×1 fused convolution (packed
+    /// weights, bias and residual fused), q/k/v as one, attention read in
+    /// place: no transposed copies.
+    Cpu(Box<CpuBlock>),
+    /// Elsewhere: candle's ops on `[batch, len, dim]`.
+    Candle(Box<CandleBlock>),
+}
+
+/// The CPU form of a [`TransformerBlock`].
+#[derive(Debug, Clone)]
+struct CpuBlock {
+    norm1: (Vec<f32>, Vec<f32>),
+    qkv: FusedConv,
+    out: FusedConv,
+    norm3: (Vec<f32>, Vec<f32>),
+    ff_in: FusedConv,
+    ff_out: FusedConv,
+    heads: usize,
+    scale: f32,
+}
+
+/// The candle form of a [`TransformerBlock`].
+#[derive(Debug, Clone)]
+struct CandleBlock {
     norm1: LayerNorm,
     q: Linear,
     k: Linear,
@@ -102,24 +128,97 @@ struct TransformerBlock {
     head_dim: usize,
 }
 
+/// Layer-norm epsilon of the transformer blocks (PyTorch's default).
+const BLOCK_NORM_EPS: f64 = 1e-5;
+
 impl TransformerBlock {
     fn new(cfg: &S3GenConfig, vb: VarBuilder) -> Result<Self> {
         let dim = cfg.decoder_channels;
         let inner = cfg.decoder_heads * cfg.decoder_head_dim;
-        Ok(Self {
-            norm1: layer_norm(dim, 1e-5, vb.pp("norm1"))?,
-            q: linear_no_bias(dim, inner, vb.pp("attn1.to_q"))?,
-            k: linear_no_bias(dim, inner, vb.pp("attn1.to_k"))?,
-            v: linear_no_bias(dim, inner, vb.pp("attn1.to_v"))?,
-            out: linear(inner, dim, vb.pp("attn1.to_out.0"))?,
-            norm3: layer_norm(dim, 1e-5, vb.pp("norm3"))?,
-            ff_in: linear(dim, 4 * dim, vb.pp("ff.net.0.proj"))?,
-            ff_out: linear(4 * dim, dim, vb.pp("ff.net.2"))?,
+        if !cpu_ops::applies_on(vb.device(), vb.dtype()) {
+            return Ok(Self::Candle(Box::new(CandleBlock {
+                norm1: layer_norm(dim, BLOCK_NORM_EPS, vb.pp("norm1"))?,
+                q: linear_no_bias(dim, inner, vb.pp("attn1.to_q"))?,
+                k: linear_no_bias(dim, inner, vb.pp("attn1.to_k"))?,
+                v: linear_no_bias(dim, inner, vb.pp("attn1.to_v"))?,
+                out: linear(inner, dim, vb.pp("attn1.to_out.0"))?,
+                norm3: layer_norm(dim, BLOCK_NORM_EPS, vb.pp("norm3"))?,
+                ff_in: linear(dim, 4 * dim, vb.pp("ff.net.0.proj"))?,
+                ff_out: linear(4 * dim, dim, vb.pp("ff.net.2"))?,
+                heads: cfg.decoder_heads,
+                head_dim: cfg.decoder_head_dim,
+            })));
+        }
+        let norm = |name: &str| -> Result<(Vec<f32>, Vec<f32>)> {
+            let vb = vb.pp(name);
+            Ok((
+                vb.get(dim, "weight")?.to_vec1()?,
+                vb.get(dim, "bias")?.to_vec1()?,
+            ))
+        };
+        // A linear layer [out, in] as a 1×1 convolution [out, in, 1].
+        let conv = |w: Tensor, bias: Option<Tensor>| -> Result<FusedConv> {
+            let w = w.unsqueeze(2)?;
+            FusedConv::new(&w, bias.as_ref(), 1)
+        };
+        let attn = vb.pp("attn1");
+        let qkv = Tensor::cat(
+            &[
+                attn.get((inner, dim), "to_q.weight")?,
+                attn.get((inner, dim), "to_k.weight")?,
+                attn.get((inner, dim), "to_v.weight")?,
+            ],
+            0,
+        )?;
+        let ff = vb.pp("ff.net");
+        Ok(Self::Cpu(Box::new(CpuBlock {
+            norm1: norm("norm1")?,
+            qkv: conv(qkv, None)?,
+            out: conv(
+                attn.get((dim, inner), "to_out.0.weight")?,
+                Some(attn.get(dim, "to_out.0.bias")?),
+            )?,
+            norm3: norm("norm3")?,
+            ff_in: conv(
+                ff.get((4 * dim, dim), "0.proj.weight")?,
+                Some(ff.get(4 * dim, "0.proj.bias")?),
+            )?,
+            ff_out: conv(
+                ff.get((dim, 4 * dim), "2.weight")?,
+                Some(ff.get(dim, "2.bias")?),
+            )?,
             heads: cfg.decoder_heads,
-            head_dim: cfg.decoder_head_dim,
-        })
+            scale: 1.0 / (cfg.decoder_head_dim as f32).sqrt(),
+        })))
     }
 
+    /// `xs` `[batch, dim, len]`.
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        match self {
+            Self::Cpu(b) => b.forward(xs),
+            Self::Candle(b) => b
+                .forward(&xs.transpose(1, 2)?)?
+                .transpose(1, 2)?
+                .contiguous(),
+        }
+    }
+}
+
+impl CpuBlock {
+    /// `xs` `[batch, dim, len]`, f32 on the CPU.
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        let eps = BLOCK_NORM_EPS as f32;
+        let normed = cpu_ops::channel_norm(xs, &self.norm1.0, &self.norm1.1, eps)?;
+        let qkv = self.qkv.forward(&normed, 1.0, None)?;
+        let ctx = cpu_attention::self_attention_channel_major(&qkv, self.heads, self.scale)?;
+        let xs = self.out.forward(&ctx, 1.0, Some(xs))?;
+        let normed = cpu_ops::channel_norm(&xs, &self.norm3.0, &self.norm3.1, eps)?;
+        let hidden = gelu_erf(&self.ff_in.forward(&normed, 1.0, None)?)?;
+        self.ff_out.forward(&hidden, 1.0, Some(&xs))
+    }
+}
+
+impl CandleBlock {
     /// `xs` `[batch, len, dim]`.
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
         let (b, len, _) = xs.dims3()?;
@@ -129,16 +228,12 @@ impl TransformerBlock {
         let q = heads(self.q.forward(&normed)?)?;
         let k = heads(self.k.forward(&normed)?)?;
         let v = heads(self.v.forward(&normed)?)?;
-        let scale = 1.0 / (dk as f64).sqrt();
-        let ctx = if cpu_ops::applies_to(&q) {
-            cpu_attention::attention(&q, &k, &v, scale as f32, None)?
-        } else {
-            let scores = (q.matmul(&k.t()?)? * scale)?;
-            let attn = candle_nn::ops::softmax_last_dim(&scores)?;
-            attn.matmul(&v)?
-                .transpose(1, 2)?
-                .reshape((b, len, h * dk))?
-        };
+        let scores = (q.matmul(&k.t()?)? / (dk as f64).sqrt())?;
+        let attn = candle_nn::ops::softmax_last_dim(&scores)?;
+        let ctx = attn
+            .matmul(&v)?
+            .transpose(1, 2)?
+            .reshape((b, len, h * dk))?;
         let xs = (xs + self.out.forward(&ctx)?)?;
         let ff = gelu_erf(&self.ff_in.forward(&self.norm3.forward(&xs)?)?)?;
         xs + self.ff_out.forward(&ff)?
@@ -174,12 +269,10 @@ impl Stage {
     /// Returns the transformer output (the skip of a down stage) and the
     /// stage's output.
     fn forward(&self, xs: &Tensor, t: &Tensor) -> Result<(Tensor, Tensor)> {
-        let xs = self.resnet.forward(xs, t)?;
-        let mut h = xs.transpose(1, 2)?.contiguous()?;
+        let mut h = self.resnet.forward(xs, t)?;
         for block in &self.transformers {
             h = block.forward(&h)?;
         }
-        let h = h.transpose(1, 2)?.contiguous()?;
         let out = match &self.conv {
             Some(conv) => conv.forward(&h)?,
             None => h.clone(),
