@@ -177,6 +177,13 @@ unsafe impl Send for SharedOut {}
 // SAFETY: as above; no task reads what another writes.
 unsafe impl Sync for SharedOut {}
 
+impl SharedOut {
+    /// The pointer (a method, so closures capture the whole `Sync` wrapper).
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
 /// The kernel: one task per (item, block of queries), each running every
 /// head, so that tasks write disjoint output elements.
 fn attend(
@@ -202,7 +209,6 @@ fn attend(
     (0..s.b * blocks).into_par_iter().for_each_init(
         || (vec![0f32; QUERY_BLOCK * s.tk], vec![0f32; QUERY_BLOCK]),
         |(scores, sums), task| {
-            let dst = dst;
             let (item, q0) = (task / blocks, (task % blocks) * QUERY_BLOCK);
             let n = QUERY_BLOCK.min(s.tq - q0);
             for head in 0..s.h {
@@ -245,7 +251,7 @@ fn attend(
                         n,
                         s.d,
                         s.tk,
-                        dst.0.add(o),
+                        dst.get().add(o),
                         ol.dim as isize,
                         ol.pos as isize,
                         false,
@@ -264,7 +270,7 @@ fn attend(
                     );
                     for (r, inv) in sums[..n].iter().enumerate() {
                         for j in 0..s.d {
-                            *dst.0.add(o + r * ol.pos + j * ol.dim) *= inv;
+                            *dst.get().add(o + r * ol.pos + j * ol.dim) *= inv;
                         }
                     }
                 }
