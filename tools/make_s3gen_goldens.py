@@ -11,6 +11,10 @@ parameter (layer norms, Snake alphas, weight-norm gains too) is perturbed so a
 wrong affine or gain cannot pass. The state dict is saved under the names the
 published `s3gen.safetensors` uses (`flow.*`, `mel2wav.*`).
 
+Also writes `conds.pt` in the layout of Chatterbox's built-in voice file
+(`{"t3": …, "gen": {prompt_token, prompt_token_len, prompt_feat,
+prompt_feat_len, embedding}}`), holding the goldens' prompt.
+
 Randomness is injected: the flow's starting noise is `noise` (saved), and the
 vocoder's sine phase and noise are zero (`--vocoder-noise 0` in Vivace).
 
@@ -181,7 +185,7 @@ class Recorder:
         return fn
 
 
-def run(cfg: dict, meanflow: bool, out: Path, prompt_tokens: int, tokens: int, seed: int) -> None:
+def run(cfg: dict, meanflow: bool, out: Path, prompt_tokens: int, tokens: int, seed: int, real_size: bool) -> None:
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed + 1)
     model = Model(cfg, meanflow).eval()
@@ -280,6 +284,26 @@ def run(cfg: dict, meanflow: bool, out: Path, prompt_tokens: int, tokens: int, s
         "wav": wav[0],
     }
     save_file({k: v.contiguous() for k, v in goldens.items()}, str(out / f"{name}_goldens.safetensors"))
+    if not meanflow and not real_size:
+        # The built-in voice file's layout (`Conditionals.save` in tts.py):
+        # T3's conditioning and S3Gen's prompt (`embed_ref`'s dict).
+        conds = {
+            "t3": {
+                "speaker_emb": torch.randn(1, 256, generator=gen),
+                "clap_emb": None,
+                "cond_prompt_speech_tokens": torch.randint(0, 6561, (1, 150), generator=gen),
+                "cond_prompt_speech_emb": None,
+                "emotion_adv": 0.5 * torch.ones(1, 1, 1),
+            },
+            "gen": {
+                "prompt_token": prompt_token.to(torch.int64),
+                "prompt_token_len": torch.tensor([prompt_tokens]),
+                "prompt_feat": prompt_feat,
+                "prompt_feat_len": None,
+                "embedding": embedding,
+            },
+        }
+        torch.save(conds, out / "conds.pt")
     params = sum(p.numel() for p in model.parameters())
     print(f"{name}: {params / 1e6:.2f} M parameters, {frames} frames, wav {wav.shape[-1]} samples")
 
@@ -293,8 +317,8 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
     prompt, tokens = (250, 250) if args.real_size else (10, 20)
-    run(cfg, meanflow=False, out=args.out, prompt_tokens=prompt, tokens=tokens, seed=11)
-    run(cfg, meanflow=True, out=args.out, prompt_tokens=prompt, tokens=tokens, seed=12)
+    run(cfg, meanflow=False, out=args.out, prompt_tokens=prompt, tokens=tokens, seed=11, real_size=args.real_size)
+    run(cfg, meanflow=True, out=args.out, prompt_tokens=prompt, tokens=tokens, seed=12, real_size=args.real_size)
 
 
 if __name__ == "__main__":

@@ -2,12 +2,13 @@
 //! `tools/make_s3gen_goldens.py --real-size`, or the published file) and,
 //! when the directory holds the goldens, checks the output against them.
 //!
-//!     cargo run --release -p vivace-models --example s3gen_bench -- DIR [--runs 3] [--steps N] [--json]
+//!     cargo run --release -p vivace-models --example s3gen_bench -- DIR [--runs 3] [--steps N] [--meanflow] [--json] [--stages]
 //!
 //! `DIR` holds `config.json`, `s3gen.safetensors` (or
 //! `s3gen_meanflow.safetensors` with `--meanflow`) and
 //! `*_goldens.safetensors` (the prompt, tokens and flow noise). Prints the
-//! median wall time of the encoder, the flow (all steps) and the vocoder.
+//! median wall time of the encoder, the flow (all steps) and the vocoder;
+//! `--stages` prints each stage's relative L2 against the goldens instead.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -21,13 +22,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         args.next()
             .ok_or("usage: s3gen_bench DIR [--runs N] [--steps N] [--meanflow] [--json]")?,
     );
-    let (mut runs, mut steps, mut meanflow, mut json) = (3usize, None, false, false);
+    let (mut runs, mut steps, mut meanflow, mut json, mut stages) =
+        (3usize, None, false, false, false);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--runs" => runs = args.next().ok_or("--runs N")?.parse()?,
             "--steps" => steps = Some(args.next().ok_or("--steps N")?.parse()?),
             "--meanflow" => meanflow = true,
             "--json" => json = true,
+            "--stages" => stages = true,
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
@@ -57,6 +60,36 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let speech = tokens("speech_tokens")?;
     let steps = steps.unwrap_or(model.default_steps());
+    let rel = |got: &Tensor, want: &Tensor| -> Result<f32, candle_core::Error> {
+        let diff = (got - want)?.sqr()?.sum_all()?.to_scalar::<f32>()?.sqrt();
+        Ok(diff / want.sqr()?.sum_all()?.to_scalar::<f32>()?.sqrt())
+    };
+    if stages {
+        // Relative L2 of each stage against the reference's.
+        let mu = model.encode(&prompt, &speech)?.squeeze(0)?.t()?;
+        println!("mu: {:.2e}", rel(&mu, &g["mu"])?);
+        let states = &g["euler_states"];
+        let mel = model.flow(&prompt, &speech, &g["noise"], steps, &mut |k, x| {
+            if let (Ok(x), Ok(want)) = (x.squeeze(0), states.get(k)) {
+                println!("step {k}: {:.2e}", rel(&x, &want).unwrap_or(f32::NAN));
+            }
+        })?;
+        println!("mel: {:.2e}", rel(&mel.squeeze(0)?, &g["mel"])?);
+        let want_mel = g["mel"].unsqueeze(0)?;
+        println!(
+            "f0: {:.2e}",
+            rel(&model.f0(&want_mel)?.squeeze(0)?, &g["f0"])?
+        );
+        println!(
+            "vocoder alone: {:.2e}",
+            rel(&model.vocode(&want_mel, None)?, &g["wav"])?
+        );
+        println!(
+            "end to end: {:.2e}",
+            rel(&model.vocode(&mel, None)?, &g["wav"])?
+        );
+        return Ok(());
+    }
     let (mut enc, mut flow, mut voc) = (vec![], vec![], vec![]);
     let mut wav = Tensor::zeros(1, DType::F32, &Device::Cpu)?;
     for _ in 0..runs {
@@ -77,10 +110,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let audio_s = wav.dim(0)? as f64 / 24000.0;
     let (enc, flow, voc) = (median(&mut enc), median(&mut flow), median(&mut voc));
     let err = if steps == model.default_steps() {
-        let want = &g["wav"];
-        let diff = (&wav - want)?.sqr()?.sum_all()?.to_scalar::<f32>()?.sqrt();
-        let norm = want.sqr()?.sum_all()?.to_scalar::<f32>()?.sqrt();
-        Some(diff / norm)
+        Some(rel(&wav, &g["wav"])?)
     } else {
         None
     };

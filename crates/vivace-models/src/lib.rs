@@ -8,6 +8,7 @@
 //! - [`piper`]: Piper voices (`NAME.onnx` + `NAME.onnx.json`) loaded into it;
 //! - [`compact`]: compact voices (a Piper voice in one f16 safetensors file);
 //! - [`mms`]: Hugging Face `VitsModel` checkpoints (MMS-TTS) loaded into it;
+//! - [`npy`]: NumPy float32 arrays (the flow noise of a parity run);
 //! - [`onnx`]: reading weights out of ONNX files without running the graph;
 //! - [`torch_legacy`]: reading PyTorch's legacy (pre-1.6) checkpoint format;
 //! - [`voice_encoder`]: the GE2E speaker encoder (resemblyzer, Chatterbox).
@@ -17,6 +18,7 @@ pub mod compact;
 pub mod error;
 pub mod mms;
 pub mod nn;
+pub mod npy;
 pub mod onnx;
 pub mod piper;
 pub mod torch_legacy;

@@ -148,3 +148,112 @@ fn s3gen_meanflow_matches_reference() {
         Solver::Meanflow,
     );
 }
+
+/// The built-in voice file (`conds.pt`, a torch zip) gives the prompt it
+/// was saved from.
+#[test]
+fn conds_pt_gives_the_prompt() {
+    let prompt = Prompt::from_conds(&fixture("conds.pt")).expect("conds.pt reads");
+    let g = Goldens::load("s3gen_goldens.safetensors");
+    let want = g.prompt();
+    assert_eq!(prompt.tokens, want.tokens);
+    assert_eq!(relative_l2(&prompt.mel, &want.mel), 0.0);
+    assert_eq!(relative_l2(&prompt.embedding, &want.embedding), 0.0);
+}
+
+/// Files that are not what they should be: errors naming the file (and the
+/// tensor), never panics.
+#[test]
+fn wrong_files_are_clear_errors() {
+    let cfg = config();
+    // The weights of one size loaded as another: the first tensor that does not fit.
+    let err = S3Gen::load(
+        &fixture("s3gen.safetensors"),
+        &S3GenConfig::chatterbox(),
+        &Device::Cpu,
+        DType::F32,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("s3gen.safetensors") && err.contains("flow.input_embedding.weight"),
+        "{err}"
+    );
+    // Not a checkpoint at all.
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("s3gen.safetensors");
+    std::fs::write(&junk, b"not safetensors").unwrap();
+    let err = S3Gen::load(&junk, &cfg, &Device::Cpu, DType::F32)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("s3gen.safetensors"), "{err}");
+    let missing = dir.path().join("missing.safetensors");
+    let err = S3Gen::load(&missing, &cfg, &Device::Cpu, DType::F32)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("missing.safetensors"), "{err}");
+    // A weights file is not a conds.pt.
+    let err = Prompt::from_conds(&fixture("s3gen.safetensors"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("s3gen.safetensors") && err.contains("conds.pt"),
+        "{err}"
+    );
+}
+
+/// Tokens out of range and noise too short are errors, not panics.
+#[test]
+fn bad_inputs_are_errors() {
+    let model = S3Gen::load(
+        &fixture("s3gen.safetensors"),
+        &config(),
+        &Device::Cpu,
+        DType::F32,
+    )
+    .unwrap();
+    let g = Goldens::load("s3gen_goldens.safetensors");
+    let prompt = g.prompt();
+    let err = model.encode(&prompt, &[5, 300, 7]).unwrap_err().to_string();
+    assert!(err.contains("300") && err.contains("0..300"), "{err}");
+    let short = g.get("noise").narrow(1, 0, 10).unwrap();
+    let err = model
+        .flow(&prompt, &[1, 2, 3], &short, 2, &mut |_, _| {})
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("noise"), "{err}");
+    let err = model
+        .flow(&prompt, &[], g.get("noise"), 2, &mut |_, _| {})
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no frames left"), "{err}");
+}
+
+/// Seeded noise: the same seed, the same audio; another seed, other audio.
+#[test]
+fn seeded_noise_is_reproducible() {
+    use vivace_models::chatterbox::s3gen::{FlowNoise, SeededSourceNoise};
+    let model = S3Gen::load(
+        &fixture("s3gen_meanflow.safetensors"),
+        &config(),
+        &Device::Cpu,
+        DType::F32,
+    )
+    .unwrap();
+    let g = Goldens::load("s3gen_meanflow_goldens.safetensors");
+    let prompt = g.prompt();
+    let tokens = g.tokens("speech_tokens");
+    let frames = 2 * (prompt.tokens.len() + tokens.len());
+    let run = |seed: u64| {
+        let noise = FlowNoise::Seeded(seed).for_frames(frames).unwrap();
+        let mel = model
+            .flow(&prompt, &tokens, &noise, 2, &mut |_, _| {})
+            .unwrap();
+        model
+            .vocode(&mel, Some(&mut SeededSourceNoise::new(seed)))
+            .unwrap()
+    };
+    let (a, b, c) = (run(7), run(7), run(8));
+    assert_eq!(relative_l2(&a, &b), 0.0);
+    assert!(relative_l2(&a, &c) > 1e-2);
+}

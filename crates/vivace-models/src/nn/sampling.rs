@@ -72,6 +72,21 @@ impl UniformSource for SeededSource {
     }
 }
 
+/// `n` standard normal numbers from `source` by the Box–Muller transform
+/// (two per pair of draws), in f32.
+pub fn gaussian(source: &mut impl UniformSource, n: usize) -> Vec<f32> {
+    let mut values = Vec::with_capacity(n + 1);
+    while values.len() < n {
+        // 1 − u is in (0, 1]: its logarithm is finite.
+        let radius = (-2.0 * (1.0 - source.next_uniform()).ln()).sqrt();
+        let angle = std::f64::consts::TAU * source.next_uniform();
+        values.push((radius * angle.cos()) as f32);
+        values.push((radius * angle.sin()) as f32);
+    }
+    values.truncate(n);
+    values
+}
+
 /// The warps of one model, in its order; no warps and a temperature of 0
 /// (`greedy`) pick the most likely token.
 #[derive(Debug, Clone, PartialEq, Default)]

@@ -13,7 +13,7 @@ use candle_nn::VarBuilder;
 use super::spline;
 use super::VitsConfig;
 use crate::nn::layers::{flip_channels, masked, ChannelNorm, Conv, ConvSpec};
-use crate::nn::sampling::{SeededSource, UniformSource};
+use crate::nn::sampling::{gaussian, SeededSource};
 
 /// Dilated depth-separable convolutions with GELU (VITS `DDSConv`); the
 /// kernel's dilation grows as `kernel^layer`.
@@ -348,18 +348,7 @@ fn seeded_gaussian(
             let stream = seed
                 ^ (stage as u64).wrapping_mul(0xA076_1D64_78BD_642F)
                 ^ (channel as u64).wrapping_mul(0xE703_7ED1_A0B4_28DB);
-            let mut source = SeededSource::new(stream);
-            let mut row = 0;
-            while row < t {
-                // 1 - u is in (0, 1]: its logarithm is finite.
-                let radius = (-2.0 * (1.0 - source.next_uniform()).ln()).sqrt();
-                let angle = std::f64::consts::TAU * source.next_uniform();
-                values.push((radius * angle.cos()) as f32);
-                if row + 1 < t {
-                    values.push((radius * angle.sin()) as f32);
-                }
-                row += 2;
-            }
+            values.extend(gaussian(&mut SeededSource::new(stream), t));
         }
     }
     Tensor::from_vec(values, (b, c, t), &Device::Cpu)

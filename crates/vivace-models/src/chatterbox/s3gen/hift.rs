@@ -32,7 +32,7 @@ const DILATIONS: [usize; 3] = [1, 3, 5];
 const N_FFT: usize = 16;
 const ISTFT_HOP: usize = 4;
 /// Overtones above F0 in the sine source.
-const HARMONICS: usize = 8;
+pub const HARMONICS: usize = 8;
 /// The sine source's amplitude, voiced noise and voicing threshold (Hz).
 const SINE_AMP: f32 = 0.1;
 const NOISE_STD: f32 = 0.003;

@@ -13,6 +13,7 @@ mod conv;
 mod decoder;
 mod encoder;
 mod hift;
+mod noise;
 
 use std::path::Path;
 
@@ -22,7 +23,8 @@ use serde::Deserialize;
 
 pub use decoder::{ConditionalDecoder, MEL_CHANNELS};
 pub use encoder::{relative_positions, UpsampleConformerEncoder};
-pub use hift::{Hift, SourceNoise, HOP, SAMPLE_RATE};
+pub use hift::{Hift, SourceNoise, HARMONICS, HOP, SAMPLE_RATE};
+pub use noise::{FlowNoise, SeededSourceNoise};
 
 use crate::nn::checkpoint::Checkpoint;
 use crate::{Error, Result};
@@ -131,6 +133,57 @@ pub struct Prompt {
     pub mel: Tensor,
     /// Its speaker embedding, `[192]`.
     pub embedding: Tensor,
+}
+
+impl Prompt {
+    /// The `gen` part of a Chatterbox `conds.pt` (the built-in voice):
+    /// `prompt_token` `[1, n]`, `prompt_feat` `[1, frames, 80]` and
+    /// `embedding` `[1, 192]`, as `torch.save` wrote them.
+    pub fn from_conds(path: &Path) -> Result<Self> {
+        let wrong = |reason: String| Error::Config {
+            path: path.to_path_buf(),
+            reason: format!("not a Chatterbox conds.pt: {reason}"),
+        };
+        let conds = Checkpoint::open(path, Some("gen")).map_err(|e| wrong(e.to_string()))?;
+        let get = |name: &str| -> Result<Tensor> {
+            conds
+                .get(name, &Device::Cpu)
+                .map_err(|e| wrong(e.to_string()))?
+                .ok_or_else(|| wrong(format!("no gen.{name}")))
+        };
+        let tokens: Vec<f32> = get("prompt_token")?
+            .to_dtype(DType::F32)?
+            .flatten_all()?
+            .to_vec1()?;
+        let tokens = tokens
+            .into_iter()
+            .map(|t| match t >= 0.0 && t.fract() == 0.0 {
+                true => Ok(t as u32),
+                false => Err(wrong(format!("prompt token {t} is not a token id"))),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mel = get("prompt_feat")?.to_dtype(DType::F32)?;
+        let mel = match mel.dims() {
+            &[1, frames, MEL_CHANNELS] => mel.reshape((frames, MEL_CHANNELS))?,
+            other => {
+                return Err(wrong(format!(
+                    "gen.prompt_feat has shape {other:?}, [1, frames, 80] expected"
+                )))
+            }
+        };
+        let embedding = get("embedding")?.to_dtype(DType::F32)?.flatten_all()?;
+        if embedding.dim(0)? != SPEAKER_EMBEDDING {
+            return Err(wrong(format!(
+                "gen.embedding has {} values, {SPEAKER_EMBEDDING} expected",
+                embedding.dim(0)?
+            )));
+        }
+        Ok(Self {
+            tokens,
+            mel,
+            embedding,
+        })
+    }
 }
 
 /// How the flow decoder integrates: the 10-step Euler solver with
