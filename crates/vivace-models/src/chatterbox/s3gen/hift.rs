@@ -17,6 +17,7 @@ use candle_nn::{linear, Linear, VarBuilder};
 
 use super::conv::PaddedConv;
 use super::S3GenConfig;
+use crate::nn::cpu_ops::snake;
 use crate::nn::layers::TrimmedConvTranspose1d;
 
 /// Output sample rate.
@@ -50,13 +51,6 @@ pub trait SourceNoise {
     fn phases(&mut self) -> [f32; HARMONICS];
     /// Standard normal noise, one value per sample and harmonic.
     fn normal(&mut self, n: usize) -> Vec<f32>;
-}
-
-/// Snake activation `x + sin²(αx) / α` with per-channel `α`.
-fn snake(xs: &Tensor, alpha: &Tensor) -> Result<Tensor> {
-    let a = alpha.reshape((1, (), 1))?;
-    let s = xs.broadcast_mul(&a)?.sin()?.sqr()?;
-    xs + s.broadcast_div(&(a + 1e-9)?)?
 }
 
 /// HiFT's residual block: pairs of (Snake, dilated conv, Snake, conv).
