@@ -84,6 +84,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "vocoder alone: {:.2e}",
             rel(&model.vocode(&want_mel, None)?, &g["wav"])?
         );
+        // The vocoder from the reference's F0 too: what is left is the decoder's.
+        let source = model.vocoder().source(&g["f0"].unsqueeze(0)?, None)?;
+        let source_err = rel(&source.flatten_all()?, &g["source"])?;
+        println!("source from the reference's F0: {source_err:.2e}");
+        let raw = model.vocoder().decode(&want_mel, &source)?.squeeze(0)?;
+        let raw_err = rel(&raw, &g["raw_wav"])?;
+        println!("vocoder from the reference's mel and F0 (before the fade-in): {raw_err:.2e}");
         println!(
             "end to end: {:.2e}",
             rel(&model.vocode(&mel, None)?, &g["wav"])?

@@ -12,6 +12,7 @@ use candle_nn::{layer_norm, linear, linear_no_bias, LayerNorm, Linear, VarBuilde
 
 use super::conv::PaddedConv;
 use super::S3GenConfig;
+use crate::nn::{cpu_attention, cpu_ops};
 
 /// Layer-norm epsilon of the conformer blocks (WeNet's `1e-12`).
 const BLOCK_NORM_EPS: f64 = 1e-12;
@@ -115,12 +116,17 @@ impl RelPositionAttention {
             .broadcast_add(&self.bias_v)?
             .transpose(1, 2)?
             .contiguous()?;
-        let content = q_u.matmul(&k.t()?)?;
-        let position = q_v.broadcast_matmul(&p.t()?)?;
-        let position = rel_shift(&position)?;
-        let scores = ((content + position)? / (dk as f64).sqrt())?;
-        let attn = candle_nn::ops::softmax_last_dim(&scores)?;
-        let ctx = attn.matmul(&v)?.transpose(1, 2)?.reshape((b, len, width))?;
+        let position = rel_shift(&q_v.broadcast_matmul(&p.t()?)?)?;
+        let scale = 1.0 / (dk as f64).sqrt();
+        let ctx = if cpu_ops::applies_to(&q_u) {
+            // The position scores enter as a bias, scaled like the content ones.
+            let bias = (position * scale)?.contiguous()?;
+            cpu_attention::attention(&q_u, &k, &v, scale as f32, Some(&bias))?
+        } else {
+            let scores = ((q_u.matmul(&k.t()?)? + position)? * scale)?;
+            let attn = candle_nn::ops::softmax_last_dim(&scores)?;
+            attn.matmul(&v)?.transpose(1, 2)?.reshape((b, len, width))?
+        };
         self.out.forward(&ctx)
     }
 }

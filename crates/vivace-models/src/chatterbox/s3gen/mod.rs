@@ -438,6 +438,11 @@ impl S3Gen {
         Ok(x)
     }
 
+    /// The vocoder, for stage checks (its F0, source and decoder apart).
+    pub fn vocoder(&self) -> &Hift {
+        &self.vocoder
+    }
+
     /// The vocoder's F0 per frame, `[1, frames]`, for mels `[1, 80, frames]`.
     pub fn f0(&self, mel: &Tensor) -> Result<Tensor> {
         Ok(self.vocoder.f0(mel)?)
