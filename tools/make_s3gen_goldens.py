@@ -267,6 +267,9 @@ def run(cfg: dict, meanflow: bool, out: Path, prompt_tokens: int, tokens: int, s
     name = "s3gen_meanflow" if meanflow else "s3gen"
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(out / f"{name}.safetensors"))
+    if not meanflow and not real_size:
+        # Multilingual publishes S3Gen as a torch zip (`s3gen.pt`).
+        torch.save(state, out / "s3gen.pt")
     goldens = {
         "prompt_token": prompt_token[0].to(torch.int64),
         "prompt_feat": prompt_feat[0],

@@ -257,3 +257,22 @@ fn seeded_noise_is_reproducible() {
     assert_eq!(relative_l2(&a, &b), 0.0);
     assert!(relative_l2(&a, &c) > 1e-2);
 }
+
+/// Multilingual's `s3gen.pt` (a torch zip of the same state dict) loads
+/// into the same model.
+#[test]
+fn torch_zip_checkpoint_loads_the_same_model() {
+    let g = Goldens::load("s3gen_goldens.safetensors");
+    let model = S3Gen::load(&fixture("s3gen.pt"), &config(), &Device::Cpu, DType::F32)
+        .expect("s3gen.pt loads");
+    let mel = model
+        .flow(
+            &g.prompt(),
+            &g.tokens("speech_tokens"),
+            g.get("noise"),
+            10,
+            &mut |_, _| {},
+        )
+        .unwrap();
+    check("mel from s3gen.pt", &mel.squeeze(0).unwrap(), g.get("mel"));
+}
