@@ -311,12 +311,35 @@ def run(cfg: dict, meanflow: bool, out: Path, prompt_tokens: int, tokens: int, s
     print(f"{name}: {params / 1e6:.2f} M parameters, {frames} frames, wav {wav.shape[-1]} samples")
 
 
+MEL_FIXTURE = ROOT / "crates" / "vivace-frontend" / "tests" / "fixtures" / "s3gen_mel"
+
+
+def mel_goldens(out: Path) -> None:
+    """S3Gen's 24 kHz mel (`utils/mel.py`) of a chirp with noise whose
+    length is not a multiple of the hop: raw little-endian f32, the input
+    and the `[frames, 80]` log-mel."""
+    from chatterbox.models.s3gen.utils.mel import mel_spectrogram
+
+    gen = torch.Generator().manual_seed(21)
+    n = 28_811
+    t = torch.arange(n, dtype=torch.float64) / 24000
+    chirp = 0.5 * torch.sin(2 * torch.pi * (120 * t + 1500 * t * t))
+    wav = (chirp + 0.05 * torch.randn(n, generator=gen, dtype=torch.float64)).float()
+    mel = mel_spectrogram(wav[None])[0].T.contiguous()
+    out.mkdir(parents=True, exist_ok=True)
+    wav.numpy().astype("<f4").tofile(out / "input.f32")
+    mel.numpy().astype("<f4").tofile(out / "mel.f32")
+    print(f"mel: {n} samples -> {mel.shape[0]} frames")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--real-size", action="store_true", help="the published sizes (not committed)")
     ap.add_argument("--out", type=Path, default=FIXTURE)
     args = ap.parse_args()
     cfg = REAL if args.real_size else SMALL
+    if not args.real_size:
+        mel_goldens(MEL_FIXTURE)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
     prompt, tokens = (250, 250) if args.real_size else (10, 20)

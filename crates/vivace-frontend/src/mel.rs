@@ -3,7 +3,9 @@
 //! centred frames with zero padding, the power spectrum (`power = 2`), and
 //! Slaney-style mel filters (`htk = False`, `norm = "slaney"`) from 0 Hz to
 //! Nyquist. Not logarithmic. resemblyzer's voice encoder reads these with
-//! `n_fft = 400`, `hop = 160`, 40 bands at 16 kHz.
+//! `n_fft = 400`, `hop = 160`, 40 bands at 16 kHz. [`MelSpectrogram::s3gen`]
+//! is Chatterbox S3Gen's variant: reflect padding without centring, the
+//! magnitude instead of the power, bands up to 8 kHz, then a log.
 //!
 //! The transform is a real FFT in f64 (`realfft`). A direct DFT of a
 //! 400-point frame is 160 k real multiply-adds (201 bins × 400 samples, real
@@ -17,6 +19,26 @@ use std::sync::Arc;
 use realfft::num_complex::Complex;
 use realfft::{RealFftPlanner, RealToComplex};
 
+/// How frames are cut from the signal.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Framing {
+    /// librosa's `center=True`: frame `t` centred on sample `t·hop`, zeros
+    /// outside the signal; `1 + len / hop` frames.
+    CentredZeros,
+    /// Reflect-pad both ends by this many samples, then frames from the
+    /// start (`center=False`): `1 + (len + 2·pad − n_fft) / hop` frames.
+    Reflect(usize),
+}
+
+/// What each frequency bin holds before the filterbank.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Spectrum {
+    /// `|X|²`.
+    Power,
+    /// `sqrt(|X|² + eps)`.
+    Magnitude { eps: f64 },
+}
+
 /// A mel filterbank and the STFT settings it goes with.
 #[derive(Clone)]
 pub struct MelSpectrogram {
@@ -27,7 +49,18 @@ pub struct MelSpectrogram {
     /// `[n_mels, bins]`.
     filters: Vec<f64>,
     n_mels: usize,
+    framing: Framing,
+    spectrum: Spectrum,
 }
+
+/// S3Gen's mel settings (Matcha-TTS's `mel_spectrogram` as Chatterbox
+/// calls it): 24 kHz, 1920-point FFT, hop 480 (50 frames/s), 80 bands up to
+/// 8 kHz, reflect padding of 720 samples, natural log clamped at 1e-5.
+pub const S3GEN_SAMPLE_RATE: u32 = 24_000;
+const S3GEN_N_FFT: usize = 1920;
+const S3GEN_HOP: usize = 480;
+/// Bands of S3Gen's mel.
+pub const S3GEN_MELS: usize = 80;
 
 impl std::fmt::Debug for MelSpectrogram {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -42,6 +75,40 @@ impl std::fmt::Debug for MelSpectrogram {
 impl MelSpectrogram {
     /// The spectrogram for `sample_rate`, `n_fft`, `hop` and `n_mels` bands.
     pub fn new(sample_rate: u32, n_fft: usize, hop: usize, n_mels: usize) -> Self {
+        let nyquist = f64::from(sample_rate) / 2.0;
+        Self::build(
+            sample_rate,
+            n_fft,
+            hop,
+            n_mels,
+            nyquist,
+            Framing::CentredZeros,
+            Spectrum::Power,
+        )
+    }
+
+    /// S3Gen's mel ([`S3GEN_SAMPLE_RATE`] input; see [`MelSpectrogram::s3gen_log`]).
+    pub fn s3gen() -> Self {
+        Self::build(
+            S3GEN_SAMPLE_RATE,
+            S3GEN_N_FFT,
+            S3GEN_HOP,
+            S3GEN_MELS,
+            8000.0,
+            Framing::Reflect((S3GEN_N_FFT - S3GEN_HOP) / 2),
+            Spectrum::Magnitude { eps: 1e-9 },
+        )
+    }
+
+    fn build(
+        sample_rate: u32,
+        n_fft: usize,
+        hop: usize,
+        n_mels: usize,
+        fmax: f64,
+        framing: Framing,
+        spectrum: Spectrum,
+    ) -> Self {
         let window = (0..n_fft)
             .map(|n| 0.5 - 0.5 * (2.0 * PI * n as f64 / n_fft as f64).cos())
             .collect();
@@ -50,25 +117,68 @@ impl MelSpectrogram {
             hop,
             window,
             fft: RealFftPlanner::<f64>::new().plan_fft_forward(n_fft),
-            filters: slaney_filters(f64::from(sample_rate), n_fft, n_mels),
+            filters: slaney_filters(f64::from(sample_rate), n_fft, n_mels, fmax),
             n_mels,
+            framing,
+            spectrum,
         }
     }
 
-    /// Frames of `samples`: `1 + len / hop`, row-major `[frames, n_mels]`.
+    /// Frames `samples` holds: `1 + len / hop` centred, or
+    /// `1 + (len + 2·pad − n_fft) / hop` reflect-padded (`None` when shorter
+    /// than one frame or than the reflection).
+    pub fn frames(&self, len: usize) -> Option<usize> {
+        match self.framing {
+            Framing::CentredZeros => Some(1 + len / self.hop),
+            Framing::Reflect(pad) if len > pad && len + 2 * pad >= self.n_fft => {
+                Some(1 + (len + 2 * pad - self.n_fft) / self.hop)
+            }
+            Framing::Reflect(_) => None,
+        }
+    }
+
+    /// S3Gen's log-mel of 24 kHz `samples`, row-major `[frames, 80]`:
+    /// `ln(max(mel, 1e-5))`. `None` when the signal is shorter than its
+    /// reflect padding (721 samples), which PyTorch refuses too.
+    pub fn s3gen_log(&self, samples: &[f32]) -> Option<Vec<f32>> {
+        let mut mel = self.try_compute(samples)?;
+        mel.iter_mut().for_each(|v| *v = v.max(1e-5).ln());
+        Some(mel)
+    }
+
+    /// Frames of `samples` (see [`MelSpectrogram::frames`]), row-major
+    /// `[frames, n_mels]`; empty when there is not one frame.
     pub fn compute(&self, samples: &[f32]) -> Vec<f32> {
+        self.try_compute(samples).unwrap_or_default()
+    }
+
+    fn try_compute(&self, samples: &[f32]) -> Option<Vec<f32>> {
         let (n_fft, bins) = (self.n_fft, self.n_fft / 2 + 1);
-        let pad = n_fft / 2;
-        let frames = 1 + samples.len() / self.hop;
+        let frames = self.frames(samples.len())?;
+        let len = samples.len() as isize;
+        let (pad, reflect) = match self.framing {
+            Framing::CentredZeros => (n_fft / 2, false),
+            Framing::Reflect(pad) => (pad, true),
+        };
         let mut out = Vec::with_capacity(frames * self.n_mels);
         let mut frame = vec![0f64; n_fft];
         let mut spectrum = vec![Complex::new(0f64, 0f64); bins];
         let mut scratch = vec![Complex::new(0f64, 0f64); self.fft.get_scratch_len()];
         let mut power = vec![0f64; bins];
         for t in 0..frames {
-            // Centred: frame t covers samples t·hop − N/2 .. t·hop + N/2, zeros outside.
+            // Frame t covers samples t·hop − pad .. t·hop − pad + N: zeros
+            // outside (centred) or the signal mirrored at its ends (reflect).
             for (n, v) in frame.iter_mut().enumerate() {
-                let i = (t * self.hop + n) as isize - pad as isize;
+                let mut i = (t * self.hop + n) as isize - pad as isize;
+                if reflect {
+                    i = if i < 0 {
+                        -i
+                    } else if i >= len {
+                        2 * (len - 1) - i
+                    } else {
+                        i
+                    };
+                }
                 let x = usize::try_from(i)
                     .ok()
                     .and_then(|i| samples.get(i))
@@ -84,14 +194,17 @@ impl MelSpectrogram {
                 spectrum.fill(Complex::new(f64::NAN, f64::NAN));
             }
             for (p, z) in power.iter_mut().zip(&spectrum) {
-                *p = z.norm_sqr();
+                *p = match self.spectrum {
+                    Spectrum::Power => z.norm_sqr(),
+                    Spectrum::Magnitude { eps } => (z.norm_sqr() + eps).sqrt(),
+                };
             }
             for m in 0..self.n_mels {
                 let f = &self.filters[m * bins..(m + 1) * bins];
                 out.push(f.iter().zip(&power).map(|(w, p)| w * p).sum::<f64>() as f32);
             }
         }
-        out
+        Some(out)
     }
 }
 
@@ -120,14 +233,14 @@ fn mel_to_hz(mel: f64) -> f64 {
     }
 }
 
-/// `librosa.filters.mel(sr, n_fft, n_mels, fmin=0, fmax=sr/2, htk=False,
+/// `librosa.filters.mel(sr, n_fft, n_mels, fmin=0, fmax, htk=False,
 /// norm="slaney")`, row-major `[n_mels, n_fft/2 + 1]`.
-fn slaney_filters(sample_rate: f64, n_fft: usize, n_mels: usize) -> Vec<f64> {
+fn slaney_filters(sample_rate: f64, n_fft: usize, n_mels: usize, fmax: f64) -> Vec<f64> {
     let bins = n_fft / 2 + 1;
     let fft_freqs: Vec<f64> = (0..bins)
         .map(|k| k as f64 * sample_rate / n_fft as f64)
         .collect();
-    let (lo, hi) = (hz_to_mel(0.0), hz_to_mel(sample_rate / 2.0));
+    let (lo, hi) = (hz_to_mel(0.0), hz_to_mel(fmax));
     let mel_f: Vec<f64> = (0..n_mels + 2)
         .map(|i| mel_to_hz(lo + (hi - lo) * i as f64 / (n_mels + 1) as f64))
         .collect();
@@ -181,5 +294,42 @@ mod tests {
             assert!((mel_to_hz(hz_to_mel(hz)) - hz).abs() < 1e-9);
         }
         assert!((hz_to_mel(1000.0) - 15.0).abs() < 1e-12);
+    }
+
+    /// Little-endian f32 values of a fixture file.
+    fn fixture(name: &str) -> Vec<f32> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/s3gen_mel")
+            .join(name);
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
+    }
+
+    /// S3Gen's log-mel against `chatterbox-tts` 0.1.7's `mel_spectrogram`
+    /// (`tools/make_s3gen_goldens.py`): same frame count, within 1e-5
+    /// relative L2 (the reference's STFT runs in f32, ours in f64).
+    #[test]
+    fn s3gen_mel_matches_the_reference() {
+        let input = fixture("input.f32");
+        let want = fixture("mel.f32");
+        let mel = MelSpectrogram::s3gen();
+        let got = mel.s3gen_log(&input).expect("long enough");
+        assert_eq!(got.len(), want.len(), "frames");
+        assert_eq!(mel.frames(input.len()), Some(want.len() / S3GEN_MELS));
+        let diff: f64 = got
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| f64::from(a - b).powi(2))
+            .sum();
+        let norm: f64 = want.iter().map(|b| f64::from(*b).powi(2)).sum();
+        let rel = (diff / norm).sqrt();
+        eprintln!("S3Gen mel: relative L2 {rel:.2e}");
+        assert!(rel < 1e-5, "relative L2 {rel:.2e}");
+        // Shorter than the reflection: no frames, as PyTorch refuses it.
+        assert_eq!(mel.s3gen_log(&input[..700]), None);
+        assert_eq!(mel.frames(700), None);
     }
 }
