@@ -14,13 +14,12 @@
 
 use std::path::{Path, PathBuf};
 
-use candle_core::safetensors::MmapedSafetensors;
 use candle_core::{DType, Device, Shape, Tensor};
 use candle_nn::var_builder::SimpleBackend;
 use candle_nn::VarBuilder;
 use serde::Deserialize;
 
-use crate::nn::checkpoint::{fold_weight_norm, weight_norm_names};
+use crate::nn::checkpoint::Checkpoint;
 use crate::vits::{SynthesisParams, Vits, VitsConfig};
 use crate::{Error, Result};
 
@@ -144,16 +143,14 @@ impl MmsVoice {
         }
         let (config, defaults) = Self::read_config(dir)?;
         let weights_path = dir.join("model.safetensors");
-        // SAFETY: the file is mapped read-only; like every memory-mapped
-        // loader, this assumes nobody truncates it while the voice loads.
-        let st = unsafe { MmapedSafetensors::new(&weights_path) }.map_err(|e| {
+        let checkpoint = Checkpoint::open(&weights_path, None).map_err(|e| {
             Error::Unsupported(format!(
                 "{}: not a readable safetensors file ({e})",
                 weights_path.display()
             ))
         })?;
         let backend = HfVitsBackend {
-            st,
+            checkpoint,
             stochastic: config.use_stochastic_duration_prediction,
         };
         let vb = VarBuilder::from_backend(Box::new(backend), dtype, device.clone());
@@ -174,7 +171,8 @@ impl MmsVoice {
 
 /// Serves VITS-named weights out of a Hugging Face checkpoint.
 struct HfVitsBackend {
-    st: MmapedSafetensors,
+    /// The checkpoint (weight norm folded on reading).
+    checkpoint: Checkpoint,
     /// Which duration predictor the checkpoint has (their `proj` names differ).
     stochastic: bool,
 }
@@ -182,18 +180,7 @@ struct HfVitsBackend {
 impl HfVitsBackend {
     /// The checkpoint's tensor for a Hugging Face name, weight norm folded.
     fn load(&self, name: &str, dev: &Device) -> candle_core::Result<Tensor> {
-        if let Ok(t) = self.st.load(name, dev) {
-            return Ok(t);
-        }
-        let Some(base) = name.strip_suffix(".weight") else {
-            candle_core::bail!("tensor {name} is missing");
-        };
-        for (g, v) in &weight_norm_names(base) {
-            if let (Ok(g), Ok(v)) = (self.st.load(g, dev), self.st.load(v, dev)) {
-                return fold_weight_norm(&g, &v);
-            }
-        }
-        candle_core::bail!("tensor {name} is missing (nor is it stored weight-normed)")
+        self.checkpoint.tensor(name, dev)
     }
 }
 
@@ -230,13 +217,7 @@ impl SimpleBackend for HfVitsBackend {
     }
 
     fn contains_tensor(&self, name: &str) -> bool {
-        let hf = hf_name(name, self.stochastic);
-        self.st.get(&hf).is_ok()
-            || hf.strip_suffix(".weight").is_some_and(|base| {
-                weight_norm_names(base)
-                    .iter()
-                    .any(|(g, v)| self.st.get(g).is_ok() && self.st.get(v).is_ok())
-            })
+        self.checkpoint.contains(&hf_name(name, self.stochastic))
     }
 }
 
@@ -411,16 +392,5 @@ mod tests {
             hf_name("dp.norm_2.gamma", false),
             "duration_predictor.norm_2.weight"
         );
-    }
-
-    #[test]
-    fn weight_norm_folds_like_pytorch() -> candle_core::Result<()> {
-        let dev = Device::Cpu;
-        // v rows (3, 4) and (0, 5): norms 5 and 5; g = 10 and -1.
-        let v = Tensor::new(&[[[3f32], [4.]], [[0.], [5.]]], &dev)?;
-        let g = Tensor::new(&[[[10f32]], [[-1.]]], &dev)?;
-        let w = fold_weight_norm(&g, &v)?.flatten_all()?.to_vec1::<f32>()?;
-        assert_eq!(w, vec![6.0, 8.0, 0.0, -1.0]);
-        Ok(())
     }
 }

@@ -89,7 +89,7 @@ impl Checkpoint {
     }
 
     /// `name`, or its weight-normed parts folded into it.
-    fn load(&self, name: &str, device: &Device) -> candle_core::Result<Tensor> {
+    pub fn tensor(&self, name: &str, device: &Device) -> candle_core::Result<Tensor> {
         if let Some(t) = self.get(name, device)? {
             return Ok(t);
         }
@@ -113,7 +113,7 @@ impl SimpleBackend for Checkpoint {
         dtype: DType,
         dev: &Device,
     ) -> candle_core::Result<Tensor> {
-        let t = self.load(name, dev)?;
+        let t = self.tensor(name, dev)?;
         if t.dims() != s.dims() {
             candle_core::bail!(
                 "tensor {name} has shape {:?}, the architecture expects {:?}",
@@ -125,11 +125,21 @@ impl SimpleBackend for Checkpoint {
     }
 
     fn get_unchecked(&self, name: &str, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
-        self.load(name, dev)?.to_dtype(dtype)
+        self.tensor(name, dev)?.to_dtype(dtype)
     }
 
     fn contains_tensor(&self, name: &str) -> bool {
-        let has = |n: &str| matches!(self.get(n, &Device::Cpu), Ok(Some(_)));
+        self.contains(name)
+    }
+}
+
+impl Checkpoint {
+    /// Whether `name` is stored, plain or weight-normed.
+    pub fn contains(&self, name: &str) -> bool {
+        let has = |n: &str| match &self.store {
+            Store::Safetensors(st) => st.get(n).is_ok(),
+            Store::Torch(pth) => pth.tensor_infos().contains_key(n),
+        };
         has(name)
             || name.strip_suffix(".weight").is_some_and(|base| {
                 weight_norm_names(base)
@@ -141,7 +151,7 @@ impl SimpleBackend for Checkpoint {
 
 /// `g · v / ‖v‖`, the norm taken over every dimension but the first
 /// (PyTorch's `weight_norm` with `dim = 0`), computed in f32.
-pub fn fold_weight_norm(g: &Tensor, v: &Tensor) -> candle_core::Result<Tensor> {
+fn fold_weight_norm(g: &Tensor, v: &Tensor) -> candle_core::Result<Tensor> {
     let v = v.to_dtype(DType::F32)?;
     let out = v.dim(0)?;
     let flat = v.reshape((out, ()))?;
@@ -153,7 +163,7 @@ pub fn fold_weight_norm(g: &Tensor, v: &Tensor) -> candle_core::Result<Tensor> {
 
 /// The `(g, v)` names under which a weight-normed `{base}.weight` may be
 /// stored: older checkpoints' and newer PyTorch's (`parametrizations`).
-pub fn weight_norm_names(base: &str) -> [(String, String); 2] {
+fn weight_norm_names(base: &str) -> [(String, String); 2] {
     [
         (format!("{base}.weight_g"), format!("{base}.weight_v")),
         (
@@ -161,4 +171,20 @@ pub fn weight_norm_names(base: &str) -> [(String, String); 2] {
             format!("{base}.parametrizations.weight.original1"),
         ),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weight_norm_folds_like_pytorch() -> candle_core::Result<()> {
+        let dev = Device::Cpu;
+        // v rows (3, 4) and (0, 5): norms 5 and 5; g = 10 and -1.
+        let v = Tensor::new(&[[[3f32], [4.]], [[0.], [5.]]], &dev)?;
+        let g = Tensor::new(&[[[10f32]], [[-1.]]], &dev)?;
+        let w = fold_weight_norm(&g, &v)?.flatten_all()?.to_vec1::<f32>()?;
+        assert_eq!(w, vec![6.0, 8.0, 0.0, -1.0]);
+        Ok(())
+    }
 }

@@ -20,6 +20,7 @@ use candle_core::DType;
 use candle_core::{Device, Result, Tensor};
 use rayon::prelude::*;
 
+use super::cpu_conv::SharedOut;
 use super::cpu_ops::{exp, with_cpu_slice};
 
 /// Queries per task: a 64 × 1000 score block is 256 KB.
@@ -167,21 +168,6 @@ pub fn self_attention_channel_major(qkv: &Tensor, heads: usize, scale: f32) -> R
         })?;
     }
     Tensor::from_vec(out, (b, inner, t), &Device::Cpu)
-}
-
-/// The output pointer the tasks share: each writes only its own queries.
-#[derive(Clone, Copy)]
-struct SharedOut(*mut f32);
-// SAFETY: tasks write disjoint elements (their own (item, query) pairs).
-unsafe impl Send for SharedOut {}
-// SAFETY: as above; no task reads what another writes.
-unsafe impl Sync for SharedOut {}
-
-impl SharedOut {
-    /// The pointer (a method, so closures capture the whole `Sync` wrapper).
-    fn get(self) -> *mut f32 {
-        self.0
-    }
 }
 
 /// The kernel: one task per (item, block of queries), each running every

@@ -67,17 +67,20 @@ pub fn check_same_padding(kernel: usize, dilation: usize) -> Result<()> {
     Ok(())
 }
 
-/// A raw pointer that tiles may share: each tile writes a disjoint column range.
+/// A raw output pointer that parallel tasks share, each writing a disjoint
+/// set of elements (a convolution's tiles: column ranges; attention's
+/// tasks: their own queries).
 #[derive(Clone, Copy)]
-struct SharedOut(*mut f32);
-// SAFETY: tiles write disjoint ranges of the output; see `forward`.
+pub(crate) struct SharedOut(pub(crate) *mut f32);
+// SAFETY: the tasks sharing it write disjoint elements of the output
+// (checked at each use: `FusedConv::forward`, `cpu_attention::attend`).
 unsafe impl Send for SharedOut {}
-// SAFETY: as for `Send`: shared between tiles that write disjoint ranges.
+// SAFETY: as for `Send`: no task reads or writes what another writes.
 unsafe impl Sync for SharedOut {}
 
 impl SharedOut {
     /// The pointer (a method, so closures capture the `Sync` wrapper).
-    fn get(self) -> *mut f32 {
+    pub(crate) fn get(self) -> *mut f32 {
         self.0
     }
 }

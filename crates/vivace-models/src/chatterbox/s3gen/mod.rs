@@ -368,10 +368,7 @@ impl S3Gen {
         let cond = prompt_mel
             .pad_with_zeros(1, 0, total - prompt_frames)?
             .unsqueeze(0)?;
-        let x = match self.solver() {
-            Solver::GuidedCosine => self.solve_guided(x0, &mu, &spks, &cond, steps, observe)?,
-            Solver::Meanflow => self.solve_meanflow(x0, &mu, &spks, &cond, steps, observe)?,
-        };
+        let x = self.solve(x0, &mu, &spks, &cond, steps, observe)?;
         Ok(x.narrow(2, prompt_frames, generated)?)
     }
 
@@ -388,7 +385,9 @@ impl S3Gen {
             .collect()
     }
 
-    fn solve_guided(
+    /// Euler steps from `x` over the solver's schedule; `observe` sees
+    /// each step's result.
+    fn solve(
         &self,
         mut x: Tensor,
         mu: &Tensor,
@@ -397,42 +396,42 @@ impl S3Gen {
         steps: usize,
         observe: &mut dyn FnMut(usize, &Tensor),
     ) -> Result<Tensor> {
-        // Row 0 conditioned, row 1 unconditioned (mu, speaker, prompt zero).
-        let mu2 = Tensor::cat(&[mu, &mu.zeros_like()?], 0)?;
-        let spks2 = Tensor::cat(&[spks, &spks.zeros_like()?], 0)?;
-        let cond2 = Tensor::cat(&[cond, &cond.zeros_like()?], 0)?;
-        let times = Self::times(steps, true);
+        let solver = self.solver();
+        // Guidance: row 0 conditioned, row 1 unconditioned (mu, speaker
+        // and prompt zero), one batch of 2.
+        let guided = match solver {
+            Solver::GuidedCosine => Some((
+                Tensor::cat(&[mu, &mu.zeros_like()?], 0)?,
+                Tensor::cat(&[spks, &spks.zeros_like()?], 0)?,
+                Tensor::cat(&[cond, &cond.zeros_like()?], 0)?,
+            )),
+            Solver::Meanflow => None,
+        };
+        let times = Self::times(steps, solver == Solver::GuidedCosine);
+        let scalar = |v: f32, n: usize| -> Result<Tensor> {
+            Ok(Tensor::new(vec![v; n], &self.device)?.to_dtype(self.dtype)?)
+        };
         for (k, pair) in times.windows(2).enumerate() {
             let (t, r) = (pair[0], pair[1]);
-            let x2 = Tensor::cat(&[&x, &x], 0)?;
-            let t2 = Tensor::new(&[t, t], &self.device)?.to_dtype(self.dtype)?;
-            let v = self
-                .estimator
-                .forward(&x2, &mu2, &t2, &spks2, &cond2, None)?;
-            let guided = ((v.narrow(0, 0, 1)? * (1.0 + CFG_RATE as f64))?
-                - (v.narrow(0, 1, 1)? * CFG_RATE as f64)?)?;
-            x = (x + (guided * (r - t) as f64)?)?;
-            observe(k, &x);
-        }
-        Ok(x)
-    }
-
-    fn solve_meanflow(
-        &self,
-        mut x: Tensor,
-        mu: &Tensor,
-        spks: &Tensor,
-        cond: &Tensor,
-        steps: usize,
-        observe: &mut dyn FnMut(usize, &Tensor),
-    ) -> Result<Tensor> {
-        let times = Self::times(steps, false);
-        for (k, pair) in times.windows(2).enumerate() {
-            let (t, r) = (pair[0], pair[1]);
-            let tt = Tensor::new(&[t], &self.device)?.to_dtype(self.dtype)?;
-            let rr = Tensor::new(&[r], &self.device)?.to_dtype(self.dtype)?;
-            let v = self.estimator.forward(&x, mu, &tt, spks, cond, Some(&rr))?;
-            x = (x + (v * (r - t) as f64)?)?;
+            let velocity = match &guided {
+                Some((mu2, spks2, cond2)) => {
+                    let x2 = Tensor::cat(&[&x, &x], 0)?;
+                    let v = self
+                        .estimator
+                        .forward(&x2, mu2, &scalar(t, 2)?, spks2, cond2, None)?;
+                    ((v.narrow(0, 0, 1)? * (1.0 + CFG_RATE as f64))?
+                        - (v.narrow(0, 1, 1)? * CFG_RATE as f64)?)?
+                }
+                None => self.estimator.forward(
+                    &x,
+                    mu,
+                    &scalar(t, 1)?,
+                    spks,
+                    cond,
+                    Some(&scalar(r, 1)?),
+                )?,
+            };
+            x = (x + (velocity * (r - t) as f64)?)?;
             observe(k, &x);
         }
         Ok(x)
