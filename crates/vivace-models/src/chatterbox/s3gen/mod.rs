@@ -442,18 +442,22 @@ impl S3Gen {
         &self.vocoder
     }
 
-    /// The vocoder's F0 per frame, `[1, frames]`, for mels `[1, 80, frames]`.
+    /// The vocoder's F0 per frame in Hz, `[1, frames]` f32, for mels
+    /// `[1, 80, frames]` (any dtype and device: converted to the model's).
     pub fn f0(&self, mel: &Tensor) -> Result<Tensor> {
-        Ok(self.vocoder.f0(mel)?)
+        let mel = mel.to_device(&self.device)?.to_dtype(self.dtype)?;
+        Ok(self.vocoder.f0(&mel)?.to_dtype(DType::F32)?)
     }
 
-    /// Audio at 24 kHz, `[frames · 480]`, for mels `[1, 80, frames]`: the
-    /// vocoder, then the reference's fade-in (20 ms of silence, a 20 ms
-    /// raised-cosine ramp) against spill-over from the prompt. `noise`
-    /// `None` runs the sine source without random phase or noise.
+    /// Audio at 24 kHz, `[frames · 480]` f32, for mels `[1, 80, frames]`
+    /// (any dtype and device): the vocoder, then the reference's fade-in
+    /// (20 ms of silence, a 20 ms raised-cosine ramp) against spill-over
+    /// from the prompt. `noise` `None` runs the sine source without random
+    /// phase or noise.
     pub fn vocode(&self, mel: &Tensor, noise: Option<&mut dyn SourceNoise>) -> Result<Tensor> {
-        let wav = self.vocoder.forward(mel, noise)?.squeeze(0)?;
-        Ok(fade_in(&wav)?)
+        let mel = mel.to_device(&self.device)?.to_dtype(self.dtype)?;
+        let wav = self.vocoder.forward(&mel, noise)?.squeeze(0)?;
+        Ok(fade_in(&wav.to_dtype(DType::F32)?)?)
     }
 }
 
