@@ -331,6 +331,40 @@ def mel_goldens(out: Path) -> None:
     mel.numpy().astype("<f4").tofile(out / "mel.f32")
     print(f"mel: {n} samples -> {mel.shape[0]} frames")
 
+    # The S3 tokenizer's log-mel (16 kHz, 128 bands), from its own method.
+    from chatterbox.models.s3tokenizer import S3Tokenizer
+
+    n16 = 20_917
+    t = torch.arange(n16, dtype=torch.float64) / 16000
+    wav16 = (0.4 * torch.sin(2 * torch.pi * (90 * t + 1200 * t * t))
+             + 0.03 * torch.randn(n16, generator=gen, dtype=torch.float64)).float()
+    tok_mel = S3Tokenizer().log_mel_spectrogram(wav16[None])[0].T.contiguous()
+    wav16.numpy().astype("<f4").tofile(out / "tokenizer_input.f32")
+    tok_mel.numpy().astype("<f4").tofile(out / "tokenizer_mel.f32")
+    print(f"tokenizer mel: {n16} samples -> {tok_mel.shape[0]} frames")
+
+
+FBANK_FIXTURE = ROOT / "crates" / "vivace-frontend" / "tests" / "fixtures" / "kaldi_fbank"
+
+
+def fbank_goldens(out: Path) -> None:
+    """CAMPPlus's input (`xvector.extract_feature`): Kaldi fbank, 80 bands,
+    of a 16 kHz chirp with noise, and its per-band mean subtracted."""
+    import torchaudio.compliance.kaldi as kaldi
+
+    gen = torch.Generator().manual_seed(22)
+    n = 20_917
+    t = torch.arange(n, dtype=torch.float64) / 16000
+    chirp = 0.4 * torch.sin(2 * torch.pi * (90 * t + 1200 * t * t))
+    wav = (chirp + 0.03 * torch.randn(n, generator=gen, dtype=torch.float64)).float()
+    feats = kaldi.fbank(wav[None], num_mel_bins=80)
+    normalized = feats - feats.mean(dim=0, keepdim=True)
+    out.mkdir(parents=True, exist_ok=True)
+    wav.numpy().astype("<f4").tofile(out / "input.f32")
+    feats.numpy().astype("<f4").tofile(out / "fbank.f32")
+    normalized.numpy().astype("<f4").tofile(out / "normalized.f32")
+    print(f"fbank: {n} samples -> {feats.shape[0]} frames")
+
 
 def main() -> None:
     ap = argparse.ArgumentParser()
@@ -340,6 +374,7 @@ def main() -> None:
     cfg = REAL if args.real_size else SMALL
     if not args.real_size:
         mel_goldens(MEL_FIXTURE)
+        fbank_goldens(FBANK_FIXTURE)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
     prompt, tokens = (250, 250) if args.real_size else (10, 20)

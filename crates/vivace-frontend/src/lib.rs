@@ -15,6 +15,7 @@
 
 pub mod audio;
 pub mod error;
+pub mod kaldi_fbank;
 pub mod mel;
 pub mod phonemize;
 pub mod resample;

@@ -27,6 +27,7 @@ enum Framing {
     CentredZeros,
     /// Reflect-pad both ends by this many samples, then frames from the
     /// start (`center=False`): `1 + (len + 2·pad − n_fft) / hop` frames.
+    /// Centring with PyTorch's default reflect padding is `Reflect(n_fft / 2)`.
     Reflect(usize),
 }
 
@@ -61,6 +62,8 @@ const S3GEN_N_FFT: usize = 1920;
 const S3GEN_HOP: usize = 480;
 /// Bands of S3Gen's mel.
 pub const S3GEN_MELS: usize = 80;
+/// Bands of the S3 speech tokenizer's log-mel (16 kHz, Whisper-style).
+pub const S3_TOKENIZER_MELS: usize = 128;
 
 impl std::fmt::Debug for MelSpectrogram {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -98,6 +101,36 @@ impl MelSpectrogram {
             Framing::Reflect((S3GEN_N_FFT - S3GEN_HOP) / 2),
             Spectrum::Magnitude { eps: 1e-9 },
         )
+    }
+
+    /// The S3 speech tokenizer's mel (16 kHz; see
+    /// [`MelSpectrogram::s3_tokenizer_log`]).
+    pub fn s3_tokenizer() -> Self {
+        Self::build(
+            16_000,
+            400,
+            160,
+            S3_TOKENIZER_MELS,
+            8000.0,
+            Framing::Reflect(200),
+            Spectrum::Power,
+        )
+    }
+
+    /// The S3 speech tokenizer's log-mel of 16 kHz `samples` (Whisper's,
+    /// as Chatterbox computes it): `torch.stft` centred with reflect
+    /// padding, the last frame dropped, the power through 128 Slaney bands,
+    /// `log10` floored at 1e-10 and at the maximum − 8, then `(x + 4) / 4`.
+    /// Row-major `[len / 160, 128]`; `None` when shorter than the
+    /// reflection (201 samples).
+    pub fn s3_tokenizer_log(&self, samples: &[f32]) -> Option<Vec<f32>> {
+        let mut mel = self.try_compute(samples)?;
+        mel.truncate(mel.len().saturating_sub(self.n_mels));
+        mel.iter_mut().for_each(|v| *v = v.max(1e-10).log10());
+        let max = mel.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        mel.iter_mut()
+            .for_each(|v| *v = (v.max(max - 8.0) + 4.0) / 4.0);
+        Some(mel)
     }
 
     fn build(
@@ -306,6 +339,32 @@ mod tests {
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect()
+    }
+
+    /// The S3 tokenizer's log-mel against `chatterbox-tts` 0.1.7's
+    /// `S3Tokenizer.log_mel_spectrogram` (`tools/make_s3gen_goldens.py`).
+    #[test]
+    fn s3_tokenizer_mel_matches_the_reference() {
+        let input = fixture("tokenizer_input.f32");
+        let want = fixture("tokenizer_mel.f32");
+        let got = MelSpectrogram::s3_tokenizer()
+            .s3_tokenizer_log(&input)
+            .expect("long enough");
+        assert_eq!(got.len(), want.len(), "frames");
+        assert_eq!(got.len(), input.len() / 160 * S3_TOKENIZER_MELS);
+        let diff: f64 = got
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| f64::from(a - b).powi(2))
+            .sum();
+        let norm: f64 = want.iter().map(|b| f64::from(*b).powi(2)).sum();
+        let rel = (diff / norm).sqrt();
+        eprintln!("S3 tokenizer mel: relative L2 {rel:.2e}");
+        assert!(rel < 1e-5, "relative L2 {rel:.2e}");
+        assert_eq!(
+            MelSpectrogram::s3_tokenizer().s3_tokenizer_log(&input[..150]),
+            None
+        );
     }
 
     /// S3Gen's log-mel against `chatterbox-tts` 0.1.7's `mel_spectrogram`
