@@ -366,6 +366,57 @@ def fbank_goldens(out: Path) -> None:
     print(f"fbank: {n} samples -> {feats.shape[0]} frames")
 
 
+CAMPPLUS_FIXTURE = ROOT / "crates" / "vivace-models" / "tests" / "fixtures" / "campplus"
+CAMPPLUS_SMALL = {"growth_rate": 4, "bn_size": 2, "init_channels": 16}
+
+
+def campplus_goldens(out: Path, cfg: dict) -> None:
+    """CAMPPlus (S3Gen's speaker encoder) on random weights and random batch
+    norm statistics, from a 16 kHz recording to its 192-wide x-vector
+    (`CAMPPlus.inference`: Kaldi fbank, mean normalization, the network).
+    3.1 s of audio: the context pooling's 100-frame segments end in a
+    partial one. Saved under S3Gen's prefix `speaker_encoder.`."""
+    from chatterbox.models.s3gen.xvector import CAMPPlus, extract_feature
+
+    torch.manual_seed(31)
+    gen = torch.Generator().manual_seed(32)
+    model = CAMPPlus(memory_efficient=False, **cfg).eval()
+    perturb(model, gen)
+    with torch.no_grad():
+        for name, b in model.named_buffers():
+            if name.endswith("running_mean"):
+                b.copy_(0.2 * torch.randn(b.shape, generator=gen))
+            elif name.endswith("running_var"):
+                b.copy_(0.5 + torch.rand(b.shape, generator=gen))
+    n = 49_600
+    t = torch.arange(n, dtype=torch.float64) / 16000
+    wav = (0.3 * torch.sin(2 * torch.pi * (150 * t + 400 * t * t))
+           + 0.02 * torch.randn(n, generator=gen, dtype=torch.float64)).float()
+    rec = Recorder()
+    model.head.register_forward_hook(rec.hook("head"))
+    model.xvector.tdnn.register_forward_hook(rec.hook("tdnn"))
+    model.xvector.out_nonlinear.register_forward_hook(rec.hook("frames"))
+    with torch.no_grad():
+        feats, _, _ = extract_feature([wav])
+        embedding = model.inference([wav])
+    out.mkdir(parents=True, exist_ok=True)
+    state = {f"speaker_encoder.{k}": v.contiguous() for k, v in model.state_dict().items()
+             if not k.endswith("num_batches_tracked")}
+    save_file(state, str(out / "campplus.safetensors"))
+    goldens = {
+        "wav": wav,
+        "features": feats[0],
+        "head": rec.values["head"][0][0],
+        "tdnn": rec.values["tdnn"][0][0],
+        "frames": rec.values["frames"][0][0],
+        "embedding": embedding[0],
+    }
+    save_file({k: v.contiguous() for k, v in goldens.items()}, str(out / "goldens.safetensors"))
+    (out / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
+    params = sum(p.numel() for p in model.parameters())
+    print(f"campplus: {params / 1e6:.2f} M parameters, {feats.shape[1]} frames")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--real-size", action="store_true", help="the published sizes (not committed)")
@@ -375,6 +426,9 @@ def main() -> None:
     if not args.real_size:
         mel_goldens(MEL_FIXTURE)
         fbank_goldens(FBANK_FIXTURE)
+        campplus_goldens(CAMPPLUS_FIXTURE, CAMPPLUS_SMALL)
+    else:
+        campplus_goldens(args.out / "campplus", {"growth_rate": 32, "bn_size": 4, "init_channels": 128})
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
     prompt, tokens = (250, 250) if args.real_size else (10, 20)
