@@ -417,6 +417,61 @@ def campplus_goldens(out: Path, cfg: dict) -> None:
     print(f"campplus: {params / 1e6:.2f} M parameters, {feats.shape[1]} frames")
 
 
+TOKENIZER_FIXTURE = ROOT / "crates" / "vivace-models" / "tests" / "fixtures" / "s3_tokenizer"
+TOKENIZER_SMALL = {"n_audio_state": 128, "n_audio_head": 2, "n_audio_layer": 2}
+
+
+def tokenizer_goldens(out: Path, cfg: dict) -> None:
+    """The S3 speech tokenizer v2 (`S3Tokenizer.forward`: log-mel, encoder
+    with rotary FSMN attention, FSQ) on random weights, for a 16 kHz
+    recording; the values before rounding too. Saved under S3Gen's prefix
+    `tokenizer.`."""
+    from chatterbox.models.s3tokenizer import S3Tokenizer
+
+    from s3tokenizer.model_v2 import S3TokenizerV2
+
+    torch.manual_seed(41)
+    gen = torch.Generator().manual_seed(42)
+    # `S3Tokenizer.__init__` drops its `config` (it calls the parent with the
+    # name only), so the parent's default config is set for the build.
+    default = S3TokenizerV2.__init__.__defaults__[0]
+    saved = {k: getattr(default, k) for k in cfg}
+    for k, v in cfg.items():
+        setattr(default, k, v)
+    try:
+        model = S3Tokenizer().eval()
+    finally:
+        for k, v in saved.items():
+            setattr(default, k, v)
+    perturb(model, gen)
+    n = 52_000  # 3.25 s: 325 mel frames, 82 tokens
+    t = torch.arange(n, dtype=torch.float64) / 16000
+    wav = (0.3 * torch.sin(2 * torch.pi * (110 * t + 300 * t * t))
+           + 0.02 * torch.randn(n, generator=gen, dtype=torch.float64)).float()
+    rec = Recorder()
+    model.encoder.register_forward_hook(rec.hook("encoder"))
+    codebook = model.quantizer._codebook
+    with torch.no_grad():
+        tokens, lens = model.forward([wav])
+        hidden = rec.values["encoder"][0]
+        pre_round = codebook.project_down(hidden).float().tanh() * 0.9990000128746033
+    out.mkdir(parents=True, exist_ok=True)
+    state = {f"tokenizer.{k}": v.contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(out / "tokenizer.safetensors"))
+    goldens = {
+        "wav": wav,
+        "mel": model.log_mel_spectrogram(wav[None])[0].T.contiguous(),
+        "encoder": hidden[0],
+        "pre_round": pre_round[0],
+        "tokens": tokens[0].to(torch.int64),
+    }
+    save_file({k: v.contiguous() for k, v in goldens.items()}, str(out / "goldens.safetensors"))
+    (out / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
+    params = sum(p.numel() for p in model.parameters())
+    near = ((pre_round.abs() - 0.5).abs() < 1e-4).sum().item()
+    print(f"tokenizer: {params / 1e6:.2f} M parameters, {tokens.shape[1]} tokens, {near} values within 1e-4 of a rounding edge")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--real-size", action="store_true", help="the published sizes (not committed)")
@@ -427,7 +482,9 @@ def main() -> None:
         mel_goldens(MEL_FIXTURE)
         fbank_goldens(FBANK_FIXTURE)
         campplus_goldens(CAMPPLUS_FIXTURE, CAMPPLUS_SMALL)
+        tokenizer_goldens(TOKENIZER_FIXTURE, TOKENIZER_SMALL)
     else:
+        tokenizer_goldens(args.out / "s3_tokenizer", {"n_audio_state": 1280, "n_audio_head": 20, "n_audio_layer": 6})
         campplus_goldens(args.out / "campplus", {"growth_rate": 32, "bn_size": 4, "init_channels": 128})
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
