@@ -472,6 +472,61 @@ def tokenizer_goldens(out: Path, cfg: dict) -> None:
     print(f"tokenizer: {params / 1e6:.2f} M parameters, {tokens.shape[1]} tokens, {near} values within 1e-4 of a rounding edge")
 
 
+REFERENCE_FIXTURE = ROOT / "crates" / "vivace" / "tests" / "fixtures" / "chatterbox_reference"
+
+
+def reference_goldens(out: Path) -> None:
+    """S3Gen's `embed_ref` on a 24 kHz recording with the small tokenizer and
+    CAMPPlus of the fixtures above (their saved weights): the prompt's
+    tokens, 24 kHz mel and x-vector. `embed_ref` resamples to 16 kHz with
+    torchaudio's sinc resampler, which Vivace's differs from."""
+    import types
+
+    from safetensors.torch import load_file
+    from chatterbox.models.s3gen.s3gen import S3Token2Mel
+    from chatterbox.models.s3gen.utils.mel import mel_spectrogram
+    from chatterbox.models.s3gen.xvector import CAMPPlus
+    from chatterbox.models.s3tokenizer import S3Tokenizer
+    from s3tokenizer.model_v2 import S3TokenizerV2
+
+    def strip(path: Path, prefix: str) -> dict:
+        return {k[len(prefix):]: v for k, v in load_file(str(path)).items()}
+
+    default = S3TokenizerV2.__init__.__defaults__[0]
+    saved = {k: getattr(default, k) for k in TOKENIZER_SMALL}
+    for k, v in TOKENIZER_SMALL.items():
+        setattr(default, k, v)
+    try:
+        tokenizer = S3Tokenizer().eval()
+    finally:
+        for k, v in saved.items():
+            setattr(default, k, v)
+    tokenizer.load_state_dict(strip(TOKENIZER_FIXTURE / "tokenizer.safetensors", "tokenizer."))
+    campplus = CAMPPlus(memory_efficient=False, **CAMPPLUS_SMALL).eval()
+    campplus.load_state_dict(strip(CAMPPLUS_FIXTURE / "campplus.safetensors", "speaker_encoder."), strict=False)
+    gen = torch.Generator().manual_seed(51)
+    n = 24000 * 3 + 777
+    t = torch.arange(n, dtype=torch.float64) / 24000
+    wav = (0.3 * torch.sin(2 * torch.pi * (130 * t + 250 * t * t))
+           + 0.2 * torch.sin(2 * torch.pi * (700 * t - 60 * t * t))
+           + 0.02 * torch.randn(n, generator=gen, dtype=torch.float64)).float()
+    this = types.SimpleNamespace(device="cpu", dtype=torch.float32, mel_extractor=mel_spectrogram,
+                                 speaker_encoder=campplus, tokenizer=tokenizer)
+    with torch.inference_mode():
+        ref = S3Token2Mel.embed_ref(this, wav, 24000)
+    out.mkdir(parents=True, exist_ok=True)
+    import torchaudio
+    goldens = {
+        "wav": wav,
+        "wav16": torchaudio.transforms.Resample(24000, 16000)(wav[None])[0],
+        "prompt_token": ref["prompt_token"][0].to(torch.int64),
+        "prompt_feat": ref["prompt_feat"][0],
+        "embedding": ref["embedding"][0],
+    }
+    save_file({k: v.contiguous() for k, v in goldens.items()}, str(out / "embed_ref.safetensors"))
+    print(f"embed_ref: {n} samples -> {goldens['prompt_token'].numel()} tokens, {goldens['prompt_feat'].shape[0]} frames")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--real-size", action="store_true", help="the published sizes (not committed)")
@@ -483,6 +538,7 @@ def main() -> None:
         fbank_goldens(FBANK_FIXTURE)
         campplus_goldens(CAMPPLUS_FIXTURE, CAMPPLUS_SMALL)
         tokenizer_goldens(TOKENIZER_FIXTURE, TOKENIZER_SMALL)
+        reference_goldens(REFERENCE_FIXTURE)
     else:
         tokenizer_goldens(args.out / "s3_tokenizer", {"n_audio_state": 1280, "n_audio_head": 20, "n_audio_layer": 6})
         campplus_goldens(args.out / "campplus", {"growth_rate": 32, "bn_size": 4, "init_channels": 128})

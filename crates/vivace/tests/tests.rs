@@ -4,6 +4,7 @@
 
 mod util;
 
+mod chatterbox_reference;
 mod cli;
 mod compact;
 mod embed_cli;

@@ -16,6 +16,7 @@
 //! face that every [`Model`] gets for free; parameters become JSON only at
 //! the edges ([`Request`]).
 
+pub mod chatterbox;
 pub mod vits;
 
 use std::any::Any;

@@ -1,0 +1,171 @@
+//! S3Gen's reference front end (`embed_ref`) against `chatterbox-tts` 0.1.7
+//! with the small random tokenizer and CAMPPlus of the model tests
+//! (`tools/make_s3gen_goldens.py`): the 24 kHz mel exactly, the x-vector and
+//! the tokens after Vivace's resampling to 16 kHz (the reference uses
+//! torchaudio's sinc resampler), and the errors for recordings that cannot
+//! be a reference.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use vivace::family::chatterbox::reference::{ReferenceEncoder, ReferenceError};
+use vivace_models::chatterbox::campplus::{CampPlus, CampPlusConfig};
+use vivace_models::chatterbox::s3_tokenizer::{S3Tokenizer, S3TokenizerConfig};
+
+use crate::util::{relative_l2, scratch};
+
+fn model_fixture(dir: &str, name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../vivace-models/tests/fixtures")
+        .join(dir)
+        .join(name)
+}
+
+fn encoder() -> ReferenceEncoder {
+    let config = |dir: &str| std::fs::read_to_string(model_fixture(dir, "config.json")).unwrap();
+    let tokenizer_cfg: S3TokenizerConfig = serde_json::from_str(&config("s3_tokenizer")).unwrap();
+    let campplus_cfg: CampPlusConfig = serde_json::from_str(&config("campplus")).unwrap();
+    let tokenizer = S3Tokenizer::load(
+        &model_fixture("s3_tokenizer", "tokenizer.safetensors"),
+        &tokenizer_cfg,
+        &Device::Cpu,
+    )
+    .unwrap();
+    let campplus = CampPlus::load(
+        &model_fixture("campplus", "campplus.safetensors"),
+        &campplus_cfg,
+        &Device::Cpu,
+    )
+    .unwrap();
+    ReferenceEncoder::from_parts(tokenizer, campplus, &Device::Cpu)
+}
+
+fn values(t: &Tensor) -> Vec<f32> {
+    t.flatten_all()
+        .unwrap()
+        .to_dtype(DType::F32)
+        .unwrap()
+        .to_vec1()
+        .unwrap()
+}
+
+/// Writes mono 16-bit PCM.
+fn write_wav(path: &Path, samples: &[f32], rate: u32) {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    for &s in samples {
+        w.write_sample((s.clamp(-1.0, 1.0) * 32767.0).round() as i16)
+            .unwrap();
+    }
+    w.finalize().unwrap();
+}
+
+#[test]
+fn embed_ref_matches_the_reference() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/chatterbox_reference/embed_ref.safetensors");
+    let g = candle_core::safetensors::load(&path, &Device::Cpu).unwrap();
+    let wav: Vec<f32> = g["wav"].to_vec1().unwrap();
+    let prompt = encoder().prompt(&wav, Path::new("chirp.wav")).unwrap();
+
+    // The mel comes from the 24 kHz samples themselves: equal to rounding.
+    let mel_err = relative_l2(&values(&prompt.mel), &values(&g["prompt_feat"]));
+    eprintln!("prompt mel: relative L2 {mel_err:.2e}");
+    assert!(mel_err < 1e-5, "mel {mel_err:.2e}");
+
+    // The x-vector and tokens see Vivace's 16 kHz copy.
+    let x_err = relative_l2(&values(&prompt.embedding), &values(&g["embedding"]));
+    eprintln!("x-vector after resampling: relative L2 {x_err:.2e}");
+    assert!(x_err < 1e-2, "x-vector {x_err:.2e}");
+    let want: Vec<u32> = g["prompt_token"]
+        .to_vec1::<i64>()
+        .unwrap()
+        .into_iter()
+        .map(|t| t as u32)
+        .collect();
+    assert_eq!(
+        prompt.tokens.len(),
+        want.len(),
+        "the tokens are cut to half the mel frames"
+    );
+    let same = prompt
+        .tokens
+        .iter()
+        .zip(&want)
+        .filter(|(a, b)| a == b)
+        .count();
+    eprintln!("tokens after resampling: {same}/{} identical", want.len());
+    assert!(
+        same * 100 >= want.len() * 95,
+        "{same}/{} tokens identical",
+        want.len()
+    );
+
+    // From the reference's own 16 kHz copy the tokens are all identical:
+    // the differences above are the resamplers'.
+    let wav16: Vec<f32> = g["wav16"].to_vec1().unwrap();
+    let ours16 = vivace_frontend::resample::resample(&wav, 24_000, 16_000).unwrap();
+    let n = ours16.len().min(wav16.len());
+    let resample_err = relative_l2(&ours16[..n], &wav16[..n]);
+    eprintln!("16 kHz copy, rubato against torchaudio: relative L2 {resample_err:.2e}");
+    let mut tokens = encoder().tokens(&wav16).unwrap();
+    tokens.truncate(want.len());
+    let exact = tokens.iter().zip(&want).filter(|(a, b)| a == b).count();
+    eprintln!(
+        "tokens from the reference's 16 kHz copy: {exact}/{} identical",
+        want.len()
+    );
+    assert_eq!(exact, want.len());
+}
+
+#[test]
+fn recordings_that_cannot_be_references_are_clear_errors() {
+    let dir = scratch();
+    let enc = encoder();
+    // Too short.
+    let short = dir.path().join("short.wav");
+    write_wav(&short, &vec![0.1f32; 4000], 16_000);
+    let err = enc.prompt_from_file(&short).unwrap_err();
+    assert!(matches!(err, ReferenceError::TooShort { .. }), "{err}");
+    assert!(
+        err.to_string().contains("short.wav") && err.to_string().contains("0.5 s"),
+        "{err}"
+    );
+    // Silent.
+    let silent = dir.path().join("silent.wav");
+    write_wav(&silent, &vec![0.0f32; 32_000], 16_000);
+    let err = enc.prompt_from_file(&silent).unwrap_err().to_string();
+    assert!(
+        err.contains("silent.wav") && err.contains("silent"),
+        "{err}"
+    );
+    // Too low a sample rate.
+    let low = dir.path().join("low.wav");
+    let tone: Vec<f32> = (0..8000).map(|n| (n as f32 * 0.3).sin() * 0.3).collect();
+    write_wav(&low, &tone, 4_000);
+    let err = enc.prompt_from_file(&low).unwrap_err().to_string();
+    assert!(err.contains("low.wav") && err.contains("4000 Hz"), "{err}");
+    // Not a WAV file.
+    let text = dir.path().join("notes.wav");
+    std::fs::write(&text, "not audio").unwrap();
+    let err = enc.prompt_from_file(&text).unwrap_err().to_string();
+    assert!(err.contains("notes.wav"), "{err}");
+    // A usable one at 22.05 kHz: resampled, cut to 10 s.
+    let long = dir.path().join("long.wav");
+    let speechy: Vec<f32> = (0..22_050 * 12)
+        .map(|n| ((n as f32 * 0.05).sin() * (n as f32 * 0.0007).sin()) * 0.4)
+        .collect();
+    write_wav(&long, &speechy, 22_050);
+    let prompt = enc.prompt_from_file(&long).unwrap();
+    assert_eq!(
+        prompt.mel.dim(0).unwrap(),
+        500,
+        "10 s of mel at 50 frames/s"
+    );
+    assert_eq!(prompt.tokens.len(), 250);
+}
