@@ -1,6 +1,6 @@
 //! `vivace`: the command line, one module per subcommand (`say_cli`,
 //! `info_cli` for info and validate, `bench_cli`, `embed_cli`, `serve_cli`,
-//! `convert_cli`). Arguments become a validated plan once
+//! `convert_cli`, `convert_voice_cli`). Arguments become a validated plan once
 //! (`say_cli::SayArgs::plan`); everything else lives in the library.
 
 use std::process::ExitCode;
@@ -13,6 +13,7 @@ use vivace_perf::{DeviceRequest, Optimizer, Overrides};
 
 mod bench_cli;
 mod convert_cli;
+mod convert_voice_cli;
 mod download_cli;
 mod embed_cli;
 mod info_cli;
@@ -55,6 +56,8 @@ enum Command {
     Serve(Box<serve_cli::ServeArgs>),
     /// Convert a Piper voice to a compact voice file (one .safetensors, f16 weights).
     Convert(convert_cli::ConvertArgs),
+    /// Re-voice a recording in another voice through Chatterbox's S3Gen.
+    ConvertVoice(Box<convert_voice_cli::ConvertVoiceArgs>),
     /// List installed voices with format, language, sample rate and source.
     Voices {
         /// Print JSON instead of a table.
@@ -102,6 +105,7 @@ fn run(cli: Cli, started: Instant) -> Result<()> {
         Command::Similarity(args) => embed_cli::similarity(&args),
         Command::Serve(args) => serve_cli::serve(&args),
         Command::Convert(args) => convert_cli::convert(&args),
+        Command::ConvertVoice(args) => convert_voice_cli::convert_voice(&args),
         Command::Download(args) => download_cli::download(&args),
         Command::Voices { json } => download_cli::voices(json),
     }

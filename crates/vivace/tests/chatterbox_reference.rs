@@ -12,7 +12,7 @@ use vivace::family::chatterbox::reference::{ReferenceEncoder, ReferenceError};
 use vivace_models::chatterbox::campplus::{CampPlus, CampPlusConfig};
 use vivace_models::chatterbox::s3_tokenizer::{S3Tokenizer, S3TokenizerConfig};
 
-use crate::util::{relative_l2, scratch};
+use crate::util::{relative_l2, scratch, vivace};
 
 fn model_fixture(dir: &str, name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -168,4 +168,91 @@ fn recordings_that_cannot_be_references_are_clear_errors() {
         "10 s of mel at 50 frames/s"
     );
     assert_eq!(prompt.tokens.len(), 250);
+}
+
+/// Voice conversion end to end on the small networks: the source's tokens
+/// (25 per second), spoken in the built-in voice beside the checkpoint,
+/// seeded and reproducible. (The small S3Gen knows 300 tokens, the small
+/// tokenizer all 6561: they are folded into its range here.)
+#[test]
+fn voice_conversion_runs_end_to_end() {
+    use vivace::family::chatterbox::voice_conversion::{Randomness, VoiceConverter};
+    use vivace_models::chatterbox::s3gen::{FlowNoise, S3Gen, S3GenConfig};
+
+    let checkpoint = model_fixture("s3gen", "s3gen.safetensors");
+    let cfg: S3GenConfig = serde_json::from_str(
+        &std::fs::read_to_string(model_fixture("s3gen", "config.json")).unwrap(),
+    )
+    .unwrap();
+    let s3gen = S3Gen::load(&checkpoint, &cfg, &Device::Cpu, DType::F32).unwrap();
+    let converter = VoiceConverter::from_parts(s3gen, encoder(), checkpoint);
+    let dir = scratch();
+    let source = dir.path().join("source.wav");
+    let speechy: Vec<f32> = (0..32_000)
+        .map(|n| ((n as f32 * 0.03).sin() * (n as f32 * 0.0009).sin()) * 0.4)
+        .collect();
+    write_wav(&source, &speechy, 16_000);
+    let tokens = converter.source_tokens(&source).unwrap();
+    assert_eq!(tokens.len(), 50, "2 s at 25 tokens/s");
+    assert!(tokens.iter().all(|&t| t < 6561));
+    let tokens: Vec<u32> = tokens.iter().map(|t| t % 300).collect();
+    let target = converter.target(None).unwrap();
+    let run = |seed: u64| {
+        let randomness = Randomness {
+            flow: FlowNoise::Seeded(seed),
+            vocoder_seed: Some(seed),
+        };
+        converter
+            .speak(&tokens, &target, Some(2), &randomness)
+            .unwrap()
+    };
+    let (a, b) = (run(3), run(3));
+    assert_eq!(
+        a.len(),
+        50 * 2 * 480,
+        "two mel frames per token, 480 samples per frame"
+    );
+    assert_eq!(a, b, "the same seed, the same audio");
+    assert!(a.iter().all(|s| s.is_finite() && s.abs() <= 0.99));
+}
+
+/// The command's errors name what is wrong and exit non-zero.
+#[test]
+fn convert_voice_cli_errors_are_clear() {
+    let dir = scratch();
+    let source = dir.path().join("source.wav");
+    write_wav(&source, &vec![0.1f32; 16_000], 16_000);
+    let out = vivace()
+        .args(["convert-voice", source.to_str().unwrap(), "--s3gen"])
+        .arg(dir.path().join("nowhere"))
+        .args([
+            "-f",
+            dir.path().join("out.wav").to_str().unwrap(),
+            "--device",
+            "cpu",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("nowhere"), "{err}");
+    // A folder without a checkpoint says which files it looked for.
+    let out = vivace()
+        .args(["convert-voice", source.to_str().unwrap(), "--s3gen"])
+        .arg(dir.path())
+        .args([
+            "-f",
+            dir.path().join("out.wav").to_str().unwrap(),
+            "--device",
+            "cpu",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("s3gen.safetensors") && err.contains("s3gen.pt"),
+        "{err}"
+    );
+    assert!(!dir.path().join("out.wav").exists(), "no partial output");
 }
