@@ -64,6 +64,67 @@ pub fn resample(samples: &[f32], from: u32, to: u32) -> Result<Vec<f32>> {
     Ok(output.take_data())
 }
 
+/// Resamples mono `samples` from `from` Hz to `to` Hz exactly as
+/// torchaudio's `Resample` with its defaults does (`sinc_interp_hann`,
+/// 6 zero crossings, roll-off 0.99, the kernel computed in f64 and applied
+/// in f32): a polyphase windowed-sinc filter, `ceil(n · to / from)` samples.
+/// Chatterbox's `embed_ref` makes its 16 kHz copy this way, so the S3
+/// tokens of a 24 kHz reference match the reference's.
+pub fn torchaudio_resample(samples: &[f32], from: u32, to: u32) -> Result<Vec<f32>> {
+    if from == to || samples.is_empty() {
+        return Ok(samples.to_vec());
+    }
+    if from == 0 || to == 0 {
+        return Err(Error::Resample {
+            from,
+            to,
+            reason: "a sample rate of 0 Hz".into(),
+        });
+    }
+    const ZEROS: f64 = 6.0;
+    const ROLLOFF: f64 = 0.99;
+    let g = gcd(from as usize, to as usize);
+    let (orig, new) = (from as usize / g, to as usize / g);
+    let base = orig.min(new) as f64 * ROLLOFF;
+    let width = (ZEROS * orig as f64 / base).ceil() as usize;
+    let taps = 2 * width + orig;
+    // kernel[j][k]: output phase j, input offset k − width.
+    let kernel: Vec<f32> = (0..new)
+        .flat_map(|j| {
+            (0..taps).map(move |k| {
+                let idx = (k as f64 - width as f64) / orig as f64;
+                let t = ((-(j as f64) / new as f64 + idx) * base).clamp(-ZEROS, ZEROS);
+                let window = (t * std::f64::consts::PI / ZEROS / 2.0).cos().powi(2);
+                let t = t * std::f64::consts::PI;
+                let sinc = if t == 0.0 { 1.0 } else { t.sin() / t };
+                (sinc * window * base / orig as f64) as f32
+            })
+        })
+        .collect();
+    let n = samples.len();
+    let out_len = (new as u128 * n as u128).div_ceil(orig as u128) as usize;
+    let mut out = Vec::with_capacity(out_len);
+    // The input padded with `width` zeros before and `width + orig` after.
+    let at = |i: usize| -> f32 {
+        i.checked_sub(width)
+            .and_then(|i| samples.get(i))
+            .copied()
+            .unwrap_or(0.0)
+    };
+    'frames: for frame in 0.. {
+        for j in 0..new {
+            if out.len() == out_len {
+                break 'frames;
+            }
+            let k = &kernel[j * taps..(j + 1) * taps];
+            let start = frame * orig;
+            let acc: f32 = k.iter().enumerate().map(|(m, w)| w * at(start + m)).sum();
+            out.push(acc);
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -78,10 +78,15 @@ fn embed_ref_matches_the_reference() {
     eprintln!("prompt mel: relative L2 {mel_err:.2e}");
     assert!(mel_err < 1e-5, "mel {mel_err:.2e}");
 
-    // The x-vector and tokens see Vivace's 16 kHz copy.
+    // The 16 kHz copy is torchaudio's filter reproduced: tokens and x-vector exact.
+    let wav16: Vec<f32> = g["wav16"].to_vec1().unwrap();
+    let ours16 = vivace_frontend::resample::torchaudio_resample(&wav, 24_000, 16_000).unwrap();
+    let resample_err = relative_l2(&ours16, &wav16);
+    eprintln!("16 kHz copy against torchaudio's: relative L2 {resample_err:.2e}");
+    assert!(resample_err < 1e-5, "resampler {resample_err:.2e}");
     let x_err = relative_l2(&values(&prompt.embedding), &values(&g["embedding"]));
-    eprintln!("x-vector after resampling: relative L2 {x_err:.2e}");
-    assert!(x_err < 1e-2, "x-vector {x_err:.2e}");
+    eprintln!("x-vector: relative L2 {x_err:.2e}");
+    assert!(x_err < 1e-4, "x-vector {x_err:.2e}");
     let want: Vec<u32> = g["prompt_token"]
         .to_vec1::<i64>()
         .unwrap()
@@ -89,38 +94,23 @@ fn embed_ref_matches_the_reference() {
         .map(|t| t as u32)
         .collect();
     assert_eq!(
-        prompt.tokens.len(),
-        want.len(),
-        "the tokens are cut to half the mel frames"
-    );
-    let same = prompt
-        .tokens
-        .iter()
-        .zip(&want)
-        .filter(|(a, b)| a == b)
-        .count();
-    eprintln!("tokens after resampling: {same}/{} identical", want.len());
-    assert!(
-        same * 100 >= want.len() * 95,
-        "{same}/{} tokens identical",
-        want.len()
+        prompt.tokens, want,
+        "every token, cut to half the mel frames"
     );
 
-    // From the reference's own 16 kHz copy the tokens are all identical:
-    // the differences above are the resamplers'.
-    let wav16: Vec<f32> = g["wav16"].to_vec1().unwrap();
-    let ours16 = vivace_frontend::resample::resample(&wav, 24_000, 16_000).unwrap();
-    let n = ours16.len().min(wav16.len());
-    let resample_err = relative_l2(&ours16[..n], &wav16[..n]);
-    eprintln!("16 kHz copy, rubato against torchaudio: relative L2 {resample_err:.2e}");
-    let mut tokens = encoder().tokens(&wav16).unwrap();
-    tokens.truncate(want.len());
-    let exact = tokens.iter().zip(&want).filter(|(a, b)| a == b).count();
+    // With the general resampler (rubato, what a file at another rate goes
+    // through) instead, the tokens differ at a few positions.
+    let rubato16 = vivace_frontend::resample::resample(&wav, 24_000, 16_000).unwrap();
+    let n = rubato16.len().min(wav16.len());
     eprintln!(
-        "tokens from the reference's 16 kHz copy: {exact}/{} identical",
-        want.len()
+        "rubato's 16 kHz copy against torchaudio's: relative L2 {:.2e}",
+        relative_l2(&rubato16[..n], &wav16[..n])
     );
-    assert_eq!(exact, want.len());
+    let mut tokens = encoder().tokens(&rubato16).unwrap();
+    tokens.truncate(want.len());
+    let same = tokens.iter().zip(&want).filter(|(a, b)| a == b).count();
+    eprintln!("tokens through rubato: {same}/{} identical", want.len());
+    assert!(same * 100 >= want.len() * 90, "{same}/{}", want.len());
 }
 
 #[test]

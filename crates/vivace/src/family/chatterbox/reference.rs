@@ -3,19 +3,19 @@
 //! CAMPPlus x-vector.
 //!
 //! As the reference does it: the recording at 24 kHz cut to its first 10 s;
-//! the mel from that; a 16 kHz copy for the S3 tokenizer and for CAMPPlus's
-//! Kaldi filterbank; the tokens cut to half the mel's frames when the two
-//! disagree. The reference resamples with soxr (`librosa.load`) and, for the
-//! 16 kHz copy, torchaudio's sinc filter; Vivace's resampler is rubato's,
-//! so tokens after resampling can differ at a few positions (measured in
-//! the tests and `docs/PERFORMANCE.md`).
+//! the mel from that; a 16 kHz copy made with torchaudio's sinc filter
+//! (reproduced exactly) for the S3 tokenizer and for CAMPPlus's Kaldi
+//! filterbank; the tokens cut to half the mel's frames when the two
+//! disagree. A file at another rate is first brought to 24 kHz, which the
+//! reference does with soxr (`librosa.load`) and Vivace with rubato: there
+//! the two differ slightly (measured in the tests).
 
 use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
 use vivace_frontend::kaldi_fbank::{mean_normalized, KaldiFbank};
 use vivace_frontend::mel::{MelSpectrogram, S3GEN_MELS, S3_TOKENIZER_MELS};
-use vivace_frontend::resample::resample;
+use vivace_frontend::resample::{resample, torchaudio_resample};
 use vivace_frontend::speaker_audio::read_wav;
 use vivace_models::chatterbox::campplus::{CampPlus, CampPlusConfig, FEATURES};
 use vivace_models::chatterbox::s3_tokenizer::{S3Tokenizer, S3TokenizerConfig};
@@ -137,7 +137,8 @@ impl ReferenceEncoder {
         let mel = self.mel.s3gen_log(wav).unwrap_or_default();
         let frames = mel.len() / S3GEN_MELS;
         let mel = Tensor::from_vec(mel, (frames, S3GEN_MELS), &Device::Cpu)?;
-        let wav16 = resample(wav, S3GEN_RATE, TOKENIZER_RATE)?;
+        // torchaudio's filter, as `embed_ref` makes its 16 kHz copy.
+        let wav16 = torchaudio_resample(wav, S3GEN_RATE, TOKENIZER_RATE)?;
         let embedding = self.x_vector(&wav16)?;
         let mut tokens = self.tokens(&wav16)?;
         // The reference's fix-up when the mel is not twice the tokens.
