@@ -329,6 +329,17 @@ mod tests {
         assert!((hz_to_mel(1000.0) - 15.0).abs() < 1e-12);
     }
 
+    /// `‖got − want‖ / ‖want‖` in f64.
+    fn relative_l2(got: &[f32], want: &[f32]) -> f64 {
+        let diff: f64 = got
+            .iter()
+            .zip(want)
+            .map(|(a, b)| f64::from(a - b).powi(2))
+            .sum();
+        let norm: f64 = want.iter().map(|b| f64::from(*b).powi(2)).sum();
+        (diff / norm).sqrt()
+    }
+
     /// Little-endian f32 values of a fixture file.
     fn fixture(name: &str) -> Vec<f32> {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -352,13 +363,7 @@ mod tests {
             .expect("long enough");
         assert_eq!(got.len(), want.len(), "frames");
         assert_eq!(got.len(), input.len() / 160 * S3_TOKENIZER_MELS);
-        let diff: f64 = got
-            .iter()
-            .zip(&want)
-            .map(|(a, b)| f64::from(a - b).powi(2))
-            .sum();
-        let norm: f64 = want.iter().map(|b| f64::from(*b).powi(2)).sum();
-        let rel = (diff / norm).sqrt();
+        let rel = relative_l2(&got, &want);
         eprintln!("S3 tokenizer mel: relative L2 {rel:.2e}");
         assert!(rel < 1e-5, "relative L2 {rel:.2e}");
         assert_eq!(
@@ -378,13 +383,7 @@ mod tests {
         let got = mel.s3gen_log(&input).expect("long enough");
         assert_eq!(got.len(), want.len(), "frames");
         assert_eq!(mel.frames(input.len()), Some(want.len() / S3GEN_MELS));
-        let diff: f64 = got
-            .iter()
-            .zip(&want)
-            .map(|(a, b)| f64::from(a - b).powi(2))
-            .sum();
-        let norm: f64 = want.iter().map(|b| f64::from(*b).powi(2)).sum();
-        let rel = (diff / norm).sqrt();
+        let rel = relative_l2(&got, &want);
         eprintln!("S3Gen mel: relative L2 {rel:.2e}");
         assert!(rel < 1e-5, "relative L2 {rel:.2e}");
         // Shorter than the reflection: no frames, as PyTorch refuses it.

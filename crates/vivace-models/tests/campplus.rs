@@ -4,7 +4,11 @@
 //! features, and end to end from the recording through Vivace's Kaldi
 //! filterbank.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+mod common;
+
+use common::check_within;
 
 use candle_core::{DType, Device, Tensor};
 use vivace_models::chatterbox::campplus::{CampPlus, CampPlusConfig};
@@ -14,41 +18,11 @@ use vivace_models::nn::checkpoint::Checkpoint;
 /// (the real-size check by hand: `tools/make_s3gen_goldens.py --real-size`
 /// writes `OUT/campplus`).
 fn fixture(name: &str) -> PathBuf {
-    match std::env::var_os("VIVACE_CAMPPLUS_DIR") {
-        Some(dir) => PathBuf::from(dir).join(name),
-        None => Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/campplus")
-            .join(name),
-    }
-}
-
-fn relative_l2(got: &Tensor, want: &Tensor) -> f32 {
-    assert_eq!(got.dims(), want.dims(), "shapes differ");
-    let diff = (got - want)
-        .unwrap()
-        .sqr()
-        .unwrap()
-        .sum_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
-    let norm = want
-        .sqr()
-        .unwrap()
-        .sum_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
-    (diff / norm).sqrt()
+    common::fixture("campplus", Some("VIVACE_CAMPPLUS_DIR"), name)
 }
 
 fn check(stage: &str, got: &Tensor, want: &Tensor, tolerance: f32) {
-    let err = relative_l2(got, want);
-    eprintln!("{stage}: relative L2 {err:.2e}");
-    assert!(
-        err < tolerance,
-        "{stage}: relative L2 {err:.2e} over {tolerance:.0e}"
-    );
+    check_within(stage, got, want, tolerance);
 }
 
 #[test]
@@ -96,8 +70,7 @@ fn campplus_matches_reference() {
 /// The loader names the file and the tensor when a checkpoint does not fit.
 #[test]
 fn wrong_checkpoint_is_a_clear_error() {
-    let s3gen =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/s3gen/s3gen.safetensors");
+    let s3gen = common::fixture("s3gen", None, "s3gen.safetensors");
     let err = CampPlus::load(&s3gen, &CampPlusConfig::chatterbox(), &Device::Cpu)
         .unwrap_err()
         .to_string();

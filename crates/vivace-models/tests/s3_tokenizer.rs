@@ -4,7 +4,11 @@
 //! before rounding, and the tokens, from the reference's log-mel and from
 //! the recording through Vivace's front end.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+mod common;
+
+use common::check_within;
 
 use candle_core::{DType, Device, Tensor};
 use vivace_models::chatterbox::s3_tokenizer::{S3Tokenizer, S3TokenizerConfig, MELS};
@@ -13,41 +17,11 @@ use vivace_models::chatterbox::s3_tokenizer::{S3Tokenizer, S3TokenizerConfig, ME
 /// check by hand: `tools/make_s3gen_goldens.py --real-size` writes
 /// `OUT/s3_tokenizer`).
 fn fixture(name: &str) -> PathBuf {
-    match std::env::var_os("VIVACE_S3_TOKENIZER_DIR") {
-        Some(dir) => PathBuf::from(dir).join(name),
-        None => Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/s3_tokenizer")
-            .join(name),
-    }
-}
-
-fn relative_l2(got: &Tensor, want: &Tensor) -> f32 {
-    assert_eq!(got.dims(), want.dims(), "shapes differ");
-    let diff = (got - want)
-        .unwrap()
-        .sqr()
-        .unwrap()
-        .sum_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
-    let norm = want
-        .sqr()
-        .unwrap()
-        .sum_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
-    (diff / norm).sqrt()
+    common::fixture("s3_tokenizer", Some("VIVACE_S3_TOKENIZER_DIR"), name)
 }
 
 fn check(stage: &str, got: &Tensor, want: &Tensor, tolerance: f32) {
-    let err = relative_l2(got, want);
-    eprintln!("{stage}: relative L2 {err:.2e}");
-    assert!(
-        err < tolerance,
-        "{stage}: relative L2 {err:.2e} over {tolerance:.0e}"
-    );
+    check_within(stage, got, want, tolerance);
 }
 
 fn same_tokens(stage: &str, got: &[u32], want: &[u32]) {

@@ -3,7 +3,7 @@
 //! (encoder, each decoder step, final mel, F0, sine source, audio), with the
 //! flow's starting noise injected and the vocoder's noise off.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use candle_core::{DType, Device, Tensor};
 use vivace_models::chatterbox::s3gen::{Prompt, S3Gen, S3GenConfig, Solver};
@@ -11,10 +11,12 @@ use vivace_models::chatterbox::s3gen::{Prompt, S3Gen, S3GenConfig, Solver};
 /// Tolerance of every stage: relative L2 distance in f32.
 const TOLERANCE: f32 = 1e-3;
 
+mod common;
+
+use common::{check_within, relative_l2};
+
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/s3gen")
-        .join(name)
+    common::fixture("s3gen", None, name)
 }
 
 fn config() -> S3GenConfig {
@@ -49,43 +51,8 @@ impl Goldens {
     }
 }
 
-/// `‖a − b‖ / ‖b‖` over all elements (shapes must agree).
-fn relative_l2(got: &Tensor, want: &Tensor) -> f32 {
-    assert_eq!(got.dims(), want.dims(), "shapes differ");
-    let g: Vec<f32> = got
-        .flatten_all()
-        .unwrap()
-        .to_dtype(DType::F32)
-        .unwrap()
-        .to_vec1()
-        .unwrap();
-    let w: Vec<f32> = want
-        .flatten_all()
-        .unwrap()
-        .to_dtype(DType::F32)
-        .unwrap()
-        .to_vec1()
-        .unwrap();
-    let diff: f64 = g
-        .iter()
-        .zip(&w)
-        .map(|(a, b)| ((a - b) as f64).powi(2))
-        .sum();
-    let norm: f64 = w.iter().map(|b| (*b as f64).powi(2)).sum();
-    (diff.sqrt() / norm.sqrt().max(1e-30)) as f32
-}
-
 fn check(stage: &str, got: &Tensor, want: &Tensor) {
     check_within(stage, got, want, TOLERANCE);
-}
-
-fn check_within(stage: &str, got: &Tensor, want: &Tensor, tolerance: f32) {
-    let err = relative_l2(got, want);
-    eprintln!("{stage}: relative L2 {err:.2e}");
-    assert!(
-        err < tolerance,
-        "{stage}: relative L2 {err:.2e} over {tolerance:.0e}"
-    );
 }
 
 fn parity(weights: &str, goldens: &str, solver: Solver) {
