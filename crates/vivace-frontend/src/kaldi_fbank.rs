@@ -165,27 +165,10 @@ fn htk_banks(n_mels: usize, sample_rate: f64) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_fixtures::{read_f32, relative_l2};
 
-    /// Little-endian f32 values of a fixture file.
     fn fixture(name: &str) -> Vec<f32> {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/kaldi_fbank")
-            .join(name);
-        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        bytes
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect()
-    }
-
-    fn relative_l2(got: &[f32], want: &[f32]) -> f64 {
-        let diff: f64 = got
-            .iter()
-            .zip(want)
-            .map(|(a, b)| f64::from(a - b).powi(2))
-            .sum();
-        let norm: f64 = want.iter().map(|b| f64::from(*b).powi(2)).sum();
-        (diff / norm).sqrt()
+        read_f32("kaldi_fbank", name)
     }
 
     /// Against `torchaudio.compliance.kaldi.fbank(num_mel_bins=80)` and

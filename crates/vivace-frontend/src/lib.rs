@@ -21,6 +21,8 @@ pub mod phonemize;
 pub mod resample;
 pub mod silence;
 pub mod speaker_audio;
+#[cfg(test)]
+mod test_fixtures;
 pub mod vits_tokenizer;
 
 pub use error::{Error, Result};

@@ -293,6 +293,11 @@ fn slaney_filters(sample_rate: f64, n_fft: usize, n_mels: usize, fmax: f64) -> V
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_fixtures::{read_f32, relative_l2};
+
+    fn fixture(name: &str) -> Vec<f32> {
+        read_f32("s3gen_mel", name)
+    }
 
     /// A pure tone lands in the band whose centre is nearest its frequency.
     #[test]
@@ -327,29 +332,6 @@ mod tests {
             assert!((mel_to_hz(hz_to_mel(hz)) - hz).abs() < 1e-9);
         }
         assert!((hz_to_mel(1000.0) - 15.0).abs() < 1e-12);
-    }
-
-    /// `‖got − want‖ / ‖want‖` in f64.
-    fn relative_l2(got: &[f32], want: &[f32]) -> f64 {
-        let diff: f64 = got
-            .iter()
-            .zip(want)
-            .map(|(a, b)| f64::from(a - b).powi(2))
-            .sum();
-        let norm: f64 = want.iter().map(|b| f64::from(*b).powi(2)).sum();
-        (diff / norm).sqrt()
-    }
-
-    /// Little-endian f32 values of a fixture file.
-    fn fixture(name: &str) -> Vec<f32> {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/s3gen_mel")
-            .join(name);
-        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        bytes
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect()
     }
 
     /// The S3 tokenizer's log-mel against `chatterbox-tts` 0.1.7's

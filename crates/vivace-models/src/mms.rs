@@ -177,13 +177,6 @@ struct HfVitsBackend {
     stochastic: bool,
 }
 
-impl HfVitsBackend {
-    /// The checkpoint's tensor for a Hugging Face name, weight norm folded.
-    fn load(&self, name: &str, dev: &Device) -> candle_core::Result<Tensor> {
-        self.checkpoint.tensor(name, dev)
-    }
-}
-
 impl SimpleBackend for HfVitsBackend {
     fn get(
         &self,
@@ -194,7 +187,7 @@ impl SimpleBackend for HfVitsBackend {
         dev: &Device,
     ) -> candle_core::Result<Tensor> {
         let hf = hf_name(name, self.stochastic);
-        let t = self.load(&hf, dev)?;
+        let t = self.checkpoint.tensor(&hf, dev)?;
         // nn.Linear [out, in] read as a 1×1 convolution [out, in, 1].
         let t = if t.dims() != s.dims() && t.elem_count() == s.elem_count() {
             t.reshape(s.clone())?
@@ -212,7 +205,8 @@ impl SimpleBackend for HfVitsBackend {
     }
 
     fn get_unchecked(&self, name: &str, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
-        self.load(&hf_name(name, self.stochastic), dev)?
+        self.checkpoint
+            .tensor(&hf_name(name, self.stochastic), dev)?
             .to_dtype(dtype)
     }
 

@@ -212,34 +212,26 @@ fn convert_voice_cli_errors_are_clear() {
     let dir = scratch();
     let source = dir.path().join("source.wav");
     write_wav(&source, &vec![0.1f32; 16_000], 16_000);
-    let out = vivace()
-        .args(["convert-voice", source.to_str().unwrap(), "--s3gen"])
-        .arg(dir.path().join("nowhere"))
-        .args([
-            "-f",
-            dir.path().join("out.wav").to_str().unwrap(),
-            "--device",
-            "cpu",
-        ])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    // Runs the command with `--s3gen checkpoint`; it must fail: its stderr.
+    let failing = |checkpoint: &Path| -> String {
+        let out = vivace()
+            .args(["convert-voice", source.to_str().unwrap(), "--s3gen"])
+            .arg(checkpoint)
+            .args([
+                "-f",
+                dir.path().join("out.wav").to_str().unwrap(),
+                "--device",
+                "cpu",
+            ])
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = failing(&dir.path().join("nowhere"));
     assert!(err.contains("nowhere"), "{err}");
     // A folder without a checkpoint says which files it looked for.
-    let out = vivace()
-        .args(["convert-voice", source.to_str().unwrap(), "--s3gen"])
-        .arg(dir.path())
-        .args([
-            "-f",
-            dir.path().join("out.wav").to_str().unwrap(),
-            "--device",
-            "cpu",
-        ])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = failing(dir.path());
     assert!(
         err.contains("s3gen.safetensors") && err.contains("s3gen.pt"),
         "{err}"

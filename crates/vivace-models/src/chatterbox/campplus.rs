@@ -311,12 +311,9 @@ impl CampPlus {
     /// `s3gen.pt`: the tensors under `speaker_encoder.`), in f32. A file
     /// that does not fit is an error naming it and the first tensor.
     pub fn load(path: &Path, cfg: &CampPlusConfig, device: &Device) -> crate::Result<Self> {
-        let vb = Checkpoint::open(path, None)?.var_builder(DType::F32, device);
-        Self::new(cfg, vb.pp("speaker_encoder")).map_err(|e| {
-            crate::Error::Unsupported(format!(
-                "{} has no CAMPPlus speaker encoder of the expected sizes: {e}",
-                path.display()
-            ))
+        let what = "CAMPPlus speaker encoder";
+        Checkpoint::build(path, "speaker_encoder", DType::F32, device, what, |vb| {
+            Self::new(cfg, vb)
         })
     }
 

@@ -209,12 +209,9 @@ impl S3Tokenizer {
     /// `s3gen.pt`: the tensors under `tokenizer.`), in f32. A file that does
     /// not fit is an error naming it and the first tensor.
     pub fn load(path: &Path, cfg: &S3TokenizerConfig, device: &Device) -> crate::Result<Self> {
-        let vb = Checkpoint::open(path, None)?.var_builder(DType::F32, device);
-        Self::new(cfg, vb.pp("tokenizer")).map_err(|e| {
-            crate::Error::Unsupported(format!(
-                "{} has no S3 speech tokenizer of the expected sizes: {e}",
-                path.display()
-            ))
+        let what = "S3 speech tokenizer";
+        Checkpoint::build(path, "tokenizer", DType::F32, device, what, |vb| {
+            Self::new(cfg, vb)
         })
     }
 

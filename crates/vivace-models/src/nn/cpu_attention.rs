@@ -21,7 +21,7 @@ use candle_core::{Device, Result, Tensor};
 use rayon::prelude::*;
 
 use super::cpu_conv::SharedOut;
-use super::cpu_ops::{exp, with_cpu_slice};
+use super::cpu_ops::{exp, with_cpu_slice, with_wide_vectors};
 
 /// Queries per task: a 64 × 1000 score block is 256 KB.
 const QUERY_BLOCK: usize = 64;
@@ -276,53 +276,13 @@ fn softmax_rows(
     bias: Option<&[f32]>,
     inv_sums: &mut [f32],
 ) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if super::cpu_gemm::has_avx512() {
-            // SAFETY: AVX-512F was detected on this CPU.
-            return unsafe { softmax_rows_avx512(scores, tk, scale, bias, inv_sums) };
-        }
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-            // SAFETY: AVX2 and FMA were detected on this CPU.
-            return unsafe { softmax_rows_avx2(scores, tk, scale, bias, inv_sums) };
-        }
-    }
-    softmax_rows_generic(scores, tk, scale, bias, inv_sums)
+    with_wide_vectors(
+        #[inline(always)]
+        || softmax_rows_generic(scores, tk, scale, bias, inv_sums),
+    )
 }
 
-/// [`softmax_rows`] with AVX-512F.
-///
-/// # Safety
-/// The CPU must support AVX-512F.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn softmax_rows_avx512(
-    scores: &mut [f32],
-    tk: usize,
-    scale: f32,
-    bias: Option<&[f32]>,
-    inv_sums: &mut [f32],
-) {
-    softmax_rows_generic(scores, tk, scale, bias, inv_sums)
-}
-
-/// [`softmax_rows`] with AVX2 and FMA.
-///
-/// # Safety
-/// The CPU must support AVX2 and FMA.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn softmax_rows_avx2(
-    scores: &mut [f32],
-    tk: usize,
-    scale: f32,
-    bias: Option<&[f32]>,
-    inv_sums: &mut [f32],
-) {
-    softmax_rows_generic(scores, tk, scale, bias, inv_sums)
-}
-
-/// The portable body of [`softmax_rows`], inlined into each version.
+/// The portable body of [`softmax_rows`], inlined into its dispatch.
 #[inline(always)]
 fn softmax_rows_generic(
     scores: &mut [f32],

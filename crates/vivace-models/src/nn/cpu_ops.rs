@@ -192,13 +192,17 @@ pub fn erf(x: f32) -> f32 {
 }
 
 /// Applies `f` to every element of `x` (f32 on the CPU), rows in parallel.
+#[inline(always)]
 fn map_cpu(x: &Tensor, f: impl Fn(f32) -> f32 + Sync) -> Result<Tensor> {
     let mut out = vec![0f32; x.elem_count()];
     with_cpu_slice(x, |src| {
         out.par_chunks_mut(4096)
             .zip(src.par_chunks(4096))
             .for_each(|(d, s)| {
-                with_wide_vectors(|| d.iter_mut().zip(s).for_each(|(d, &s)| *d = f(s)))
+                with_wide_vectors(
+                    #[inline(always)]
+                    || d.iter_mut().zip(s).for_each(|(d, &s)| *d = f(s)),
+                )
             });
     })?;
     Tensor::from_vec(out, x.shape(), &Device::Cpu)

@@ -346,6 +346,20 @@ fn hann() -> [f64; N_FFT] {
     w
 }
 
+/// `(cos, sin)` of `2π·m/N` for `m < N`: the twiddles of the 16-point
+/// transforms (`k·n mod N` indexes them), computed once per call instead
+/// of per frame, bin and sample.
+fn twiddles() -> ([f64; N_FFT], [f64; N_FFT]) {
+    let mut cos = [0f64; N_FFT];
+    let mut sin = [0f64; N_FFT];
+    for m in 0..N_FFT {
+        let angle = 2.0 * PI * m as f64 / N_FFT as f64;
+        cos[m] = angle.cos();
+        sin[m] = angle.sin();
+    }
+    (cos, sin)
+}
+
 /// `torch.stft(x, 16, 4, window=hann, center=True)` (reflect padding),
 /// real parts then imaginary parts: `[1, 18, samples / 4 + 1]`.
 fn stft(source: &Tensor) -> Result<Tensor> {
@@ -368,6 +382,7 @@ fn stft(source: &Tensor) -> Result<Tensor> {
     let frames = len / ISTFT_HOP + 1;
     let bins = N_FFT / 2 + 1;
     let window = hann();
+    let (cos, sin) = twiddles();
     let mut out = vec![0f32; 2 * bins * frames];
     let mut frame = [0f64; N_FFT];
     for t in 0..frames {
@@ -377,9 +392,8 @@ fn stft(source: &Tensor) -> Result<Tensor> {
         for k in 0..bins {
             let (mut re, mut im) = (0f64, 0f64);
             for (n, v) in frame.iter().enumerate() {
-                let angle = 2.0 * PI * (k * n % N_FFT) as f64 / N_FFT as f64;
-                re += v * angle.cos();
-                im -= v * angle.sin();
+                re += v * cos[k * n % N_FFT];
+                im -= v * sin[k * n % N_FFT];
             }
             out[k * frames + t] = re as f32;
             out[(bins + k) * frames + t] = im as f32;
@@ -402,10 +416,10 @@ fn istft(magnitude: &Tensor, phase: &Tensor) -> Result<Tensor> {
         .to_vec1()?;
     let ph: Vec<f32> = phase.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
     let window = hann();
+    let (cos, sin) = twiddles();
     let total = N_FFT + ISTFT_HOP * (frames - 1);
     let mut signal = vec![0f64; total];
     let mut envelope = vec![0f64; total];
-    // Twiddles cos/sin(2πkn/N) for the real inverse DFT.
     let mut frame = [0f64; N_FFT];
     for t in 0..frames {
         frame.fill(0.0);
@@ -418,11 +432,11 @@ fn istft(magnitude: &Tensor, phase: &Tensor) -> Result<Tensor> {
             // (as in pocketfft's c2r); the others twice.
             let weight = if k == 0 || k == N_FFT / 2 { 1.0 } else { 2.0 };
             for (n, v) in frame.iter_mut().enumerate() {
-                let angle = 2.0 * PI * (k * n % N_FFT) as f64 / N_FFT as f64;
+                let m = k * n % N_FFT;
                 let term = if k == 0 || k == N_FFT / 2 {
-                    re * angle.cos()
+                    re * cos[m]
                 } else {
-                    re * angle.cos() - im * angle.sin()
+                    re * cos[m] - im * sin[m]
                 };
                 *v += weight * term;
             }
