@@ -13,6 +13,8 @@
 //! - [`layers`]: candle modules that load a checkpoint's convolutions and
 //!   norms and pick the kernel by that rule;
 //! - [`hifigan`]: a HiFi-GAN generator with its own config;
+//! - [`linear`]: a linear layer fast for the few rows of a decode step
+//!   (f32 or bf16 weights);
 //! - [`graph`]: any fixed-shape module recorded as one CUDA graph;
 //! - [`sampling`]: token sampling for autoregressive models.
 
@@ -24,4 +26,5 @@ pub mod cpu_ops;
 pub mod graph;
 pub mod hifigan;
 pub mod layers;
+pub mod linear;
 pub mod sampling;

@@ -1,0 +1,337 @@
+//! T3's Llama backbone (Hugging Face `LlamaModel` without its token
+//! embedding): pre-norm blocks of grouped rotary attention and a SwiGLU MLP,
+//! llama3 RoPE scaling, a key/value cache per sequence, and the final norm.
+//!
+//! Written here rather than taken from candle-transformers: T3 feeds
+//! embeddings (its own text, speech and conditioning tables), keeps one
+//! cache per request so that requests decode independently, and runs its
+//! projections through [`Linear`], whose few-row kernel is what makes decode
+//! fast on the CPU. q/k/v and gate/up are fused into one product each.
+
+use candle_core::{Device, Module, Result, Tensor, D};
+use candle_nn::kv_cache::KvCache;
+use candle_nn::VarBuilder;
+
+use crate::nn::linear::{Linear, Precision};
+
+/// The sizes and constants of a Llama backbone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LlamaConfig {
+    /// Model width.
+    pub hidden: usize,
+    /// Transformer blocks.
+    pub layers: usize,
+    /// Attention heads (no grouping: as many key/value heads).
+    pub heads: usize,
+    /// Width of a head.
+    pub head_dim: usize,
+    /// MLP width.
+    pub intermediate: usize,
+    /// RMSNorm epsilon.
+    pub rms_eps: f64,
+    /// RoPE base.
+    pub rope_theta: f64,
+    /// llama3 frequency scaling, where the model uses it.
+    pub rope_scaling: Option<Llama3Scaling>,
+}
+
+/// llama3's RoPE scaling: low frequencies divided by `factor`, high ones
+/// kept, a smooth blend between.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Llama3Scaling {
+    /// Division of the low frequencies.
+    pub factor: f64,
+    /// Wavelengths above `original_context / low_freq_factor` are scaled.
+    pub low_freq_factor: f64,
+    /// Wavelengths below `original_context / high_freq_factor` are kept.
+    pub high_freq_factor: f64,
+    /// The context length the model was first trained at.
+    pub original_context: f64,
+}
+
+/// RMSNorm with a gain.
+#[derive(Debug, Clone)]
+struct RmsNorm {
+    weight: Tensor,
+    eps: f32,
+}
+
+impl RmsNorm {
+    fn load(width: usize, eps: f64, vb: VarBuilder) -> Result<Self> {
+        Ok(Self {
+            weight: vb.get(width, "weight")?,
+            eps: eps as f32,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        candle_nn::ops::rms_norm(&x.contiguous()?, &self.weight, self.eps)
+    }
+}
+
+/// One pre-norm block.
+#[derive(Debug, Clone)]
+struct Block {
+    input_norm: RmsNorm,
+    qkv: Linear,
+    o_proj: Linear,
+    post_norm: RmsNorm,
+    gate_up: Linear,
+    down: Linear,
+}
+
+/// The key/value cache of one sequence batch (its rows decode together).
+#[derive(Debug, Clone)]
+pub struct LlamaCache {
+    layers: Vec<KvCache>,
+    len: usize,
+}
+
+impl LlamaCache {
+    /// Positions already in the cache.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing has been fed yet.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// The backbone.
+#[derive(Debug, Clone)]
+pub struct Llama {
+    config: LlamaConfig,
+    blocks: Vec<Block>,
+    norm: RmsNorm,
+    /// Rotary frequencies, one per pair of a head's dimensions.
+    inv_freq: Vec<f32>,
+    device: Device,
+}
+
+/// Positions the cache grows by.
+const CACHE_CHUNK: usize = 512;
+
+impl Llama {
+    /// Loads `layers.N.*` and `norm.weight` from `vb` (Hugging Face's names
+    /// under the model's prefix).
+    pub fn load(config: LlamaConfig, precision: Precision, vb: VarBuilder) -> Result<Self> {
+        let (h, a) = (config.hidden, config.heads * config.head_dim);
+        let blocks = (0..config.layers)
+            .map(|i| {
+                let vb = vb.pp(format!("layers.{i}"));
+                let attn = vb.pp("self_attn");
+                let mlp = vb.pp("mlp");
+                let proj = |n: &str, vb: &VarBuilder, i: usize, o: usize| {
+                    Linear::load(i, o, false, precision, vb.pp(n))
+                };
+                Ok(Block {
+                    input_norm: RmsNorm::load(h, config.rms_eps, vb.pp("input_layernorm"))?,
+                    qkv: Linear::concat(
+                        &[
+                            proj("q_proj", &attn, h, a)?,
+                            proj("k_proj", &attn, h, a)?,
+                            proj("v_proj", &attn, h, a)?,
+                        ],
+                        precision,
+                    )?,
+                    o_proj: proj("o_proj", &attn, a, h)?,
+                    post_norm: RmsNorm::load(h, config.rms_eps, vb.pp("post_attention_layernorm"))?,
+                    gate_up: Linear::concat(
+                        &[
+                            proj("gate_proj", &mlp, h, config.intermediate)?,
+                            proj("up_proj", &mlp, h, config.intermediate)?,
+                        ],
+                        precision,
+                    )?,
+                    down: proj("down_proj", &mlp, config.intermediate, h)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let norm = RmsNorm::load(h, config.rms_eps, vb.pp("norm"))?;
+        let inv_freq = rope_frequencies(&config);
+        Ok(Self {
+            config,
+            blocks,
+            norm,
+            inv_freq,
+            device: vb.device().clone(),
+        })
+    }
+
+    /// The sizes it was loaded with.
+    pub fn config(&self) -> &LlamaConfig {
+        &self.config
+    }
+
+    /// An empty cache for a new sequence batch.
+    pub fn new_cache(&self) -> LlamaCache {
+        LlamaCache {
+            layers: (0..self.config.layers)
+                .map(|_| KvCache::new(2, CACHE_CHUNK))
+                .collect(),
+            len: 0,
+        }
+    }
+
+    /// Runs `x` (`[batch, time, hidden]` embeddings at the positions after
+    /// the cache's) through every block, appending to `cache`; returns the
+    /// final-normed hidden states. On error the cache may be partly
+    /// appended: the sequence must not continue.
+    pub fn forward(&self, x: &Tensor, cache: &mut LlamaCache) -> Result<Tensor> {
+        let (_, t, _) = x.dims3()?;
+        let past = cache.len;
+        let (cos, sin) = self.rotary(past, t)?;
+        let mask = match t {
+            1 => None,
+            _ => Some(causal_mask(past, t, &self.device)?),
+        };
+        let mut x = x.clone();
+        for (block, kv) in self.blocks.iter().zip(cache.layers.iter_mut()) {
+            x = self.block(block, &x, kv, &cos, &sin, mask.as_ref())?;
+        }
+        cache.len += t;
+        self.norm.forward(&x)
+    }
+
+    fn block(
+        &self,
+        block: &Block,
+        x: &Tensor,
+        kv: &mut KvCache,
+        cos: &Tensor,
+        sin: &Tensor,
+        mask: Option<&Tensor>,
+    ) -> Result<Tensor> {
+        let (b, t, _) = x.dims3()?;
+        let (heads, dh) = (self.config.heads, self.config.head_dim);
+        let a = heads * dh;
+        let qkv = block.qkv.forward(&block.input_norm.forward(x)?)?;
+        let split = |i: usize| -> Result<Tensor> {
+            qkv.narrow(D::Minus1, i * a, a)?
+                .reshape((b, t, heads, dh))?
+                .transpose(1, 2)?
+                .contiguous()
+        };
+        let q = candle_nn::rotary_emb::rope(&split(0)?, cos, sin)?;
+        let k = candle_nn::rotary_emb::rope(&split(1)?, cos, sin)?;
+        let v = split(2)?;
+        let (k, v) = kv.append(&k, &v)?;
+        let scale = 1.0 / (dh as f64).sqrt();
+        let mut scores = (q.matmul(&k.t()?.contiguous()?)? * scale)?;
+        if let Some(mask) = mask {
+            scores = scores.broadcast_add(mask)?;
+        }
+        let weights = candle_nn::ops::softmax_last_dim(&scores)?;
+        let attended = weights
+            .matmul(&v.contiguous()?)?
+            .transpose(1, 2)?
+            .reshape((b, t, a))?;
+        let x = (x + block.o_proj.forward(&attended)?)?;
+        let gate_up = block.gate_up.forward(&block.post_norm.forward(&x)?)?;
+        let i = self.config.intermediate;
+        let gated = (candle_nn::ops::silu(&gate_up.narrow(D::Minus1, 0, i)?)?
+            * gate_up.narrow(D::Minus1, i, i)?)?;
+        x + block.down.forward(&gated)?
+    }
+
+    /// cos and sin (`[t, head_dim / 2]`) of positions `past..past + t`, as
+    /// Hugging Face computes them: the f32 angle `position · inv_freq`.
+    fn rotary(&self, past: usize, t: usize) -> Result<(Tensor, Tensor)> {
+        let half = self.inv_freq.len();
+        let mut cos = Vec::with_capacity(t * half);
+        let mut sin = Vec::with_capacity(t * half);
+        for p in past..past + t {
+            for &f in &self.inv_freq {
+                let angle = p as f32 * f;
+                cos.push(angle.cos());
+                sin.push(angle.sin());
+            }
+        }
+        Ok((
+            Tensor::from_vec(cos, (t, half), &self.device)?,
+            Tensor::from_vec(sin, (t, half), &self.device)?,
+        ))
+    }
+}
+
+/// `[t, past + t]`: 0 where query `i` (at `past + i`) may see key `j`, −∞ after it.
+fn causal_mask(past: usize, t: usize, device: &Device) -> Result<Tensor> {
+    let s = past + t;
+    let mask: Vec<f32> = (0..t)
+        .flat_map(|i| (0..s).map(move |j| if j > past + i { f32::NEG_INFINITY } else { 0.0 }))
+        .collect();
+    Tensor::from_vec(mask, (t, s), device)
+}
+
+/// The rotary inverse frequencies `θ^(−2i/d)`, with llama3 scaling where set
+/// (Hugging Face's `_compute_llama3_parameters`).
+fn rope_frequencies(config: &LlamaConfig) -> Vec<f32> {
+    let d = config.head_dim;
+    (0..d / 2)
+        .map(|i| {
+            let f = 1.0 / config.rope_theta.powf((2 * i) as f64 / d as f64);
+            let Some(s) = config.rope_scaling else {
+                return f as f32;
+            };
+            let wavelen = 2.0 * std::f64::consts::PI / f;
+            let low_wavelen = s.original_context / s.low_freq_factor;
+            let high_wavelen = s.original_context / s.high_freq_factor;
+            let scaled = if wavelen > low_wavelen {
+                f / s.factor
+            } else if wavelen < high_wavelen {
+                f
+            } else {
+                let smooth = (s.original_context / wavelen - s.low_freq_factor)
+                    / (s.high_freq_factor - s.low_freq_factor);
+                (1.0 - smooth) * f / s.factor + smooth * f
+            };
+            scaled as f32
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn llama3_scaling_keeps_high_frequencies_and_divides_low_ones() {
+        let config = LlamaConfig {
+            hidden: 1024,
+            layers: 1,
+            heads: 16,
+            head_dim: 64,
+            intermediate: 4096,
+            rms_eps: 1e-5,
+            rope_theta: 500_000.0,
+            rope_scaling: Some(Llama3Scaling {
+                factor: 8.0,
+                low_freq_factor: 1.0,
+                high_freq_factor: 4.0,
+                original_context: 8192.0,
+            }),
+        };
+        let f = rope_frequencies(&config);
+        assert_eq!(f.len(), 32);
+        // The first pair rotates once per 2π positions: kept.
+        assert_eq!(f[0], 1.0);
+        // The last: θ^(−62/64), wavelength ~2.1 M positions, divided by 8.
+        let plain = 1.0 / 500_000f64.powf(62.0 / 64.0);
+        assert!(((f[31] as f64) - plain / 8.0).abs() < 1e-12, "{}", f[31]);
+        // Every frequency lies between its plain value / 8 and its plain value.
+        for (i, &v) in f.iter().enumerate() {
+            let plain = 1.0 / 500_000f64.powf((2 * i) as f64 / 64.0);
+            assert!(v as f64 <= plain * (1.0 + 1e-6) && v as f64 >= plain / 8.0 * (1.0 - 1e-6));
+        }
+    }
+
+    #[test]
+    fn the_causal_mask_hides_later_keys_only() -> Result<()> {
+        let m = causal_mask(2, 2, &Device::Cpu)?.to_vec2::<f32>()?;
+        let inf = f32::NEG_INFINITY;
+        assert_eq!(m, vec![vec![0.0, 0.0, 0.0, inf], vec![0.0, 0.0, 0.0, 0.0]]);
+        Ok(())
+    }
+}

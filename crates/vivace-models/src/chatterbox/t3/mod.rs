@@ -1,0 +1,492 @@
+//! T3, Chatterbox's text-to-speech-token half: a Llama backbone fed with
+//! conditioning, text and speech embeddings of its own, decoding S3 speech
+//! tokens one at a time with classifier-free guidance.
+//!
+//! The weights are read from the published files unchanged
+//! (`t3_cfg.safetensors`, `t3_mtl23ls_v2.safetensors`): tensor names as the
+//! reference's `T3` saves them (`tfmr.*`, `cond_enc.*`, `text_emb`,
+//! `speech_emb`, `text_pos_emb.emb`, `speech_pos_emb.emb`, `speech_head`).
+//! The sizes (width, layers, MLP, vocabularies, position tables) are read
+//! from the tensor shapes, with the reference's fixed head width of 64, so
+//! small random checkpoints load as the real ones do.
+//!
+//! One sequence is decoded as the reference's `T3.inference` does it:
+//! - the input is `[conditioning | text | BOS | BOS]`: BOS twice, since the
+//!   reference appends it after `prepare_input_embeds` already did; the
+//!   unconditional row has its text embeddings zeroed before the position
+//!   embeddings are added; generated token `i` gets speech position `i + 1`;
+//! - each step combines the rows as `cond + w · (cond − uncond)`, then the
+//!   [`Sampler`] applies the repetition penalty (over BOS and the tokens so
+//!   far), temperature, min-p and top-p, and draws.
+
+mod conditioning;
+mod llama;
+mod perceiver;
+
+use std::path::Path;
+
+use candle_core::{DType, Device, Module, Tensor};
+use candle_nn::{Embedding, Linear as CandleLinear, VarBuilder};
+use serde::{Deserialize, Serialize};
+
+pub use conditioning::{T3Conditioning, SPEAKER_EMBEDDING};
+pub use llama::{Llama, Llama3Scaling, LlamaCache, LlamaConfig};
+pub use perceiver::Perceiver;
+
+use crate::nn::checkpoint::Checkpoint;
+use crate::nn::linear::Linear;
+pub use crate::nn::linear::Precision;
+use crate::nn::sampling::{Sampler, SamplingError, UniformSource, Warp};
+use crate::{Error, Result};
+
+/// The text token that starts a text (`[START]`).
+pub const START_TEXT: u32 = 255;
+/// The text token that ends it (`[STOP]`).
+pub const STOP_TEXT: u32 = 0;
+/// The speech token that starts speech (after the 6561 S3 codes).
+pub const START_SPEECH: u32 = 6561;
+/// The speech token that ends it.
+pub const STOP_SPEECH: u32 = 6562;
+/// Speech tokens S3Gen can speak (FSQ with 3⁸ codes): every token below.
+pub const SPEECH_CODES: u32 = 6561;
+/// The width of an attention head in every published T3.
+pub const HEAD_DIM: usize = 64;
+/// The multilingual model's text vocabulary.
+const MULTILINGUAL_TEXT_VOCAB: usize = 2454;
+
+/// Which published T3 a checkpoint is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum T3Variant {
+    /// English (`t3_cfg.safetensors`, a 704-token text vocabulary).
+    English,
+    /// 23 languages (`t3_mtl23ls_v2.safetensors`, 2454 text tokens).
+    Multilingual,
+}
+
+/// The sizes of a T3 model, read from its checkpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct T3Config {
+    /// The variant (from the text vocabulary).
+    pub variant: T3Variant,
+    /// The backbone.
+    pub llama: LlamaConfig,
+    /// Text tokens.
+    pub text_vocab: usize,
+    /// Speech tokens (the 6561 codes, start, stop, padding).
+    pub speech_vocab: usize,
+    /// Rows of the text position table (text length with start and stop).
+    pub text_positions: usize,
+    /// Rows of the speech position table (prompt, or BOS and generated tokens).
+    pub speech_positions: usize,
+}
+
+/// Decoding settings of one request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecodeParams {
+    /// Classifier-free guidance weight (0: the conditional row alone).
+    pub cfg_weight: f32,
+    /// Sampling temperature (0: greedy, the most likely token).
+    pub temperature: f32,
+    /// Repetition penalty (1: off).
+    pub repetition_penalty: f32,
+    /// Min-p cut (0: off).
+    pub min_p: f32,
+    /// Top-p cut (1: off).
+    pub top_p: f32,
+    /// Speech tokens at most (25 per second of audio).
+    pub max_tokens: usize,
+}
+
+impl DecodeParams {
+    /// The reference's defaults for `variant` (`tts.py`, `mtl_tts.py`).
+    pub fn defaults(variant: T3Variant) -> Self {
+        Self {
+            cfg_weight: 0.5,
+            temperature: 0.8,
+            repetition_penalty: match variant {
+                T3Variant::English => 1.2,
+                T3Variant::Multilingual => 2.0,
+            },
+            min_p: 0.05,
+            top_p: 1.0,
+            max_tokens: 1000,
+        }
+    }
+
+    /// The sampler these settings describe, in the reference's order.
+    fn sampler(&self) -> std::result::Result<Sampler, SamplingError> {
+        if !(self.cfg_weight.is_finite() && self.cfg_weight >= 0.0) {
+            return Err(SamplingError::InvalidParameter(
+                "cfg_weight must be 0 (off) or positive".into(),
+            ));
+        }
+        Sampler::new(vec![
+            Warp::RepetitionPenalty(self.repetition_penalty),
+            Warp::Temperature(self.temperature),
+            Warp::MinP(self.min_p),
+            Warp::TopP(self.top_p),
+        ])
+    }
+}
+
+/// Why a generation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finish {
+    /// The model emitted the stop token.
+    Stop,
+    /// It reached the maximum token count without one.
+    MaxTokens,
+}
+
+/// One sequence being decoded: its cache, its tokens, its last logits.
+#[derive(Debug, Clone)]
+pub struct Generation {
+    cache: LlamaCache,
+    /// 2 with guidance (conditional, unconditional), else 1.
+    rows: usize,
+    /// The last forward's speech logits, `rows × vocab`.
+    logits: Vec<f32>,
+    /// BOS, then every generated token.
+    history: Vec<u32>,
+    sampler: Sampler,
+    cfg_weight: f32,
+    max_tokens: usize,
+    finish: Option<Finish>,
+}
+
+impl Generation {
+    /// The last forward's raw speech logits (the conditional row first).
+    pub fn logits(&self) -> &[f32] {
+        &self.logits
+    }
+
+    /// Tokens generated so far (the stop token included when drawn).
+    pub fn generated(&self) -> &[u32] {
+        &self.history[1..]
+    }
+
+    /// Why it ended, once it has.
+    pub fn finish(&self) -> Option<Finish> {
+        self.finish
+    }
+
+    /// The speech tokens S3Gen speaks: up to the stop token, and only S3
+    /// codes (the English reference's filter, applied to every variant so
+    /// that no out-of-range id reaches S3Gen).
+    pub fn speech_tokens(&self) -> Vec<u32> {
+        self.generated()
+            .iter()
+            .copied()
+            .take_while(|&t| t != STOP_SPEECH)
+            .filter(|&t| t < SPEECH_CODES)
+            .collect()
+    }
+}
+
+/// The conditioning encoder: speaker projection, perceiver, emotion input.
+#[derive(Debug, Clone)]
+struct CondEncoder {
+    speaker: CandleLinear,
+    perceiver: Perceiver,
+    emotion: CandleLinear,
+}
+
+/// A loaded T3.
+#[derive(Debug, Clone)]
+pub struct T3 {
+    config: T3Config,
+    backbone: Llama,
+    cond: CondEncoder,
+    text_emb: Embedding,
+    speech_emb: Embedding,
+    text_pos: Tensor,
+    speech_pos: Tensor,
+    speech_head: Linear,
+    device: Device,
+}
+
+impl T3 {
+    /// Loads a T3 checkpoint on `device`; `precision` selects the decode
+    /// kernel's weight storage on the CPU.
+    pub fn load(path: &Path, device: &Device, precision: Precision) -> Result<Self> {
+        let checkpoint = Checkpoint::open(path, None)?;
+        let config = read_config(&checkpoint)?;
+        let vb = checkpoint.var_builder(DType::F32, device);
+        Self::build(config, precision, vb).map_err(|e| {
+            Error::Unsupported(format!(
+                "{} is not a Chatterbox T3 checkpoint of the expected sizes: {e}",
+                path.display()
+            ))
+        })
+    }
+
+    fn build(config: T3Config, precision: Precision, vb: VarBuilder) -> candle_core::Result<Self> {
+        let h = config.llama.hidden;
+        let table = |rows: usize, name: &str| vb.get((rows, h), name);
+        let cond = vb.pp("cond_enc");
+        Ok(Self {
+            backbone: Llama::load(config.llama.clone(), precision, vb.pp("tfmr"))?,
+            cond: CondEncoder {
+                speaker: candle_nn::linear(SPEAKER_EMBEDDING, h, cond.pp("spkr_enc"))?,
+                perceiver: Perceiver::load(h, cond.pp("perceiver"))?,
+                emotion: candle_nn::linear_no_bias(1, h, cond.pp("emotion_adv_fc"))?,
+            },
+            text_emb: Embedding::new(table(config.text_vocab, "text_emb.weight")?, h),
+            speech_emb: Embedding::new(table(config.speech_vocab, "speech_emb.weight")?, h),
+            text_pos: table(config.text_positions, "text_pos_emb.emb.weight")?,
+            speech_pos: table(config.speech_positions, "speech_pos_emb.emb.weight")?,
+            speech_head: Linear::load(
+                h,
+                config.speech_vocab,
+                false,
+                precision,
+                vb.pp("speech_head"),
+            )?,
+            device: vb.device().clone(),
+            config,
+        })
+    }
+
+    /// Its sizes.
+    pub fn config(&self) -> &T3Config {
+        &self.config
+    }
+
+    /// The conditioning positions for `cond` (`[1, 1 + 32 + 1, width]`:
+    /// speaker, perceiver output, emotion), computed once per voice and
+    /// exaggeration.
+    pub fn conditioning(&self, cond: &T3Conditioning) -> Result<Tensor> {
+        let speaker = self
+            .cond
+            .speaker
+            .forward(&cond.speaker_tensor(&self.device)?)?
+            .unsqueeze(1)?;
+        let mut parts = vec![speaker];
+        if !cond.prompt_tokens.is_empty() {
+            let n = cond.prompt_tokens.len();
+            if n > self.config.speech_positions {
+                return Err(Error::InvalidInput(format!(
+                    "the voice's prompt has {n} speech tokens, this T3 takes at most {}",
+                    self.config.speech_positions
+                )));
+            }
+            self.check_ids(
+                &cond.prompt_tokens,
+                self.config.speech_vocab,
+                "prompt speech",
+            )?;
+            let ids = Tensor::from_slice(&cond.prompt_tokens, (1, n), &self.device)?;
+            let prompt = self
+                .speech_emb
+                .forward(&ids)?
+                .broadcast_add(&self.speech_pos.narrow(0, 0, n)?)?;
+            parts.push(self.cond.perceiver.forward(&prompt)?);
+        }
+        let emotion = Tensor::from_slice(&[cond.exaggeration], (1, 1, 1), &self.device)?;
+        parts.push(self.cond.emotion.forward(&emotion)?);
+        Ok(Tensor::cat(&parts, 1)?)
+    }
+
+    /// Starts decoding `text` (token ids without start and stop) after
+    /// `conditioning` (from [`T3::conditioning`]): runs the prompt through
+    /// the backbone once and keeps its cache.
+    pub fn start(
+        &self,
+        conditioning: &Tensor,
+        text: &[u32],
+        params: &DecodeParams,
+    ) -> Result<Generation> {
+        let sampler = params
+            .sampler()
+            .map_err(|e| Error::InvalidInput(e.to_string()))?;
+        let mut ids = Vec::with_capacity(text.len() + 2);
+        ids.push(START_TEXT);
+        ids.extend_from_slice(text);
+        ids.push(STOP_TEXT);
+        if ids.len() > self.config.text_positions {
+            return Err(Error::InvalidInput(format!(
+                "the sentence is {} text tokens long, this T3 takes at most {}: split it",
+                text.len(),
+                self.config.text_positions - 2
+            )));
+        }
+        self.check_ids(&ids, self.config.text_vocab, "text")?;
+        let rows = if params.cfg_weight > 0.0 { 2 } else { 1 };
+        let t = ids.len();
+        let ids = Tensor::from_slice(&ids, (1, t), &self.device)?;
+        let positions = self.text_pos.narrow(0, 0, t)?.unsqueeze(0)?;
+        let text_cond = self.text_emb.forward(&ids)?;
+        let mut text_rows = vec![text_cond.broadcast_add(&positions)?];
+        if rows == 2 {
+            // The unconditional row: no text, only its positions.
+            text_rows.push(positions.clone());
+        }
+        let text = Tensor::cat(&text_rows, 0)?;
+        let bos = self.speech_embedding(START_SPEECH, 0)?;
+        let (_, c, h) = conditioning.dims3()?;
+        let input = Tensor::cat(
+            &[
+                conditioning.broadcast_as((rows, c, h))?,
+                text,
+                bos.broadcast_as((rows, 1, h))?,
+                bos.broadcast_as((rows, 1, h))?,
+            ],
+            1,
+        )?;
+        let mut cache = self.backbone.new_cache();
+        let logits = self.logits(&input, &mut cache)?;
+        let max_tokens = params
+            .max_tokens
+            .min(self.config.speech_positions.saturating_sub(2))
+            .max(1);
+        Ok(Generation {
+            cache,
+            rows,
+            logits,
+            history: vec![START_SPEECH],
+            sampler,
+            cfg_weight: params.cfg_weight,
+            max_tokens,
+            finish: None,
+        })
+    }
+
+    /// Draws the next token of `generation` from its last logits with
+    /// `source` and, unless that ends it, feeds it back. `None` once it has
+    /// ended.
+    pub fn next_token(
+        &self,
+        generation: &mut Generation,
+        source: &mut dyn UniformSource,
+    ) -> Result<Option<u32>> {
+        if generation.finish.is_some() {
+            return Ok(None);
+        }
+        let v = self.config.speech_vocab;
+        let mut logits: Vec<f32> = match generation.rows {
+            2 => {
+                let (cond, uncond) = generation.logits.split_at(v);
+                let w = generation.cfg_weight;
+                cond.iter()
+                    .zip(uncond)
+                    .map(|(&c, &u)| c + w * (c - u))
+                    .collect()
+            }
+            _ => generation.logits[..v].to_vec(),
+        };
+        let token = generation
+            .sampler
+            .sample(&mut logits, &generation.history, source)
+            .map_err(|e| Error::InvalidInput(e.to_string()))?;
+        generation.history.push(token);
+        let count = generation.history.len() - 1;
+        if token == STOP_SPEECH {
+            generation.finish = Some(Finish::Stop);
+        } else if count >= generation.max_tokens {
+            generation.finish = Some(Finish::MaxTokens);
+        } else {
+            let h = self.config.llama.hidden;
+            let x = self
+                .speech_embedding(token, count)?
+                .broadcast_as((generation.rows, 1, h))?
+                .contiguous()?;
+            generation.logits = self.logits(&x, &mut generation.cache)?;
+        }
+        Ok(Some(token))
+    }
+
+    /// `[1, 1, width]`: speech token `token`'s embedding at speech position `position`.
+    fn speech_embedding(&self, token: u32, position: usize) -> Result<Tensor> {
+        let id = Tensor::from_slice(&[token], (1, 1), &self.device)?;
+        let pos = self.speech_pos.narrow(0, position, 1)?.unsqueeze(0)?;
+        Ok(self.speech_emb.forward(&id)?.broadcast_add(&pos)?)
+    }
+
+    /// The speech logits at the last position of `x` after the backbone.
+    fn logits(&self, x: &Tensor, cache: &mut LlamaCache) -> Result<Vec<f32>> {
+        let hidden = self.backbone.forward(x, cache)?;
+        let last = hidden.narrow(1, hidden.dim(1)? - 1, 1)?.contiguous()?;
+        let logits = self.speech_head.forward(&last)?;
+        Ok(logits.flatten_all()?.to_dtype(DType::F32)?.to_vec1()?)
+    }
+
+    fn check_ids(&self, ids: &[u32], vocab: usize, what: &str) -> Result<()> {
+        match ids.iter().find(|&&t| t as usize >= vocab) {
+            Some(t) => Err(Error::InvalidInput(format!(
+                "{what} token {t} is outside this T3's {vocab}-token vocabulary"
+            ))),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The sizes of the T3 in `checkpoint`, from its tensor shapes.
+fn read_config(checkpoint: &Checkpoint) -> Result<T3Config> {
+    let path = checkpoint.path();
+    let wrong = |reason: String| Error::Unsupported(format!("{}: {reason}", path.display()));
+    if checkpoint.contains("tfmr.h.0.attn.c_attn.weight") {
+        return Err(wrong(
+            "a Chatterbox Turbo T3 (GPT-2 backbone): not supported yet; use the English or multilingual checkpoint".into(),
+        ));
+    }
+    let shape = |name: &str| -> Result<Vec<usize>> {
+        match checkpoint.get(name, &Device::Cpu)? {
+            Some(t) => Ok(t.dims().to_vec()),
+            None => Err(wrong(format!(
+                "no tensor {name}: not a Chatterbox T3 checkpoint (t3_cfg.safetensors or t3_mtl23ls_v2.safetensors)"
+            ))),
+        }
+    };
+    let matrix = |name: &str| -> Result<(usize, usize)> {
+        match shape(name)?.as_slice() {
+            &[rows, cols] => Ok((rows, cols)),
+            other => Err(wrong(format!(
+                "{name} has shape {other:?}, a matrix expected"
+            ))),
+        }
+    };
+    let (text_vocab, hidden) = matrix("text_emb.weight")?;
+    let (speech_vocab, _) = matrix("speech_emb.weight")?;
+    let (text_positions, _) = matrix("text_pos_emb.emb.weight")?;
+    let (speech_positions, _) = matrix("speech_pos_emb.emb.weight")?;
+    let (intermediate, _) = matrix("tfmr.layers.0.mlp.gate_proj.weight")?;
+    let layers = (0..)
+        .take_while(|i| checkpoint.contains(&format!("tfmr.layers.{i}.input_layernorm.weight")))
+        .count();
+    if hidden % HEAD_DIM != 0
+        || speech_vocab <= STOP_SPEECH as usize
+        || text_vocab <= START_TEXT as usize
+    {
+        return Err(wrong(format!(
+            "width {hidden}, {text_vocab} text and {speech_vocab} speech tokens: not a T3 (width a multiple of {HEAD_DIM}, more than {} speech and {} text tokens)",
+            STOP_SPEECH, START_TEXT
+        )));
+    }
+    Ok(T3Config {
+        variant: match text_vocab {
+            MULTILINGUAL_TEXT_VOCAB => T3Variant::Multilingual,
+            _ => T3Variant::English,
+        },
+        llama: LlamaConfig {
+            hidden,
+            layers,
+            heads: hidden / HEAD_DIM,
+            head_dim: HEAD_DIM,
+            intermediate,
+            rms_eps: 1e-5,
+            rope_theta: 500_000.0,
+            rope_scaling: Some(Llama3Scaling {
+                factor: 8.0,
+                low_freq_factor: 1.0,
+                high_freq_factor: 4.0,
+                original_context: 8192.0,
+            }),
+        },
+        text_vocab,
+        speech_vocab,
+        text_positions,
+        speech_positions,
+    })
+}

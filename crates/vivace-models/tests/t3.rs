@@ -1,0 +1,161 @@
+//! T3 against the reference (`chatterbox-tts` 0.1.7) on small random
+//! weights: goldens from `tools/make_t3_goldens.py`. The conditioning
+//! (speaker projection, perceiver, emotion) and the speech logits at the
+//! first steps and the last, both CFG rows, within 1e-4 relative; the
+//! greedy speech tokens identical on every case.
+//!
+//! `VIVACE_T3_FIXTURE=DIR` runs the same checks on goldens written to `DIR`.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use candle_core::{Device, Tensor};
+use serde::Deserialize;
+use vivace_models::chatterbox::t3::{
+    DecodeParams, Finish, Precision, T3Conditioning, T3Variant, T3,
+};
+use vivace_models::nn::sampling::SeededSource;
+
+mod common;
+
+use common::check_within;
+
+/// Relative L2 of the conditioning and of each step's logits.
+const TOLERANCE: f32 = 1e-4;
+
+fn fixture(name: &str) -> PathBuf {
+    common::fixture("t3", Some("VIVACE_T3_FIXTURE"), name)
+}
+
+#[derive(Deserialize)]
+struct Case {
+    cfg_weight: f32,
+    exaggeration: f32,
+    max_new_tokens: usize,
+    logit_steps: Vec<usize>,
+}
+
+#[derive(Deserialize)]
+struct Cases {
+    cases: Vec<Case>,
+    temperature: f32,
+    repetition_penalty: f32,
+    min_p: f32,
+    top_p: f32,
+}
+
+fn goldens() -> HashMap<String, Tensor> {
+    candle_core::safetensors::load(fixture("goldens.safetensors"), &Device::Cpu).expect("goldens")
+}
+
+fn ids(goldens: &HashMap<String, Tensor>, name: &str) -> Vec<u32> {
+    let v: Vec<i64> = goldens[name].to_vec1().expect("int64 ids");
+    v.into_iter().map(|t| t as u32).collect()
+}
+
+fn load(precision: Precision) -> T3 {
+    T3::load(&fixture("t3_cfg.safetensors"), &Device::Cpu, precision).expect("T3 loads")
+}
+
+#[test]
+fn the_architecture_is_read_from_the_checkpoint() {
+    let t3 = load(Precision::F32);
+    let c = t3.config();
+    assert_eq!(c.variant, T3Variant::English);
+    assert_eq!((c.llama.hidden, c.llama.layers, c.llama.heads), (64, 2, 1));
+    assert_eq!(c.llama.intermediate, 128);
+    assert_eq!((c.text_vocab, c.speech_vocab), (704, 6563));
+}
+
+#[test]
+fn conditioning_matches_the_reference() {
+    let goldens = goldens();
+    let t3 = load(Precision::F32);
+    // conds.pt holds case 0's conditioning, in the published layout.
+    let cond = T3Conditioning::from_conds(&fixture("conds.pt")).expect("conds.pt");
+    assert_eq!(cond.prompt_tokens, ids(&goldens, "prompt_tokens"));
+    assert_eq!(cond.exaggeration, 0.5);
+    let got = t3.conditioning(&cond).expect("conditioning");
+    check_within(
+        "conditioning",
+        &got.squeeze(0).expect("batch"),
+        &goldens["cond_embeds"],
+        TOLERANCE,
+    );
+}
+
+#[test]
+fn greedy_decoding_matches_the_reference_token_for_token() {
+    let goldens = goldens();
+    let cases: Cases =
+        serde_json::from_str(&std::fs::read_to_string(fixture("cases.json")).expect("cases"))
+            .expect("cases parse");
+    let t3 = load(Precision::F32);
+    let base = T3Conditioning::from_conds(&fixture("conds.pt")).expect("conds.pt");
+    let vocab = t3.config().speech_vocab;
+    for (i, case) in cases.cases.iter().enumerate() {
+        let cond = T3Conditioning {
+            exaggeration: case.exaggeration,
+            ..base.clone()
+        };
+        let conditioning = t3.conditioning(&cond).expect("conditioning");
+        let params = DecodeParams {
+            cfg_weight: case.cfg_weight,
+            // The reference divides by its temperature; greedy picks the
+            // same token whatever it is, and the goldens used argmax.
+            temperature: 0.0,
+            repetition_penalty: cases.repetition_penalty,
+            min_p: cases.min_p,
+            top_p: cases.top_p,
+            max_tokens: case.max_new_tokens,
+        };
+        assert!(cases.temperature > 0.0);
+        let text = ids(&goldens, &format!("case{i}.text_ids"));
+        let mut generation = t3.start(&conditioning, &text, &params).expect("prefill");
+        let mut source = SeededSource::new(0);
+        let mut step = 0;
+        loop {
+            if case.logit_steps.contains(&step) {
+                let got = Tensor::from_slice(generation.logits(), (2, vocab), &Device::Cpu)
+                    .expect("logits");
+                check_within(
+                    &format!("case {i} step {step} logits"),
+                    &got,
+                    &goldens[&format!("case{i}.logits{step}")],
+                    TOLERANCE,
+                );
+            }
+            match t3.next_token(&mut generation, &mut source).expect("step") {
+                Some(_) => step += 1,
+                None => break,
+            }
+        }
+        let want = ids(&goldens, &format!("case{i}.speech_tokens"));
+        assert_eq!(generation.generated(), want.as_slice(), "case {i} tokens");
+        assert_eq!(generation.finish(), Some(Finish::MaxTokens));
+    }
+}
+
+#[test]
+fn bad_inputs_are_errors_that_name_them() {
+    let t3 = load(Precision::F32);
+    let cond = T3Conditioning::from_conds(&fixture("conds.pt")).expect("conds.pt");
+    let conditioning = t3.conditioning(&cond).expect("conditioning");
+    let params = DecodeParams::defaults(T3Variant::English);
+    let too_long = vec![14u32; t3.config().text_positions];
+    let err = t3
+        .start(&conditioning, &too_long, &params)
+        .expect_err("too long");
+    assert!(err.to_string().contains("split it"), "{err}");
+    let err = t3
+        .start(&conditioning, &[9999], &params)
+        .expect_err("bad id");
+    assert!(err.to_string().contains("9999"), "{err}");
+    let bad = DecodeParams {
+        top_p: 0.0,
+        ..params.clone()
+    };
+    assert!(t3.start(&conditioning, &[14], &bad).is_err());
+    let err = T3::load(&fixture("tokenizer.json"), &Device::Cpu, Precision::F32).expect_err("json");
+    assert!(err.to_string().contains("tokenizer.json"), "{err}");
+}

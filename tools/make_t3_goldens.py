@@ -1,0 +1,185 @@
+#!/usr/bin/env python3
+"""Goldens for Chatterbox's T3 (text tokens + speaker conditioning -> speech
+tokens), from the reference implementation `chatterbox-tts==0.1.7` on random
+weights.
+
+The model is the reference's own `T3` class with a small Llama backbone
+(2 layers, 64 wide, one head of 64, MLP 128) and short position tables, so the
+fixture stays small. The perceiver resampler hard-codes a width of 1024; the
+script builds it at the backbone's width instead (the only patch to the
+reference's classes). Every parameter is perturbed (norm gains too) and then
+rounded to bf16, and the weights are saved in bf16 under the names the
+published `t3_cfg.safetensors` uses; the reference runs on the same rounded
+values in f32, so the fixture holds exactly the weights both sides use.
+
+Decoding is the reference's own `T3.inference` loop with `torch.multinomial`
+replaced by the argmax of the processed probabilities: greedy decoding after
+guidance, the repetition penalty, temperature, min-p and top-p, which is what
+`vivace say --temperature 0` does. The speech head's output is recorded at
+every step (both CFG rows) through a forward hook.
+
+The text goes through the reference's `punc_norm` and `EnTokenizer` with the
+real English `tokenizer.json` (from the sdist of `chatterbox-vllm==0.2.1`,
+MIT; `pip download --no-deps --no-binary :all: chatterbox-vllm==0.2.1`).
+
+Setup: the venv of `tools/make_s3gen_goldens.py`.
+
+Run from the repository root:
+
+    /tmp/cbenv/bin/python tools/make_t3_goldens.py --tokenizer PATH/tokenizer.json
+    /tmp/cbenv/bin/python tools/make_t3_goldens.py --real-size --out /tmp/t3-real \\
+        --tokenizer PATH/tokenizer.json      # a 2.1 GB random t3_cfg.safetensors
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import shutil
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+import chatterbox.models.t3.modules.cond_enc as cond_enc
+from chatterbox.models.t3 import t3 as t3_module
+from chatterbox.models.t3.llama_configs import LLAMA_CONFIGS, LLAMA_520M_CONFIG_DICT
+from chatterbox.models.t3.modules.cond_enc import T3Cond
+from chatterbox.models.t3.modules.perceiver import Perceiver
+from chatterbox.models.t3.modules.t3_config import T3Config
+from chatterbox.models.tokenizers import EnTokenizer
+from chatterbox.tts import punc_norm
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURE = ROOT / "crates" / "vivace-models" / "tests" / "fixtures" / "t3"
+
+SMALL = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+             num_attention_heads=1, num_key_value_heads=1, head_dim=64)
+SMALL_MAX_TEXT = 62
+SMALL_MAX_SPEECH = 150  # the prompt's 150 tokens take speech positions too
+SMALL_SPEECH_VOCAB = 6563  # the 6561 S3 codes, start and stop (real: 8194, padded)
+
+# (text, cfg_weight, exaggeration, max_new_tokens)
+CASES = [
+    ("Hello from Vivace.", 0.5, 0.5, 40),
+    ("the quick brown fox... jumps over the lazy dog; twice", 0.3, 0.7, 48),
+    ("Wait — what? “Quoted” text, 42 times!", 0.5, 0.2, 32),
+]
+
+
+def build(real: bool) -> T3:
+    hp = T3Config.english_only()
+    if not real:
+        LLAMA_CONFIGS["Llama_small"] = dict(LLAMA_520M_CONFIG_DICT, **SMALL)
+        hp.llama_config_name = "Llama_small"
+        hp.max_text_tokens = SMALL_MAX_TEXT
+        hp.max_speech_tokens = SMALL_MAX_SPEECH
+        hp.speech_tokens_dict_size = SMALL_SPEECH_VOCAB
+        width = SMALL["hidden_size"]
+        # The reference hard-codes 1024; at real size this is the same.
+        cond_enc.Perceiver = functools.partial(
+            Perceiver, pre_attention_query_size=width, embedding_dim=width)
+    model = t3_module.T3(hp)
+    model.eval()
+    g = torch.Generator().manual_seed(1234)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("norm.weight") or "layernorm" in name:
+                p.copy_(1.0 + 0.2 * torch.randn(p.shape, generator=g))
+            elif name.endswith(".bias"):
+                p.copy_(0.1 * torch.randn(p.shape, generator=g))
+            elif "pos_emb" in name:
+                p.copy_(0.1 * torch.randn(p.shape, generator=g))
+            elif not real:
+                # Larger than the default init, so the small net's logits
+                # are far from uniform and greedy decoding has clear winners.
+                p.copy_(torch.randn(p.shape, generator=g) * (2.0 / p.shape[-1]) ** 0.5)
+        if not real:
+            for p in model.parameters():
+                p.copy_(p.to(torch.bfloat16).to(torch.float32))
+    return model
+
+
+def conditioning(hp: T3Config, exaggeration: float) -> T3Cond:
+    g = torch.Generator().manual_seed(99)
+    speaker = torch.randn(1, 256, generator=g)
+    speaker = speaker / speaker.norm()
+    prompt = torch.randint(0, 6561, (1, hp.speech_cond_prompt_len), generator=g)
+    return T3Cond(speaker_emb=speaker, cond_prompt_speech_tokens=prompt,
+                  emotion_adv=exaggeration * torch.ones(1, 1, 1))
+
+
+def greedy(model: T3, cond: T3Cond, text_ids: list[int], cfg: float, max_new: int):
+    hp = model.hp
+    tokens = torch.tensor([text_ids], dtype=torch.long)
+    tokens = torch.cat([tokens, tokens])
+    tokens = torch.nn.functional.pad(tokens, (1, 0), value=hp.start_text_token)
+    tokens = torch.nn.functional.pad(tokens, (0, 1), value=hp.stop_text_token)
+    logits = []
+    hook = model.speech_head.register_forward_hook(
+        lambda _m, _i, out: logits.append(out[:, -1, :].detach().clone()))
+    original = torch.multinomial
+    torch.multinomial = lambda probs, num_samples: probs.argmax(-1, keepdim=True)
+    try:
+        out = model.inference(t3_cond=cond, text_tokens=tokens, max_new_tokens=max_new,
+                              temperature=0.8, cfg_weight=cfg, repetition_penalty=1.2,
+                              min_p=0.05, top_p=1.0)
+    finally:
+        torch.multinomial = original
+        hook.remove()
+    return out[0].tolist(), torch.stack(logits)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tokenizer", required=True, help="the real English tokenizer.json")
+    ap.add_argument("--real-size", action="store_true")
+    ap.add_argument("--out", type=Path, default=FIXTURE)
+    args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    model = build(args.real_size)
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    if not args.real_size:
+        state = {k: v.to(torch.bfloat16) for k, v in state.items()}
+    save_file(state, str(args.out / "t3_cfg.safetensors"))
+    if args.real_size:
+        print(f"wrote {args.out}/t3_cfg.safetensors")
+        return
+    shutil.copy(args.tokenizer, args.out / "tokenizer.json")
+    tokenizer = EnTokenizer(args.tokenizer)
+
+    goldens: dict[str, torch.Tensor] = {}
+    cases = []
+    for i, (text, cfg, exaggeration, max_new) in enumerate(CASES):
+        cond = conditioning(model.hp, exaggeration)
+        if i == 0:
+            torch.save({"t3": dict(cond.__dict__), "gen": {}}, args.out / "conds.pt")
+            with torch.inference_mode():
+                goldens["cond_embeds"] = model.prepare_conditioning(
+                    conditioning(model.hp, exaggeration))[0].contiguous()
+            goldens["speaker_emb"] = cond.speaker_emb[0].contiguous()
+            goldens["prompt_tokens"] = cond.cond_prompt_speech_tokens[0].to(torch.int64)
+        normalized = punc_norm(text)
+        ids = tokenizer.encode(normalized)
+        speech, logits = greedy(model, cond, ids, cfg, max_new)
+        goldens[f"case{i}.text_ids"] = torch.tensor(ids, dtype=torch.int64)
+        goldens[f"case{i}.speech_tokens"] = torch.tensor(speech, dtype=torch.int64)
+        # Every step's logits would be MBs: the first three, and the last one
+        # a token was drawn from (the loop runs one more forward after it).
+        steps = sorted({0, 1, 2, len(speech) - 1})
+        for s in steps:
+            goldens[f"case{i}.logits{s}"] = logits[s].contiguous()
+        cases.append(dict(text=text, normalized=normalized, cfg_weight=cfg,
+                          exaggeration=exaggeration, max_new_tokens=max_new,
+                          logit_steps=steps, tokens=len(speech)))
+        print(f"case {i}: {normalized!r} -> {len(ids)} text ids, {len(speech)} speech tokens")
+    save_file(goldens, str(args.out / "goldens.safetensors"))
+    (args.out / "cases.json").write_text(json.dumps(dict(
+        cases=cases, temperature=0.8, repetition_penalty=1.2, min_p=0.05, top_p=1.0,
+        max_text_tokens=SMALL_MAX_TEXT, max_speech_tokens=SMALL_MAX_SPEECH), indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
