@@ -145,7 +145,9 @@ def main() -> None:
         state = {k: v.to(torch.bfloat16) for k, v in state.items()}
     save_file(state, str(args.out / "t3_cfg.safetensors"))
     if args.real_size:
-        print(f"wrote {args.out}/t3_cfg.safetensors")
+        cond = conditioning(model.hp, 0.5)
+        torch.save({"t3": dict(cond.__dict__), "gen": {}}, args.out / "conds.pt")
+        print(f"wrote {args.out}/t3_cfg.safetensors and conds.pt")
         return
     shutil.copy(args.tokenizer, args.out / "tokenizer.json")
     tokenizer = EnTokenizer(args.tokenizer)

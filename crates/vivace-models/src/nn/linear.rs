@@ -13,11 +13,11 @@
 //! a token reads; the products and sums stay f32. Longer inputs (a prompt's
 //! prefill) and other devices run candle's matmul.
 
-use candle_core::{DType, Device, Module, Result, Storage, Tensor};
+use candle_core::{Device, Module, Result, Storage, Tensor};
 use candle_nn::VarBuilder;
 use rayon::prelude::*;
 
-use super::cpu_ops::{applies_on, with_wide_vectors};
+use super::cpu_ops::{applies_on, applies_to, with_cpu_slice, with_wide_vectors};
 
 /// Input rows up to which the CPU matrix-vector kernel runs.
 const MAX_DECODE_ROWS: usize = 8;
@@ -48,20 +48,28 @@ impl std::str::FromStr for Precision {
     }
 }
 
-/// The CPU copy of the weights the decode kernel reads.
+/// The weights of the decode kernel, borrowed from where they are stored.
+#[derive(Debug, Clone, Copy)]
+enum DecodeWeights<'a> {
+    F32(&'a [f32]),
+    Bf16(&'a [u16]),
+}
+
+/// How a layer stores its weights.
 #[derive(Debug, Clone)]
-enum DecodeWeights {
-    F32(Vec<f32>),
+enum Weights {
+    /// A candle tensor `[out, in]` (f32 on the CPU: the decode kernel reads
+    /// its storage in place).
+    Tensor(Tensor),
+    /// CPU bf16, row-major `[out, in]`: one copy, widened per prefill.
     Bf16(Vec<u16>),
 }
 
 /// `y = x Wᵀ + b` with `W` `[out, in]`.
 #[derive(Debug, Clone)]
 pub struct Linear {
-    weight: Tensor,
+    weights: Weights,
     bias: Option<Tensor>,
-    /// CPU only: the weights row-major for the decode kernel, and the bias.
-    decode: Option<(DecodeWeights, Option<Vec<f32>>)>,
     in_features: usize,
     out_features: usize,
 }
@@ -84,34 +92,21 @@ impl Linear {
     }
 
     /// A layer over the given weights (`[out, in]`) and bias (`[out]`).
+    /// `precision` applies on the CPU with f32 weights; elsewhere the
+    /// weights stay as given.
     pub fn new(weight: Tensor, bias: Option<Tensor>, precision: Precision) -> Result<Self> {
         let (out_features, in_features) = weight.dims2()?;
-        let decode = match applies_on(weight.device(), weight.dtype()) {
-            true => {
+        let weights = match (applies_on(weight.device(), weight.dtype()), precision) {
+            (true, Precision::Bf16) => {
                 let w: Vec<f32> = weight.flatten_all()?.to_vec1()?;
-                let w = match precision {
-                    Precision::F32 => DecodeWeights::F32(w),
-                    Precision::Bf16 => DecodeWeights::Bf16(w.iter().map(|&x| to_bf16(x)).collect()),
-                };
-                let b = bias.as_ref().map(|b| b.to_vec1::<f32>()).transpose()?;
-                Some((w, b))
+                Weights::Bf16(w.iter().map(|&x| to_bf16(x)).collect())
             }
-            false => None,
-        };
-        // The candle copy is what prefill multiplies by: in bf16 mode it
-        // holds the same rounded values, so prefill and decode agree.
-        let weight = match (&decode, precision) {
-            (Some((DecodeWeights::Bf16(w), _)), Precision::Bf16) => Tensor::from_vec(
-                w.iter().map(|&h| from_bf16(h)).collect::<Vec<_>>(),
-                (out_features, in_features),
-                &Device::Cpu,
-            )?,
-            _ => weight,
+            (true, Precision::F32) => Weights::Tensor(weight.contiguous()?),
+            (false, _) => Weights::Tensor(weight),
         };
         Ok(Self {
-            weight,
+            weights,
             bias,
-            decode,
             in_features,
             out_features,
         })
@@ -120,7 +115,10 @@ impl Linear {
     /// Several layers over the same input as one (their outputs side by
     /// side, in order): q, k and v, or a gate and its up projection.
     pub fn concat(layers: &[Linear], precision: Precision) -> Result<Self> {
-        let weights: Vec<&Tensor> = layers.iter().map(|l| &l.weight).collect();
+        let weights = layers
+            .iter()
+            .map(Linear::weight)
+            .collect::<Result<Vec<_>>>()?;
         let weight = Tensor::cat(&weights, 0)?;
         let bias = match layers.iter().all(|l| l.bias.is_some()) {
             true => {
@@ -140,9 +138,52 @@ impl Linear {
         self.out_features
     }
 
-    /// The weights as candle multiplies them (`[out, in]`).
-    pub fn weight(&self) -> &Tensor {
-        &self.weight
+    /// The weights as candle multiplies them (`[out, in]`; bf16 ones
+    /// widened to f32).
+    pub fn weight(&self) -> Result<Tensor> {
+        match &self.weights {
+            Weights::Tensor(w) => Ok(w.clone()),
+            Weights::Bf16(w) => Tensor::from_vec(
+                w.iter().map(|&h| from_bf16(h)).collect::<Vec<_>>(),
+                (self.out_features, self.in_features),
+                &Device::Cpu,
+            ),
+        }
+    }
+
+    /// Runs the decode kernel on `input` (`rows × in`) with the weights in place.
+    fn decode(&self, input: &[f32], rows: usize, bias: Option<&[f32]>) -> Result<Vec<f32>> {
+        let (k, n) = (self.in_features, self.out_features);
+        match &self.weights {
+            Weights::Bf16(w) => Ok(matvec(DecodeWeights::Bf16(w), bias, input, rows, k, n)),
+            Weights::Tensor(w) => {
+                let (storage, layout) = w.storage_and_layout();
+                let Storage::Cpu(cpu) = &*storage else {
+                    candle_core::bail!("linear layer: the weights are not on the CPU");
+                };
+                let all = cpu.as_slice::<f32>()?;
+                let (start, end) = layout.contiguous_offsets().ok_or_else(|| {
+                    candle_core::Error::Msg("linear layer: the weights are not contiguous".into())
+                })?;
+                Ok(matvec(
+                    DecodeWeights::F32(&all[start..end]),
+                    bias,
+                    input,
+                    rows,
+                    k,
+                    n,
+                ))
+            }
+        }
+    }
+
+    /// Whether the decode kernel can run for `x`.
+    fn decodes(&self, x: &Tensor, rows: usize) -> bool {
+        let cpu_weights = match &self.weights {
+            Weights::Bf16(_) => true,
+            Weights::Tensor(w) => applies_to(w),
+        };
+        cpu_weights && rows <= MAX_DECODE_ROWS && applies_to(x)
     }
 }
 
@@ -159,45 +200,25 @@ impl Module for Linear {
             );
         }
         let rows: usize = lead.iter().product();
-        if let Some((w, b)) = &self.decode {
-            if rows <= MAX_DECODE_ROWS && x.dtype() == DType::F32 && x.device().is_cpu() {
-                let x = x.contiguous()?;
-                let out = {
-                    let (storage, layout) = x.storage_and_layout();
-                    let Storage::Cpu(cpu) = &*storage else {
-                        candle_core::bail!("linear layer: the input is not on the CPU");
-                    };
-                    let all = cpu.as_slice::<f32>()?;
-                    let start = layout.start_offset();
-                    let input = &all[start..start + rows * features];
-                    matvec(
-                        w,
-                        b.as_deref(),
-                        input,
-                        rows,
-                        self.in_features,
-                        self.out_features,
-                    )
-                };
-                let mut shape = lead.to_vec();
-                shape.push(self.out_features);
-                return Tensor::from_vec(out, shape, &Device::Cpu);
-            }
+        let mut shape = lead.to_vec();
+        shape.push(self.out_features);
+        if self.decodes(x, rows) {
+            let bias = self.bias.as_ref().map(|b| b.to_vec1::<f32>()).transpose()?;
+            let out = with_cpu_slice(x, |input| self.decode(input, rows, bias.as_deref()))??;
+            return Tensor::from_vec(out, shape, &Device::Cpu);
         }
         let x2 = x.reshape((rows, features))?;
-        let mut y = x2.matmul(&self.weight.t()?)?;
+        let mut y = x2.matmul(&self.weight()?.t()?)?;
         if let Some(b) = &self.bias {
             y = y.broadcast_add(b)?;
         }
-        let mut shape = lead.to_vec();
-        shape.push(self.out_features);
         y.reshape(shape)
     }
 }
 
 /// `out[r, o] = Σ_i x[r, i] · w[o, i] + b[o]` for `rows` rows.
 fn matvec(
-    w: &DecodeWeights,
+    w: DecodeWeights<'_>,
     bias: Option<&[f32]>,
     x: &[f32],
     rows: usize,
@@ -210,18 +231,21 @@ fn matvec(
         .enumerate()
         .for_each(|(task, block)| {
             let first = task * OUTPUTS_PER_TASK;
-            with_wide_vectors(|| {
-                for (j, out) in block.chunks_exact_mut(rows).enumerate() {
-                    let o = first + j;
-                    match w {
-                        DecodeWeights::F32(w) => dot_rows(&w[o * k..(o + 1) * k], x, out),
-                        DecodeWeights::Bf16(w) => dot_rows_bf16(&w[o * k..(o + 1) * k], x, out),
+            with_wide_vectors(
+                #[inline(always)]
+                || {
+                    for (j, out) in block.chunks_exact_mut(rows).enumerate() {
+                        let o = first + j;
+                        match w {
+                            DecodeWeights::F32(w) => dot_rows(&w[o * k..(o + 1) * k], x, out),
+                            DecodeWeights::Bf16(w) => dot_rows_bf16(&w[o * k..(o + 1) * k], x, out),
+                        }
+                        if let Some(b) = bias {
+                            out.iter_mut().for_each(|v| *v += b[o]);
+                        }
                     }
-                    if let Some(b) = bias {
-                        out.iter_mut().for_each(|v| *v += b[o]);
-                    }
-                }
-            })
+                },
+            )
         });
     let mut out = vec![0f32; rows * n];
     for (o, col) in t.chunks_exact(rows).enumerate() {
@@ -246,7 +270,7 @@ fn dot_rows(w: &[f32], x: &[f32], out: &mut [f32]) {
         let (xc, xt) = xr.split_at(k - k % LANES);
         for (wv, xv) in wc.chunks_exact(LANES).zip(xc.chunks_exact(LANES)) {
             for l in 0..LANES {
-                acc[l] = wv[l].mul_add(xv[l], acc[l]);
+                acc[l] += wv[l] * xv[l];
             }
         }
         let tail: f32 = wt.iter().zip(xt).map(|(a, b)| a * b).sum();
@@ -265,7 +289,7 @@ fn dot_rows_bf16(w: &[u16], x: &[f32], out: &mut [f32]) {
         let (xc, xt) = xr.split_at(k - k % LANES);
         for (wv, xv) in wc.chunks_exact(LANES).zip(xc.chunks_exact(LANES)) {
             for l in 0..LANES {
-                acc[l] = from_bf16(wv[l]).mul_add(xv[l], acc[l]);
+                acc[l] += from_bf16(wv[l]) * xv[l];
             }
         }
         let tail: f32 = wt.iter().zip(xt).map(|(a, b)| from_bf16(*a) * b).sum();
@@ -299,6 +323,7 @@ fn rows_of(x: &Tensor) -> Result<Vec<Vec<f32>>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use candle_core::DType;
 
     fn ramp(n: usize, scale: f32) -> Vec<f32> {
         (0..n)

@@ -8,10 +8,12 @@
 //! projections through [`Linear`], whose few-row kernel is what makes decode
 //! fast on the CPU. q/k/v and gate/up are fused into one product each.
 
-use candle_core::{Device, Module, Result, Tensor, D};
+use candle_core::{DType, Device, Module, Result, Tensor, D};
 use candle_nn::kv_cache::KvCache;
 use candle_nn::VarBuilder;
+use rayon::prelude::*;
 
+use crate::nn::cpu_ops::{applies_on, with_wide_vectors};
 use crate::nn::linear::{Linear, Precision};
 
 /// The sizes and constants of a Llama backbone.
@@ -83,8 +85,19 @@ struct Block {
 /// The key/value cache of one sequence batch (its rows decode together).
 #[derive(Debug, Clone)]
 pub struct LlamaCache {
-    layers: Vec<KvCache>,
+    layers: Vec<LayerCache>,
     len: usize,
+}
+
+/// One block's keys and values.
+#[derive(Debug, Clone)]
+enum LayerCache {
+    /// On the CPU, position-major (`[position][row][head][dim]`), so a
+    /// step appends without moving what is there and the decode kernel
+    /// reads it in place.
+    Cpu { k: Vec<f32>, v: Vec<f32> },
+    /// Elsewhere: candle's growing cache (`[row, head, position, dim]`).
+    Device(KvCache),
 }
 
 impl LlamaCache {
@@ -167,9 +180,16 @@ impl Llama {
 
     /// An empty cache for a new sequence batch.
     pub fn new_cache(&self) -> LlamaCache {
+        let cpu = applies_on(&self.device, DType::F32);
         LlamaCache {
             layers: (0..self.config.layers)
-                .map(|_| KvCache::new(2, CACHE_CHUNK))
+                .map(|_| match cpu {
+                    true => LayerCache::Cpu {
+                        k: Vec::new(),
+                        v: Vec::new(),
+                    },
+                    false => LayerCache::Device(KvCache::new(2, CACHE_CHUNK)),
+                })
                 .collect(),
             len: 0,
         }
@@ -199,7 +219,7 @@ impl Llama {
         &self,
         block: &Block,
         x: &Tensor,
-        kv: &mut KvCache,
+        kv: &mut LayerCache,
         cos: &Tensor,
         sin: &Tensor,
         mask: Option<&Tensor>,
@@ -217,17 +237,36 @@ impl Llama {
         let q = candle_nn::rotary_emb::rope(&split(0)?, cos, sin)?;
         let k = candle_nn::rotary_emb::rope(&split(1)?, cos, sin)?;
         let v = split(2)?;
-        let (k, v) = kv.append(&k, &v)?;
         let scale = 1.0 / (dh as f64).sqrt();
-        let mut scores = (q.matmul(&k.t()?.contiguous()?)? * scale)?;
-        if let Some(mask) = mask {
-            scores = scores.broadcast_add(mask)?;
-        }
-        let weights = candle_nn::ops::softmax_last_dim(&scores)?;
-        let attended = weights
-            .matmul(&v.contiguous()?)?
-            .transpose(1, 2)?
-            .reshape((b, t, a))?;
+        let attended = match kv {
+            LayerCache::Device(cache) => {
+                let (k, v) = cache.append(&k, &v)?;
+                attend(&q, &k, &v.contiguous()?, scale, mask)?
+            }
+            LayerCache::Cpu { k: keys, v: values } => {
+                let past = keys.len() / (b * a);
+                // [row, head, t, dim] to position-major rows of the cache.
+                let position_major = |t: &Tensor| -> Result<Vec<f32>> {
+                    t.permute((2, 0, 1, 3))?.flatten_all()?.to_vec1::<f32>()
+                };
+                keys.extend(position_major(&k)?);
+                values.extend(position_major(&v)?);
+                if t == 1 {
+                    let q = q.flatten_all()?.to_vec1::<f32>()?;
+                    let out = decode_attention(&q, keys, values, [b, heads, dh], scale as f32);
+                    Tensor::from_vec(out, (b, 1, a), &self.device)?
+                } else if past == 0 {
+                    attend(&q, &k, &v, scale, mask)?
+                } else {
+                    let all = |c: &[f32]| -> Result<Tensor> {
+                        Tensor::from_slice(c, (past + t, b, heads, dh), &self.device)?
+                            .permute((1, 2, 0, 3))?
+                            .contiguous()
+                    };
+                    attend(&q, &all(keys)?, &all(values)?, scale, mask)?
+                }
+            }
+        };
         let x = (x + block.o_proj.forward(&attended)?)?;
         let gate_up = block.gate_up.forward(&block.post_norm.forward(&x)?)?;
         let i = self.config.intermediate;
@@ -254,6 +293,61 @@ impl Llama {
             Tensor::from_vec(sin, (t, half), &self.device)?,
         ))
     }
+}
+
+/// `softmax(q·kᵀ·scale + mask)·v` with candle's ops, for `q` `[b, h, t, d]`
+/// and `k`, `v` `[b, h, s, d]`; returns `[b, t, h · d]`.
+fn attend(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64, mask: Option<&Tensor>) -> Result<Tensor> {
+    let (b, h, t, d) = q.dims4()?;
+    let mut scores = (q.matmul(&k.t()?.contiguous()?)? * scale)?;
+    if let Some(mask) = mask {
+        scores = scores.broadcast_add(mask)?;
+    }
+    let weights = candle_nn::ops::softmax_last_dim(&scores)?;
+    weights.matmul(v)?.transpose(1, 2)?.reshape((b, t, h * d))
+}
+
+/// One query position per row and head against a position-major cache
+/// (`[position][row][head][dim]`): `[row][head][dim]` out, every (row, head)
+/// a task, keys and values read in place.
+fn decode_attention(
+    q: &[f32],
+    keys: &[f32],
+    values: &[f32],
+    [rows, heads, d]: [usize; 3],
+    scale: f32,
+) -> Vec<f32> {
+    let stride = rows * heads * d;
+    let len = keys.len() / stride;
+    let mut out = vec![0f32; stride];
+    out.par_chunks_mut(d).enumerate().for_each(|(rh, o)| {
+        with_wide_vectors(
+            #[inline(always)]
+            || {
+                let qv = &q[rh * d..(rh + 1) * d];
+                let mut scores: Vec<f32> = (0..len)
+                    .map(|s| {
+                        let kv = &keys[s * stride + rh * d..][..d];
+                        kv.iter().zip(qv).map(|(a, b)| a * b).sum::<f32>() * scale
+                    })
+                    .collect();
+                let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let mut sum = 0f32;
+                for s in scores.iter_mut() {
+                    *s = (*s - max).exp();
+                    sum += *s;
+                }
+                for (s, &p) in scores.iter().enumerate() {
+                    let vv = &values[s * stride + rh * d..][..d];
+                    for (o, &x) in o.iter_mut().zip(vv) {
+                        *o += p * x;
+                    }
+                }
+                o.iter_mut().for_each(|x| *x /= sum);
+            },
+        )
+    });
+    out
 }
 
 /// `[t, past + t]`: 0 where query `i` (at `past + i`) may see key `j`, −∞ after it.
