@@ -39,6 +39,9 @@ import json
 import shutil
 from pathlib import Path
 
+import sys
+
+import numpy as np
 import torch
 from safetensors.torch import save_file
 
@@ -52,6 +55,9 @@ from chatterbox.models.tokenizers import EnTokenizer
 from chatterbox.tts import punc_norm
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+from make_s3gen_goldens import SMALL as S3GEN_SMALL, Model as S3GenModel, perturb, speech_like_f0  # noqa: E402
+from chatterbox.models.s3gen import hifigan as hift_module  # noqa: E402
 FIXTURE = ROOT / "crates" / "vivace-models" / "tests" / "fixtures" / "t3"
 
 SMALL = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
@@ -131,11 +137,105 @@ def greedy(model: T3, cond: T3Cond, text_ids: list[int], cfg: float, max_new: in
     return out[0].tolist(), torch.stack(logits)
 
 
+PROMPT_TOKENS = 12
+
+
+def s3gen_pipeline(out: Path, speech: list[int], s3gen_seed: int = 7):
+    """A small S3Gen that takes every S3 code (vocabulary 6561), saved with
+    its sizes as `s3gen_config.json`, and the whole voice's audio: T3's
+    tokens (`drop_invalid_tokens`, codes below 6561, as `tts.py`) through
+    the flow with its noise injected and the vocoder's noise off."""
+    cfg = dict(S3GEN_SMALL, vocab_size=6561)
+    gen = torch.Generator().manual_seed(s3gen_seed)
+    model = S3GenModel(cfg, meanflow=False).eval()
+    perturb(model, gen)
+    prompt_token = torch.randint(0, 6561, (1, PROMPT_TOKENS), generator=gen)
+    prompt_feat = torch.randn(1, 2 * PROMPT_TOKENS, 80, generator=gen) * 2.0 - 6.0
+    embedding = torch.randn(1, 192, generator=gen)
+    tokens = torch.tensor([[t for t in speech if t < 6561]])
+    frames = 2 * (PROMPT_TOKENS + tokens.shape[1])
+    noise = torch.randn(1, 80, frames, generator=gen)
+    real_randn_like = torch.randn_like
+    real_sample = hift_module.Uniform.sample
+    with torch.inference_mode():
+        def flow():
+            torch.randn_like = lambda x, **kw: noise.clone().to(x.dtype)
+            try:
+                mel, _ = model.flow.inference(
+                    token=tokens, token_len=torch.tensor([tokens.shape[1]]),
+                    prompt_token=prompt_token, prompt_token_len=torch.tensor([PROMPT_TOKENS]),
+                    prompt_feat=prompt_feat, prompt_feat_len=None, embedding=embedding,
+                    finalize=True, n_timesteps=10)
+            finally:
+                torch.randn_like = real_randn_like
+            return mel
+        mel = flow()
+        speech_like_f0(model.mel2wav.f0_predictor, mel)
+        torch.randn_like = lambda x, **kw: torch.zeros_like(x)
+        hift_module.Uniform.sample = lambda self, sample_shape=torch.Size(): torch.zeros(sample_shape)
+        try:
+            wav, _ = model.mel2wav.inference(speech_feat=mel, cache_source=torch.zeros(1, 1, 0))
+        finally:
+            torch.randn_like = real_randn_like
+            hift_module.Uniform.sample = real_sample
+        wav[:, : len(model.trim_fade)] *= model.trim_fade
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(out / "s3gen.safetensors"))
+    (out / "s3gen_config.json").write_text(json.dumps(cfg, indent=1) + "\n")
+    np.save(out / "flow_noise.npy", noise[0].numpy().astype(np.float32))
+    gen_part = {"prompt_token": prompt_token.to(torch.int64),
+                "prompt_token_len": torch.tensor([PROMPT_TOKENS]),
+                "prompt_feat": prompt_feat, "prompt_feat_len": None, "embedding": embedding}
+    return gen_part, wav[0]
+
+
+VE_FIXTURE = ROOT / "crates" / "vivace" / "tests" / "fixtures" / "chatterbox_ve"
+
+
+def ve_goldens(out: Path) -> None:
+    """Chatterbox's voice encoder (`embeds_from_wavs`) at a small width
+    (64) on a 16 kHz signal with quiet edges to trim: the trimmed span, the
+    40-band mel and the speaker embedding."""
+    import librosa
+    from chatterbox.models.voice_encoder import VoiceEncoder
+    from chatterbox.models.voice_encoder.config import VoiceEncConfig
+    from chatterbox.models.voice_encoder.melspec import melspectrogram
+
+    class Small(VoiceEncConfig):
+        ve_hidden_size = 64
+        speaker_embed_size = 64
+
+    torch.manual_seed(5)
+    ve = VoiceEncoder(Small()).eval()
+    with torch.no_grad():
+        ve.proj.bias.add_(0.3)  # keep most ReLU outputs alive
+    rng = np.random.default_rng(3)
+    sr = 16000
+    t = np.arange(int(3.1 * sr)) / sr
+    voiced = 0.3 * np.sin(2 * np.pi * (140 * t + 40 * t**2)) + 0.1 * np.sin(2 * np.pi * 610 * t)
+    voiced = voiced * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t)) + 0.02 * rng.standard_normal(t.size)
+    wav = np.concatenate([1e-4 * rng.standard_normal(int(0.45 * sr)), voiced,
+                          3e-4 * rng.standard_normal(int(0.6 * sr))]).astype(np.float32)
+    trimmed, (start, end) = librosa.effects.trim(wav, top_db=20)
+    mel = melspectrogram(trimmed, ve.hp).T
+    embedding = ve.embeds_from_wavs([wav], sample_rate=sr)[0]
+    out.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in ve.state_dict().items()}, str(out / "ve.safetensors"))
+    save_file({
+        "wav": torch.from_numpy(wav),
+        "trim": torch.tensor([start, end], dtype=torch.int64),
+        "mel": torch.from_numpy(np.ascontiguousarray(mel, dtype=np.float32)),
+        "embedding": torch.from_numpy(np.ascontiguousarray(embedding, dtype=np.float32)),
+    }, str(out / "goldens.safetensors"))
+    print(f"voice encoder: trimmed to {start}..{end} of {wav.size}, mel {mel.shape}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--tokenizer", required=True, help="the real English tokenizer.json")
     ap.add_argument("--real-size", action="store_true")
     ap.add_argument("--out", type=Path, default=FIXTURE)
+    ap.add_argument("--ve-out", type=Path, default=VE_FIXTURE)
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
 
@@ -149,6 +249,7 @@ def main() -> None:
         torch.save({"t3": dict(cond.__dict__), "gen": {}}, args.out / "conds.pt")
         print(f"wrote {args.out}/t3_cfg.safetensors and conds.pt")
         return
+    ve_goldens(args.ve_out)
     shutil.copy(args.tokenizer, args.out / "tokenizer.json")
     tokenizer = EnTokenizer(args.tokenizer)
 
@@ -157,7 +258,7 @@ def main() -> None:
     for i, (text, cfg, exaggeration, max_new) in enumerate(CASES):
         cond = conditioning(model.hp, exaggeration)
         if i == 0:
-            torch.save({"t3": dict(cond.__dict__), "gen": {}}, args.out / "conds.pt")
+            t3_part = dict(cond.__dict__)
             with torch.inference_mode():
                 goldens["cond_embeds"] = model.prepare_conditioning(
                     conditioning(model.hp, exaggeration))[0].contiguous()
@@ -177,6 +278,11 @@ def main() -> None:
                           exaggeration=exaggeration, max_new_tokens=max_new,
                           logit_steps=steps, tokens=len(speech)))
         print(f"case {i}: {normalized!r} -> {len(ids)} text ids, {len(speech)} speech tokens")
+        if i == 0:
+            gen_part, wav = s3gen_pipeline(args.out, speech)
+            torch.save({"t3": t3_part, "gen": gen_part}, args.out / "conds.pt")
+            goldens["case0.wav"] = wav.contiguous()
+            print(f"case 0 through S3Gen: {wav.shape[-1]} samples")
     save_file(goldens, str(args.out / "goldens.safetensors"))
     (args.out / "cases.json").write_text(json.dumps(dict(
         cases=cases, temperature=0.8, repetition_penalty=1.2, min_p=0.05, top_p=1.0,

@@ -90,6 +90,21 @@ impl MelSpectrogram {
         )
     }
 
+    /// Chatterbox's voice-encoder mel (`voice_encoder/melspec.py`): 16 kHz,
+    /// 400-point FFT, hop 160, 40 bands up to 8 kHz, the power spectrum,
+    /// frames centred with reflect padding (librosa's `pad_mode="reflect"`).
+    pub fn chatterbox_voice_encoder() -> Self {
+        Self::build(
+            16_000,
+            400,
+            160,
+            40,
+            8_000.0,
+            Framing::Reflect(200),
+            Spectrum::Power,
+        )
+    }
+
     /// S3Gen's mel ([`S3GEN_SAMPLE_RATE`] input; see [`MelSpectrogram::s3gen_log`]).
     pub fn s3gen() -> Self {
         Self::build(

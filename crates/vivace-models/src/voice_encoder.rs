@@ -65,6 +65,37 @@ pub fn partial_window_starts(n_samples: usize, rate: f64, min_coverage: f64) -> 
     Ok(starts)
 }
 
+/// Chatterbox's partial windows over `frames` mel frames (its
+/// `get_frame_step` and `get_num_wins`): a window of 160 frames every
+/// `round(16000 / rate / 160)` frames, the last one kept when it would be
+/// covered at least `min_coverage`. Returns the window starts and the frame
+/// count the mel is padded to (with zero frames) or cut to.
+pub fn chatterbox_partials(
+    frames: usize,
+    rate: f64,
+    min_coverage: f64,
+) -> Result<(Vec<usize>, usize)> {
+    let valid = rate > 0.0 && min_coverage > 0.0 && min_coverage <= 1.0;
+    let step = if valid {
+        (16000.0 / rate / WINDOW_FRAMES as f64).round() as usize
+    } else {
+        0
+    };
+    if step == 0 || step > WINDOW_FRAMES {
+        return Err(Error::InvalidInput(format!(
+            "partial windows: rate {rate} and coverage {min_coverage} give a step of {step} frames (1 to {WINDOW_FRAMES} allowed)"
+        )));
+    }
+    let available = (frames + step).saturating_sub(WINDOW_FRAMES);
+    let (mut windows, remainder) = (available / step, available % step);
+    let covered = (remainder + WINDOW_FRAMES - step) as f64 / WINDOW_FRAMES as f64;
+    if windows == 0 || covered >= min_coverage {
+        windows += 1;
+    }
+    let target = WINDOW_FRAMES + step * (windows - 1);
+    Ok(((0..windows).map(|i| i * step).collect(), target))
+}
+
 /// An utterance's embedding from its windows' embeddings: their mean,
 /// L2-normalized (resemblyzer's `embed_utterance`). Empty input gives an
 /// empty embedding.
@@ -305,6 +336,24 @@ impl VoiceEncoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chatterbox_partials_follow_get_num_wins() {
+        // Values of the reference's get_num_wins with rate 1.3 (step 77), coverage 0.8.
+        assert_eq!(chatterbox_partials(100, 1.3, 0.8).unwrap(), (vec![0], 160));
+        assert_eq!(chatterbox_partials(160, 1.3, 0.8).unwrap(), (vec![0], 160));
+        // 300 frames: divmod(217, 77) = (2, 63); (63 + 83) / 160 = 0.91 ≥ 0.8: 3 windows.
+        assert_eq!(
+            chatterbox_partials(300, 1.3, 0.8).unwrap(),
+            (vec![0, 77, 154], 314)
+        );
+        // 250 frames: divmod(167, 77) = (2, 13); 96 / 160 = 0.6: 2 windows.
+        assert_eq!(
+            chatterbox_partials(250, 1.3, 0.8).unwrap(),
+            (vec![0, 77], 237)
+        );
+        assert!(chatterbox_partials(300, 0.0, 0.8).is_err());
+    }
 
     fn fixture(name: &str) -> std::path::PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -56,6 +56,37 @@ pub(crate) struct SayArgs {
     /// (Vivace's own; Piper draws fresh noise each time).
     #[arg(long)]
     seed: Option<u64>,
+    /// Chatterbox: a reference recording (WAV) whose voice to clone; the
+    /// checkpoint's built-in voice (conds.pt) when absent.
+    #[arg(long)]
+    reference: Option<PathBuf>,
+    /// Chatterbox: the language to speak (the English checkpoint: `en`).
+    #[arg(long)]
+    language: Option<String>,
+    /// Chatterbox: emotion exaggeration (0.5 neutral).
+    #[arg(long)]
+    exaggeration: Option<f64>,
+    /// Chatterbox: classifier-free guidance weight (0 off; default 0.5).
+    #[arg(long = "cfg-weight")]
+    cfg_weight: Option<f64>,
+    /// Chatterbox: sampling temperature (0: greedy; default 0.8).
+    #[arg(long)]
+    temperature: Option<f64>,
+    /// Chatterbox: speech tokens per sentence at most (25 per second; default 1000).
+    #[arg(long = "max-tokens")]
+    max_tokens: Option<u64>,
+    /// Chatterbox: append each sentence's speech tokens to this file, one per line.
+    #[arg(long = "speech-tokens-out")]
+    speech_tokens_out: Option<PathBuf>,
+    /// Chatterbox: the flow's starting noise from a float32 `.npy` (80, frames) (parity runs).
+    #[arg(long = "flow-noise")]
+    flow_noise: Option<PathBuf>,
+    /// Chatterbox: `0` turns the vocoder's random sine phases and noise off (parity runs).
+    #[arg(long = "vocoder-noise", value_parser = clap::value_parser!(u8).range(0..=1))]
+    vocoder_noise: Option<u8>,
+    /// Chatterbox: flow decoder steps (default 10).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100))]
+    steps: Option<u64>,
     /// Seconds of silence between sentences.
     #[arg(
         long = "sentence-silence",
@@ -196,6 +227,71 @@ impl SayArgs {
     }
 }
 
+/// The Chatterbox flags as the family's parameters (a voice of another
+/// family refuses them by name), and the reference recording as the speaker.
+fn chatterbox_overrides(args: &SayArgs, request: &mut Request) -> Result<()> {
+    for (name, value) in [
+        ("exaggeration", args.exaggeration),
+        ("cfg_weight", args.cfg_weight),
+        ("temperature", args.temperature),
+    ] {
+        if let Some(v) = value {
+            if !(v.is_finite() && v >= 0.0) {
+                bail!(
+                    "--{} must be a non-negative number, got {v}",
+                    name.replace('_', "-")
+                );
+            }
+            request.overrides.insert(name.into(), v.into());
+        }
+    }
+    if let Some(n) = args.max_tokens {
+        if n == 0 {
+            bail!("--max-tokens must be at least 1");
+        }
+        request.overrides.insert("max_tokens".into(), n.into());
+    }
+    if let Some(n) = args.steps {
+        request.overrides.insert("steps".into(), n.into());
+    }
+    if let Some(v) = args.vocoder_noise {
+        request
+            .overrides
+            .insert("vocoder_noise".into(), (v == 1).into());
+    }
+    if let Some(path) = &args.flow_noise {
+        request.overrides.insert(
+            "flow_noise".into(),
+            path.to_string_lossy().into_owned().into(),
+        );
+    }
+    if let Some(language) = &args.language {
+        request
+            .overrides
+            .insert("language".into(), language.clone().into());
+    }
+    if let Some(path) = &args.speech_tokens_out {
+        // Start the file empty: each sentence appends its tokens.
+        std::fs::write(path, "").with_context(|| format!("cannot write {}", path.display()))?;
+        request.overrides.insert(
+            "speech_tokens_out".into(),
+            path.to_string_lossy().into_owned().into(),
+        );
+    }
+    if let Some(path) = &args.reference {
+        if args.speaker.is_some() {
+            bail!("give either --speaker or --reference, not both");
+        }
+        let recording = vivace_frontend::speaker_audio::read_wav(path)
+            .with_context(|| format!("cannot read the reference recording {}", path.display()))?;
+        request.speaker = Some(SpeakerRef::Recording {
+            samples: recording.samples,
+            sample_rate: recording.sample_rate,
+        });
+    }
+    Ok(())
+}
+
 pub(crate) fn say(args: &SayArgs) -> Result<()> {
     let plan = args.plan()?;
     if plan.lines.is_empty() {
@@ -239,6 +335,7 @@ pub(crate) fn say(args: &SayArgs) -> Result<()> {
             request.overrides.insert(name.into(), v.into());
         }
     }
+    chatterbox_overrides(args, &mut request)?;
     let params = synth.params(&request)?;
 
     let mut sink: Box<dyn AudioSink> = match &plan.output {

@@ -31,6 +31,9 @@ pub enum SynthError {
     /// Phonemization or output failed.
     #[error(transparent)]
     Frontend(#[from] vivace_frontend::Error),
+    /// A reference recording that cannot be cloned (too short, silent, …).
+    #[error(transparent)]
+    Reference(#[from] crate::family::chatterbox::reference::ReferenceError),
     /// Even one sentence does not fit in the device's memory.
     #[error("out of memory even for a single sentence on this device")]
     OutOfMemory,

@@ -250,7 +250,7 @@ impl VoiceStore {
             return self.ensure(&DEFAULT_VOICE);
         };
         let as_path = Path::new(voice);
-        if as_path.is_file() || MmsVoice::is_checkpoint(as_path) {
+        if as_path.is_file() || is_checkpoint_dir(as_path) {
             return Ok(as_path.to_path_buf());
         }
         if !voice.contains(['/', '\\']) {
@@ -470,11 +470,16 @@ fn voice_in(dir: &Path, name: &str) -> Option<PathBuf> {
         Some(onnx)
     } else if compact.is_file() {
         Some(compact)
-    } else if MmsVoice::is_checkpoint(dir) {
+    } else if is_checkpoint_dir(dir) {
         Some(dir.to_path_buf())
     } else {
         None
     }
+}
+
+/// Whether `dir` is a checkpoint folder some family loads (MMS, Chatterbox).
+fn is_checkpoint_dir(dir: &Path) -> bool {
+    dir.is_dir() && crate::family::FAMILIES.iter().any(|f| f.recognizes(dir))
 }
 
 /// Links or copies `from` to `to`.

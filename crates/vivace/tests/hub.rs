@@ -324,7 +324,7 @@ fn hub_names_and_missing_files_are_clear_errors() {
         &["hf:facebook/mms-tts-tiny", "--family", "nope"],
     );
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("use one of vits"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("use one of chatterbox, vits"), "{}", stderr(&o));
 }
 
 #[test]

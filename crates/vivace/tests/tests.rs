@@ -5,6 +5,7 @@
 mod util;
 
 mod chatterbox_reference;
+mod chatterbox_tts;
 mod cli;
 mod compact;
 mod embed_cli;

@@ -288,7 +288,7 @@ pub fn by_name(name: &str) -> Result<&'static dyn Family, String> {
 }
 
 /// Every family Vivace knows, tried in order.
-pub static FAMILIES: &[&dyn Family] = &[&vits::VitsFamily];
+pub static FAMILIES: &[&dyn Family] = &[&chatterbox::tts::ChatterboxFamily, &vits::VitsFamily];
 
 /// Loads the voice at `path` with the first family that recognises it.
 pub fn load(path: &Path, ctx: &LoadContext<'_>) -> Result<Arc<dyn Voice>, SynthError> {

@@ -34,7 +34,7 @@ pub const MIN_REFERENCE_SECONDS: f64 = 0.5;
 /// models read.
 pub const MIN_SAMPLE_RATE: u32 = 8_000;
 /// Peak amplitude under which a recording counts as silent.
-const SILENCE_PEAK: f32 = 1e-4;
+pub const SILENCE_PEAK: f32 = 1e-4;
 
 /// Why a reference recording could not become a prompt.
 #[derive(Debug, thiserror::Error)]

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use vivace_frontend::phonemize::Phonemizer;
+use vivace_frontend::sentences::split_sentences;
 use vivace_frontend::vits_tokenizer::VitsTokenizer;
 use vivace_models::mms::MmsVoice;
 use vivace_models::piper::PiperVoice;
@@ -293,32 +294,4 @@ impl Model for VitsVoice {
         self.model().synthesize(&ids, &params)?;
         Ok(())
     }
-}
-
-/// Splits text at sentence ends (`.`, `!`, `?`, `;` followed by white space)
-/// and line breaks, so long input streams sentence by sentence; MMS voices
-/// are trained on single utterances without punctuation, which the
-/// tokenizer drops.
-fn split_sentences(text: &str) -> Vec<&str> {
-    let mut parts = Vec::new();
-    let mut start = 0;
-    let mut chars = text.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
-        let next_is_space = chars.peek().is_none_or(|&(_, n)| n.is_whitespace());
-        let end = match c {
-            '\n' => Some(i),
-            '.' | '!' | '?' | ';' if next_is_space => Some(i + c.len_utf8()),
-            _ => None,
-        };
-        if let Some(end) = end {
-            if !text[start..end].trim().is_empty() {
-                parts.push(&text[start..end]);
-            }
-            start = end;
-        }
-    }
-    if !text[start..].trim().is_empty() {
-        parts.push(&text[start..]);
-    }
-    parts
 }

@@ -1,0 +1,148 @@
+//! Chatterbox's text front end: the reference's punctuation clean-up
+//! (`punc_norm` in `tts.py`) and its English tokenizer (`EnTokenizer`: a
+//! Hugging Face `tokenizer.json`, spaces written as `[SPACE]`).
+//!
+//! The tokenizer file is read with the `tokenizers` crate, the Rust core of
+//! the Python package the reference calls, so ids are the reference's.
+
+use std::path::{Path, PathBuf};
+
+use crate::{Error, Result};
+
+/// The token that starts a text.
+pub const START: &str = "[START]";
+/// The token that ends it.
+pub const STOP: &str = "[STOP]";
+/// What a space is written as before tokenizing.
+pub const SPACE: &str = "[SPACE]";
+
+/// The reference's `punc_norm`: an empty text becomes its stock sentence;
+/// the first letter is capitalized; runs of white space collapse; LLM-style
+/// punctuation (ellipses, colons, semicolons, dashes, curly quotes) becomes
+/// what the model saw in training; a sentence without an ending gets a
+/// full stop.
+pub fn punc_norm(text: &str) -> String {
+    if text.is_empty() {
+        return "You need to add some text for me to talk.".to_string();
+    }
+    let mut chars = text.chars();
+    let mut text: String = match chars.next() {
+        Some(first) if first.is_lowercase() => first.to_uppercase().chain(chars).collect(),
+        _ => text.to_string(),
+    };
+    text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    const REPLACEMENTS: [(&str, &str); 12] = [
+        ("...", ", "),
+        ("…", ", "),
+        (":", ","),
+        (" - ", ", "),
+        (";", ", "),
+        ("—", "-"),
+        ("–", "-"),
+        (" ,", ","),
+        ("“", "\""),
+        ("”", "\""),
+        ("‘", "'"),
+        ("’", "'"),
+    ];
+    for (from, to) in REPLACEMENTS {
+        text = text.replace(from, to);
+    }
+    let mut text = text.trim_end_matches(' ').to_string();
+    if !text.ends_with(['.', '!', '?', '-', ',']) {
+        text.push('.');
+    }
+    text
+}
+
+/// Chatterbox's English tokenizer (`tokenizer.json`).
+pub struct EnglishTokenizer {
+    tokenizer: tokenizers::Tokenizer,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for EnglishTokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnglishTokenizer")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl EnglishTokenizer {
+    /// Reads `path`; it must have the start and stop tokens.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let bad = |reason: String| Error::TokenizerFile {
+            path: path.to_path_buf(),
+            reason,
+        };
+        if !path.is_file() {
+            return Err(bad("no such file (Chatterbox's tokenizer.json)".into()));
+        }
+        let tokenizer = tokenizers::Tokenizer::from_file(path)
+            .map_err(|e| bad(format!("not a Hugging Face tokenizer.json: {e}")))?;
+        for special in [START, STOP, SPACE] {
+            if tokenizer.token_to_id(special).is_none() {
+                return Err(bad(format!(
+                    "has no {special} token: not Chatterbox's tokenizer"
+                )));
+            }
+        }
+        Ok(Self {
+            tokenizer,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The ids of `text` (already normalized with [`punc_norm`]), without
+    /// start and stop tokens.
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        let spaced = text.replace(' ', SPACE);
+        let encoding = self
+            .tokenizer
+            .encode(spaced.as_str(), false)
+            .map_err(|e| Error::Untokenizable(format!("cannot tokenize {text:?}: {e}")))?;
+        Ok(encoding.get_ids().to_vec())
+    }
+
+    /// The token of `id`, for reports.
+    pub fn token(&self, id: u32) -> String {
+        self.tokenizer
+            .id_to_token(id)
+            .unwrap_or_else(|| format!("<{id}>"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn punc_norm_follows_the_reference() {
+        // Expected strings from chatterbox-tts 0.1.7's punc_norm.
+        assert_eq!(punc_norm(""), "You need to add some text for me to talk.");
+        assert_eq!(
+            punc_norm("the quick brown fox... jumps over the lazy dog; twice"),
+            "The quick brown fox,  jumps over the lazy dog,  twice."
+        );
+        assert_eq!(
+            punc_norm("Wait — what? “Quoted” text, 42 times!"),
+            "Wait - what? \"Quoted\" text, 42 times!"
+        );
+        assert_eq!(punc_norm("a  b\t c : d"), "A b c, d.");
+        assert_eq!(punc_norm("Ends with a comma ,"), "Ends with a comma,");
+        assert_eq!(punc_norm("élan"), "Élan.");
+    }
+
+    #[test]
+    fn a_file_without_the_special_tokens_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("tokenizer.json");
+        std::fs::write(&path, "{}").expect("write");
+        let err = EnglishTokenizer::from_file(&path).expect_err("not a tokenizer");
+        assert!(err.to_string().contains("tokenizer.json"), "{err}");
+        let err =
+            EnglishTokenizer::from_file(&dir.path().join("missing.json")).expect_err("missing");
+        assert!(err.to_string().contains("no such file"), "{err}");
+    }
+}

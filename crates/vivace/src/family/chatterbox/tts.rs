@@ -1,0 +1,599 @@
+//! The Chatterbox family: text in, speech out in a cloned voice. Each
+//! sentence is normalized (`punc_norm`) and tokenized; T3 decodes its speech
+//! tokens one per step; when it stops, S3Gen speaks them in the voice's
+//! prompt, and the sentence's audio comes out.
+//!
+//! A checkpoint is a folder with the published file names (see
+//! [`ChatterboxFamily::hub_files`]). The built-in voice is `conds.pt`; a
+//! reference recording gives a cloned one ([`SpeakerRef::Recording`]).
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use candle_core::{DType, Device, Tensor};
+use serde::{Deserialize, Serialize};
+use vivace_frontend::chatterbox_text::{punc_norm, EnglishTokenizer};
+use vivace_frontend::resample::resample;
+use vivace_frontend::sentences::split_sentences;
+use vivace_models::chatterbox::s3gen::{FlowNoise, Prompt, S3Gen, S3GenConfig, SeededSourceNoise};
+use vivace_models::chatterbox::t3::{
+    DecodeParams, Finish, Generation, Precision, T3Conditioning, T3Variant, T3,
+};
+use vivace_models::nn::sampling::SeededSource;
+use vivace_perf::batch::ProbeError;
+
+use super::reference::{
+    ReferenceEncoder, ReferenceError, MAX_REFERENCE_SECONDS, MIN_SAMPLE_RATE, S3GEN_RATE,
+    TOKENIZER_RATE,
+};
+use super::speaker::SpeakerEncoder;
+use super::voice_conversion::{BUILTIN_VOICE, S3GEN_FILES};
+use crate::family::{
+    Capabilities, Chunk, Family, LoadContext, Model, Sentence, SpeakerRef, StepError, Voice,
+};
+use crate::hub::HubFile;
+use crate::synth::SynthError;
+
+/// The T3 checkpoints a folder may hold, in the order it is searched.
+pub const T3_FILES: [&str; 3] = [
+    "t3_cfg.safetensors",
+    "t3_mtl23ls_v2.safetensors",
+    "t3_turbo_v1.safetensors",
+];
+/// The English tokenizer.
+pub const TOKENIZER_FILE: &str = "tokenizer.json";
+/// Sizes of an S3Gen that is not the published one (absent for the
+/// published checkpoints; small test models carry it).
+pub const S3GEN_CONFIG_FILE: &str = "s3gen_config.json";
+/// The voice encoder (English and Turbo; the multilingual `ve.pt` is not read yet).
+pub const VOICE_ENCODER_FILE: &str = "ve.safetensors";
+/// Seconds of the reference T3's prompt tokens come from (`ENC_COND_LEN`).
+pub const T3_PROMPT_SECONDS: f64 = 6.0;
+/// T3's prompt tokens at most (`speech_cond_prompt_len`).
+pub const T3_PROMPT_TOKENS: usize = 150;
+/// Chatterbox's output rate.
+pub const SAMPLE_RATE: u32 = 24_000;
+
+/// Recognises and loads Chatterbox checkpoint folders.
+pub struct ChatterboxFamily;
+
+impl Family for ChatterboxFamily {
+    fn name(&self) -> &'static str {
+        "chatterbox"
+    }
+
+    fn expects(&self) -> &'static str {
+        "a Chatterbox checkpoint folder (t3_cfg.safetensors, s3gen.safetensors, tokenizer.json, conds.pt)"
+    }
+
+    fn recognizes(&self, path: &Path) -> bool {
+        path.is_dir() && T3_FILES.iter().any(|f| path.join(f).is_file())
+    }
+
+    fn load(&self, path: &Path, ctx: &LoadContext<'_>) -> Result<Arc<dyn Voice>, SynthError> {
+        Ok(Arc::new(ChatterboxVoice::load(path, ctx.device)?))
+    }
+
+    /// The English model as `ResembleAI/chatterbox` publishes it.
+    fn hub_files(&self) -> &'static [HubFile] {
+        const FILES: &[HubFile] = &[
+            HubFile {
+                name: Cow::Borrowed("t3_cfg.safetensors"),
+                required: true,
+            },
+            HubFile {
+                name: Cow::Borrowed("s3gen.safetensors"),
+                required: true,
+            },
+            HubFile {
+                name: Cow::Borrowed("tokenizer.json"),
+                required: true,
+            },
+            HubFile {
+                name: Cow::Borrowed("ve.safetensors"),
+                required: true,
+            },
+            HubFile {
+                name: Cow::Borrowed("conds.pt"),
+                required: false,
+            },
+        ];
+        FILES
+    }
+}
+
+/// A voice's conditioning for both halves.
+#[derive(Debug, Clone)]
+pub struct VoiceConditioning {
+    /// T3's: speaker embedding, prompt tokens, exaggeration.
+    pub t3: T3Conditioning,
+    /// S3Gen's prompt.
+    pub prompt: Prompt,
+}
+
+/// The knobs of a Chatterbox synthesis; JSON names are the request fields.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChatterboxParams {
+    /// Classifier-free guidance weight (0: off).
+    pub cfg_weight: f32,
+    /// Sampling temperature (0: greedy).
+    pub temperature: f32,
+    /// Repetition penalty (1: off).
+    pub repetition_penalty: f32,
+    /// Min-p cut (0: off).
+    pub min_p: f32,
+    /// Top-p cut (1: off).
+    pub top_p: f32,
+    /// Speech tokens per sentence at most (25 per second).
+    pub max_tokens: usize,
+    /// Emotion exaggeration (0.5 neutral).
+    pub exaggeration: f32,
+    /// Seed of every random draw (sampling, flow noise, vocoder phases);
+    /// fresh when absent.
+    pub seed: Option<u64>,
+    /// The flow's starting noise from a `.npy` file `[80, frames]`
+    /// instead of the seed's (parity runs).
+    pub flow_noise: Option<PathBuf>,
+    /// Whether the vocoder draws its sine phases and noise (off: zero).
+    pub vocoder_noise: bool,
+    /// Flow decoder steps (the checkpoint's default when absent).
+    pub steps: Option<usize>,
+    /// Appends each sentence's speech tokens to this file, one per line.
+    pub speech_tokens_out: Option<PathBuf>,
+    /// The language to speak (ISO 639-1); the English checkpoint speaks `en`.
+    pub language: Option<String>,
+    /// The cloned voice (a reference recording's), or the built-in one.
+    #[serde(skip)]
+    pub voice: Option<Arc<VoiceConditioning>>,
+}
+
+/// One sentence being decoded.
+pub struct ChatterboxSequence {
+    generation: Generation,
+    source: SeededSource,
+    params: ChatterboxParams,
+    voice: Arc<VoiceConditioning>,
+}
+
+/// A loaded Chatterbox voice.
+pub struct ChatterboxVoice {
+    t3: T3,
+    s3gen: S3Gen,
+    tokenizer: EnglishTokenizer,
+    reference: Option<ReferenceEncoder>,
+    speaker: Option<SpeakerEncoder>,
+    builtin: Option<Arc<VoiceConditioning>>,
+    /// T3 conditioning positions per (voice, exaggeration): computed once.
+    conditioning: Mutex<HashMap<(usize, u32), Tensor>>,
+    capabilities: Capabilities,
+}
+
+impl ChatterboxVoice {
+    /// Loads the checkpoint folder `dir` on `device`.
+    pub fn load(dir: &Path, device: &Device) -> Result<Self, SynthError> {
+        let find = |names: &[&str], what: &str| -> Result<PathBuf, SynthError> {
+            names
+                .iter()
+                .map(|f| dir.join(f))
+                .find(|p| p.is_file())
+                .ok_or_else(|| {
+                    vivace_models::Error::Unsupported(format!(
+                        "{}: no {what} here (looked for {}); download the checkpoint with `vivace download chatterbox`, or place the published files there",
+                        dir.display(),
+                        names.join(", ")
+                    ))
+                    .into()
+                })
+        };
+        let t3_path = find(&T3_FILES, "T3 checkpoint")?;
+        let s3gen_path = find(&S3GEN_FILES, "S3Gen checkpoint")?;
+        let tokenizer_path = find(&[TOKENIZER_FILE], "English tokenizer")?;
+        let t3 = T3::load(&t3_path, device, Precision::F32)?;
+        if t3.config().variant != T3Variant::English {
+            return Err(vivace_models::Error::Unsupported(format!(
+                "{}: the multilingual T3 needs its grapheme tokenizer, which Vivace does not read yet; use the English checkpoint (t3_cfg.safetensors)",
+                t3_path.display()
+            ))
+            .into());
+        }
+        let config_path = dir.join(S3GEN_CONFIG_FILE);
+        let s3gen_config = match config_path.is_file() {
+            true => {
+                let text = std::fs::read_to_string(&config_path).map_err(|e| {
+                    vivace_models::Error::Io {
+                        path: config_path.clone(),
+                        source: e,
+                    }
+                })?;
+                serde_json::from_str(&text).map_err(|e| vivace_models::Error::Config {
+                    path: config_path.clone(),
+                    reason: e.to_string(),
+                })?
+            }
+            false => S3GenConfig::chatterbox(),
+        };
+        let s3gen = S3Gen::load(&s3gen_path, &s3gen_config, device, DType::F32)?;
+        // Cloning needs the S3Gen file's tokenizer and CAMPPlus, and the
+        // voice encoder; without them the built-in voice still speaks.
+        let ve_path = dir.join(VOICE_ENCODER_FILE);
+        let cloning = match ve_path.is_file() {
+            true => match (
+                ReferenceEncoder::load(&s3gen_path, device),
+                SpeakerEncoder::load(&ve_path, device),
+            ) {
+                (Ok(reference), Ok(speaker)) => Some((reference, speaker)),
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::warn!("cannot clone voices with {}: {e}", dir.display());
+                    None
+                }
+            },
+            false => None,
+        };
+        let builtin = load_builtin(&dir.join(BUILTIN_VOICE))?;
+        Self::from_parts(
+            t3,
+            s3gen,
+            EnglishTokenizer::from_file(&tokenizer_path)?,
+            cloning,
+            builtin,
+        )
+    }
+
+    /// From parts loaded elsewhere: `cloning` (S3Gen's reference front end
+    /// and the voice encoder) makes cloning from a recording possible,
+    /// `builtin` is the voice without one.
+    pub fn from_parts(
+        t3: T3,
+        s3gen: S3Gen,
+        tokenizer: EnglishTokenizer,
+        cloning: Option<(ReferenceEncoder, SpeakerEncoder)>,
+        builtin: Option<VoiceConditioning>,
+    ) -> Result<Self, SynthError> {
+        let clones = cloning.is_some();
+        let (reference, speaker) = cloning.unzip();
+        Ok(Self {
+            t3,
+            s3gen,
+            tokenizer,
+            capabilities: Capabilities {
+                family: "chatterbox",
+                sample_rate: SAMPLE_RATE,
+                speakers: 1,
+                speaker_names: Vec::new(),
+                languages: vec!["en".into()],
+                clones,
+                streams: false,
+            },
+            reference,
+            speaker,
+            builtin: builtin.map(Arc::new),
+            conditioning: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// T3's conditioning positions for `voice` at `exaggeration`, cached.
+    fn conditioning(
+        &self,
+        voice: &Arc<VoiceConditioning>,
+        exaggeration: f32,
+    ) -> Result<Tensor, SynthError> {
+        let key = (Arc::as_ptr(voice) as usize, exaggeration.to_bits());
+        if let Some(t) = self.cache().get(&key) {
+            return Ok(t.clone());
+        }
+        let cond = T3Conditioning {
+            exaggeration,
+            ..voice.t3.clone()
+        };
+        let t = self.t3.conditioning(&cond)?;
+        let mut cache = self.cache();
+        if cache.len() > 64 {
+            cache.clear(); // voices come and go in a server: bound it
+        }
+        cache.insert(key, t.clone());
+        Ok(t)
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<(usize, u32), Tensor>> {
+        self.conditioning
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The audio of a finished sequence: its tokens through S3Gen.
+    fn speak(&self, seq: &ChatterboxSequence) -> Result<Vec<f32>, SynthError> {
+        let tokens = seq.generation.speech_tokens();
+        if seq.generation.finish() == Some(Finish::MaxTokens) {
+            tracing::warn!(
+                tokens = tokens.len(),
+                "no stop token within the maximum speech tokens: the sentence is cut there (raise max_tokens, or split the text)"
+            );
+        }
+        if let Some(path) = &seq.params.speech_tokens_out {
+            append_tokens(path, &tokens)?;
+        }
+        if tokens.is_empty() {
+            return Ok(Vec::new());
+        }
+        let prompt = &seq.voice.prompt;
+        let frames = 2 * (prompt.tokens.len() + tokens.len());
+        let seed = seq.params.seed.unwrap_or(0);
+        let flow = match &seq.params.flow_noise {
+            Some(path) => FlowNoise::from_npy(path)?,
+            None => FlowNoise::Seeded(seed),
+        };
+        let noise = flow.for_frames(frames)?;
+        let steps = seq.params.steps.unwrap_or(self.s3gen.default_steps());
+        let mel = self
+            .s3gen
+            .flow(prompt, &tokens, &noise, steps, &mut |_, _| {})?;
+        let mut source = seq
+            .params
+            .vocoder_noise
+            .then(|| SeededSourceNoise::new(seed));
+        let source = source
+            .as_mut()
+            .map(|n| n as &mut dyn vivace_models::chatterbox::s3gen::SourceNoise);
+        Ok(self.s3gen.vocode(&mel, source)?.to_vec1()?)
+    }
+
+    fn decode_params(&self, p: &ChatterboxParams) -> DecodeParams {
+        DecodeParams {
+            cfg_weight: p.cfg_weight,
+            temperature: p.temperature,
+            repetition_penalty: p.repetition_penalty,
+            min_p: p.min_p,
+            top_p: p.top_p,
+            max_tokens: p.max_tokens,
+        }
+    }
+}
+
+/// The built-in voice of `conds.pt`, if the folder has one.
+fn load_builtin(path: &Path) -> Result<Option<VoiceConditioning>, SynthError> {
+    if !path.is_file() {
+        return Ok(None);
+    }
+    Ok(Some(VoiceConditioning {
+        t3: T3Conditioning::from_conds(path)?,
+        prompt: Prompt::from_conds(path)?,
+    }))
+}
+
+/// Appends `tokens` to `path`, one per line.
+fn append_tokens(path: &Path, tokens: &[u32]) -> Result<(), SynthError> {
+    let write = || -> std::io::Result<()> {
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        let text: String = tokens.iter().map(|t| format!("{t}\n")).collect();
+        file.write_all(text.as_bytes())
+    };
+    write().map_err(|e| {
+        vivace_frontend::Error::Write {
+            path: path.to_path_buf(),
+            source: e,
+        }
+        .into()
+    })
+}
+
+/// A fresh seed when the request gives none.
+fn fresh_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.finish()
+}
+
+impl Model for ChatterboxVoice {
+    type Params = ChatterboxParams;
+    type State = ChatterboxSequence;
+
+    fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
+    fn default_params(&self) -> ChatterboxParams {
+        let d = DecodeParams::defaults(self.t3.config().variant);
+        ChatterboxParams {
+            cfg_weight: d.cfg_weight,
+            temperature: d.temperature,
+            repetition_penalty: d.repetition_penalty,
+            min_p: d.min_p,
+            top_p: d.top_p,
+            max_tokens: d.max_tokens,
+            exaggeration: self.builtin.as_ref().map_or(0.5, |b| b.t3.exaggeration),
+            seed: None,
+            flow_noise: None,
+            vocoder_noise: true,
+            steps: None,
+            speech_tokens_out: None,
+            language: None,
+            voice: None,
+        }
+    }
+
+    /// Chatterbox has no speed control: OpenAI's `speed` is ignored.
+    fn set_speed(&self, _params: &mut ChatterboxParams, speed: f64) {
+        if speed != 1.0 {
+            tracing::warn!(speed, "Chatterbox has no speed control: `speed` is ignored");
+        }
+    }
+
+    fn set_speaker(
+        &self,
+        params: &mut ChatterboxParams,
+        speaker: &SpeakerRef,
+    ) -> Result<(), SynthError> {
+        match speaker {
+            SpeakerRef::Recording {
+                samples,
+                sample_rate,
+            } => {
+                let voice = self.clone_voice(samples, *sample_rate, params.exaggeration)?;
+                params.voice = Some(Arc::new(voice));
+                Ok(())
+            }
+            SpeakerRef::Given(_) | SpeakerRef::Embedding(_) => Err(SynthError::InvalidParams(
+                "a Chatterbox voice speaks as its built-in voice or clones a reference recording; it has no named speakers or bare embeddings".into(),
+            )),
+        }
+    }
+
+    fn set_seed(&self, params: &mut ChatterboxParams, seed: u64) {
+        params.seed = Some(seed);
+    }
+
+    fn sentences(&self, text: &str) -> Result<Vec<Sentence>, SynthError> {
+        let mut out = Vec::new();
+        for part in split_sentences(text) {
+            let part = part.trim();
+            if part.is_empty() {
+                continue;
+            }
+            let normalized = punc_norm(part);
+            let ids = self.tokenizer.encode(&normalized)?;
+            if ids.is_empty() {
+                continue;
+            }
+            out.push(Sentence {
+                phonemes: ids.iter().map(|&i| self.tokenizer.token(i)).collect(),
+                ids: ids.into_iter().map(i64::from).collect(),
+            });
+        }
+        if out.is_empty() {
+            return Err(vivace_frontend::Error::Untokenizable(format!(
+                "{text:?} has nothing Chatterbox's tokenizer can read: give some words to speak"
+            ))
+            .into());
+        }
+        Ok(out)
+    }
+
+    fn start(
+        &self,
+        sentence: &Sentence,
+        params: &ChatterboxParams,
+    ) -> Result<ChatterboxSequence, SynthError> {
+        if let Some(language) = params.language.as_deref() {
+            if !language.eq_ignore_ascii_case("en") {
+                return Err(SynthError::InvalidParams(format!(
+                    "language {language:?}: this Chatterbox checkpoint speaks English only (en); the 23-language checkpoint (t3_mtl23ls_v2.safetensors) is not supported yet"
+                )));
+            }
+        }
+        let voice = params.voice.clone().or_else(|| self.builtin.clone()).ok_or_else(|| {
+            SynthError::InvalidParams(
+                "this Chatterbox folder has no built-in voice (conds.pt): give a reference recording to clone".into(),
+            )
+        })?;
+        let conditioning = self.conditioning(&voice, params.exaggeration)?;
+        let ids = sentence
+            .ids
+            .iter()
+            .map(|&i| u32::try_from(i))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| SynthError::Mismatch("a negative token id"))?;
+        let generation = self
+            .t3
+            .start(&conditioning, &ids, &self.decode_params(params))?;
+        let mut params = params.clone();
+        params.seed = Some(params.seed.unwrap_or_else(fresh_seed));
+        Ok(ChatterboxSequence {
+            generation,
+            source: SeededSource::new(params.seed.unwrap_or(0)),
+            params,
+            voice,
+        })
+    }
+
+    fn step(&self, batch: &mut [&mut ChatterboxSequence]) -> Result<Vec<Chunk>, StepError> {
+        let mut chunks = Vec::with_capacity(batch.len());
+        for seq in batch.iter_mut() {
+            let seq = &mut **seq;
+            let fail = |e: SynthError| ProbeError::Failed(e);
+            self.t3
+                .next_token(&mut seq.generation, &mut seq.source)
+                .map_err(|e| fail(e.into()))?;
+            match seq.generation.finish() {
+                None => chunks.push(Chunk {
+                    audio: Vec::new(),
+                    done: false,
+                }),
+                Some(_) => chunks.push(Chunk {
+                    audio: self.speak(seq).map_err(fail)?,
+                    done: true,
+                }),
+            }
+        }
+        Ok(chunks)
+    }
+
+    fn smoke_test(&self) -> Result<(), SynthError> {
+        // One prefill and one token: proves T3 runs on its device.
+        let Some(voice) = self.builtin.clone() else {
+            return Ok(());
+        };
+        let conditioning = self.conditioning(&voice, 0.5)?;
+        let params = DecodeParams {
+            max_tokens: 1,
+            ..DecodeParams::defaults(self.t3.config().variant)
+        };
+        let mut g = self.t3.start(&conditioning, &[14], &params)?;
+        self.t3.next_token(&mut g, &mut SeededSource::new(0))?;
+        Ok(())
+    }
+}
+
+impl ChatterboxVoice {
+    /// Both halves' conditioning from a reference recording, as
+    /// `prepare_conditionals` makes it: S3Gen's prompt from the first 10 s
+    /// at 24 kHz, T3's prompt tokens from the first 6 s at 16 kHz (at most
+    /// 150), the speaker embedding from the whole 16 kHz recording.
+    fn clone_voice(
+        &self,
+        samples: &[f32],
+        sample_rate: u32,
+        exaggeration: f32,
+    ) -> Result<VoiceConditioning, SynthError> {
+        let (Some(reference), Some(speaker)) = (&self.reference, &self.speaker) else {
+            return Err(SynthError::InvalidParams(
+                "this Chatterbox folder cannot clone: it needs ve.safetensors (the voice encoder) and an S3Gen checkpoint with its speech tokenizer and speaker encoder".into(),
+            ));
+        };
+        let what = Path::new("the reference recording");
+        if sample_rate < MIN_SAMPLE_RATE {
+            return Err(ReferenceError::SampleRate {
+                path: what.to_path_buf(),
+                rate: sample_rate,
+            }
+            .into());
+        }
+        let wav24 = resample(samples, sample_rate, S3GEN_RATE)?;
+        let wav16 = resample(&wav24, S3GEN_RATE, TOKENIZER_RATE)?;
+        let seconds = |s: f64, rate: u32| (s * f64::from(rate)) as usize;
+        let s3gen_part = &wav24[..wav24.len().min(seconds(MAX_REFERENCE_SECONDS, S3GEN_RATE))];
+        let prompt = reference.prompt(s3gen_part, what)?;
+        let t3_part = &wav16[..wav16.len().min(seconds(T3_PROMPT_SECONDS, TOKENIZER_RATE))];
+        let mut prompt_tokens = reference.tokens(t3_part)?;
+        prompt_tokens.truncate(T3_PROMPT_TOKENS);
+        Ok(VoiceConditioning {
+            t3: T3Conditioning {
+                speaker: speaker.embed(&wav16, what)?,
+                prompt_tokens,
+                exaggeration,
+            },
+            prompt,
+        })
+    }
+}

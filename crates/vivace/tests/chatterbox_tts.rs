@@ -1,0 +1,175 @@
+//! The whole Chatterbox voice through `vivace say`, against the reference
+//! (`chatterbox-tts` 0.1.7) on small random weights: text in, T3's greedy
+//! speech tokens, S3Gen with its flow noise injected and the vocoder's noise
+//! off, audio out. Goldens from `tools/make_t3_goldens.py` (the fixture
+//! folder is laid out as a published checkpoint, plus `s3gen_config.json`
+//! for its small S3Gen).
+
+use std::path::{Path, PathBuf};
+
+use crate::util::{relative_l2, scratch, stderr, vivace};
+
+/// The whole pipeline's tolerance: part 1's (S3Gen) waveform bound.
+const WAVEFORM_TOLERANCE: f64 = 1e-3;
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../vivace-models/tests/fixtures/t3")
+}
+
+fn golden(name: &str) -> candle_core::Tensor {
+    let all = candle_core::safetensors::load(
+        fixture().join("goldens.safetensors"),
+        &candle_core::Device::Cpu,
+    )
+    .expect("goldens");
+    all.get(name)
+        .unwrap_or_else(|| panic!("golden {name}"))
+        .clone()
+}
+
+fn read_wav_f32(path: &Path) -> (u32, Vec<f32>) {
+    let mut reader = hound::WavReader::open(path).expect("a WAV");
+    let rate = reader.spec().sample_rate;
+    let samples = reader
+        .samples::<f32>()
+        .map(|s| s.expect("sample"))
+        .collect();
+    (rate, samples)
+}
+
+/// `say` with the flags of a parity run, into `dir`.
+fn say(voice: &Path, dir: &Path, extra: &[&str]) -> std::process::Output {
+    vivace()
+        .args(["say", "--voice"])
+        .arg(voice)
+        .args([
+            "--temperature",
+            "0",
+            "--max-tokens",
+            "40",
+            "--vocoder-noise",
+            "0",
+        ])
+        .arg("--flow-noise")
+        .arg(fixture().join("flow_noise.npy"))
+        .arg("--speech-tokens-out")
+        .arg(dir.join("tokens.txt"))
+        .args([
+            "--no-normalize",
+            "--sample-format",
+            "f32",
+            "--device",
+            "cpu",
+            "-f",
+        ])
+        .arg(dir.join("out.wav"))
+        .args(extra)
+        .output()
+        .expect("vivace runs")
+}
+
+#[test]
+fn text_to_speech_matches_the_reference_end_to_end() {
+    let dir = scratch();
+    let out = say(&fixture(), dir.path(), &["Hello from Vivace."]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Random weights never draw the stop token: cut at the maximum, with a warning.
+    assert!(stderr(&out).contains("no stop token"), "{}", stderr(&out));
+    let tokens: Vec<i64> = std::fs::read_to_string(dir.path().join("tokens.txt"))
+        .expect("tokens file")
+        .lines()
+        .map(|l| l.parse().expect("one integer per line"))
+        .collect();
+    let want: Vec<i64> = golden("case0.speech_tokens").to_vec1().expect("tokens");
+    assert_eq!(tokens, want, "speech tokens");
+    let (rate, wav) = read_wav_f32(&dir.path().join("out.wav"));
+    assert_eq!(rate, 24_000);
+    let want: Vec<f32> = golden("case0.wav").to_vec1().expect("wav");
+    let err = relative_l2(&wav, &want);
+    eprintln!(
+        "whole voice: relative L2 {err:.2e} over {} samples",
+        want.len()
+    );
+    assert!(err < WAVEFORM_TOLERANCE, "relative L2 {err:.2e}");
+}
+
+#[test]
+fn bad_chatterbox_requests_say_what_is_wrong() {
+    let dir = scratch();
+    // A language this checkpoint does not speak.
+    let out = say(&fixture(), dir.path(), &["--language", "fr", "Bonjour."]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("English only"), "{}", stderr(&out));
+    // A folder missing a file names what it looked for.
+    let partial = scratch();
+    for f in ["t3_cfg.safetensors", "tokenizer.json", "conds.pt"] {
+        std::fs::copy(fixture().join(f), partial.path().join(f)).expect("copy");
+    }
+    let out = say(partial.path(), dir.path(), &["Hello."]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("s3gen.safetensors") && err.contains("S3Gen"),
+        "{err}"
+    );
+    // Flags of another family are refused by a VITS voice by name.
+    let out = vivace()
+        .args(["say", "--cfg-weight", "0.3", "--device", "cpu", "-f"])
+        .arg(dir.path().join("vits.wav"))
+        .arg("Hello.")
+        .output()
+        .expect("vivace runs");
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("cfg_weight"), "{}", stderr(&out));
+}
+
+/// The fixture of Chatterbox's voice encoder (`tools/make_t3_goldens.py`).
+fn ve_fixture(name: &str) -> PathBuf {
+    crate::util::fixtures().join("chatterbox_ve").join(name)
+}
+
+#[test]
+fn the_speaker_embedding_matches_chatterboxs_voice_encoder() {
+    use vivace::family::chatterbox::speaker::SpeakerEncoder;
+    use vivace_frontend::mel::MelSpectrogram;
+    use vivace_frontend::trim::trim_top_db;
+
+    let goldens = candle_core::safetensors::load(
+        ve_fixture("goldens.safetensors"),
+        &candle_core::Device::Cpu,
+    )
+    .expect("goldens");
+    let wav: Vec<f32> = goldens["wav"].to_vec1().expect("wav");
+    // librosa.effects.trim's span, exactly.
+    let trimmed = trim_top_db(&wav, 20.0);
+    let start = (trimmed.as_ptr() as usize - wav.as_ptr() as usize) / 4;
+    let span: Vec<i64> = goldens["trim"].to_vec1().expect("span");
+    assert_eq!(
+        [start as i64, (start + trimmed.len()) as i64],
+        [span[0], span[1]]
+    );
+    // The 40-band power mel with reflect padding.
+    let mel = MelSpectrogram::chatterbox_voice_encoder().compute(trimmed);
+    let want: Vec<f32> = goldens["mel"]
+        .flatten_all()
+        .and_then(|t| t.to_vec1())
+        .expect("mel");
+    let err = relative_l2(&mel, &want);
+    eprintln!("voice-encoder mel: relative L2 {err:.2e}");
+    assert!(err < 1e-5, "mel relative L2 {err:.2e}");
+    // The embedding: windows, LSTM, mean, norm.
+    let encoder = SpeakerEncoder::load(&ve_fixture("ve.safetensors"), &candle_core::Device::Cpu)
+        .expect("ve.safetensors loads");
+    let got = encoder
+        .embed(&wav, Path::new("fixture"))
+        .expect("an embedding");
+    let want: Vec<f32> = goldens["embedding"].to_vec1().expect("embedding");
+    let err = relative_l2(&got, &want);
+    eprintln!("speaker embedding: relative L2 {err:.2e}");
+    assert!(err < 1e-4, "embedding relative L2 {err:.2e}");
+    // Silence has no speaker.
+    let err = encoder
+        .embed(&[0.0; 16_000], Path::new("silence.wav"))
+        .expect_err("silence");
+    assert!(err.to_string().contains("silence.wav"), "{err}");
+}
