@@ -3,11 +3,12 @@
 //! conditioning, the prefill and a fixed number of decoded tokens with the
 //! reference's default sampling (CFG 0.5, a seeded source).
 //!
-//!     cargo run --release -p vivace-models --example t3_bench -- DIR [--tokens 250] [--text 60] [--precision bf16] [--runs 3] [--json]
+//!     cargo run --release -p vivace-models --example t3_bench -- DIR [--tokens 250] [--text 60] [--precision bf16] [--runs 3] [--batch N] [--json]
 //!
 //! `DIR` holds `t3_cfg.safetensors` and `conds.pt`. The text is `--text`
 //! fixed token ids. Prints the median prefill time and decode rate
-//! (tokens/s), and the process's peak resident memory.
+//! (tokens/s; with `--batch N`, N sequences decoded together, the rate
+//! summed over them), and the process's peak resident memory.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -19,9 +20,10 @@ use vivace_models::nn::sampling::SeededSource;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let usage =
-        "usage: t3_bench DIR [--tokens N] [--text N] [--precision f32|bf16] [--runs N] [--json]";
+        "usage: t3_bench DIR [--tokens N] [--text N] [--precision f32|bf16] [--runs N] [--batch N] [--json]";
     let dir = PathBuf::from(args.next().ok_or(usage)?);
     let (mut tokens, mut text_len, mut runs, mut json) = (250usize, 60usize, 1usize, false);
+    let mut batch = 1usize;
     let mut precision = Precision::F32;
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -29,6 +31,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--text" => text_len = args.next().ok_or(usage)?.parse()?,
             "--runs" => runs = args.next().ok_or(usage)?.parse()?,
             "--precision" => precision = args.next().ok_or(usage)?.parse()?,
+            "--batch" => batch = args.next().ok_or(usage)?.parse::<usize>()?.max(1),
             "--json" => json = true,
             other => return Err(format!("unknown argument {other}; {usage}").into()),
         }
@@ -50,12 +53,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let conditioning = t3.conditioning(&cond)?;
         cond_s.push(t.elapsed().as_secs_f64());
         let t = Instant::now();
-        let mut g = t3.start(&conditioning, &text, &params)?;
-        prefill_s.push(t.elapsed().as_secs_f64());
-        let mut source = SeededSource::new(run as u64);
+        let mut gens = Vec::with_capacity(batch);
+        for b in 0..batch {
+            let source = Box::new(SeededSource::new((run * batch + b) as u64));
+            gens.push(t3.start(&conditioning, &text, &params, source)?);
+        }
+        prefill_s.push(t.elapsed().as_secs_f64() / batch as f64);
         let t = Instant::now();
-        while t3.next_token(&mut g, &mut source)?.is_some() {}
-        generated = g.generated().len();
+        loop {
+            let mut refs: Vec<&mut _> = gens.iter_mut().collect();
+            if t3.step(&mut refs)?.iter().all(Option::is_none) {
+                break;
+            }
+        }
+        generated = gens.iter().map(|g| g.generated().len()).sum();
         decode_rate.push(generated as f64 / t.elapsed().as_secs_f64());
     }
     let median = |v: &mut Vec<f64>| {
@@ -70,11 +81,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let peak_mb = peak_rss_mb();
     if json {
         println!(
-            "{{\"load_s\": {load_s:.3}, \"conditioning_s\": {cond_s:.4}, \"prefill_s\": {prefill_s:.4}, \"tokens\": {generated}, \"tokens_per_s\": {rate:.3}, \"peak_rss_mb\": {peak_mb:.0}, \"precision\": \"{precision:?}\"}}"
+            "{{\"load_s\": {load_s:.3}, \"conditioning_s\": {cond_s:.4}, \"prefill_s\": {prefill_s:.4}, \"tokens\": {generated}, \"tokens_per_s\": {rate:.3}, \"peak_rss_mb\": {peak_mb:.0}, \"precision\": \"{precision:?}\", \"batch\": {batch}}}"
         );
     } else {
         println!(
-            "load {load_s:.2} s, conditioning {cond_s:.3} s, prefill ({} positions) {prefill_s:.3} s, decode {generated} tokens at {rate:.2} tokens/s, peak RSS {peak_mb:.0} MB ({precision:?})",
+            "load {load_s:.2} s, conditioning {cond_s:.3} s, prefill ({} positions) {prefill_s:.3} s, decode {generated} tokens ({batch} at once) at {rate:.2} tokens/s, peak RSS {peak_mb:.0} MB ({precision:?})",
             34 + text_len + 4
         );
     }

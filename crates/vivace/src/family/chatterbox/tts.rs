@@ -74,7 +74,15 @@ impl Family for ChatterboxFamily {
     }
 
     fn load(&self, path: &Path, ctx: &LoadContext<'_>) -> Result<Arc<dyn Voice>, SynthError> {
-        Ok(Arc::new(ChatterboxVoice::load(path, ctx.device)?))
+        // bf16 (VIVACE_PRECISION=bf16) halves the bytes T3 reads per token;
+        // its products and sums stay f32. S3Gen stays f32.
+        let precision = match ctx.dtype {
+            DType::BF16 => Precision::Bf16,
+            _ => Precision::F32,
+        };
+        Ok(Arc::new(ChatterboxVoice::load(
+            path, ctx.device, precision,
+        )?))
     }
 
     /// The English model as `ResembleAI/chatterbox` publishes it.
@@ -154,7 +162,6 @@ pub struct ChatterboxParams {
 /// One sentence being decoded.
 pub struct ChatterboxSequence {
     generation: Generation,
-    source: SeededSource,
     params: ChatterboxParams,
     voice: Arc<VoiceConditioning>,
 }
@@ -173,8 +180,9 @@ pub struct ChatterboxVoice {
 }
 
 impl ChatterboxVoice {
-    /// Loads the checkpoint folder `dir` on `device`.
-    pub fn load(dir: &Path, device: &Device) -> Result<Self, SynthError> {
+    /// Loads the checkpoint folder `dir` on `device`, T3's decode weights
+    /// in `precision`.
+    pub fn load(dir: &Path, device: &Device, precision: Precision) -> Result<Self, SynthError> {
         let find = |names: &[&str], what: &str| -> Result<PathBuf, SynthError> {
             names
                 .iter()
@@ -192,7 +200,7 @@ impl ChatterboxVoice {
         let t3_path = find(&T3_FILES, "T3 checkpoint")?;
         let s3gen_path = find(&S3GEN_FILES, "S3Gen checkpoint")?;
         let tokenizer_path = find(&[TOKENIZER_FILE], "English tokenizer")?;
-        let t3 = T3::load(&t3_path, device, Precision::F32)?;
+        let t3 = T3::load(&t3_path, device, precision)?;
         if t3.config().variant != T3Variant::English {
             return Err(vivace_models::Error::Unsupported(format!(
                 "{}: the multilingual T3 needs its grapheme tokenizer, which Vivace does not read yet; use the English checkpoint (t3_cfg.safetensors)",
@@ -504,37 +512,44 @@ impl Model for ChatterboxVoice {
             .map(|&i| u32::try_from(i))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|_| SynthError::Mismatch("a negative token id"))?;
-        let generation = self
-            .t3
-            .start(&conditioning, &ids, &self.decode_params(params))?;
         let mut params = params.clone();
-        params.seed = Some(params.seed.unwrap_or_else(fresh_seed));
+        let seed = params.seed.unwrap_or_else(fresh_seed);
+        params.seed = Some(seed);
+        let generation = self.t3.start(
+            &conditioning,
+            &ids,
+            &self.decode_params(&params),
+            Box::new(SeededSource::new(seed)),
+        )?;
         Ok(ChatterboxSequence {
             generation,
-            source: SeededSource::new(params.seed.unwrap_or(0)),
             params,
             voice,
         })
     }
 
+    /// One token for every sentence of the batch, decoded together (each
+    /// weight read once for all); a sentence that ends runs S3Gen and
+    /// returns its audio.
     fn step(&self, batch: &mut [&mut ChatterboxSequence]) -> Result<Vec<Chunk>, StepError> {
+        let fail = |e: SynthError| ProbeError::Failed(e);
+        {
+            let mut generations: Vec<&mut Generation> =
+                batch.iter_mut().map(|s| &mut s.generation).collect();
+            self.t3.step(&mut generations).map_err(|e| fail(e.into()))?;
+        }
         let mut chunks = Vec::with_capacity(batch.len());
-        for seq in batch.iter_mut() {
-            let seq = &mut **seq;
-            let fail = |e: SynthError| ProbeError::Failed(e);
-            self.t3
-                .next_token(&mut seq.generation, &mut seq.source)
-                .map_err(|e| fail(e.into()))?;
-            match seq.generation.finish() {
-                None => chunks.push(Chunk {
+        for seq in batch.iter() {
+            chunks.push(match seq.generation.finish() {
+                None => Chunk {
                     audio: Vec::new(),
                     done: false,
-                }),
-                Some(_) => chunks.push(Chunk {
+                },
+                Some(_) => Chunk {
                     audio: self.speak(seq).map_err(fail)?,
                     done: true,
-                }),
-            }
+                },
+            });
         }
         Ok(chunks)
     }
@@ -549,8 +564,13 @@ impl Model for ChatterboxVoice {
             max_tokens: 1,
             ..DecodeParams::defaults(self.t3.config().variant)
         };
-        let mut g = self.t3.start(&conditioning, &[14], &params)?;
-        self.t3.next_token(&mut g, &mut SeededSource::new(0))?;
+        let mut g = self.t3.start(
+            &conditioning,
+            &[14],
+            &params,
+            Box::new(SeededSource::new(0)),
+        )?;
+        self.t3.next_token(&mut g)?;
         Ok(())
     }
 }
