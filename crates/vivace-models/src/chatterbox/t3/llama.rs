@@ -51,6 +51,15 @@ pub struct Llama3Scaling {
     pub original_context: f64,
 }
 
+/// The RoPE scaling of Llama 3.2 (and so of T3): factor 8 below 1/8192
+/// cycles per position, kept above 4/8192.
+pub const LLAMA3_SCALING: Llama3Scaling = Llama3Scaling {
+    factor: 8.0,
+    low_freq_factor: 1.0,
+    high_freq_factor: 4.0,
+    original_context: 8192.0,
+};
+
 /// RMSNorm with a gain.
 #[derive(Debug, Clone)]
 struct RmsNorm {
@@ -541,12 +550,7 @@ mod tests {
             intermediate: 4096,
             rms_eps: 1e-5,
             rope_theta: 500_000.0,
-            rope_scaling: Some(Llama3Scaling {
-                factor: 8.0,
-                low_freq_factor: 1.0,
-                high_freq_factor: 4.0,
-                original_context: 8192.0,
-            }),
+            rope_scaling: Some(LLAMA3_SCALING),
         };
         let f = rope_frequencies(&config);
         assert_eq!(f.len(), 32);

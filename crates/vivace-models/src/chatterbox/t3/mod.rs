@@ -30,7 +30,7 @@ use candle_nn::{Embedding, Linear as CandleLinear, VarBuilder};
 use serde::{Deserialize, Serialize};
 
 pub use conditioning::{T3Conditioning, SPEAKER_EMBEDDING};
-pub use llama::{Llama, Llama3Scaling, LlamaCache, LlamaConfig};
+pub use llama::{Llama, Llama3Scaling, LlamaCache, LlamaConfig, LLAMA3_SCALING};
 pub use perceiver::Perceiver;
 
 use crate::nn::checkpoint::Checkpoint;
@@ -539,12 +539,7 @@ fn read_config(checkpoint: &Checkpoint) -> Result<T3Config> {
             intermediate,
             rms_eps: 1e-5,
             rope_theta: 500_000.0,
-            rope_scaling: Some(Llama3Scaling {
-                factor: 8.0,
-                low_freq_factor: 1.0,
-                high_freq_factor: 4.0,
-                original_context: 8192.0,
-            }),
+            rope_scaling: Some(LLAMA3_SCALING),
         },
         text_vocab,
         speech_vocab,
