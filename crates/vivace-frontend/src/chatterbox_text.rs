@@ -1,6 +1,7 @@
 //! Chatterbox's text front end: the reference's punctuation clean-up
-//! (`punc_norm` in `tts.py`) and its English tokenizer (`EnTokenizer`: a
-//! Hugging Face `tokenizer.json`, spaces written as `[SPACE]`).
+//! (`punc_norm` in `tts.py`), its English tokenizer (`EnTokenizer`: a
+//! Hugging Face `tokenizer.json`, spaces written as `[SPACE]`) and its
+//! multilingual one (`MTLTokenizer`).
 //!
 //! The tokenizer file is read with the `tokenizers` crate, the Rust core of
 //! the Python package the reference calls, so ids are the reference's.
@@ -72,24 +73,8 @@ impl std::fmt::Debug for EnglishTokenizer {
 impl EnglishTokenizer {
     /// Reads `path`; it must have the start and stop tokens.
     pub fn from_file(path: &Path) -> Result<Self> {
-        let bad = |reason: String| Error::TokenizerFile {
-            path: path.to_path_buf(),
-            reason,
-        };
-        if !path.is_file() {
-            return Err(bad("no such file (Chatterbox's tokenizer.json)".into()));
-        }
-        let tokenizer = tokenizers::Tokenizer::from_file(path)
-            .map_err(|e| bad(format!("not a Hugging Face tokenizer.json: {e}")))?;
-        for special in [START, STOP, SPACE] {
-            if tokenizer.token_to_id(special).is_none() {
-                return Err(bad(format!(
-                    "has no {special} token: not Chatterbox's tokenizer"
-                )));
-            }
-        }
         Ok(Self {
-            tokenizer,
+            tokenizer: read_tokenizer(path)?,
             path: path.to_path_buf(),
         })
     }
@@ -111,6 +96,138 @@ impl EnglishTokenizer {
             .id_to_token(id)
             .unwrap_or_else(|| format!("<{id}>"))
     }
+}
+
+/// The languages of the multilingual model (`SUPPORTED_LANGUAGES` in
+/// `mtl_tts.py`): ISO 639-1 code and name.
+pub const LANGUAGES: [(&str, &str); 23] = [
+    ("ar", "Arabic"),
+    ("da", "Danish"),
+    ("de", "German"),
+    ("el", "Greek"),
+    ("en", "English"),
+    ("es", "Spanish"),
+    ("fi", "Finnish"),
+    ("fr", "French"),
+    ("he", "Hebrew"),
+    ("hi", "Hindi"),
+    ("it", "Italian"),
+    ("ja", "Japanese"),
+    ("ko", "Korean"),
+    ("ms", "Malay"),
+    ("nl", "Dutch"),
+    ("no", "Norwegian"),
+    ("pl", "Polish"),
+    ("pt", "Portuguese"),
+    ("ru", "Russian"),
+    ("sv", "Swedish"),
+    ("sw", "Swahili"),
+    ("tr", "Turkish"),
+    ("zh", "Chinese"),
+];
+
+/// The multilingual model's tokenizer (`grapheme_mtl_merged_expanded_v1.json`)
+/// with the reference's `MTLTokenizer.encode`: lower case, NFKD, the
+/// language's own step, the language token first, spaces as `[SPACE]`.
+///
+/// Language steps: Korean syllables become jamo (NFKD already does it; the
+/// reference then strips the ends). Hebrew diacritics and Russian stress
+/// marks come from optional packages the reference skips when missing, and
+/// so does Vivace, with a warning. Japanese (kanji to hiragana) and Chinese
+/// (segmentation and Cangjie codes) are not ported yet: an error says so.
+pub struct MultilingualTokenizer {
+    tokenizer: tokenizers::Tokenizer,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for MultilingualTokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MultilingualTokenizer")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl MultilingualTokenizer {
+    /// Reads `path`; it must have the start, stop and space tokens.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        Ok(Self {
+            tokenizer: read_tokenizer(path)?,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The ids of `text` (already normalized with [`punc_norm`]) in
+    /// `language` (an ISO 639-1 code of [`LANGUAGES`]), without start and
+    /// stop tokens.
+    pub fn encode(&self, text: &str, language: &str) -> Result<Vec<u32>> {
+        use unicode_normalization::UnicodeNormalization;
+        let language = language.to_ascii_lowercase();
+        if !LANGUAGES.iter().any(|(code, _)| *code == language) {
+            let known: Vec<&str> = LANGUAGES.iter().map(|(code, _)| *code).collect();
+            return Err(Error::Untokenizable(format!(
+                "Chatterbox does not speak language {language:?}: use one of {}",
+                known.join(", ")
+            )));
+        }
+        let mut text: String = text.to_lowercase().nfkd().collect();
+        match language.as_str() {
+            "ko" => text = text.chars().flat_map(hangul_jamo).collect::<String>().trim().to_string(),
+            "ja" | "zh" => {
+                return Err(Error::Untokenizable(format!(
+                    "Chatterbox's {language} front end (kanji to hiragana, or Chinese segmentation and Cangjie codes) is not ported yet: no {language} text can be spoken"
+                )))
+            }
+            "he" => tracing::warn!("Hebrew diacritics are not added (the reference skips them too without dicta_onnx)"),
+            "ru" => tracing::warn!("Russian stress marks are not added (the reference skips them too without russian_text_stresser)"),
+            _ => {}
+        }
+        let text = format!("[{language}]{text}").replace(' ', SPACE);
+        let encoding = self
+            .tokenizer
+            .encode(text.as_str(), false)
+            .map_err(|e| Error::Untokenizable(format!("cannot tokenize {text:?}: {e}")))?;
+        Ok(encoding.get_ids().to_vec())
+    }
+}
+
+/// A precomposed Hangul syllable as its leading consonant, vowel and
+/// (optional) trailing consonant jamo; any other character unchanged.
+fn hangul_jamo(c: char) -> Vec<char> {
+    let code = c as u32;
+    if !(0xAC00..=0xD7AF).contains(&code) {
+        return vec![c];
+    }
+    let base = code - 0xAC00;
+    let mut out = vec![
+        char::from_u32(0x1100 + base / (21 * 28)).unwrap_or(c),
+        char::from_u32(0x1161 + (base % (21 * 28)) / 28).unwrap_or(c),
+    ];
+    if base % 28 > 0 {
+        out.push(char::from_u32(0x11A7 + base % 28).unwrap_or(c));
+    }
+    out
+}
+
+/// A Hugging Face tokenizer file with Chatterbox's special tokens.
+fn read_tokenizer(path: &Path) -> Result<tokenizers::Tokenizer> {
+    let bad = |reason: String| Error::TokenizerFile {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if !path.is_file() {
+        return Err(bad("no such file (Chatterbox's tokenizer file)".into()));
+    }
+    let tokenizer = tokenizers::Tokenizer::from_file(path)
+        .map_err(|e| bad(format!("not a Hugging Face tokenizer.json: {e}")))?;
+    for special in [START, STOP, SPACE] {
+        if tokenizer.token_to_id(special).is_none() {
+            return Err(bad(format!(
+                "has no {special} token: not Chatterbox's tokenizer"
+            )));
+        }
+    }
+    Ok(tokenizer)
 }
 
 #[cfg(test)]

@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""Goldens for Chatterbox's multilingual text front end: the reference's
+`punc_norm` then `MTLTokenizer.encode(text, language_id)` (chatterbox-tts
+0.1.7) on sentences in the languages whose preprocessing needs no extra
+package (all but ja and zh; he and ru run as the reference runs without
+`dicta_onnx` and `russian_text_stresser`: unchanged, with a warning).
+
+The tokenizer file is the real `grapheme_mtl_merged_expanded_v1.json`
+(from the sdist of `chatterbox-vllm` 0.2.1, MIT; `pip download --no-deps
+--no-binary :all: chatterbox-vllm==0.2.1`), copied into the fixture.
+
+    /tmp/cbenv/bin/python tools/make_mtl_tokenizer_goldens.py --tokenizer PATH/grapheme_mtl_merged_expanded_v1.json
+"""
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+import chatterbox.models.tokenizers.tokenizer as tok
+from chatterbox.tts import punc_norm
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURE = ROOT / "crates" / "vivace-frontend" / "tests" / "fixtures" / "chatterbox_mtl"
+
+SENTENCES = {
+    "ar": ["مرحبا بكم في فيفاتشي. العدد 42!", "كيف حالك اليوم؟"],
+    "da": ["Hej, hvordan har du det? Jeg har 3 katte.", "Æbler og østers på én gang."],
+    "de": ["Grüß Gott! Die Straße ist 12,5 km lang.", "Dr. Müller kommt um 9 Uhr – oder nicht?"],
+    "el": ["Καλημέρα σας. Πώς είστε σήμερα;", "ΟΔΥΣΣΕΥΣ και Σίσυφος."],
+    "en": ["Hello, World! It's 5 o'clock.", "The U.S. costs $3.50: fine…"],
+    "es": ["¿Dónde está la estación? Año 2024.", "¡Qué niño tan pequeño!"],
+    "fi": ["Hyvää päivää! Äiti söi 7 omenaa.", "Yö on pitkä ja kylmä."],
+    "fr": ["Ça va très bien, merci. L'été dernier...", "Œuvre naïve : « bonjour » !"],
+    "he": ["שלום עולם, מה שלומך?", "ספר 3 הוא הטוב ביותר."],
+    "hi": ["नमस्ते, आप कैसे हैं? मैं ठीक हूँ।", "भारत में 28 राज्य हैं।"],
+    "it": ["Perché no? È già l'una.", "Città più bella del mondo!"],
+    "ko": ["안녕하세요. 반갑습니다!", "서울은 3월에 따뜻해요."],
+    "ms": ["Selamat pagi, apa khabar?", "Saya ada 2 ekor kucing."],
+    "nl": ["Goedemorgen! Het is één uur.", "Café 't Hoekje, zo'n 4 km."],
+    "no": ["Hei på deg! Blåbærsyltetøy er godt.", "Jeg bor i Tromsø."],
+    "pl": ["Zażółć gęślą jaźń. Dzień dobry!", "Mam 15 lat; a ty?"],
+    "pt": ["Olá, tudo bem? São três horas.", "A ação começou às 8h."],
+    "ru": ["Привет, как дела? Всё хорошо.", "Москва — столица России."],
+    "sv": ["Hej då! Smörgåsbord för 2 personer.", "Åtta älgar i skogen."],
+    "sw": ["Habari yako? Nzuri sana, asante.", "Nina miaka 30."],
+    "tr": ["Günaydın! Işık çok güzel, İstanbul.", "Ağaç ılık bir öğleden sonra."],
+}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tokenizer", required=True, type=Path)
+    ap.add_argument("--out", type=Path, default=FIXTURE)
+    args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    # No Cangjie table offline (zh is not among the cases): skip the Hub.
+    tok.ChineseCangjieConverter._load_cangjie_mapping = lambda self, model_dir=None: None
+    tok.ChineseCangjieConverter._init_segmenter = lambda self: None
+    mtl = tok.MTLTokenizer(str(args.tokenizer))
+    cases = []
+    for lang, texts in SENTENCES.items():
+        for text in texts:
+            normalized = punc_norm(text)
+            cases.append(dict(language=lang, text=text, normalized=normalized,
+                              ids=mtl.encode(normalized, language_id=lang)))
+    shutil.copy(args.tokenizer, args.out / args.tokenizer.name)
+    (args.out / "cases.json").write_text(json.dumps(cases, ensure_ascii=False, indent=1) + "\n")
+    print(f"{len(cases)} sentences in {len(SENTENCES)} languages")
+
+
+if __name__ == "__main__":
+    main()
