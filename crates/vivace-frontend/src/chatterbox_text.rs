@@ -203,7 +203,7 @@ fn hangul_jamo(c: char) -> Vec<char> {
         char::from_u32(0x1100 + base / (21 * 28)).unwrap_or(c),
         char::from_u32(0x1161 + (base % (21 * 28)) / 28).unwrap_or(c),
     ];
-    if base % 28 > 0 {
+    if !base.is_multiple_of(28) {
         out.push(char::from_u32(0x11A7 + base % 28).unwrap_or(c));
     }
     out
