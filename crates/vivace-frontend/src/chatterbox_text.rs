@@ -57,42 +57,25 @@ pub fn punc_norm(text: &str) -> String {
 }
 
 /// Chatterbox's English tokenizer (`tokenizer.json`).
-pub struct EnglishTokenizer {
-    tokenizer: tokenizers::Tokenizer,
-    path: PathBuf,
-}
-
-impl std::fmt::Debug for EnglishTokenizer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EnglishTokenizer")
-            .field("path", &self.path)
-            .finish()
-    }
-}
+#[derive(Debug)]
+pub struct EnglishTokenizer(TokenizerFile);
 
 impl EnglishTokenizer {
-    /// Reads `path`; it must have the start and stop tokens.
+    /// Reads `path`; it must have the start, stop and space tokens.
     pub fn from_file(path: &Path) -> Result<Self> {
-        Ok(Self {
-            tokenizer: read_tokenizer(path)?,
-            path: path.to_path_buf(),
-        })
+        TokenizerFile::read(path).map(Self)
     }
 
     /// The ids of `text` (already normalized with [`punc_norm`]), without
     /// start and stop tokens.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
-        let spaced = text.replace(' ', SPACE);
-        let encoding = self
-            .tokenizer
-            .encode(spaced.as_str(), false)
-            .map_err(|e| Error::Untokenizable(format!("cannot tokenize {text:?}: {e}")))?;
-        Ok(encoding.get_ids().to_vec())
+        self.0.encode(text)
     }
 
     /// The token of `id`, for reports.
     pub fn token(&self, id: u32) -> String {
-        self.tokenizer
+        self.0
+            .tokenizer
             .id_to_token(id)
             .unwrap_or_else(|| format!("<{id}>"))
     }
@@ -135,26 +118,13 @@ pub const LANGUAGES: [(&str, &str); 23] = [
 /// marks come from optional packages the reference skips when missing, and
 /// so does Vivace, with a warning. Japanese (kanji to hiragana) and Chinese
 /// (segmentation and Cangjie codes) are not ported yet: an error says so.
-pub struct MultilingualTokenizer {
-    tokenizer: tokenizers::Tokenizer,
-    path: PathBuf,
-}
-
-impl std::fmt::Debug for MultilingualTokenizer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MultilingualTokenizer")
-            .field("path", &self.path)
-            .finish()
-    }
-}
+#[derive(Debug)]
+pub struct MultilingualTokenizer(TokenizerFile);
 
 impl MultilingualTokenizer {
     /// Reads `path`; it must have the start, stop and space tokens.
     pub fn from_file(path: &Path) -> Result<Self> {
-        Ok(Self {
-            tokenizer: read_tokenizer(path)?,
-            path: path.to_path_buf(),
-        })
+        TokenizerFile::read(path).map(Self)
     }
 
     /// The ids of `text` (already normalized with [`punc_norm`]) in
@@ -182,12 +152,7 @@ impl MultilingualTokenizer {
             "ru" => tracing::warn!("Russian stress marks are not added (the reference skips them too without russian_text_stresser)"),
             _ => {}
         }
-        let text = format!("[{language}]{text}").replace(' ', SPACE);
-        let encoding = self
-            .tokenizer
-            .encode(text.as_str(), false)
-            .map_err(|e| Error::Untokenizable(format!("cannot tokenize {text:?}: {e}")))?;
-        Ok(encoding.get_ids().to_vec())
+        self.0.encode(&format!("[{language}]{text}"))
     }
 }
 
@@ -209,25 +174,53 @@ fn hangul_jamo(c: char) -> Vec<char> {
     out
 }
 
-/// A Hugging Face tokenizer file with Chatterbox's special tokens.
-fn read_tokenizer(path: &Path) -> Result<tokenizers::Tokenizer> {
-    let bad = |reason: String| Error::TokenizerFile {
-        path: path.to_path_buf(),
-        reason,
-    };
-    if !path.is_file() {
-        return Err(bad("no such file (Chatterbox's tokenizer file)".into()));
+/// A Hugging Face tokenizer file with Chatterbox's special tokens: what
+/// both tokenizers read and how both encode (spaces as `[SPACE]`).
+struct TokenizerFile {
+    tokenizer: tokenizers::Tokenizer,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for TokenizerFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenizerFile")
+            .field("path", &self.path)
+            .finish()
     }
-    let tokenizer = tokenizers::Tokenizer::from_file(path)
-        .map_err(|e| bad(format!("not a Hugging Face tokenizer.json: {e}")))?;
-    for special in [START, STOP, SPACE] {
-        if tokenizer.token_to_id(special).is_none() {
-            return Err(bad(format!(
-                "has no {special} token: not Chatterbox's tokenizer"
-            )));
+}
+
+impl TokenizerFile {
+    fn read(path: &Path) -> Result<Self> {
+        let bad = |reason: String| Error::TokenizerFile {
+            path: path.to_path_buf(),
+            reason,
+        };
+        if !path.is_file() {
+            return Err(bad("no such file (Chatterbox's tokenizer file)".into()));
         }
+        let tokenizer = tokenizers::Tokenizer::from_file(path)
+            .map_err(|e| bad(format!("not a Hugging Face tokenizer.json: {e}")))?;
+        for special in [START, STOP, SPACE] {
+            if tokenizer.token_to_id(special).is_none() {
+                return Err(bad(format!(
+                    "has no {special} token: not Chatterbox's tokenizer"
+                )));
+            }
+        }
+        Ok(Self {
+            tokenizer,
+            path: path.to_path_buf(),
+        })
     }
-    Ok(tokenizer)
+
+    /// The ids of `text` with its spaces written as `[SPACE]`.
+    fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        let encoding = self
+            .tokenizer
+            .encode(text.replace(' ', SPACE).as_str(), false)
+            .map_err(|e| Error::Untokenizable(format!("cannot tokenize {text:?}: {e}")))?;
+        Ok(encoding.get_ids().to_vec())
+    }
 }
 
 #[cfg(test)]

@@ -103,6 +103,18 @@ impl Checkpoint {
         }
     }
 
+    /// The shape of the tensor stored under `name`, read from the file's
+    /// index without loading its values.
+    pub fn dims(&self, name: &str) -> Option<Vec<usize>> {
+        match &self.store {
+            Store::Safetensors(st) => st.get(name).ok().map(|view| view.shape().to_vec()),
+            Store::Torch(pth) => pth
+                .tensor_infos()
+                .get(name)
+                .map(|info| info.layout.dims().to_vec()),
+        }
+    }
+
     /// A [`VarBuilder`] over this checkpoint's tensors in `dtype` on
     /// `device`, with weight norm folded.
     pub fn var_builder(self, dtype: DType, device: &Device) -> VarBuilder<'static> {

@@ -72,6 +72,20 @@ impl UniformSource for SeededSource {
     }
 }
 
+/// A fresh seed when a request gives none: the clock and a counter, so two
+/// calls in the same instant still differ.
+pub fn fresh_seed() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    nanos
+        ^ COUNTER
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
 /// `n` standard normal numbers from `source` by the Box–Muller transform
 /// (two per pair of draws), in f32.
 pub fn gaussian(source: &mut impl UniformSource, n: usize) -> Vec<f32> {

@@ -343,7 +343,7 @@ fn seeded_gaussian(
             .get(item)
             .copied()
             .flatten()
-            .unwrap_or_else(fresh_seed);
+            .unwrap_or_else(crate::nn::sampling::fresh_seed);
         for channel in 0..c {
             let stream = seed
                 ^ (stage as u64).wrapping_mul(0xA076_1D64_78BD_642F)
@@ -352,19 +352,6 @@ fn seeded_gaussian(
         }
     }
     Tensor::from_vec(values, (b, c, t), &Device::Cpu)
-}
-
-/// A seed for an unseeded item of a seeded batch: the clock and a counter.
-fn fresh_seed() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    nanos
-        ^ COUNTER
-            .fetch_add(1, Ordering::Relaxed)
-            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
 #[cfg(test)]

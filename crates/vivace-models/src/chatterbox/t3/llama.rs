@@ -119,6 +119,13 @@ impl LlamaCache {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
+
+    /// Whether its blocks keep their keys and values on the CPU.
+    fn is_cpu(&self) -> bool {
+        self.layers
+            .iter()
+            .all(|l| matches!(l, LayerCache::Cpu { .. }))
+    }
 }
 
 /// The backbone.
@@ -145,6 +152,11 @@ impl Llama {
                 let vb = vb.pp(format!("layers.{i}"));
                 let attn = vb.pp("self_attn");
                 let mlp = vb.pp("mlp");
+                // The fused products are made from f32 parts and stored in
+                // `precision` once, when fused.
+                let part = |n: &str, vb: &VarBuilder, i: usize, o: usize| {
+                    Linear::load(i, o, false, Precision::F32, vb.pp(n))
+                };
                 let proj = |n: &str, vb: &VarBuilder, i: usize, o: usize| {
                     Linear::load(i, o, false, precision, vb.pp(n))
                 };
@@ -152,9 +164,9 @@ impl Llama {
                     input_norm: RmsNorm::load(h, config.rms_eps, vb.pp("input_layernorm"))?,
                     qkv: Linear::concat(
                         &[
-                            proj("q_proj", &attn, h, a)?,
-                            proj("k_proj", &attn, h, a)?,
-                            proj("v_proj", &attn, h, a)?,
+                            part("q_proj", &attn, h, a)?,
+                            part("k_proj", &attn, h, a)?,
+                            part("v_proj", &attn, h, a)?,
                         ],
                         precision,
                     )?,
@@ -162,8 +174,8 @@ impl Llama {
                     post_norm: RmsNorm::load(h, config.rms_eps, vb.pp("post_attention_layernorm"))?,
                     gate_up: Linear::concat(
                         &[
-                            proj("gate_proj", &mlp, h, config.intermediate)?,
-                            proj("up_proj", &mlp, h, config.intermediate)?,
+                            part("gate_proj", &mlp, h, config.intermediate)?,
+                            part("up_proj", &mlp, h, config.intermediate)?,
                         ],
                         precision,
                     )?,
@@ -209,7 +221,11 @@ impl Llama {
     /// final-normed hidden states. On error the cache may be partly
     /// appended: the sequence must not continue.
     pub fn forward(&self, x: &Tensor, cache: &mut LlamaCache) -> Result<Tensor> {
-        let (_, t, _) = x.dims3()?;
+        let (b, t, _) = x.dims3()?;
+        if t == 1 && applies_to(x) && cache.is_cpu() {
+            // One position: the decode step, whose kernel reads the cache in place.
+            return self.forward_step(x, &mut [cache], &[b]);
+        }
         let past = cache.len;
         let (cos, sin) = self.rotary(past, t)?;
         let mask = match t {
@@ -249,11 +265,7 @@ impl Llama {
                 caches.len()
             );
         }
-        let cpu = applies_to(x)
-            && caches
-                .iter()
-                .all(|c| c.layers.iter().all(|l| matches!(l, LayerCache::Cpu { .. })));
-        if !cpu {
+        if !(applies_to(x) && caches.iter().all(|c| c.is_cpu())) {
             let mut outs = Vec::with_capacity(caches.len());
             let mut row0 = 0;
             for (cache, &r) in caches.iter_mut().zip(rows) {
@@ -405,11 +417,7 @@ impl Llama {
                 };
                 keys.extend(position_major(&k)?);
                 values.extend(position_major(&v)?);
-                if t == 1 {
-                    let q = q.flatten_all()?.to_vec1::<f32>()?;
-                    let out = decode_attention(&q, keys, values, [b, heads, dh], scale as f32);
-                    Tensor::from_vec(out, (b, 1, a), &self.device)?
-                } else if past == 0 {
+                if past == 0 {
                     attend(&q, &k, &v, scale, mask)?
                 } else {
                     let all = |c: &[f32]| -> Result<Tensor> {

@@ -494,8 +494,8 @@ fn read_config(checkpoint: &Checkpoint) -> Result<T3Config> {
         ));
     }
     let shape = |name: &str| -> Result<Vec<usize>> {
-        match checkpoint.get(name, &Device::Cpu)? {
-            Some(t) => Ok(t.dims().to_vec()),
+        match checkpoint.dims(name) {
+            Some(dims) => Ok(dims),
             None => Err(wrong(format!(
                 "no tensor {name}: not a Chatterbox T3 checkpoint (t3_cfg.safetensors or t3_mtl23ls_v2.safetensors)"
             ))),

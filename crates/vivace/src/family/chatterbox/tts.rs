@@ -22,7 +22,7 @@ use vivace_models::chatterbox::s3gen::{FlowNoise, Prompt, S3Gen, S3GenConfig, Se
 use vivace_models::chatterbox::t3::{
     DecodeParams, Finish, Generation, Precision, T3Conditioning, T3Variant, T3,
 };
-use vivace_models::nn::sampling::SeededSource;
+use vivace_models::nn::sampling::{fresh_seed, SeededSource};
 use vivace_perf::batch::ProbeError;
 
 use super::reference::{
@@ -30,7 +30,7 @@ use super::reference::{
     TOKENIZER_RATE,
 };
 use super::speaker::SpeakerEncoder;
-use super::voice_conversion::{BUILTIN_VOICE, S3GEN_FILES};
+use super::voice_conversion::{find_in, BUILTIN_VOICE, S3GEN_FILES};
 use crate::family::{
     Capabilities, Chunk, Family, LoadContext, Model, Sentence, SpeakerRef, StepError, Voice,
 };
@@ -183,19 +183,8 @@ impl ChatterboxVoice {
     /// Loads the checkpoint folder `dir` on `device`, T3's decode weights
     /// in `precision`.
     pub fn load(dir: &Path, device: &Device, precision: Precision) -> Result<Self, SynthError> {
-        let find = |names: &[&str], what: &str| -> Result<PathBuf, SynthError> {
-            names
-                .iter()
-                .map(|f| dir.join(f))
-                .find(|p| p.is_file())
-                .ok_or_else(|| {
-                    vivace_models::Error::Unsupported(format!(
-                        "{}: no {what} here (looked for {}); download the checkpoint with `vivace download chatterbox`, or place the published files there",
-                        dir.display(),
-                        names.join(", ")
-                    ))
-                    .into()
-                })
+        let find = |names: &[&str], what: &str| {
+            find_in(dir, names, what, "; download the checkpoint with `vivace download chatterbox`, or place the published files there")
         };
         let t3_path = find(&T3_FILES, "T3 checkpoint")?;
         let s3gen_path = find(&S3GEN_FILES, "S3Gen checkpoint")?;
@@ -389,18 +378,6 @@ fn append_tokens(path: &Path, tokens: &[u32]) -> Result<(), SynthError> {
         }
         .into()
     })
-}
-
-/// A fresh seed when the request gives none.
-fn fresh_seed() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    h.finish()
 }
 
 impl Model for ChatterboxVoice {

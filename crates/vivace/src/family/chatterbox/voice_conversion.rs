@@ -22,6 +22,27 @@ pub const BUILTIN_VOICE: &str = "conds.pt";
 /// The longest source the tokenizer takes in one piece, in seconds.
 pub const MAX_SOURCE_SECONDS: f64 = 30.0;
 
+/// The first of `names` that is a file in `dir`, or an error naming `what`,
+/// the files looked for, and `hint` (appended as is).
+pub fn find_in(
+    dir: &Path,
+    names: &[&str],
+    what: &str,
+    hint: &str,
+) -> Result<PathBuf, vivace_models::Error> {
+    names
+        .iter()
+        .map(|f| dir.join(f))
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            vivace_models::Error::Unsupported(format!(
+                "{}: no {what} here (looked for {}){hint}",
+                dir.display(),
+                names.join(", ")
+            ))
+        })
+}
+
 /// How the randomness of one conversion is drawn.
 #[derive(Debug, Clone)]
 pub struct Randomness {
@@ -44,17 +65,7 @@ impl VoiceConverter {
     /// of [`S3GEN_FILES`].
     pub fn load(path: &Path, device: &Device) -> Result<Self, ReferenceError> {
         let checkpoint = match path.is_dir() {
-            true => S3GEN_FILES
-                .iter()
-                .map(|f| path.join(f))
-                .find(|p| p.is_file())
-                .ok_or_else(|| {
-                    vivace_models::Error::Unsupported(format!(
-                        "{}: no S3Gen checkpoint here (looked for {})",
-                        path.display(),
-                        S3GEN_FILES.join(", ")
-                    ))
-                })?,
+            true => find_in(path, &S3GEN_FILES, "S3Gen checkpoint", "")?,
             false => path.to_path_buf(),
         };
         Ok(Self {
