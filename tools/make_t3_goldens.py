@@ -29,6 +29,16 @@ Run from the repository root:
     /tmp/cbenv/bin/python tools/make_t3_goldens.py --tokenizer PATH/tokenizer.json
     /tmp/cbenv/bin/python tools/make_t3_goldens.py --real-size --out /tmp/t3-real \\
         --tokenizer PATH/tokenizer.json      # a 2.1 GB random t3_cfg.safetensors
+    /tmp/cbenv/bin/python tools/make_t3_goldens.py --multilingual \\
+        --tokenizer PATH/grapheme_mtl_merged_expanded_v1.json
+
+`--multilingual` makes the 23-language T3 (text vocabulary 2454) at the same
+small size and decodes sentences in several languages through the
+reference's `MTLTokenizer` (pykakasi installed for Japanese) and its
+`AlignmentStreamAnalyzer`. The small backbone has 2 layers of one head, so
+the analyzer's heads `LLAMA_ALIGNED_HEADS` are taken modulo those sizes, as
+`vivace_models::chatterbox::t3::aligned_heads` does for checkpoints that
+are not the published size.
 """
 
 from __future__ import annotations
@@ -59,6 +69,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 from make_s3gen_goldens import SMALL as S3GEN_SMALL, Model as S3GenModel, perturb, speech_like_f0  # noqa: E402
 from chatterbox.models.s3gen import hifigan as hift_module  # noqa: E402
 FIXTURE = ROOT / "crates" / "vivace-models" / "tests" / "fixtures" / "t3"
+MTL_FIXTURE = ROOT / "crates" / "vivace-models" / "tests" / "fixtures" / "t3_mtl"
 
 SMALL = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
              num_attention_heads=1, num_key_value_heads=1, head_dim=64)
@@ -74,12 +85,25 @@ CASES = [
 ]
 
 
-def build(real: bool) -> T3:
-    hp = T3Config.english_only()
+# (text, language, cfg_weight, exaggeration, max_new_tokens)
+MTL_CASES = [
+    ("Bonjour, je m'appelle Vivace et je parle français.", "fr", 0.5, 0.5, 60),
+    ("Guten Morgen! Wie geht es dir heute?", "de", 0.5, 0.5, 60),
+    ("¿Dónde está la estación de tren?", "es", 0.3, 0.7, 60),
+    ("안녕하세요, 만나서 반갑습니다.", "ko", 0.5, 0.5, 60),
+    ("नमस्ते, आप कैसे हैं?", "hi", 0.5, 0.5, 140),
+    ("مرحبا بالعالم", "ar", 0.5, 0.5, 140),
+    ("Hello from the multilingual model.", "en", 0.5, 0.5, 140),
+]
+SMALL_MTL_MAX_TEXT = 160
+
+
+def build(real: bool, multilingual: bool = False) -> T3:
+    hp = T3Config.multilingual() if multilingual else T3Config.english_only()
     if not real:
         LLAMA_CONFIGS["Llama_small"] = dict(LLAMA_520M_CONFIG_DICT, **SMALL)
         hp.llama_config_name = "Llama_small"
-        hp.max_text_tokens = SMALL_MAX_TEXT
+        hp.max_text_tokens = SMALL_MTL_MAX_TEXT if multilingual else SMALL_MAX_TEXT
         hp.max_speech_tokens = SMALL_MAX_SPEECH
         hp.speech_tokens_dict_size = SMALL_SPEECH_VOCAB
         width = SMALL["hidden_size"]
@@ -116,7 +140,8 @@ def conditioning(hp: T3Config, exaggeration: float) -> T3Cond:
                   emotion_adv=exaggeration * torch.ones(1, 1, 1))
 
 
-def greedy(model: T3, cond: T3Cond, text_ids: list[int], cfg: float, max_new: int):
+def greedy(model: T3, cond: T3Cond, text_ids: list[int], cfg: float, max_new: int,
+           repetition_penalty: float = 1.2):
     hp = model.hp
     tokens = torch.tensor([text_ids], dtype=torch.long)
     tokens = torch.cat([tokens, tokens])
@@ -129,7 +154,8 @@ def greedy(model: T3, cond: T3Cond, text_ids: list[int], cfg: float, max_new: in
     torch.multinomial = lambda probs, num_samples: probs.argmax(-1, keepdim=True)
     try:
         out = model.inference(t3_cond=cond, text_tokens=tokens, max_new_tokens=max_new,
-                              temperature=0.8, cfg_weight=cfg, repetition_penalty=1.2,
+                              temperature=0.8, cfg_weight=cfg,
+                              repetition_penalty=repetition_penalty,
                               min_p=0.05, top_p=1.0)
     finally:
         torch.multinomial = original
@@ -230,13 +256,57 @@ def ve_goldens(out: Path) -> None:
     print(f"voice encoder: trimmed to {start}..{end} of {wav.size}, mel {mel.shape}")
 
 
+def multilingual(tokenizer_path: str, out: Path) -> None:
+    """The 23-language T3's goldens: greedy tokens and logits per language."""
+    from chatterbox.models.t3.inference import alignment_stream_analyzer as asa
+    from chatterbox.models.tokenizers import MTLTokenizer
+    from chatterbox.mtl_tts import punc_norm as mtl_punc_norm
+
+    model = build(False, multilingual=True)
+    layers, heads = SMALL["num_hidden_layers"], SMALL["num_attention_heads"]
+    asa.LLAMA_ALIGNED_HEADS = [(l % layers, h % heads) for l, h in asa.LLAMA_ALIGNED_HEADS]
+    out.mkdir(parents=True, exist_ok=True)
+    state = {k: v.contiguous().to(torch.bfloat16) for k, v in model.state_dict().items()}
+    save_file(state, str(out / "t3_mtl23ls_v2.safetensors"))
+    shutil.copy(tokenizer_path, out / "grapheme_mtl_merged_expanded_v1.json")
+    tokenizer = MTLTokenizer(str(out / "grapheme_mtl_merged_expanded_v1.json"))
+    torch.save({"t3": dict(conditioning(model.hp, 0.5).__dict__), "gen": {}}, out / "conds.pt")
+    goldens: dict[str, torch.Tensor] = {}
+    cases = []
+    for i, (text, lang, cfg, exaggeration, max_new) in enumerate(MTL_CASES):
+        cond = conditioning(model.hp, exaggeration)
+        normalized = mtl_punc_norm(text)
+        ids = tokenizer.encode(normalized, language_id=lang)
+        speech, logits = greedy(model, cond, ids, cfg, max_new, repetition_penalty=2.0)
+        goldens[f"case{i}.text_ids"] = torch.tensor(ids, dtype=torch.int64)
+        goldens[f"case{i}.speech_tokens"] = torch.tensor(speech, dtype=torch.int64)
+        steps = sorted({0, 1, len(speech) - 1})
+        for s in steps:
+            goldens[f"case{i}.logits{s}"] = logits[s].contiguous()
+        cases.append(dict(text=text, language=lang, normalized=normalized, cfg_weight=cfg,
+                          exaggeration=exaggeration, max_new_tokens=max_new,
+                          logit_steps=steps, tokens=len(speech)))
+        print(f"{lang}: {normalized!r} -> {len(ids)} text ids, {len(speech)} speech tokens: {speech[:12]}")
+    save_file(goldens, str(out / "goldens.safetensors"))
+    (out / "cases.json").write_text(json.dumps(dict(
+        cases=cases, temperature=0.8, repetition_penalty=2.0, min_p=0.05, top_p=1.0,
+        max_text_tokens=SMALL_MTL_MAX_TEXT, max_speech_tokens=SMALL_MAX_SPEECH,
+        aligned_heads=asa.LLAMA_ALIGNED_HEADS), indent=1, ensure_ascii=False) + "\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--tokenizer", required=True, help="the real English tokenizer.json")
+    ap.add_argument("--tokenizer", required=True,
+                    help="the real tokenizer.json (English) or grapheme_mtl_merged_expanded_v1.json")
     ap.add_argument("--real-size", action="store_true")
-    ap.add_argument("--out", type=Path, default=FIXTURE)
+    ap.add_argument("--multilingual", action="store_true")
+    ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--ve-out", type=Path, default=VE_FIXTURE)
     args = ap.parse_args()
+    if args.multilingual:
+        multilingual(args.tokenizer, args.out or MTL_FIXTURE)
+        return
+    args.out = args.out or FIXTURE
     args.out.mkdir(parents=True, exist_ok=True)
 
     model = build(args.real_size)

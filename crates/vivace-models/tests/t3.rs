@@ -88,15 +88,20 @@ fn conditioning_matches_the_reference() {
     );
 }
 
-#[test]
-fn greedy_decoding_matches_the_reference_token_for_token() {
-    let goldens = goldens();
+/// Decodes every case of `dir`'s goldens greedily and checks the logits
+/// at the recorded steps and the tokens; returns how each case ended.
+fn check_greedy_cases(dir: &str, checkpoint: &str, t3: &T3) -> Vec<Finish> {
+    let env = (dir == "t3").then_some("VIVACE_T3_FIXTURE");
+    let path = |name: &str| common::fixture(dir, env, name);
+    let goldens =
+        candle_core::safetensors::load(path("goldens.safetensors"), &Device::Cpu).expect("goldens");
     let cases: Cases =
-        serde_json::from_str(&std::fs::read_to_string(fixture("cases.json")).expect("cases"))
+        serde_json::from_str(&std::fs::read_to_string(path("cases.json")).expect("cases"))
             .expect("cases parse");
-    let t3 = load(Precision::F32);
-    let base = T3Conditioning::from_conds(&fixture("conds.pt")).expect("conds.pt");
+    assert!(path(checkpoint).is_file());
+    let base = T3Conditioning::from_conds(&path("conds.pt")).expect("conds.pt");
     let vocab = t3.config().speech_vocab;
+    let mut finishes = Vec::new();
     for (i, case) in cases.cases.iter().enumerate() {
         let cond = T3Conditioning {
             exaggeration: case.exaggeration,
@@ -129,7 +134,7 @@ fn greedy_decoding_matches_the_reference_token_for_token() {
                 let got = Tensor::from_slice(generation.logits(), (2, vocab), &Device::Cpu)
                     .expect("logits");
                 check_within(
-                    &format!("case {i} step {step} logits"),
+                    &format!("{dir} case {i} step {step} logits"),
                     &got,
                     &goldens[&format!("case{i}.logits{step}")],
                     TOLERANCE,
@@ -141,9 +146,35 @@ fn greedy_decoding_matches_the_reference_token_for_token() {
             }
         }
         let want = ids(&goldens, &format!("case{i}.speech_tokens"));
-        assert_eq!(generation.generated(), want.as_slice(), "case {i} tokens");
-        assert_eq!(generation.finish(), Some(Finish::MaxTokens));
+        assert_eq!(
+            generation.generated(),
+            want.as_slice(),
+            "{dir} case {i} tokens"
+        );
+        finishes.push(generation.finish().expect("ended"));
     }
+    finishes
+}
+
+#[test]
+fn greedy_decoding_matches_the_reference_token_for_token() {
+    let finishes = check_greedy_cases("t3", "t3_cfg.safetensors", &load(Precision::F32));
+    assert!(finishes.iter().all(|&f| f == Finish::MaxTokens));
+}
+
+#[test]
+fn the_multilingual_model_decodes_as_the_reference_with_its_alignment_analyzer() {
+    // Seven languages (fr, de, es, ko, hi, ar, en); in three of them the
+    // analyzer sees earlier text attended again after the end and forces
+    // the stop token, as the reference does; the others run to their cap
+    // with the stop token held back.
+    let path = common::fixture("t3_mtl", None, "t3_mtl23ls_v2.safetensors");
+    let t3 = T3::load(&path, &Device::Cpu, Precision::F32).expect("multilingual T3 loads");
+    assert_eq!(t3.config().variant, T3Variant::Multilingual);
+    assert_eq!(t3.config().aligned_heads, vec![(0, 0), (1, 0), (1, 0)]);
+    let finishes = check_greedy_cases("t3_mtl", "t3_mtl23ls_v2.safetensors", &t3);
+    let stops = finishes.iter().filter(|&&f| f == Finish::Stop).count();
+    assert_eq!(stops, 3, "{finishes:?}");
 }
 
 #[test]

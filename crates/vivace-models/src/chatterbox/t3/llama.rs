@@ -96,6 +96,40 @@ struct Block {
 pub struct LlamaCache {
     layers: Vec<LayerCache>,
     len: usize,
+    probes: Vec<AttentionProbe>,
+}
+
+/// Records one head's attention weights (softmax over every key, row 0 of
+/// the batch) at every forward: what Chatterbox's alignment analyzer reads
+/// from the multilingual T3 (the reference's `output_attentions` hook).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttentionProbe {
+    /// The block.
+    pub layer: usize,
+    /// The head within it.
+    pub head: usize,
+    /// The last forward's weights, `queries × keys` (keys: every cached
+    /// position, the new ones included).
+    pub weights: Vec<f32>,
+    /// Query positions of the last forward.
+    pub queries: usize,
+}
+
+impl AttentionProbe {
+    /// A probe on `head` of block `layer`, empty until a forward runs.
+    pub fn new(layer: usize, head: usize) -> Self {
+        Self {
+            layer,
+            head,
+            weights: Vec::new(),
+            queries: 0,
+        }
+    }
+
+    /// Keys per query row of the last forward.
+    pub fn keys(&self) -> usize {
+        self.weights.len().checked_div(self.queries).unwrap_or(0)
+    }
 }
 
 /// One block's keys and values.
@@ -118,6 +152,11 @@ impl LlamaCache {
     /// Whether nothing has been fed yet.
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// The attention probes, filled by every forward.
+    pub fn probes(&self) -> &[AttentionProbe] {
+        &self.probes
     }
 
     /// Whether its blocks keep their keys and values on the CPU.
@@ -213,7 +252,29 @@ impl Llama {
                 })
                 .collect(),
             len: 0,
+            probes: Vec::new(),
         }
+    }
+
+    /// An empty cache that records the attention weights of `probes`
+    /// (`(layer, head)` pairs) at every forward.
+    pub fn new_probed_cache(&self, probes: &[(usize, usize)]) -> Result<LlamaCache> {
+        if let Some(&(l, h)) = probes
+            .iter()
+            .find(|&&(l, h)| l >= self.config.layers || h >= self.config.heads)
+        {
+            candle_core::bail!(
+                "attention probe on layer {l} head {h}: the backbone has {} layers of {} heads",
+                self.config.layers,
+                self.config.heads
+            );
+        }
+        let mut cache = self.new_cache();
+        cache.probes = probes
+            .iter()
+            .map(|&(l, h)| AttentionProbe::new(l, h))
+            .collect();
+        Ok(cache)
     }
 
     /// Runs `x` (`[batch, time, hidden]` embeddings at the positions after
@@ -233,8 +294,10 @@ impl Llama {
             _ => Some(causal_mask(past, t, &self.device)?),
         };
         let mut x = x.clone();
-        for (block, kv) in self.blocks.iter().zip(cache.layers.iter_mut()) {
-            x = self.block(block, &x, kv, &cos, &sin, mask.as_ref())?;
+        let LlamaCache { layers, probes, .. } = cache;
+        for (l, (block, kv)) in self.blocks.iter().zip(layers.iter_mut()).enumerate() {
+            let probes = probes.iter_mut().filter(|p| p.layer == l);
+            x = self.block(block, &x, kv, (&cos, &sin), mask.as_ref(), probes)?;
         }
         cache.len += t;
         self.norm.forward(&x)
@@ -354,7 +417,8 @@ impl Llama {
         let mut attended = vec![0f32; n * a];
         let mut row0 = 0;
         for (cache, &r) in caches.iter_mut().zip(rows) {
-            let LayerCache::Cpu { k, v } = &mut cache.layers[layer] else {
+            let LlamaCache { layers, probes, .. } = &mut **cache;
+            let LayerCache::Cpu { k, v } = &mut layers[layer] else {
                 candle_core::bail!("decode step: a device cache in a CPU step");
             };
             let mut q = Vec::with_capacity(r * a);
@@ -362,6 +426,11 @@ impl Llama {
                 q.extend_from_slice(&qkv[i * 3 * a..i * 3 * a + a]);
                 k.extend_from_slice(&qkv[i * 3 * a + a..i * 3 * a + 2 * a]);
                 v.extend_from_slice(&qkv[i * 3 * a + 2 * a..(i + 1) * 3 * a]);
+            }
+            for probe in probes.iter_mut().filter(|p| p.layer == layer) {
+                let at = probe.head * dh;
+                probe.weights = step_weights(&q[at..at + dh], k, r * a, at, scale);
+                probe.queries = 1;
             }
             let out = decode_attention(&q, k, v, [r, heads, dh], scale);
             attended[row0 * a..(row0 + r) * a].copy_from_slice(&out);
@@ -381,14 +450,14 @@ impl Llama {
         x + block.down.forward(&gated)?
     }
 
-    fn block(
+    fn block<'p>(
         &self,
         block: &Block,
         x: &Tensor,
         kv: &mut LayerCache,
-        cos: &Tensor,
-        sin: &Tensor,
+        (cos, sin): (&Tensor, &Tensor),
         mask: Option<&Tensor>,
+        probes: impl Iterator<Item = &'p mut AttentionProbe>,
     ) -> Result<Tensor> {
         let (b, t, _) = x.dims3()?;
         let (heads, dh) = (self.config.heads, self.config.head_dim);
@@ -404,9 +473,13 @@ impl Llama {
         let k = candle_nn::rotary_emb::rope(&split(1)?, cos, sin)?;
         let v = split(2)?;
         let scale = 1.0 / (dh as f64).sqrt();
+        let mut probes = probes.peekable();
         let attended = match kv {
             LayerCache::Device(cache) => {
                 let (k, v) = cache.append(&k, &v)?;
+                for probe in probes.by_ref() {
+                    record_probe(probe, &q, &k, scale, mask)?;
+                }
                 attend(&q, &k, &v.contiguous()?, scale, mask)?
             }
             LayerCache::Cpu { k: keys, v: values } => {
@@ -418,6 +491,9 @@ impl Llama {
                 keys.extend(position_major(&k)?);
                 values.extend(position_major(&v)?);
                 if past == 0 {
+                    for probe in probes.by_ref() {
+                        record_probe(probe, &q, &k, scale, mask)?;
+                    }
                     attend(&q, &k, &v, scale, mask)?
                 } else {
                     let all = |c: &[f32]| -> Result<Tensor> {
@@ -425,7 +501,11 @@ impl Llama {
                             .permute((1, 2, 0, 3))?
                             .contiguous()
                     };
-                    attend(&q, &all(keys)?, &all(values)?, scale, mask)?
+                    let k = all(keys)?;
+                    for probe in probes.by_ref() {
+                        record_probe(probe, &q, &k, scale, mask)?;
+                    }
+                    attend(&q, &k, &all(values)?, scale, mask)?
                 }
             }
         };
@@ -463,6 +543,47 @@ fn attend(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64, mask: Option<&Tensor>)
     }
     let weights = candle_nn::ops::softmax_last_dim(&scores)?;
     weights.matmul(v)?.transpose(1, 2)?.reshape((b, t, h * d))
+}
+
+/// Row 0's weights for `probe.head` (`q` `[b, h, t, d]`, `k` `[b, h, s,
+/// d]`), the softmax of the masked scores as eager attention computes them.
+fn record_probe(
+    probe: &mut AttentionProbe,
+    q: &Tensor,
+    k: &Tensor,
+    scale: f64,
+    mask: Option<&Tensor>,
+) -> Result<()> {
+    let q = q.get(0)?.get(probe.head)?;
+    let k = k.get(0)?.get(probe.head)?;
+    let mut scores = (q.matmul(&k.t()?)? * scale)?;
+    if let Some(mask) = mask {
+        scores = scores.broadcast_add(mask)?;
+    }
+    let weights = candle_nn::ops::softmax_last_dim(&scores)?;
+    probe.queries = weights.dim(0)?;
+    probe.weights = weights.flatten_all()?.to_dtype(DType::F32)?.to_vec1()?;
+    Ok(())
+}
+
+/// One query's softmax weights over a position-major key cache, the head
+/// at `offset` within each position's `stride` values.
+fn step_weights(q: &[f32], keys: &[f32], stride: usize, offset: usize, scale: f32) -> Vec<f32> {
+    let len = keys.len() / stride;
+    let mut w: Vec<f32> = (0..len)
+        .map(|s| {
+            let k = &keys[s * stride + offset..][..q.len()];
+            k.iter().zip(q).map(|(a, b)| a * b).sum::<f32>() * scale
+        })
+        .collect();
+    let max = w.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0f32;
+    for x in w.iter_mut() {
+        *x = (*x - max).exp();
+        sum += *x;
+    }
+    w.iter_mut().for_each(|x| *x /= sum);
+    w
 }
 
 /// One query position per row and head against a position-major cache

@@ -18,7 +18,12 @@
 //! - each step combines the rows as `cond + w · (cond − uncond)`, then the
 //!   [`Sampler`] applies the repetition penalty (over BOS and the tokens so
 //!   far), temperature, min-p and top-p, and draws.
+//!
+//! The multilingual T3 also runs the reference's alignment analyzer
+//! ([`AlignmentAnalyzer`]) between guidance and the sampler: three heads'
+//! attention over the text decide when the stop token may or must come.
 
+mod alignment;
 mod conditioning;
 mod llama;
 mod perceiver;
@@ -29,8 +34,9 @@ use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{Embedding, Linear as CandleLinear, VarBuilder};
 use serde::{Deserialize, Serialize};
 
+pub use alignment::{aligned_heads, AlignmentAnalyzer, AlignmentVerdict, LLAMA_ALIGNED_HEADS};
 pub use conditioning::{T3Conditioning, SPEAKER_EMBEDDING};
-pub use llama::{Llama, Llama3Scaling, LlamaCache, LlamaConfig, LLAMA3_SCALING};
+pub use llama::{AttentionProbe, Llama, Llama3Scaling, LlamaCache, LlamaConfig, LLAMA3_SCALING};
 pub use perceiver::Perceiver;
 
 use crate::nn::checkpoint::Checkpoint;
@@ -79,6 +85,9 @@ pub struct T3Config {
     pub text_positions: usize,
     /// Rows of the speech position table (prompt, or BOS and generated tokens).
     pub speech_positions: usize,
+    /// The (layer, head) pairs the alignment analyzer reads (multilingual
+    /// only; empty: no analyzer).
+    pub aligned_heads: Vec<(usize, usize)>,
 }
 
 /// Decoding settings of one request.
@@ -155,6 +164,10 @@ pub struct Generation {
     max_tokens: usize,
     finish: Option<Finish>,
     source: Box<dyn UniformSource + Send>,
+    /// The multilingual model's alignment analyzer.
+    analyzer: Option<AlignmentAnalyzer>,
+    /// Its last verdict.
+    verdict: Option<AlignmentVerdict>,
 }
 
 impl std::fmt::Debug for Generation {
@@ -183,11 +196,22 @@ impl Generation {
         self.finish
     }
 
-    /// The speech tokens S3Gen speaks: up to the stop token, and only S3
-    /// codes (the English reference's filter, applied to every variant so
-    /// that no out-of-range id reaches S3Gen).
+    /// The alignment analyzer's last verdict (multilingual only).
+    pub fn alignment(&self) -> Option<AlignmentVerdict> {
+        self.verdict
+    }
+
+    /// The speech tokens S3Gen speaks (`drop_invalid_tokens`): after the
+    /// first start token if one was drawn, up to the stop token, and only
+    /// S3 codes (the English reference's filter, applied to every variant
+    /// so that no out-of-range id reaches S3Gen).
     pub fn speech_tokens(&self) -> Vec<u32> {
-        self.generated()
+        let generated = self.generated();
+        let from = generated
+            .iter()
+            .position(|&t| t == START_SPEECH)
+            .map_or(0, |p| p + 1);
+        generated[from..]
             .iter()
             .copied()
             .take_while(|&t| t != STOP_SPEECH)
@@ -348,7 +372,13 @@ impl T3 {
             ],
             1,
         )?;
-        let mut cache = self.backbone.new_cache();
+        let (mut cache, analyzer) = match self.config.aligned_heads.is_empty() {
+            true => (self.backbone.new_cache(), None),
+            false => (
+                self.backbone.new_probed_cache(&self.config.aligned_heads)?,
+                Some(AlignmentAnalyzer::new((c, c + t), STOP_SPEECH)),
+            ),
+        };
         let logits = self.logits(&input, &mut cache)?;
         let max_tokens = params
             .max_tokens
@@ -364,6 +394,8 @@ impl T3 {
             max_tokens,
             finish: None,
             source,
+            analyzer,
+            verdict: None,
         })
     }
 
@@ -382,9 +414,11 @@ impl T3 {
     pub fn step(&self, batch: &mut [&mut Generation]) -> Result<Vec<Option<u32>>> {
         let v = self.config.speech_vocab;
         let mut drawn = Vec::with_capacity(batch.len());
+        let mut analyses = Vec::with_capacity(batch.len());
         for g in batch.iter_mut() {
             if g.finish.is_some() {
                 drawn.push(None);
+                analyses.push(None);
                 continue;
             }
             let mut logits: Vec<f32> = match g.rows {
@@ -398,11 +432,25 @@ impl T3 {
                 }
                 _ => g.logits[..v].to_vec(),
             };
+            // The analyzer steps on a copy, kept only if the step succeeds.
+            let analyzed = g.analyzer.as_ref().map(|analyzer| {
+                let mut analyzer = analyzer.clone();
+                let weights: Vec<(&[f32], usize)> = g
+                    .cache
+                    .probes()
+                    .iter()
+                    .map(|p| (p.weights.as_slice(), p.queries))
+                    .collect();
+                let last = g.history.last().copied().unwrap_or(START_SPEECH);
+                let verdict = analyzer.step(&weights, &mut logits, last);
+                (analyzer, verdict)
+            });
             let token = g
                 .sampler
                 .sample(&mut logits, &g.history, g.source.as_mut())
                 .map_err(|e| Error::InvalidInput(e.to_string()))?;
             drawn.push(Some(token));
+            analyses.push(analyzed);
         }
         // Who goes on, and the input of each: its token at its position.
         let h = self.config.llama.hidden;
@@ -442,8 +490,12 @@ impl T3 {
         };
         // Nothing failed: every sequence takes its token.
         let mut offset = 0;
-        for (g, token) in batch.iter_mut().zip(&drawn) {
+        for ((g, token), analyzed) in batch.iter_mut().zip(&drawn).zip(analyses) {
             let Some(token) = *token else { continue };
+            if let Some((analyzer, verdict)) = analyzed {
+                g.analyzer = Some(analyzer);
+                g.verdict = Some(verdict);
+            }
             g.history.push(token);
             let count = g.history.len() - 1;
             if token == STOP_SPEECH {
@@ -517,6 +569,10 @@ fn read_config(checkpoint: &Checkpoint) -> Result<T3Config> {
     let layers = (0..)
         .take_while(|i| checkpoint.contains(&format!("tfmr.layers.{i}.input_layernorm.weight")))
         .count();
+    let variant = match text_vocab {
+        MULTILINGUAL_TEXT_VOCAB => T3Variant::Multilingual,
+        _ => T3Variant::English,
+    };
     if hidden % HEAD_DIM != 0
         || speech_vocab <= STOP_SPEECH as usize
         || text_vocab <= START_TEXT as usize
@@ -527,9 +583,10 @@ fn read_config(checkpoint: &Checkpoint) -> Result<T3Config> {
         )));
     }
     Ok(T3Config {
-        variant: match text_vocab {
-            MULTILINGUAL_TEXT_VOCAB => T3Variant::Multilingual,
-            _ => T3Variant::English,
+        variant,
+        aligned_heads: match variant {
+            T3Variant::Multilingual => aligned_heads(layers, hidden / HEAD_DIM),
+            T3Variant::English => Vec::new(),
         },
         llama: LlamaConfig {
             hidden,
