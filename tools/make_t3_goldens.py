@@ -247,6 +247,8 @@ def ve_goldens(out: Path) -> None:
     embedding = ve.embeds_from_wavs([wav], sample_rate=sr)[0]
     out.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in ve.state_dict().items()}, str(out / "ve.safetensors"))
+    # The multilingual checkpoint publishes the same weights as `ve.pt`.
+    torch.save(ve.state_dict(), out / "ve.pt")
     save_file({
         "wav": torch.from_numpy(wav),
         "trim": torch.tensor([start, end], dtype=torch.int64),
@@ -270,7 +272,11 @@ def multilingual(tokenizer_path: str, out: Path) -> None:
     save_file(state, str(out / "t3_mtl23ls_v2.safetensors"))
     shutil.copy(tokenizer_path, out / "grapheme_mtl_merged_expanded_v1.json")
     tokenizer = MTLTokenizer(str(out / "grapheme_mtl_merged_expanded_v1.json"))
-    torch.save({"t3": dict(conditioning(model.hp, 0.5).__dict__), "gen": {}}, out / "conds.pt")
+    # S3Gen's part is the English fixture's, so that the folder with that
+    # fixture's s3gen.safetensors is a whole multilingual voice.
+    gen_part = torch.load(FIXTURE / "conds.pt", weights_only=True)["gen"]
+    torch.save({"t3": dict(conditioning(model.hp, 0.5).__dict__), "gen": gen_part},
+               out / "conds.pt")
     goldens: dict[str, torch.Tensor] = {}
     cases = []
     for i, (text, lang, cfg, exaggeration, max_new) in enumerate(MTL_CASES):

@@ -23,6 +23,19 @@ pub const SPACE: &str = "[SPACE]";
 /// what the model saw in training; a sentence without an ending gets a
 /// full stop.
 pub fn punc_norm(text: &str) -> String {
+    normalize_punctuation(text, &['.', '!', '?', '-', ','])
+}
+
+/// The multilingual model's `punc_norm` (`mtl_tts.py`): as [`punc_norm`],
+/// with the CJK sentence endings `、，。？！` also taken as endings.
+pub fn punc_norm_multilingual(text: &str) -> String {
+    normalize_punctuation(
+        text,
+        &['.', '!', '?', '-', ',', '、', '，', '。', '？', '！'],
+    )
+}
+
+fn normalize_punctuation(text: &str, endings: &[char]) -> String {
     if text.is_empty() {
         return "You need to add some text for me to talk.".to_string();
     }
@@ -50,7 +63,7 @@ pub fn punc_norm(text: &str) -> String {
         text = text.replace(from, to);
     }
     let mut text = text.trim_end_matches(' ').to_string();
-    if !text.ends_with(['.', '!', '?', '-', ',']) {
+    if !text.ends_with(endings) {
         text.push('.');
     }
     text
@@ -242,6 +255,9 @@ mod tests {
         assert_eq!(punc_norm("a  b\t c : d"), "A b c, d.");
         assert_eq!(punc_norm("Ends with a comma ,"), "Ends with a comma,");
         assert_eq!(punc_norm("élan"), "Élan.");
+        assert_eq!(punc_norm("你好。"), "你好。.");
+        assert_eq!(punc_norm_multilingual("你好。"), "你好。");
+        assert_eq!(punc_norm_multilingual("안녕"), "안녕.");
     }
 
     #[test]

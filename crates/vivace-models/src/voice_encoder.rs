@@ -177,14 +177,23 @@ impl VoiceEncoder {
         Self::from_tensors(&tensors, "linear", path)
     }
 
-    /// Loads Chatterbox's `ve.safetensors` (`lstm.*`, `proj.*`).
+    /// Loads Chatterbox's `ve.safetensors` or the multilingual
+    /// checkpoint's `ve.pt` (a `torch.save` state dict): `lstm.*`, `proj.*`.
     pub fn from_chatterbox(path: &Path, device: &Device) -> Result<Self> {
-        let tensors = candle_core::safetensors::load(path, device).map_err(|e| {
-            Error::Unsupported(format!(
-                "{}: not a readable safetensors file ({e})",
-                path.display()
-            ))
-        })?;
+        let unreadable = |kind: &str, e: candle_core::Error| {
+            Error::Unsupported(format!("{}: not a readable {kind} ({e})", path.display()))
+        };
+        let tensors: HashMap<String, Tensor> =
+            match path.extension().is_some_and(|e| e == "safetensors") {
+                true => candle_core::safetensors::load(path, device)
+                    .map_err(|e| unreadable("safetensors file", e))?,
+                false => candle_core::pickle::read_all(path)
+                    .map_err(|e| unreadable("torch.save file", e))?
+                    .into_iter()
+                    .map(|(name, t)| Ok((name, t.to_device(device)?)))
+                    .collect::<candle_core::Result<_>>()
+                    .map_err(|e| unreadable("torch.save file", e))?,
+            };
         Self::from_tensors(&tensors, "proj", path)
     }
 

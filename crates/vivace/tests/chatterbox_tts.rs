@@ -167,9 +167,95 @@ fn the_speaker_embedding_matches_chatterboxs_voice_encoder() {
     let err = relative_l2(&got, &want);
     eprintln!("speaker embedding: relative L2 {err:.2e}");
     assert!(err < 1e-4, "embedding relative L2 {err:.2e}");
+    // The multilingual checkpoint publishes the same weights as `ve.pt`.
+    let from_pt =
+        SpeakerEncoder::load(&ve_fixture("ve.pt"), &candle_core::Device::Cpu).expect("ve.pt loads");
+    let got = from_pt
+        .embed(&wav, Path::new("fixture"))
+        .expect("an embedding");
+    let err = relative_l2(&got, &want);
+    assert!(err < 1e-4, "ve.pt embedding relative L2 {err:.2e}");
     // Silence has no speaker.
     let err = encoder
         .embed(&[0.0; 16_000], Path::new("silence.wav"))
         .expect_err("silence");
     assert!(err.to_string().contains("silence.wav"), "{err}");
+}
+
+/// A multilingual checkpoint folder: the 23-language T3 fixture with the
+/// English fixture's S3Gen (its `conds.pt` carries both parts).
+fn multilingual_voice() -> tempfile::TempDir {
+    let dir = scratch();
+    let mtl = fixture().join("../t3_mtl");
+    for f in [
+        "t3_mtl23ls_v2.safetensors",
+        "grapheme_mtl_merged_expanded_v1.json",
+        "conds.pt",
+    ] {
+        std::fs::copy(mtl.join(f), dir.path().join(f)).expect("copy");
+    }
+    for f in ["s3gen.safetensors", "s3gen_config.json"] {
+        std::fs::copy(fixture().join(f), dir.path().join(f)).expect("copy");
+    }
+    dir
+}
+
+#[test]
+fn the_multilingual_voice_speaks_each_language_as_the_reference() {
+    // Text through punc_norm, the multilingual tokenizer and T3 with its
+    // alignment analyzer: the speech tokens are the reference's (cases 0,
+    // 3 and 4 of the t3_mtl goldens; Hindi's ends on the analyzer's stop).
+    let voice = multilingual_voice();
+    let goldens = candle_core::safetensors::load(
+        fixture().join("../t3_mtl/goldens.safetensors"),
+        &candle_core::Device::Cpu,
+    )
+    .expect("goldens");
+    for (case, language, text, max_tokens) in [
+        (
+            0,
+            "fr",
+            "Bonjour, je m'appelle Vivace et je parle français.",
+            "60",
+        ),
+        (3, "ko", "안녕하세요, 만나서 반갑습니다.", "60"),
+        (4, "hi", "नमस्ते, आप कैसे हैं?", "140"),
+    ] {
+        let dir = scratch();
+        // The flow's noise from the seed: the fixture's covers 40 tokens.
+        let out = vivace()
+            .args(["say", "--voice"])
+            .arg(voice.path())
+            .args(["--temperature", "0", "--seed", "3", "--device", "cpu"])
+            .args(["--sample-format", "f32"])
+            .args(["--language", language, "--max-tokens", max_tokens])
+            .arg("--speech-tokens-out")
+            .arg(dir.path().join("tokens.txt"))
+            .arg("-f")
+            .arg(dir.path().join("out.wav"))
+            .arg(text)
+            .output()
+            .expect("vivace runs");
+        assert!(out.status.success(), "{language}: {}", stderr(&out));
+        let tokens: Vec<i64> = std::fs::read_to_string(dir.path().join("tokens.txt"))
+            .expect("tokens file")
+            .lines()
+            .map(|l| l.parse().expect("one integer per line"))
+            .collect();
+        let mut want: Vec<i64> = goldens[&format!("case{case}.speech_tokens")]
+            .to_vec1()
+            .expect("tokens");
+        if want.last() == Some(&6562) {
+            want.pop(); // the stop token is not spoken
+        }
+        assert_eq!(tokens, want, "{language} speech tokens");
+        let (rate, wav) = read_wav_f32(&dir.path().join("out.wav"));
+        assert_eq!(rate, 24_000);
+        assert!(wav.iter().any(|s| s.abs() > 1e-4), "{language}: silent");
+    }
+    // A language outside the 23 is refused with the list.
+    let dir = scratch();
+    let out = say(voice.path(), dir.path(), &["--language", "xx", "Hello."]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("sw, tr, zh"), "{}", stderr(&out));
 }

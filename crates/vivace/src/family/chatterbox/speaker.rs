@@ -32,7 +32,7 @@ pub struct SpeakerEncoder {
 }
 
 impl SpeakerEncoder {
-    /// Loads `ve.safetensors`.
+    /// Loads `ve.safetensors` or `ve.pt`.
     pub fn load(path: &Path, device: &Device) -> Result<Self, ReferenceError> {
         Ok(Self::new(VoiceEncoder::from_chatterbox(path, device)?))
     }

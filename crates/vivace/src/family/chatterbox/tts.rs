@@ -15,7 +15,9 @@ use std::sync::{Arc, Mutex};
 
 use candle_core::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
-use vivace_frontend::chatterbox_text::{punc_norm, EnglishTokenizer};
+use vivace_frontend::chatterbox_text::{
+    punc_norm, punc_norm_multilingual, EnglishTokenizer, MultilingualTokenizer, LANGUAGES,
+};
 use vivace_frontend::resample::resample;
 use vivace_frontend::sentences::split_sentences;
 use vivace_models::chatterbox::s3gen::{FlowNoise, Prompt, S3Gen, S3GenConfig, SeededSourceNoise};
@@ -45,11 +47,14 @@ pub const T3_FILES: [&str; 3] = [
 ];
 /// The English tokenizer.
 pub const TOKENIZER_FILE: &str = "tokenizer.json";
+/// The multilingual model's grapheme tokenizer.
+pub const MULTILINGUAL_TOKENIZER_FILE: &str = "grapheme_mtl_merged_expanded_v1.json";
 /// Sizes of an S3Gen that is not the published one (absent for the
 /// published checkpoints; small test models carry it).
 pub const S3GEN_CONFIG_FILE: &str = "s3gen_config.json";
-/// The voice encoder (English and Turbo; the multilingual `ve.pt` is not read yet).
-pub const VOICE_ENCODER_FILE: &str = "ve.safetensors";
+/// The voice encoder: `ve.safetensors` (English, Turbo) or `ve.pt`
+/// (multilingual), the same weights.
+pub const VOICE_ENCODER_FILES: [&str; 2] = ["ve.safetensors", "ve.pt"];
 /// Seconds of the reference T3's prompt tokens come from (`ENC_COND_LEN`).
 pub const T3_PROMPT_SECONDS: f64 = 6.0;
 /// T3's prompt tokens at most (`speech_cond_prompt_len`).
@@ -152,7 +157,8 @@ pub struct ChatterboxParams {
     pub steps: Option<usize>,
     /// Appends each sentence's speech tokens to this file, one per line.
     pub speech_tokens_out: Option<PathBuf>,
-    /// The language to speak (ISO 639-1); the English checkpoint speaks `en`.
+    /// The language to speak (ISO 639-1): one of the 23 for the
+    /// multilingual checkpoint (`en` when absent), `en` for the English one.
     pub language: Option<String>,
     /// The cloned voice (a reference recording's), or the built-in one.
     #[serde(skip)]
@@ -166,11 +172,20 @@ pub struct ChatterboxSequence {
     voice: Arc<VoiceConditioning>,
 }
 
+/// The text front end of a checkpoint.
+pub enum TextFrontEnd {
+    /// `tokenizer.json`: English text, tokenized when split.
+    English(EnglishTokenizer),
+    /// `grapheme_mtl_merged_expanded_v1.json`: 23 languages, tokenized
+    /// when a sentence starts, since the language is a request setting.
+    Multilingual(MultilingualTokenizer),
+}
+
 /// A loaded Chatterbox voice.
 pub struct ChatterboxVoice {
     t3: T3,
     s3gen: S3Gen,
-    tokenizer: EnglishTokenizer,
+    tokenizer: TextFrontEnd,
     reference: Option<ReferenceEncoder>,
     speaker: Option<SpeakerEncoder>,
     builtin: Option<Arc<VoiceConditioning>>,
@@ -188,15 +203,19 @@ impl ChatterboxVoice {
         };
         let t3_path = find(&T3_FILES, "T3 checkpoint")?;
         let s3gen_path = find(&S3GEN_FILES, "S3Gen checkpoint")?;
-        let tokenizer_path = find(&[TOKENIZER_FILE], "English tokenizer")?;
         let t3 = T3::load(&t3_path, device, precision)?;
-        if t3.config().variant != T3Variant::English {
-            return Err(vivace_models::Error::Unsupported(format!(
-                "{}: the multilingual T3 needs its grapheme tokenizer, which Vivace does not read yet; use the English checkpoint (t3_cfg.safetensors)",
-                t3_path.display()
-            ))
-            .into());
-        }
+        let tokenizer = match t3.config().variant {
+            T3Variant::English => TextFrontEnd::English(EnglishTokenizer::from_file(&find(
+                &[TOKENIZER_FILE],
+                "English tokenizer",
+            )?)?),
+            T3Variant::Multilingual => {
+                TextFrontEnd::Multilingual(MultilingualTokenizer::from_file(&find(
+                    &[MULTILINGUAL_TOKENIZER_FILE],
+                    "multilingual tokenizer",
+                )?)?)
+            }
+        };
         let config_path = dir.join(S3GEN_CONFIG_FILE);
         let s3gen_config = match config_path.is_file() {
             true => {
@@ -216,9 +235,12 @@ impl ChatterboxVoice {
         let s3gen = S3Gen::load(&s3gen_path, &s3gen_config, device, DType::F32)?;
         // Cloning needs the S3Gen file's tokenizer and CAMPPlus, and the
         // voice encoder; without them the built-in voice still speaks.
-        let ve_path = dir.join(VOICE_ENCODER_FILE);
-        let cloning = match ve_path.is_file() {
-            true => match (
+        let ve_path = VOICE_ENCODER_FILES
+            .iter()
+            .map(|f| dir.join(f))
+            .find(|p| p.is_file());
+        let cloning = match ve_path {
+            Some(ve_path) => match (
                 ReferenceEncoder::load(&s3gen_path, device),
                 SpeakerEncoder::load(&ve_path, device),
             ) {
@@ -228,16 +250,10 @@ impl ChatterboxVoice {
                     None
                 }
             },
-            false => None,
+            None => None,
         };
         let builtin = load_builtin(&dir.join(BUILTIN_VOICE))?;
-        Self::from_parts(
-            t3,
-            s3gen,
-            EnglishTokenizer::from_file(&tokenizer_path)?,
-            cloning,
-            builtin,
-        )
+        Self::from_parts(t3, s3gen, tokenizer, cloning, builtin)
     }
 
     /// From parts loaded elsewhere: `cloning` (S3Gen's reference front end
@@ -246,12 +262,18 @@ impl ChatterboxVoice {
     pub fn from_parts(
         t3: T3,
         s3gen: S3Gen,
-        tokenizer: EnglishTokenizer,
+        tokenizer: TextFrontEnd,
         cloning: Option<(ReferenceEncoder, SpeakerEncoder)>,
         builtin: Option<VoiceConditioning>,
     ) -> Result<Self, SynthError> {
         let clones = cloning.is_some();
         let (reference, speaker) = cloning.unzip();
+        let languages = match &tokenizer {
+            TextFrontEnd::English(_) => vec!["en".to_string()],
+            TextFrontEnd::Multilingual(_) => {
+                LANGUAGES.iter().map(|(code, _)| code.to_string()).collect()
+            }
+        };
         Ok(Self {
             t3,
             s3gen,
@@ -261,7 +283,7 @@ impl ChatterboxVoice {
                 sample_rate: SAMPLE_RATE,
                 speakers: 1,
                 speaker_names: Vec::new(),
-                languages: vec!["en".into()],
+                languages,
                 clones,
                 streams: false,
             },
@@ -439,6 +461,9 @@ impl Model for ChatterboxVoice {
         params.seed = Some(seed);
     }
 
+    /// English sentences are tokenized here; multilingual ones carry their
+    /// normalized characters and are tokenized in [`Model::start`], where
+    /// the request's language is known.
     fn sentences(&self, text: &str) -> Result<Vec<Sentence>, SynthError> {
         let mut out = Vec::new();
         for part in split_sentences(text) {
@@ -446,15 +471,25 @@ impl Model for ChatterboxVoice {
             if part.is_empty() {
                 continue;
             }
-            let normalized = punc_norm(part);
-            let ids = self.tokenizer.encode(&normalized)?;
-            if ids.is_empty() {
-                continue;
+            match &self.tokenizer {
+                TextFrontEnd::English(tokenizer) => {
+                    let ids = tokenizer.encode(&punc_norm(part))?;
+                    if ids.is_empty() {
+                        continue;
+                    }
+                    out.push(Sentence {
+                        phonemes: ids.iter().map(|&i| tokenizer.token(i)).collect(),
+                        ids: ids.into_iter().map(i64::from).collect(),
+                    });
+                }
+                TextFrontEnd::Multilingual(_) => out.push(Sentence {
+                    phonemes: punc_norm_multilingual(part)
+                        .chars()
+                        .map(String::from)
+                        .collect(),
+                    ids: Vec::new(),
+                }),
             }
-            out.push(Sentence {
-                phonemes: ids.iter().map(|&i| self.tokenizer.token(i)).collect(),
-                ids: ids.into_iter().map(i64::from).collect(),
-            });
         }
         if out.is_empty() {
             return Err(vivace_frontend::Error::Untokenizable(format!(
@@ -470,25 +505,41 @@ impl Model for ChatterboxVoice {
         sentence: &Sentence,
         params: &ChatterboxParams,
     ) -> Result<ChatterboxSequence, SynthError> {
-        if let Some(language) = params.language.as_deref() {
-            if !language.eq_ignore_ascii_case("en") {
-                return Err(SynthError::InvalidParams(format!(
-                    "language {language:?}: this Chatterbox checkpoint speaks English only (en); the 23-language checkpoint (t3_mtl23ls_v2.safetensors) is not supported yet"
-                )));
+        let ids: Vec<u32> = match &self.tokenizer {
+            TextFrontEnd::English(_) => {
+                if let Some(language) = params.language.as_deref() {
+                    if !language.eq_ignore_ascii_case("en") {
+                        return Err(SynthError::InvalidParams(format!(
+                            "language {language:?}: this Chatterbox checkpoint speaks English only (en); for other languages use the 23-language checkpoint (`vivace download chatterbox-multilingual`)"
+                        )));
+                    }
+                }
+                sentence
+                    .ids
+                    .iter()
+                    .map(|&i| u32::try_from(i))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|_| SynthError::Mismatch("a negative token id"))?
             }
-        }
+            TextFrontEnd::Multilingual(tokenizer) => {
+                let language = params.language.as_deref().unwrap_or("en");
+                let text = sentence.phonemes.concat();
+                let ids = tokenizer.encode(&text, language)?;
+                if ids.len() <= 1 {
+                    return Err(vivace_frontend::Error::Untokenizable(format!(
+                        "{text:?} has nothing Chatterbox's {language} tokenizer can read"
+                    ))
+                    .into());
+                }
+                ids
+            }
+        };
         let voice = params.voice.clone().or_else(|| self.builtin.clone()).ok_or_else(|| {
             SynthError::InvalidParams(
                 "this Chatterbox folder has no built-in voice (conds.pt): give a reference recording to clone".into(),
             )
         })?;
         let conditioning = self.conditioning(&voice, params.exaggeration)?;
-        let ids = sentence
-            .ids
-            .iter()
-            .map(|&i| u32::try_from(i))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| SynthError::Mismatch("a negative token id"))?;
         let mut params = params.clone();
         let seed = params.seed.unwrap_or_else(fresh_seed);
         params.seed = Some(seed);
