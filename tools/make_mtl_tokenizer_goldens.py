@@ -1,9 +1,16 @@
 #!/usr/bin/env python3
 """Goldens for Chatterbox's multilingual text front end: the reference's
-`punc_norm` then `MTLTokenizer.encode(text, language_id)` (chatterbox-tts
-0.1.7) on sentences in the languages whose preprocessing needs no extra
-package (all but ja and zh; he and ru run as the reference runs without
-`dicta_onnx` and `russian_text_stresser`: unchanged, with a warning).
+`punc_norm` (`mtl_tts.py`) then `MTLTokenizer.encode(text, language_id)`
+(chatterbox-tts 0.1.7) on sentences in 22 of the 23 languages (ja comes with
+its own front end). he and ru run as the reference runs without
+`dicta_onnx` and `russian_text_stresser`: unchanged, with a warning.
+
+zh runs without spacy-pkuseg (its model is fetched from GitHub, not
+reachable; the reference skips segmentation without it) and with a
+synthetic `Cangjie5_TC.json` (the real one is on the Hugging Face Hub only):
+codes drawn at random for the sentences' glyphs, some shared (so the index
+suffix appears), a multi-character word, a glyph listed twice, and a glyph
+left out. The table is written into the fixture beside the tokenizer.
 
 The tokenizer file is the real `grapheme_mtl_merged_expanded_v1.json`
 (from the sdist of `chatterbox-vllm` 0.2.1, MIT; `pip download --no-deps
@@ -18,7 +25,7 @@ import shutil
 from pathlib import Path
 
 import chatterbox.models.tokenizers.tokenizer as tok
-from chatterbox.tts import punc_norm
+from chatterbox.mtl_tts import punc_norm
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "crates" / "vivace-frontend" / "tests" / "fixtures" / "chatterbox_mtl"
@@ -45,7 +52,32 @@ SENTENCES = {
     "sv": ["Hej då! Smörgåsbord för 2 personer.", "Åtta älgar i skogen."],
     "sw": ["Habari yako? Nzuri sana, asante.", "Nina miaka 30."],
     "tr": ["Günaydın! Işık çok güzel, İstanbul.", "Ağaç ılık bir öğleden sonra."],
+    "zh": ["你好，世界！今天天气很好。", "我有3本书，你呢？", "中文和English混合"],
 }
+
+
+def synthetic_cangjie(out: Path) -> Path:
+    """A Cangjie5_TC.json for the zh sentences' glyphs."""
+    import random
+    import unicodedata
+    rng = random.Random(7)
+    glyphs = sorted({c for t in SENTENCES["zh"] for c in t if unicodedata.category(c) == "Lo"})
+    left_out = glyphs.pop()  # passes through unconverted
+    entries = []
+    codes = []
+    for i, g in enumerate(glyphs):
+        if i % 4 == 3:
+            code = codes[-1]  # shared with the previous glyph: index suffix 1
+        else:
+            code = "".join(rng.choice("abcdefghijklmnopqrstuvwxy") for _ in range(rng.randint(1, 5)))
+        codes.append(code)
+        entries.append(f"{g}\t{code}")
+    entries.insert(2, f"{glyphs[0]}{glyphs[1]}\t{codes[3]}")  # a word, counted in indices
+    entries.append(f"{glyphs[5]}\t{codes[5]}\tsecond")  # listed twice
+    path = out / "Cangjie5_TC.json"
+    path.write_text(json.dumps(entries, ensure_ascii=False, indent=0) + "\n")
+    print(f"Cangjie table: {len(entries)} entries, {left_out!r} left out")
+    return path
 
 
 def main() -> None:
@@ -54,8 +86,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=FIXTURE)
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    # No Cangjie table offline (zh is not among the cases): skip the Hub.
-    tok.ChineseCangjieConverter._load_cangjie_mapping = lambda self, model_dir=None: None
+    table = synthetic_cangjie(args.out)
+    tok.hf_hub_download = lambda repo_id, filename, cache_dir=None: str(table)
     tok.ChineseCangjieConverter._init_segmenter = lambda self: None
     mtl = tok.MTLTokenizer(str(args.tokenizer))
     cases = []

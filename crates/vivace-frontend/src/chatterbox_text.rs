@@ -8,6 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::cangjie::{CangjieTable, CANGJIE_FILE};
 use crate::{Error, Result};
 
 /// The token that starts a text.
@@ -132,17 +133,25 @@ pub const LANGUAGES: [(&str, &str); 23] = [
 /// so does Vivace, with a warning. Japanese (kanji to hiragana) and Chinese
 /// (segmentation and Cangjie codes) are not ported yet: an error says so.
 #[derive(Debug)]
-pub struct MultilingualTokenizer(TokenizerFile);
+pub struct MultilingualTokenizer {
+    file: TokenizerFile,
+    /// `Cangjie5_TC.json` beside the tokenizer, for Chinese.
+    cangjie: Option<CangjieTable>,
+}
 
 impl MultilingualTokenizer {
-    /// Reads `path`; it must have the start, stop and space tokens.
+    /// Reads `grapheme_mtl_merged_expanded_v1.json`, and the Cangjie table
+    /// (`Cangjie5_TC.json`) beside it when there is one.
     pub fn from_file(path: &Path) -> Result<Self> {
-        TokenizerFile::read(path).map(Self)
+        let file = TokenizerFile::read(path)?;
+        let table = path.with_file_name(CANGJIE_FILE);
+        let cangjie = match table.is_file() {
+            true => Some(CangjieTable::from_file(&table)?),
+            false => None,
+        };
+        Ok(Self { file, cangjie })
     }
 
-    /// The ids of `text` (already normalized with [`punc_norm`]) in
-    /// `language` (an ISO 639-1 code of [`LANGUAGES`]), without start and
-    /// stop tokens.
     pub fn encode(&self, text: &str, language: &str) -> Result<Vec<u32>> {
         use unicode_normalization::UnicodeNormalization;
         let language = language.to_ascii_lowercase();
@@ -156,16 +165,24 @@ impl MultilingualTokenizer {
         let mut text: String = text.to_lowercase().nfkd().collect();
         match language.as_str() {
             "ko" => text = text.chars().flat_map(hangul_jamo).collect::<String>().trim().to_string(),
-            "ja" | "zh" => {
-                return Err(Error::Untokenizable(format!(
-                    "Chatterbox's {language} front end (kanji to hiragana, or Chinese segmentation and Cangjie codes) is not ported yet: no {language} text can be spoken"
-                )))
+            "zh" => {
+                static SEGMENTATION: std::sync::Once = std::sync::Once::new();
+                SEGMENTATION.call_once(|| tracing::warn!("Chinese text is not segmented into words (the reference's spacy-pkuseg model is not available; the reference also skips this without it)"));
+                match &self.cangjie {
+                    Some(table) => text = table.convert(&text),
+                    None => tracing::warn!("no {CANGJIE_FILE} beside the tokenizer: Chinese characters are not converted to Cangjie codes (as the reference without it); download it with `vivace download chatterbox-multilingual`"),
+                }
+            }
+            "ja" => {
+                return Err(Error::Untokenizable(
+                    "Chatterbox's Japanese front end (kanji to hiragana) is not ported yet: no Japanese text can be spoken".into(),
+                ))
             }
             "he" => tracing::warn!("Hebrew diacritics are not added (the reference skips them too without dicta_onnx)"),
             "ru" => tracing::warn!("Russian stress marks are not added (the reference skips them too without russian_text_stresser)"),
             _ => {}
         }
-        self.0.encode(&format!("[{language}]{text}"))
+        self.file.encode(&format!("[{language}]{text}"))
     }
 }
 

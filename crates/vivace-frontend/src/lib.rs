@@ -18,6 +18,7 @@
 //!   leaves a partial file behind.
 
 pub mod audio;
+pub mod cangjie;
 pub mod chatterbox_text;
 pub mod error;
 pub mod kaldi_fbank;
