@@ -56,6 +56,28 @@ SENTENCES = {
 }
 
 
+# Japanese through pykakasi 2.3.0 (`pip install pykakasi==2.3.0` in the venv):
+# okurigana, katakana and prolonged marks, readings that start with は/へ,
+# digits and Latin, NFKD-split dakuten, a variant glyph, a variation
+# selector, half-width kana, an emoji and a rare kanji outside the dictionary.
+JA_SENTENCES = [
+    "私は東京へ行きました。",
+    "花が咲く季節になりました！",
+    "部屋の窓から橋が見える。",
+    "コーヒーを飲みたいです。",
+    "今日は2024年12月4日、天気は晴れ。",
+    "ＡＩとRustで音声合成をします？",
+    "学校で勉強しましょう。",
+    "髙橋さんは葛\U000E0100飾区に住んでいます。",
+    "ｶﾀｶﾅとﾊﾝｶｸ、ｰ長音。",
+    "寿司🍣が大好き！",
+    "齾a字を書く。",
+    "「こんにちは」と言った。",
+    "ロシア語でПриветと言います。",
+    "東京都庁の展望台へ。",
+]
+
+
 def synthetic_cangjie(out: Path) -> Path:
     """A Cangjie5_TC.json for the zh sentences' glyphs."""
     import random
@@ -96,6 +118,15 @@ def main() -> None:
             normalized = punc_norm(text)
             cases.append(dict(language=lang, text=text, normalized=normalized,
                               ids=mtl.encode(normalized, language_id=lang)))
+    from unicodedata import normalize
+    ja = []
+    for text in JA_SENTENCES:
+        normalized = punc_norm(text)
+        ja.append(dict(language="ja", text=text, normalized=normalized,
+                       hiragana=tok.hiragana_normalize(normalize("NFKD", normalized.lower())),
+                       ids=mtl.encode(normalized, language_id="ja")))
+    (args.out / "ja_cases.json").write_text(json.dumps(ja, ensure_ascii=False, indent=1) + "\n")
+    print(f"{len(ja)} Japanese sentences")
     shutil.copy(args.tokenizer, args.out / args.tokenizer.name)
     (args.out / "cases.json").write_text(json.dumps(cases, ensure_ascii=False, indent=1) + "\n")
     print(f"{len(cases)} sentences in {len(SENTENCES)} languages")

@@ -34,7 +34,9 @@ Run from the repository root:
 
 `--multilingual` makes the 23-language T3 (text vocabulary 2454) at the same
 small size and decodes sentences in several languages through the
-reference's `MTLTokenizer` (pykakasi installed for Japanese) and its
+reference's `MTLTokenizer` (pykakasi 2.3.0 installed for Japanese; Chinese
+without the Hub's `Cangjie5_TC.json` and without spacy-pkuseg, so its
+characters pass unconverted, as Vivace does without the table) and its
 `AlignmentStreamAnalyzer`. The small backbone has 2 layers of one head, so
 the analyzer's heads `LLAMA_ALIGNED_HEADS` are taken modulo those sizes, as
 `vivace_models::chatterbox::t3::aligned_heads` does for checkpoints that
@@ -94,6 +96,8 @@ MTL_CASES = [
     ("नमस्ते, आप कैसे हैं?", "hi", 0.5, 0.5, 140),
     ("مرحبا بالعالم", "ar", 0.5, 0.5, 140),
     ("Hello from the multilingual model.", "en", 0.5, 0.5, 140),
+    ("日本語を話します。東京へ行きましょう。", "ja", 0.5, 0.5, 60),
+    ("你好，世界。今天天气很好。", "zh", 0.5, 0.5, 60),
 ]
 SMALL_MTL_MAX_TEXT = 160
 

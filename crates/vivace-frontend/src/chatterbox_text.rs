@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::cangjie::{CangjieTable, CANGJIE_FILE};
+use crate::kakasi::Kakasi;
 use crate::{Error, Result};
 
 /// The token that starts a text.
@@ -137,6 +138,8 @@ pub struct MultilingualTokenizer {
     file: TokenizerFile,
     /// `Cangjie5_TC.json` beside the tokenizer, for Chinese.
     cangjie: Option<CangjieTable>,
+    /// pykakasi's dictionaries, for Japanese (set once fetched).
+    japanese: std::sync::OnceLock<Kakasi>,
 }
 
 impl MultilingualTokenizer {
@@ -149,7 +152,22 @@ impl MultilingualTokenizer {
             true => Some(CangjieTable::from_file(&table)?),
             false => None,
         };
-        Ok(Self { file, cangjie })
+        Ok(Self {
+            file,
+            cangjie,
+            japanese: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// Gives it pykakasi's dictionaries, which Japanese needs (a second
+    /// call keeps the first).
+    pub fn set_japanese(&self, kakasi: Kakasi) {
+        let _ = self.japanese.set(kakasi);
+    }
+
+    /// Whether Japanese can be tokenized.
+    pub fn has_japanese(&self) -> bool {
+        self.japanese.get().is_some()
     }
 
     pub fn encode(&self, text: &str, language: &str) -> Result<Vec<u32>> {
@@ -173,11 +191,14 @@ impl MultilingualTokenizer {
                     None => tracing::warn!("no {CANGJIE_FILE} beside the tokenizer: Chinese characters are not converted to Cangjie codes (as the reference without it); download it with `vivace download chatterbox-multilingual`"),
                 }
             }
-            "ja" => {
-                return Err(Error::Untokenizable(
-                    "Chatterbox's Japanese front end (kanji to hiragana) is not ported yet: no Japanese text can be spoken".into(),
-                ))
-            }
+            "ja" => match self.japanese.get() {
+                Some(kakasi) => text = kakasi.hiragana_normalize(&text),
+                None => {
+                    return Err(Error::Untokenizable(
+                        "Japanese needs pykakasi's dictionaries (kanji to hiragana): they are fetched from PyPI on first use; give them with set_japanese".into(),
+                    ))
+                }
+            },
             "he" => tracing::warn!("Hebrew diacritics are not added (the reference skips them too without dicta_onnx)"),
             "ru" => tracing::warn!("Russian stress marks are not added (the reference skips them too without russian_text_stresser)"),
             _ => {}

@@ -47,7 +47,7 @@ fn every_sentence_tokenizes_as_the_reference() {
 }
 
 #[test]
-fn unknown_and_unported_languages_are_clear_errors() {
+fn unknown_languages_and_missing_dictionaries_are_clear_errors() {
     let tokenizer =
         MultilingualTokenizer::from_file(&fixture("grapheme_mtl_merged_expanded_v1.json"))
             .expect("tokenizer");
@@ -59,6 +59,6 @@ fn unknown_and_unported_languages_are_clear_errors() {
     );
     let err = tokenizer
         .encode("こんにちは。", "ja")
-        .expect_err("not ported");
-    assert!(err.to_string().contains("not ported yet"), "{err}");
+        .expect_err("no dictionaries yet");
+    assert!(err.to_string().contains("pykakasi"), "{err}");
 }

@@ -31,6 +31,9 @@ pub enum SynthError {
     /// Phonemization or output failed.
     #[error(transparent)]
     Frontend(#[from] vivace_frontend::Error),
+    /// Data fetched on first use (pykakasi's dictionaries) could not be had.
+    #[error(transparent)]
+    Store(Box<crate::voice_store::StoreError>),
     /// A reference recording that cannot be cloned (too short, silent, …).
     #[error(transparent)]
     Reference(#[from] crate::family::chatterbox::reference::ReferenceError),
@@ -77,6 +80,12 @@ pub enum SynthError {
     /// One failure shared by the sentences of a batch.
     #[error(transparent)]
     Shared(Arc<SynthError>),
+}
+
+impl From<crate::voice_store::StoreError> for SynthError {
+    fn from(e: crate::voice_store::StoreError) -> Self {
+        Self::Store(Box::new(e))
+    }
 }
 
 impl From<vivace_perf::batch::BackoffError<SynthError>> for SynthError {

@@ -86,6 +86,27 @@ pub const RESEMBLYZER_ENCODER: PackagedWeights = PackagedWeights {
     flag: "--encoder",
 };
 
+/// pykakasi 2.3.0's kanji dictionary (GPL-3.0-or-later, 9.8 MB), which
+/// Chatterbox's Japanese front end reads.
+pub const PYKAKASI_KANWA: PackagedWeights = PackagedWeights {
+    name: "pykakasi-2.3.0-kanwa",
+    requirement: "pykakasi==2.3.0",
+    wheel_sha256: "26d21b090048ff45c6a4d8e962426b7951767216008ec30358e8a9d74af77f29",
+    file_in_wheel: "pykakasi/data/kanwadict4.db",
+    file_sha256: "dbecf9679f2fb0f4729081e5ae9346ec19aa7e7e62dfc6ab0df466af2aa1c438",
+    flag: "(copy into $XDG_CACHE_HOME/vivace/weights/pykakasi-2.3.0-kanwa/, else ~/.cache/…)",
+};
+
+/// pykakasi 2.3.0's variant-glyph table (7.5 kB), beside [`PYKAKASI_KANWA`].
+pub const PYKAKASI_ITAIJI: PackagedWeights = PackagedWeights {
+    name: "pykakasi-2.3.0-itaiji",
+    requirement: "pykakasi==2.3.0",
+    wheel_sha256: "26d21b090048ff45c6a4d8e962426b7951767216008ec30358e8a9d74af77f29",
+    file_in_wheel: "pykakasi/data/itaijidict4.db",
+    file_sha256: "86f35a2d12d503d4e5e1960a955028c35b13a5c0d0634c1f69c95e325d81c7b1",
+    flag: "(copy into $XDG_CACHE_HOME/vivace/weights/pykakasi-2.3.0-itaiji/, else ~/.cache/…)",
+};
+
 /// What can go wrong finding or fetching a voice.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

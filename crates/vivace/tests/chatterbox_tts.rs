@@ -204,7 +204,9 @@ fn multilingual_voice() -> tempfile::TempDir {
 fn the_multilingual_voice_speaks_each_language_as_the_reference() {
     // Text through punc_norm, the multilingual tokenizer and T3 with its
     // alignment analyzer: the speech tokens are the reference's (cases 0,
-    // 3 and 4 of the t3_mtl goldens; Hindi's ends on the analyzer's stop).
+    // 3, 4, 7 and 8 of the t3_mtl goldens; Hindi's ends on the analyzer's
+    // stop). Japanese fetches pykakasi's dictionaries on first use; Chinese
+    // runs without a Cangjie table, as the goldens did.
     let voice = multilingual_voice();
     let goldens = candle_core::safetensors::load(
         fixture().join("../t3_mtl/goldens.safetensors"),
@@ -220,6 +222,8 @@ fn the_multilingual_voice_speaks_each_language_as_the_reference() {
         ),
         (3, "ko", "안녕하세요, 만나서 반갑습니다.", "60"),
         (4, "hi", "नमस्ते, आप कैसे हैं?", "140"),
+        (7, "ja", "日本語を話します。東京へ行きましょう。", "60"),
+        (8, "zh", "你好，世界。今天天气很好。", "60"),
     ] {
         let dir = scratch();
         // The flow's noise from the seed: the fixture's covers 40 tokens.
@@ -258,4 +262,53 @@ fn the_multilingual_voice_speaks_each_language_as_the_reference() {
     let out = say(voice.path(), dir.path(), &["--language", "xx", "Hello."]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("sw, tr, zh"), "{}", stderr(&out));
+}
+
+#[derive(serde::Deserialize)]
+struct JapaneseCase {
+    text: String,
+    normalized: String,
+    hiragana: String,
+    ids: Vec<u32>,
+}
+
+#[test]
+fn japanese_reads_kanji_as_pykakasi_and_tokenizes_as_the_reference() {
+    use unicode_normalization::UnicodeNormalization;
+    use vivace::voice_store::{VoiceStore, PYKAKASI_ITAIJI, PYKAKASI_KANWA};
+    use vivace_frontend::chatterbox_text::{punc_norm_multilingual, MultilingualTokenizer};
+    use vivace_frontend::kakasi::Kakasi;
+
+    let store = VoiceStore::from_env().expect("a cache directory");
+    let fetch = |w| {
+        store
+            .ensure_weights(w)
+            .unwrap_or_else(|e| panic!("the tests need pykakasi's dictionaries: {e}"))
+    };
+    let kakasi = Kakasi::from_files(&fetch(&PYKAKASI_KANWA), &fetch(&PYKAKASI_ITAIJI))
+        .expect("pykakasi's dictionaries load");
+    let mtl = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../vivace-frontend/tests/fixtures/chatterbox_mtl");
+    let cases: Vec<JapaneseCase> = serde_json::from_str(
+        &std::fs::read_to_string(mtl.join("ja_cases.json")).expect("ja cases"),
+    )
+    .expect("ja cases parse");
+    let tokenizer =
+        MultilingualTokenizer::from_file(&mtl.join("grapheme_mtl_merged_expanded_v1.json"))
+            .expect("tokenizer");
+    tokenizer.set_japanese(kakasi.clone());
+    for case in &cases {
+        let normalized = punc_norm_multilingual(&case.text);
+        assert_eq!(normalized, case.normalized, "{:?}", case.text);
+        let prepared: String = normalized.to_lowercase().nfkd().collect();
+        assert_eq!(
+            kakasi.hiragana_normalize(&prepared),
+            case.hiragana,
+            "{:?}",
+            case.text
+        );
+        let ids = tokenizer.encode(&normalized, "ja").expect("tokenizes");
+        assert_eq!(ids, case.ids, "{:?}", case.text);
+    }
+    assert_eq!(cases.len(), 14);
 }

@@ -38,6 +38,8 @@ use crate::family::{
 };
 use crate::hub::HubFile;
 use crate::synth::SynthError;
+use crate::voice_store::{VoiceStore, PYKAKASI_ITAIJI, PYKAKASI_KANWA};
+use vivace_frontend::kakasi::Kakasi;
 
 /// The T3 checkpoints a folder may hold, in the order it is searched.
 pub const T3_FILES: [&str; 3] = [
@@ -175,10 +177,10 @@ pub struct ChatterboxSequence {
 /// The text front end of a checkpoint.
 pub enum TextFrontEnd {
     /// `tokenizer.json`: English text, tokenized when split.
-    English(EnglishTokenizer),
+    English(Box<EnglishTokenizer>),
     /// `grapheme_mtl_merged_expanded_v1.json`: 23 languages, tokenized
     /// when a sentence starts, since the language is a request setting.
-    Multilingual(MultilingualTokenizer),
+    Multilingual(Box<MultilingualTokenizer>),
 }
 
 /// A loaded Chatterbox voice.
@@ -191,6 +193,8 @@ pub struct ChatterboxVoice {
     builtin: Option<Arc<VoiceConditioning>>,
     /// T3 conditioning positions per (voice, exaggeration): computed once.
     conditioning: Mutex<HashMap<(usize, u32), Tensor>>,
+    /// Held while pykakasi's dictionaries are fetched.
+    japanese: Mutex<()>,
     capabilities: Capabilities,
 }
 
@@ -205,15 +209,13 @@ impl ChatterboxVoice {
         let s3gen_path = find(&S3GEN_FILES, "S3Gen checkpoint")?;
         let t3 = T3::load(&t3_path, device, precision)?;
         let tokenizer = match t3.config().variant {
-            T3Variant::English => TextFrontEnd::English(EnglishTokenizer::from_file(&find(
-                &[TOKENIZER_FILE],
-                "English tokenizer",
-            )?)?),
+            T3Variant::English => {
+                let path = find(&[TOKENIZER_FILE], "English tokenizer")?;
+                TextFrontEnd::English(Box::new(EnglishTokenizer::from_file(&path)?))
+            }
             T3Variant::Multilingual => {
-                TextFrontEnd::Multilingual(MultilingualTokenizer::from_file(&find(
-                    &[MULTILINGUAL_TOKENIZER_FILE],
-                    "multilingual tokenizer",
-                )?)?)
+                let path = find(&[MULTILINGUAL_TOKENIZER_FILE], "multilingual tokenizer")?;
+                TextFrontEnd::Multilingual(Box::new(MultilingualTokenizer::from_file(&path)?))
             }
         };
         let config_path = dir.join(S3GEN_CONFIG_FILE);
@@ -291,6 +293,7 @@ impl ChatterboxVoice {
             speaker,
             builtin: builtin.map(Arc::new),
             conditioning: Mutex::new(HashMap::new()),
+            japanese: Mutex::new(()),
         })
     }
 
@@ -358,6 +361,23 @@ impl ChatterboxVoice {
             .as_mut()
             .map(|n| n as &mut dyn vivace_models::chatterbox::s3gen::SourceNoise);
         Ok(self.s3gen.vocode(&mel, source)?.to_vec1()?)
+    }
+
+    /// Gives `tokenizer` pykakasi's dictionaries, fetched from PyPI into
+    /// the store on first use (one fetch at a time).
+    fn load_japanese(&self, tokenizer: &MultilingualTokenizer) -> Result<(), SynthError> {
+        let _one_at_a_time = self
+            .japanese
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if tokenizer.has_japanese() {
+            return Ok(());
+        }
+        let store = VoiceStore::from_env()?;
+        let kanwa = store.ensure_weights(&PYKAKASI_KANWA)?;
+        let itaiji = store.ensure_weights(&PYKAKASI_ITAIJI)?;
+        tokenizer.set_japanese(Kakasi::from_files(&kanwa, &itaiji)?);
+        Ok(())
     }
 
     fn decode_params(&self, p: &ChatterboxParams) -> DecodeParams {
@@ -523,6 +543,9 @@ impl Model for ChatterboxVoice {
             }
             TextFrontEnd::Multilingual(tokenizer) => {
                 let language = params.language.as_deref().unwrap_or("en");
+                if language.eq_ignore_ascii_case("ja") {
+                    self.load_japanese(tokenizer)?;
+                }
                 let text = sentence.phonemes.concat();
                 let ids = tokenizer.encode(&text, language)?;
                 if ids.len() <= 1 {
