@@ -66,8 +66,11 @@ fn the_architecture_is_read_from_the_checkpoint() {
     let t3 = load(Precision::F32);
     let c = t3.config();
     assert_eq!(c.variant, T3Variant::English);
-    assert_eq!((c.llama.hidden, c.llama.layers, c.llama.heads), (64, 2, 1));
-    assert_eq!(c.llama.intermediate, 128);
+    assert_eq!(
+        (c.backbone.hidden, c.backbone.layers, c.backbone.heads),
+        (64, 2, 1)
+    );
+    assert_eq!(c.backbone.intermediate, 128);
     assert_eq!((c.text_vocab, c.speech_vocab), (704, 6563));
 }
 

@@ -24,8 +24,8 @@
 //! attention over the text decide when the stop token may or must come.
 
 mod alignment;
+mod backbone;
 mod conditioning;
-mod llama;
 mod perceiver;
 
 use std::path::Path;
@@ -35,8 +35,11 @@ use candle_nn::{Embedding, Linear as CandleLinear, VarBuilder};
 use serde::{Deserialize, Serialize};
 
 pub use alignment::{aligned_heads, AlignmentAnalyzer, AlignmentVerdict, LLAMA_ALIGNED_HEADS};
+pub use backbone::{
+    Architecture, AttentionProbe, Backbone, BackboneCache, BackboneConfig, Llama3Scaling,
+    LLAMA3_SCALING,
+};
 pub use conditioning::{T3Conditioning, SPEAKER_EMBEDDING};
-pub use llama::{AttentionProbe, Llama, Llama3Scaling, LlamaCache, LlamaConfig, LLAMA3_SCALING};
 pub use perceiver::Perceiver;
 
 use crate::nn::checkpoint::Checkpoint;
@@ -76,7 +79,7 @@ pub struct T3Config {
     /// The variant (from the text vocabulary).
     pub variant: T3Variant,
     /// The backbone.
-    pub llama: LlamaConfig,
+    pub backbone: BackboneConfig,
     /// Text tokens.
     pub text_vocab: usize,
     /// Speech tokens (the 6561 codes, start, stop, padding).
@@ -152,7 +155,7 @@ pub enum Finish {
 /// One sequence being decoded: its cache, its tokens, its last logits, its
 /// source of random draws.
 pub struct Generation {
-    cache: LlamaCache,
+    cache: BackboneCache,
     /// 2 with guidance (conditional, unconditional), else 1.
     rows: usize,
     /// The last forward's speech logits, `rows × vocab`.
@@ -232,7 +235,7 @@ struct CondEncoder {
 #[derive(Debug, Clone)]
 pub struct T3 {
     config: T3Config,
-    backbone: Llama,
+    backbone: Backbone,
     cond: CondEncoder,
     text_emb: Embedding,
     speech_emb: Embedding,
@@ -258,11 +261,11 @@ impl T3 {
     }
 
     fn build(config: T3Config, precision: Precision, vb: VarBuilder) -> candle_core::Result<Self> {
-        let h = config.llama.hidden;
+        let h = config.backbone.hidden;
         let table = |rows: usize, name: &str| vb.get((rows, h), name);
         let cond = vb.pp("cond_enc");
         Ok(Self {
-            backbone: Llama::load(config.llama.clone(), precision, vb.pp("tfmr"))?,
+            backbone: Backbone::load(config.backbone.clone(), precision, vb.pp("tfmr"))?,
             cond: CondEncoder {
                 speaker: candle_nn::linear(SPEAKER_EMBEDDING, h, cond.pp("spkr_enc"))?,
                 perceiver: Perceiver::load(h, cond.pp("perceiver"))?,
@@ -453,7 +456,7 @@ impl T3 {
             analyses.push(analyzed);
         }
         // Who goes on, and the input of each: its token at its position.
-        let h = self.config.llama.hidden;
+        let h = self.config.backbone.hidden;
         let mut inputs = Vec::new();
         let mut rows = Vec::new();
         for (g, token) in batch.iter().zip(&drawn) {
@@ -472,7 +475,7 @@ impl T3 {
             true => Vec::new(),
             false => {
                 let x = Tensor::cat(&inputs, 0)?;
-                let mut caches: Vec<&mut LlamaCache> = batch
+                let mut caches: Vec<&mut BackboneCache> = batch
                     .iter_mut()
                     .zip(&drawn)
                     .filter(|(g, t)| {
@@ -519,7 +522,7 @@ impl T3 {
     }
 
     /// The speech logits at the last position of `x` after the backbone.
-    fn logits(&self, x: &Tensor, cache: &mut LlamaCache) -> Result<Vec<f32>> {
+    fn logits(&self, x: &Tensor, cache: &mut BackboneCache) -> Result<Vec<f32>> {
         let hidden = self.backbone.forward(x, cache)?;
         let last = hidden.narrow(1, hidden.dim(1)? - 1, 1)?.contiguous()?;
         let logits = self.speech_head.forward(&last)?;
@@ -588,15 +591,17 @@ fn read_config(checkpoint: &Checkpoint) -> Result<T3Config> {
             T3Variant::Multilingual => aligned_heads(layers, hidden / HEAD_DIM),
             T3Variant::English => Vec::new(),
         },
-        llama: LlamaConfig {
+        backbone: BackboneConfig {
             hidden,
             layers,
             heads: hidden / HEAD_DIM,
             head_dim: HEAD_DIM,
             intermediate,
-            rms_eps: 1e-5,
-            rope_theta: 500_000.0,
-            rope_scaling: Some(LLAMA3_SCALING),
+            norm_eps: 1e-5,
+            architecture: Architecture::Llama {
+                rope_theta: 500_000.0,
+                rope_scaling: Some(LLAMA3_SCALING),
+            },
         },
         text_vocab,
         speech_vocab,

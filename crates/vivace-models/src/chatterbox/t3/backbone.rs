@@ -1,12 +1,15 @@
-//! T3's Llama backbone (Hugging Face `LlamaModel` without its token
-//! embedding): pre-norm blocks of grouped rotary attention and a SwiGLU MLP,
-//! llama3 RoPE scaling, a key/value cache per sequence, and the final norm.
+//! T3's transformer backbones, without their token embeddings: Hugging
+//! Face's `LlamaModel` (English and multilingual T3: RMSNorm, rotary
+//! positions with llama3 scaling, a SwiGLU MLP) and `GPT2Model` (Turbo:
+//! LayerNorm, learned positions, a GELU MLP, biases). Both are pre-norm
+//! blocks of multi-head attention with a key/value cache per sequence and a
+//! final norm, so they share one implementation and one decode path.
 //!
 //! Written here rather than taken from candle-transformers: T3 feeds
 //! embeddings (its own text, speech and conditioning tables), keeps one
 //! cache per request so that requests decode independently, and runs its
 //! projections through [`Linear`], whose few-row kernel is what makes decode
-//! fast on the CPU. q/k/v and gate/up are fused into one product each.
+//! fast on the CPU. q/k/v (and Llama's gate/up) are one product each.
 
 use candle_core::{DType, Device, Module, Result, Tensor, D};
 use candle_nn::kv_cache::KvCache;
@@ -16,9 +19,30 @@ use rayon::prelude::*;
 use crate::nn::cpu_ops::{applies_on, applies_to, with_wide_vectors};
 use crate::nn::linear::{Linear, Precision};
 
-/// The sizes and constants of a Llama backbone.
+/// Which transformer a backbone is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Architecture {
+    /// Llama: RMSNorm, rotary positions, SwiGLU MLP, no biases; tensors
+    /// `layers.N.{input_layernorm, self_attn.{q,k,v,o}_proj, …}`, `norm`.
+    Llama {
+        /// RoPE base.
+        rope_theta: f64,
+        /// llama3 frequency scaling, where the model uses it.
+        rope_scaling: Option<Llama3Scaling>,
+    },
+    /// GPT-2: LayerNorm, learned positions (`wpe`), GELU (tanh) MLP,
+    /// biases everywhere, `Conv1D` weights stored `[in, out]`; tensors
+    /// `h.N.{ln_1, attn.c_attn, attn.c_proj, ln_2, mlp.c_fc, mlp.c_proj}`,
+    /// `ln_f`, `wpe`.
+    Gpt2 {
+        /// Rows of the position table.
+        positions: usize,
+    },
+}
+
+/// The sizes and constants of a backbone.
 #[derive(Debug, Clone, PartialEq)]
-pub struct LlamaConfig {
+pub struct BackboneConfig {
     /// Model width.
     pub hidden: usize,
     /// Transformer blocks.
@@ -29,12 +53,10 @@ pub struct LlamaConfig {
     pub head_dim: usize,
     /// MLP width.
     pub intermediate: usize,
-    /// RMSNorm epsilon.
-    pub rms_eps: f64,
-    /// RoPE base.
-    pub rope_theta: f64,
-    /// llama3 frequency scaling, where the model uses it.
-    pub rope_scaling: Option<Llama3Scaling>,
+    /// Norm epsilon.
+    pub norm_eps: f64,
+    /// Llama or GPT-2.
+    pub architecture: Architecture,
 }
 
 /// llama3's RoPE scaling: low frequencies divided by `factor`, high ones
@@ -60,40 +82,68 @@ pub const LLAMA3_SCALING: Llama3Scaling = Llama3Scaling {
     original_context: 8192.0,
 };
 
-/// RMSNorm with a gain.
+/// RMSNorm with a gain (Llama), or LayerNorm with a gain and a bias (GPT-2).
 #[derive(Debug, Clone)]
-struct RmsNorm {
-    weight: Tensor,
-    eps: f32,
+enum Norm {
+    Rms {
+        weight: Tensor,
+        eps: f32,
+    },
+    Layer {
+        weight: Tensor,
+        bias: Tensor,
+        eps: f32,
+    },
 }
 
-impl RmsNorm {
-    fn load(width: usize, eps: f64, vb: VarBuilder) -> Result<Self> {
-        Ok(Self {
+impl Norm {
+    fn rms(width: usize, eps: f64, vb: VarBuilder) -> Result<Self> {
+        Ok(Self::Rms {
             weight: vb.get(width, "weight")?,
             eps: eps as f32,
         })
     }
 
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        candle_nn::ops::rms_norm(&x.contiguous()?, &self.weight, self.eps)
+    fn layer(width: usize, eps: f64, vb: VarBuilder) -> Result<Self> {
+        Ok(Self::Layer {
+            weight: vb.get(width, "weight")?,
+            bias: vb.get(width, "bias")?,
+            eps: eps as f32,
+        })
     }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Self::Rms { weight, eps } => candle_nn::ops::rms_norm(&x.contiguous()?, weight, *eps),
+            Self::Layer { weight, bias, eps } => {
+                candle_nn::ops::layer_norm(&x.contiguous()?, weight, bias, *eps)
+            }
+        }
+    }
+}
+
+/// The feed-forward half of a block.
+#[derive(Debug, Clone)]
+enum Mlp {
+    /// `down(silu(gate(x)) · up(x))`, gate and up fused.
+    SwiGlu { gate_up: Linear, down: Linear },
+    /// `proj(gelu_tanh(fc(x)))`.
+    Gelu { fc: Linear, proj: Linear },
 }
 
 /// One pre-norm block.
 #[derive(Debug, Clone)]
 struct Block {
-    input_norm: RmsNorm,
+    input_norm: Norm,
     qkv: Linear,
     o_proj: Linear,
-    post_norm: RmsNorm,
-    gate_up: Linear,
-    down: Linear,
+    post_norm: Norm,
+    mlp: Mlp,
 }
 
 /// The key/value cache of one sequence batch (its rows decode together).
 #[derive(Debug, Clone)]
-pub struct LlamaCache {
+pub struct BackboneCache {
     layers: Vec<LayerCache>,
     len: usize,
     probes: Vec<AttentionProbe>,
@@ -143,7 +193,7 @@ enum LayerCache {
     Device(KvCache),
 }
 
-impl LlamaCache {
+impl BackboneCache {
     /// Positions already in the cache.
     pub fn len(&self) -> usize {
         self.len
@@ -169,23 +219,34 @@ impl LlamaCache {
 
 /// The backbone.
 #[derive(Debug, Clone)]
-pub struct Llama {
-    config: LlamaConfig,
+pub struct Backbone {
+    config: BackboneConfig,
     blocks: Vec<Block>,
-    norm: RmsNorm,
-    /// Rotary frequencies, one per pair of a head's dimensions.
+    norm: Norm,
+    /// Rotary frequencies, one per pair of a head's dimensions (Llama;
+    /// empty for GPT-2).
     inv_freq: Vec<f32>,
+    /// Learned positions (GPT-2's `wpe`), `[positions, hidden]`.
+    positions: Option<Tensor>,
     device: Device,
 }
 
 /// Positions the cache grows by.
 const CACHE_CHUNK: usize = 512;
 
-impl Llama {
-    /// Loads `layers.N.*` and `norm.weight` from `vb` (Hugging Face's names
-    /// under the model's prefix).
-    pub fn load(config: LlamaConfig, precision: Precision, vb: VarBuilder) -> Result<Self> {
+impl Backbone {
+    /// Loads the backbone's tensors from `vb` (Hugging Face's names under
+    /// the model's prefix; see [`Architecture`]).
+    pub fn load(config: BackboneConfig, precision: Precision, vb: VarBuilder) -> Result<Self> {
+        match config.architecture {
+            Architecture::Llama { .. } => Self::load_llama(config, precision, vb),
+            Architecture::Gpt2 { positions } => Self::load_gpt2(config, positions, precision, vb),
+        }
+    }
+
+    fn load_llama(config: BackboneConfig, precision: Precision, vb: VarBuilder) -> Result<Self> {
         let (h, a) = (config.hidden, config.heads * config.head_dim);
+        let eps = config.norm_eps;
         let blocks = (0..config.layers)
             .map(|i| {
                 let vb = vb.pp(format!("layers.{i}"));
@@ -200,7 +261,7 @@ impl Llama {
                     Linear::load(i, o, false, precision, vb.pp(n))
                 };
                 Ok(Block {
-                    input_norm: RmsNorm::load(h, config.rms_eps, vb.pp("input_layernorm"))?,
+                    input_norm: Norm::rms(h, eps, vb.pp("input_layernorm"))?,
                     qkv: Linear::concat(
                         &[
                             part("q_proj", &attn, h, a)?,
@@ -210,38 +271,96 @@ impl Llama {
                         precision,
                     )?,
                     o_proj: proj("o_proj", &attn, a, h)?,
-                    post_norm: RmsNorm::load(h, config.rms_eps, vb.pp("post_attention_layernorm"))?,
-                    gate_up: Linear::concat(
-                        &[
-                            part("gate_proj", &mlp, h, config.intermediate)?,
-                            part("up_proj", &mlp, h, config.intermediate)?,
-                        ],
-                        precision,
-                    )?,
-                    down: proj("down_proj", &mlp, config.intermediate, h)?,
+                    post_norm: Norm::rms(h, eps, vb.pp("post_attention_layernorm"))?,
+                    mlp: Mlp::SwiGlu {
+                        gate_up: Linear::concat(
+                            &[
+                                part("gate_proj", &mlp, h, config.intermediate)?,
+                                part("up_proj", &mlp, h, config.intermediate)?,
+                            ],
+                            precision,
+                        )?,
+                        down: proj("down_proj", &mlp, config.intermediate, h)?,
+                    },
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let norm = RmsNorm::load(h, config.rms_eps, vb.pp("norm"))?;
+        let norm = Norm::rms(h, eps, vb.pp("norm"))?;
         let inv_freq = rope_frequencies(&config);
         Ok(Self {
             config,
             blocks,
             norm,
             inv_freq,
+            positions: None,
             device: vb.device().clone(),
         })
     }
 
+    fn load_gpt2(
+        config: BackboneConfig,
+        positions: usize,
+        precision: Precision,
+        vb: VarBuilder,
+    ) -> Result<Self> {
+        let (h, a) = (config.hidden, config.heads * config.head_dim);
+        let eps = config.norm_eps;
+        // GPT-2's Conv1D keeps its weight as [in, out].
+        let conv1d = |vb: VarBuilder, i: usize, o: usize| -> Result<Linear> {
+            let weight = vb.get((i, o), "weight")?.t()?.contiguous()?;
+            Linear::new(weight, Some(vb.get(o, "bias")?), precision)
+        };
+        let blocks = (0..config.layers)
+            .map(|i| {
+                let vb = vb.pp(format!("h.{i}"));
+                Ok(Block {
+                    input_norm: Norm::layer(h, eps, vb.pp("ln_1"))?,
+                    qkv: conv1d(vb.pp("attn.c_attn"), h, 3 * a)?,
+                    o_proj: conv1d(vb.pp("attn.c_proj"), a, h)?,
+                    post_norm: Norm::layer(h, eps, vb.pp("ln_2"))?,
+                    mlp: Mlp::Gelu {
+                        fc: conv1d(vb.pp("mlp.c_fc"), h, config.intermediate)?,
+                        proj: conv1d(vb.pp("mlp.c_proj"), config.intermediate, h)?,
+                    },
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            norm: Norm::layer(h, eps, vb.pp("ln_f"))?,
+            positions: Some(vb.get((positions, h), "wpe.weight")?),
+            inv_freq: Vec::new(),
+            device: vb.device().clone(),
+            blocks,
+            config,
+        })
+    }
+
+    /// `x` (`[b, t, hidden]` at positions `past..past + t`) with the learned
+    /// positions added, where the backbone has them.
+    fn add_positions(&self, x: &Tensor, past: usize) -> Result<Tensor> {
+        let Some(table) = &self.positions else {
+            return Ok(x.clone());
+        };
+        let t = x.dim(1)?;
+        if past + t > table.dim(0)? {
+            candle_core::bail!(
+                "position {} is past the backbone's {} learned positions",
+                past + t,
+                table.dim(0)?
+            );
+        }
+        x.broadcast_add(&table.narrow(0, past, t)?.to_dtype(x.dtype())?)
+    }
+
     /// The sizes it was loaded with.
-    pub fn config(&self) -> &LlamaConfig {
+    pub fn config(&self) -> &BackboneConfig {
         &self.config
     }
 
     /// An empty cache for a new sequence batch.
-    pub fn new_cache(&self) -> LlamaCache {
+    pub fn new_cache(&self) -> BackboneCache {
         let cpu = applies_on(&self.device, DType::F32);
-        LlamaCache {
+        BackboneCache {
             layers: (0..self.config.layers)
                 .map(|_| match cpu {
                     true => LayerCache::Cpu {
@@ -258,7 +377,7 @@ impl Llama {
 
     /// An empty cache that records the attention weights of `probes`
     /// (`(layer, head)` pairs) at every forward.
-    pub fn new_probed_cache(&self, probes: &[(usize, usize)]) -> Result<LlamaCache> {
+    pub fn new_probed_cache(&self, probes: &[(usize, usize)]) -> Result<BackboneCache> {
         if let Some(&(l, h)) = probes
             .iter()
             .find(|&&(l, h)| l >= self.config.layers || h >= self.config.heads)
@@ -281,23 +400,27 @@ impl Llama {
     /// the cache's) through every block, appending to `cache`; returns the
     /// final-normed hidden states. On error the cache may be partly
     /// appended: the sequence must not continue.
-    pub fn forward(&self, x: &Tensor, cache: &mut LlamaCache) -> Result<Tensor> {
+    pub fn forward(&self, x: &Tensor, cache: &mut BackboneCache) -> Result<Tensor> {
         let (b, t, _) = x.dims3()?;
         if t == 1 && applies_to(x) && cache.is_cpu() {
             // One position: the decode step, whose kernel reads the cache in place.
             return self.forward_step(x, &mut [cache], &[b]);
         }
         let past = cache.len;
-        let (cos, sin) = self.rotary(past, t)?;
+        let rotary = match self.inv_freq.is_empty() {
+            true => None,
+            false => Some(self.rotary(past, t)?),
+        };
         let mask = match t {
             1 => None,
             _ => Some(causal_mask(past, t, &self.device)?),
         };
-        let mut x = x.clone();
-        let LlamaCache { layers, probes, .. } = cache;
+        let mut x = self.add_positions(x, past)?;
+        let BackboneCache { layers, probes, .. } = cache;
         for (l, (block, kv)) in self.blocks.iter().zip(layers.iter_mut()).enumerate() {
             let probes = probes.iter_mut().filter(|p| p.layer == l);
-            x = self.block(block, &x, kv, (&cos, &sin), mask.as_ref(), probes)?;
+            let rotary = rotary.as_ref().map(|(c, s)| (c, s));
+            x = self.block(block, &x, kv, rotary, mask.as_ref(), probes)?;
         }
         cache.len += t;
         self.norm.forward(&x)
@@ -313,7 +436,7 @@ impl Llama {
     pub fn forward_step(
         &self,
         x: &Tensor,
-        caches: &mut [&mut LlamaCache],
+        caches: &mut [&mut BackboneCache],
         rows: &[usize],
     ) -> Result<Tensor> {
         let (n, t, hidden) = x.dims3()?;
@@ -337,6 +460,19 @@ impl Llama {
             }
             return Tensor::cat(&outs, 0);
         }
+        // Learned positions: each sequence's rows at its own position.
+        let x = match &self.positions {
+            None => x.clone(),
+            Some(_) => {
+                let mut parts = Vec::with_capacity(caches.len());
+                let mut row0 = 0;
+                for (cache, &r) in caches.iter().zip(rows) {
+                    parts.push(self.add_positions(&x.narrow(0, row0, r)?, cache.len)?);
+                    row0 += r;
+                }
+                Tensor::cat(&parts, 0)?
+            }
+        };
         // cos and sin of each row's position.
         let mut cos = Vec::with_capacity(n * self.inv_freq.len());
         let mut sin = Vec::with_capacity(n * self.inv_freq.len());
@@ -350,7 +486,7 @@ impl Llama {
             }
         }
         let before: Vec<usize> = caches.iter().map(|c| c.len).collect();
-        let run = |caches: &mut [&mut LlamaCache]| -> Result<Tensor> {
+        let run = |caches: &mut [&mut BackboneCache]| -> Result<Tensor> {
             let mut x = x.clone();
             for (l, block) in self.blocks.iter().enumerate() {
                 x = self.block_step(block, &x, caches, l, rows, (&cos, &sin))?;
@@ -377,12 +513,12 @@ impl Llama {
         }
     }
 
-    /// One block of [`Llama::forward_step`] on the CPU.
+    /// One block of [`Backbone::forward_step`] on the CPU.
     fn block_step(
         &self,
         block: &Block,
         x: &Tensor,
-        caches: &mut [&mut LlamaCache],
+        caches: &mut [&mut BackboneCache],
         layer: usize,
         rows: &[usize],
         (cos, sin): (&[f32], &[f32]),
@@ -396,7 +532,8 @@ impl Llama {
             .flatten_all()?
             .to_vec1()?;
         // Rotate q and k of every row at its own position (rotate-half).
-        for r in 0..n {
+        let rotary = !self.inv_freq.is_empty();
+        for r in (0..n).filter(|_| rotary) {
             let (c, s) = (
                 &cos[r * half..(r + 1) * half],
                 &sin[r * half..(r + 1) * half],
@@ -417,7 +554,7 @@ impl Llama {
         let mut attended = vec![0f32; n * a];
         let mut row0 = 0;
         for (cache, &r) in caches.iter_mut().zip(rows) {
-            let LlamaCache { layers, probes, .. } = &mut **cache;
+            let BackboneCache { layers, probes, .. } = &mut **cache;
             let LayerCache::Cpu { k, v } = &mut layers[layer] else {
                 candle_core::bail!("decode step: a device cache in a CPU step");
             };
@@ -441,13 +578,20 @@ impl Llama {
         self.mlp(block, &x)
     }
 
-    /// `x + down(silu(gate(norm(x))) · up(norm(x)))`.
+    /// `x + mlp(norm(x))`.
     fn mlp(&self, block: &Block, x: &Tensor) -> Result<Tensor> {
-        let gate_up = block.gate_up.forward(&block.post_norm.forward(x)?)?;
-        let i = self.config.intermediate;
-        let gated = (candle_nn::ops::silu(&gate_up.narrow(D::Minus1, 0, i)?)?
-            * gate_up.narrow(D::Minus1, i, i)?)?;
-        x + block.down.forward(&gated)?
+        let normed = block.post_norm.forward(x)?;
+        let out = match &block.mlp {
+            Mlp::SwiGlu { gate_up, down } => {
+                let gate_up = gate_up.forward(&normed)?;
+                let i = self.config.intermediate;
+                let gated = (candle_nn::ops::silu(&gate_up.narrow(D::Minus1, 0, i)?)?
+                    * gate_up.narrow(D::Minus1, i, i)?)?;
+                down.forward(&gated)?
+            }
+            Mlp::Gelu { fc, proj } => proj.forward(&fc.forward(&normed)?.gelu()?)?,
+        };
+        x + out
     }
 
     fn block<'p>(
@@ -455,7 +599,7 @@ impl Llama {
         block: &Block,
         x: &Tensor,
         kv: &mut LayerCache,
-        (cos, sin): (&Tensor, &Tensor),
+        rotary: Option<(&Tensor, &Tensor)>,
         mask: Option<&Tensor>,
         probes: impl Iterator<Item = &'p mut AttentionProbe>,
     ) -> Result<Tensor> {
@@ -469,8 +613,13 @@ impl Llama {
                 .transpose(1, 2)?
                 .contiguous()
         };
-        let q = candle_nn::rotary_emb::rope(&split(0)?, cos, sin)?;
-        let k = candle_nn::rotary_emb::rope(&split(1)?, cos, sin)?;
+        let (q, k) = match rotary {
+            None => (split(0)?, split(1)?),
+            Some((cos, sin)) => (
+                candle_nn::rotary_emb::rope(&split(0)?, cos, sin)?,
+                candle_nn::rotary_emb::rope(&split(1)?, cos, sin)?,
+            ),
+        };
         let v = split(2)?;
         let scale = 1.0 / (dh as f64).sqrt();
         let mut probes = probes.peekable();
@@ -640,12 +789,19 @@ fn causal_mask(past: usize, t: usize, device: &Device) -> Result<Tensor> {
 
 /// The rotary inverse frequencies `θ^(−2i/d)`, with llama3 scaling where set
 /// (Hugging Face's `_compute_llama3_parameters`).
-fn rope_frequencies(config: &LlamaConfig) -> Vec<f32> {
+fn rope_frequencies(config: &BackboneConfig) -> Vec<f32> {
+    let Architecture::Llama {
+        rope_theta,
+        rope_scaling,
+    } = config.architecture
+    else {
+        return Vec::new();
+    };
     let d = config.head_dim;
     (0..d / 2)
         .map(|i| {
-            let f = 1.0 / config.rope_theta.powf((2 * i) as f64 / d as f64);
-            let Some(s) = config.rope_scaling else {
+            let f = 1.0 / rope_theta.powf((2 * i) as f64 / d as f64);
+            let Some(s) = rope_scaling else {
                 return f as f32;
             };
             let wavelen = 2.0 * std::f64::consts::PI / f;
@@ -671,15 +827,17 @@ mod tests {
 
     #[test]
     fn llama3_scaling_keeps_high_frequencies_and_divides_low_ones() {
-        let config = LlamaConfig {
+        let config = BackboneConfig {
             hidden: 1024,
             layers: 1,
             heads: 16,
             head_dim: 64,
             intermediate: 4096,
-            rms_eps: 1e-5,
-            rope_theta: 500_000.0,
-            rope_scaling: Some(LLAMA3_SCALING),
+            norm_eps: 1e-5,
+            architecture: Architecture::Llama {
+                rope_theta: 500_000.0,
+                rope_scaling: Some(LLAMA3_SCALING),
+            },
         };
         let f = rope_frequencies(&config);
         assert_eq!(f.len(), 32);
