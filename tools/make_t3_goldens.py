@@ -32,6 +32,16 @@ Run from the repository root:
     /tmp/cbenv/bin/python tools/make_t3_goldens.py --multilingual \\
         --tokenizer PATH/grapheme_mtl_merged_expanded_v1.json
 
+`--turbo --gpt2 DIR` makes Turbo's T3 (`tts_turbo.py`'s hyperparameters: a
+GPT-2 backbone, here 2 layers of 64 with 600 positions, no T3 position
+tables, no perceiver, no emotion input, 375 prompt tokens) with a text
+vocabulary cut to 2048, and decodes with `inference_turbo` on sentences
+whose GPT-2 token ids all fall below 2048. DIR holds GPT-2's `vocab.json`
+and `merges.txt` (MIT; from the sdist of `openai-whisper==20230124`,
+`whisper/assets/gpt2/`), copied into the fixture. Greedy there means
+temperature 1 (no temperature warper) and argmax after top-k 1000, top-p
+0.95 and the repetition penalty 1.2, which is what `--temperature 0` does.
+
 `--multilingual` makes the 23-language T3 (text vocabulary 2454) at the same
 small size and decodes sentences in several languages through the
 reference's `MTLTokenizer` (pykakasi 2.3.0 installed for Japanese; Chinese
@@ -100,6 +110,15 @@ MTL_CASES = [
     ("你好，世界。今天天气很好。", "zh", 0.5, 0.5, 60),
 ]
 SMALL_MTL_MAX_TEXT = 160
+TURBO_FIXTURE = ROOT / "crates" / "vivace-models" / "tests" / "fixtures" / "t3_turbo"
+SMALL_TURBO_TEXT_VOCAB = 2048
+SMALL_TURBO_POSITIONS = 600
+# (text, max_gen_len): the reference draws 1 + max_gen_len tokens at most.
+TURBO_CASES = [
+    ("It is what it is, and we can do it all the time.", 40),
+    ("it was not so, and he is on the way out", 60),
+    ("We have to go... all of us!", 30),
+]
 
 
 def build(real: bool, multilingual: bool = False) -> T3:
@@ -304,15 +323,105 @@ def multilingual(tokenizer_path: str, out: Path) -> None:
         aligned_heads=asa.LLAMA_ALIGNED_HEADS), indent=1, ensure_ascii=False) + "\n")
 
 
+def turbo(gpt2_dir: Path, out: Path) -> None:
+    """Turbo's T3 goldens: greedy tokens and logits per sentence."""
+    from transformers import AutoTokenizer
+    from chatterbox.models.t3.llama_configs import GPT2_MEDIUM_CONFIG
+    from chatterbox.tts_turbo import punc_norm as turbo_punc_norm
+
+    LLAMA_CONFIGS["GPT2_small"] = dict(
+        GPT2_MEDIUM_CONFIG, n_embd=64, hidden_size=64, n_head=1, n_layer=2,
+        n_positions=SMALL_TURBO_POSITIONS, n_ctx=SMALL_TURBO_POSITIONS)
+    hp = T3Config(text_tokens_dict_size=SMALL_TURBO_TEXT_VOCAB)
+    hp.llama_config_name = "GPT2_small"
+    hp.speech_tokens_dict_size = 6563
+    hp.input_pos_emb = None
+    hp.speech_cond_prompt_len = 375
+    hp.use_perceiver_resampler = False
+    hp.emotion_adv = False
+    model = t3_module.T3(hp)
+    del model.tfmr.wte
+    model.eval()
+    g = torch.Generator().manual_seed(4321)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("ln_1.weight") or name.endswith("ln_2.weight") or name.endswith("ln_f.weight"):
+                p.copy_(1.0 + 0.2 * torch.randn(p.shape, generator=g))
+            elif name.endswith(".bias"):
+                p.copy_(0.1 * torch.randn(p.shape, generator=g))
+            elif "wpe" in name:
+                p.copy_(0.1 * torch.randn(p.shape, generator=g))
+            else:
+                fan_in = p.shape[0] if ".c_" in name else p.shape[-1]  # Conv1D is [in, out]
+                p.copy_(torch.randn(p.shape, generator=g) * (2.0 / fan_in) ** 0.5)
+            p.copy_(p.to(torch.bfloat16).to(torch.float32))
+    out.mkdir(parents=True, exist_ok=True)
+    state = {k: v.contiguous().to(torch.bfloat16) for k, v in model.state_dict().items()
+             if not k.endswith(".attn.bias") and not k.endswith(".attn.masked_bias")}
+    save_file(state, str(out / "t3_turbo_v1.safetensors"))
+    for f in ["vocab.json", "merges.txt"]:
+        shutil.copy(gpt2_dir / f, out / f)
+    tokenizer = AutoTokenizer.from_pretrained(gpt2_dir)
+
+    gcond = torch.Generator().manual_seed(98)
+    speaker = torch.randn(1, 256, generator=gcond)
+    speaker = speaker / speaker.norm()
+    prompt = torch.randint(0, 6561, (1, 375), generator=gcond)
+    cond = T3Cond(speaker_emb=speaker, cond_prompt_speech_tokens=prompt,
+                  emotion_adv=0.5 * torch.ones(1, 1, 1))
+    gen_part = torch.load(FIXTURE / "conds.pt", weights_only=True)["gen"]
+    torch.save({"t3": dict(cond.__dict__), "gen": gen_part}, out / "conds.pt")
+
+    goldens: dict[str, torch.Tensor] = {}
+    cases = []
+    for i, (text, max_gen) in enumerate(TURBO_CASES):
+        normalized = turbo_punc_norm(text)
+        ids = tokenizer(normalized).input_ids
+        assert max(ids) < SMALL_TURBO_TEXT_VOCAB, (text, ids)
+        logits = []
+        hook = model.speech_head.register_forward_hook(
+            lambda _m, _i, o: logits.append(o[:, -1, :].detach().clone()))
+        original = torch.multinomial
+        torch.multinomial = lambda probs, num_samples: probs.argmax(-1, keepdim=True)
+        try:
+            with torch.inference_mode():
+                c = T3Cond(**{k: v for k, v in cond.__dict__.items()})
+                c.cond_prompt_speech_emb = None
+                speech = model.inference_turbo(c, torch.tensor([ids]), temperature=1.0, top_k=1000,
+                                               top_p=0.95, repetition_penalty=1.2,
+                                               max_gen_len=max_gen)[0].tolist()
+        finally:
+            torch.multinomial = original
+            hook.remove()
+        logits = torch.cat(logits)
+        goldens[f"case{i}.text_ids"] = torch.tensor(ids, dtype=torch.int64)
+        goldens[f"case{i}.speech_tokens"] = torch.tensor(speech, dtype=torch.int64)
+        steps = sorted({0, 1, len(logits) - 1})
+        for s_ in steps:
+            goldens[f"case{i}.logits{s_}"] = logits[s_].unsqueeze(0).contiguous()
+        cases.append(dict(text=text, normalized=normalized, cfg_weight=0.0, exaggeration=0.5,
+                          max_new_tokens=max_gen + 1, logit_steps=steps, tokens=len(speech)))
+        print(f"turbo case {i}: {normalized!r} -> {ids} -> {len(speech)} speech tokens: {speech[:10]}")
+    save_file(goldens, str(out / "goldens.safetensors"))
+    (out / "cases.json").write_text(json.dumps(dict(
+        cases=cases, temperature=1.0, repetition_penalty=1.2, min_p=0.0, top_p=0.95, top_k=1000,
+        positions=SMALL_TURBO_POSITIONS), indent=1) + "\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--tokenizer", required=True,
+    ap.add_argument("--tokenizer",
                     help="the real tokenizer.json (English) or grapheme_mtl_merged_expanded_v1.json")
     ap.add_argument("--real-size", action="store_true")
     ap.add_argument("--multilingual", action="store_true")
+    ap.add_argument("--turbo", action="store_true")
+    ap.add_argument("--gpt2", type=Path, help="GPT-2's vocab.json and merges.txt (for --turbo)")
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--ve-out", type=Path, default=VE_FIXTURE)
     args = ap.parse_args()
+    if args.turbo:
+        turbo(args.gpt2, args.out or TURBO_FIXTURE)
+        return
     if args.multilingual:
         multilingual(args.tokenizer, args.out or MTL_FIXTURE)
         return

@@ -1,9 +1,11 @@
-//! T3, Chatterbox's text-to-speech-token half: a Llama backbone fed with
-//! conditioning, text and speech embeddings of its own, decoding S3 speech
-//! tokens one at a time with classifier-free guidance.
+//! T3, Chatterbox's text-to-speech-token half: a transformer backbone fed
+//! with conditioning, text and speech embeddings of its own, decoding S3
+//! speech tokens one at a time (with classifier-free guidance, except
+//! Turbo).
 //!
 //! The weights are read from the published files unchanged
-//! (`t3_cfg.safetensors`, `t3_mtl23ls_v2.safetensors`): tensor names as the
+//! (`t3_cfg.safetensors`, `t3_mtl23ls_v2.safetensors`,
+//! `t3_turbo_v1.safetensors`): tensor names as the
 //! reference's `T3` saves them (`tfmr.*`, `cond_enc.*`, `text_emb`,
 //! `speech_emb`, `text_pos_emb.emb`, `speech_pos_emb.emb`, `speech_head`).
 //! The sizes (width, layers, MLP, vocabularies, position tables) are read
@@ -18,6 +20,13 @@
 //! - each step combines the rows as `cond + w · (cond − uncond)`, then the
 //!   [`Sampler`] applies the repetition penalty (over BOS and the tokens so
 //!   far), temperature, min-p and top-p, and draws.
+//!
+//! Turbo (`inference_turbo`) differs: a GPT-2 backbone with its own learned
+//! positions and no T3 position tables, no perceiver and no emotion input
+//! (the 375 prompt tokens go in as they are), text without start and stop
+//! tokens, BOS once, one row (no guidance), and the sampler's order is
+//! temperature, top-k, top-p, then the repetition penalty over the tokens
+//! generated so far (BOS alone at the first step).
 //!
 //! The multilingual T3 also runs the reference's alignment analyzer
 //! ([`AlignmentAnalyzer`]) between guidance and the sampler: three heads'
@@ -71,6 +80,9 @@ pub enum T3Variant {
     English,
     /// 23 languages (`t3_mtl23ls_v2.safetensors`, 2454 text tokens).
     Multilingual,
+    /// English on a GPT-2 backbone (`t3_turbo_v1.safetensors`, GPT-2's
+    /// 50276 text tokens).
+    Turbo,
 }
 
 /// The sizes of a T3 model, read from its checkpoint.
@@ -107,39 +119,72 @@ pub struct DecodeParams {
     pub min_p: f32,
     /// Top-p cut (1: off).
     pub top_p: f32,
+    /// Top-k cut (0: off; Turbo only, as in the reference).
+    #[serde(default)]
+    pub top_k: usize,
     /// Speech tokens at most (25 per second of audio).
     pub max_tokens: usize,
 }
 
 impl DecodeParams {
     /// The reference's defaults for `variant` (`tts.py`, `mtl_tts.py`).
+    /// The reference's defaults for `variant` (`tts.py`, `mtl_tts.py`,
+    /// `tts_turbo.py`).
     pub fn defaults(variant: T3Variant) -> Self {
-        Self {
-            cfg_weight: 0.5,
-            temperature: 0.8,
-            repetition_penalty: match variant {
-                T3Variant::English => 1.2,
-                T3Variant::Multilingual => 2.0,
+        match variant {
+            T3Variant::Turbo => Self {
+                cfg_weight: 0.0,
+                temperature: 0.8,
+                repetition_penalty: 1.2,
+                min_p: 0.0,
+                top_p: 0.95,
+                top_k: 1000,
+                max_tokens: 1000,
             },
-            min_p: 0.05,
-            top_p: 1.0,
-            max_tokens: 1000,
+            _ => Self {
+                cfg_weight: 0.5,
+                temperature: 0.8,
+                repetition_penalty: match variant {
+                    T3Variant::Multilingual => 2.0,
+                    _ => 1.2,
+                },
+                min_p: 0.05,
+                top_p: 1.0,
+                top_k: 0,
+                max_tokens: 1000,
+            },
         }
     }
 
-    /// The sampler these settings describe, in the reference's order.
-    fn sampler(&self) -> std::result::Result<Sampler, SamplingError> {
+    /// The sampler these settings describe, in the reference's order for
+    /// `variant`.
+    fn sampler(&self, variant: T3Variant) -> std::result::Result<Sampler, SamplingError> {
         if !(self.cfg_weight.is_finite() && self.cfg_weight >= 0.0) {
             return Err(SamplingError::InvalidParameter(
                 "cfg_weight must be 0 (off) or positive".into(),
             ));
         }
-        Sampler::new(vec![
-            Warp::RepetitionPenalty(self.repetition_penalty),
-            Warp::Temperature(self.temperature),
-            Warp::MinP(self.min_p),
-            Warp::TopP(self.top_p),
-        ])
+        let top_k = (self.top_k > 0).then_some(Warp::TopK(self.top_k));
+        Sampler::new(match variant {
+            // `inference_turbo`: min-p is not applied (the reference warns).
+            T3Variant::Turbo => [Warp::Temperature(self.temperature)]
+                .into_iter()
+                .chain(top_k)
+                .chain([
+                    Warp::TopP(self.top_p),
+                    Warp::RepetitionPenalty(self.repetition_penalty),
+                ])
+                .collect(),
+            _ => [
+                Warp::RepetitionPenalty(self.repetition_penalty),
+                Warp::Temperature(self.temperature),
+                Warp::MinP(self.min_p),
+            ]
+            .into_iter()
+            .chain(top_k)
+            .chain([Warp::TopP(self.top_p)])
+            .collect(),
+        })
     }
 }
 
@@ -171,6 +216,8 @@ pub struct Generation {
     analyzer: Option<AlignmentAnalyzer>,
     /// Its last verdict.
     verdict: Option<AlignmentVerdict>,
+    /// Turbo's penalty sees the generated tokens only (BOS at first).
+    penalize_generated_only: bool,
 }
 
 impl std::fmt::Debug for Generation {
@@ -223,12 +270,13 @@ impl Generation {
     }
 }
 
-/// The conditioning encoder: speaker projection, perceiver, emotion input.
+/// The conditioning encoder: speaker projection, perceiver, emotion input
+/// (Turbo has neither of the last two).
 #[derive(Debug, Clone)]
 struct CondEncoder {
     speaker: CandleLinear,
-    perceiver: Perceiver,
-    emotion: CandleLinear,
+    perceiver: Option<Perceiver>,
+    emotion: Option<CandleLinear>,
 }
 
 /// A loaded T3.
@@ -239,8 +287,9 @@ pub struct T3 {
     cond: CondEncoder,
     text_emb: Embedding,
     speech_emb: Embedding,
-    text_pos: Tensor,
-    speech_pos: Tensor,
+    /// T3's own learned positions (not Turbo's: its backbone has them).
+    text_pos: Option<Tensor>,
+    speech_pos: Option<Tensor>,
     speech_head: Linear,
     device: Device,
 }
@@ -264,21 +313,34 @@ impl T3 {
         let h = config.backbone.hidden;
         let table = |rows: usize, name: &str| vb.get((rows, h), name);
         let cond = vb.pp("cond_enc");
+        let turbo = config.variant == T3Variant::Turbo;
         Ok(Self {
             backbone: Backbone::load(config.backbone.clone(), precision, vb.pp("tfmr"))?,
             cond: CondEncoder {
                 speaker: candle_nn::linear(SPEAKER_EMBEDDING, h, cond.pp("spkr_enc"))?,
-                perceiver: Perceiver::load(h, cond.pp("perceiver"))?,
-                emotion: candle_nn::linear_no_bias(1, h, cond.pp("emotion_adv_fc"))?,
+                perceiver: match turbo {
+                    true => None,
+                    false => Some(Perceiver::load(h, cond.pp("perceiver"))?),
+                },
+                emotion: match turbo {
+                    true => None,
+                    false => Some(candle_nn::linear_no_bias(1, h, cond.pp("emotion_adv_fc"))?),
+                },
             },
             text_emb: Embedding::new(table(config.text_vocab, "text_emb.weight")?, h),
             speech_emb: Embedding::new(table(config.speech_vocab, "speech_emb.weight")?, h),
-            text_pos: table(config.text_positions, "text_pos_emb.emb.weight")?,
-            speech_pos: table(config.speech_positions, "speech_pos_emb.emb.weight")?,
+            text_pos: match turbo {
+                true => None,
+                false => Some(table(config.text_positions, "text_pos_emb.emb.weight")?),
+            },
+            speech_pos: match turbo {
+                true => None,
+                false => Some(table(config.speech_positions, "speech_pos_emb.emb.weight")?),
+            },
             speech_head: Linear::load(
                 h,
                 config.speech_vocab,
-                false,
+                turbo,
                 precision,
                 vb.pp("speech_head"),
             )?,
@@ -316,14 +378,19 @@ impl T3 {
                 "prompt speech",
             )?;
             let ids = Tensor::from_slice(&cond.prompt_tokens, (1, n), &self.device)?;
-            let prompt = self
-                .speech_emb
-                .forward(&ids)?
-                .broadcast_add(&self.speech_pos.narrow(0, 0, n)?)?;
-            parts.push(self.cond.perceiver.forward(&prompt)?);
+            let mut prompt = self.speech_emb.forward(&ids)?;
+            if let Some(pos) = &self.speech_pos {
+                prompt = prompt.broadcast_add(&pos.narrow(0, 0, n)?)?;
+            }
+            parts.push(match &self.cond.perceiver {
+                Some(perceiver) => perceiver.forward(&prompt)?,
+                None => prompt,
+            });
         }
-        let emotion = Tensor::from_slice(&[cond.exaggeration], (1, 1, 1), &self.device)?;
-        parts.push(self.cond.emotion.forward(&emotion)?);
+        if let Some(emotion_fc) = &self.cond.emotion {
+            let emotion = Tensor::from_slice(&[cond.exaggeration], (1, 1, 1), &self.device)?;
+            parts.push(emotion_fc.forward(&emotion)?);
+        }
         Ok(Tensor::cat(&parts, 1)?)
     }
 
@@ -338,43 +405,67 @@ impl T3 {
         params: &DecodeParams,
         source: Box<dyn UniformSource + Send>,
     ) -> Result<Generation> {
+        let variant = self.config.variant;
         let sampler = params
-            .sampler()
+            .sampler(variant)
             .map_err(|e| Error::InvalidInput(e.to_string()))?;
+        let turbo = variant == T3Variant::Turbo;
         let mut ids = Vec::with_capacity(text.len() + 2);
-        ids.push(START_TEXT);
+        if !turbo {
+            ids.push(START_TEXT);
+        }
         ids.extend_from_slice(text);
-        ids.push(STOP_TEXT);
-        if ids.len() > self.config.text_positions {
+        if !turbo {
+            ids.push(STOP_TEXT);
+        }
+        if ids.is_empty() {
+            return Err(Error::InvalidInput(
+                "no text tokens: give some text to speak".into(),
+            ));
+        }
+        let (_, c, h) = conditioning.dims3()?;
+        let limit = match turbo {
+            true => self.config.text_positions.saturating_sub(c + 2),
+            false => self.config.text_positions,
+        };
+        if ids.len() > limit {
             return Err(Error::InvalidInput(format!(
                 "the sentence is {} text tokens long, this T3 takes at most {}: split it",
                 text.len(),
-                self.config.text_positions - 2
+                limit.saturating_sub(if turbo { 0 } else { 2 })
             )));
         }
         self.check_ids(&ids, self.config.text_vocab, "text")?;
-        let rows = if params.cfg_weight > 0.0 { 2 } else { 1 };
+        // Turbo never guides: one row.
+        let rows = if params.cfg_weight > 0.0 && !turbo {
+            2
+        } else {
+            1
+        };
         let t = ids.len();
         let ids = Tensor::from_slice(&ids, (1, t), &self.device)?;
-        let positions = self.text_pos.narrow(0, 0, t)?.unsqueeze(0)?;
         let text_cond = self.text_emb.forward(&ids)?;
-        let mut text_rows = vec![text_cond.broadcast_add(&positions)?];
-        if rows == 2 {
-            // The unconditional row: no text, only its positions.
-            text_rows.push(positions.clone());
-        }
-        let text = Tensor::cat(&text_rows, 0)?;
+        let text = match &self.text_pos {
+            Some(table) => {
+                let positions = table.narrow(0, 0, t)?.unsqueeze(0)?;
+                let mut text_rows = vec![text_cond.broadcast_add(&positions)?];
+                if rows == 2 {
+                    // The unconditional row: no text, only its positions.
+                    text_rows.push(positions.clone());
+                }
+                Tensor::cat(&text_rows, 0)?
+            }
+            None => text_cond,
+        };
         let bos = self.speech_embedding(START_SPEECH, 0)?;
-        let (_, c, h) = conditioning.dims3()?;
-        let input = Tensor::cat(
-            &[
-                conditioning.broadcast_as((rows, c, h))?,
-                text,
-                bos.broadcast_as((rows, 1, h))?,
-                bos.broadcast_as((rows, 1, h))?,
-            ],
-            1,
-        )?;
+        let mut parts = vec![conditioning.broadcast_as((rows, c, h))?, text];
+        // The reference puts BOS in twice, except Turbo.
+        let bos_count = if turbo { 1 } else { 2 };
+        for _ in 0..bos_count {
+            parts.push(bos.broadcast_as((rows, 1, h))?);
+        }
+        let input = Tensor::cat(&parts, 1)?;
+        let prompt_len = input.dim(1)?;
         let (mut cache, analyzer) = match self.config.aligned_heads.is_empty() {
             true => (self.backbone.new_cache(), None),
             false => (
@@ -383,10 +474,12 @@ impl T3 {
             ),
         };
         let logits = self.logits(&input, &mut cache)?;
-        let max_tokens = params
-            .max_tokens
-            .min(self.config.speech_positions.saturating_sub(2))
-            .max(1);
+        let room = match turbo {
+            // The backbone's positions bound the whole sequence.
+            true => self.config.speech_positions.saturating_sub(prompt_len),
+            false => self.config.speech_positions.saturating_sub(2),
+        };
+        let max_tokens = params.max_tokens.min(room).max(1);
         Ok(Generation {
             cache,
             rows,
@@ -399,6 +492,7 @@ impl T3 {
             source,
             analyzer,
             verdict: None,
+            penalize_generated_only: turbo,
         })
     }
 
@@ -448,9 +542,13 @@ impl T3 {
                 let verdict = analyzer.step(&weights, &mut logits, last);
                 (analyzer, verdict)
             });
+            let seen = match g.penalize_generated_only && g.history.len() > 1 {
+                true => &g.history[1..],
+                false => &g.history[..],
+            };
             let token = g
                 .sampler
-                .sample(&mut logits, &g.history, g.source.as_mut())
+                .sample(&mut logits, seen, g.source.as_mut())
                 .map_err(|e| Error::InvalidInput(e.to_string()))?;
             drawn.push(Some(token));
             analyses.push(analyzed);
@@ -517,8 +615,11 @@ impl T3 {
     /// `[1, 1, width]`: speech token `token`'s embedding at speech position `position`.
     fn speech_embedding(&self, token: u32, position: usize) -> Result<Tensor> {
         let id = Tensor::from_slice(&[token], (1, 1), &self.device)?;
-        let pos = self.speech_pos.narrow(0, position, 1)?.unsqueeze(0)?;
-        Ok(self.speech_emb.forward(&id)?.broadcast_add(&pos)?)
+        let emb = self.speech_emb.forward(&id)?;
+        Ok(match &self.speech_pos {
+            Some(table) => emb.broadcast_add(&table.narrow(0, position, 1)?.unsqueeze(0)?)?,
+            None => emb,
+        })
     }
 
     /// The speech logits at the last position of `x` after the backbone.
@@ -543,16 +644,11 @@ impl T3 {
 fn read_config(checkpoint: &Checkpoint) -> Result<T3Config> {
     let path = checkpoint.path();
     let wrong = |reason: String| Error::Unsupported(format!("{}: {reason}", path.display()));
-    if checkpoint.contains("tfmr.h.0.attn.c_attn.weight") {
-        return Err(wrong(
-            "a Chatterbox Turbo T3 (GPT-2 backbone): not supported yet; use the English or multilingual checkpoint".into(),
-        ));
-    }
     let shape = |name: &str| -> Result<Vec<usize>> {
         match checkpoint.dims(name) {
             Some(dims) => Ok(dims),
             None => Err(wrong(format!(
-                "no tensor {name}: not a Chatterbox T3 checkpoint (t3_cfg.safetensors or t3_mtl23ls_v2.safetensors)"
+                "no tensor {name}: not a Chatterbox T3 checkpoint (t3_cfg.safetensors, t3_mtl23ls_v2.safetensors or t3_turbo_v1.safetensors)"
             ))),
         }
     };
@@ -566,16 +662,34 @@ fn read_config(checkpoint: &Checkpoint) -> Result<T3Config> {
     };
     let (text_vocab, hidden) = matrix("text_emb.weight")?;
     let (speech_vocab, _) = matrix("speech_emb.weight")?;
-    let (text_positions, _) = matrix("text_pos_emb.emb.weight")?;
-    let (speech_positions, _) = matrix("speech_pos_emb.emb.weight")?;
-    let (intermediate, _) = matrix("tfmr.layers.0.mlp.gate_proj.weight")?;
-    let layers = (0..)
-        .take_while(|i| checkpoint.contains(&format!("tfmr.layers.{i}.input_layernorm.weight")))
-        .count();
-    let variant = match text_vocab {
-        MULTILINGUAL_TEXT_VOCAB => T3Variant::Multilingual,
-        _ => T3Variant::English,
-    };
+    let turbo = checkpoint.contains("tfmr.h.0.attn.c_attn.weight");
+    let (variant, architecture, intermediate, layers, text_positions, speech_positions);
+    if turbo {
+        // GPT-2: positions are the backbone's, for the whole sequence.
+        let (positions, _) = matrix("tfmr.wpe.weight")?;
+        (_, intermediate) = matrix("tfmr.h.0.mlp.c_fc.weight")?;
+        layers = (0..)
+            .take_while(|i| checkpoint.contains(&format!("tfmr.h.{i}.ln_1.weight")))
+            .count();
+        variant = T3Variant::Turbo;
+        architecture = Architecture::Gpt2 { positions };
+        (text_positions, speech_positions) = (positions, positions);
+    } else {
+        (text_positions, _) = matrix("text_pos_emb.emb.weight")?;
+        (speech_positions, _) = matrix("speech_pos_emb.emb.weight")?;
+        (intermediate, _) = matrix("tfmr.layers.0.mlp.gate_proj.weight")?;
+        layers = (0..)
+            .take_while(|i| checkpoint.contains(&format!("tfmr.layers.{i}.input_layernorm.weight")))
+            .count();
+        variant = match text_vocab {
+            MULTILINGUAL_TEXT_VOCAB => T3Variant::Multilingual,
+            _ => T3Variant::English,
+        };
+        architecture = Architecture::Llama {
+            rope_theta: 500_000.0,
+            rope_scaling: Some(LLAMA3_SCALING),
+        };
+    }
     if hidden % HEAD_DIM != 0
         || speech_vocab <= STOP_SPEECH as usize
         || text_vocab <= START_TEXT as usize
@@ -589,7 +703,7 @@ fn read_config(checkpoint: &Checkpoint) -> Result<T3Config> {
         variant,
         aligned_heads: match variant {
             T3Variant::Multilingual => aligned_heads(layers, hidden / HEAD_DIM),
-            T3Variant::English => Vec::new(),
+            _ => Vec::new(),
         },
         backbone: BackboneConfig {
             hidden,
@@ -598,10 +712,7 @@ fn read_config(checkpoint: &Checkpoint) -> Result<T3Config> {
             head_dim: HEAD_DIM,
             intermediate,
             norm_eps: 1e-5,
-            architecture: Architecture::Llama {
-                rope_theta: 500_000.0,
-                rope_scaling: Some(LLAMA3_SCALING),
-            },
+            architecture,
         },
         text_vocab,
         speech_vocab,

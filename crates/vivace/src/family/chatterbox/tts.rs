@@ -143,6 +143,8 @@ pub struct ChatterboxParams {
     pub min_p: f32,
     /// Top-p cut (1: off).
     pub top_p: f32,
+    /// Top-k cut (0: off; Turbo's default 1000).
+    pub top_k: usize,
     /// Speech tokens per sentence at most (25 per second).
     pub max_tokens: usize,
     /// Emotion exaggeration (0.5 neutral).
@@ -216,6 +218,13 @@ impl ChatterboxVoice {
             T3Variant::Multilingual => {
                 let path = find(&[MULTILINGUAL_TOKENIZER_FILE], "multilingual tokenizer")?;
                 TextFrontEnd::Multilingual(Box::new(MultilingualTokenizer::from_file(&path)?))
+            }
+            T3Variant::Turbo => {
+                return Err(vivace_models::Error::Unsupported(format!(
+                    "{}: Chatterbox Turbo's GPT-2 tokenizer is not read yet",
+                    t3_path.display()
+                ))
+                .into())
             }
         };
         let config_path = dir.join(S3GEN_CONFIG_FILE);
@@ -387,6 +396,7 @@ impl ChatterboxVoice {
             repetition_penalty: p.repetition_penalty,
             min_p: p.min_p,
             top_p: p.top_p,
+            top_k: p.top_k,
             max_tokens: p.max_tokens,
         }
     }
@@ -438,6 +448,7 @@ impl Model for ChatterboxVoice {
             repetition_penalty: d.repetition_penalty,
             min_p: d.min_p,
             top_p: d.top_p,
+            top_k: d.top_k,
             max_tokens: d.max_tokens,
             exaggeration: self.builtin.as_ref().map_or(0.5, |b| b.t3.exaggeration),
             seed: None,
