@@ -359,7 +359,7 @@ def turbo(gpt2_dir: Path, out: Path) -> None:
     state = {k: v.contiguous().to(torch.bfloat16) for k, v in model.state_dict().items()
              if not k.endswith(".attn.bias") and not k.endswith(".attn.masked_bias")}
     save_file(state, str(out / "t3_turbo_v1.safetensors"))
-    for f in ["vocab.json", "merges.txt"]:
+    for f in ["vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json"]:
         shutil.copy(gpt2_dir / f, out / f)
     tokenizer = AutoTokenizer.from_pretrained(gpt2_dir)
 
@@ -402,6 +402,31 @@ def turbo(gpt2_dir: Path, out: Path) -> None:
         cases.append(dict(text=text, normalized=normalized, cfg_weight=0.0, exaggeration=0.5,
                           max_new_tokens=max_gen + 1, logit_steps=steps, tokens=len(speech)))
         print(f"turbo case {i}: {normalized!r} -> {ids} -> {len(speech)} speech tokens: {speech[:10]}")
+    # The tokenizer on its own, with two added tokens as Turbo adds its
+    # own after GPT-2's 50257 (added_tokens.json, read by AutoTokenizer).
+    added = {"[laugh]": 50257, "[sigh]": 50258}
+    (out / "added_tokens.json").write_text(json.dumps(added) + "\n")
+    full = AutoTokenizer.from_pretrained(out)
+    texts = [
+        "Hello, world! It's 5 o'clock; we've got 3.50 dollars...",
+        "  Multiple   spaces\tand\nnewlines  ",
+        "Café naïve résumé — “quoted” ‘text’",
+        "日本語とEnglish、混ざった文。 😀 emoji",
+        "Numbers: 1234567, 3.14159, -42, 1e9",
+        "I [laugh] then [sigh], then <|endoftext|> ends.",
+        "don't won't can't I'm you're they'll",
+        "UPPER lower MiXeD CamelCase snake_case kebab-case",
+        "",
+        "a",
+    ]
+    token_cases = []
+    for text in texts:
+        normalized = turbo_punc_norm(text)
+        token_cases.append(dict(text=text, normalized=normalized,
+                                ids=full(normalized).input_ids))
+    (out / "tokenizer_cases.json").write_text(
+        json.dumps(token_cases, ensure_ascii=False, indent=1) + "\n")
+    print(f"{len(token_cases)} tokenizer cases, {len(full)} tokens with the added ones")
     save_file(goldens, str(out / "goldens.safetensors"))
     (out / "cases.json").write_text(json.dumps(dict(
         cases=cases, temperature=1.0, repetition_penalty=1.2, min_p=0.0, top_p=0.95, top_k=1000,

@@ -28,6 +28,26 @@ pub fn punc_norm(text: &str) -> String {
     normalize_punctuation(text, &['.', '!', '?', '-', ','])
 }
 
+/// Turbo's `punc_norm` (`tts_turbo.py`): as [`punc_norm`] but with fewer
+/// replacements (ellipses `...`, spaced dashes and semicolons stay).
+pub fn punc_norm_turbo(text: &str) -> String {
+    normalize_with(
+        text,
+        &[
+            ("…", ", "),
+            (":", ","),
+            ("—", "-"),
+            ("–", "-"),
+            (" ,", ","),
+            ("“", "\""),
+            ("”", "\""),
+            ("‘", "'"),
+            ("’", "'"),
+        ],
+        &['.', '!', '?', '-', ','],
+    )
+}
+
 /// The multilingual model's `punc_norm` (`mtl_tts.py`): as [`punc_norm`],
 /// with the CJK sentence endings `、，。？！` also taken as endings.
 pub fn punc_norm_multilingual(text: &str) -> String {
@@ -37,7 +57,27 @@ pub fn punc_norm_multilingual(text: &str) -> String {
     )
 }
 
+/// The replacements of `tts.py` and `mtl_tts.py`.
+const REPLACEMENTS: [(&str, &str); 12] = [
+    ("...", ", "),
+    ("…", ", "),
+    (":", ","),
+    (" - ", ", "),
+    (";", ", "),
+    ("—", "-"),
+    ("–", "-"),
+    (" ,", ","),
+    ("“", "\""),
+    ("”", "\""),
+    ("‘", "'"),
+    ("’", "'"),
+];
+
 fn normalize_punctuation(text: &str, endings: &[char]) -> String {
+    normalize_with(text, &REPLACEMENTS, endings)
+}
+
+fn normalize_with(text: &str, replacements: &[(&str, &str)], endings: &[char]) -> String {
     if text.is_empty() {
         return "You need to add some text for me to talk.".to_string();
     }
@@ -47,21 +87,7 @@ fn normalize_punctuation(text: &str, endings: &[char]) -> String {
         _ => text.to_string(),
     };
     text = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    const REPLACEMENTS: [(&str, &str); 12] = [
-        ("...", ", "),
-        ("…", ", "),
-        (":", ","),
-        (" - ", ", "),
-        (";", ", "),
-        ("—", "-"),
-        ("–", "-"),
-        (" ,", ","),
-        ("“", "\""),
-        ("”", "\""),
-        ("‘", "'"),
-        ("’", "'"),
-    ];
-    for (from, to) in REPLACEMENTS {
+    for (from, to) in replacements {
         text = text.replace(from, to);
     }
     let mut text = text.trim_end_matches(' ').to_string();
@@ -98,6 +124,129 @@ impl EnglishTokenizer {
 
 /// The languages of the multilingual model (`SUPPORTED_LANGUAGES` in
 /// `mtl_tts.py`): ISO 639-1 code and name.
+/// Turbo's tokenizer: GPT-2's byte-level BPE, as `AutoTokenizer` loads it
+/// from the checkpoint folder: `tokenizer.json` when there is one, else
+/// `vocab.json` and `merges.txt` with the tokens of `added_tokens.json`
+/// (Turbo adds its own after GPT-2's 50257). No start or stop token is
+/// added, as the reference adds none.
+#[derive(Debug)]
+pub struct Gpt2Tokenizer {
+    tokenizer: tokenizers::Tokenizer,
+    dir: PathBuf,
+}
+
+/// GPT-2's end-of-text token, special in its vocabulary.
+const GPT2_END_OF_TEXT: &str = "<|endoftext|>";
+
+impl Gpt2Tokenizer {
+    /// Reads the tokenizer files of the folder `dir`.
+    pub fn from_dir(dir: &Path) -> Result<Self> {
+        let json = dir.join("tokenizer.json");
+        let vocab = dir.join("vocab.json");
+        let merges = dir.join("merges.txt");
+        let bad = |path: &Path, reason: String| Error::TokenizerFile {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let tokenizer = if json.is_file() {
+            tokenizers::Tokenizer::from_file(&json)
+                .map_err(|e| bad(&json, format!("not a Hugging Face tokenizer.json: {e}")))?
+        } else {
+            for f in [&vocab, &merges] {
+                if !f.is_file() {
+                    return Err(bad(
+                        f,
+                        "no such file: Turbo's tokenizer is tokenizer.json, or vocab.json with merges.txt"
+                            .into(),
+                    ));
+                }
+            }
+            let as_str = |p: &Path| {
+                p.to_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| bad(p, "the path is not UTF-8".into()))
+            };
+            let bpe = tokenizers::models::bpe::BPE::from_file(&as_str(&vocab)?, &as_str(&merges)?)
+                .build()
+                .map_err(|e| {
+                    bad(
+                        &vocab,
+                        format!("not GPT-2's vocab.json and merges.txt: {e}"),
+                    )
+                })?;
+            let mut tokenizer = tokenizers::Tokenizer::new(bpe);
+            let byte_level =
+                tokenizers::pre_tokenizers::byte_level::ByteLevel::new(false, true, true);
+            tokenizer.with_pre_tokenizer(Some(byte_level));
+            tokenizer.with_decoder(Some(byte_level));
+            let vocab_size = tokenizer.get_vocab_size(false);
+            let mut added = vec![tokenizers::AddedToken::from(GPT2_END_OF_TEXT, true)];
+            let added_path = dir.join("added_tokens.json");
+            if added_path.is_file() {
+                let text = std::fs::read_to_string(&added_path)
+                    .map_err(|e| bad(&added_path, e.to_string()))?;
+                let map: std::collections::BTreeMap<String, u32> = serde_json::from_str(&text)
+                    .map_err(|e| bad(&added_path, format!("not a {{token: id}} map: {e}")))?;
+                let mut by_id: Vec<(u32, String)> = map.into_iter().map(|(t, i)| (i, t)).collect();
+                by_id.sort();
+                let mut next = vocab_size as u32;
+                for (id, token) in by_id {
+                    if tokenizer.token_to_id(&token).is_some() {
+                        continue;
+                    }
+                    if id != next {
+                        return Err(bad(
+                            &added_path,
+                            format!("token {token:?} has id {id}, expected {next} (added tokens follow the vocabulary without gaps)"),
+                        ));
+                    }
+                    added.push(tokenizers::AddedToken::from(token, false));
+                    next += 1;
+                }
+            }
+            tokenizer
+                .add_tokens(added)
+                .map_err(|e| bad(&vocab, format!("cannot add GPT-2's added tokens: {e}")))?;
+            tokenizer
+        };
+        Ok(Self {
+            tokenizer,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// Token ids of `text` (already through [`punc_norm_turbo`]).
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        let encoding = self
+            .tokenizer
+            .encode(text, false)
+            .map_err(|e| Error::Untokenizable(format!("cannot tokenize {text:?}: {e}")))?;
+        Ok(encoding.get_ids().to_vec())
+    }
+
+    /// The text of token `id`, for reports.
+    pub fn token(&self, id: u32) -> String {
+        self.tokenizer
+            .id_to_token(id)
+            .unwrap_or_else(|| format!("<{id}>"))
+    }
+
+    /// Tokens in all.
+    pub fn len(&self) -> usize {
+        self.tokenizer.get_vocab_size(true)
+    }
+
+    /// Whether it has no tokens (never, once read).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The folder it was read from.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
 pub const LANGUAGES: [(&str, &str); 23] = [
     ("ar", "Arabic"),
     ("da", "Danish"),

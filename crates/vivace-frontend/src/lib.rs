@@ -23,6 +23,7 @@ pub mod chatterbox_text;
 pub mod error;
 pub mod kakasi;
 pub mod kaldi_fbank;
+pub mod loudness;
 pub mod mel;
 pub mod phonemize;
 pub mod resample;

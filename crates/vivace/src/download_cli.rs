@@ -77,6 +77,7 @@ const NAMED: &[NamedCheckpoint] = &[
             ("ve.safetensors", true),
             ("vocab.json", true),
             ("merges.txt", true),
+            ("tokenizer.json", false),
             ("tokenizer_config.json", false),
             ("special_tokens_map.json", false),
             ("added_tokens.json", false),

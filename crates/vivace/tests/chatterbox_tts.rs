@@ -312,3 +312,70 @@ fn japanese_reads_kanji_as_pykakasi_and_tokenizes_as_the_reference() {
     }
     assert_eq!(cases.len(), 14);
 }
+
+#[test]
+fn the_turbo_voice_speaks_with_the_references_tokens() {
+    // Turbo's T3 fixture with GPT-2's tokenizer files, and the English
+    // fixture's S3Gen: punc_norm, GPT-2 BPE and T3 Turbo give the tokens
+    // of `inference_turbo` (case 0 of the t3_turbo goldens).
+    let voice = scratch();
+    let turbo = fixture().join("../t3_turbo");
+    for f in [
+        "t3_turbo_v1.safetensors",
+        "vocab.json",
+        "merges.txt",
+        "added_tokens.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+        "conds.pt",
+    ] {
+        std::fs::copy(turbo.join(f), voice.path().join(f)).expect("copy");
+    }
+    for f in ["s3gen.safetensors", "s3gen_config.json"] {
+        std::fs::copy(fixture().join(f), voice.path().join(f)).expect("copy");
+    }
+    let dir = scratch();
+    let out = vivace()
+        .args(["say", "--voice"])
+        .arg(voice.path())
+        .args([
+            "--temperature",
+            "0",
+            "--max-tokens",
+            "41",
+            "--device",
+            "cpu",
+        ])
+        .arg("--speech-tokens-out")
+        .arg(dir.path().join("tokens.txt"))
+        .arg("-f")
+        .arg(dir.path().join("out.wav"))
+        .arg("It is what it is, and we can do it all the time.")
+        .output()
+        .expect("vivace runs");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let tokens: Vec<i64> = std::fs::read_to_string(dir.path().join("tokens.txt"))
+        .expect("tokens file")
+        .lines()
+        .map(|l| l.parse().expect("one integer per line"))
+        .collect();
+    let goldens = candle_core::safetensors::load(
+        turbo.join("goldens.safetensors"),
+        &candle_core::Device::Cpu,
+    )
+    .expect("goldens");
+    let want: Vec<i64> = goldens["case0.speech_tokens"].to_vec1().expect("tokens");
+    assert_eq!(tokens, want, "Turbo speech tokens");
+    assert!(dir.path().join("out.wav").is_file());
+    // Turbo speaks English only.
+    let out = vivace()
+        .args(["say", "--voice"])
+        .arg(voice.path())
+        .args(["--language", "fr", "--device", "cpu", "-f"])
+        .arg(dir.path().join("fr.wav"))
+        .arg("Bonjour.")
+        .output()
+        .expect("vivace runs");
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("English only"), "{}", stderr(&out));
+}

@@ -47,6 +47,16 @@ pub enum ReferenceError {
         /// Its length.
         seconds: f64,
     },
+    /// Shorter than Chatterbox Turbo's minimum (it refuses 5 s or less).
+    #[error("{}: {seconds:.2} s of audio; Chatterbox Turbo needs a reference longer than {min} s: use a longer recording", path.display())]
+    TooShortForTurbo {
+        /// The recording.
+        path: PathBuf,
+        /// Its length.
+        seconds: f64,
+        /// The minimum.
+        min: f64,
+    },
     /// Nothing but silence.
     #[error("{}: the recording is silent (peak under {SILENCE_PEAK}): record the voice to clone", .0.display())]
     Silent(PathBuf),

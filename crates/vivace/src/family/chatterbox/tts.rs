@@ -16,8 +16,10 @@ use std::sync::{Arc, Mutex};
 use candle_core::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
 use vivace_frontend::chatterbox_text::{
-    punc_norm, punc_norm_multilingual, EnglishTokenizer, MultilingualTokenizer, LANGUAGES,
+    punc_norm, punc_norm_multilingual, punc_norm_turbo, EnglishTokenizer, Gpt2Tokenizer,
+    MultilingualTokenizer, LANGUAGES,
 };
+use vivace_frontend::loudness::normalize_loudness;
 use vivace_frontend::resample::resample;
 use vivace_frontend::sentences::split_sentences;
 use vivace_models::chatterbox::s3gen::{FlowNoise, Prompt, S3Gen, S3GenConfig, SeededSourceNoise};
@@ -61,6 +63,16 @@ pub const VOICE_ENCODER_FILES: [&str; 2] = ["ve.safetensors", "ve.pt"];
 pub const T3_PROMPT_SECONDS: f64 = 6.0;
 /// T3's prompt tokens at most (`speech_cond_prompt_len`).
 pub const T3_PROMPT_TOKENS: usize = 150;
+/// Turbo's: 15 s and 375 tokens.
+pub const TURBO_PROMPT_SECONDS: f64 = 15.0;
+/// Turbo's prompt tokens at most.
+pub const TURBO_PROMPT_TOKENS: usize = 375;
+/// Turbo refuses shorter references (`prepare_conditionals`).
+pub const TURBO_MIN_REFERENCE_SECONDS: f64 = 5.0;
+/// The loudness Turbo brings a reference to, in LUFS.
+pub const TURBO_REFERENCE_LUFS: f64 = -27.0;
+/// S3's silence token: Turbo appends three to every sentence (`S3GEN_SIL`).
+pub const S3GEN_SILENCE: u32 = 4299;
 /// Chatterbox's output rate.
 pub const SAMPLE_RATE: u32 = 24_000;
 
@@ -73,7 +85,7 @@ impl Family for ChatterboxFamily {
     }
 
     fn expects(&self) -> &'static str {
-        "a Chatterbox checkpoint folder (t3_cfg.safetensors, s3gen.safetensors, tokenizer.json, conds.pt)"
+        "a Chatterbox checkpoint folder (English, multilingual or Turbo: t3_*.safetensors, s3gen*, the tokenizer files, conds.pt)"
     }
 
     fn recognizes(&self, path: &Path) -> bool {
@@ -183,6 +195,8 @@ pub enum TextFrontEnd {
     /// `grapheme_mtl_merged_expanded_v1.json`: 23 languages, tokenized
     /// when a sentence starts, since the language is a request setting.
     Multilingual(Box<MultilingualTokenizer>),
+    /// Turbo's GPT-2 tokenizer (English), tokenized when split.
+    Turbo(Box<Gpt2Tokenizer>),
 }
 
 /// A loaded Chatterbox voice.
@@ -219,13 +233,7 @@ impl ChatterboxVoice {
                 let path = find(&[MULTILINGUAL_TOKENIZER_FILE], "multilingual tokenizer")?;
                 TextFrontEnd::Multilingual(Box::new(MultilingualTokenizer::from_file(&path)?))
             }
-            T3Variant::Turbo => {
-                return Err(vivace_models::Error::Unsupported(format!(
-                    "{}: Chatterbox Turbo's GPT-2 tokenizer is not read yet",
-                    t3_path.display()
-                ))
-                .into())
-            }
+            T3Variant::Turbo => TextFrontEnd::Turbo(Box::new(Gpt2Tokenizer::from_dir(dir)?)),
         };
         let config_path = dir.join(S3GEN_CONFIG_FILE);
         let s3gen_config = match config_path.is_file() {
@@ -280,7 +288,7 @@ impl ChatterboxVoice {
         let clones = cloning.is_some();
         let (reference, speaker) = cloning.unzip();
         let languages = match &tokenizer {
-            TextFrontEnd::English(_) => vec!["en".to_string()],
+            TextFrontEnd::English(_) | TextFrontEnd::Turbo(_) => vec!["en".to_string()],
             TextFrontEnd::Multilingual(_) => {
                 LANGUAGES.iter().map(|(code, _)| code.to_string()).collect()
             }
@@ -349,6 +357,11 @@ impl ChatterboxVoice {
         }
         if tokens.is_empty() {
             return Ok(Vec::new());
+        }
+        let mut tokens = tokens;
+        if self.t3.config().variant == T3Variant::Turbo {
+            // `tts_turbo.py` ends every sentence on three silence tokens.
+            tokens.extend([S3GEN_SILENCE; 3]);
         }
         let prompt = &seq.voice.prompt;
         let frames = 2 * (prompt.tokens.len() + tokens.len());
@@ -450,7 +463,11 @@ impl Model for ChatterboxVoice {
             top_p: d.top_p,
             top_k: d.top_k,
             max_tokens: d.max_tokens,
-            exaggeration: self.builtin.as_ref().map_or(0.5, |b| b.t3.exaggeration),
+            // Turbo has no emotion input (the reference's default is 0).
+            exaggeration: match self.t3.config().variant {
+                T3Variant::Turbo => 0.0,
+                _ => self.builtin.as_ref().map_or(0.5, |b| b.t3.exaggeration),
+            },
             seed: None,
             flow_noise: None,
             vocoder_noise: true,
@@ -513,6 +530,16 @@ impl Model for ChatterboxVoice {
                         ids: ids.into_iter().map(i64::from).collect(),
                     });
                 }
+                TextFrontEnd::Turbo(tokenizer) => {
+                    let ids = tokenizer.encode(&punc_norm_turbo(part))?;
+                    if ids.is_empty() {
+                        continue;
+                    }
+                    out.push(Sentence {
+                        phonemes: ids.iter().map(|&i| tokenizer.token(i)).collect(),
+                        ids: ids.into_iter().map(i64::from).collect(),
+                    });
+                }
                 TextFrontEnd::Multilingual(_) => out.push(Sentence {
                     phonemes: punc_norm_multilingual(part)
                         .chars()
@@ -537,7 +564,12 @@ impl Model for ChatterboxVoice {
         params: &ChatterboxParams,
     ) -> Result<ChatterboxSequence, SynthError> {
         let ids: Vec<u32> = match &self.tokenizer {
-            TextFrontEnd::English(_) => {
+            TextFrontEnd::English(_) | TextFrontEnd::Turbo(_) => {
+                if self.t3.config().variant == T3Variant::Turbo
+                    && (params.cfg_weight > 0.0 || params.min_p > 0.0 || params.exaggeration > 0.0)
+                {
+                    tracing::warn!("Chatterbox Turbo has no guidance, min-p or exaggeration: cfg_weight, min_p and exaggeration are ignored");
+                }
                 if let Some(language) = params.language.as_deref() {
                     if !language.eq_ignore_ascii_case("en") {
                         return Err(SynthError::InvalidParams(format!(
@@ -641,7 +673,9 @@ impl ChatterboxVoice {
     /// Both halves' conditioning from a reference recording, as
     /// `prepare_conditionals` makes it: S3Gen's prompt from the first 10 s
     /// at 24 kHz, T3's prompt tokens from the first 6 s at 16 kHz (at most
-    /// 150), the speaker embedding from the whole 16 kHz recording.
+    /// 150), the speaker embedding from the whole 16 kHz recording. Turbo
+    /// wants more than 5 s, brings it to −27 LUFS first, and takes its 375
+    /// prompt tokens from the first 15 s.
     fn clone_voice(
         &self,
         samples: &[f32],
@@ -661,14 +695,31 @@ impl ChatterboxVoice {
             }
             .into());
         }
-        let wav24 = resample(samples, sample_rate, S3GEN_RATE)?;
+        let mut wav24 = resample(samples, sample_rate, S3GEN_RATE)?;
+        let turbo = self.t3.config().variant == T3Variant::Turbo;
+        let (prompt_seconds, prompt_limit) = match turbo {
+            true => (TURBO_PROMPT_SECONDS, TURBO_PROMPT_TOKENS),
+            false => (T3_PROMPT_SECONDS, T3_PROMPT_TOKENS),
+        };
+        if turbo {
+            let seconds = wav24.len() as f64 / f64::from(S3GEN_RATE);
+            if seconds <= TURBO_MIN_REFERENCE_SECONDS {
+                return Err(ReferenceError::TooShortForTurbo {
+                    path: what.to_path_buf(),
+                    seconds,
+                    min: TURBO_MIN_REFERENCE_SECONDS,
+                }
+                .into());
+            }
+            wav24 = normalize_loudness(&wav24, S3GEN_RATE, TURBO_REFERENCE_LUFS);
+        }
         let wav16 = resample(&wav24, S3GEN_RATE, TOKENIZER_RATE)?;
         let seconds = |s: f64, rate: u32| (s * f64::from(rate)) as usize;
         let s3gen_part = &wav24[..wav24.len().min(seconds(MAX_REFERENCE_SECONDS, S3GEN_RATE))];
         let prompt = reference.prompt(s3gen_part, what)?;
-        let t3_part = &wav16[..wav16.len().min(seconds(T3_PROMPT_SECONDS, TOKENIZER_RATE))];
+        let t3_part = &wav16[..wav16.len().min(seconds(prompt_seconds, TOKENIZER_RATE))];
         let mut prompt_tokens = reference.tokens(t3_part)?;
-        prompt_tokens.truncate(T3_PROMPT_TOKENS);
+        prompt_tokens.truncate(prompt_limit);
         Ok(VoiceConditioning {
             t3: T3Conditioning {
                 speaker: speaker.embed(&wav16, what)?,
