@@ -22,6 +22,13 @@ keeps them.
     cargo build --release
     /tmp/cbenv/bin/python bench/chatterbox_peer.py DIR [--rounds 2] [--json OUT] [--vivace-args "..."]
 
+With `--turbo`, DIR is a Turbo folder (`t3_turbo_v1.safetensors` from
+`tools/make_t3_goldens.py --turbo --real-size`, `s3gen_meanflow.safetensors`
+from `tools/make_s3gen_goldens.py --real-size`, GPT-2's tokenizer files, a
+`ve.safetensors`, a `conds.pt` with a 10 s S3Gen prompt) and PyTorch runs
+`T3.inference_turbo` (its defaults) then `S3Gen.inference` with 2 meanflow
+steps, the three silence tokens appended, as `ChatterboxTurboTTS.generate`.
+
 Needs the venv of tools/make_t3_goldens.py (torch, chatterbox-tts).
 """
 
@@ -63,6 +70,53 @@ def torch_round(tts):
     return t1 - t0, t2 - t1, wav.shape[-1] / 24000
 
 
+def torch_round_turbo(tts):
+    from chatterbox.tts_turbo import punc_norm as turbo_punc_norm
+    ids = tts.tokenizer(turbo_punc_norm(TEXT), return_tensors="pt").input_ids
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        speech = tts.t3.inference_turbo(t3_cond=tts.conds.t3, text_tokens=ids,
+                                        max_gen_len=TOKENS - 1)
+        t1 = time.perf_counter()
+        speech = speech[speech < 6561]
+        speech = torch.cat([speech, torch.tensor([4299, 4299, 4299])])
+        wav, _ = tts.s3gen.inference(speech_tokens=speech, ref_dict=tts.conds.gen,
+                                     n_cfm_timesteps=2)
+    t2 = time.perf_counter()
+    return t1 - t0, t2 - t1, wav.shape[-1] / 24000
+
+
+def load_turbo(folder):
+    """`ChatterboxTurboTTS.from_local`, the T3 loaded without GPT-2's unused
+    `wte` (the random file has none)."""
+    from safetensors.torch import load_file
+    from transformers import AutoTokenizer
+    from chatterbox.models.s3gen import S3Gen
+    from chatterbox.models.t3 import T3
+    from chatterbox.models.t3.modules.t3_config import T3Config
+    from chatterbox.models.voice_encoder import VoiceEncoder
+    from chatterbox.tts_turbo import ChatterboxTurboTTS, Conditionals
+    hp = T3Config(text_tokens_dict_size=50276)
+    hp.llama_config_name = "GPT2_medium"
+    hp.speech_tokens_dict_size = 6563
+    hp.input_pos_emb = None
+    hp.speech_cond_prompt_len = 375
+    hp.use_perceiver_resampler = False
+    hp.emotion_adv = False
+    t3 = T3(hp)
+    t3.load_state_dict(load_file(str(folder / "t3_turbo_v1.safetensors")), strict=False)
+    del t3.tfmr.wte
+    t3.eval()
+    s3gen = S3Gen(meanflow=True)
+    s3gen.load_state_dict(load_file(str(folder / "s3gen_meanflow.safetensors")), strict=False)
+    s3gen.eval()
+    ve = VoiceEncoder()
+    ve.load_state_dict(load_file(str(folder / "ve.safetensors")))
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    conds = Conditionals.load(folder / "conds.pt")
+    return ChatterboxTurboTTS(t3, s3gen, ve, tokenizer, "cpu", conds=conds)
+
+
 def vivace_round(folder, extra):
     exe = ROOT / "target" / "release" / "vivace"
     cmd = ["/usr/bin/time", "-v", str(exe), "say", "--voice", str(folder), "--max-tokens",
@@ -81,14 +135,16 @@ def main():
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--vivace-args", default="", help="extra flags for vivace say")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--turbo", action="store_true")
     args = ap.parse_args()
 
-    tts = ChatterboxTTS.from_local(args.dir, "cpu")
+    tts = load_turbo(args.dir) if args.turbo else ChatterboxTTS.from_local(args.dir, "cpu")
     tts.t3.hp.stop_speech_token = -1  # never stop: the same token count every round
     extra = shlex.split(args.vivace_args)
+    run = torch_round_turbo if args.turbo else torch_round
     rows = []
     for r in range(args.rounds):
-        t3_s, s3gen_s, audio_s = torch_round(tts)
+        t3_s, s3gen_s, audio_s = run(tts)
         total, first, v_audio, rss = vivace_round(args.dir, extra)
         rows.append(dict(torch_t3_s=t3_s, torch_s3gen_s=s3gen_s, torch_total_s=t3_s + s3gen_s,
                          torch_audio_s=audio_s, vivace_total_s=total, vivace_first_audio_s=first,
@@ -106,6 +162,7 @@ def main():
         args.json.write_text(json.dumps(dict(
             date=time.strftime("%Y-%m-%d"), machine=platform.processor() or platform.machine(),
             threads=torch.get_num_threads(), text=TEXT, tokens=TOKENS, vivace_args=args.vivace_args,
+            turbo=args.turbo,
             torch=torch.__version__, rounds=rows, median=med), indent=1) + "\n")
 
 

@@ -17,6 +17,11 @@ runs once per round (its own load excluded). Prints medians and ratios;
     cargo build --release -p vivace-models --example t3_bench
     /tmp/cbenv/bin/python bench/t3_peer.py DIR [--rounds 2] [--tokens 250] [--json OUT]
 
+With `--turbo`, DIR holds a real-size random `t3_turbo_v1.safetensors`
+(`tools/make_t3_goldens.py --turbo --real-size --out DIR`) and both sides
+run Turbo's decoding (`inference_turbo`: no guidance, temperature 0.8,
+top-k 1000, top-p 0.95, repetition penalty 1.2) after 60 GPT-2 text tokens.
+
 Needs the venv of tools/make_t3_goldens.py (torch, chatterbox-tts).
 """
 
@@ -59,6 +64,37 @@ def torch_round(model, cond, tokens):
     return marks[0] - t0, n / (t1 - marks[0])
 
 
+def torch_round_turbo(model, cond, tokens):
+    text = torch.tensor([[262 + (i * 37 % 2000) for i in range(TEXT)]])
+    marks = []
+    hook = model.speech_head.register_forward_hook(lambda *_: marks.append(time.perf_counter()))
+    t0 = time.perf_counter()
+    try:
+        c = T3Cond(**cond)
+        c.cond_prompt_speech_emb = None
+        out = model.inference_turbo(c, text, temperature=0.8, top_k=1000, top_p=0.95,
+                                    repetition_penalty=1.2, max_gen_len=tokens - 1)
+    finally:
+        hook.remove()
+    t1 = time.perf_counter()
+    n = out.shape[1]
+    return marks[0] - t0, (n - 1) / (t1 - marks[0])
+
+
+def turbo_model(path):
+    hp = T3Config(text_tokens_dict_size=50276)
+    hp.llama_config_name = "GPT2_medium"
+    hp.speech_tokens_dict_size = 6563
+    hp.input_pos_emb = None
+    hp.speech_cond_prompt_len = 375
+    hp.use_perceiver_resampler = False
+    hp.emotion_adv = False
+    model = T3(hp)
+    model.load_state_dict(load_file(str(path)), strict=False)
+    del model.tfmr.wte
+    return model
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("dir", type=Path)
@@ -66,20 +102,25 @@ def main():
     ap.add_argument("--tokens", type=int, default=250)
     ap.add_argument("--precision", default="f32", help="Vivace's: f32 or bf16 (PyTorch runs f32)")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--turbo", action="store_true")
     args = ap.parse_args()
 
     torch.set_num_threads(torch.get_num_threads())
-    model = T3(T3Config.english_only())
-    model.load_state_dict(load_file(str(args.dir / "t3_cfg.safetensors")))
+    if args.turbo:
+        model = turbo_model(args.dir / "t3_turbo_v1.safetensors")
+    else:
+        model = T3(T3Config.english_only())
+        model.load_state_dict(load_file(str(args.dir / "t3_cfg.safetensors")))
     model.eval()
     model.hp.stop_speech_token = -1  # never stop: the same token count every round
     cond = torch.load(args.dir / "conds.pt")["t3"]
-    torch_round(model, dict(cond), 5)  # warm-up
+    run = torch_round_turbo if args.turbo else torch_round
+    run(model, dict(cond), 5)  # warm-up
 
     exe = ROOT / "target" / "release" / "examples" / "t3_bench"
     rows = []
     for r in range(args.rounds):
-        prefill, rate = torch_round(model, dict(cond), args.tokens)
+        prefill, rate = run(model, dict(cond), args.tokens)
         out = subprocess.run([str(exe), str(args.dir), "--tokens", str(args.tokens), "--text",
                               str(TEXT), "--precision", args.precision, "--json"],
                              check=True, capture_output=True, text=True).stdout
@@ -99,7 +140,8 @@ def main():
         args.json.write_text(json.dumps(dict(
             date=time.strftime("%Y-%m-%d"), machine=platform.processor() or platform.machine(),
             cores=torch.get_num_threads(), tokens=args.tokens, text_tokens=TEXT,
-            precision=args.precision, torch=torch.__version__, rounds=rows, median=med), indent=1) + "\n")
+            precision=args.precision, turbo=args.turbo, torch=torch.__version__, rounds=rows,
+            median=med), indent=1) + "\n")
 
 
 if __name__ == "__main__":

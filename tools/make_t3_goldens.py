@@ -323,8 +323,10 @@ def multilingual(tokenizer_path: str, out: Path) -> None:
         aligned_heads=asa.LLAMA_ALIGNED_HEADS), indent=1, ensure_ascii=False) + "\n")
 
 
-def turbo(gpt2_dir: Path, out: Path) -> None:
-    """Turbo's T3 goldens: greedy tokens and logits per sentence."""
+def turbo(gpt2_dir: Path, out: Path, real: bool = False) -> None:
+    """Turbo's T3 goldens: greedy tokens and logits per sentence; with
+    `real`, only a real-size random `t3_turbo_v1.safetensors` and `conds.pt`
+    (for the benchmarks)."""
     from transformers import AutoTokenizer
     from chatterbox.models.t3.llama_configs import GPT2_MEDIUM_CONFIG
     from chatterbox.tts_turbo import punc_norm as turbo_punc_norm
@@ -332,8 +334,8 @@ def turbo(gpt2_dir: Path, out: Path) -> None:
     LLAMA_CONFIGS["GPT2_small"] = dict(
         GPT2_MEDIUM_CONFIG, n_embd=64, hidden_size=64, n_head=1, n_layer=2,
         n_positions=SMALL_TURBO_POSITIONS, n_ctx=SMALL_TURBO_POSITIONS)
-    hp = T3Config(text_tokens_dict_size=SMALL_TURBO_TEXT_VOCAB)
-    hp.llama_config_name = "GPT2_small"
+    hp = T3Config(text_tokens_dict_size=50276 if real else SMALL_TURBO_TEXT_VOCAB)
+    hp.llama_config_name = "GPT2_medium" if real else "GPT2_small"
     hp.speech_tokens_dict_size = 6563
     hp.input_pos_emb = None
     hp.speech_cond_prompt_len = 375
@@ -351,11 +353,24 @@ def turbo(gpt2_dir: Path, out: Path) -> None:
                 p.copy_(0.1 * torch.randn(p.shape, generator=g))
             elif "wpe" in name:
                 p.copy_(0.1 * torch.randn(p.shape, generator=g))
-            else:
+            elif not real:
                 fan_in = p.shape[0] if ".c_" in name else p.shape[-1]  # Conv1D is [in, out]
                 p.copy_(torch.randn(p.shape, generator=g) * (2.0 / fan_in) ** 0.5)
-            p.copy_(p.to(torch.bfloat16).to(torch.float32))
+            if not real:
+                p.copy_(p.to(torch.bfloat16).to(torch.float32))
     out.mkdir(parents=True, exist_ok=True)
+    if real:
+        state = {k: v.contiguous() for k, v in model.state_dict().items()
+                 if not k.endswith(".attn.bias") and not k.endswith(".attn.masked_bias")}
+        save_file(state, str(out / "t3_turbo_v1.safetensors"))
+        gcond = torch.Generator().manual_seed(98)
+        speaker = torch.randn(1, 256, generator=gcond)
+        cond = T3Cond(speaker_emb=speaker / speaker.norm(),
+                      cond_prompt_speech_tokens=torch.randint(0, 6561, (1, 375), generator=gcond),
+                      emotion_adv=0.5 * torch.ones(1, 1, 1))
+        torch.save({"t3": dict(cond.__dict__), "gen": {}}, out / "conds.pt")
+        print(f"wrote {out}/t3_turbo_v1.safetensors and conds.pt")
+        return
     state = {k: v.contiguous().to(torch.bfloat16) for k, v in model.state_dict().items()
              if not k.endswith(".attn.bias") and not k.endswith(".attn.masked_bias")}
     save_file(state, str(out / "t3_turbo_v1.safetensors"))
@@ -445,7 +460,7 @@ def main() -> None:
     ap.add_argument("--ve-out", type=Path, default=VE_FIXTURE)
     args = ap.parse_args()
     if args.turbo:
-        turbo(args.gpt2, args.out or TURBO_FIXTURE)
+        turbo(args.gpt2, args.out or TURBO_FIXTURE, real=args.real_size)
         return
     if args.multilingual:
         multilingual(args.tokenizer, args.out or MTL_FIXTURE)

@@ -37,21 +37,36 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let t = Instant::now();
-    let t3 = T3::load(&dir.join("t3_cfg.safetensors"), &Device::Cpu, precision)?;
+    let file = ["t3_cfg.safetensors", "t3_mtl23ls_v2.safetensors", "t3_turbo_v1.safetensors"]
+        .iter()
+        .map(|f| dir.join(f))
+        .find(|p| p.is_file())
+        .ok_or("DIR has no t3_cfg.safetensors, t3_mtl23ls_v2.safetensors or t3_turbo_v1.safetensors")?;
+    let t3 = T3::load(&file, &Device::Cpu, precision)?;
+    let turbo = t3.config().variant == vivace_models::chatterbox::t3::T3Variant::Turbo;
     let load_s = t.elapsed().as_secs_f64();
     let cond = T3Conditioning::from_conds(&dir.join("conds.pt"))?;
-    // Letters and spaces of the English vocabulary, as a sentence would be.
-    let text: Vec<u32> = (0..text_len).map(|i| 14 + (i * 7 % 26) as u32).collect();
+    // Letters and spaces of the English vocabulary, as a sentence would be
+    // (Turbo: GPT-2 word ids).
+    let text: Vec<u32> = (0..text_len)
+        .map(|i| match turbo {
+            true => 262 + (i * 37 % 2000) as u32,
+            false => 14 + (i * 7 % 26) as u32,
+        })
+        .collect();
     let params = DecodeParams {
         max_tokens: tokens,
         ..DecodeParams::defaults(t3.config().variant)
     };
     let (mut cond_s, mut prefill_s, mut decode_rate, mut generated) =
         (Vec::new(), Vec::new(), Vec::new(), 0);
+    let mut positions = 0;
     for run in 0..runs {
         let t = Instant::now();
         let conditioning = t3.conditioning(&cond)?;
         cond_s.push(t.elapsed().as_secs_f64());
+        // Conditioning, text (with start and stop), BOS twice; Turbo: bare text, BOS once.
+        positions = conditioning.dim(1)? + text_len + if turbo { 1 } else { 4 };
         let t = Instant::now();
         let mut gens = Vec::with_capacity(batch);
         for b in 0..batch {
@@ -81,12 +96,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let peak_mb = peak_rss_mb();
     if json {
         println!(
-            "{{\"load_s\": {load_s:.3}, \"conditioning_s\": {cond_s:.4}, \"prefill_s\": {prefill_s:.4}, \"tokens\": {generated}, \"tokens_per_s\": {rate:.3}, \"peak_rss_mb\": {peak_mb:.0}, \"precision\": \"{precision:?}\", \"batch\": {batch}}}"
+            "{{\"load_s\": {load_s:.3}, \"conditioning_s\": {cond_s:.4}, \"prefill_s\": {prefill_s:.4}, \"tokens\": {generated}, \"tokens_per_s\": {rate:.3}, \"peak_rss_mb\": {peak_mb:.0}, \"precision\": \"{precision:?}\", \"batch\": {batch}, \"prefill_positions\": {positions}}}"
         );
     } else {
         println!(
             "load {load_s:.2} s, conditioning {cond_s:.3} s, prefill ({} positions) {prefill_s:.3} s, decode {generated} tokens ({batch} at once) at {rate:.2} tokens/s, peak RSS {peak_mb:.0} MB ({precision:?})",
-            34 + text_len + 4
+            positions
         );
     }
     Ok(())
