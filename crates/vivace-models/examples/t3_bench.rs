@@ -37,11 +37,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let t = Instant::now();
-    let file = ["t3_cfg.safetensors", "t3_mtl23ls_v2.safetensors", "t3_turbo_v1.safetensors"]
-        .iter()
-        .map(|f| dir.join(f))
-        .find(|p| p.is_file())
-        .ok_or("DIR has no t3_cfg.safetensors, t3_mtl23ls_v2.safetensors or t3_turbo_v1.safetensors")?;
+    let file = [
+        "t3_cfg.safetensors",
+        "t3_mtl23ls_v2.safetensors",
+        "t3_turbo_v1.safetensors",
+    ]
+    .iter()
+    .map(|f| dir.join(f))
+    .find(|p| p.is_file())
+    .ok_or("DIR has no t3_cfg.safetensors, t3_mtl23ls_v2.safetensors or t3_turbo_v1.safetensors")?;
     let t3 = T3::load(&file, &Device::Cpu, precision)?;
     let turbo = t3.config().variant == vivace_models::chatterbox::t3::T3Variant::Turbo;
     let load_s = t.elapsed().as_secs_f64();
