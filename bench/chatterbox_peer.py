@@ -92,20 +92,10 @@ def load_turbo(folder):
     from safetensors.torch import load_file
     from transformers import AutoTokenizer
     from chatterbox.models.s3gen import S3Gen
-    from chatterbox.models.t3 import T3
-    from chatterbox.models.t3.modules.t3_config import T3Config
     from chatterbox.models.voice_encoder import VoiceEncoder
     from chatterbox.tts_turbo import ChatterboxTurboTTS, Conditionals
-    hp = T3Config(text_tokens_dict_size=50276)
-    hp.llama_config_name = "GPT2_medium"
-    hp.speech_tokens_dict_size = 6563
-    hp.input_pos_emb = None
-    hp.speech_cond_prompt_len = 375
-    hp.use_perceiver_resampler = False
-    hp.emotion_adv = False
-    t3 = T3(hp)
-    t3.load_state_dict(load_file(str(folder / "t3_turbo_v1.safetensors")), strict=False)
-    del t3.tfmr.wte
+    from t3_peer import turbo_model
+    t3 = turbo_model(folder / "t3_turbo_v1.safetensors")
     t3.eval()
     s3gen = S3Gen(meanflow=True)
     s3gen.load_state_dict(load_file(str(folder / "s3gen_meanflow.safetensors")), strict=False)

@@ -31,22 +31,15 @@ pub fn punc_norm(text: &str) -> String {
 /// Turbo's `punc_norm` (`tts_turbo.py`): as [`punc_norm`] but with fewer
 /// replacements (ellipses `...`, spaced dashes and semicolons stay).
 pub fn punc_norm_turbo(text: &str) -> String {
-    normalize_with(
-        text,
-        &[
-            ("…", ", "),
-            (":", ","),
-            ("—", "-"),
-            ("–", "-"),
-            (" ,", ","),
-            ("“", "\""),
-            ("”", "\""),
-            ("‘", "'"),
-            ("’", "'"),
-        ],
-        &['.', '!', '?', '-', ','],
-    )
+    let kept: Vec<(&str, &str)> = REPLACEMENTS
+        .into_iter()
+        .filter(|(from, _)| !TURBO_KEEPS.contains(from))
+        .collect();
+    normalize_with(text, &kept, &['.', '!', '?', '-', ','])
 }
+
+/// What Turbo's `punc_norm` leaves as written.
+const TURBO_KEEPS: [&str; 3] = ["...", " - ", ";"];
 
 /// The multilingual model's `punc_norm` (`mtl_tts.py`): as [`punc_norm`],
 /// with the CJK sentence endings `、，。？！` also taken as endings.

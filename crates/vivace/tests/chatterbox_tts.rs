@@ -182,24 +182,6 @@ fn the_speaker_embedding_matches_chatterboxs_voice_encoder() {
     assert!(err.to_string().contains("silence.wav"), "{err}");
 }
 
-/// A multilingual checkpoint folder: the 23-language T3 fixture with the
-/// English fixture's S3Gen (its `conds.pt` carries both parts).
-fn multilingual_voice() -> tempfile::TempDir {
-    let dir = scratch();
-    let mtl = fixture().join("../t3_mtl");
-    for f in [
-        "t3_mtl23ls_v2.safetensors",
-        "grapheme_mtl_merged_expanded_v1.json",
-        "conds.pt",
-    ] {
-        std::fs::copy(mtl.join(f), dir.path().join(f)).expect("copy");
-    }
-    for f in ["s3gen.safetensors", "s3gen_config.json"] {
-        std::fs::copy(fixture().join(f), dir.path().join(f)).expect("copy");
-    }
-    dir
-}
-
 #[test]
 fn the_multilingual_voice_speaks_each_language_as_the_reference() {
     // Text through punc_norm, the multilingual tokenizer and T3 with its
@@ -207,7 +189,7 @@ fn the_multilingual_voice_speaks_each_language_as_the_reference() {
     // 3, 4, 7 and 8 of the t3_mtl goldens; Hindi's ends on the analyzer's
     // stop). Japanese fetches pykakasi's dictionaries on first use; Chinese
     // runs without a Cangjie table, as the goldens did.
-    let voice = multilingual_voice();
+    let voice = crate::util::multilingual_chatterbox();
     let goldens = candle_core::safetensors::load(
         fixture().join("../t3_mtl/goldens.safetensors"),
         &candle_core::Device::Cpu,

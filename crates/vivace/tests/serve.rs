@@ -928,3 +928,41 @@ fn a_seed_gives_the_same_audio_for_the_same_input() {
     }));
     assert_ne!(other.body, first.body, "another seed gave the same audio");
 }
+
+#[test]
+fn a_multilingual_voice_speaks_the_requested_language() {
+    // Chatterbox's 23-language model (small random weights) behind the
+    // service: `language` picks the language; one it does not speak is a
+    // 400 that lists them; a one-language voice ignores the field.
+    let voice = crate::util::multilingual_chatterbox();
+    let path = voice.path().to_str().expect("a UTF-8 path");
+    let server = Server::start(&["--no-embeddings", "--voice", path], &[]);
+    let ok = server.speech(&serde_json::json!({
+        "model": "tts-1",
+        "input": "Bonjour.",
+        "language": "fr",
+        "response_format": "pcm",
+        "seed": 1,
+    }));
+    assert_eq!(ok.status, 200, "{}", server.log());
+    assert!(!ok.body.is_empty(), "no audio");
+    let bad = server.speech(&serde_json::json!({
+        "model": "tts-1",
+        "input": "Hallo.",
+        "language": "xx",
+    }));
+    assert_eq!(bad.status, 400);
+    let text = String::from_utf8_lossy(&bad.body);
+    assert!(
+        text.contains("unsupported_language") && text.contains("zh"),
+        "{text}"
+    );
+    drop(server);
+    let piper = Server::start(&["--no-embeddings"], &[]);
+    let ok = piper.speech(&serde_json::json!({
+        "input": "Hello.",
+        "language": "de",
+        "response_format": "pcm",
+    }));
+    assert_eq!(ok.status, 200, "{}", piper.log());
+}

@@ -88,3 +88,21 @@ pub fn validate_check(report: &serde_json::Value, name: &str) -> serde_json::Val
         .unwrap_or_else(|| panic!("no `{name}` check in {report}"))
         .clone()
 }
+
+/// A multilingual Chatterbox folder: the 23-language T3 fixture with the
+/// English T3 fixture's small S3Gen (its `conds.pt` carries both parts).
+pub fn multilingual_chatterbox() -> tempfile::TempDir {
+    let dir = scratch();
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../vivace-models/tests/fixtures");
+    for f in [
+        "t3_mtl23ls_v2.safetensors",
+        "grapheme_mtl_merged_expanded_v1.json",
+        "conds.pt",
+    ] {
+        std::fs::copy(models.join("t3_mtl").join(f), dir.path().join(f)).expect("copy");
+    }
+    for f in ["s3gen.safetensors", "s3gen_config.json"] {
+        std::fs::copy(models.join("t3").join(f), dir.path().join(f)).expect("copy");
+    }
+    dir
+}

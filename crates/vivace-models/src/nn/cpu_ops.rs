@@ -219,6 +219,56 @@ pub fn gelu_erf(x: &Tensor) -> Result<Tensor> {
     }
 }
 
+/// GELU with the tanh approximation (GPT-2's `gelu_new`,
+/// `0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`), one pass on the CPU in
+/// f32 (libm's `tanhf` is a scalar call), candle's op elsewhere.
+pub fn gelu_tanh(x: &Tensor) -> Result<Tensor> {
+    match applies_to(x) {
+        true => map_cpu(x, |v| {
+            const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+            0.5 * v * (1.0 + tanh(SQRT_2_OVER_PI * (v + 0.044_715 * v * v * v)))
+        }),
+        false => x.gelu(),
+    }
+}
+
+/// SwiGLU's gate, `silu(a[.., :h]) · a[.., h:]` for `a` `[.., 2h]`, in one
+/// pass over `a` on the CPU in f32 (candle's `silu` calls libm's `expf` per
+/// value), candle's ops elsewhere.
+pub fn swiglu(a: &Tensor, h: usize) -> Result<Tensor> {
+    let dims = a.dims().to_vec();
+    let Some((&width, lead)) = dims.split_last() else {
+        candle_core::bail!("swiglu: a scalar input");
+    };
+    if width != 2 * h {
+        candle_core::bail!("swiglu: last dimension {width}, expected {}", 2 * h);
+    }
+    if !applies_to(a) {
+        let d = a.rank() - 1;
+        return candle_nn::ops::silu(&a.narrow(d, 0, h)?)? * a.narrow(d, h, h)?;
+    }
+    let rows: usize = lead.iter().product();
+    let mut out = vec![0f32; rows * h];
+    with_cpu_slice(a, |src| {
+        out.par_chunks_mut(h)
+            .zip(src.par_chunks(2 * h))
+            .for_each(|(d, s)| {
+                let (gate, up) = s.split_at(h);
+                with_wide_vectors(
+                    #[inline(always)]
+                    || {
+                        for ((d, &g), &u) in d.iter_mut().zip(gate).zip(up) {
+                            *d = g * sigmoid(g) * u;
+                        }
+                    },
+                )
+            });
+    })?;
+    let mut shape = lead.to_vec();
+    shape.push(h);
+    Tensor::from_vec(out, shape, &Device::Cpu)
+}
+
 /// Mish, `x · tanh(softplus(x))` with PyTorch's softplus (`x` itself above
 /// 20), one pass on the CPU in f32, candle's ops elsewhere.
 pub fn mish(x: &Tensor) -> Result<Tensor> {
@@ -300,6 +350,34 @@ pub fn channel_norm(x: &Tensor, gamma: &[f32], beta: &[f32], eps: f32) -> Result
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn swiglu_matches_candles_ops() -> Result<()> {
+        let a = Tensor::randn(0f32, 2.0, (3, 5, 2 * 37), &Device::Cpu)?;
+        let got: Vec<f32> = swiglu(&a, 37)?.flatten_all()?.to_vec1()?;
+        let want: Vec<f32> = (candle_nn::ops::silu(&a.narrow(2, 0, 37)?)?
+            * a.narrow(2, 37, 37)?)?
+        .flatten_all()?
+        .to_vec1()?;
+        for (g, w) in got.iter().zip(&want) {
+            assert!((g - w).abs() < 1e-5 * w.abs().max(1.0), "{g} vs {w}");
+        }
+        assert!(swiglu(&a, 36).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn gelu_tanh_matches_candles_on_the_cpu() -> Result<()> {
+        let x = Tensor::arange(-400i64, 400, &Device::Cpu)?
+            .to_dtype(candle_core::DType::F32)?
+            .affine(0.02, 0.0)?;
+        let got: Vec<f32> = gelu_tanh(&x)?.to_vec1()?;
+        let want: Vec<f32> = x.gelu()?.to_vec1()?;
+        for (g, w) in got.iter().zip(&want) {
+            assert!((g - w).abs() < 2e-6 * w.abs().max(1.0), "{g} vs {w}");
+        }
+        Ok(())
+    }
+
     use super::*;
 
     fn max_diff(a: &Tensor, b: &Tensor) -> Result<f32> {

@@ -57,6 +57,9 @@ pub struct SpeechRequest {
     /// Vivace extension: seed of the voice's noise (same seed and input,
     /// same audio, whatever else is batched with it).
     pub seed: Option<u64>,
+    /// Vivace extension: the language to speak, for a voice that speaks
+    /// several (Chatterbox's 23-language model; ISO 639-1).
+    pub language: Option<String>,
 }
 
 /// `POST /v1/audio/speech`: checks the request, splits it into sentences,
@@ -106,13 +109,29 @@ pub async fn speech(
         ));
     }
     let voice = &app.voices[index];
+    let mut overrides = serde_json::Map::new();
+    // A voice of one language speaks it whatever `language` says.
+    let languages = &voice.voice.capabilities().languages;
+    if let Some(language) = request.language.as_ref().filter(|_| languages.len() > 1) {
+        if !languages.iter().any(|l| l.eq_ignore_ascii_case(language)) {
+            return Err(ApiError::bad_request(
+                "unsupported_language",
+                format!(
+                    "voice {:?} does not speak {language:?}: use one of {}",
+                    voice.info.name,
+                    languages.join(", ")
+                ),
+            ));
+        }
+        overrides.insert("language".into(), serde_json::json!(language));
+    }
     let params = voice
         .voice
         .params(&Request {
+            overrides,
             speed: Some(speed),
             speaker: request.speaker.clone().map(SpeakerRef::Given),
             seed: request.seed,
-            ..Request::default()
         })
         .map_err(|e| ApiError::bad_request("invalid_speaker", e.to_string()))?;
     let delivery = Delivery {

@@ -16,7 +16,7 @@ use candle_nn::kv_cache::KvCache;
 use candle_nn::VarBuilder;
 use rayon::prelude::*;
 
-use crate::nn::cpu_ops::{applies_on, applies_to, with_wide_vectors};
+use crate::nn::cpu_ops::{applies_on, applies_to, gelu_tanh, swiglu, with_wide_vectors};
 use crate::nn::linear::{Linear, Precision};
 
 /// Which transformer a backbone is.
@@ -583,13 +583,10 @@ impl Backbone {
         let normed = block.post_norm.forward(x)?;
         let out = match &block.mlp {
             Mlp::SwiGlu { gate_up, down } => {
-                let gate_up = gate_up.forward(&normed)?;
-                let i = self.config.intermediate;
-                let gated = (candle_nn::ops::silu(&gate_up.narrow(D::Minus1, 0, i)?)?
-                    * gate_up.narrow(D::Minus1, i, i)?)?;
+                let gated = swiglu(&gate_up.forward(&normed)?, self.config.intermediate)?;
                 down.forward(&gated)?
             }
-            Mlp::Gelu { fc, proj } => proj.forward(&fc.forward(&normed)?.gelu()?)?,
+            Mlp::Gelu { fc, proj } => proj.forward(&gelu_tanh(&fc.forward(&normed)?)?)?,
         };
         x + out
     }
