@@ -359,7 +359,7 @@ fn reduced_precision_decoder_validates_within_its_bound() {
             .expect("run vivace");
         let report: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON report");
         let end_to_end = validate_check(&report, "end to end");
-        assert!(o.status.success(), "{precision}: {end_to_end}");
+        assert!(o.status.success(), "{precision}: {report}");
         assert_eq!(end_to_end["status"], "PASS", "{precision}: {end_to_end}");
         let detail = end_to_end["detail"].as_str().expect("detail");
         assert!(detail.contains(limit), "{precision}: {detail}");
