@@ -125,7 +125,6 @@ impl EnglishTokenizer {
 #[derive(Debug)]
 pub struct Gpt2Tokenizer {
     tokenizer: tokenizers::Tokenizer,
-    dir: PathBuf,
 }
 
 /// GPT-2's end-of-text token, special in its vocabulary.
@@ -202,10 +201,7 @@ impl Gpt2Tokenizer {
                 .map_err(|e| bad(&vocab, format!("cannot add GPT-2's added tokens: {e}")))?;
             tokenizer
         };
-        Ok(Self {
-            tokenizer,
-            dir: dir.to_path_buf(),
-        })
+        Ok(Self { tokenizer })
     }
 
     /// Token ids of `text` (already through [`punc_norm_turbo`]).
@@ -232,11 +228,6 @@ impl Gpt2Tokenizer {
     /// Whether it has no tokens (never, once read).
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-
-    /// The folder it was read from.
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 }
 

@@ -175,11 +175,6 @@ impl AttentionProbe {
             queries: 0,
         }
     }
-
-    /// Keys per query row of the last forward.
-    pub fn keys(&self) -> usize {
-        self.weights.len().checked_div(self.queries).unwrap_or(0)
-    }
 }
 
 /// One block's keys and values.

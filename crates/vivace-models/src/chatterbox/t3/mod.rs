@@ -214,8 +214,6 @@ pub struct Generation {
     source: Box<dyn UniformSource + Send>,
     /// The multilingual model's alignment analyzer.
     analyzer: Option<AlignmentAnalyzer>,
-    /// Its last verdict.
-    verdict: Option<AlignmentVerdict>,
     /// Turbo's penalty sees the generated tokens only (BOS at first).
     penalize_generated_only: bool,
 }
@@ -244,11 +242,6 @@ impl Generation {
     /// Why it ended, once it has.
     pub fn finish(&self) -> Option<Finish> {
         self.finish
-    }
-
-    /// The alignment analyzer's last verdict (multilingual only).
-    pub fn alignment(&self) -> Option<AlignmentVerdict> {
-        self.verdict
     }
 
     /// The speech tokens S3Gen speaks (`drop_invalid_tokens`): after the
@@ -491,7 +484,6 @@ impl T3 {
             finish: None,
             source,
             analyzer,
-            verdict: None,
             penalize_generated_only: turbo,
         })
     }
@@ -539,8 +531,8 @@ impl T3 {
                     .map(|p| (p.weights.as_slice(), p.queries))
                     .collect();
                 let last = g.history.last().copied().unwrap_or(START_SPEECH);
-                let verdict = analyzer.step(&weights, &mut logits, last);
-                (analyzer, verdict)
+                analyzer.step(&weights, &mut logits, last);
+                analyzer
             });
             let seen = match g.penalize_generated_only && g.history.len() > 1 {
                 true => &g.history[1..],
@@ -593,9 +585,8 @@ impl T3 {
         let mut offset = 0;
         for ((g, token), analyzed) in batch.iter_mut().zip(&drawn).zip(analyses) {
             let Some(token) = *token else { continue };
-            if let Some((analyzer, verdict)) = analyzed {
+            if let Some(analyzer) = analyzed {
                 g.analyzer = Some(analyzer);
-                g.verdict = Some(verdict);
             }
             g.history.push(token);
             let count = g.history.len() - 1;
