@@ -56,9 +56,16 @@ pub struct ServeArgs {
     /// Longest `input` accepted, in characters.
     #[arg(long, default_value_t = 4096)]
     max_input_chars: usize,
-    /// Largest embeddings upload, in MiB.
+    /// Largest upload (embeddings, voice recordings), in MiB.
     #[arg(long, default_value_t = 25)]
     max_upload_mib: usize,
+    /// Where voices cloned through POST /v1/audio/voices are kept; default:
+    /// `cloned-voices` in the voice store.
+    #[arg(long, env = "VIVACE_CLONED_VOICES")]
+    cloned_voices: Option<PathBuf>,
+    /// Most disk space the cloned voices may take, in MiB (uploads past it get 507).
+    #[arg(long, default_value_t = 1024)]
+    max_cloned_voices_mib: u64,
     /// Speech requests in progress (queued, synthesizing or streaming) before new ones get 503.
     #[arg(long, default_value_t = 64)]
     queue_size: usize,
@@ -223,6 +230,11 @@ pub fn serve(args: &ServeArgs) -> Result<()> {
         // JSON escapes can take 6 bytes per character (\uXXXX), plus the other fields.
         max_body_bytes: args.max_input_chars * 6 + 64 * 1024,
         max_upload_bytes: args.max_upload_mib << 20,
+        cloned_voices_dir: args
+            .cloned_voices
+            .clone()
+            .unwrap_or_else(|| store.cloned_voices_dir()),
+        max_cloned_voice_bytes: args.max_cloned_voices_mib.saturating_mul(1 << 20),
         request_timeout: Duration::from_secs_f64(args.request_timeout),
         shutdown_grace: Duration::from_secs_f64(args.shutdown_grace),
         sentence_silence: args.sentence_silence,

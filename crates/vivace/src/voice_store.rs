@@ -235,6 +235,11 @@ impl VoiceStore {
         self.root.join("batch-sizes.json")
     }
 
+    /// Where the service keeps voices cloned from uploads.
+    pub fn cloned_voices_dir(&self) -> PathBuf {
+        self.root.join("cloned-voices")
+    }
+
     /// The folder holding the voices.
     pub fn voices_dir(&self) -> PathBuf {
         self.root.join("voices")

@@ -683,13 +683,29 @@ fn shutdown_finishes_requests_in_flight_and_refuses_new_ones() {
 
 /// A multipart/form-data body with one file field.
 fn multipart(field: &str, file_name: &str, bytes: &[u8]) -> (String, Vec<u8>) {
+    multipart_form(&[("model", "resemblyzer")], Some((field, file_name, bytes)))
+}
+
+/// A multipart/form-data body with text fields and at most one file field
+/// (`(field, file name, bytes)`).
+fn multipart_form(texts: &[(&str, &str)], file: Option<(&str, &str, &[u8])>) -> (String, Vec<u8>) {
     let boundary = "vivace-test-boundary-7d3a";
-    let mut body = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nresemblyzer\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{file_name}\"\r\nContent-Type: audio/wav\r\n\r\n"
-    )
-    .into_bytes();
-    body.extend_from_slice(bytes);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let mut body = Vec::new();
+    for (name, value) in texts {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+                .as_bytes(),
+        );
+    }
+    if let Some((field, file_name, bytes)) = file {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{file_name}\"\r\nContent-Type: audio/wav\r\n\r\n")
+                .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
@@ -965,4 +981,194 @@ fn a_multilingual_voice_speaks_the_requested_language() {
         "response_format": "pcm",
     }));
     assert_eq!(ok.status, 200, "{}", piper.log());
+}
+
+/// Uploads `wav` as a cloned voice called `name` (multipart as OpenAI's SDK
+/// sends it).
+fn upload_voice(server: &Server, fields: &[(&str, &str)], wav: Option<&[u8]>) -> Reply {
+    let (content_type, body) = multipart_form(fields, wav.map(|w| ("audio_sample", "me.wav", w)));
+    agent()
+        .post(&server.url("/v1/audio/voices"))
+        .content_type(&content_type)
+        .send(&body[..])
+        .map(Reply::read)
+        .expect("send")
+}
+
+#[test]
+fn a_cloned_voice_is_uploaded_spoken_kept_across_restarts_and_deleted() {
+    // A small English Chatterbox that clones (random weights), its cloned
+    // voices in a scratch folder. The voice cloned over HTTP must speak as
+    // `vivace say --reference` does with the same recording and seed, both
+    // from the conditioning kept at upload and from the one recomputed from
+    // disk after a restart.
+    let voice = crate::util::cloning_chatterbox();
+    let store = scratch();
+    let args = [
+        "--no-embeddings",
+        "--voice",
+        voice.path().to_str().expect("a UTF-8 path"),
+        "--cloned-voices",
+        store.path().to_str().expect("a UTF-8 path"),
+    ];
+    let recording_path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../vivace-models/tests/fixtures/voice_encoder/speech_16k_a.wav");
+    let wav = std::fs::read(&recording_path).expect("fixture");
+    let server = Server::start(&args, &[]);
+
+    let created = upload_voice(
+        &server,
+        &[("name", "Ana's voice"), ("consent", "cons_1234")],
+        Some(&wav),
+    );
+    assert_eq!(created.status, 200, "{}", server.log());
+    let created = created.json();
+    let id = created["id"].as_str().expect("an id").to_string();
+    assert!(id.starts_with("voice_"), "{created}");
+    assert_eq!(created["object"], "audio.voice");
+    assert_eq!(created["name"], "Ana's voice");
+
+    let listed = agent()
+        .get(&server.url("/v1/audio/voices"))
+        .call()
+        .map(Reply::read)
+        .expect("list");
+    let voices = listed.json()["voices"].as_array().expect("voices").clone();
+    assert!(
+        voices
+            .iter()
+            .any(|v| v["id"] == id.as_str() && v["type"] == "audio_sample"),
+        "{voices:?}"
+    );
+    assert!(
+        voices
+            .iter()
+            .any(|v| v["type"] == "served" && v["clones"] == true),
+        "{voices:?}"
+    );
+
+    let speak = |server: &Server, voice: serde_json::Value| {
+        let reply = server.speech(&serde_json::json!({
+            "model": "tts-1",
+            "input": "Hello there.",
+            "voice": voice,
+            "response_format": "pcm",
+            "seed": 7,
+        }));
+        assert_eq!(reply.status, 200, "{}", server.log());
+        reply.body
+    };
+    let by_id = speak(&server, serde_json::json!({ "id": id }));
+    assert!(!by_id.is_empty(), "no audio");
+    assert_eq!(
+        speak(&server, serde_json::json!(id)),
+        by_id,
+        "the id as a string"
+    );
+    assert_eq!(
+        speak(&server, serde_json::json!("Ana's voice")),
+        by_id,
+        "the name"
+    );
+
+    // The same recording through the command line: the same audio.
+    let out = scratch();
+    let said = crate::util::vivace()
+        .args(["say", "--voice"])
+        .arg(voice.path())
+        .arg("--reference")
+        .arg(&recording_path)
+        .args(["--seed", "7", "--device", "cpu", "Hello there.", "-f"])
+        .arg(out.path().join("said.wav"))
+        .output()
+        .expect("vivace say runs");
+    assert!(said.status.success(), "{}", crate::util::stderr(&said));
+    let said: Vec<i16> = hound::WavReader::open(out.path().join("said.wav"))
+        .expect("a WAV")
+        .samples::<i16>()
+        .map(|s| s.expect("sample"))
+        .collect();
+    let served: Vec<i16> = by_id
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect();
+    assert_eq!(
+        said.len(),
+        served.len(),
+        "the same length as `say --reference`"
+    );
+    let worst = said
+        .iter()
+        .zip(&served)
+        .map(|(a, b)| (i32::from(*a) - i32::from(*b)).abs())
+        .max()
+        .unwrap_or(0);
+    assert!(worst <= 1, "differs from `say --reference` by {worst} LSB");
+
+    // Kept on disk: a restarted server recomputes the conditioning from the
+    // stored recording and speaks the same.
+    drop(server);
+    let server = Server::start(&args, &[]);
+    assert_eq!(speak(&server, serde_json::json!({ "id": id })), by_id);
+
+    // Deleted: gone from the list and from disk, and unknown afterwards.
+    let delete = |server: &Server, id: &str| {
+        agent()
+            .delete(&server.url(&format!("/v1/audio/voices/{id}")))
+            .call()
+            .map(Reply::read)
+            .expect("delete")
+    };
+    let deleted = delete(&server, &id);
+    assert_eq!(deleted.status, 200);
+    assert_eq!(deleted.json()["deleted"], true);
+    delete(&server, &id).assert_error(404, "voice_not_found");
+    delete(&server, "..%2F..%2Fetc").assert_error(404, "voice_not_found");
+    let gone = server.speech(&serde_json::json!({ "input": "Hi.", "voice": { "id": id } }));
+    gone.assert_error(404, "voice_not_found");
+    assert_eq!(
+        std::fs::read_dir(store.path()).expect("list").count(),
+        0,
+        "the voice's folder is removed"
+    );
+
+    // Uploads that cannot make a voice.
+    upload_voice(&server, &[("name", "x")], None).assert_error(400, "missing_file");
+    upload_voice(&server, &[], Some(&wav)).assert_error(400, "invalid_name");
+    upload_voice(&server, &[("name", "x")], Some(b"not a WAV")).assert_error(400, "invalid_audio");
+    let silence = {
+        let mut cursor = std::io::Cursor::new(Vec::new());
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: 16_000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut w = hound::WavWriter::new(&mut cursor, spec).expect("writer");
+        for _ in 0..32_000 {
+            w.write_sample(0i16).expect("sample");
+        }
+        w.finalize().expect("finalize");
+        cursor.into_inner()
+    };
+    upload_voice(&server, &[("name", "x")], Some(&silence)).assert_error(400, "invalid_audio");
+    drop(server);
+
+    // A server whose voices cannot clone says so.
+    let piper = Server::start(&["--no-embeddings", "--cloned-voices", args[4]], &[]);
+    upload_voice(&piper, &[("name", "x")], Some(&wav)).assert_error(400, "voice_cannot_clone");
+    let models = agent()
+        .get(&piper.url("/v1/models"))
+        .call()
+        .map(Reply::read)
+        .expect("models");
+    assert!(
+        models.json()["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .any(|m| m["id"] == "tts-1"),
+        "{}",
+        models.json()
+    );
 }

@@ -106,3 +106,52 @@ pub fn multilingual_chatterbox() -> tempfile::TempDir {
     }
     dir
 }
+
+/// An English Chatterbox folder that can clone: the T3 fixture, its small
+/// S3Gen with the small speech tokenizer and CAMPPlus of the model tests
+/// stored beside the flow (as the published `s3gen.safetensors` stores
+/// them), their sizes in `s3gen_config.json`, and a voice encoder whose
+/// 64-wide LSTM (the small fixture's) ends in a 256-wide projection, the
+/// width T3 takes (fixed pseudo-random values: only the plumbing is
+/// under test here).
+pub fn cloning_chatterbox() -> tempfile::TempDir {
+    use candle_core::{Device, Tensor};
+    let dir = scratch();
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../vivace-models/tests/fixtures");
+    for f in ["t3_cfg.safetensors", "tokenizer.json", "conds.pt"] {
+        std::fs::copy(models.join("t3").join(f), dir.path().join(f)).expect("copy");
+    }
+    let load = |path: PathBuf| {
+        candle_core::safetensors::load(&path, &Device::Cpu)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    };
+    let mut s3gen = load(models.join("t3/s3gen.safetensors"));
+    s3gen.extend(load(models.join("s3_tokenizer/tokenizer.safetensors")));
+    s3gen.extend(load(models.join("campplus/campplus.safetensors")));
+    candle_core::safetensors::save(&s3gen, dir.path().join("s3gen.safetensors")).expect("save");
+    let json = |path: PathBuf| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(path).expect("read")).expect("json")
+    };
+    let mut config = json(models.join("t3/s3gen_config.json"));
+    config["tokenizer"] = json(models.join("s3_tokenizer/config.json"));
+    config["speaker_encoder"] = json(models.join("campplus/config.json"));
+    std::fs::write(dir.path().join("s3gen_config.json"), config.to_string()).expect("write");
+    let mut ve = load(fixtures().join("chatterbox_ve/ve.safetensors"));
+    let hidden = ve["proj.weight"].dims()[1];
+    let mut state = 0x2545_f491_u32;
+    let mut values = |n: usize| -> Vec<f32> {
+        (0..n)
+            .map(|_| {
+                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (state >> 8) as f32 / (1u32 << 24) as f32 * 0.4 - 0.2
+            })
+            .collect()
+    };
+    let weight =
+        Tensor::from_vec(values(256 * hidden), (256, hidden), &Device::Cpu).expect("weight");
+    let bias = Tensor::from_vec(values(256), 256, &Device::Cpu).expect("bias");
+    ve.insert("proj.weight".into(), weight);
+    ve.insert("proj.bias".into(), bias);
+    candle_core::safetensors::save(&ve, dir.path().join("ve.safetensors")).expect("save");
+    dir
+}

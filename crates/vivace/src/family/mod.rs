@@ -75,6 +75,40 @@ pub enum SpeakerRef {
         /// Their rate in Hz.
         sample_rate: u32,
     },
+    /// A voice already cloned by [`Voice::clone_speaker`] of the same voice:
+    /// the conditioning is computed once and reused by every request.
+    Cloned(ClonedSpeaker),
+}
+
+/// A speaker cloned from a recording, in the form its voice conditions on
+/// (Chatterbox: T3's and S3Gen's prompts): opaque to the edges, cheap to
+/// clone, usable only with the voice that made it.
+#[derive(Clone)]
+pub struct ClonedSpeaker(Arc<dyn Any + Send + Sync>);
+
+impl ClonedSpeaker {
+    /// Wraps a family's conditioning.
+    pub fn new<T: Any + Send + Sync>(conditioning: Arc<T>) -> Self {
+        Self(conditioning)
+    }
+
+    /// The family's conditioning, if this speaker was cloned by that family.
+    pub fn get<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        Arc::clone(&self.0).downcast::<T>().ok()
+    }
+}
+
+impl std::fmt::Debug for ClonedSpeaker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClonedSpeaker")
+    }
+}
+
+impl PartialEq for ClonedSpeaker {
+    /// The same speaker: the same conditioning, not equal values.
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 /// A request's settings as the edges give them (CLI flags, HTTP fields),
@@ -133,6 +167,16 @@ pub trait Model: Send + Sync + 'static {
     fn set_seed(&self, params: &mut Self::Params, seed: u64) {
         let _ = (params, seed);
     }
+    /// Clones the voice of a recording (mono `[-1, 1]` at `sample_rate`)
+    /// once, for [`SpeakerRef::Cloned`]; a family that cannot clone says so.
+    fn clone_speaker(
+        &self,
+        samples: &[f32],
+        sample_rate: u32,
+    ) -> Result<ClonedSpeaker, SynthError> {
+        let _ = (samples, sample_rate);
+        Err(SynthError::CannotClone)
+    }
     /// Splits `text` into sentences of model input (the text front end).
     fn sentences(&self, text: &str) -> Result<Vec<Sentence>, SynthError>;
     /// Starts one sequence.
@@ -160,6 +204,9 @@ pub trait Voice: Send + Sync {
     fn params(&self, request: &Request) -> Result<Params, SynthError>;
     /// `params` as JSON, for reports.
     fn params_json(&self, params: &Params) -> serde_json::Value;
+    /// Clones the voice of a recording once (see [`Model::clone_speaker`]).
+    fn clone_speaker(&self, samples: &[f32], sample_rate: u32)
+        -> Result<ClonedSpeaker, SynthError>;
     /// Splits `text` into sentences of model input.
     fn sentences(&self, text: &str) -> Result<Vec<Sentence>, SynthError>;
     /// Starts one sequence with `params` (from this voice's [`Voice::params`]).
@@ -205,6 +252,14 @@ impl<M: Model> Voice for M {
             .downcast_ref::<M::Params>()
             .and_then(|p| serde_json::to_value(p).ok())
             .unwrap_or(serde_json::Value::Null)
+    }
+
+    fn clone_speaker(
+        &self,
+        samples: &[f32],
+        sample_rate: u32,
+    ) -> Result<ClonedSpeaker, SynthError> {
+        Model::clone_speaker(self, samples, sample_rate)
     }
 
     fn sentences(&self, text: &str) -> Result<Vec<Sentence>, SynthError> {

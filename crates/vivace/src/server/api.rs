@@ -1,4 +1,5 @@
-//! The endpoints: OpenAI's `POST /v1/audio/speech`, the voice list, speaker
+//! The endpoints: OpenAI's `POST /v1/audio/speech`, its voices (listed,
+//! cloned from uploads, deleted) and models, Vivace's voice list, speaker
 //! embeddings, health, readiness and metrics.
 
 use std::io::Cursor;
@@ -21,10 +22,11 @@ use tokio::time::{timeout_at, Instant as TokioInstant};
 use tokio_stream::StreamExt;
 use vivace_frontend::speaker_audio;
 
+use super::cloned_voices::{ClonedVoiceError, ClonedVoiceInfo};
 use super::error::ApiError;
 use super::formats::{flac, pcm_s16le, wav_stream_header, ResponseFormat};
 use super::App;
-use crate::family::{Request, SpeakerRef};
+use crate::family::{ClonedSpeaker, Request, SpeakerRef};
 use crate::runtime::{Delivery, InOrder};
 use crate::speaker::SpeakerError;
 use crate::synth::SynthError;
@@ -46,8 +48,9 @@ pub struct SpeechRequest {
     pub model: Option<String>,
     /// The text to speak.
     pub input: String,
-    /// A served voice's name; default: the first voice the server loaded.
-    pub voice: Option<String>,
+    /// A served voice's name, or a cloned voice's id or name, as a string
+    /// or as `{"id": ...}`; default: the first voice the server loaded.
+    pub voice: Option<VoiceField>,
     /// `wav` (default), `pcm` or `flac`.
     pub response_format: Option<String>,
     /// Speaking rate, 0.25 to 4 (divides the voice's length scale).
@@ -60,6 +63,28 @@ pub struct SpeechRequest {
     /// Vivace extension: the language to speak, for a voice that speaks
     /// several (Chatterbox's 23-language model; ISO 639-1).
     pub language: Option<String>,
+}
+
+/// The `voice` of a speech request: a name, or OpenAI's custom-voice
+/// object `{"id": "voice_..."}`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum VoiceField {
+    /// A served voice's name, or a cloned voice's id or name.
+    Name(String),
+    /// A voice by id.
+    Id {
+        /// The id (a cloned voice's, or a served voice's name).
+        id: String,
+    },
+}
+
+impl VoiceField {
+    fn key(&self) -> &str {
+        match self {
+            Self::Name(key) | Self::Id { id: key } => key,
+        }
+    }
 }
 
 /// `POST /v1/audio/speech`: checks the request, splits it into sentences,
@@ -82,7 +107,13 @@ pub async fn speech(
             ),
         ));
     }
-    let index = app.voice_index(request.voice.as_deref())?;
+    let (index, cloned) = resolve_voice(&app, request.voice.as_ref())?;
+    if cloned.is_some() && request.speaker.is_some() {
+        return Err(ApiError::bad_request(
+            "invalid_speaker",
+            "a cloned voice is its own speaker: drop `speaker`, or name a served voice",
+        ));
+    }
     let format = ResponseFormat::parse(request.response_format.as_deref().unwrap_or("wav"))
         .map_err(|m| ApiError::bad_request("unsupported_format", m))?;
     let chars = request.input.chars().count();
@@ -125,12 +156,18 @@ pub async fn speech(
         }
         overrides.insert("language".into(), serde_json::json!(language));
     }
+    let speaker = match &cloned {
+        Some(info) => Some(SpeakerRef::Cloned(
+            cloned_speaker(&app, index, info, deadline).await?,
+        )),
+        None => request.speaker.clone().map(SpeakerRef::Given),
+    };
     let params = voice
         .voice
         .params(&Request {
             overrides,
             speed: Some(speed),
-            speaker: request.speaker.clone().map(SpeakerRef::Given),
+            speaker,
             seed: request.seed,
         })
         .map_err(|e| ApiError::bad_request("invalid_speaker", e.to_string()))?;
@@ -229,6 +266,99 @@ pub async fn speech(
     );
     headers.insert("x-sample-rate", HeaderValue::from(sample_rate));
     Ok(response)
+}
+
+/// The served voice a request names (and the cloned voice, when it names
+/// one): a served voice's name first, then a cloned voice's id or name. An
+/// unknown name is a 400 (a 404 for `{"id": ...}`) that says where the
+/// voices are listed.
+fn resolve_voice(
+    app: &App,
+    voice: Option<&VoiceField>,
+) -> Result<(usize, Option<ClonedVoiceInfo>), ApiError> {
+    let Some(voice) = voice else {
+        return Ok((0, None));
+    };
+    let key = voice.key();
+    if let Ok(index) = app.voice_index(Some(key)) {
+        return Ok((index, None));
+    }
+    if let Some(info) = app.cloned.find(key) {
+        // Served voices are given at start-up: a voice cloned by a voice no
+        // longer served cannot speak until that voice is served again.
+        let index = app
+            .voices
+            .iter()
+            .position(|v| v.info.name == info.base_voice)
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "voice_not_served",
+                    format!(
+                        "cloned voice {:?} is spoken by voice {:?}, which this server does not serve: start it with --voice {}",
+                        info.id, info.base_voice, info.base_voice
+                    ),
+                )
+            })?;
+        return Ok((index, Some(info)));
+    }
+    let served: Vec<&str> = app.voices.iter().map(|v| v.info.name.as_str()).collect();
+    let message = format!(
+        "voice {key:?} is neither served here nor a cloned voice: use one of {} or a cloned voice's id (GET /v1/audio/voices lists them all)",
+        served.join(", ")
+    );
+    Err(match voice {
+        VoiceField::Name(_) => ApiError::bad_request("voice_not_found", message),
+        VoiceField::Id { .. } => {
+            ApiError::invalid(StatusCode::NOT_FOUND, "voice_not_found", message)
+        }
+    })
+}
+
+/// The conditioning of a cloned voice: kept from its upload, or computed
+/// from its stored recording once after a restart (one at a time, like
+/// every other recording the server analyses).
+async fn cloned_speaker(
+    app: &Arc<App>,
+    index: usize,
+    info: &ClonedVoiceInfo,
+    deadline: TokioInstant,
+) -> Result<ClonedSpeaker, ApiError> {
+    if let Some(speaker) = app.cloned.speaker(&info.id) {
+        return Ok(speaker);
+    }
+    let slot = analysis_slot(app, deadline).await?;
+    let id = info.id.clone();
+    let worker = Arc::clone(app);
+    tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        if let Some(speaker) = worker.cloned.speaker(&id) {
+            return Ok(speaker); // another request computed it meanwhile
+        }
+        let (samples, rate) = worker
+            .cloned
+            .recording(&id)
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        let speaker = worker.voices[index]
+            .voice
+            .clone_speaker(&samples, rate)
+            .map_err(|e| ApiError::internal(format!("cannot clone voice {id} again: {e}")))?;
+        worker.cloned.remember(&id, speaker.clone());
+        Ok(speaker)
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("the voice cloning stopped: {e}")))?
+}
+
+/// The one permit for analysing a recording (embedding or cloning: each
+/// uses every core), waited for until `deadline`.
+async fn analysis_slot(
+    app: &App,
+    deadline: TokioInstant,
+) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+    timeout_at(deadline, Arc::clone(&app.encoder_slot).acquire_owned())
+        .await
+        .map_err(|_| ApiError::timeout(app.config.request_timeout.as_secs_f64()))?
+        .map_err(|_| ApiError::internal("the server is shutting down"))
 }
 
 /// The next sentence of `order` before `deadline`: a 504 after it, a 5xx
@@ -351,21 +481,7 @@ pub async fn embeddings(
     headers: axum::http::HeaderMap,
     form: Result<Multipart, MultipartRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let multipart = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.trim_start()
-                .to_ascii_lowercase()
-                .starts_with("multipart/form-data")
-        });
-    if !multipart {
-        return Err(ApiError::invalid(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "upload the recording as multipart/form-data with a `file` field",
-        ));
-    }
+    require_multipart(&headers, "file")?;
     let Some(encoder) = app.encoder.clone() else {
         return Err(ApiError::invalid(
             StatusCode::NOT_FOUND,
@@ -398,10 +514,7 @@ pub async fn embeddings(
     // One embedding at a time (the encoder uses every core); the permit
     // moves into the work, so a client hanging up does not free it early.
     let deadline = TokioInstant::now() + app.config.request_timeout;
-    let slot = timeout_at(deadline, Arc::clone(&app.encoder_slot).acquire_owned())
-        .await
-        .map_err(|_| ApiError::timeout(app.config.request_timeout.as_secs_f64()))?
-        .map_err(|_| ApiError::internal("the encoder is shutting down"))?;
+    let slot = analysis_slot(&app, deadline).await?;
     let embedding = tokio::task::spawn_blocking(move || {
         let _slot = slot;
         let what = Path::new(&name);
@@ -437,6 +550,215 @@ pub async fn embeddings(
             "speech_seconds": embedding.speech_seconds,
         }],
     })))
+}
+
+/// A 415 unless the request is `multipart/form-data`; `field` names the
+/// recording's field in the message.
+fn require_multipart(headers: &axum::http::HeaderMap, field: &str) -> Result<(), ApiError> {
+    let multipart = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("multipart/form-data")
+        });
+    match multipart {
+        true => Ok(()),
+        false => Err(ApiError::invalid(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("upload the recording as multipart/form-data with a `{field}` field"),
+        )),
+    }
+}
+
+/// Longest name of a cloned voice, in characters.
+const MAX_VOICE_NAME_CHARS: usize = 256;
+
+/// `POST /v1/audio/voices`: clones the voice of an uploaded WAV recording
+/// (OpenAI's multipart fields `name`, `audio_sample` and `consent`; the
+/// extension `voice` names the served voice that clones it, by default the
+/// first that can) and keeps it on disk. The conditioning is computed here,
+/// so a recording that cannot be cloned is refused now, not at first use.
+pub async fn create_voice(
+    State(app): State<Arc<App>>,
+    headers: axum::http::HeaderMap,
+    form: Result<Multipart, MultipartRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    require_multipart(&headers, "audio_sample")?;
+    let mut form = form?;
+    let (mut name, mut consent, mut base, mut upload) = (None, None, None, None);
+    let field_error = |e: axum::extract::multipart::MultipartError| {
+        ApiError::from_status(e.status(), "invalid_upload", e.body_text())
+    };
+    while let Some(field) = form.next_field().await.map_err(field_error)? {
+        match field.name() {
+            Some("audio_sample") => {
+                let file = field.file_name().unwrap_or("audio_sample.wav").to_string();
+                upload = Some((file, field.bytes().await.map_err(field_error)?));
+            }
+            Some("name") => name = Some(field.text().await.map_err(field_error)?),
+            Some("consent") => consent = Some(field.text().await.map_err(field_error)?),
+            Some("voice") => base = Some(field.text().await.map_err(field_error)?),
+            _ => {}
+        }
+    }
+    let name = name.map(|n| n.trim().to_string()).unwrap_or_default();
+    if name.is_empty() || name.chars().count() > MAX_VOICE_NAME_CHARS {
+        return Err(ApiError::bad_request(
+            "invalid_name",
+            format!("give the voice a `name` field of 1 to {MAX_VOICE_NAME_CHARS} characters"),
+        ));
+    }
+    let Some((file, bytes)) = upload else {
+        return Err(ApiError::bad_request(
+            "missing_file",
+            "no `audio_sample` field: upload the WAV recording to clone as multipart field `audio_sample`",
+        ));
+    };
+    let index = match base.as_deref().map(str::trim).filter(|b| !b.is_empty()) {
+        Some(base) => {
+            let index = app.voice_index(Some(base))?;
+            if !app.voices[index].voice.capabilities().clones {
+                return Err(ApiError::bad_request(
+                    "voice_cannot_clone",
+                    format!("voice {base:?} cannot clone a recording: name a voice that can (a Chatterbox folder), or leave `voice` out"),
+                ));
+            }
+            index
+        }
+        None => app
+            .voices
+            .iter()
+            .position(|v| v.voice.capabilities().clones)
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "voice_cannot_clone",
+                    "no voice served here can clone a recording: serve a Chatterbox folder (vivace serve --voice DIR) to clone voices",
+                )
+            })?,
+    };
+    let deadline = TokioInstant::now() + app.config.request_timeout;
+    let slot = analysis_slot(&app, deadline).await?;
+    let worker = Arc::clone(&app);
+    let info = tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        let what = Path::new(&file);
+        let invalid = |e: String| ApiError::bad_request("invalid_audio", e);
+        let recording =
+            speaker_audio::read_wav_from(Cursor::new(bytes), what).map_err(|e| invalid(e.to_string()))?;
+        let seconds = recording.samples.len() as f64 / f64::from(recording.sample_rate);
+        if seconds > MAX_UPLOAD_SECONDS {
+            return Err(invalid(format!(
+                "{}: {seconds:.0} s long, more than the {MAX_UPLOAD_SECONDS} s this endpoint takes: upload a shorter clip (10 to 30 s of speech is plenty)",
+                what.display()
+            )));
+        }
+        let served = &worker.voices[index];
+        let speaker = served
+            .voice
+            .clone_speaker(&recording.samples, recording.sample_rate)
+            .map_err(|e| match e {
+                SynthError::Reference(_) | SynthError::InvalidParams(_) | SynthError::CannotClone => {
+                    invalid(e.to_string())
+                }
+                other => ApiError::internal(other.to_string()),
+            })?;
+        worker
+            .cloned
+            .add(
+                &name,
+                &served.info.name,
+                consent,
+                &recording.samples,
+                recording.sample_rate,
+                speaker,
+            )
+            .map_err(|e| match e {
+                ClonedVoiceError::Full { .. } => ApiError::invalid(
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    "voice_storage_full",
+                    e.to_string(),
+                ),
+                other => ApiError::internal(other.to_string()),
+            })
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("the voice cloning stopped: {e}")))??;
+    tracing::info!(id = %info.id, base = %info.base_voice, "cloned a voice");
+    Ok(Json(cloned_json(&info)))
+}
+
+/// A cloned voice as OpenAI's `audio.voice` object, with Vivace's fields.
+fn cloned_json(info: &ClonedVoiceInfo) -> serde_json::Value {
+    serde_json::json!({
+        "object": "audio.voice",
+        "id": info.id,
+        "name": info.name,
+        "type": "audio_sample",
+        "created_at": info.created_at,
+        "base_voice": info.base_voice,
+        "seconds": info.seconds,
+    })
+}
+
+/// `GET /v1/audio/voices`: every voice a request can name, served and
+/// cloned, as `{"voices": [{"id", "name", ...}]}`.
+pub async fn list_voices(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
+    let served = app.voices.iter().map(|v| {
+        let capabilities = v.voice.capabilities();
+        serde_json::json!({
+            "object": "audio.voice",
+            "id": v.info.name,
+            "name": v.info.name,
+            "type": "served",
+            "family": capabilities.family,
+            "languages": capabilities.languages,
+            "sample_rate": v.info.sample_rate,
+            "clones": capabilities.clones,
+        })
+    });
+    let cloned = app.cloned.list();
+    let voices: Vec<serde_json::Value> = served.chain(cloned.iter().map(cloned_json)).collect();
+    Json(serde_json::json!({ "voices": voices }))
+}
+
+/// `DELETE /v1/audio/voices/{id}`: removes a cloned voice from disk.
+pub async fn delete_voice(
+    State(app): State<Arc<App>>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    // Only ids this server made are looked up, and only in memory.
+    let removed = match app.cloned.find(&id).filter(|info| info.id == id) {
+        Some(info) => {
+            let worker = Arc::clone(&app);
+            tokio::task::spawn_blocking(move || worker.cloned.remove(&info.id))
+                .await
+                .map_err(|e| ApiError::internal(format!("the deletion stopped: {e}")))?
+        }
+        None => Err(ClonedVoiceError::NotFound(id)),
+    };
+    let info = removed.map_err(|e| match e {
+        ClonedVoiceError::NotFound(_) => {
+            ApiError::invalid(StatusCode::NOT_FOUND, "voice_not_found", e.to_string())
+        }
+        other => ApiError::internal(other.to_string()),
+    })?;
+    Ok(Json(serde_json::json!({
+        "object": "audio.voice.deleted",
+        "id": info.id,
+        "deleted": true,
+    })))
+}
+
+/// `GET /v1/models`: the model names `POST /v1/audio/speech` accepts.
+pub async fn models() -> Json<serde_json::Value> {
+    let data: Vec<serde_json::Value> = MODELS
+        .iter()
+        .map(|id| serde_json::json!({ "id": id, "object": "model", "created": 0, "owned_by": "vivace" }))
+        .collect();
+    Json(serde_json::json!({ "object": "list", "data": data }))
 }
 
 /// `GET /health`: the process is up (no authentication).

@@ -7,11 +7,12 @@
 //! [`ServerConfig::shutdown_grace`], and stops the workers.
 //!
 //! Layout: [`api`] the endpoints, [`formats`] the audio encodings,
-//! [`error`]
+//! [`cloned_voices`] the uploaded voices on disk, [`error`]
 //! OpenAI-shaped errors; authentication and request counting are the two
 //! middleware functions here.
 
 pub mod api;
+pub mod cloned_voices;
 pub mod error;
 pub mod formats;
 
@@ -25,7 +26,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, Method};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post, MethodRouter};
+use axum::routing::{delete, get, post, MethodRouter};
 use axum::Router;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -50,8 +51,12 @@ pub struct ServerConfig {
     pub max_input_chars: usize,
     /// Largest JSON request body, in bytes.
     pub max_body_bytes: usize,
-    /// Largest embeddings upload, in bytes.
+    /// Largest upload (embeddings, voice recordings), in bytes.
     pub max_upload_bytes: usize,
+    /// Where cloned voices are kept.
+    pub cloned_voices_dir: std::path::PathBuf,
+    /// Most bytes the cloned voices may take on disk.
+    pub max_cloned_voice_bytes: u64,
     /// How long a request may take, queueing included.
     pub request_timeout: Duration,
     /// How long in-flight requests get to finish after a shutdown signal.
@@ -90,6 +95,8 @@ pub struct App {
     pub encoder: Option<Arc<SpeakerEncoder>>,
     /// One embedding at a time: the encoder already uses every core.
     pub encoder_slot: Arc<tokio::sync::Semaphore>,
+    /// The voices cloned from uploads.
+    pub cloned: cloned_voices::ClonedVoices,
     /// Set once the voices are warmed up.
     pub ready: AtomicBool,
     /// Why warm-up failed, if it did (`/ready` stays 503 and says so).
@@ -141,6 +148,9 @@ pub enum ServerError {
         /// Why.
         source: std::io::Error,
     },
+    /// The cloned voices' directory could not be opened.
+    #[error("cannot open the cloned voices (--cloned-voices)")]
+    ClonedVoices(#[from] cloned_voices::ClonedVoiceError),
     /// Threads could not be started, or the server failed.
     #[error("the server failed")]
     Io(#[from] std::io::Error),
@@ -159,6 +169,15 @@ pub fn router(app: Arc<App>) -> Router {
             "/v1/audio/embeddings",
             limited(post(api::embeddings), config.max_upload_bytes),
         )
+        .route(
+            "/v1/audio/voices",
+            limited(
+                get(api::list_voices).post(api::create_voice),
+                config.max_upload_bytes,
+            ),
+        )
+        .route("/v1/audio/voices/{id}", delete(api::delete_voice))
+        .route("/v1/models", get(api::models))
         .route("/v1/voices", get(api::voices))
         .route("/health", get(api::health))
         .route("/ready", get(api::ready))
@@ -177,7 +196,7 @@ pub fn router(app: Arc<App>) -> Router {
         router = router.layer(
             CorsLayer::new()
                 .allow_origin(AllowOrigin::list(config.cors_origins.clone()))
-                .allow_methods([Method::GET, Method::POST])
+                .allow_methods([Method::GET, Method::POST, Method::DELETE])
                 // Client libraries add their own headers (OpenAI's SDK: x-stainless-*).
                 .allow_headers(AllowHeaders::mirror_request())
                 .expose_headers([
@@ -287,6 +306,10 @@ pub async fn serve(
     if device != vivace_perf::DeviceKind::Cpu {
         devices.push(device);
     }
+    let cloned = cloned_voices::ClonedVoices::open(
+        &config.cloned_voices_dir,
+        config.max_cloned_voice_bytes,
+    )?;
     let metrics = Arc::new(Metrics::new(devices));
     let runtime = Runtime::start(
         voices.iter().map(|v| Arc::clone(&v.voice)).collect(),
@@ -305,6 +328,7 @@ pub async fn serve(
         metrics,
         voices,
         runtime,
+        cloned,
         encoder: encoder.map(Arc::new),
         encoder_slot: Arc::new(tokio::sync::Semaphore::new(1)),
         ready: AtomicBool::new(false),

@@ -26,6 +26,8 @@ pub use encoder::{relative_positions, UpsampleConformerEncoder};
 pub use hift::{Hift, SourceNoise, HARMONICS, HOP, SAMPLE_RATE};
 pub use noise::{FlowNoise, SeededSourceNoise};
 
+use super::campplus::CampPlusConfig;
+use super::s3_tokenizer::S3TokenizerConfig;
 use crate::nn::checkpoint::Checkpoint;
 use crate::{Error, Result};
 
@@ -68,6 +70,15 @@ pub struct S3GenConfig {
     pub hift_base_channels: usize,
     /// Channels of the vocoder's F0 predictor.
     pub f0_channels: usize,
+    /// Sizes of the speech tokenizer stored beside the flow (`tokenizer.*`),
+    /// which turns a reference recording into prompt tokens; the published
+    /// one when absent.
+    #[serde(default = "S3TokenizerConfig::v2")]
+    pub tokenizer: S3TokenizerConfig,
+    /// Sizes of the CAMPPlus speaker encoder stored beside the flow
+    /// (`speaker_encoder.*`); the published one when absent.
+    #[serde(default = "CampPlusConfig::chatterbox")]
+    pub speaker_encoder: CampPlusConfig,
 }
 
 impl S3GenConfig {
@@ -87,6 +98,8 @@ impl S3GenConfig {
             decoder_mid_blocks: 12,
             hift_base_channels: 512,
             f0_channels: 512,
+            tokenizer: S3TokenizerConfig::v2(),
+            speaker_encoder: CampPlusConfig::chatterbox(),
         }
     }
 

@@ -17,9 +17,9 @@ use vivace_frontend::kaldi_fbank::{mean_normalized, KaldiFbank};
 use vivace_frontend::mel::{MelSpectrogram, S3GEN_MELS, S3_TOKENIZER_MELS};
 use vivace_frontend::resample::{resample, torchaudio_resample};
 use vivace_frontend::speaker_audio::read_wav;
-use vivace_models::chatterbox::campplus::{CampPlus, CampPlusConfig, FEATURES};
-use vivace_models::chatterbox::s3_tokenizer::{S3Tokenizer, S3TokenizerConfig};
-use vivace_models::chatterbox::s3gen::Prompt;
+use vivace_models::chatterbox::campplus::{CampPlus, FEATURES};
+use vivace_models::chatterbox::s3_tokenizer::S3Tokenizer;
+use vivace_models::chatterbox::s3gen::{Prompt, S3GenConfig};
 
 /// S3Gen's sample rate.
 pub const S3GEN_RATE: u32 = 24_000;
@@ -95,11 +95,16 @@ pub struct ReferenceEncoder {
 
 impl ReferenceEncoder {
     /// The tokenizer and CAMPPlus of an S3Gen checkpoint (`s3gen.safetensors`
-    /// or `s3gen.pt`), at the published sizes.
-    pub fn load(s3gen: &Path, device: &Device) -> Result<Self, ReferenceError> {
+    /// or `s3gen.pt`), at the sizes `config` gives (the published ones
+    /// unless `s3gen_config.json` says otherwise).
+    pub fn load(
+        s3gen: &Path,
+        config: &S3GenConfig,
+        device: &Device,
+    ) -> Result<Self, ReferenceError> {
         Ok(Self::from_parts(
-            S3Tokenizer::load(s3gen, &S3TokenizerConfig::v2(), device)?,
-            CampPlus::load(s3gen, &CampPlusConfig::chatterbox(), device)?,
+            S3Tokenizer::load(s3gen, &config.tokenizer, device)?,
+            CampPlus::load(s3gen, &config.speaker_encoder, device)?,
             device,
         ))
     }

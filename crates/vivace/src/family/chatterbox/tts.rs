@@ -22,7 +22,7 @@ use vivace_frontend::chatterbox_text::{
 use vivace_frontend::loudness::normalize_loudness;
 use vivace_frontend::resample::resample;
 use vivace_frontend::sentences::split_sentences;
-use vivace_models::chatterbox::s3gen::{FlowNoise, Prompt, S3Gen, S3GenConfig, SeededSourceNoise};
+use vivace_models::chatterbox::s3gen::{FlowNoise, Prompt, S3Gen, SeededSourceNoise};
 use vivace_models::chatterbox::t3::{
     DecodeParams, Finish, Generation, Precision, T3Conditioning, T3Variant, T3,
 };
@@ -34,9 +34,10 @@ use super::reference::{
     TOKENIZER_RATE,
 };
 use super::speaker::SpeakerEncoder;
-use super::voice_conversion::{find_in, BUILTIN_VOICE, S3GEN_FILES};
+use super::voice_conversion::{find_in, s3gen_config, BUILTIN_VOICE, S3GEN_FILES};
 use crate::family::{
-    Capabilities, Chunk, Family, LoadContext, Model, Sentence, SpeakerRef, StepError, Voice,
+    Capabilities, Chunk, ClonedSpeaker, Family, LoadContext, Model, Sentence, SpeakerRef,
+    StepError, Voice,
 };
 use crate::hub::HubFile;
 use crate::synth::SynthError;
@@ -53,9 +54,6 @@ pub const T3_FILES: [&str; 3] = [
 pub const TOKENIZER_FILE: &str = "tokenizer.json";
 /// The multilingual model's grapheme tokenizer.
 pub const MULTILINGUAL_TOKENIZER_FILE: &str = "grapheme_mtl_merged_expanded_v1.json";
-/// Sizes of an S3Gen that is not the published one (absent for the
-/// published checkpoints; small test models carry it).
-pub const S3GEN_CONFIG_FILE: &str = "s3gen_config.json";
 /// The voice encoder: `ve.safetensors` (English, Turbo) or `ve.pt`
 /// (multilingual), the same weights.
 pub const VOICE_ENCODER_FILES: [&str; 2] = ["ve.safetensors", "ve.pt"];
@@ -199,6 +197,10 @@ pub enum TextFrontEnd {
     Turbo(Box<Gpt2Tokenizer>),
 }
 
+/// T3's conditioning positions by (voice address, exaggeration bits), each
+/// with the voice it was computed for.
+type ConditioningCache = HashMap<(usize, u32), (Arc<VoiceConditioning>, Tensor)>;
+
 /// A loaded Chatterbox voice.
 pub struct ChatterboxVoice {
     t3: T3,
@@ -208,7 +210,9 @@ pub struct ChatterboxVoice {
     speaker: Option<SpeakerEncoder>,
     builtin: Option<Arc<VoiceConditioning>>,
     /// T3 conditioning positions per (voice, exaggeration): computed once.
-    conditioning: Mutex<HashMap<(usize, u32), Tensor>>,
+    /// Each entry holds its voice, so the address in its key cannot be
+    /// reused by another voice while the entry lives.
+    conditioning: Mutex<ConditioningCache>,
     /// Held while pykakasi's dictionaries are fetched.
     japanese: Mutex<()>,
     capabilities: Capabilities,
@@ -235,22 +239,7 @@ impl ChatterboxVoice {
             }
             T3Variant::Turbo => TextFrontEnd::Turbo(Box::new(Gpt2Tokenizer::from_dir(dir)?)),
         };
-        let config_path = dir.join(S3GEN_CONFIG_FILE);
-        let s3gen_config = match config_path.is_file() {
-            true => {
-                let text = std::fs::read_to_string(&config_path).map_err(|e| {
-                    vivace_models::Error::Io {
-                        path: config_path.clone(),
-                        source: e,
-                    }
-                })?;
-                serde_json::from_str(&text).map_err(|e| vivace_models::Error::Config {
-                    path: config_path.clone(),
-                    reason: e.to_string(),
-                })?
-            }
-            false => S3GenConfig::chatterbox(),
-        };
+        let s3gen_config = s3gen_config(dir)?;
         let s3gen = S3Gen::load(&s3gen_path, &s3gen_config, device, DType::F32)?;
         // Cloning needs the S3Gen file's tokenizer and CAMPPlus, and the
         // voice encoder; without them the built-in voice still speaks.
@@ -260,7 +249,7 @@ impl ChatterboxVoice {
             .find(|p| p.is_file());
         let cloning = match ve_path {
             Some(ve_path) => match (
-                ReferenceEncoder::load(&s3gen_path, device),
+                ReferenceEncoder::load(&s3gen_path, &s3gen_config, device),
                 SpeakerEncoder::load(&ve_path, device),
             ) {
                 (Ok(reference), Ok(speaker)) => Some((reference, speaker)),
@@ -321,7 +310,7 @@ impl ChatterboxVoice {
         exaggeration: f32,
     ) -> Result<Tensor, SynthError> {
         let key = (Arc::as_ptr(voice) as usize, exaggeration.to_bits());
-        if let Some(t) = self.cache().get(&key) {
+        if let Some((_, t)) = self.cache().get(&key) {
             return Ok(t.clone());
         }
         let cond = T3Conditioning {
@@ -333,11 +322,11 @@ impl ChatterboxVoice {
         if cache.len() > 64 {
             cache.clear(); // voices come and go in a server: bound it
         }
-        cache.insert(key, t.clone());
+        cache.insert(key, (Arc::clone(voice), t.clone()));
         Ok(t)
     }
 
-    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<(usize, u32), Tensor>> {
+    fn cache(&self) -> std::sync::MutexGuard<'_, ConditioningCache> {
         self.conditioning
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -499,6 +488,13 @@ impl Model for ChatterboxVoice {
                 params.voice = Some(Arc::new(voice));
                 Ok(())
             }
+            SpeakerRef::Cloned(cloned) => {
+                let voice = cloned.get::<VoiceConditioning>().ok_or(SynthError::Mismatch(
+                    "a voice cloned by another model family",
+                ))?;
+                params.voice = Some(voice);
+                Ok(())
+            }
             SpeakerRef::Given(_) | SpeakerRef::Embedding(_) => Err(SynthError::InvalidParams(
                 "a Chatterbox voice speaks as its built-in voice or clones a reference recording; it has no named speakers or bare embeddings".into(),
             )),
@@ -507,6 +503,18 @@ impl Model for ChatterboxVoice {
 
     fn set_seed(&self, params: &mut ChatterboxParams, seed: u64) {
         params.seed = Some(seed);
+    }
+
+    /// Both halves' conditioning, computed once; the exaggeration is a
+    /// request setting applied later, so the voice's default is stored.
+    fn clone_speaker(
+        &self,
+        samples: &[f32],
+        sample_rate: u32,
+    ) -> Result<ClonedSpeaker, SynthError> {
+        let exaggeration = Model::default_params(self).exaggeration;
+        let voice = self.clone_voice(samples, sample_rate, exaggeration)?;
+        Ok(ClonedSpeaker::new(Arc::new(voice)))
     }
 
     /// English sentences are tokenized here; multilingual ones carry their

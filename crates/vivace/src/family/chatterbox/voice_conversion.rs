@@ -22,6 +22,27 @@ pub const BUILTIN_VOICE: &str = "conds.pt";
 /// The longest source the tokenizer takes in one piece, in seconds.
 pub const MAX_SOURCE_SECONDS: f64 = 30.0;
 
+/// Sizes of an S3Gen that is not the published one, beside its checkpoint
+/// (absent for the published checkpoints; small test models carry it).
+pub const S3GEN_CONFIG_FILE: &str = "s3gen_config.json";
+
+/// The S3Gen sizes for the checkpoint folder `dir`: its
+/// [`S3GEN_CONFIG_FILE`], or the published sizes when there is none.
+pub fn s3gen_config(dir: &Path) -> Result<S3GenConfig, vivace_models::Error> {
+    let path = dir.join(S3GEN_CONFIG_FILE);
+    if !path.is_file() {
+        return Ok(S3GenConfig::chatterbox());
+    }
+    let text = std::fs::read_to_string(&path).map_err(|source| vivace_models::Error::Io {
+        path: path.clone(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|e| vivace_models::Error::Config {
+        path,
+        reason: e.to_string(),
+    })
+}
+
 /// The first of `names` that is a file in `dir`, or an error naming `what`,
 /// the files looked for, and `hint` (appended as is).
 pub fn find_in(
@@ -68,9 +89,10 @@ impl VoiceConverter {
             true => find_in(path, &S3GEN_FILES, "S3Gen checkpoint", "")?,
             false => path.to_path_buf(),
         };
+        let config = s3gen_config(checkpoint.parent().unwrap_or(Path::new(".")))?;
         Ok(Self {
-            s3gen: S3Gen::load(&checkpoint, &S3GenConfig::chatterbox(), device, DType::F32)?,
-            reference: ReferenceEncoder::load(&checkpoint, device)?,
+            s3gen: S3Gen::load(&checkpoint, &config, device, DType::F32)?,
+            reference: ReferenceEncoder::load(&checkpoint, &config, device)?,
             checkpoint,
         })
     }

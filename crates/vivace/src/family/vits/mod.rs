@@ -211,7 +211,9 @@ impl Model for VitsVoice {
                 params.speaker = Some(self.speaker_id(given)?);
                 Ok(())
             }
-            SpeakerRef::Embedding(_) | SpeakerRef::Recording { .. } => Err(SynthError::CannotClone),
+            SpeakerRef::Embedding(_) | SpeakerRef::Recording { .. } | SpeakerRef::Cloned(_) => {
+                Err(SynthError::CannotClone)
+            }
         }
     }
 
