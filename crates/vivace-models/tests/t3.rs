@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use candle_core::{Device, Tensor};
 use serde::Deserialize;
 use vivace_models::chatterbox::t3::{
-    DecodeParams, Finish, Precision, T3Conditioning, T3Variant, T3,
+    DecodeParams, Finish, Precision, T3Conditioning, T3Prefix, T3Variant, T3,
 };
 use vivace_models::nn::sampling::SeededSource;
 
@@ -107,12 +107,24 @@ fn check_greedy_cases(dir: &str, checkpoint: &str, t3: &T3) -> Vec<Finish> {
     let base = T3Conditioning::from_conds(&path("conds.pt")).expect("conds.pt");
     let vocab = t3.config().speech_vocab;
     let mut finishes = Vec::new();
+    // One prefix per exaggeration, continued by every case that shares it
+    // (as a voice's sentences continue it): each still gives its own
+    // reference tokens, so continuing leaves the prefix as it was.
+    let mut prefixes: Vec<(f32, T3Prefix)> = Vec::new();
     for (i, case) in cases.cases.iter().enumerate() {
         let cond = T3Conditioning {
             exaggeration: case.exaggeration,
             ..base.clone()
         };
-        let conditioning = t3.conditioning(&cond).expect("conditioning");
+        if !prefixes.iter().any(|(e, _)| *e == case.exaggeration) {
+            let conditioning = t3.conditioning(&cond).expect("conditioning");
+            prefixes.push((case.exaggeration, t3.prefix(&conditioning).expect("prefix")));
+        }
+        let prefix = prefixes
+            .iter()
+            .find(|(e, _)| *e == case.exaggeration)
+            .map(|(_, p)| p)
+            .expect("a prefix");
         let params = DecodeParams {
             cfg_weight: case.cfg_weight,
             // The reference divides by its temperature; greedy picks the
@@ -127,12 +139,7 @@ fn check_greedy_cases(dir: &str, checkpoint: &str, t3: &T3) -> Vec<Finish> {
         assert!(cases.temperature > 0.0);
         let text = ids(&goldens, &format!("case{i}.text_ids"));
         let mut generation = t3
-            .start(
-                &conditioning,
-                &text,
-                &params,
-                Box::new(SeededSource::new(0)),
-            )
+            .start_after(prefix, &text, &params, Box::new(SeededSource::new(0)))
             .expect("prefill");
         let mut step = 0;
         loop {

@@ -79,12 +79,14 @@ impl AlignmentAnalyzer {
     }
 
     /// One step, before the repetition penalty: `weights` are the aligned
-    /// heads' last forward (`queries × keys` each, row 0 of the batch),
-    /// `logits` the guided logits (changed in place), `last_token` the
-    /// token fed last (BOS at the first step).
+    /// heads' last forward (`queries × keys` each, row 0 of the batch, the
+    /// first query at position `first_query`), `logits` the guided logits
+    /// (changed in place), `last_token` the token fed last (BOS at the
+    /// first step).
     pub fn step(
         &mut self,
         weights: &[(&[f32], usize)],
+        first_query: usize,
         logits: &mut [f32],
         last_token: u32,
     ) -> AlignmentVerdict {
@@ -96,7 +98,9 @@ impl AlignmentAnalyzer {
         if let Some(&(first, queries)) = weights.first() {
             let keys = first.len().checked_div(queries).unwrap_or(0);
             let rows = match self.frame {
-                0 => j.min(queries)..queries,
+                // The prompt's rows after the text, wherever the forward
+                // that fed them started (a cached prefix before it).
+                0 => j.saturating_sub(first_query).min(queries)..queries,
                 _ => queries.saturating_sub(1)..queries,
             };
             for r in rows {
@@ -236,7 +240,7 @@ mod tests {
             prefill.extend(row(15, text, 0));
         }
         let mut logits = vec![0.0; 4];
-        let v = analyzer.step(&[(&prefill, 15)], &mut logits, 9);
+        let v = analyzer.step(&[(&prefill, 15)], 0, &mut logits, 9);
         assert_eq!(logits[2], -FORCE, "stop forbidden at the start of the text");
         assert_eq!(v.position, 0);
         assert!(!v.complete);
@@ -245,11 +249,33 @@ mod tests {
         for frame in 1..9 {
             let mut logits = vec![0.0; 4];
             let w = row(15 + frame, text, frame);
-            last = analyzer.step(&[(&w, 1)], &mut logits, frame as u32 + 10);
+            last = analyzer.step(&[(&w, 1)], 15 + frame, &mut logits, frame as u32 + 10);
             let near_end = frame + 3 >= 10;
             assert_eq!(logits[2] == -FORCE, !near_end, "frame {frame}");
         }
         assert!(last.complete && last.position == 8);
+    }
+
+    #[test]
+    fn a_prefill_after_a_cached_prefix_aligns_as_a_whole_one() {
+        // Rows 0..15 in one forward, or rows 5..15 after 5 cached ones:
+        // the analyzer reads the same rows (those after the text).
+        let text = (3, 13);
+        let rows = |from: usize| -> Vec<f32> {
+            (from..15)
+                .flat_map(|r| row(15, text, if r >= 13 { r - 13 + 1 } else { 0 }))
+                .collect()
+        };
+        let (whole, split) = (rows(0), rows(5));
+        let mut a = AlignmentAnalyzer::new(text, 2);
+        let mut b = AlignmentAnalyzer::new(text, 2);
+        let (mut la, mut lb) = (vec![0.0; 4], vec![0.0; 4]);
+        let va = a.step(&[(&whole, 15)], 0, &mut la, 9);
+        let vb = b.step(&[(&split, 10)], 5, &mut lb, 9);
+        assert_eq!((va, la), (vb, lb));
+        // The same alignment rows kept (two: the BOS rows after the text).
+        assert_eq!(format!("{a:?}"), format!("{b:?}"));
+        assert_eq!(a.alignment.len(), 2);
     }
 
     #[test]
@@ -259,11 +285,11 @@ mod tests {
         let w = row(6, text, 0);
         let mut logits = vec![0.5; 3];
         // BOS, then a token: no repetition yet.
-        analyzer.step(&[(&w, 1)], &mut logits, 7);
+        analyzer.step(&[(&w, 1)], 0, &mut logits, 7);
         assert_eq!(logits, vec![0.5; 3]);
-        analyzer.step(&[(&w, 1)], &mut logits, 5);
+        analyzer.step(&[(&w, 1)], 0, &mut logits, 5);
         assert_eq!(logits, vec![0.5; 3]);
-        let v = analyzer.step(&[(&w, 1)], &mut logits, 5);
+        let v = analyzer.step(&[(&w, 1)], 0, &mut logits, 5);
         assert!(v.token_repetition);
         assert_eq!(logits, vec![-FORCE, FORCE, -FORCE]);
     }

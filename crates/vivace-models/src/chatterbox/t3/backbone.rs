@@ -163,6 +163,10 @@ pub struct AttentionProbe {
     pub weights: Vec<f32>,
     /// Query positions of the last forward.
     pub queries: usize,
+    /// Position of the last forward's first query (its row 0 in
+    /// `weights`): 0 after a whole prefill, the cached length after one
+    /// that continued a cache.
+    pub first_query: usize,
 }
 
 impl AttentionProbe {
@@ -173,6 +177,7 @@ impl AttentionProbe {
             head,
             weights: Vec::new(),
             queries: 0,
+            first_query: 0,
         }
     }
 }
@@ -197,6 +202,21 @@ impl BackboneCache {
     /// Whether nothing has been fed yet.
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// Bytes its keys and values take.
+    pub fn bytes(&self) -> usize {
+        self.layers
+            .iter()
+            .map(|layer| match layer {
+                LayerCache::Cpu { k, v } => (k.len() + v.len()) * std::mem::size_of::<f32>(),
+                LayerCache::Device(cache) => [cache.k(), cache.v()]
+                    .into_iter()
+                    .filter_map(|t| t.ok().flatten())
+                    .map(|t| t.elem_count() * t.dtype().size_in_bytes())
+                    .sum(),
+            })
+            .sum()
     }
 
     /// The attention probes, filled by every forward.
@@ -373,6 +393,70 @@ impl Backbone {
     /// An empty cache that records the attention weights of `probes`
     /// (`(layer, head)` pairs) at every forward.
     pub fn new_probed_cache(&self, probes: &[(usize, usize)]) -> Result<BackboneCache> {
+        let mut cache = self.new_cache();
+        cache.probes = self.probes(probes)?;
+        Ok(cache)
+    }
+
+    /// A copy of `prefix` (one row: a shared prompt run once) for a
+    /// sequence batch of `rows` identical rows, recording `probes` from its
+    /// next forward on. Every copy owns its keys and values, so the prefix
+    /// stays as it was.
+    pub fn expand_cache(
+        &self,
+        prefix: &BackboneCache,
+        rows: usize,
+        probes: &[(usize, usize)],
+    ) -> Result<BackboneCache> {
+        let a = self.config.heads * self.config.head_dim;
+        let n = prefix.len;
+        let layers = prefix
+            .layers
+            .iter()
+            .map(|layer| match layer {
+                LayerCache::Cpu { k, v } => {
+                    if k.len() != n * a || v.len() != n * a {
+                        candle_core::bail!("a prefix cache must hold one row");
+                    }
+                    // Position-major: each position's row, `rows` times.
+                    let repeat = |c: &[f32]| -> Vec<f32> {
+                        let mut out = Vec::with_capacity(c.len() * rows);
+                        for position in c.chunks_exact(a) {
+                            for _ in 0..rows {
+                                out.extend_from_slice(position);
+                            }
+                        }
+                        out
+                    };
+                    Ok(LayerCache::Cpu {
+                        k: repeat(k),
+                        v: repeat(v),
+                    })
+                }
+                LayerCache::Device(cache) => {
+                    // A fresh cache: candle's writes into its buffer in
+                    // place, which a clone would share with the prefix.
+                    let mut fresh = KvCache::new(2, CACHE_CHUNK);
+                    if let (Some(k), Some(v)) = (cache.k()?, cache.v()?) {
+                        if k.dim(0)? != 1 {
+                            candle_core::bail!("a prefix cache must hold one row");
+                        }
+                        fresh.append(&k.repeat((rows, 1, 1, 1))?, &v.repeat((rows, 1, 1, 1))?)?;
+                    }
+                    Ok(LayerCache::Device(fresh))
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(BackboneCache {
+            layers,
+            len: n,
+            probes: self.probes(probes)?,
+        })
+    }
+
+    /// Empty probes on `probes` (`(layer, head)` pairs), checked against
+    /// the backbone's sizes.
+    fn probes(&self, probes: &[(usize, usize)]) -> Result<Vec<AttentionProbe>> {
         if let Some(&(l, h)) = probes
             .iter()
             .find(|&&(l, h)| l >= self.config.layers || h >= self.config.heads)
@@ -383,12 +467,10 @@ impl Backbone {
                 self.config.heads
             );
         }
-        let mut cache = self.new_cache();
-        cache.probes = probes
+        Ok(probes
             .iter()
             .map(|&(l, h)| AttentionProbe::new(l, h))
-            .collect();
-        Ok(cache)
+            .collect())
     }
 
     /// Runs `x` (`[batch, time, hidden]` embeddings at the positions after
@@ -549,7 +631,11 @@ impl Backbone {
         let mut attended = vec![0f32; n * a];
         let mut row0 = 0;
         for (cache, &r) in caches.iter_mut().zip(rows) {
-            let BackboneCache { layers, probes, .. } = &mut **cache;
+            let BackboneCache {
+                layers,
+                probes,
+                len,
+            } = &mut **cache;
             let LayerCache::Cpu { k, v } = &mut layers[layer] else {
                 candle_core::bail!("decode step: a device cache in a CPU step");
             };
@@ -563,6 +649,7 @@ impl Backbone {
                 let at = probe.head * dh;
                 probe.weights = step_weights(&q[at..at + dh], k, r * a, at, scale);
                 probe.queries = 1;
+                probe.first_query = *len;
             }
             let out = decode_attention(&q, k, v, [r, heads, dh], scale);
             attended[row0 * a..(row0 + r) * a].copy_from_slice(&out);
@@ -617,9 +704,10 @@ impl Backbone {
         let mut probes = probes.peekable();
         let attended = match kv {
             LayerCache::Device(cache) => {
+                let past = cache.current_seq_len();
                 let (k, v) = cache.append(&k, &v)?;
                 for probe in probes.by_ref() {
-                    record_probe(probe, &q, &k, scale, mask)?;
+                    record_probe(probe, &q, &k, scale, mask, past)?;
                 }
                 attend(&q, &k, &v.contiguous()?, scale, mask)?
             }
@@ -633,7 +721,7 @@ impl Backbone {
                 values.extend(position_major(&v)?);
                 if past == 0 {
                     for probe in probes.by_ref() {
-                        record_probe(probe, &q, &k, scale, mask)?;
+                        record_probe(probe, &q, &k, scale, mask, past)?;
                     }
                     attend(&q, &k, &v, scale, mask)?
                 } else {
@@ -644,7 +732,7 @@ impl Backbone {
                     };
                     let k = all(keys)?;
                     for probe in probes.by_ref() {
-                        record_probe(probe, &q, &k, scale, mask)?;
+                        record_probe(probe, &q, &k, scale, mask, past)?;
                     }
                     attend(&q, &k, &all(values)?, scale, mask)?
                 }
@@ -686,14 +774,16 @@ fn attend(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64, mask: Option<&Tensor>)
     weights.matmul(v)?.transpose(1, 2)?.reshape((b, t, h * d))
 }
 
-/// Row 0's weights for `probe.head` (`q` `[b, h, t, d]`, `k` `[b, h, s,
-/// d]`), the softmax of the masked scores as eager attention computes them.
+/// Row 0's weights for `probe.head` (`q` `[b, h, t, d]` at positions
+/// `past..`, `k` `[b, h, s, d]`), the softmax of the masked scores as eager
+/// attention computes them.
 fn record_probe(
     probe: &mut AttentionProbe,
     q: &Tensor,
     k: &Tensor,
     scale: f64,
     mask: Option<&Tensor>,
+    past: usize,
 ) -> Result<()> {
     let q = q.get(0)?.get(probe.head)?;
     let k = k.get(0)?.get(probe.head)?;
@@ -703,6 +793,7 @@ fn record_probe(
     }
     let weights = candle_nn::ops::softmax_last_dim(&scores)?;
     probe.queries = weights.dim(0)?;
+    probe.first_query = past;
     probe.weights = weights.flatten_all()?.to_dtype(DType::F32)?.to_vec1()?;
     Ok(())
 }

@@ -197,6 +197,28 @@ pub enum Finish {
     MaxTokens,
 }
 
+/// A voice's conditioning after the backbone: its positions' keys and
+/// values (one row), made by [`T3::prefix`] once per voice and continued
+/// by [`T3::start_after`] for each sentence.
+#[derive(Debug, Clone)]
+pub struct T3Prefix {
+    positions: usize,
+    cache: BackboneCache,
+}
+
+impl T3Prefix {
+    /// The conditioning positions it holds.
+    pub fn positions(&self) -> usize {
+        self.positions
+    }
+
+    /// Bytes its keys and values take (Turbo's 376 positions: 74 MB in
+    /// f32; the Llama variants' 34: 8.4 MB).
+    pub fn bytes(&self) -> usize {
+        self.cache.bytes()
+    }
+}
+
 /// One sequence being decoded: its cache, its tokens, its last logits, its
 /// source of random draws.
 pub struct Generation {
@@ -387,6 +409,23 @@ impl T3 {
         Ok(Tensor::cat(&parts, 1)?)
     }
 
+    /// `conditioning` (from [`T3::conditioning`], `[1, positions, width]`)
+    /// run through the backbone once: the cache every sentence in that
+    /// voice continues from.
+    pub fn prefix(&self, conditioning: &Tensor) -> Result<T3Prefix> {
+        let (one, positions, width) = conditioning.dims3()?;
+        if one != 1 || width != self.config.backbone.hidden {
+            return Err(Error::InvalidInput(format!(
+                "a T3 conditioning is [1, positions, {}], got {:?}",
+                self.config.backbone.hidden,
+                conditioning.dims()
+            )));
+        }
+        let mut cache = self.backbone.new_cache();
+        self.backbone.forward(conditioning, &mut cache)?;
+        Ok(T3Prefix { positions, cache })
+    }
+
     /// Starts decoding `text` (token ids without start and stop) after
     /// `conditioning` (from [`T3::conditioning`]): runs the prompt through
     /// the backbone once and keeps its cache. `source` gives the sampler's
@@ -394,6 +433,21 @@ impl T3 {
     pub fn start(
         &self,
         conditioning: &Tensor,
+        text: &[u32],
+        params: &DecodeParams,
+        source: Box<dyn UniformSource + Send>,
+    ) -> Result<Generation> {
+        self.start_after(&self.prefix(conditioning)?, text, params, source)
+    }
+
+    /// [`T3::start`] after a voice's [`T3Prefix`]: only the text and the
+    /// start of speech run through the backbone, continuing a copy of the
+    /// prefix's cache (as a whole prompt would give them: attention is
+    /// causal and positions absolute, so the prefix's keys and values do
+    /// not depend on what follows).
+    pub fn start_after(
+        &self,
+        prefix: &T3Prefix,
         text: &[u32],
         params: &DecodeParams,
         source: Box<dyn UniformSource + Send>,
@@ -416,7 +470,7 @@ impl T3 {
                 "no text tokens: give some text to speak".into(),
             ));
         }
-        let (_, c, h) = conditioning.dims3()?;
+        let (c, h) = (prefix.positions, self.config.backbone.hidden);
         let limit = match turbo {
             true => self.config.text_positions.saturating_sub(c + 2),
             false => self.config.text_positions,
@@ -451,21 +505,19 @@ impl T3 {
             None => text_cond,
         };
         let bos = self.speech_embedding(START_SPEECH, 0)?;
-        let mut parts = vec![conditioning.broadcast_as((rows, c, h))?, text];
+        let mut parts = vec![text];
         // The reference puts BOS in twice, except Turbo.
         let bos_count = if turbo { 1 } else { 2 };
         for _ in 0..bos_count {
             parts.push(bos.broadcast_as((rows, 1, h))?);
         }
         let input = Tensor::cat(&parts, 1)?;
-        let prompt_len = input.dim(1)?;
-        let (mut cache, analyzer) = match self.config.aligned_heads.is_empty() {
-            true => (self.backbone.new_cache(), None),
-            false => (
-                self.backbone.new_probed_cache(&self.config.aligned_heads)?,
-                Some(AlignmentAnalyzer::new((c, c + t), STOP_SPEECH)),
-            ),
-        };
+        let prompt_len = c + input.dim(1)?;
+        let mut cache =
+            self.backbone
+                .expand_cache(&prefix.cache, rows, &self.config.aligned_heads)?;
+        let analyzer = (!self.config.aligned_heads.is_empty())
+            .then(|| AlignmentAnalyzer::new((c, c + t), STOP_SPEECH));
         let logits = self.logits(&input, &mut cache)?;
         let room = match turbo {
             // The backbone's positions bound the whole sequence.
@@ -524,14 +576,14 @@ impl T3 {
             // The analyzer steps on a copy, kept only if the step succeeds.
             let analyzed = g.analyzer.as_ref().map(|analyzer| {
                 let mut analyzer = analyzer.clone();
-                let weights: Vec<(&[f32], usize)> = g
-                    .cache
-                    .probes()
+                let probes = g.cache.probes();
+                let weights: Vec<(&[f32], usize)> = probes
                     .iter()
                     .map(|p| (p.weights.as_slice(), p.queries))
                     .collect();
+                let first_query = probes.first().map_or(0, |p| p.first_query);
                 let last = g.history.last().copied().unwrap_or(START_SPEECH);
-                analyzer.step(&weights, &mut logits, last);
+                analyzer.step(&weights, first_query, &mut logits, last);
                 analyzer
             });
             let seen = match g.penalize_generated_only && g.history.len() > 1 {

@@ -13,7 +13,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device};
 use serde::{Deserialize, Serialize};
 use vivace_frontend::chatterbox_text::{
     punc_norm, punc_norm_multilingual, punc_norm_turbo, EnglishTokenizer, Gpt2Tokenizer,
@@ -24,7 +24,7 @@ use vivace_frontend::resample::resample;
 use vivace_frontend::sentences::split_sentences;
 use vivace_models::chatterbox::s3gen::{FlowNoise, Prompt, S3Gen, SeededSourceNoise};
 use vivace_models::chatterbox::t3::{
-    DecodeParams, Finish, Generation, Precision, T3Conditioning, T3Variant, T3,
+    DecodeParams, Finish, Generation, Precision, T3Conditioning, T3Prefix, T3Variant, T3,
 };
 use vivace_models::nn::sampling::{fresh_seed, SeededSource};
 use vivace_perf::batch::ProbeError;
@@ -197,9 +197,13 @@ pub enum TextFrontEnd {
     Turbo(Box<Gpt2Tokenizer>),
 }
 
-/// T3's conditioning positions by (voice address, exaggeration bits), each
-/// with the voice it was computed for.
-type ConditioningCache = HashMap<(usize, u32), (Arc<VoiceConditioning>, Tensor)>;
+/// T3's prefixes by (voice address, exaggeration bits), each with the
+/// voice it was computed for.
+type ConditioningCache = HashMap<(usize, u32), (Arc<VoiceConditioning>, Arc<T3Prefix>)>;
+
+/// Most bytes of T3 prefixes a voice keeps (a Turbo voice's is 74 MB, an
+/// English or multilingual one's 8.4 MB).
+pub const PREFIX_CACHE_BYTES: usize = 1 << 30;
 
 /// A loaded Chatterbox voice.
 pub struct ChatterboxVoice {
@@ -209,9 +213,9 @@ pub struct ChatterboxVoice {
     reference: Option<ReferenceEncoder>,
     speaker: Option<SpeakerEncoder>,
     builtin: Option<Arc<VoiceConditioning>>,
-    /// T3 conditioning positions per (voice, exaggeration): computed once.
-    /// Each entry holds its voice, so the address in its key cannot be
-    /// reused by another voice while the entry lives.
+    /// T3 prefixes per (voice, exaggeration): computed once. Each entry
+    /// holds its voice, so the address in its key cannot be reused by
+    /// another voice while the entry lives.
     conditioning: Mutex<ConditioningCache>,
     /// Held while pykakasi's dictionaries are fetched.
     japanese: Mutex<()>,
@@ -303,27 +307,30 @@ impl ChatterboxVoice {
         })
     }
 
-    /// T3's conditioning positions for `voice` at `exaggeration`, cached.
-    fn conditioning(
+    /// T3's conditioning for `voice` at `exaggeration` run through the
+    /// backbone, cached: each sentence in a voice runs only its text. The
+    /// cache keeps at most [`PREFIX_CACHE_BYTES`]; past it, it starts over.
+    fn prefix(
         &self,
         voice: &Arc<VoiceConditioning>,
         exaggeration: f32,
-    ) -> Result<Tensor, SynthError> {
+    ) -> Result<Arc<T3Prefix>, SynthError> {
         let key = (Arc::as_ptr(voice) as usize, exaggeration.to_bits());
-        if let Some((_, t)) = self.cache().get(&key) {
-            return Ok(t.clone());
+        if let Some((_, prefix)) = self.cache().get(&key) {
+            return Ok(Arc::clone(prefix));
         }
         let cond = T3Conditioning {
             exaggeration,
             ..voice.t3.clone()
         };
-        let t = self.t3.conditioning(&cond)?;
+        let prefix = Arc::new(self.t3.prefix(&self.t3.conditioning(&cond)?)?);
         let mut cache = self.cache();
-        if cache.len() > 64 {
+        let held: usize = cache.values().map(|(_, p)| p.bytes()).sum();
+        if held + prefix.bytes() > PREFIX_CACHE_BYTES {
             cache.clear(); // voices come and go in a server: bound it
         }
-        cache.insert(key, (Arc::clone(voice), t.clone()));
-        Ok(t)
+        cache.insert(key, (Arc::clone(voice), Arc::clone(&prefix)));
+        Ok(prefix)
     }
 
     fn cache(&self) -> std::sync::MutexGuard<'_, ConditioningCache> {
@@ -613,12 +620,12 @@ impl Model for ChatterboxVoice {
                 "this Chatterbox folder has no built-in voice (conds.pt): give a reference recording to clone".into(),
             )
         })?;
-        let conditioning = self.conditioning(&voice, params.exaggeration)?;
+        let prefix = self.prefix(&voice, params.exaggeration)?;
         let mut params = params.clone();
         let seed = params.seed.unwrap_or_else(fresh_seed);
         params.seed = Some(seed);
-        let generation = self.t3.start(
-            &conditioning,
+        let generation = self.t3.start_after(
+            &prefix,
             &ids,
             &self.decode_params(&params),
             Box::new(SeededSource::new(seed)),
@@ -661,17 +668,14 @@ impl Model for ChatterboxVoice {
         let Some(voice) = self.builtin.clone() else {
             return Ok(());
         };
-        let conditioning = self.conditioning(&voice, 0.5)?;
+        let prefix = self.prefix(&voice, 0.5)?;
         let params = DecodeParams {
             max_tokens: 1,
             ..DecodeParams::defaults(self.t3.config().variant)
         };
-        let mut g = self.t3.start(
-            &conditioning,
-            &[14],
-            &params,
-            Box::new(SeededSource::new(0)),
-        )?;
+        let mut g = self
+            .t3
+            .start_after(&prefix, &[14], &params, Box::new(SeededSource::new(0)))?;
         self.t3.next_token(&mut g)?;
         Ok(())
     }
