@@ -107,24 +107,17 @@ fn check_greedy_cases(dir: &str, checkpoint: &str, t3: &T3) -> Vec<Finish> {
     let base = T3Conditioning::from_conds(&path("conds.pt")).expect("conds.pt");
     let vocab = t3.config().speech_vocab;
     let mut finishes = Vec::new();
-    // One prefix per exaggeration, continued by every case that shares it
-    // (as a voice's sentences continue it): each still gives its own
-    // reference tokens, so continuing leaves the prefix as it was.
+    // The first case of each exaggeration runs its whole prompt and keeps
+    // the voice's prefix; the later ones continue that prefix (as a voice's
+    // sentences do). Each gives its own reference tokens either way, so a
+    // kept prefix equals the whole prompt's and continuing leaves it as it
+    // was.
     let mut prefixes: Vec<(f32, T3Prefix)> = Vec::new();
     for (i, case) in cases.cases.iter().enumerate() {
         let cond = T3Conditioning {
             exaggeration: case.exaggeration,
             ..base.clone()
         };
-        if !prefixes.iter().any(|(e, _)| *e == case.exaggeration) {
-            let conditioning = t3.conditioning(&cond).expect("conditioning");
-            prefixes.push((case.exaggeration, t3.prefix(&conditioning).expect("prefix")));
-        }
-        let prefix = prefixes
-            .iter()
-            .find(|(e, _)| *e == case.exaggeration)
-            .map(|(_, p)| p)
-            .expect("a prefix");
         let params = DecodeParams {
             cfg_weight: case.cfg_weight,
             // The reference divides by its temperature; greedy picks the
@@ -138,9 +131,21 @@ fn check_greedy_cases(dir: &str, checkpoint: &str, t3: &T3) -> Vec<Finish> {
         };
         assert!(cases.temperature > 0.0);
         let text = ids(&goldens, &format!("case{i}.text_ids"));
-        let mut generation = t3
-            .start_after(prefix, &text, &params, Box::new(SeededSource::new(0)))
-            .expect("prefill");
+        let source = || Box::new(SeededSource::new(0));
+        let kept = prefixes.iter().find(|(e, _)| *e == case.exaggeration);
+        let mut generation = match kept {
+            Some((_, prefix)) => t3
+                .start_after(prefix, &text, &params, source())
+                .expect("prefill after the prefix"),
+            None => {
+                let conditioning = t3.conditioning(&cond).expect("conditioning");
+                let (generation, prefix) = t3
+                    .start_keeping_prefix(&conditioning, &text, &params, source())
+                    .expect("prefill");
+                prefixes.push((case.exaggeration, prefix));
+                generation
+            }
+        };
         let mut step = 0;
         loop {
             if case.logit_steps.contains(&step) {

@@ -454,6 +454,54 @@ impl Backbone {
         })
     }
 
+    /// A one-row cache of the first `positions` positions of `cache`'s row
+    /// 0 (a shared prompt's part, copied out of a whole prompt's run), for
+    /// [`Backbone::expand_cache`].
+    pub fn cache_prefix(&self, cache: &BackboneCache, positions: usize) -> Result<BackboneCache> {
+        let a = self.config.heads * self.config.head_dim;
+        if positions > cache.len {
+            candle_core::bail!(
+                "a prefix of {positions} positions from a cache of {}",
+                cache.len
+            );
+        }
+        let layers = cache
+            .layers
+            .iter()
+            .map(|layer| match layer {
+                LayerCache::Cpu { k, v } => {
+                    let rows = k.len() / (cache.len * a).max(1);
+                    // Position-major: row 0 of each of the first positions.
+                    let first = |c: &[f32]| -> Vec<f32> {
+                        c.chunks_exact(rows * a)
+                            .take(positions)
+                            .flat_map(|p| p[..a].iter().copied())
+                            .collect()
+                    };
+                    Ok(LayerCache::Cpu {
+                        k: first(k),
+                        v: first(v),
+                    })
+                }
+                LayerCache::Device(kv) => {
+                    let mut fresh = KvCache::new(2, CACHE_CHUNK);
+                    if let (Some(k), Some(v)) = (kv.k()?, kv.v()?) {
+                        let part = |t: &Tensor| -> Result<Tensor> {
+                            t.narrow(0, 0, 1)?.narrow(2, 0, positions)?.contiguous()
+                        };
+                        fresh.append(&part(&k)?, &part(&v)?)?;
+                    }
+                    Ok(LayerCache::Device(fresh))
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(BackboneCache {
+            layers,
+            len: positions,
+            probes: Vec::new(),
+        })
+    }
+
     /// Empty probes on `probes` (`(layer, head)` pairs), checked against
     /// the backbone's sizes.
     fn probes(&self, probes: &[(usize, usize)]) -> Result<Vec<AttentionProbe>> {

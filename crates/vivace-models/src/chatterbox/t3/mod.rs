@@ -197,6 +197,14 @@ pub enum Finish {
     MaxTokens,
 }
 
+/// Where a prefill starts: from the conditioning itself, or after a
+/// voice's prefix already run.
+#[derive(Clone, Copy)]
+enum PromptStart<'a> {
+    Whole(&'a Tensor),
+    After(&'a T3Prefix),
+}
+
 /// A voice's conditioning after the backbone: its positions' keys and
 /// values (one row), made by [`T3::prefix`] once per voice and continued
 /// by [`T3::start_after`] for each sentence.
@@ -427,9 +435,9 @@ impl T3 {
     }
 
     /// Starts decoding `text` (token ids without start and stop) after
-    /// `conditioning` (from [`T3::conditioning`]): runs the prompt through
-    /// the backbone once and keeps its cache. `source` gives the sampler's
-    /// draws.
+    /// `conditioning` (from [`T3::conditioning`]): runs the whole prompt
+    /// through the backbone once and keeps its cache. `source` gives the
+    /// sampler's draws.
     pub fn start(
         &self,
         conditioning: &Tensor,
@@ -437,7 +445,31 @@ impl T3 {
         params: &DecodeParams,
         source: Box<dyn UniformSource + Send>,
     ) -> Result<Generation> {
-        self.start_after(&self.prefix(conditioning)?, text, params, source)
+        Ok(self
+            .begin(
+                PromptStart::Whole(conditioning),
+                text,
+                params,
+                source,
+                false,
+            )?
+            .0)
+    }
+
+    /// [`T3::start`], also keeping the conditioning's part of the cache as
+    /// the voice's [`T3Prefix`], for [`T3::start_after`] to continue with
+    /// the voice's next sentences.
+    pub fn start_keeping_prefix(
+        &self,
+        conditioning: &Tensor,
+        text: &[u32],
+        params: &DecodeParams,
+        source: Box<dyn UniformSource + Send>,
+    ) -> Result<(Generation, T3Prefix)> {
+        let (generation, prefix) =
+            self.begin(PromptStart::Whole(conditioning), text, params, source, true)?;
+        let prefix = prefix.ok_or_else(|| Error::Unsupported("no prefix was kept".into()))?;
+        Ok((generation, prefix))
     }
 
     /// [`T3::start`] after a voice's [`T3Prefix`]: only the text and the
@@ -452,6 +484,21 @@ impl T3 {
         params: &DecodeParams,
         source: Box<dyn UniformSource + Send>,
     ) -> Result<Generation> {
+        Ok(self
+            .begin(PromptStart::After(prefix), text, params, source, false)?
+            .0)
+    }
+
+    /// The prefill behind the three starts; `keep_prefix` copies the
+    /// conditioning's positions out of a whole prompt's cache.
+    fn begin(
+        &self,
+        from: PromptStart<'_>,
+        text: &[u32],
+        params: &DecodeParams,
+        source: Box<dyn UniformSource + Send>,
+        keep_prefix: bool,
+    ) -> Result<(Generation, Option<T3Prefix>)> {
         let variant = self.config.variant;
         let sampler = params
             .sampler(variant)
@@ -470,7 +517,20 @@ impl T3 {
                 "no text tokens: give some text to speak".into(),
             ));
         }
-        let (c, h) = (prefix.positions, self.config.backbone.hidden);
+        let h = self.config.backbone.hidden;
+        let c = match from {
+            PromptStart::Whole(conditioning) => {
+                let (one, c, width) = conditioning.dims3()?;
+                if one != 1 || width != h {
+                    return Err(Error::InvalidInput(format!(
+                        "a T3 conditioning is [1, positions, {h}], got {:?}",
+                        conditioning.dims()
+                    )));
+                }
+                c
+            }
+            PromptStart::After(prefix) => prefix.positions,
+        };
         let limit = match turbo {
             true => self.config.text_positions.saturating_sub(c + 2),
             false => self.config.text_positions,
@@ -505,27 +565,40 @@ impl T3 {
             None => text_cond,
         };
         let bos = self.speech_embedding(START_SPEECH, 0)?;
-        let mut parts = vec![text];
+        let mut parts = match from {
+            PromptStart::Whole(conditioning) => {
+                vec![conditioning.broadcast_as((rows, c, h))?, text]
+            }
+            PromptStart::After(_) => vec![text],
+        };
         // The reference puts BOS in twice, except Turbo.
         let bos_count = if turbo { 1 } else { 2 };
         for _ in 0..bos_count {
             parts.push(bos.broadcast_as((rows, 1, h))?);
         }
         let input = Tensor::cat(&parts, 1)?;
-        let prompt_len = c + input.dim(1)?;
-        let mut cache =
-            self.backbone
-                .expand_cache(&prefix.cache, rows, &self.config.aligned_heads)?;
-        let analyzer = (!self.config.aligned_heads.is_empty())
-            .then(|| AlignmentAnalyzer::new((c, c + t), STOP_SPEECH));
+        let heads = &self.config.aligned_heads;
+        let mut cache = match from {
+            PromptStart::Whole(_) => self.backbone.new_probed_cache(heads)?,
+            PromptStart::After(prefix) => self.backbone.expand_cache(&prefix.cache, rows, heads)?,
+        };
+        let analyzer = (!heads.is_empty()).then(|| AlignmentAnalyzer::new((c, c + t), STOP_SPEECH));
         let logits = self.logits(&input, &mut cache)?;
+        let prompt_len = cache.len();
+        let prefix = match keep_prefix {
+            true => Some(T3Prefix {
+                positions: c,
+                cache: self.backbone.cache_prefix(&cache, c)?,
+            }),
+            false => None,
+        };
         let room = match turbo {
             // The backbone's positions bound the whole sequence.
             true => self.config.speech_positions.saturating_sub(prompt_len),
             false => self.config.speech_positions.saturating_sub(2),
         };
         let max_tokens = params.max_tokens.min(room).max(1);
-        Ok(Generation {
+        let generation = Generation {
             cache,
             rows,
             logits,
@@ -537,7 +610,8 @@ impl T3 {
             source,
             analyzer,
             penalize_generated_only: turbo,
-        })
+        };
+        Ok((generation, prefix))
     }
 
     /// Draws the next token of `generation` and, unless that ends it,

@@ -307,30 +307,39 @@ impl ChatterboxVoice {
         })
     }
 
-    /// T3's conditioning for `voice` at `exaggeration` run through the
-    /// backbone, cached: each sentence in a voice runs only its text. The
-    /// cache keeps at most [`PREFIX_CACHE_BYTES`]; past it, it starts over.
-    fn prefix(
+    /// Starts T3 on `ids` in `voice`: after the voice's prefix when it is
+    /// cached (only the text runs), else on the whole prompt, keeping the
+    /// prefix for the voice's next sentences. The cache holds at most
+    /// [`PREFIX_CACHE_BYTES`]; past it, it starts over.
+    fn start_t3(
         &self,
         voice: &Arc<VoiceConditioning>,
         exaggeration: f32,
-    ) -> Result<Arc<T3Prefix>, SynthError> {
+        ids: &[u32],
+        params: &DecodeParams,
+        seed: u64,
+    ) -> Result<Generation, SynthError> {
         let key = (Arc::as_ptr(voice) as usize, exaggeration.to_bits());
-        if let Some((_, prefix)) = self.cache().get(&key) {
-            return Ok(Arc::clone(prefix));
+        let source = Box::new(SeededSource::new(seed));
+        let cached = self.cache().get(&key).map(|(_, p)| Arc::clone(p));
+        if let Some(prefix) = cached {
+            return Ok(self.t3.start_after(&prefix, ids, params, source)?);
         }
         let cond = T3Conditioning {
             exaggeration,
             ..voice.t3.clone()
         };
-        let prefix = Arc::new(self.t3.prefix(&self.t3.conditioning(&cond)?)?);
+        let conditioning = self.t3.conditioning(&cond)?;
+        let (generation, prefix) =
+            self.t3
+                .start_keeping_prefix(&conditioning, ids, params, source)?;
         let mut cache = self.cache();
         let held: usize = cache.values().map(|(_, p)| p.bytes()).sum();
         if held + prefix.bytes() > PREFIX_CACHE_BYTES {
             cache.clear(); // voices come and go in a server: bound it
         }
-        cache.insert(key, (Arc::clone(voice), Arc::clone(&prefix)));
-        Ok(prefix)
+        cache.insert(key, (Arc::clone(voice), Arc::new(prefix)));
+        Ok(generation)
     }
 
     fn cache(&self) -> std::sync::MutexGuard<'_, ConditioningCache> {
@@ -620,15 +629,15 @@ impl Model for ChatterboxVoice {
                 "this Chatterbox folder has no built-in voice (conds.pt): give a reference recording to clone".into(),
             )
         })?;
-        let prefix = self.prefix(&voice, params.exaggeration)?;
         let mut params = params.clone();
         let seed = params.seed.unwrap_or_else(fresh_seed);
         params.seed = Some(seed);
-        let generation = self.t3.start_after(
-            &prefix,
+        let generation = self.start_t3(
+            &voice,
+            params.exaggeration,
             &ids,
             &self.decode_params(&params),
-            Box::new(SeededSource::new(seed)),
+            seed,
         )?;
         Ok(ChatterboxSequence {
             generation,
@@ -668,14 +677,12 @@ impl Model for ChatterboxVoice {
         let Some(voice) = self.builtin.clone() else {
             return Ok(());
         };
-        let prefix = self.prefix(&voice, 0.5)?;
         let params = DecodeParams {
             max_tokens: 1,
             ..DecodeParams::defaults(self.t3.config().variant)
         };
-        let mut g = self
-            .t3
-            .start_after(&prefix, &[14], &params, Box::new(SeededSource::new(0)))?;
+        let exaggeration = Model::default_params(self).exaggeration;
+        let mut g = self.start_t3(&voice, exaggeration, &[14], &params, 0)?;
         self.t3.next_token(&mut g)?;
         Ok(())
     }
