@@ -287,7 +287,8 @@ fn speech_in_every_format_at_the_voices_rate() {
     assert!(peak > 30_000, "peak {peak}");
 
     // The default response format is WAV; pcm is the same samples without a header.
-    let pcm = server.speech(&serde_json::json!({ "input": text, "response_format": "pcm" }));
+    let pcm =
+        server.speech(&serde_json::json!({ "input": text, "response_format": "pcm", "seed": 5 }));
     assert_eq!(pcm.status, 200);
     assert_eq!(pcm.header("content-type"), "audio/pcm");
     assert_eq!(pcm.header("x-sample-rate"), "22050");
@@ -308,6 +309,48 @@ fn speech_in_every_format_at_the_voices_rate() {
     let flac_seconds = decoded.len() as f64 / 22050.0;
     assert!((flac_seconds - seconds).abs() < 0.25 * seconds);
 
+    // mp3 (the default) and opus, decoded by independent decoders: the
+    // same length as the 16-bit render (MP3 adds its encoder delay and
+    // frame padding; Ogg Opus trims both) and the same loudness contour.
+    let reference: Vec<f32> = pcm
+        .body
+        .chunks_exact(2)
+        .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0)
+        .collect();
+    let mp3 = server.speech(&serde_json::json!({ "input": text, "seed": 5 }));
+    assert_eq!(mp3.status, 200);
+    assert_eq!(mp3.header("content-type"), "audio/mpeg");
+    let (rate, decoded) = decode_mp3(&mp3.body);
+    assert_eq!(rate, 22050);
+    let extra = decoded.len() as i64 - reference.len() as i64;
+    assert!(
+        (0..=3 * 1152).contains(&extra),
+        "MP3 of {} samples for {} (encoder delay and padding only)",
+        decoded.len(),
+        reference.len()
+    );
+    let contour = envelope_match(&reference, &decoded, 22050);
+    assert!(contour > 0.99, "MP3 loudness contour correlation {contour}");
+
+    let opus =
+        server.speech(&serde_json::json!({ "input": text, "response_format": "opus", "seed": 5 }));
+    assert_eq!(opus.status, 200);
+    assert_eq!(opus.header("content-type"), "audio/ogg");
+    assert_eq!(opus.header("x-sample-rate"), "24000");
+    let decoded = decode_ogg_opus(&opus.body, 24_000);
+    let at_24k = vivace_frontend::resample::resample(&reference, 22050, 24_000).expect("resample");
+    assert!(
+        (decoded.len() as i64 - at_24k.len() as i64).abs() <= 2,
+        "Opus decodes to {} samples, the audio is {}",
+        decoded.len(),
+        at_24k.len()
+    );
+    let contour = envelope_match(&at_24k, &decoded, 24_000);
+    assert!(
+        contour > 0.99,
+        "Opus loudness contour correlation {contour}"
+    );
+
     // speed 2 halves the duration (length scale / 2), within the noise.
     let fast = server.speech(&serde_json::json!({
         "input": text, "response_format": "pcm", "speed": 2.0
@@ -318,6 +361,93 @@ fn speech_in_every_format_at_the_voices_rate() {
         (0.35..0.7).contains(&(fast_seconds / pcm_seconds)),
         "speed 2: {fast_seconds} s against {pcm_seconds} s"
     );
+}
+
+/// An MP3 file's rate and samples, decoded by symphonia.
+fn decode_mp3(bytes: &[u8]) -> (u32, Vec<f32>) {
+    use symphonia::core::audio::SampleBuffer;
+    use symphonia::core::codecs::DecoderOptions;
+    use symphonia::core::formats::FormatOptions;
+    use symphonia::core::io::MediaSourceStream;
+    use symphonia::core::meta::MetadataOptions;
+    use symphonia::core::probe::Hint;
+    let source = MediaSourceStream::new(
+        Box::new(std::io::Cursor::new(bytes.to_vec())),
+        Default::default(),
+    );
+    let mut hint = Hint::new();
+    hint.with_extension("mp3");
+    let probed = symphonia::default::get_probe()
+        .format(
+            &hint,
+            source,
+            &FormatOptions::default(),
+            &MetadataOptions::default(),
+        )
+        .expect("an MP3 stream");
+    let mut format = probed.format;
+    let track = format.default_track().expect("a track").clone();
+    let mut decoder = symphonia::default::get_codecs()
+        .make(&track.codec_params, &DecoderOptions::default())
+        .expect("an MP3 decoder");
+    let mut samples = Vec::new();
+    let mut rate = 0;
+    while let Ok(packet) = format.next_packet() {
+        let decoded = decoder.decode(&packet).expect("an MP3 frame");
+        rate = decoded.spec().rate;
+        let mut buffer = SampleBuffer::<f32>::new(decoded.capacity() as u64, *decoded.spec());
+        buffer.copy_interleaved_ref(decoded);
+        samples.extend_from_slice(buffer.samples());
+    }
+    (rate, samples)
+}
+
+/// An Ogg Opus file decoded at `rate`: the container read by `opus-pure`,
+/// the packets decoded by `opus-rs` (not the encoder's code), pre-skip and
+/// end trim applied.
+fn decode_ogg_opus(bytes: &[u8], rate: i32) -> Vec<f32> {
+    let mut reader = opus_pure::OggOpusReader::new(std::io::Cursor::new(bytes.to_vec()))
+        .expect("an Ogg Opus stream");
+    assert_eq!(reader.head().channel_count, 1);
+    let mut trim = opus_pure::Trim::new(reader.head(), rate, 1).expect("trim");
+    let mut decoder = opus_rs::OpusDecoder::new(rate, 1).expect("an Opus decoder");
+    let mut out = Vec::new();
+    let mut pcm = vec![0f32; rate as usize * 120 / 1000];
+    while let Some(packet) = reader.read_packet().expect("an Ogg page") {
+        let n = decoder
+            .decode(&packet.data, pcm.len(), &mut pcm)
+            .expect("an Opus packet");
+        out.extend_from_slice(trim.keep(&packet, &pcm[..n]));
+    }
+    out
+}
+
+/// Correlation of the RMS contours of `a` and `b` (20 ms windows every
+/// 2.5 ms) at the lag, up to 0.2 s, where they agree best: a codec keeps
+/// when and how loud the speech is, whatever it does to the waveform.
+fn envelope_match(a: &[f32], b: &[f32], rate: usize) -> f64 {
+    let (window, hop) = (rate / 50, rate / 400);
+    let contour = |x: &[f32]| -> Vec<f64> {
+        (0..x.len().saturating_sub(window) / hop)
+            .map(|i| {
+                let w = &x[i * hop..i * hop + window];
+                (w.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>() / window as f64).sqrt()
+            })
+            .collect()
+    };
+    let (ea, eb) = (contour(a), contour(b));
+    (0..=80)
+        .map(|lag| {
+            let n = ea.len().min(eb.len().saturating_sub(lag));
+            let (x, y) = (&ea[..n], &eb[lag..lag + n]);
+            let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+            let (mx, my) = (mean(x), mean(y));
+            let cov: f64 = x.iter().zip(y).map(|(p, q)| (p - mx) * (q - my)).sum();
+            let vx: f64 = x.iter().map(|p| (p - mx) * (p - mx)).sum();
+            let vy: f64 = y.iter().map(|q| (q - my) * (q - my)).sum();
+            cov / (vx * vy).sqrt().max(1e-12)
+        })
+        .fold(f64::MIN, f64::max)
 }
 
 #[test]
@@ -381,7 +511,7 @@ fn bad_requests_get_openai_errors_and_the_server_keeps_serving() {
         .assert_error(404, "model_not_found");
     speech(serde_json::json!({ "input": "" })).assert_error(400, "empty_input");
     speech(serde_json::json!({ "input": " \n\t " })).assert_error(400, "empty_input");
-    speech(serde_json::json!({ "input": "Hello", "response_format": "mp3" }))
+    speech(serde_json::json!({ "input": "Hello", "response_format": "aac" }))
         .assert_error(400, "unsupported_format");
     speech(serde_json::json!({ "input": "Hello", "speed": 10.0 }))
         .assert_error(400, "invalid_speed");

@@ -24,7 +24,7 @@ use vivace_frontend::speaker_audio;
 
 use super::cloned_voices::{ClonedVoiceError, ClonedVoiceInfo};
 use super::error::ApiError;
-use super::formats::{flac, pcm_s16le, wav_stream_header, ResponseFormat};
+use super::formats::{flac, ResponseFormat, StreamEncoder};
 use super::App;
 use crate::family::{ClonedSpeaker, Request, SpeakerRef};
 use crate::runtime::{Delivery, InOrder};
@@ -51,7 +51,7 @@ pub struct SpeechRequest {
     /// A served voice's name, or a cloned voice's id or name, as a string
     /// or as `{"id": ...}`; default: the first voice the server loaded.
     pub voice: Option<VoiceField>,
-    /// `wav` (default), `pcm` or `flac`.
+    /// `mp3` (default, as OpenAI's), `opus`, `wav`, `pcm` or `flac`.
     pub response_format: Option<String>,
     /// Speaking rate, 0.25 to 4 (divides the voice's length scale).
     pub speed: Option<f64>,
@@ -114,8 +114,11 @@ pub async fn speech(
             "a cloned voice is its own speaker: drop `speaker`, or name a served voice",
         ));
     }
-    let format = ResponseFormat::parse(request.response_format.as_deref().unwrap_or("wav"))
-        .map_err(|m| ApiError::bad_request("unsupported_format", m))?;
+    let format = match request.response_format.as_deref() {
+        Some(name) => ResponseFormat::parse(name)
+            .map_err(|m| ApiError::bad_request("unsupported_format", m))?,
+        None => ResponseFormat::DEFAULT,
+    };
     let chars = request.input.chars().count();
     if request.input.trim().is_empty() {
         return Err(ApiError::bad_request(
@@ -212,17 +215,15 @@ pub async fn speech(
             .first_audio_seconds
             .observe(accepted.elapsed().as_secs_f64());
         let (tx, rx) = mpsc::channel::<Bytes>(8);
-        let mut head = Vec::new();
-        if format == ResponseFormat::Wav {
-            head.extend_from_slice(&wav_stream_header(sample_rate));
-        }
-        head.extend_from_slice(&pcm_s16le(&first));
+        let encoder = StreamEncoder::new(format, sample_rate).map_err(ApiError::internal)?;
+        let (encoder, head) = encode(encoder, first).await.map_err(ApiError::internal)?;
         // The channel is empty and holds 8: the first send cannot wait.
-        let _ = tx.try_send(Bytes::from(head));
+        let _ = tx.try_send(head);
         let completed = Arc::new(AtomicBool::new(false));
         tokio::spawn(stream_rest(
             order,
             tx,
+            encoder,
             deadline,
             Arc::clone(&app),
             accepted,
@@ -264,7 +265,10 @@ pub async fn speech(
         header::CONTENT_TYPE,
         HeaderValue::from_static(format.content_type()),
     );
-    headers.insert("x-sample-rate", HeaderValue::from(sample_rate));
+    headers.insert(
+        "x-sample-rate",
+        HeaderValue::from(format.output_rate(sample_rate)),
+    );
     Ok(response)
 }
 
@@ -384,29 +388,47 @@ async fn next_in_time(
 async fn stream_rest(
     mut order: InOrder,
     tx: mpsc::Sender<Bytes>,
+    encoder: StreamEncoder,
     deadline: TokioInstant,
     app: Arc<App>,
     accepted: Instant,
     completed: Arc<AtomicBool>,
 ) {
     let send_all = async {
+        let mut encoder = encoder;
         loop {
             let next = tokio::select! {
                 _ = tx.closed() => return Err("the client went away"),
                 next = order.next() => next,
             };
             let audio = match next {
-                None => return Ok(()),
+                None => break,
                 Some(Ok(audio)) => audio,
                 Some(Err(e)) => {
                     tracing::error!("synthesis failed while streaming: {e}");
                     return Err("synthesis failed");
                 }
             };
-            if tx.send(pcm_s16le(&audio)).await.is_err() {
+            let (next, bytes) = encode(encoder, audio).await.map_err(|e| {
+                tracing::error!("{e}");
+                "encoding failed"
+            })?;
+            encoder = next;
+            if tx.send(bytes).await.is_err() {
                 return Err("the client went away");
             }
         }
+        let end = tokio::task::spawn_blocking(move || encoder.finish())
+            .await
+            .map_err(|_| "the encoder stopped")?
+            .map_err(|e| {
+                tracing::error!("{e}");
+                "encoding failed"
+            })?;
+        if !end.is_empty() && tx.send(end).await.is_err() {
+            return Err("the client went away");
+        }
+        Ok(())
     };
     match timeout_at(deadline, send_all).await {
         Ok(Ok(())) => {
@@ -421,6 +443,20 @@ async fn stream_rest(
             app.config.request_timeout.as_secs_f64()
         ),
     }
+}
+
+/// `audio` through `encoder` off the async threads (MP3 and Opus encoding
+/// takes milliseconds per sentence); the encoder comes back for the next.
+async fn encode(
+    mut encoder: StreamEncoder,
+    audio: Vec<f32>,
+) -> Result<(StreamEncoder, Bytes), String> {
+    tokio::task::spawn_blocking(move || {
+        let bytes = encoder.push(&audio)?;
+        Ok((encoder, bytes))
+    })
+    .await
+    .map_err(|e| format!("the audio encoder stopped: {e}"))?
 }
 
 /// A front-end refusal of the text (400) or a failure of ours (500).

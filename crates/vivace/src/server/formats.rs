@@ -1,16 +1,25 @@
 //! Audio response formats of `POST /v1/audio/speech`.
 //!
-//! All are mono 16-bit at the voice's sample rate (Piper's sample
-//! conversion). `wav` and `pcm` stream sentence by sentence: the WAV header
-//! goes out before the length is known, so its two size fields hold
-//! `0xFFFFFFFF`, the convention for streamed WAV that ffmpeg, sox and
-//! browsers read to the end of the stream. `flac` (the pure-Rust `flacenc`
-//! encoder) is encoded once the whole text is synthesized.
+//! All are mono. `wav`, `pcm` and `flac` are 16-bit at the voice's sample
+//! rate (Piper's sample conversion). Every format but `flac` streams
+//! sentence by sentence through a [`StreamEncoder`]:
+//! - `wav`: the header goes out before the length is known, so its two
+//!   size fields hold `0xFFFFFFFF`, the convention for streamed WAV that
+//!   ffmpeg, sox and browsers read to the end of the stream;
+//! - `mp3` (OpenAI's default): LAME 3.100, 64 kbit/s CBR at the voice's rate
+//!   (MPEG-2 layer III at 16, 22.05 and 24 kHz);
+//! - `opus`: Ogg Opus at 32 kbit/s (the pure-Rust `opus-pure` encoder,
+//!   20 ms frames), the voice resampled to 24 kHz unless it is at a rate
+//!   Opus takes; pages of about 1 KB, the end trimmed to the audio's length.
+//!
+//! `flac` (the pure-Rust `flacenc` encoder) is encoded once the whole text
+//! is synthesized.
 
 use bytes::{BufMut, Bytes, BytesMut};
 use flacenc::component::BitRepr;
 use flacenc::error::Verify;
 use vivace_frontend::audio::to_i16;
+use vivace_frontend::resample::resample;
 
 /// What the client asked the audio to be encoded as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,19 +30,28 @@ pub enum ResponseFormat {
     Pcm,
     /// FLAC, 16-bit, sent whole.
     Flac,
+    /// MP3 (LAME, 64 kbit/s CBR), streamed: OpenAI's default.
+    Mp3,
+    /// Ogg Opus (32 kbit/s), streamed.
+    Opus,
 }
 
 /// The names `response_format` accepts, for error messages.
-pub const SUPPORTED: &str = "wav, pcm, flac";
+pub const SUPPORTED: &str = "mp3, opus, wav, pcm, flac";
 
 impl ResponseFormat {
-    /// Parses OpenAI's `response_format`; formats Vivace does not encode
-    /// (`mp3`, `opus`, `aac`) are an error naming the supported ones.
+    /// What a request without `response_format` gets: OpenAI's default.
+    pub const DEFAULT: Self = Self::Mp3;
+
+    /// Parses OpenAI's `response_format`; one Vivace does not encode
+    /// (`aac`) is an error naming the supported ones.
     pub fn parse(name: &str) -> Result<Self, String> {
         match name {
             "wav" => Ok(Self::Wav),
             "pcm" => Ok(Self::Pcm),
             "flac" => Ok(Self::Flac),
+            "mp3" => Ok(Self::Mp3),
+            "opus" => Ok(Self::Opus),
             other => Err(format!(
                 "response_format {other:?} is not supported: use one of {SUPPORTED}"
             )),
@@ -46,12 +64,240 @@ impl ResponseFormat {
             Self::Wav => "audio/wav",
             Self::Pcm => "audio/pcm",
             Self::Flac => "audio/flac",
+            Self::Mp3 => "audio/mpeg",
+            Self::Opus => "audio/ogg",
         }
     }
 
     /// Whether audio is sent sentence by sentence.
     pub fn streams(self) -> bool {
-        matches!(self, Self::Wav | Self::Pcm)
+        !matches!(self, Self::Flac)
+    }
+
+    /// The sample rate of the encoded audio for a voice at `voice_rate`.
+    pub fn output_rate(self, voice_rate: u32) -> u32 {
+        match self {
+            Self::Opus => opus_rate(voice_rate),
+            _ => voice_rate,
+        }
+    }
+}
+
+/// MP3 bit rate: 64 kbit/s mono keeps speech at 16–24 kHz clear.
+const MP3_KBPS: mp3lame_encoder::Bitrate = mp3lame_encoder::Bitrate::Kbps64;
+/// Opus bit rate, in bit/s: transparent for mono speech.
+const OPUS_BPS: i32 = 32_000;
+/// Ogg page payload the Opus stream accumulates before a page goes out
+/// (about a quarter of a second at 32 kbit/s).
+const OPUS_PAGE_BYTES: usize = 1024;
+
+/// The rate Opus encodes a voice at: its own when Opus takes it, else 24 kHz
+/// (the voices' rates are 16 to 24 kHz; 48 kHz above that).
+fn opus_rate(voice_rate: u32) -> u32 {
+    match voice_rate {
+        8_000 | 12_000 | 16_000 | 24_000 | 48_000 => voice_rate,
+        r if r <= 24_000 => 24_000,
+        _ => 48_000,
+    }
+}
+
+/// Encodes one streamed response: bytes for each sentence as it comes
+/// (the header with the first), then the end of the stream.
+pub enum StreamEncoder {
+    /// Raw 16-bit samples.
+    Pcm,
+    /// WAV: the streamed header once, then raw samples.
+    Wav {
+        /// The voice's rate, for the header.
+        sample_rate: u32,
+        /// Whether the header went out.
+        started: bool,
+    },
+    /// MP3 frames from LAME.
+    Mp3(Box<mp3lame_encoder::Encoder>),
+    /// Ogg Opus pages.
+    Opus(Box<OpusStream>),
+}
+
+impl StreamEncoder {
+    /// The encoder for `format` at the voice's `sample_rate`; `flac` is
+    /// not streamed and has none.
+    pub fn new(format: ResponseFormat, sample_rate: u32) -> Result<Self, String> {
+        match format {
+            ResponseFormat::Pcm => Ok(Self::Pcm),
+            ResponseFormat::Wav => Ok(Self::Wav {
+                sample_rate,
+                started: false,
+            }),
+            ResponseFormat::Mp3 => {
+                let lame = |e: mp3lame_encoder::BuildError| format!("the MP3 encoder: {e:?}");
+                let mut builder = mp3lame_encoder::Builder::new()
+                    .ok_or_else(|| "the MP3 encoder could not be allocated".to_string())?;
+                builder.set_num_channels(1).map_err(lame)?;
+                builder.set_sample_rate(sample_rate).map_err(lame)?;
+                builder.set_brate(MP3_KBPS).map_err(lame)?;
+                builder
+                    .set_mode(mp3lame_encoder::Mode::Mono)
+                    .map_err(lame)?;
+                builder
+                    .set_quality(mp3lame_encoder::Quality::Good)
+                    .map_err(lame)?;
+                // The Info tag is rewritten at the start of a finished file,
+                // which a stream cannot do: none.
+                builder.set_to_write_vbr_tag(false).map_err(lame)?;
+                Ok(Self::Mp3(Box::new(builder.build().map_err(lame)?)))
+            }
+            ResponseFormat::Opus => Ok(Self::Opus(Box::new(OpusStream::new(sample_rate)?))),
+            ResponseFormat::Flac => Err("FLAC is not streamed".into()),
+        }
+    }
+
+    /// The bytes for the next `samples` (in `[-1, 1]`, at the voice's rate).
+    pub fn push(&mut self, samples: &[f32]) -> Result<Bytes, String> {
+        match self {
+            Self::Pcm => Ok(pcm_s16le(samples)),
+            Self::Wav {
+                sample_rate,
+                started,
+            } => {
+                let mut out = BytesMut::new();
+                if !*started {
+                    out.put_slice(&wav_stream_header(*sample_rate));
+                    *started = true;
+                }
+                out.put_slice(&pcm_s16le(samples));
+                Ok(out.freeze())
+            }
+            Self::Mp3(lame) => {
+                let clipped: Vec<f32> = samples.iter().map(|s| s.clamp(-1.0, 1.0)).collect();
+                let mut out =
+                    Vec::with_capacity(mp3lame_encoder::max_required_buffer_size(clipped.len()));
+                lame.encode_to_vec(mp3lame_encoder::MonoPcm(&clipped), &mut out)
+                    .map_err(|e| format!("MP3 encoding failed: {e:?}"))?;
+                Ok(Bytes::from(out))
+            }
+            Self::Opus(opus) => opus.push(samples),
+        }
+    }
+
+    /// The bytes that end the stream (LAME's last frames, Opus's last page).
+    pub fn finish(self) -> Result<Bytes, String> {
+        match self {
+            Self::Pcm | Self::Wav { .. } => Ok(Bytes::new()),
+            Self::Mp3(mut lame) => {
+                let mut out = Vec::with_capacity(mp3lame_encoder::max_required_buffer_size(0));
+                lame.flush_to_vec::<mp3lame_encoder::FlushGap>(&mut out)
+                    .map_err(|e| format!("MP3 encoding failed: {e:?}"))?;
+                Ok(Bytes::from(out))
+            }
+            Self::Opus(opus) => opus.finish(),
+        }
+    }
+}
+
+/// An Ogg Opus stream being written: 20 ms frames at [`opus_rate`], the
+/// samples of a frame not yet full kept for the next push.
+pub struct OpusStream {
+    encoder: opus_pure::OpusEncoder,
+    writer: opus_pure::OggOpusWriter<Vec<u8>>,
+    voice_rate: u32,
+    rate: u32,
+    pending: Vec<f32>,
+    /// Samples at `rate` written so far, for the final granule.
+    written: u64,
+    pre_skip: u64,
+    packet: Vec<u8>,
+}
+
+impl OpusStream {
+    fn new(voice_rate: u32) -> Result<Self, String> {
+        let opus = |e: opus_pure::Error| format!("the Opus encoder: {e}");
+        let rate = opus_rate(voice_rate);
+        let mut encoder = opus_pure::OpusEncoder::new(rate as i32, 1, opus_pure::Application::Voip)
+            .map_err(opus)?;
+        encoder.bitrate_bps = OPUS_BPS;
+        let head = opus_pure::OpusHead::for_encoder(&encoder, voice_rate);
+        let pre_skip = u64::from(head.pre_skip);
+        let mut writer = opus_pure::OggOpusWriter::new(Vec::new(), head).map_err(opus)?;
+        writer.set_page_target(OPUS_PAGE_BYTES);
+        Ok(Self {
+            encoder,
+            writer,
+            voice_rate,
+            rate,
+            pending: Vec::new(),
+            written: 0,
+            pre_skip,
+            packet: vec![0u8; opus_pure::MAX_PACKET_BYTES],
+        })
+    }
+
+    fn frame(&self) -> usize {
+        self.rate as usize / 50
+    }
+
+    fn push(&mut self, samples: &[f32]) -> Result<Bytes, String> {
+        let at_rate = match self.rate == self.voice_rate {
+            true => samples.to_vec(),
+            false => resample(samples, self.voice_rate, self.rate).map_err(|e| e.to_string())?,
+        };
+        self.written += at_rate.len() as u64;
+        self.pending.extend(at_rate);
+        let frame = self.frame();
+        let whole = self.pending.len() - self.pending.len() % frame;
+        let frames: Vec<f32> = self.pending.drain(..whole).collect();
+        for block in frames.chunks_exact(frame) {
+            self.encode(block, None)?;
+        }
+        Ok(self.take())
+    }
+
+    /// Encodes one frame; `duration_48k` overrides its length (the end trim).
+    fn encode(&mut self, block: &[f32], duration_48k: Option<u32>) -> Result<(), String> {
+        let opus = |e: opus_pure::Error| format!("Opus encoding failed: {e}");
+        let n = self
+            .encoder
+            .encode(block, block.len(), &mut self.packet)
+            .map_err(opus)?;
+        let packet = &self.packet[..n];
+        match duration_48k {
+            Some(d) => self.writer.write_packet_with_duration(packet, d),
+            None => self.writer.write_packet(packet),
+        }
+        .map_err(opus)
+    }
+
+    /// The bytes written so far and not yet sent.
+    fn take(&mut self) -> Bytes {
+        self.writer
+            .get_mut()
+            .map(|sink| Bytes::from(std::mem::take(sink)))
+            .unwrap_or_default()
+    }
+
+    fn finish(mut self) -> Result<Bytes, String> {
+        let frame = self.frame();
+        let to_48k = u64::from(48_000 / self.rate);
+        // The encoder's look-ahead and the last partial frame: silence to
+        // flush them, then a granule that ends at the audio's last sample.
+        let end = self.pre_skip + self.written * to_48k;
+        let mut tail = std::mem::take(&mut self.pending);
+        tail.resize(tail.len().div_ceil(frame).max(1) * frame, 0.0);
+        let lookahead = self.encoder.lookahead().div_ceil(frame).max(1) * frame;
+        tail.resize(tail.len() + lookahead, 0.0);
+        let natural = frame as u64 * to_48k;
+        for block in tail.chunks_exact(frame) {
+            let so_far = u64::try_from(self.writer.granule()).unwrap_or(0);
+            if so_far >= end {
+                break;
+            }
+            // The last packets state less than they carry (RFC 7845 §4.4).
+            let duration = natural.min(end - so_far) as u32;
+            self.encode(block, Some(duration))?;
+        }
+        let opus = |e: opus_pure::Error| format!("Opus encoding failed: {e}");
+        let sink = self.writer.finish().map_err(opus)?;
+        Ok(Bytes::from(sink))
     }
 }
 
@@ -122,8 +368,10 @@ mod tests {
         assert_eq!(ResponseFormat::parse("wav"), Ok(ResponseFormat::Wav));
         assert_eq!(ResponseFormat::parse("pcm"), Ok(ResponseFormat::Pcm));
         assert_eq!(ResponseFormat::parse("flac"), Ok(ResponseFormat::Flac));
-        let err = ResponseFormat::parse("mp3").unwrap_err();
-        assert!(err.contains("mp3") && err.contains(SUPPORTED), "{err}");
+        assert_eq!(ResponseFormat::parse("mp3"), Ok(ResponseFormat::Mp3));
+        assert_eq!(ResponseFormat::parse("opus"), Ok(ResponseFormat::Opus));
+        let err = ResponseFormat::parse("aac").unwrap_err();
+        assert!(err.contains("aac") && err.contains(SUPPORTED), "{err}");
     }
 
     #[test]
