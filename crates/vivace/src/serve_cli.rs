@@ -56,6 +56,11 @@ pub struct ServeArgs {
     /// Longest `input` accepted, in characters.
     #[arg(long, default_value_t = 4096)]
     max_input_chars: usize,
+    /// Another name for a served voice, as NAME=VOICE (`alloy=en_US-joe-medium`);
+    /// repeat for several. OpenAI's voice names (alloy, echo, nova, ...)
+    /// speak with the first served voice unless aliased here.
+    #[arg(long = "voice-alias", env = "VIVACE_VOICE_ALIAS", value_delimiter = ',', value_parser = parse_alias)]
+    voice_aliases: Vec<(String, String)>,
     /// Largest upload (embeddings, voice recordings), in MiB.
     #[arg(long, default_value_t = 25)]
     max_upload_mib: usize,
@@ -94,6 +99,18 @@ pub struct ServeArgs {
     /// Voice-encoder weights (resemblyzer's pretrained.pt); fetched with pip when absent.
     #[arg(long, env = "VIVACE_VOICE_ENCODER")]
     encoder: Option<PathBuf>,
+}
+
+/// `NAME=VOICE`, both non-empty.
+fn parse_alias(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((alias, voice)) if !alias.trim().is_empty() && !voice.trim().is_empty() => {
+            Ok((alias.trim().to_string(), voice.trim().to_string()))
+        }
+        _ => Err(format!(
+            "{s:?} is not NAME=VOICE (for example alloy=en_US-joe-medium)"
+        )),
+    }
 }
 
 impl ServeArgs {
@@ -230,6 +247,7 @@ pub fn serve(args: &ServeArgs) -> Result<()> {
         // JSON escapes can take 6 bytes per character (\uXXXX), plus the other fields.
         max_body_bytes: args.max_input_chars * 6 + 64 * 1024,
         max_upload_bytes: args.max_upload_mib << 20,
+        voice_aliases: args.voice_aliases.clone(),
         cloned_voices_dir: args
             .cloned_voices
             .clone()

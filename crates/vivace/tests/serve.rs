@@ -286,9 +286,11 @@ fn speech_in_every_format_at_the_voices_rate() {
     let peak = samples.iter().map(|s| s.unsigned_abs()).max().unwrap_or(0);
     assert!(peak > 30_000, "peak {peak}");
 
-    // The default response format is WAV; pcm is the same samples without a header.
-    let pcm =
-        server.speech(&serde_json::json!({ "input": text, "response_format": "pcm", "seed": 5 }));
+    // pcm at the voice's rate (`sample_rate`, Vivace's extension) is the
+    // same samples without a header.
+    let pcm = server.speech(&serde_json::json!({
+        "input": text, "response_format": "pcm", "seed": 5, "sample_rate": 22050
+    }));
     assert_eq!(pcm.status, 200);
     assert_eq!(pcm.header("content-type"), "audio/pcm");
     assert_eq!(pcm.header("x-sample-rate"), "22050");
@@ -351,12 +353,27 @@ fn speech_in_every_format_at_the_voices_rate() {
         "Opus loudness contour correlation {contour}"
     );
 
+    // pcm without a sample_rate is OpenAI's: 24 kHz, the same audio
+    // resampled (each sentence on its own: a sample or so per sentence).
+    let default_pcm = server.speech(&serde_json::json!({
+        "input": text, "response_format": "pcm", "seed": 5, "instructions": "Speak calmly."
+    }));
+    assert_eq!(default_pcm.status, 200);
+    assert_eq!(default_pcm.header("x-sample-rate"), "24000");
+    assert_eq!(default_pcm.header("x-ignored-fields"), "instructions");
+    let expected = reference.len() as f64 * 24_000.0 / 22050.0;
+    let got = default_pcm.body.len() as f64 / 2.0;
+    assert!(
+        (got - expected).abs() <= 4.0,
+        "{got} samples at 24 kHz for {expected}"
+    );
+
     // speed 2 halves the duration (length scale / 2), within the noise.
     let fast = server.speech(&serde_json::json!({
         "input": text, "response_format": "pcm", "speed": 2.0
     }));
     assert_eq!(fast.status, 200);
-    let fast_seconds = fast.body.len() as f64 / 2.0 / 22050.0;
+    let fast_seconds = fast.body.len() as f64 / 2.0 / 24_000.0;
     assert!(
         (0.35..0.7).contains(&(fast_seconds / pcm_seconds)),
         "speed 2: {fast_seconds} s against {pcm_seconds} s"
@@ -484,7 +501,7 @@ fn first_audio_streams_before_the_rest_is_synthesized() {
         first_bytes < total / 2,
         "first bytes after {first_bytes:?}, whole response after {total:?}"
     );
-    let seconds = (rest.len() + 2) as f64 / 2.0 / 22050.0;
+    let seconds = (rest.len() + 2) as f64 / 2.0 / 24_000.0;
     assert!(seconds > 15.0, "{seconds} s of audio for eight sentences");
 }
 
@@ -503,8 +520,14 @@ fn bad_requests_get_openai_errors_and_the_server_keeps_serving() {
     post("application/json", "{\"voice\": \"x\"}").assert_error(400, "invalid_request");
     post("text/plain", "{\"input\": \"Hello\"}").assert_error(415, "unsupported_media_type");
     let speech = |body: serde_json::Value| server.speech(&body);
-    speech(serde_json::json!({ "input": "Hello", "voice": "alloy" }))
+    speech(serde_json::json!({ "input": "Hello", "voice": "no-such-voice" }))
         .assert_error(400, "voice_not_found");
+    speech(serde_json::json!({ "input": "Hello", "voice": { "id": "voice_0000000000000000" } }))
+        .assert_error(404, "voice_not_found");
+    speech(serde_json::json!({ "input": "Hello", "response_format": "mp3", "sample_rate": 16000 }))
+        .assert_error(400, "invalid_sample_rate");
+    speech(serde_json::json!({ "input": "Hello", "response_format": "pcm", "sample_rate": 1 }))
+        .assert_error(400, "invalid_sample_rate");
     speech(serde_json::json!({ "input": "Hello", "voice": "../../etc/passwd" }))
         .assert_error(400, "voice_not_found");
     speech(serde_json::json!({ "input": "Hello", "model": "whisper-1" }))
@@ -572,7 +595,7 @@ fn bad_requests_get_openai_errors_and_the_server_keeps_serving() {
     assert_eq!(from_browser.header("access-control-allow-origin"), "");
     let errors =
         server.metric("vivace_http_requests_total{endpoint=\"/v1/audio/speech\",status=\"400\"}");
-    assert_eq!(errors, 10.0);
+    assert_eq!(errors, 12.0);
 }
 
 #[test]
@@ -954,6 +977,57 @@ fn serve_refuses_bad_flags_with_a_clear_message() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--queue-size must be at least 1"), "{err}");
+}
+
+#[test]
+fn openai_voice_names_and_models_answer_as_the_sdks_send_them() {
+    // The SDK's own example sends voice "alloy": every OpenAI name speaks
+    // with the first served voice, or with the voice --voice-alias gives.
+    let server = Server::start(
+        &["--no-embeddings", "--voice-alias", "nova=en_US-joe-medium"],
+        &[],
+    );
+    let alloy = server.speech(&serde_json::json!({
+        "model": "tts-1", "voice": "alloy", "input": "Hello.", "response_format": "pcm", "seed": 3
+    }));
+    assert_eq!(alloy.status, 200, "{}", server.log());
+    let joe = server.speech(&serde_json::json!({
+        "voice": "en_US-joe-medium", "input": "Hello.", "response_format": "pcm", "seed": 3
+    }));
+    assert_eq!(alloy.body, joe.body, "alloy is the first served voice");
+    let listed = agent()
+        .get(&server.url("/v1/audio/voices"))
+        .call()
+        .map(Reply::read)
+        .expect("list")
+        .json();
+    let voices = listed["voices"].as_array().expect("voices");
+    for name in ["alloy", "nova", "cedar"] {
+        assert!(
+            voices.iter().any(|v| v["id"] == name
+                && v["type"] == "alias"
+                && v["voice"] == "en_US-joe-medium"),
+            "{name} in {listed}"
+        );
+    }
+    drop(server);
+    let out = crate::util::vivace()
+        .args([
+            "serve",
+            "--port",
+            "0",
+            "--no-embeddings",
+            "--voice-alias",
+            "alloy=nobody",
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no served voice is called \"nobody\""),
+        "{err}"
+    );
 }
 
 /// The default voice with its noise scales set to 0 in a copy of its

@@ -24,7 +24,7 @@ use vivace_frontend::speaker_audio;
 
 use super::cloned_voices::{ClonedVoiceError, ClonedVoiceInfo};
 use super::error::ApiError;
-use super::formats::{flac, ResponseFormat, StreamEncoder};
+use super::formats::{at_rate, flac, ResponseFormat, StreamEncoder};
 use super::App;
 use crate::family::{ClonedSpeaker, Request, SpeakerRef};
 use crate::runtime::{Delivery, InOrder};
@@ -63,6 +63,13 @@ pub struct SpeechRequest {
     /// Vivace extension: the language to speak, for a voice that speaks
     /// several (Chatterbox's 23-language model; ISO 639-1).
     pub language: Option<String>,
+    /// Vivace extension: the rate of `pcm` (24 kHz by default, as
+    /// OpenAI's), `wav` and `flac` (the voice's by default), in Hz.
+    pub sample_rate: Option<u32>,
+    /// OpenAI's style instructions: no served family has a control for
+    /// them, so they are accepted, ignored and named in the
+    /// `x-ignored-fields` response header.
+    pub instructions: Option<String>,
 }
 
 /// The `voice` of a speech request: a name, or OpenAI's custom-voice
@@ -119,6 +126,11 @@ pub async fn speech(
             .map_err(|m| ApiError::bad_request("unsupported_format", m))?,
         None => ResponseFormat::DEFAULT,
     };
+    if let Some(rate) = request.sample_rate {
+        format
+            .check_rate(rate)
+            .map_err(|m| ApiError::bad_request("invalid_sample_rate", m))?;
+    }
     let chars = request.input.chars().count();
     if request.input.trim().is_empty() {
         return Err(ApiError::bad_request(
@@ -179,6 +191,11 @@ pub async fn speech(
         sentence_silence: app.config.sentence_silence,
     };
     let sample_rate = voice.voice.capabilities().sample_rate;
+    let out_rate = format.output_rate(sample_rate, request.sample_rate);
+    let ignored = request
+        .instructions
+        .as_deref()
+        .is_some_and(|i| !i.trim().is_empty());
     // The place in the queue comes first: an overloaded server says so
     // before spending any work on the text.
     let reservation = app
@@ -215,7 +232,8 @@ pub async fn speech(
             .first_audio_seconds
             .observe(accepted.elapsed().as_secs_f64());
         let (tx, rx) = mpsc::channel::<Bytes>(8);
-        let encoder = StreamEncoder::new(format, sample_rate).map_err(ApiError::internal)?;
+        let encoder =
+            StreamEncoder::new(format, sample_rate, out_rate).map_err(ApiError::internal)?;
         let (encoder, head) = encode(encoder, first).await.map_err(ApiError::internal)?;
         // The channel is empty and holds 8: the first send cannot wait.
         let _ = tx.try_send(head);
@@ -250,10 +268,12 @@ pub async fn speech(
             audio.extend_from_slice(&more);
         }
         drop(order);
-        let encoded = tokio::task::spawn_blocking(move || flac(&audio, sample_rate))
-            .await
-            .map_err(|e| ApiError::internal(format!("the FLAC encoder stopped: {e}")))?
-            .map_err(ApiError::internal)?;
+        let encoded = tokio::task::spawn_blocking(move || {
+            flac(&at_rate(&audio, sample_rate, out_rate)?, out_rate)
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("the FLAC encoder stopped: {e}")))?
+        .map_err(ApiError::internal)?;
         let elapsed = accepted.elapsed().as_secs_f64();
         // The client gets its first audio with the whole file.
         app.metrics.first_audio_seconds.observe(elapsed);
@@ -265,10 +285,10 @@ pub async fn speech(
         header::CONTENT_TYPE,
         HeaderValue::from_static(format.content_type()),
     );
-    headers.insert(
-        "x-sample-rate",
-        HeaderValue::from(format.output_rate(sample_rate)),
-    );
+    headers.insert("x-sample-rate", HeaderValue::from(out_rate));
+    if ignored {
+        headers.insert("x-ignored-fields", HeaderValue::from_static("instructions"));
+    }
     Ok(response)
 }
 
@@ -285,6 +305,9 @@ fn resolve_voice(
     };
     let key = voice.key();
     if let Ok(index) = app.voice_index(Some(key)) {
+        return Ok((index, None));
+    }
+    if let Some(&(_, index)) = app.aliases.iter().find(|(alias, _)| alias == key) {
         return Ok((index, None));
     }
     if let Some(info) = app.cloned.find(key) {
@@ -739,8 +762,8 @@ fn cloned_json(info: &ClonedVoiceInfo) -> serde_json::Value {
     })
 }
 
-/// `GET /v1/audio/voices`: every voice a request can name, served and
-/// cloned, as `{"voices": [{"id", "name", ...}]}`.
+/// `GET /v1/audio/voices`: every voice a request can name (served, alias,
+/// cloned), as `{"voices": [{"id", "name", ...}]}`.
 pub async fn list_voices(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
     let served = app.voices.iter().map(|v| {
         let capabilities = v.voice.capabilities();
@@ -755,8 +778,20 @@ pub async fn list_voices(State(app): State<Arc<App>>) -> Json<serde_json::Value>
             "clones": capabilities.clones,
         })
     });
+    let aliases = app.aliases.iter().map(|(alias, index)| {
+        serde_json::json!({
+            "object": "audio.voice",
+            "id": alias,
+            "name": alias,
+            "type": "alias",
+            "voice": app.voices[*index].info.name,
+        })
+    });
     let cloned = app.cloned.list();
-    let voices: Vec<serde_json::Value> = served.chain(cloned.iter().map(cloned_json)).collect();
+    let voices: Vec<serde_json::Value> = served
+        .chain(aliases)
+        .chain(cloned.iter().map(cloned_json))
+        .collect();
     Json(serde_json::json!({ "voices": voices }))
 }
 

@@ -1,8 +1,10 @@
 //! Audio response formats of `POST /v1/audio/speech`.
 //!
-//! All are mono. `wav`, `pcm` and `flac` are 16-bit at the voice's sample
-//! rate (Piper's sample conversion). Every format but `flac` streams
-//! sentence by sentence through a [`StreamEncoder`]:
+//! All are mono. `wav`, `pcm` and `flac` are 16-bit (Piper's sample
+//! conversion): `pcm` at 24 kHz as OpenAI's, `wav` and `flac` at the voice's
+//! rate, each resampled to the request's `sample_rate` when it gives one.
+//! Every format but `flac` streams sentence by sentence through a
+//! [`StreamEncoder`]:
 //! - `wav`: the header goes out before the length is known, so its two
 //!   size fields hold `0xFFFFFFFF`, the convention for streamed WAV that
 //!   ffmpeg, sox and browsers read to the end of the stream;
@@ -74,13 +76,58 @@ impl ResponseFormat {
         !matches!(self, Self::Flac)
     }
 
-    /// The sample rate of the encoded audio for a voice at `voice_rate`.
-    pub fn output_rate(self, voice_rate: u32) -> u32 {
+    /// The sample rate of the encoded audio for a voice at `voice_rate`,
+    /// `requested` being the request's `sample_rate` (checked by
+    /// [`ResponseFormat::check_rate`]).
+    pub fn output_rate(self, voice_rate: u32, requested: Option<u32>) -> u32 {
         match self {
+            Self::Pcm => requested.unwrap_or(PCM_RATE),
+            Self::Wav | Self::Flac => requested.unwrap_or(voice_rate),
+            Self::Mp3 => voice_rate,
             Self::Opus => opus_rate(voice_rate),
-            _ => voice_rate,
         }
     }
+
+    /// Whether this format takes the request's `sample_rate`, and the rate
+    /// is one it can be: a message naming the fix otherwise.
+    pub fn check_rate(self, requested: u32) -> Result<(), String> {
+        if !matches!(self, Self::Pcm | Self::Wav | Self::Flac) {
+            return Err(format!(
+                "`sample_rate` applies to pcm, wav and flac; {} has its own rate: leave it out",
+                self.name()
+            ));
+        }
+        match SAMPLE_RATES.contains(&requested) {
+            true => Ok(()),
+            false => Err(format!(
+                "`sample_rate` must be between {} and {} Hz, got {requested}",
+                SAMPLE_RATES.start(),
+                SAMPLE_RATES.end()
+            )),
+        }
+    }
+
+    /// The name requests use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Wav => "wav",
+            Self::Pcm => "pcm",
+            Self::Flac => "flac",
+            Self::Mp3 => "mp3",
+            Self::Opus => "opus",
+        }
+    }
+}
+
+/// OpenAI's `pcm`: 24 kHz, whatever the voice.
+pub const PCM_RATE: u32 = 24_000;
+/// The rates a request's `sample_rate` may ask for.
+pub const SAMPLE_RATES: std::ops::RangeInclusive<u32> = 8_000..=48_000;
+
+/// `samples` at `from` Hz as `to` Hz (each sentence on its own: the
+/// resampler's edges fall in the pauses between sentences).
+pub fn at_rate(samples: &[f32], from: u32, to: u32) -> Result<Vec<f32>, String> {
+    resample(samples, from, to).map_err(|e| e.to_string())
 }
 
 /// MP3 bit rate: 64 kbit/s mono keeps speech at 16–24 kHz clear.
@@ -105,11 +152,18 @@ fn opus_rate(voice_rate: u32) -> u32 {
 /// (the header with the first), then the end of the stream.
 pub enum StreamEncoder {
     /// Raw 16-bit samples.
-    Pcm,
+    Pcm {
+        /// The voice's rate.
+        voice_rate: u32,
+        /// The response's.
+        rate: u32,
+    },
     /// WAV: the streamed header once, then raw samples.
     Wav {
-        /// The voice's rate, for the header.
-        sample_rate: u32,
+        /// The voice's rate.
+        voice_rate: u32,
+        /// The response's, in the header.
+        rate: u32,
         /// Whether the header went out.
         started: bool,
     },
@@ -120,13 +174,18 @@ pub enum StreamEncoder {
 }
 
 impl StreamEncoder {
-    /// The encoder for `format` at the voice's `sample_rate`; `flac` is
-    /// not streamed and has none.
-    pub fn new(format: ResponseFormat, sample_rate: u32) -> Result<Self, String> {
+    /// The encoder for `format` of a voice at `sample_rate`, the response
+    /// at `rate` (from [`ResponseFormat::output_rate`]); `flac` is not
+    /// streamed and has none.
+    pub fn new(format: ResponseFormat, sample_rate: u32, rate: u32) -> Result<Self, String> {
         match format {
-            ResponseFormat::Pcm => Ok(Self::Pcm),
+            ResponseFormat::Pcm => Ok(Self::Pcm {
+                voice_rate: sample_rate,
+                rate,
+            }),
             ResponseFormat::Wav => Ok(Self::Wav {
-                sample_rate,
+                voice_rate: sample_rate,
+                rate,
                 started: false,
             }),
             ResponseFormat::Mp3 => {
@@ -155,17 +214,18 @@ impl StreamEncoder {
     /// The bytes for the next `samples` (in `[-1, 1]`, at the voice's rate).
     pub fn push(&mut self, samples: &[f32]) -> Result<Bytes, String> {
         match self {
-            Self::Pcm => Ok(pcm_s16le(samples)),
+            Self::Pcm { voice_rate, rate } => Ok(pcm_s16le(&at_rate(samples, *voice_rate, *rate)?)),
             Self::Wav {
-                sample_rate,
+                voice_rate,
+                rate,
                 started,
             } => {
                 let mut out = BytesMut::new();
                 if !*started {
-                    out.put_slice(&wav_stream_header(*sample_rate));
+                    out.put_slice(&wav_stream_header(*rate));
                     *started = true;
                 }
-                out.put_slice(&pcm_s16le(samples));
+                out.put_slice(&pcm_s16le(&at_rate(samples, *voice_rate, *rate)?));
                 Ok(out.freeze())
             }
             Self::Mp3(lame) => {
@@ -183,7 +243,7 @@ impl StreamEncoder {
     /// The bytes that end the stream (LAME's last frames, Opus's last page).
     pub fn finish(self) -> Result<Bytes, String> {
         match self {
-            Self::Pcm | Self::Wav { .. } => Ok(Bytes::new()),
+            Self::Pcm { .. } | Self::Wav { .. } => Ok(Bytes::new()),
             Self::Mp3(mut lame) => {
                 let mut out = Vec::with_capacity(mp3lame_encoder::max_required_buffer_size(0));
                 lame.flush_to_vec::<mp3lame_encoder::FlushGap>(&mut out)

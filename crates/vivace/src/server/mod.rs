@@ -53,6 +53,10 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Largest upload (embeddings, voice recordings), in bytes.
     pub max_upload_bytes: usize,
+    /// Voice names clients send mapped to served voices (`alloy` to
+    /// `en_US-joe-medium`), beyond the default of every OpenAI name to the
+    /// first served voice.
+    pub voice_aliases: Vec<(String, String)>,
     /// Where cloned voices are kept.
     pub cloned_voices_dir: std::path::PathBuf,
     /// Most bytes the cloned voices may take on disk.
@@ -97,6 +101,9 @@ pub struct App {
     pub encoder_slot: Arc<tokio::sync::Semaphore>,
     /// The voices cloned from uploads.
     pub cloned: cloned_voices::ClonedVoices,
+    /// Alias names (OpenAI's voices and configured ones) to the index of
+    /// the served voice they speak with.
+    pub aliases: Vec<(String, usize)>,
     /// Set once the voices are warmed up.
     pub ready: AtomicBool,
     /// Why warm-up failed, if it did (`/ready` stays 503 and says so).
@@ -132,6 +139,41 @@ impl App {
     }
 }
 
+/// OpenAI's built-in voice names: each is an alias of the first served
+/// voice unless `--voice-alias` says otherwise, so clients that send them
+/// (the SDKs' examples do) are answered.
+pub const OPENAI_VOICES: [&str; 13] = [
+    "alloy", "ash", "ballad", "coral", "echo", "fable", "onyx", "nova", "sage", "shimmer", "verse",
+    "marin", "cedar",
+];
+
+/// Every alias with the index of its served voice: OpenAI's names to the
+/// first voice, then `configured` (`(alias, served voice)`) over them. A
+/// served voice's own name is never an alias.
+fn aliases(
+    voices: &[ServedVoice],
+    configured: &[(String, String)],
+) -> Result<Vec<(String, usize)>, ServerError> {
+    let served = |name: &str| voices.iter().position(|v| v.info.name == name);
+    let mut aliases: Vec<(String, usize)> = OPENAI_VOICES
+        .iter()
+        .filter(|n| served(n).is_none())
+        .map(|n| (n.to_string(), 0))
+        .collect();
+    for (alias, target) in configured {
+        let index = served(target).ok_or_else(|| ServerError::AliasTarget {
+            alias: alias.clone(),
+            target: target.clone(),
+        })?;
+        if served(alias).is_some() {
+            return Err(ServerError::AliasShadows(alias.clone()));
+        }
+        aliases.retain(|(a, _)| a != alias);
+        aliases.push((alias.clone(), index));
+    }
+    Ok(aliases)
+}
+
 /// What can stop the service from starting.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -148,6 +190,17 @@ pub enum ServerError {
         /// Why.
         source: std::io::Error,
     },
+    /// An alias names a voice that is not served.
+    #[error("--voice-alias {alias}={target}: no served voice is called {target:?} (give it with --voice)")]
+    AliasTarget {
+        /// The alias.
+        alias: String,
+        /// The voice it names.
+        target: String,
+    },
+    /// An alias would hide a served voice.
+    #[error("--voice-alias {0}=...: {0:?} is a served voice's own name; pick another alias")]
+    AliasShadows(String),
     /// The cloned voices' directory could not be opened.
     #[error("cannot open the cloned voices (--cloned-voices)")]
     ClonedVoices(#[from] cloned_voices::ClonedVoiceError),
@@ -202,6 +255,7 @@ pub fn router(app: Arc<App>) -> Router {
                 .expose_headers([
                     header::RETRY_AFTER,
                     header::HeaderName::from_static("x-sample-rate"),
+                    header::HeaderName::from_static("x-ignored-fields"),
                 ]),
         );
     }
@@ -306,6 +360,7 @@ pub async fn serve(
     if device != vivace_perf::DeviceKind::Cpu {
         devices.push(device);
     }
+    let aliases = aliases(&voices, &config.voice_aliases)?;
     let cloned = cloned_voices::ClonedVoices::open(
         &config.cloned_voices_dir,
         config.max_cloned_voice_bytes,
@@ -329,6 +384,7 @@ pub async fn serve(
         voices,
         runtime,
         cloned,
+        aliases,
         encoder: encoder.map(Arc::new),
         encoder_slot: Arc::new(tokio::sync::Semaphore::new(1)),
         ready: AtomicBool::new(false),
