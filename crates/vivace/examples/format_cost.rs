@@ -29,7 +29,7 @@ fn main() -> Result<(), String> {
             ResponseFormat::Wav,
         ] {
             let start = Instant::now();
-            let mut encoder = StreamEncoder::new(format, rate)?;
+            let mut encoder = StreamEncoder::new(format, rate, format.output_rate(rate, None))?;
             let mut bytes = 0usize;
             for sentence in signal.chunks(3 * rate as usize) {
                 bytes += encoder.push(sentence)?.len();
