@@ -368,6 +368,46 @@ fn speech_in_every_format_at_the_voices_rate() {
         "{got} samples at 24 kHz for {expected}"
     );
 
+    // stream_format sse: OpenAI's events, the same audio in base64 pieces,
+    // then the usage.
+    let events = server.speech(&serde_json::json!({
+        "input": text, "response_format": "pcm", "seed": 5, "stream_format": "sse"
+    }));
+    assert_eq!(events.status, 200);
+    assert_eq!(events.header("content-type"), "text/event-stream");
+    let text_events = String::from_utf8(events.body.clone()).expect("UTF-8 events");
+    let parsed: Vec<serde_json::Value> = text_events
+        .split("\n\n")
+        .filter(|e| !e.trim().is_empty())
+        .map(|e| {
+            let data = e.strip_prefix("data: ").expect("a data line");
+            serde_json::from_str(data).expect("a JSON event")
+        })
+        .collect();
+    let (done, deltas) = parsed.split_last().expect("events");
+    assert_eq!(done["type"], "speech.audio.done");
+    assert!(
+        done["usage"]["input_tokens"]
+            .as_u64()
+            .is_some_and(|n| n > 10),
+        "{done}"
+    );
+    let mut audio = Vec::new();
+    for delta in deltas {
+        use base64::Engine;
+        assert_eq!(delta["type"], "speech.audio.delta");
+        let piece = delta["audio"].as_str().expect("base64 audio");
+        audio.extend(
+            base64::engine::general_purpose::STANDARD
+                .decode(piece)
+                .expect("base64"),
+        );
+    }
+    assert_eq!(audio, default_pcm.body, "the events carry the same audio");
+    server
+        .speech(&serde_json::json!({ "input": text, "response_format": "flac", "stream_format": "sse" }))
+        .assert_error(400, "unsupported_stream_format");
+
     // speed 2 halves the duration (length scale / 2), within the noise.
     let fast = server.speech(&serde_json::json!({
         "input": text, "response_format": "pcm", "speed": 2.0

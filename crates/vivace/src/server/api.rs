@@ -66,6 +66,10 @@ pub struct SpeechRequest {
     /// Vivace extension: the rate of `pcm` (24 kHz by default, as
     /// OpenAI's), `wav` and `flac` (the voice's by default), in Hz.
     pub sample_rate: Option<u32>,
+    /// `audio` (default): the encoded audio as the body; `sse`: OpenAI's
+    /// server-sent events, `speech.audio.delta` with base64 audio, then
+    /// `speech.audio.done` with `usage`.
+    pub stream_format: Option<String>,
     /// OpenAI's style instructions: no served family has a control for
     /// them, so they are accepted, ignored and named in the
     /// `x-ignored-fields` response header.
@@ -126,6 +130,25 @@ pub async fn speech(
             .map_err(|m| ApiError::bad_request("unsupported_format", m))?,
         None => ResponseFormat::DEFAULT,
     };
+    let sse = match request.stream_format.as_deref() {
+        None | Some("audio") => false,
+        Some("sse") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "unsupported_stream_format",
+                format!("stream_format {other:?} is not supported: use audio or sse"),
+            ))
+        }
+    };
+    if sse && !format.streams() {
+        return Err(ApiError::bad_request(
+            "unsupported_stream_format",
+            format!(
+                "{} is sent whole, not as events: use stream_format audio, or another format",
+                format.name()
+            ),
+        ));
+    }
     if let Some(rate) = request.sample_rate {
         format
             .check_rate(rate)
@@ -235,13 +258,19 @@ pub async fn speech(
         let encoder =
             StreamEncoder::new(format, sample_rate, out_rate).map_err(ApiError::internal)?;
         let (encoder, head) = encode(encoder, first).await.map_err(ApiError::internal)?;
+        let events = sse.then(|| Events {
+            input_tokens: sentences.iter().map(|s| s.ids.len()).sum(),
+        });
         // The channel is empty and holds 8: the first send cannot wait.
-        let _ = tx.try_send(head);
+        let _ = tx.try_send(match &events {
+            Some(events) => events.delta(&head),
+            None => head,
+        });
         let completed = Arc::new(AtomicBool::new(false));
         tokio::spawn(stream_rest(
             order,
             tx,
-            encoder,
+            (encoder, events),
             deadline,
             Arc::clone(&app),
             accepted,
@@ -283,7 +312,10 @@ pub async fn speech(
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static(format.content_type()),
+        HeaderValue::from_static(match sse {
+            true => "text/event-stream",
+            false => format.content_type(),
+        }),
     );
     headers.insert("x-sample-rate", HeaderValue::from(out_rate));
     if ignored {
@@ -411,7 +443,7 @@ async fn next_in_time(
 async fn stream_rest(
     mut order: InOrder,
     tx: mpsc::Sender<Bytes>,
-    encoder: StreamEncoder,
+    (encoder, events): (StreamEncoder, Option<Events>),
     deadline: TokioInstant,
     app: Arc<App>,
     accepted: Instant,
@@ -437,6 +469,10 @@ async fn stream_rest(
                 "encoding failed"
             })?;
             encoder = next;
+            let bytes = match &events {
+                Some(events) => events.delta(&bytes),
+                None => bytes,
+            };
             if tx.send(bytes).await.is_err() {
                 return Err("the client went away");
             }
@@ -448,6 +484,11 @@ async fn stream_rest(
                 tracing::error!("{e}");
                 "encoding failed"
             })?;
+        let end = match &events {
+            Some(events) if end.is_empty() => events.done(),
+            Some(events) => [events.delta(&end), events.done()].concat().into(),
+            None => end,
+        };
         if !end.is_empty() && tx.send(end).await.is_err() {
             return Err("the client went away");
         }
@@ -465,6 +506,39 @@ async fn stream_rest(
             "a request ran past its {} s limit while streaming",
             app.config.request_timeout.as_secs_f64()
         ),
+    }
+}
+
+/// OpenAI's speech events (`stream_format: "sse"`): each piece of the
+/// encoded audio as a `speech.audio.delta` event in base64, then one
+/// `speech.audio.done` event with the usage.
+struct Events {
+    /// The model's input units (phonemes or text tokens) of the request.
+    input_tokens: usize,
+}
+
+impl Events {
+    fn event(value: &serde_json::Value) -> Bytes {
+        Bytes::from(format!("data: {value}\n\n"))
+    }
+
+    fn delta(&self, audio: &[u8]) -> Bytes {
+        use base64::Engine;
+        let audio = base64::engine::general_purpose::STANDARD.encode(audio);
+        Self::event(&serde_json::json!({ "type": "speech.audio.delta", "audio": audio }))
+    }
+
+    /// The last event: Vivace counts no output tokens (audio is not
+    /// tokenized for billing here).
+    fn done(&self) -> Bytes {
+        Self::event(&serde_json::json!({
+            "type": "speech.audio.done",
+            "usage": {
+                "input_tokens": self.input_tokens,
+                "output_tokens": 0,
+                "total_tokens": self.input_tokens,
+            }
+        }))
     }
 }
 
