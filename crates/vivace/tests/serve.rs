@@ -1070,6 +1070,88 @@ fn openai_voice_names_and_models_answer_as_the_sdks_send_them() {
     );
 }
 
+#[test]
+fn the_openai_rust_sdk_speaks_through_vivace() {
+    // async-openai pointed at the server, called as its users call it: the
+    // SDK's default request (voice alloy, no format: MP3), each format, the
+    // SSE stream, and an unsupported format as the SDK's own error.
+    use async_openai::config::OpenAIConfig;
+    use async_openai::types::audio::{
+        CreateSpeechRequest, CreateSpeechResponseStreamEvent, SpeechModel, SpeechResponseFormat,
+        Voice,
+    };
+    use tokio_stream::StreamExt;
+    let server = Server::start(&["--no-embeddings"], &[]);
+    let client = async_openai::Client::with_config(
+        OpenAIConfig::new()
+            .with_api_base(server.url("/v1"))
+            .with_api_key("not-checked"),
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let request = |format: Option<SpeechResponseFormat>| CreateSpeechRequest {
+        input: "Your table is ready.".into(),
+        model: SpeechModel::Tts1,
+        voice: Voice::Alloy,
+        response_format: format,
+        ..Default::default()
+    };
+    runtime.block_on(async {
+        let audio = client.audio();
+        let speech = audio.speech();
+        let default = speech
+            .create(request(None))
+            .await
+            .expect("the SDK's default call");
+        let (rate, samples) = decode_mp3(&default.bytes);
+        assert_eq!(rate, 22050);
+        assert!(samples.len() > 22050 / 2, "{} samples", samples.len());
+        for (format, magic) in [
+            (SpeechResponseFormat::Opus, &b"OggS"[..]),
+            (SpeechResponseFormat::Wav, b"RIFF"),
+            (SpeechResponseFormat::Flac, b"fLaC"),
+        ] {
+            let reply = speech
+                .create(request(Some(format)))
+                .await
+                .expect("a format");
+            assert!(reply.bytes.starts_with(magic), "{format:?}");
+        }
+        let pcm = speech
+            .create(request(Some(SpeechResponseFormat::Pcm)))
+            .await
+            .expect("pcm");
+        assert!(pcm.bytes.len() > 24_000 && pcm.bytes.len() % 2 == 0);
+
+        let mut stream = speech
+            .create_stream(request(Some(SpeechResponseFormat::Pcm)))
+            .await
+            .expect("an SSE stream");
+        let (mut deltas, mut done) = (0, false);
+        while let Some(event) = stream.next().await {
+            match event.expect("an event") {
+                CreateSpeechResponseStreamEvent::SpeechAudioDelta(delta) => {
+                    assert!(!delta.audio.is_empty());
+                    deltas += 1;
+                }
+                CreateSpeechResponseStreamEvent::SpeechAudioDone(end) => {
+                    assert!(end.usage.input_tokens > 0);
+                    done = true;
+                }
+            }
+        }
+        assert!(deltas > 0 && done, "{deltas} deltas, done {done}");
+
+        let refused = speech
+            .create(request(Some(SpeechResponseFormat::Aac)))
+            .await
+            .expect_err("aac is not served");
+        assert!(refused.to_string().contains("aac"), "{refused}");
+    });
+}
+
 /// The default voice with its noise scales set to 0 in a copy of its
 /// `.onnx.json` (the `.onnx` linked): its audio depends only on the text.
 fn quiet_default_voice(dir: &std::path::Path) -> PathBuf {
