@@ -1461,6 +1461,8 @@ fn a_cloned_voice_is_uploaded_spoken_kept_across_restarts_and_deleted() {
     // Uploads that cannot make a voice.
     upload_voice(&server, &[("name", "x")], None).assert_error(400, "missing_file");
     upload_voice(&server, &[], Some(&wav)).assert_error(400, "invalid_name");
+    upload_voice(&server, &[("name", "x"), ("type", "prompt")], Some(&wav))
+        .assert_error(400, "unsupported_voice_type");
     upload_voice(&server, &[("name", "x")], Some(b"not a WAV")).assert_error(400, "invalid_audio");
     let silence = {
         let mut cursor = std::io::Cursor::new(Vec::new());

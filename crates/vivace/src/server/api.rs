@@ -734,6 +734,15 @@ pub async fn create_voice(
             Some("name") => name = Some(field.text().await.map_err(field_error)?),
             Some("consent") => consent = Some(field.text().await.map_err(field_error)?),
             Some("voice") => base = Some(field.text().await.map_err(field_error)?),
+            Some("type") => {
+                let kind = field.text().await.map_err(field_error)?;
+                if kind != "audio_sample" {
+                    return Err(ApiError::bad_request(
+                        "unsupported_voice_type",
+                        format!("voices of type {kind:?} are not made here: upload a recording as `audio_sample` (type audio_sample)"),
+                    ));
+                }
+            }
             _ => {}
         }
     }
