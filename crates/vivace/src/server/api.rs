@@ -66,13 +66,18 @@ pub struct SpeechRequest {
     /// Vivace extension: the rate of `pcm` (24 kHz by default, as
     /// OpenAI's), `wav` and `flac` (the voice's by default), in Hz.
     pub sample_rate: Option<u32>,
+    /// Vivace extension: Chatterbox's emotion exaggeration (0.5 neutral);
+    /// voices without that control ignore it and say so in
+    /// `x-ignored-fields`.
+    pub exaggeration: Option<f32>,
     /// `audio` (default): the encoded audio as the body; `sse`: OpenAI's
     /// server-sent events, `speech.audio.delta` with base64 audio, then
     /// `speech.audio.done` with `usage`.
     pub stream_format: Option<String>,
     /// OpenAI's style instructions: no served family has a control for
     /// them, so they are accepted, ignored and named in the
-    /// `x-ignored-fields` response header.
+    /// `x-ignored-fields` response header (Chatterbox's emotion has its own
+    /// field, `exaggeration`).
     pub instructions: Option<String>,
 }
 
@@ -194,6 +199,32 @@ pub async fn speech(
         }
         overrides.insert("language".into(), serde_json::json!(language));
     }
+    // Fields a voice has no control for: accepted, ignored, and named in
+    // the reply's `x-ignored-fields`.
+    let mut ignored: Vec<&str> = Vec::new();
+    if let Some(exaggeration) = request.exaggeration {
+        if !(exaggeration.is_finite() && (0.0..=2.0).contains(&exaggeration)) {
+            return Err(ApiError::bad_request(
+                "invalid_exaggeration",
+                format!(
+                    "`exaggeration` must be between 0 and 2 (0.5 is neutral), got {exaggeration}"
+                ),
+            ));
+        }
+        match voice.voice.capabilities().family {
+            "chatterbox" => {
+                overrides.insert("exaggeration".into(), serde_json::json!(exaggeration));
+            }
+            _ => ignored.push("exaggeration"),
+        }
+    }
+    if request
+        .instructions
+        .as_deref()
+        .is_some_and(|i| !i.trim().is_empty())
+    {
+        ignored.push("instructions");
+    }
     let speaker = match &cloned {
         Some(info) => Some(SpeakerRef::Cloned(
             cloned_speaker(&app, index, info, deadline).await?,
@@ -215,10 +246,6 @@ pub async fn speech(
     };
     let sample_rate = voice.voice.capabilities().sample_rate;
     let out_rate = format.output_rate(sample_rate, request.sample_rate);
-    let ignored = request
-        .instructions
-        .as_deref()
-        .is_some_and(|i| !i.trim().is_empty());
     // The place in the queue comes first: an overloaded server says so
     // before spending any work on the text.
     let reservation = app
@@ -318,8 +345,10 @@ pub async fn speech(
         }),
     );
     headers.insert("x-sample-rate", HeaderValue::from(out_rate));
-    if ignored {
-        headers.insert("x-ignored-fields", HeaderValue::from_static("instructions"));
+    if !ignored.is_empty() {
+        if let Ok(value) = HeaderValue::from_str(&ignored.join(", ")) {
+            headers.insert("x-ignored-fields", value);
+        }
     }
     Ok(response)
 }
