@@ -751,6 +751,7 @@ pub async fn create_voice(
     require_multipart(&headers, "audio_sample")?;
     let mut form = form?;
     let (mut name, mut consent, mut base, mut upload) = (None, None, None, None);
+    let mut kind: Option<String> = None;
     let field_error = |e: axum::extract::multipart::MultipartError| {
         ApiError::from_status(e.status(), "invalid_upload", e.body_text())
     };
@@ -763,17 +764,17 @@ pub async fn create_voice(
             Some("name") => name = Some(field.text().await.map_err(field_error)?),
             Some("consent") => consent = Some(field.text().await.map_err(field_error)?),
             Some("voice") => base = Some(field.text().await.map_err(field_error)?),
-            Some("type") => {
-                let kind = field.text().await.map_err(field_error)?;
-                if kind != "audio_sample" {
-                    return Err(ApiError::bad_request(
-                        "unsupported_voice_type",
-                        format!("voices of type {kind:?} are not made here: upload a recording as `audio_sample` (type audio_sample)"),
-                    ));
-                }
-            }
+            Some("type") => kind = Some(field.text().await.map_err(field_error)?),
             _ => {}
         }
+    }
+    // Checked once the whole body is read: answering mid-upload would cut
+    // the client off while it is still sending.
+    if let Some(kind) = kind.filter(|k| k != "audio_sample") {
+        return Err(ApiError::bad_request(
+            "unsupported_voice_type",
+            format!("voices of type {kind:?} are not made here: upload a recording as `audio_sample` (type audio_sample)"),
+        ));
     }
     let name = name.map(|n| n.trim().to_string()).unwrap_or_default();
     if name.is_empty() || name.chars().count() > MAX_VOICE_NAME_CHARS {
