@@ -433,18 +433,12 @@ impl Backbone {
                         v: repeat(v),
                     })
                 }
-                LayerCache::Device(cache) => {
-                    // A fresh cache: candle's writes into its buffer in
-                    // place, which a clone would share with the prefix.
-                    let mut fresh = KvCache::new(2, CACHE_CHUNK);
-                    if let (Some(k), Some(v)) = (cache.k()?, cache.v()?) {
-                        if k.dim(0)? != 1 {
-                            candle_core::bail!("a prefix cache must hold one row");
-                        }
-                        fresh.append(&k.repeat((rows, 1, 1, 1))?, &v.repeat((rows, 1, 1, 1))?)?;
+                LayerCache::Device(cache) => device_copy(cache, |t| {
+                    if t.dim(0)? != 1 {
+                        candle_core::bail!("a prefix cache must hold one row");
                     }
-                    Ok(LayerCache::Device(fresh))
-                }
+                    t.repeat((rows, 1, 1, 1))
+                }),
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(BackboneCache {
@@ -483,16 +477,9 @@ impl Backbone {
                         v: first(v),
                     })
                 }
-                LayerCache::Device(kv) => {
-                    let mut fresh = KvCache::new(2, CACHE_CHUNK);
-                    if let (Some(k), Some(v)) = (kv.k()?, kv.v()?) {
-                        let part = |t: &Tensor| -> Result<Tensor> {
-                            t.narrow(0, 0, 1)?.narrow(2, 0, positions)?.contiguous()
-                        };
-                        fresh.append(&part(&k)?, &part(&v)?)?;
-                    }
-                    Ok(LayerCache::Device(fresh))
-                }
+                LayerCache::Device(kv) => device_copy(kv, |t| {
+                    t.narrow(0, 0, 1)?.narrow(2, 0, positions)?.contiguous()
+                }),
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(BackboneCache {
@@ -808,6 +795,17 @@ impl Backbone {
             Tensor::from_vec(sin, (t, half), &self.device)?,
         ))
     }
+}
+
+/// A fresh device cache holding `cache`'s keys and values through `part`
+/// (rows repeated, positions cut). Fresh, not cloned: candle's cache writes
+/// into its buffer in place, which a clone would share.
+fn device_copy(cache: &KvCache, part: impl Fn(&Tensor) -> Result<Tensor>) -> Result<LayerCache> {
+    let mut fresh = KvCache::new(2, CACHE_CHUNK);
+    if let (Some(k), Some(v)) = (cache.k()?, cache.v()?) {
+        fresh.append(&part(&k)?, &part(&v)?)?;
+    }
+    Ok(LayerCache::Device(fresh))
 }
 
 /// `softmax(q·kᵀ·scale + mask)·v` with candle's ops, for `q` `[b, h, t, d]`

@@ -206,7 +206,7 @@ enum PromptStart<'a> {
 }
 
 /// A voice's conditioning after the backbone: its positions' keys and
-/// values (one row), made by [`T3::prefix`] once per voice and continued
+/// values (one row), made by [`T3::start_keeping_prefix`] once per voice and continued
 /// by [`T3::start_after`] for each sentence.
 #[derive(Debug, Clone)]
 pub struct T3Prefix {
@@ -215,11 +215,6 @@ pub struct T3Prefix {
 }
 
 impl T3Prefix {
-    /// The conditioning positions it holds.
-    pub fn positions(&self) -> usize {
-        self.positions
-    }
-
     /// Bytes its keys and values take (Turbo's 376 positions: 74 MB in
     /// f32; the Llama variants' 34: 8.4 MB).
     pub fn bytes(&self) -> usize {
@@ -415,23 +410,6 @@ impl T3 {
             parts.push(emotion_fc.forward(&emotion)?);
         }
         Ok(Tensor::cat(&parts, 1)?)
-    }
-
-    /// `conditioning` (from [`T3::conditioning`], `[1, positions, width]`)
-    /// run through the backbone once: the cache every sentence in that
-    /// voice continues from.
-    pub fn prefix(&self, conditioning: &Tensor) -> Result<T3Prefix> {
-        let (one, positions, width) = conditioning.dims3()?;
-        if one != 1 || width != self.config.backbone.hidden {
-            return Err(Error::InvalidInput(format!(
-                "a T3 conditioning is [1, positions, {}], got {:?}",
-                self.config.backbone.hidden,
-                conditioning.dims()
-            )));
-        }
-        let mut cache = self.backbone.new_cache();
-        self.backbone.forward(conditioning, &mut cache)?;
-        Ok(T3Prefix { positions, cache })
     }
 
     /// Starts decoding `text` (token ids without start and stop) after
