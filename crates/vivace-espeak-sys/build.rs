@@ -70,6 +70,7 @@ const UCD_FILES: &[&str] = &[
 fn main() {
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rerun-if-changed=src/abi_check.c");
+    println!("cargo::rerun-if-changed=src/piper_compat.c");
     println!("cargo::rerun-if-changed=upstream/Cargo.toml");
     println!("cargo::rerun-if-changed=upstream/Cargo.lock");
     println!("cargo::rerun-if-env-changed={SOURCE_ENV}");
@@ -130,7 +131,10 @@ fn build() -> Result<(), String> {
         })?;
 
     build
+        .include(&library)
         .files(LIBRARY_FILES.iter().map(|f| library.join(f)))
+        // Vivace's own: what Piper's newer espeak-ng does differently.
+        .file(manifest_dir.join("src/piper_compat.c"))
         .files(
             UCD_FILES
                 .iter()

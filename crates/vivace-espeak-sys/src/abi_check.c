@@ -23,6 +23,7 @@ void vivace_espeak_abi_check(void);
 void vivace_espeak_abi_check(void)
 {
 	int (*initialize)(espeak_AUDIO_OUTPUT, int, const char *, int) = espeak_Initialize;
+	espeak_ERROR (*terminate)(void) = espeak_Terminate;
 	const char *(*info)(const char **) = espeak_Info;
 	espeak_ERROR (*set_voice)(const char *) = espeak_SetVoiceByName;
 	espeak_ng_TEXT_DECODER *(*create)(void) = create_text_decoder;
@@ -33,6 +34,6 @@ void vivace_espeak_abi_check(void)
 	const char *(*phonemes)(int) = GetTranslatedPhonemeString;
 	Translator **current_translator = &translator;
 	espeak_ng_TEXT_DECODER **decoder = &p_decoder;
-	(void)initialize; (void)info; (void)set_voice; (void)create; (void)decode; (void)buffer;
+	(void)initialize; (void)terminate; (void)info; (void)set_voice; (void)create; (void)decode; (void)buffer;
 	(void)clause; (void)phonemes; (void)current_translator; (void)decoder;
 }

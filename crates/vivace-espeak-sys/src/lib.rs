@@ -40,6 +40,8 @@ extern "C" {
         path: *const c_char,
         options: c_int,
     ) -> c_int;
+    /// Frees espeak-ng's data, so that `espeak_Initialize` may load another.
+    pub fn espeak_Terminate() -> c_int;
     /// The version string; writes the data folder in use to `path_data`.
     pub fn espeak_Info(path_data: *mut *const c_char) -> *const c_char;
     /// Selects a voice (language) by name, e.g. `en-us`; `EE_OK` on success.
@@ -71,4 +73,15 @@ extern "C" {
     /// Internal (`dictionary.h`): the last translated clause's phonemes in
     /// `phoneme_mode` (IPA bit, separator character in bits 8..).
     pub fn GetTranslatedPhonemeString(phoneme_mode: c_int) -> *const c_char;
+
+    /// Vivace's (`src/piper_compat.c`): the last translated clause's IPA as
+    /// espeak-ng 724808c5 (piper-tts 1.8) writes it, into `out`
+    /// (NUL-terminated when it fits). Returns the length in bytes without
+    /// the NUL: when it is `capacity` or more, nothing was written and the
+    /// call must be repeated with a larger buffer.
+    pub fn vivace_piper_ipa(out: *mut c_char, capacity: usize) -> usize;
+    /// Vivace's (`src/piper_compat.c`): gives the selected language's
+    /// translator the options 724808c5 gives it (Hebrew's); call after
+    /// every voice selection.
+    pub fn vivace_piper_language_options();
 }

@@ -26,6 +26,15 @@ pub enum Error {
     /// The phonemizer (espeak-ng) could not start or failed on the text.
     #[error("phonemizer: {0}")]
     Phonemizer(String),
+    /// The espeak-ng voice needs a language's dictionary that is not
+    /// installed (only English is built in).
+    #[error("espeak-ng voice `{voice}` needs espeak-ng's data for every language, which is not installed in {dir}: run `vivace download espeak-ng-data` (piper-tts 1.8.0's copy, about 34 MB from PyPI)")]
+    LanguageData {
+        /// The espeak-ng voice, e.g. `de`.
+        voice: String,
+        /// Where the data was looked for.
+        dir: PathBuf,
+    },
     /// A tokenizer file is missing or malformed.
     #[error("{path}: {reason}")]
     TokenizerFile {

@@ -18,9 +18,13 @@
 //!   and the flap `*` always `ɾ`; we render each clause's phoneme list both as
 //!   ASCII mnemonics and as IPA, align them, and write those two as Piper does.
 //!
-//! The language data (phoneme tables and the English dictionary) is embedded
-//! from the `espeak-ng-data-*` crates and written once to a directory the
-//! caller chooses. espeak-ng is not thread-safe: every call holds one lock.
+//! Data: the caller names a root folder. English works out of the box: its
+//! phoneme tables and dictionary are embedded from the `espeak-ng-data-*`
+//! crates and written under the root once. Every other language reads
+//! piper-tts 1.8.0's own copy of espeak-ng's data (all 118 dictionaries),
+//! installed under `ROOT/`[`ALL_LANGUAGES_DIR`] by the caller (Vivace's voice
+//! store fetches it from PyPI); once it is there, every voice uses it.
+//! espeak-ng is not thread-safe: every call holds one lock.
 
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::path::{Path, PathBuf};
@@ -41,10 +45,6 @@ const CLAUSE_EXCLAMATION: c_int = 45 | 0x3000 | CLAUSE_TYPE_SENTENCE;
 const CLAUSE_COLON: c_int = 30 | CLAUSE_TYPE_CLAUSE;
 const CLAUSE_SEMICOLON: c_int = 30 | 0x1000 | CLAUSE_TYPE_CLAUSE;
 
-/// Separator espeak-ng puts between phonemes when asked (ASCII unit separator:
-/// never part of a phoneme).
-const SEPARATOR: char = '\u{1f}';
-
 /// Files copied out of the embedded data: the phoneme tables, the language
 /// definitions and each bundled dictionary. Voice variants (`voices/`) and
 /// MBROLA tables are left out: phonemization never reads them, and with them
@@ -59,12 +59,37 @@ fn embedded_files() -> impl Iterator<Item = &'static (&'static str, &'static [u8
 /// Languages whose dictionary this build embeds (`NAME_dict`).
 pub const DICTIONARIES: &[&str] = &["en"];
 
-/// Process-wide espeak-ng state, behind the lock.
-struct Espeak {
-    data_dir: Option<PathBuf>,
+/// The folder under the data root that holds espeak-ng's data for every
+/// language (its `espeak-ng-data/`), as piper-tts 1.8.0 ships it.
+pub const ALL_LANGUAGES_DIR: &str = "piper-tts-1.8.0";
+
+/// Whether espeak-ng's data for every language is installed under `root`.
+pub fn has_all_languages(root: &Path) -> bool {
+    root.join(ALL_LANGUAGES_DIR)
+        .join("espeak-ng-data/phontab")
+        .is_file()
 }
 
-static ESPEAK: Mutex<Espeak> = Mutex::new(Espeak { data_dir: None });
+/// Whether the espeak-ng voice `voice` (such as `en-gb-x-rp`) can be
+/// phonemized with the data built into this binary.
+pub fn is_built_in(voice: &str) -> bool {
+    let language = voice.split(['-', '_']).next().unwrap_or(voice);
+    DICTIONARIES.contains(&language)
+}
+
+/// Process-wide espeak-ng state, behind the lock.
+struct Espeak {
+    /// The folder espeak-ng was initialized with.
+    data_dir: Option<PathBuf>,
+    /// Whether that folder holds every language's data (it is then kept
+    /// for English too, rather than going back to the built-in data).
+    all_languages: bool,
+}
+
+static ESPEAK: Mutex<Espeak> = Mutex::new(Espeak {
+    data_dir: None,
+    all_languages: false,
+});
 
 /// One clause as espeak-ng returns it.
 #[derive(Debug, Clone, PartialEq)]
@@ -82,18 +107,24 @@ pub struct Phonemizer {
 }
 
 impl Phonemizer {
-    /// Prepares espeak-ng with its data under `data_dir` (written there on
-    /// first use) and checks that `voice` loads.
-    pub fn new(voice: &str, data_dir: &Path) -> Result<Self> {
-        let language = voice.split(['-', '_']).next().unwrap_or(voice);
-        if !DICTIONARIES.contains(&language) {
-            return Err(Error::Phonemizer(format!(
-                "espeak voice `{voice}` needs the `{language}_dict` dictionary, which this build does not include (it has: {})",
-                DICTIONARIES.join(", ")
-            )));
-        }
+    /// Prepares espeak-ng with its data under `root` and checks that
+    /// `voice` loads: every language's data when installed there, else the
+    /// built-in English data (written there on first use).
+    pub fn new(voice: &str, root: &Path) -> Result<Self> {
         let mut state = lock();
-        state.initialize(data_dir)?;
+        if has_all_languages(root) {
+            state.initialize(&root.join(ALL_LANGUAGES_DIR), true)?;
+        } else if state.all_languages {
+            // Every language's data is loaded already: English included.
+        } else if is_built_in(voice) {
+            install_data(root)?;
+            state.initialize(root, false)?;
+        } else {
+            return Err(Error::LanguageData {
+                voice: voice.to_string(),
+                dir: root.join(ALL_LANGUAGES_DIR),
+            });
+        }
         set_voice(voice)?;
         Ok(Self {
             voice: voice.to_string(),
@@ -185,19 +216,24 @@ fn lock() -> std::sync::MutexGuard<'static, Espeak> {
 }
 
 impl Espeak {
-    /// Writes the data files if needed and initializes espeak-ng once.
-    fn initialize(&mut self, data_dir: &Path) -> Result<()> {
-        if let Some(current) = &self.data_dir {
-            if current != data_dir {
+    /// Initializes espeak-ng with the data in `data_dir/espeak-ng-data`,
+    /// once; a different folder (every language's data, installed since)
+    /// restarts it with that one.
+    fn initialize(&mut self, data_dir: &Path, all_languages: bool) -> Result<()> {
+        match &self.data_dir {
+            Some(current) if current == data_dir => return Ok(()),
+            Some(current) => {
                 tracing::debug!(
-                    current = %current.display(),
-                    requested = %data_dir.display(),
-                    "espeak-ng is already initialized; keeping its data directory"
+                    from = %current.display(),
+                    to = %data_dir.display(),
+                    "restarting espeak-ng with other data"
                 );
+                // SAFETY: under the lock; no espeak-ng buffer is held across it.
+                unsafe { sys::espeak_Terminate() };
+                self.data_dir = None;
             }
-            return Ok(());
+            None => {}
         }
-        install_data(data_dir)?;
         let path = data_dir
             .to_str()
             .and_then(|p| CString::new(p).ok())
@@ -242,6 +278,7 @@ impl Espeak {
             )));
         }
         self.data_dir = Some(data_dir.to_path_buf());
+        self.all_languages = all_languages;
         Ok(())
     }
 }
@@ -279,6 +316,8 @@ fn set_voice(voice: &str) -> Result<()> {
             "espeak-ng has no voice `{voice}` (check `espeak.voice` in the voice's .onnx.json)"
         )));
     }
+    // SAFETY: as above; a voice (and so a translator) is now selected.
+    unsafe { sys::vivace_piper_language_options() };
     Ok(())
 }
 
@@ -362,86 +401,24 @@ unsafe fn text_to_phonemes_with_terminator(
     }
 }
 
-/// The translated clause's phonemes in `mode`.
+/// The translated clause's IPA as espeak-ng 724808c5 (Piper 1.8) writes it:
+/// `vivace_piper_ipa` (in `vivace-espeak-sys`) runs each phoneme's program
+/// without the phonemes before it, as upstream 8afe77ba does.
 ///
 /// # Safety
 /// The espeak lock is held and a clause has been translated.
-unsafe fn phoneme_string(mode: c_int) -> String {
-    // SAFETY: the caller holds the lock after a clause was translated; the
-    // string is espeak's static buffer, copied before the lock is released.
-    unsafe {
-        let p = sys::GetTranslatedPhonemeString(mode);
-        if p.is_null() {
-            String::new()
-        } else {
-            CStr::from_ptr(p).to_string_lossy().into_owned()
-        }
-    }
-}
-
-/// The clause's IPA as espeak-ng 724808c5 (Piper 1.8) writes it.
-///
-/// # Safety
-/// As [`phoneme_string`].
 unsafe fn ipa_as_piper() -> String {
-    // SAFETY: forwarded from the caller (lock held, a clause translated).
-    unsafe {
-        let ipa_mode = sys::ESPEAK_PHONEMES_IPA;
-        let separated = (SEPARATOR as c_int) << 8;
-        let ipa = phoneme_string(ipa_mode);
-        let mnemonics = phoneme_string(separated);
-        if !mnemonics.contains([';', '*']) {
-            return ipa;
+    let mut buffer = vec![0u8; 4096];
+    loop {
+        // SAFETY: the caller holds the lock after a clause was translated;
+        // `buffer` is writable for its whole length.
+        let len = unsafe { sys::vivace_piper_ipa(buffer.as_mut_ptr().cast(), buffer.len()) };
+        if len < buffer.len() {
+            buffer.truncate(len);
+            return String::from_utf8_lossy(&buffer).into_owned();
         }
-        let ipa_separated = phoneme_string(ipa_mode | separated);
-        align_glide_and_flap(&mnemonics, &ipa_separated).unwrap_or(ipa)
+        buffer.resize(len + 1, 0);
     }
-}
-
-/// Rewrites the IPA of the linking glide `;` (always `ʲ`) and the flap `*`
-/// (always `ɾ`) as 724808c5 does, given the clause's phonemes as separated
-/// ASCII mnemonics and separated IPA. `None` if the two cannot be aligned
-/// (never seen; the caller keeps espeak's own IPA then).
-fn align_glide_and_flap(mnemonics: &str, ipa: &str) -> Option<String> {
-    let ascii_words: Vec<&str> = mnemonics.split(' ').collect();
-    let ipa_words: Vec<&str> = ipa.split(' ').collect();
-    if ascii_words.len() != ipa_words.len() {
-        return None;
-    }
-    let mut words = Vec::with_capacity(ipa_words.len());
-    for (ascii, ipa) in ascii_words.iter().zip(&ipa_words) {
-        let names: Vec<&str> = ascii.split(SEPARATOR).collect();
-        let symbols: Vec<&str> = ipa.split(SEPARATOR).collect();
-        // espeak-ng writes no separator before IPA starting with a modifier
-        // letter (U+02B0..U+036F), so a glide already written `ʲ` is glued to
-        // the symbol before it: that many names have no symbol of their own.
-        let mut glued = names.len().checked_sub(symbols.len())?;
-        let mut word = String::new();
-        let mut j = 0;
-        for (i, name) in names.iter().enumerate() {
-            let symbol = symbols.get(j).copied();
-            match (*name, symbol) {
-                (";", Some("")) if i > 0 => {
-                    word.push('ʲ');
-                    j += 1;
-                }
-                (";", _) if i > 0 && glued > 0 => glued -= 1,
-                ("*", Some("r")) => {
-                    word.push('ɾ');
-                    j += 1;
-                }
-                _ => {
-                    word.push_str(symbol?);
-                    j += 1;
-                }
-            }
-        }
-        if j != symbols.len() {
-            return None;
-        }
-        words.push(word);
-    }
-    Some(words.join(" "))
 }
 
 /// Splits out `[[ raw phonemes ]]` blocks like Python's
@@ -552,25 +529,6 @@ mod tests {
         assert_eq!(
             merge_clusters(s(&["h", "a", "ɪ", "ə", "a", "ɪ"]), &clusters),
             s(&["h", "aɪə", "aɪ"])
-        );
-    }
-
-    /// The glide after /i/ before a vowel: d7b26b54 writes no IPA for `;` after
-    /// `i:`, Piper's espeak writes `ʲ` ("see an": `sˈiːʲ ɐn`).
-    #[test]
-    fn glide_is_written_as_piper_does() {
-        let sep = SEPARATOR;
-        let names = format!("s{sep}'i:{sep}; a#{sep}n");
-        let ipa = format!("s{sep}ˈiː{sep} ɐ{sep}n");
-        assert_eq!(
-            align_glide_and_flap(&names, &ipa).as_deref(),
-            Some("sˈiːʲ ɐn")
-        );
-        let flap = format!("b{sep}E{sep}*{sep}3");
-        let flap_ipa = format!("b{sep}ɛ{sep}r{sep}ɚ");
-        assert_eq!(
-            align_glide_and_flap(&flap, &flap_ipa).as_deref(),
-            Some("bɛɾɚ")
         );
     }
 }

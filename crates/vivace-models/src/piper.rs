@@ -91,6 +91,50 @@ fn one() -> usize {
 }
 
 impl PiperConfig {
+    /// Refuses the phoneme types Vivace cannot phonemize yet, naming the
+    /// phonemizer piper-tts 1.8 would use instead.
+    pub fn check_phoneme_type(&self, path: &Path) -> Result<()> {
+        let missing = match self.phoneme_type.as_str() {
+            "espeak" => return Ok(()),
+            "pinyin" => "Chinese with g2pW",
+            "japanese" => "Japanese with OpenJTalk",
+            "thai" => "Thai with TLTK",
+            "hebrew" => "Hebrew with Nakdimon's diacritizer",
+            "text" => "raw text as phonemes",
+            _ => "an unknown phonemizer",
+        };
+        Err(Error::Config {
+            path: path.to_path_buf(),
+            reason: format!(
+                "phoneme_type `{}` ({missing}) is not supported yet: Vivace phonemizes `espeak` voices, in every espeak-ng language",
+                self.phoneme_type
+            ),
+        })
+    }
+
+    /// Maps phonemes (one code point each, as the phonemizer returns them) to
+    /// ids with Piper's rules: `^`, then each phoneme's ids followed by the pad
+    /// `_`, then `$`. Phonemes missing from the map are dropped and returned.
+    pub fn phonemes_to_ids(&self, phonemes: &[String]) -> (Vec<i64>, Vec<String>) {
+        let map = &self.phoneme_id_map;
+        let get = |p: &str| map.get(p).cloned().unwrap_or_default();
+        let pad = get("_");
+        let mut ids = get("^");
+        ids.extend(&pad);
+        let mut missing = Vec::new();
+        for p in phonemes {
+            match map.get(p.as_str()) {
+                Some(v) => {
+                    ids.extend(v);
+                    ids.extend(&pad);
+                }
+                None => missing.push(p.clone()),
+            }
+        }
+        ids.extend(get("$"));
+        (ids, missing)
+    }
+
     /// Reads and parses a voice JSON.
     pub fn read(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
@@ -177,27 +221,10 @@ impl PiperVoice {
         PiperParts::read(path, device)?.build(dtype)
     }
 
-    /// Maps phonemes (one code point each, as the phonemizer returns them) to
-    /// ids with Piper's rules: `^`, then each phoneme's ids followed by the pad
-    /// `_`, then `$`. Phonemes missing from the map are dropped and returned.
+    /// Maps phonemes to ids with the voice's map: see
+    /// [`PiperConfig::phonemes_to_ids`].
     pub fn phonemes_to_ids(&self, phonemes: &[String]) -> (Vec<i64>, Vec<String>) {
-        let map = &self.config.phoneme_id_map;
-        let get = |p: &str| map.get(p).cloned().unwrap_or_default();
-        let pad = get("_");
-        let mut ids = get("^");
-        ids.extend(&pad);
-        let mut missing = Vec::new();
-        for p in phonemes {
-            match map.get(p.as_str()) {
-                Some(v) => {
-                    ids.extend(v);
-                    ids.extend(&pad);
-                }
-                None => missing.push(p.clone()),
-            }
-        }
-        ids.extend(get("$"));
-        (ids, missing)
+        self.config.phonemes_to_ids(phonemes)
     }
 }
 
@@ -477,15 +504,7 @@ pub(crate) fn check_config_matches(
         path: path.to_path_buf(),
         reason: format!("does not match the voice's weights: {reason}"),
     };
-    if config.phoneme_type != "espeak" {
-        return Err(Error::Config {
-            path: path.to_path_buf(),
-            reason: format!(
-                "phoneme_type `{}` is not supported (only `espeak`)",
-                config.phoneme_type
-            ),
-        });
-    }
+    config.check_phoneme_type(path)?;
     if let Some(n) = config.num_symbols {
         if n != cfg.vocab_size {
             return Err(mismatch(format!(

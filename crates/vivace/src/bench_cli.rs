@@ -298,6 +298,7 @@ fn bench_model_only(
         optimizer,
         args.device.is_explicit(),
         &store.espeak_data_dir(),
+        None,
     )
     .with_context(|| format!("cannot load voice {}", voice.display()))?;
     let vits = synth.vits()?;
@@ -370,6 +371,7 @@ pub(crate) fn bench_run(args: &BenchRunArgs, started: Instant) -> Result<()> {
                 &optimizer,
                 device.is_explicit(),
                 &store.espeak_data_dir(),
+                None,
             )?;
             let name = args
                 .voice

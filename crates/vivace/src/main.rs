@@ -17,6 +17,7 @@ mod convert_voice_cli;
 mod download_cli;
 mod embed_cli;
 mod info_cli;
+mod phonemize_cli;
 mod say_cli;
 mod serve_cli;
 
@@ -58,6 +59,9 @@ enum Command {
     Convert(convert_cli::ConvertArgs),
     /// Re-voice a recording in another voice through Chatterbox's S3Gen.
     ConvertVoice(Box<convert_voice_cli::ConvertVoiceArgs>),
+    /// Phonemes and phoneme ids of a text, per sentence, as Piper's
+    /// phonemizer gives them (no synthesis).
+    Phonemize(phonemize_cli::PhonemizeArgs),
     /// List installed voices with format, language, sample rate and source.
     Voices {
         /// Print JSON instead of a table.
@@ -108,6 +112,7 @@ fn run(cli: Cli, started: Instant) -> Result<()> {
         Command::ConvertVoice(args) => convert_voice_cli::convert_voice(&args),
         Command::Download(args) => download_cli::download(&args),
         Command::Voices { json } => download_cli::voices(json),
+        Command::Phonemize(args) => phonemize_cli::phonemize(&args),
     }
 }
 

@@ -60,7 +60,10 @@ pub(crate) struct SayArgs {
     /// checkpoint's built-in voice (conds.pt) when absent.
     #[arg(long)]
     reference: Option<PathBuf>,
-    /// Chatterbox: the language to speak (the English checkpoint: `en`).
+    /// The language to speak: for a Piper voice, the espeak-ng voice to
+    /// phonemize with instead of its own (`de`, `fr`, `cmn`, ...; fetches
+    /// espeak-ng's data for every language once); for Chatterbox, the
+    /// language code (the English checkpoint: `en`).
     #[arg(long)]
     language: Option<String>,
     /// Chatterbox: emotion exaggeration (0.5 neutral).
@@ -300,12 +303,14 @@ pub(crate) fn say(args: &SayArgs) -> Result<()> {
     let optimizer = args.device.optimizer()?;
     let store = VoiceStore::from_env()?;
     let onnx = store.resolve(args.voice.as_deref())?;
+    store.ensure_phonemizer_data(&onnx, args.language.as_deref())?;
     let load_start = std::time::Instant::now();
     let (mut synth, device) = Synthesizer::load_planned(
         &onnx,
         &optimizer,
         args.device.is_explicit(),
         &store.espeak_data_dir(),
+        args.language.as_deref(),
     )
     .with_context(|| format!("cannot load voice {}", onnx.display()))?;
     synth.set_parallel_sentences(
@@ -336,6 +341,10 @@ pub(crate) fn say(args: &SayArgs) -> Result<()> {
         }
     }
     chatterbox_overrides(args, &mut request)?;
+    if synth.vits().is_ok() {
+        // A Piper voice took --language at load (its phonemizer's voice).
+        request.overrides.remove("language");
+    }
     let params = synth.params(&request)?;
 
     let mut sink: Box<dyn AudioSink> = match &plan.output {

@@ -183,6 +183,7 @@ pub fn serve(args: &ServeArgs) -> Result<()> {
             &optimizer,
             args.device.is_explicit(),
             &store.espeak_data_dir(),
+            None,
         )
         .with_context(|| format!("cannot load voice {}", path.display()))?;
         let served_name = match name {

@@ -182,10 +182,24 @@ impl Synthesizer {
         dtype: DType,
         espeak_data: &Path,
     ) -> Result<Self, SynthError> {
+        Self::load_in_language(path, device, dtype, espeak_data, None)
+    }
+
+    /// As [`Synthesizer::load`], with a Piper voice phonemizing in the
+    /// espeak-ng voice `espeak_voice` (a language such as `de`) instead of
+    /// its own.
+    pub fn load_in_language(
+        path: &Path,
+        device: &Device,
+        dtype: DType,
+        espeak_data: &Path,
+        espeak_voice: Option<&str>,
+    ) -> Result<Self, SynthError> {
         let ctx = LoadContext {
             device,
             dtype,
             espeak_data,
+            espeak_voice,
         };
         Ok(Self::new(family::load(path, &ctx)?))
     }
@@ -204,15 +218,17 @@ impl Synthesizer {
     /// Loads the voice for `optimizer`'s device and plan. When the device was
     /// chosen automatically and the voice fails to load or run there, it falls
     /// back to the CPU with one warning; a device the user named must work.
+    /// `espeak_voice` as in [`Synthesizer::load_in_language`].
     pub fn load_planned(
         path: &Path,
         optimizer: &Optimizer,
         explicit_device: bool,
         espeak_data: &Path,
+        espeak_voice: Option<&str>,
     ) -> Result<(Self, DeviceKind), SynthError> {
         optimizer.load_with_fallback(
             explicit_device,
-            |device, dtype| Self::load(path, device, dtype, espeak_data),
+            |device, dtype| Self::load_in_language(path, device, dtype, espeak_data, espeak_voice),
             Self::smoke_test,
         )
     }

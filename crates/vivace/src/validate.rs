@@ -122,7 +122,7 @@ impl Subject {
     ) -> Result<Self, String> {
         let (is_default_voice, stored_dtype) = identify(path).map_err(|e| e.to_string())?;
         let (synth, kind) =
-            Synthesizer::load_planned(path, optimizer, explicit_device, espeak_data)
+            Synthesizer::load_planned(path, optimizer, explicit_device, espeak_data, None)
                 .map_err(|e| format!("cannot load {}: {e}", path.display()))?;
         let cpu_twin = match kind {
             DeviceKind::Cpu => None,

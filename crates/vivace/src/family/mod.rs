@@ -313,6 +313,9 @@ pub struct LoadContext<'a> {
     pub dtype: DType,
     /// espeak-ng's data directory (written on first use).
     pub espeak_data: &'a Path,
+    /// The espeak-ng voice a Piper voice phonemizes with instead of its
+    /// own `espeak.voice` (`vivace say --language`); other families ignore it.
+    pub espeak_voice: Option<&'a str>,
 }
 
 /// A kind of model: recognises its checkpoints and loads them.

@@ -115,7 +115,8 @@ impl VitsVoice {
             }
         } else {
             let voice = PiperVoice::load(path, ctx.device, ctx.dtype)?;
-            let phonemizer = Phonemizer::new(&voice.config.espeak.voice, ctx.espeak_data)?
+            let espeak_voice = ctx.espeak_voice.unwrap_or(&voice.config.espeak.voice);
+            let phonemizer = Phonemizer::new(espeak_voice, ctx.espeak_data)?
                 .with_vowel_clusters(voice.config.vowel_clusters.clone());
             Checkpoint::Piper { voice, phonemizer }
         };
@@ -125,7 +126,10 @@ impl VitsVoice {
                 sample_rate: voice.config.audio.sample_rate,
                 speakers: voice.config.num_speakers.max(1),
                 speaker_names: voice.config.speaker_id_map.keys().cloned().collect(),
-                languages: vec![voice.config.espeak.voice.clone()],
+                languages: vec![ctx
+                    .espeak_voice
+                    .unwrap_or(&voice.config.espeak.voice)
+                    .to_string()],
                 clones: false,
                 streams: false,
             },
