@@ -421,6 +421,34 @@ unsafe fn ipa_as_piper() -> String {
     }
 }
 
+/// The most phonemes Vivace speaks as one sentence, about a minute of
+/// speech: a longer one (text without sentence punctuation) is cut by
+/// [`split_long_sentence`], so that it cannot exhaust memory or stall a
+/// stream. Piper speaks such text as one sentence; nothing shorter changes.
+pub const MAX_SENTENCE_PHONEMES: usize = 1000;
+
+/// Cuts a sentence of more than [`MAX_SENTENCE_PHONEMES`] phonemes into
+/// pieces no longer than that: after its last clause mark (`,` `:` `;` and
+/// the space Piper adds after them) before the limit, else at its last word
+/// space, else at the limit. Shorter sentences come back whole.
+pub fn split_long_sentence(mut phonemes: Vec<String>) -> Vec<Vec<String>> {
+    let mut pieces = Vec::new();
+    while phonemes.len() > MAX_SENTENCE_PHONEMES {
+        let head = &phonemes[..MAX_SENTENCE_PHONEMES];
+        let after_clause = head
+            .windows(2)
+            .rposition(|w| matches!(w[0].as_str(), "," | ":" | ";") && w[1] == " ")
+            .map(|i| i + 2);
+        let at_space = head.iter().rposition(|p| p == " ").filter(|&i| i > 0);
+        let cut = after_clause.or(at_space).unwrap_or(MAX_SENTENCE_PHONEMES);
+        let rest = phonemes.split_off(cut);
+        pieces.push(phonemes);
+        phonemes = rest;
+    }
+    pieces.push(phonemes);
+    pieces
+}
+
 /// Splits out `[[ raw phonemes ]]` blocks like Python's
 /// `re.split(r"(\[\[.*?\]\])", text)`: text and blocks alternate, the first
 /// and last parts are text (possibly empty), a block never spans a newline.
@@ -519,6 +547,38 @@ mod tests {
         assert_eq!(
             strip_language_flags("(en)həlˈoʊ (fr)wˈɜːld()"),
             "həlˈoʊ wˈɜːld()"
+        );
+    }
+
+    #[test]
+    fn long_sentences_are_cut_after_clauses_then_at_spaces() {
+        let word = |w: &str| w.chars().map(String::from).collect::<Vec<_>>();
+        // 1,000 phonemes of words, a comma, then more words.
+        let mut sentence = Vec::new();
+        while sentence.len() < 900 {
+            sentence.extend(word("abc "));
+        }
+        sentence.extend(word(", "));
+        let clause_end = sentence.len();
+        while sentence.len() < 2500 {
+            sentence.extend(word("abc "));
+        }
+        let pieces = split_long_sentence(sentence.clone());
+        assert_eq!(
+            pieces[0].len(),
+            clause_end,
+            "cut after the comma and its space"
+        );
+        assert!(pieces.iter().all(|p| p.len() <= MAX_SENTENCE_PHONEMES));
+        assert!(pieces[1..].iter().all(|p| p[0] == " " || p[0] == "a"));
+        assert_eq!(pieces.concat(), sentence, "nothing is lost");
+        let short = word("abc.");
+        assert_eq!(split_long_sentence(short.clone()), vec![short]);
+        let unbroken = vec!["a".to_string(); 2100];
+        let pieces = split_long_sentence(unbroken);
+        assert_eq!(
+            pieces.iter().map(Vec::len).collect::<Vec<_>>(),
+            [1000, 1000, 100]
         );
     }
 

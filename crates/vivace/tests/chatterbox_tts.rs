@@ -186,9 +186,13 @@ fn the_speaker_embedding_matches_chatterboxs_voice_encoder() {
 fn the_multilingual_voice_speaks_each_language_as_the_reference() {
     // Text through punc_norm, the multilingual tokenizer and T3 with its
     // alignment analyzer: the speech tokens are the reference's (cases 0,
-    // 3, 4, 7 and 8 of the t3_mtl goldens; Hindi's ends on the analyzer's
-    // stop). Japanese fetches pykakasi's dictionaries on first use; Chinese
-    // runs without a Cangjie table, as the goldens did.
+    // 3 and 4 of the t3_mtl goldens; Hindi's ends on the analyzer's stop).
+    // The Japanese and Chinese cases (7 and 8) are two sentences, which the
+    // CLI speaks one at a time (split at `。`) where the reference speaks the
+    // text whole: their tokens are compared at the library level
+    // (`chatterbox_mtl.rs`), and here they must run and speak. Japanese
+    // fetches pykakasi's dictionaries on first use; Chinese runs without a
+    // Cangjie table, as the goldens did.
     let voice = crate::util::multilingual_chatterbox();
     let goldens = candle_core::safetensors::load(
         fixture().join("../t3_mtl/goldens.safetensors"),
@@ -197,15 +201,15 @@ fn the_multilingual_voice_speaks_each_language_as_the_reference() {
     .expect("goldens");
     for (case, language, text, max_tokens) in [
         (
-            0,
+            Some(0),
             "fr",
             "Bonjour, je m'appelle Vivace et je parle français.",
             "60",
         ),
-        (3, "ko", "안녕하세요, 만나서 반갑습니다.", "60"),
-        (4, "hi", "नमस्ते, आप कैसे हैं?", "140"),
-        (7, "ja", "日本語を話します。東京へ行きましょう。", "60"),
-        (8, "zh", "你好，世界。今天天气很好。", "60"),
+        (Some(3), "ko", "안녕하세요, 만나서 반갑습니다.", "60"),
+        (Some(4), "hi", "नमस्ते, आप कैसे हैं?", "140"),
+        (None, "ja", "日本語を話します。東京へ行きましょう。", "60"),
+        (None, "zh", "你好，世界。今天天气很好。", "60"),
     ] {
         let dir = scratch();
         // The flow's noise from the seed: the fixture's covers 40 tokens.
@@ -228,6 +232,13 @@ fn the_multilingual_voice_speaks_each_language_as_the_reference() {
             .lines()
             .map(|l| l.parse().expect("one integer per line"))
             .collect();
+        let (rate, wav) = read_wav_f32(&dir.path().join("out.wav"));
+        assert_eq!(rate, 24_000);
+        assert!(wav.iter().any(|s| s.abs() > 1e-4), "{language}: silent");
+        let Some(case) = case else {
+            assert!(!tokens.is_empty(), "{language}: no speech tokens");
+            continue;
+        };
         let mut want: Vec<i64> = goldens[&format!("case{case}.speech_tokens")]
             .to_vec1()
             .expect("tokens");
@@ -235,9 +246,6 @@ fn the_multilingual_voice_speaks_each_language_as_the_reference() {
             want.pop(); // the stop token is not spoken
         }
         assert_eq!(tokens, want, "{language} speech tokens");
-        let (rate, wav) = read_wav_f32(&dir.path().join("out.wav"));
-        assert_eq!(rate, 24_000);
-        assert!(wav.iter().any(|s| s.abs() > 1e-4), "{language}: silent");
     }
     // A language outside the 23 is refused with the list.
     let dir = scratch();

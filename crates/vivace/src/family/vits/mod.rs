@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::path::Path;
 use std::sync::Arc;
 
-use vivace_frontend::phonemize::Phonemizer;
+use vivace_frontend::phonemize::{split_long_sentence, Phonemizer};
 use vivace_frontend::sentences::split_sentences;
 use vivace_frontend::vits_tokenizer::VitsTokenizer;
 use vivace_models::mms::MmsVoice;
@@ -116,6 +116,11 @@ impl VitsVoice {
         } else {
             let voice = PiperVoice::load(path, ctx.device, ctx.dtype)?;
             let espeak_voice = ctx.espeak_voice.unwrap_or(&voice.config.espeak.voice);
+            if espeak_voice == "ar" {
+                tracing::warn!(
+                    "Piper diacritizes Arabic with its tashkeel model before espeak-ng; Vivace does not yet, so Arabic is phonemized as written (add the diacritics to the text for Piper's reading)"
+                );
+            }
             let phonemizer = Phonemizer::new(espeak_voice, ctx.espeak_data)?
                 .with_vowel_clusters(voice.config.vowel_clusters.clone());
             Checkpoint::Piper { voice, phonemizer }
@@ -229,7 +234,8 @@ impl Model for VitsVoice {
         let mut out = Vec::new();
         match &self.checkpoint {
             Checkpoint::Piper { voice, phonemizer } => {
-                for phonemes in phonemizer.phonemize(text)? {
+                let sentences = phonemizer.phonemize(text)?;
+                for phonemes in sentences.into_iter().flat_map(split_long_sentence) {
                     if phonemes.is_empty() {
                         continue; // as Piper: a sentence with nothing to say is skipped
                     }
