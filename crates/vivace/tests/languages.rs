@@ -162,3 +162,153 @@ fn the_default_voice_speaks_another_languages_phonemes() {
         "German and English readings are the same length"
     );
 }
+
+fn uroman_goldens() -> serde_json::Value {
+    let path = fixtures().join("uroman/uroman.json");
+    let text = std::fs::read_to_string(&path).expect("read the uroman goldens");
+    serde_json::from_str(&text).expect("parse the uroman goldens")
+}
+
+/// uroman in Rust against the `uroman` package (1.3.1.1) on 138 texts in
+/// 30 scripts, numbers included (`tools/make_uroman_goldens.py`): as a
+/// library call and as the command romanizes (cut at spaces).
+#[test]
+fn uroman_matches_the_python_package_in_every_script() {
+    let uroman = vivace::romanizer::shared().expect("uroman's data");
+    let goldens = uroman_goldens();
+    let mut groups: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    let mut misses = Vec::new();
+    for case in goldens["cases"].as_array().expect("cases") {
+        let text = case["text"].as_str().expect("text");
+        let lcode = case["lcode"].as_str();
+        let whole = uroman.romanize(text, lcode);
+        let by_token = uroman.romanize_by_token(text, lcode);
+        let entry = groups
+            .entry(case["script"].as_str().expect("script"))
+            .or_default();
+        entry.1 += 1;
+        if whole == case["romanized"] && by_token == case["by_token"] {
+            entry.0 += 1;
+        } else {
+            misses.push(format!(
+                "{text} ({lcode:?})\n  uroman: {} / {}\n  vivace: {whole} / {by_token}",
+                case["romanized"], case["by_token"]
+            ));
+        }
+    }
+    let report: Vec<String> = groups
+        .iter()
+        .map(|(g, (s, a))| format!("{g} {s}/{a}"))
+        .collect();
+    eprintln!("agreement with uroman 1.3.1.1: {}", report.join(", "));
+    assert!(groups.len() >= 15, "{} groups", groups.len());
+    assert!(misses.is_empty(), "{}", misses.join("\n"));
+}
+
+/// An `is_uroman` MMS voice reads native-script text: the ids are those of
+/// transformers' `VitsTokenizer` with uroman installed
+/// (`tools/make_mms_uroman_goldens.py`), and `vivace say` speaks it.
+#[test]
+fn is_uroman_mms_voices_read_native_script_as_transformers_does() {
+    let dir = scratch();
+    let voice = dir.path().join("mms-uroman");
+    std::fs::create_dir(&voice).expect("voice folder");
+    let source = fixtures().join("mms/tiny-sdp");
+    for entry in std::fs::read_dir(&source).expect("fixture") {
+        let entry = entry.expect("entry");
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with("golden") {
+            continue;
+        }
+        std::fs::copy(entry.path(), voice.join(&name)).expect("copy");
+    }
+    let config_path = voice.join("tokenizer_config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&config_path).expect("config"))
+            .expect("json");
+    config["is_uroman"] = true.into();
+    config["language"] = "hin".into();
+    std::fs::write(&config_path, config.to_string()).expect("write config");
+
+    let goldens: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("mms/uroman_ids.json")).expect("goldens"),
+    )
+    .expect("json");
+    let tokenizer = vivace_frontend::vits_tokenizer::VitsTokenizer::from_dir(&voice)
+        .expect("tokenizer")
+        .with_uroman(vivace::romanizer::shared().expect("uroman's data"));
+    for case in goldens["cases"].as_array().expect("cases") {
+        let text = case["text"].as_str().expect("text");
+        let want: Vec<i64> = case["ids"]
+            .as_array()
+            .expect("ids")
+            .iter()
+            .map(|v| v.as_i64().expect("an id"))
+            .collect();
+        assert_eq!(tokenizer.encode(text).expect("encode"), want, "{text}");
+    }
+
+    let wav = dir.path().join("out.wav");
+    let out = vivace()
+        .args(["say", "--seed", "1", "--voice"])
+        .arg(&voice)
+        .arg("-f")
+        .arg(&wav)
+        .arg("Привет, мир! नमस्ते।")
+        .output()
+        .expect("run vivace say");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let samples: Vec<i16> = hound::WavReader::open(&wav)
+        .expect("a WAV")
+        .into_samples()
+        .map(|s| s.expect("sample"))
+        .collect();
+    assert!(samples.iter().any(|s| s.unsigned_abs() > 100), "silent");
+}
+
+/// `vivace romanize` prints one line per text, and reads `::lcode` lines
+/// from stdin, as the `uroman` command does.
+#[test]
+fn romanize_cli_prints_uromans_lines() {
+    vivace::romanizer::shared().expect("uroman's data");
+    let goldens = uroman_goldens();
+    let cases: Vec<&serde_json::Value> = goldens["cases"]
+        .as_array()
+        .expect("cases")
+        .iter()
+        .filter(|c| c["lcode"].is_null())
+        .take(20)
+        .collect();
+    let out = vivace()
+        .arg("romanize")
+        .args(cases.iter().map(|c| c["text"].as_str().expect("text")))
+        .output()
+        .expect("run vivace romanize");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let printed = String::from_utf8(out.stdout).expect("UTF-8");
+    let want: Vec<&str> = cases
+        .iter()
+        .map(|c| c["by_token"].as_str().expect("by_token"))
+        .collect();
+    assert_eq!(printed.lines().collect::<Vec<_>>(), want);
+
+    use std::io::Write;
+    let mut child = vivace()
+        .arg("romanize")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run vivace romanize");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all("::lcode ukr Київ — столиця\nこんにちは\n".as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8(out.stdout).expect("UTF-8"),
+        "::lcode ukr Kyiv — stolytsya\nkonnichiha\n"
+    );
+}

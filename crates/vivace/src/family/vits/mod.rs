@@ -109,8 +109,12 @@ impl VitsVoice {
     /// Loads the Piper voice or VITS checkpoint at `path`.
     pub fn load(path: &Path, ctx: &LoadContext<'_>) -> Result<Self, SynthError> {
         let checkpoint = if MmsVoice::is_checkpoint(path) {
+            let mut tokenizer = VitsTokenizer::from_dir(path)?;
+            if tokenizer.is_uroman() {
+                tokenizer = tokenizer.with_uroman(crate::romanizer::shared()?);
+            }
             Checkpoint::Mms {
-                tokenizer: VitsTokenizer::from_dir(path)?,
+                tokenizer,
                 voice: MmsVoice::load(path, ctx.device, ctx.dtype)?,
             }
         } else {
