@@ -28,7 +28,7 @@
 
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use unicode_normalization::UnicodeNormalization;
 use vivace_espeak_sys as sys;
@@ -99,11 +99,27 @@ struct Clause {
     end_of_sentence: bool,
 }
 
+/// A rewrite of each text part before espeak-ng reads it: Piper diacritizes
+/// Arabic this way (its tashkeel model, which lives outside this crate).
+#[derive(Clone)]
+pub struct TextFilter(pub Arc<FilterFn>);
+
+/// The function a [`TextFilter`] holds: a text part in, the rewritten part
+/// or an error message out.
+pub type FilterFn = dyn Fn(&str) -> std::result::Result<String, String> + Send + Sync;
+
+impl std::fmt::Debug for TextFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TextFilter")
+    }
+}
+
 /// A Piper-compatible phonemizer for one espeak-ng voice (`en-us`, …).
 #[derive(Debug, Clone)]
 pub struct Phonemizer {
     voice: String,
     vowel_clusters: Vec<Vec<String>>,
+    filter: Option<TextFilter>,
 }
 
 impl Phonemizer {
@@ -129,6 +145,7 @@ impl Phonemizer {
         Ok(Self {
             voice: voice.to_string(),
             vowel_clusters: Vec::new(),
+            filter: None,
         })
     }
 
@@ -136,6 +153,13 @@ impl Phonemizer {
     /// `vowel_clusters` voice setting).
     pub fn with_vowel_clusters(mut self, clusters: Vec<Vec<String>>) -> Self {
         self.vowel_clusters = clusters;
+        self
+    }
+
+    /// Rewrites each text part (outside `[[ ]]`) with `filter` before
+    /// espeak-ng reads it, as Piper does with Arabic's diacritizer.
+    pub fn with_text_filter(mut self, filter: TextFilter) -> Self {
+        self.filter = Some(filter);
         self
     }
 
@@ -161,7 +185,12 @@ impl Phonemizer {
                 }
                 continue;
             }
-            let mut part_sentences = self.phonemize_part(part)?;
+            let mut part_sentences = match &self.filter {
+                Some(filter) => {
+                    self.phonemize_part(&(filter.0)(part).map_err(Error::Phonemizer)?)?
+                }
+                None => self.phonemize_part(part)?,
+            };
             if prev_raw && !part_sentences.is_empty() {
                 let first = part_sentences.remove(0);
                 if let Some(last) = sentences.last_mut() {

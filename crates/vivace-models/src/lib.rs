@@ -21,6 +21,7 @@ pub mod nn;
 pub mod npy;
 pub mod onnx;
 pub mod piper;
+pub mod tashkeel;
 pub mod torch_legacy;
 pub mod vits;
 pub mod voice_encoder;

@@ -252,6 +252,7 @@ fn module_path(node_name: &str) -> Option<String> {
 ///   a `Gather` an embedding `weight` (exports sometimes name that one after a
 ///   graph input, as Piper's `sid`), input 0 of an `Exp` node `M/Exp` is
 ///   `M.Exp_input`;
+/// - any other initializer with a plain name keeps it (`hint_scale`);
 /// - a float tensor folded at export time (`/dp/flows.0/Exp_output_0`) is named
 ///   after the module and operator that produced it (`dp.flows.0.Exp`).
 fn parameter_name(
@@ -268,6 +269,10 @@ fn parameter_name(
             ("Conv" | "ConvTranspose" | "Gemm" | "MatMul", 1) => Some("weight"),
             ("Conv" | "ConvTranspose" | "Gemm", 2) => Some("bias"),
             ("Gather", 0) => Some("weight"),
+            // Recurrent layers: ONNX's input, recurrence and bias tensors.
+            ("GRU" | "LSTM" | "RNN", 1) => Some("W"),
+            ("GRU" | "LSTM" | "RNN", 2) => Some("R"),
+            ("GRU" | "LSTM" | "RNN", 3) => Some("B"),
             // An un-simplified export keeps `exp(x)` of a parameter as a node
             // reading an anonymous tensor: name it after that node.
             ("Exp", 0) => Some("Exp_input"),
@@ -276,6 +281,10 @@ fn parameter_name(
         if let (Some(suffix), Some(module)) = (suffix, module_path(&node.name)) {
             return Some(format!("{module}.{suffix}"));
         }
+    }
+    if !anonymous {
+        // A plainly named initializer no rule renames (`hint_scale`).
+        return Some(value.to_string());
     }
     let folded = value.strip_suffix("_output_0")?;
     let (module, op) = folded.strip_prefix('/')?.rsplit_once('/')?;

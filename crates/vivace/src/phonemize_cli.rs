@@ -5,9 +5,12 @@
 use std::io::Read;
 
 use anyhow::{bail, Context, Result};
+use std::sync::Arc;
 use vivace::voice_store::VoiceStore;
-use vivace_frontend::phonemize::Phonemizer;
+
+use vivace_frontend::phonemize::{Phonemizer, TextFilter, ALL_LANGUAGES_DIR};
 use vivace_models::piper::{PiperConfig, PiperVoice};
+use vivace_models::tashkeel::Diacritizer;
 
 /// Flags of `vivace phonemize`.
 #[derive(Debug, clap::Args)]
@@ -22,7 +25,8 @@ pub(crate) struct PhonemizeArgs {
     #[arg(long)]
     language: Option<String>,
     /// Print JSON: {"sentences": [{"phonemes": [...], "ids": [...]}]}, each
-    /// phoneme one code point after NFD, as Piper's phonemizer returns it.
+    /// phoneme one code point after NFD, as Piper's phonemizer returns it
+    /// (Arabic diacritized first, as Piper's voices do).
     #[arg(long)]
     json: bool,
     /// The text (its arguments joined by spaces); read from stdin when absent.
@@ -52,8 +56,19 @@ pub(crate) fn phonemize(args: &PhonemizeArgs) -> Result<()> {
     config.check_phoneme_type(&config_path)?;
     store.ensure_phonemizer_data(&onnx, args.language.as_deref())?;
     let espeak_voice = args.language.as_deref().unwrap_or(&config.espeak.voice);
-    let phonemizer = Phonemizer::new(espeak_voice, &store.espeak_data_dir())?
+    let mut phonemizer = Phonemizer::new(espeak_voice, &store.espeak_data_dir())?
         .with_vowel_clusters(config.vowel_clusters.clone());
+    if espeak_voice == "ar" {
+        // As an Arabic voice speaks: Piper's diacritizer first.
+        let dir = store
+            .espeak_data_dir()
+            .join(ALL_LANGUAGES_DIR)
+            .join("tashkeel");
+        let diacritizer = Arc::new(Diacritizer::load(&dir)?);
+        phonemizer = phonemizer.with_text_filter(TextFilter(Arc::new(move |part: &str| {
+            diacritizer.diacritize(part).map_err(|e| e.to_string())
+        })));
+    }
 
     let mut sentences = Vec::new();
     for phonemes in phonemizer.phonemize(&text)? {

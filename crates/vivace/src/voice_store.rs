@@ -416,13 +416,16 @@ impl VoiceStore {
         Ok(dest)
     }
 
-    /// Installs espeak-ng's data for every language ([`ESPEAK_NG_DATA`])
-    /// under [`VoiceStore::espeak_data_dir`] unless it is there; returns its
+    /// Installs espeak-ng's data for every language ([`ESPEAK_NG_DATA`]),
+    /// and Piper's Arabic diacritizer beside it (`tashkeel/`), under
+    /// [`VoiceStore::espeak_data_dir`] unless they are there; returns their
     /// folder.
     pub fn ensure_espeak_languages(&self) -> Result<PathBuf> {
         let root = self.espeak_data_dir();
         let target = root.join(ESPEAK_NG_DATA.name);
-        if vivace_frontend::phonemize::has_all_languages(&root) {
+        if vivace_frontend::phonemize::has_all_languages(&root)
+            && target.join("tashkeel/model.onnx").is_file()
+        {
             return Ok(target);
         }
         eprintln!(
@@ -448,7 +451,14 @@ impl VoiceStore {
                     &staged.join("espeak-ng-data"),
                     ESPEAK_NG_DATA.skip,
                 )?;
-                eprintln!("vivace: installed {count} espeak-ng data files");
+                // Piper's Arabic diacritizer (libtashkeel's model and maps).
+                let tashkeel = staged.join("tashkeel");
+                extract_folder(wheel, "piper/tashkeel", &tashkeel, &["__pycache__"])?;
+                let script = tashkeel.join("__init__.py");
+                fs::remove_file(&script).map_err(io_err(&script))?;
+                eprintln!(
+                    "vivace: installed {count} espeak-ng data files and Piper's Arabic diacritizer"
+                );
                 Ok(())
             },
         )?;

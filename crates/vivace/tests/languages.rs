@@ -312,3 +312,70 @@ fn romanize_cli_prints_uromans_lines() {
         "::lcode ukr Kyiv — stolytsya\nkonnichiha\n"
     );
 }
+
+/// Piper's Arabic diacritizer (libtashkeel's model) against piper-tts 1.8
+/// with onnxruntime (`tools/make_tashkeel_goldens.py`): each character's
+/// class probabilities within 1e-4, the same predictions, the same text.
+#[test]
+fn arabic_diacritization_matches_piper() {
+    let dir = all_languages().join("piper-tts-1.8.0/tashkeel");
+    let model =
+        vivace_models::tashkeel::TashkeelModel::load(&dir.join("model.onnx")).expect("model");
+    let diacritizer = vivace_models::tashkeel::Diacritizer::load(&dir).expect("diacritizer");
+    let goldens: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("tashkeel/goldens.json")).expect("goldens"),
+    )
+    .expect("json");
+    let ids = |v: &serde_json::Value| -> Vec<usize> {
+        v.as_array()
+            .expect("ids")
+            .iter()
+            .map(|x| x.as_u64().expect("an id") as usize)
+            .collect()
+    };
+    let mut worst = 0f32;
+    for case in goldens["cases"].as_array().expect("cases") {
+        let text = case["text"].as_str().expect("text");
+        let probs = model
+            .probabilities(&ids(&case["input_ids"]), &ids(&case["hint_ids"]))
+            .expect("run");
+        let want: Vec<f32> = case["probabilities"]
+            .as_array()
+            .expect("probabilities")
+            .iter()
+            .map(|v| v.as_f64().expect("a number") as f32)
+            .collect();
+        assert_eq!(probs.len(), want.len(), "{text}");
+        for (a, b) in probs.iter().zip(&want) {
+            worst = worst.max((a - b).abs());
+        }
+        assert_eq!(
+            diacritizer.diacritize(text).expect("diacritize"),
+            case["diacritized"],
+            "{text}"
+        );
+    }
+    eprintln!("tashkeel: worst probability difference {worst:.2e}");
+    assert!(worst < 1e-4, "worst probability difference {worst}");
+}
+
+/// An Arabic voice's phonemes: Piper diacritizes, then espeak-ng reads
+/// (`PiperVoice.phonemize`), through `vivace phonemize --language ar`.
+#[test]
+fn arabic_is_diacritized_before_espeak_as_piper_does() {
+    all_languages();
+    let goldens: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("tashkeel/goldens.json")).expect("goldens"),
+    )
+    .expect("json");
+    for case in goldens["cases"].as_array().expect("cases").iter().take(4) {
+        let out = vivace()
+            .args(["phonemize", "--json", "--language", "ar"])
+            .arg(case["text"].as_str().expect("text"))
+            .output()
+            .expect("run vivace phonemize");
+        assert!(out.status.success(), "{}", stderr(&out));
+        let printed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        assert_eq!(printed["sentences"], case["sentences"], "{}", case["text"]);
+    }
+}

@@ -5,11 +5,12 @@ use std::borrow::Cow;
 use std::path::Path;
 use std::sync::Arc;
 
-use vivace_frontend::phonemize::{split_long_sentence, Phonemizer};
+use vivace_frontend::phonemize::{split_long_sentence, Phonemizer, TextFilter, ALL_LANGUAGES_DIR};
 use vivace_frontend::sentences::split_sentences;
 use vivace_frontend::vits_tokenizer::VitsTokenizer;
 use vivace_models::mms::MmsVoice;
 use vivace_models::piper::PiperVoice;
+use vivace_models::tashkeel::Diacritizer;
 use vivace_models::vits::{SynthesisParams, Vits};
 use vivace_perf::batch::classify_failure;
 
@@ -120,13 +121,17 @@ impl VitsVoice {
         } else {
             let voice = PiperVoice::load(path, ctx.device, ctx.dtype)?;
             let espeak_voice = ctx.espeak_voice.unwrap_or(&voice.config.espeak.voice);
-            if espeak_voice == "ar" {
-                tracing::warn!(
-                    "Piper diacritizes Arabic with its tashkeel model before espeak-ng; Vivace does not yet, so Arabic is phonemized as written (add the diacritics to the text for Piper's reading)"
-                );
-            }
-            let phonemizer = Phonemizer::new(espeak_voice, ctx.espeak_data)?
+            let mut phonemizer = Phonemizer::new(espeak_voice, ctx.espeak_data)?
                 .with_vowel_clusters(voice.config.vowel_clusters.clone());
+            if espeak_voice == "ar" {
+                // Piper diacritizes Arabic first (`use_tashkeel`, its default).
+                let dir = ctx.espeak_data.join(ALL_LANGUAGES_DIR).join("tashkeel");
+                let diacritizer = Arc::new(Diacritizer::load(&dir)?);
+                phonemizer =
+                    phonemizer.with_text_filter(TextFilter(Arc::new(move |part: &str| {
+                        diacritizer.diacritize(part).map_err(|e| e.to_string())
+                    })));
+            }
             Checkpoint::Piper { voice, phonemizer }
         };
         let capabilities = match &checkpoint {
