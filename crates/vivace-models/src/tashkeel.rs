@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device};
 
 use crate::error::{Error, Result};
+use crate::nn::cpu_ops::with_wide_vectors;
 use crate::onnx::OnnxWeights;
 
 /// Model width.
@@ -50,12 +51,7 @@ impl Dense {
         for r in 0..rows {
             let o = &mut out[r * self.outputs..(r + 1) * self.outputs];
             o.copy_from_slice(&self.b);
-            for (i, &xi) in x[r * self.inputs..(r + 1) * self.inputs].iter().enumerate() {
-                let w = &self.w[i * self.outputs..(i + 1) * self.outputs];
-                for (oj, wj) in o.iter_mut().zip(w) {
-                    *oj += xi * wj;
-                }
-            }
+            accumulate(o, &x[r * self.inputs..(r + 1) * self.inputs], &self.w);
         }
         out
     }
@@ -98,12 +94,31 @@ struct BiGru {
     hidden: usize,
 }
 
-/// `out += Σ_k x[k] · m[k][..]` for a row-major `m` of `x.len()` rows.
+/// `out += Σ_k x[k] · m[k][..]` for a row-major `m` of `x.len()` rows,
+/// compiled for the widest vectors the CPU has (each output element still
+/// sums in the same order: the result does not depend on the path).
 fn accumulate(out: &mut [f32], x: &[f32], m: &[f32]) {
-    for (xk, row) in x.iter().zip(m.chunks_exact(out.len())) {
-        for (o, w) in out.iter_mut().zip(row) {
-            *o += xk * w;
+    with_wide_vectors(|| {
+        for (xk, row) in x.iter().zip(m.chunks_exact(out.len())) {
+            for (o, w) in out.iter_mut().zip(row) {
+                *o += xk * w;
+            }
         }
+    });
+}
+
+/// One GRU step's gates from the input and recurrent projections
+/// (`[z | r | h]` each): updates `state` and adds it to `out`. Inlined into
+/// its caller's vector width.
+#[inline(always)]
+fn gates(gx: &[f32], gh: &[f32], state: &mut [f32], out: &mut [f32]) {
+    let h = state.len();
+    for j in 0..h {
+        let z = sigmoid(gx[j] + gh[j]);
+        let r = sigmoid(gx[h + j] + gh[h + j]);
+        let n = tanh(gx[2 * h + j] + r * gh[2 * h + j]);
+        state[j] = (1.0 - z) * n + z * state[j];
+        out[j] += state[j];
     }
 }
 
@@ -162,23 +177,17 @@ impl BiGru {
                 gh.copy_from_slice(&b[g..]);
                 accumulate(&mut gh, &state, r_t);
                 let o = &mut out[t * h..(t + 1) * h];
-                for j in 0..h {
-                    let z = sigmoid(gxt[j] + gh[j]);
-                    let rr = sigmoid(gxt[h + j] + gh[h + j]);
-                    let n = (gxt[2 * h + j] + rr * gh[2 * h + j]).tanh();
-                    state[j] = (1.0 - z) * n + z * state[j];
-                    o[j] += state[j];
-                }
+                with_wide_vectors(|| gates(gxt, &gh, &mut state, o));
             }
         }
-        out.iter_mut().for_each(|v| *v = v.tanh());
+        out.iter_mut().for_each(|v| *v = tanh(*v));
         out
     }
 }
 
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
-}
+/// The shared branch-free kernels (a few ulp from libm, and loops over them
+/// vectorize): libm's calls were most of this model's time.
+use crate::nn::cpu_ops::{exp, sigmoid, tanh};
 
 fn silu(x: f32) -> f32 {
     x * sigmoid(x)
@@ -243,7 +252,7 @@ impl Block {
                 }
                 let mut sum = 0f32;
                 scores.iter_mut().for_each(|s| {
-                    *s = (*s - max).exp();
+                    *s = exp(*s - max);
                     sum += *s;
                 });
                 let out = &mut ctx[i * D + c0..i * D + c0 + dh];
@@ -277,7 +286,7 @@ impl Block {
         }
         self.ffm2.residual(x);
         *x = self.post_norm.apply(x);
-        x.iter_mut().for_each(|v| *v = v.tanh());
+        x.iter_mut().for_each(|v| *v = tanh(*v));
     }
 }
 
@@ -392,11 +401,17 @@ impl TashkeelModel {
             .unwrap_or(0);
         let mut convs = Vec::new();
         for (i, k) in [1usize, 3, 5, 7].into_iter().enumerate() {
-            convs.push((
-                r.get(&format!("conv.{i}.conv.weight"), &[D, D, k])?,
-                r.get(&format!("conv.{i}.conv.bias"), &[D])?,
-                k,
-            ));
+            // `[out][in][k]` → per tap `[in][out]`, for row multiply-adds.
+            let w = r.get(&format!("conv.{i}.conv.weight"), &[D, D, k])?;
+            let mut taps = vec![0f32; k * D * D];
+            for o in 0..D {
+                for c in 0..D {
+                    for tap in 0..k {
+                        taps[tap * D * D + c * D + o] = w[(o * D + c) * k + tap];
+                    }
+                }
+            }
+            convs.push((taps, r.get(&format!("conv.{i}.conv.bias"), &[D])?, k));
         }
         let mut blocks = Vec::new();
         for l in 0..3 {
@@ -494,21 +509,13 @@ impl TashkeelModel {
             for ti in 0..t {
                 let out = &mut y[ti * D..(ti + 1) * D];
                 out.copy_from_slice(b);
-                for (o, row) in out.iter_mut().zip(w.chunks_exact(D * k)) {
-                    for tap in 0..*k {
-                        let src = ti + tap;
-                        if src < pad || src - pad >= t {
-                            continue;
-                        }
-                        let xs = &x[(src - pad) * D..(src - pad + 1) * D];
-                        *o += row
-                            .iter()
-                            .skip(tap)
-                            .step_by(*k)
-                            .zip(xs)
-                            .map(|(a, c)| a * c)
-                            .sum::<f32>();
+                for tap in 0..*k {
+                    let src = ti + tap;
+                    if src < pad || src - pad >= t {
+                        continue;
                     }
+                    let xs = &x[(src - pad) * D..(src - pad + 1) * D];
+                    accumulate(out, xs, &w[tap * D * D..(tap + 1) * D * D]);
                 }
             }
             x = y;
@@ -531,7 +538,7 @@ impl TashkeelModel {
         let mut probs = Vec::with_capacity(logits.len());
         for row in logits.chunks_exact(CLASSES) {
             let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let exps: Vec<f32> = row.iter().map(|v| (v - max).exp()).collect();
+            let exps: Vec<f32> = row.iter().map(|v| exp(v - max)).collect();
             let sum: f32 = exps.iter().sum();
             probs.extend(exps.iter().map(|e| e / sum));
         }
