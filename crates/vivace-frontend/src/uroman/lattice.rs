@@ -1012,24 +1012,7 @@ impl<'a> Lattice<'a> {
                 }
             }
             if subs.len() >= 2 {
-                let value: i128 = subs
-                    .iter()
-                    .filter_map(|&e| self.num(e).and_then(|n| n.value).and_then(Value::int))
-                    .sum();
-                let last = *subs.last().unwrap_or(&id);
-                let num = Num {
-                    value: Some(Value::Int(value)),
-                    num_base: self.num(last).and_then(|n| n.num_base),
-                    kind: Some("G2".into()),
-                    orig_txt: subs
-                        .iter()
-                        .filter_map(|&e| self.num(e).map(|n| n.orig_txt.clone()))
-                        .collect(),
-                    script: self.num(last).and_then(|n| n.script.clone()),
-                    ..Num::default()
-                };
-                let new = self.add_number(self.arena[id].start, self.arena[last].end, num);
-                nums = self.replace_in(&nums, new, &subs);
+                nums = self.add_sum(&nums, &subs, "G2");
             }
         }
         // G3: a block times a large power (234*1000).
@@ -1129,24 +1112,7 @@ impl<'a> Lattice<'a> {
                 subs.push(right);
             }
             if subs.len() >= 2 {
-                let value: i128 = subs
-                    .iter()
-                    .filter_map(|&e| self.num(e).and_then(|n| n.value).and_then(Value::int))
-                    .sum();
-                let last = *subs.last().unwrap_or(&id);
-                let num = Num {
-                    value: Some(Value::Int(value)),
-                    num_base: self.num(last).and_then(|n| n.num_base),
-                    kind: Some("G4".into()),
-                    orig_txt: subs
-                        .iter()
-                        .filter_map(|&e| self.num(e).map(|n| n.orig_txt.clone()))
-                        .collect(),
-                    script: self.num(last).and_then(|n| n.script.clone()),
-                    ..Num::default()
-                };
-                let new = self.add_number(self.arena[id].start, self.arena[last].end, num);
-                nums = self.replace_in(&nums, new, &subs);
+                nums = self.add_sum(&nums, &subs, "G4");
             }
         }
         // G5: fractions (分之) and percentages (百分之).
@@ -1270,6 +1236,29 @@ impl<'a> Lattice<'a> {
                 }
             }
         }
+    }
+
+    /// A run of number edges summed into one (uroman's `G2` and `G4`),
+    /// with the last one's base and script; returns the updated list.
+    fn add_sum(&mut self, nums: &[EdgeId], subs: &[EdgeId], kind: &str) -> Vec<EdgeId> {
+        let value: i128 = subs
+            .iter()
+            .filter_map(|&e| self.num(e).and_then(|n| n.value).and_then(Value::int))
+            .sum();
+        let (first, last) = (subs[0], subs[subs.len() - 1]);
+        let num = Num {
+            value: Some(Value::Int(value)),
+            num_base: self.num(last).and_then(|n| n.num_base),
+            kind: Some(kind.into()),
+            orig_txt: subs
+                .iter()
+                .filter_map(|&e| self.num(e).map(|n| n.orig_txt.clone()))
+                .collect(),
+            script: self.num(last).and_then(|n| n.script.clone()),
+            ..Num::default()
+        };
+        let new = self.add_number(self.arena[first].start, self.arena[last].end, num);
+        self.replace_in(nums, new, subs)
     }
 
     /// uroman's `is_gap_null_edge`: 零 and 〇 inside a number.
