@@ -21,6 +21,7 @@ pub mod audio;
 pub mod cangjie;
 pub mod chatterbox_text;
 pub mod error;
+pub mod hebrew;
 pub mod kakasi;
 pub mod kaldi_fbank;
 pub mod loudness;

@@ -17,6 +17,7 @@ pub mod chatterbox;
 pub mod compact;
 pub mod error;
 pub mod mms;
+pub mod nakdimon;
 pub mod nn;
 pub mod npy;
 pub mod onnx;

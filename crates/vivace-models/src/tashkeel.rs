@@ -97,7 +97,7 @@ struct BiGru {
 /// `out += Σ_k x[k] · m[k][..]` for a row-major `m` of `x.len()` rows,
 /// compiled for the widest vectors the CPU has (each output element still
 /// sums in the same order: the result does not depend on the path).
-fn accumulate(out: &mut [f32], x: &[f32], m: &[f32]) {
+pub(crate) fn accumulate(out: &mut [f32], x: &[f32], m: &[f32]) {
     with_wide_vectors(|| {
         for (xk, row) in x.iter().zip(m.chunks_exact(out.len())) {
             for (o, w) in out.iter_mut().zip(row) {
@@ -123,7 +123,7 @@ fn gates(gx: &[f32], gh: &[f32], state: &mut [f32], out: &mut [f32]) {
 }
 
 /// The transpose of a row-major `[rows][cols]` matrix.
-fn transpose(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+pub(crate) fn transpose(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     let mut t = vec![0f32; m.len()];
     for r in 0..rows {
         for c in 0..cols {

@@ -5,12 +5,10 @@
 use std::io::Read;
 
 use anyhow::{bail, Context, Result};
-use std::sync::Arc;
 use vivace::voice_store::VoiceStore;
 
-use vivace_frontend::phonemize::{Phonemizer, TextFilter, ALL_LANGUAGES_DIR};
+use vivace::family::vits::PiperPhonemes;
 use vivace_models::piper::{PiperConfig, PiperVoice};
-use vivace_models::tashkeel::Diacritizer;
 
 /// Flags of `vivace phonemize`.
 #[derive(Debug, clap::Args)]
@@ -55,20 +53,8 @@ pub(crate) fn phonemize(args: &PhonemizeArgs) -> Result<()> {
     let config = PiperConfig::read(&config_path)?;
     config.check_phoneme_type(&config_path)?;
     store.ensure_phonemizer_data(&onnx, args.language.as_deref())?;
-    let espeak_voice = args.language.as_deref().unwrap_or(&config.espeak.voice);
-    let mut phonemizer = Phonemizer::new(espeak_voice, &store.espeak_data_dir())?
-        .with_vowel_clusters(config.vowel_clusters.clone());
-    if espeak_voice == "ar" {
-        // As an Arabic voice speaks: Piper's diacritizer first.
-        let dir = store
-            .espeak_data_dir()
-            .join(ALL_LANGUAGES_DIR)
-            .join("tashkeel");
-        let diacritizer = Arc::new(Diacritizer::load(&dir)?);
-        phonemizer = phonemizer.with_text_filter(TextFilter(Arc::new(move |part: &str| {
-            diacritizer.diacritize(part).map_err(|e| e.to_string())
-        })));
-    }
+    let phonemizer =
+        PiperPhonemes::load(&config, args.language.as_deref(), &store.espeak_data_dir())?;
 
     let mut sentences = Vec::new();
     for phonemes in phonemizer.phonemize(&text)? {

@@ -417,7 +417,8 @@ impl VoiceStore {
     }
 
     /// Installs espeak-ng's data for every language ([`ESPEAK_NG_DATA`]),
-    /// and Piper's Arabic diacritizer beside it (`tashkeel/`), under
+    /// and Piper's Arabic and Hebrew diacritizers beside it (`tashkeel/`,
+    /// `hebrew/nakdimon.onnx`), under
     /// [`VoiceStore::espeak_data_dir`] unless they are there; returns their
     /// folder.
     pub fn ensure_espeak_languages(&self) -> Result<PathBuf> {
@@ -425,6 +426,7 @@ impl VoiceStore {
         let target = root.join(ESPEAK_NG_DATA.name);
         if vivace_frontend::phonemize::has_all_languages(&root)
             && target.join("tashkeel/model.onnx").is_file()
+            && target.join("hebrew/nakdimon.onnx").is_file()
         {
             return Ok(target);
         }
@@ -456,8 +458,12 @@ impl VoiceStore {
                 extract_folder(wheel, "piper/tashkeel", &tashkeel, &["__pycache__"])?;
                 let script = tashkeel.join("__init__.py");
                 fs::remove_file(&script).map_err(io_err(&script))?;
+                // Piper's Hebrew diacritizer (Nakdimon, 21 MB).
+                let hebrew = staged.join("hebrew");
+                fs::create_dir_all(&hebrew).map_err(io_err(&hebrew))?;
+                extract(wheel, "piper/hebrew/nakdimon.onnx", &hebrew.join("nakdimon.onnx"))?;
                 eprintln!(
-                    "vivace: installed {count} espeak-ng data files and Piper's Arabic diacritizer"
+                    "vivace: installed {count} espeak-ng data files and Piper's Arabic and Hebrew diacritizers"
                 );
                 Ok(())
             },

@@ -379,3 +379,123 @@ fn arabic_is_diacritized_before_espeak_as_piper_does() {
         assert_eq!(printed["sentences"], case["sentences"], "{}", case["text"]);
     }
 }
+
+/// Piper's Hebrew front end (`phoneme_type: hebrew`) against piper-tts 1.8
+/// (`tools/make_hebrew_goldens.py`): Nakdimon's three heads (argmax, and
+/// the niqqud logits within 1e-3), the restored points, and the phonemes of
+/// the rules in `hebrew_ipa.py`.
+#[test]
+fn hebrew_matches_pipers_phonemizer() {
+    use vivace_frontend::hebrew;
+    let dir = all_languages().join("piper-tts-1.8.0/hebrew");
+    let model = vivace_models::nakdimon::Nakdimon::load(&dir.join("nakdimon.onnx")).expect("model");
+    let goldens: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("hebrew/goldens.json")).expect("goldens"),
+    )
+    .expect("json");
+    let usizes = |v: &serde_json::Value| -> Vec<usize> {
+        v.as_array()
+            .expect("array")
+            .iter()
+            .map(|x| x.as_u64().expect("int") as usize)
+            .collect()
+    };
+    let argmax = |logits: &[f32], classes: usize| -> Vec<usize> {
+        logits
+            .chunks_exact(classes)
+            .map(|row| {
+                row.iter()
+                    .enumerate()
+                    .fold(
+                        (0, f32::NEG_INFINITY),
+                        |b, (i, &p)| if p > b.1 { (i, p) } else { b },
+                    )
+                    .0
+            })
+            .collect()
+    };
+    let mut worst = 0f32;
+    for case in goldens["cases"].as_array().expect("cases") {
+        let text = case["text"].as_str().expect("text");
+        let ids = hebrew::nakdimon_ids(text);
+        assert_eq!(ids, usizes(&case["input_ids"]), "{text}: ids");
+        let [n, d, s] = model.logits(&ids).expect("run");
+        let want: Vec<f32> = case["niqqud_logits"]
+            .as_array()
+            .expect("logits")
+            .iter()
+            .map(|v| v.as_f64().expect("a number") as f32)
+            .collect();
+        for (a, b) in n.iter().zip(&want) {
+            worst = worst.max((a - b).abs());
+        }
+        let (n, d, s) = (argmax(&n, 16), argmax(&d, 3), argmax(&s, 4));
+        assert_eq!(n, usizes(&case["niqqud"]), "{text}: niqqud");
+        assert_eq!(d, usizes(&case["dagesh"]), "{text}: dagesh");
+        assert_eq!(s, usizes(&case["sin"]), "{text}: sin");
+        assert_eq!(
+            hebrew::restore_points(text, &n, &d, &s),
+            case["pointed"],
+            "{text}: points"
+        );
+        let pointed = if hebrew::has_niqqud(text) {
+            text.to_string()
+        } else {
+            hebrew::restore_points(text, &n, &d, &s)
+        };
+        let phonemes: Vec<String> = hebrew::to_ipa(&pointed).chars().map(String::from).collect();
+        assert_eq!(phonemes, strings(&case["phonemes"]), "{text}: phonemes");
+    }
+    eprintln!("nakdimon: worst niqqud logit difference {worst:.2e}");
+    assert!(worst < 1e-3, "{worst}");
+}
+
+/// A `phoneme_type: hebrew` Piper voice (the default voice's weights with a
+/// Hebrew config) reads Hebrew through Nakdimon and the rules: its phonemes
+/// are piper-tts's, and it speaks.
+#[test]
+fn a_hebrew_voice_phonemizes_and_speaks_as_piper() {
+    all_languages();
+    let dir = scratch();
+    let onnx = dir.path().join("he_IL-test-medium.onnx");
+    std::os::unix::fs::symlink(default_voice(), &onnx).expect("link the weights");
+    let mut config: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(PiperVoice::config_path(default_voice())).expect("config"),
+    )
+    .expect("json");
+    config["phoneme_type"] = "hebrew".into();
+    config["espeak"]["voice"] = "he".into();
+    std::fs::write(PiperVoice::config_path(&onnx), config.to_string()).expect("write config");
+
+    let goldens: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("hebrew/goldens.json")).expect("goldens"),
+    )
+    .expect("json");
+    for case in goldens["cases"].as_array().expect("cases").iter().take(2) {
+        let out = vivace()
+            .args(["phonemize", "--json", "--voice"])
+            .arg(&onnx)
+            .arg(case["text"].as_str().expect("text"))
+            .output()
+            .expect("run vivace phonemize");
+        assert!(out.status.success(), "{}", stderr(&out));
+        let printed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        assert_eq!(printed["sentences"][0]["phonemes"], case["phonemes"], "{}", case["text"]);
+    }
+    let wav = dir.path().join("he.wav");
+    let out = vivace()
+        .args(["say", "--seed", "1", "--voice"])
+        .arg(&onnx)
+        .arg("-f")
+        .arg(&wav)
+        .arg("שלום עולם. מה שלומך?")
+        .output()
+        .expect("run vivace say");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let samples: Vec<i16> = hound::WavReader::open(&wav)
+        .expect("a WAV")
+        .into_samples()
+        .map(|s| s.expect("sample"))
+        .collect();
+    assert!(samples.iter().any(|s| s.unsigned_abs() > 1000), "silent");
+}

@@ -5,11 +5,13 @@ use std::borrow::Cow;
 use std::path::Path;
 use std::sync::Arc;
 
+use vivace_frontend::hebrew;
 use vivace_frontend::phonemize::{split_long_sentence, Phonemizer, TextFilter, ALL_LANGUAGES_DIR};
 use vivace_frontend::sentences::split_sentences;
 use vivace_frontend::vits_tokenizer::VitsTokenizer;
 use vivace_models::mms::MmsVoice;
-use vivace_models::piper::PiperVoice;
+use vivace_models::nakdimon::Nakdimon;
+use vivace_models::piper::{PiperConfig, PiperVoice};
 use vivace_models::tashkeel::Diacritizer;
 use vivace_models::vits::{SynthesisParams, Vits};
 use vivace_perf::batch::classify_failure;
@@ -75,6 +77,72 @@ impl Family for VitsFamily {
     }
 }
 
+/// How a Piper voice turns text into phonemes (its `phoneme_type`).
+pub enum PiperPhonemes {
+    /// espeak-ng (`espeak`), Arabic diacritized first.
+    Espeak(Phonemizer),
+    /// Piper's Hebrew front end (`hebrew`): Nakdimon restores the points
+    /// (unless the text has some), then piper-tts's rules give IPA.
+    Hebrew(Arc<Nakdimon>),
+}
+
+impl PiperPhonemes {
+    /// The front end for a Piper voice's config: Nakdimon and rules for
+    /// `hebrew`, else espeak-ng with `espeak_voice` (or the config's
+    /// `espeak.voice`), Arabic diacritized first as Piper does
+    /// (`use_tashkeel`, its default). The models are read from
+    /// `espeak_data` (where the voice store installs piper-tts's data).
+    pub fn load(
+        config: &PiperConfig,
+        espeak_voice: Option<&str>,
+        espeak_data: &Path,
+    ) -> Result<Self, SynthError> {
+        let piper_data = espeak_data.join(ALL_LANGUAGES_DIR);
+        if config.phoneme_type == "hebrew" {
+            let model = Nakdimon::load(&piper_data.join("hebrew/nakdimon.onnx"))?;
+            return Ok(Self::Hebrew(Arc::new(model)));
+        }
+        let espeak_voice = espeak_voice.unwrap_or(&config.espeak.voice);
+        let phonemizer = Phonemizer::new(espeak_voice, espeak_data)?
+            .with_vowel_clusters(config.vowel_clusters.clone());
+        if espeak_voice != "ar" {
+            return Ok(Self::Espeak(phonemizer));
+        }
+        let diacritizer = Arc::new(Diacritizer::load(&piper_data.join("tashkeel"))?);
+        Ok(Self::Espeak(phonemizer.with_text_filter(TextFilter(
+            Arc::new(move |part: &str| diacritizer.diacritize(part).map_err(|e| e.to_string())),
+        ))))
+    }
+
+    /// The text's sentences as phonemes (one code point each).
+    pub fn phonemize(&self, text: &str) -> Result<Vec<Vec<String>>, SynthError> {
+        match self {
+            Self::Espeak(phonemizer) => Ok(phonemizer.phonemize(text)?),
+            Self::Hebrew(nakdimon) => {
+                // Piper points and reads the whole text as one sentence;
+                // Vivace points it whole (the same context), then speaks it
+                // sentence by sentence.
+                let pointed = if hebrew::has_niqqud(text) {
+                    text.to_string()
+                } else {
+                    let ids = hebrew::nakdimon_ids(text);
+                    if ids.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    let [n, d, s] = nakdimon.predict(&ids)?;
+                    hebrew::restore_points(text, &n, &d, &s)
+                };
+                Ok(split_sentences(&pointed)
+                    .into_iter()
+                    .map(hebrew::to_ipa)
+                    .filter(|ipa| !ipa.is_empty())
+                    .map(|ipa| ipa.chars().map(String::from).collect())
+                    .collect())
+            }
+        }
+    }
+}
+
 /// The kind of VITS checkpoint, with the text front end its model reads.
 pub enum Checkpoint {
     /// A Piper voice: espeak-ng phonemes mapped to ids by the voice's map.
@@ -82,7 +150,7 @@ pub enum Checkpoint {
         /// The voice.
         voice: PiperVoice,
         /// Its phonemizer.
-        phonemizer: Phonemizer,
+        phonemizer: PiperPhonemes,
     },
     /// A Hugging Face VITS checkpoint (MMS-TTS): characters mapped to ids by
     /// its tokenizer.
@@ -120,18 +188,7 @@ impl VitsVoice {
             }
         } else {
             let voice = PiperVoice::load(path, ctx.device, ctx.dtype)?;
-            let espeak_voice = ctx.espeak_voice.unwrap_or(&voice.config.espeak.voice);
-            let mut phonemizer = Phonemizer::new(espeak_voice, ctx.espeak_data)?
-                .with_vowel_clusters(voice.config.vowel_clusters.clone());
-            if espeak_voice == "ar" {
-                // Piper diacritizes Arabic first (`use_tashkeel`, its default).
-                let dir = ctx.espeak_data.join(ALL_LANGUAGES_DIR).join("tashkeel");
-                let diacritizer = Arc::new(Diacritizer::load(&dir)?);
-                phonemizer =
-                    phonemizer.with_text_filter(TextFilter(Arc::new(move |part: &str| {
-                        diacritizer.diacritize(part).map_err(|e| e.to_string())
-                    })));
-            }
+            let phonemizer = PiperPhonemes::load(&voice.config, ctx.espeak_voice, ctx.espeak_data)?;
             Checkpoint::Piper { voice, phonemizer }
         };
         let capabilities = match &checkpoint {
