@@ -480,7 +480,11 @@ fn a_hebrew_voice_phonemizes_and_speaks_as_piper() {
             .expect("run vivace phonemize");
         assert!(out.status.success(), "{}", stderr(&out));
         let printed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
-        assert_eq!(printed["sentences"][0]["phonemes"], case["phonemes"], "{}", case["text"]);
+        assert_eq!(
+            printed["sentences"][0]["phonemes"], case["phonemes"],
+            "{}",
+            case["text"]
+        );
     }
     let wav = dir.path().join("he.wav");
     let out = vivace()
