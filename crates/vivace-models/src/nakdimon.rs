@@ -10,7 +10,7 @@ use std::path::Path;
 use candle_core::{DType, Device};
 
 use crate::error::{Error, Result};
-use crate::nn::cpu_ops::{sigmoid, tanh, with_wide_vectors};
+use crate::nn::cpu_ops::{argmax, sigmoid, tanh, with_wide_vectors};
 use crate::onnx::OnnxWeights;
 use crate::tashkeel::accumulate;
 
@@ -129,25 +129,7 @@ impl Nakdimon {
     /// Reads piper-tts's `hebrew/nakdimon.onnx`.
     pub fn load(path: &Path) -> Result<Self> {
         let weights = OnnxWeights::read(path, &Device::Cpu, DType::F32)?;
-        let get = |name: &str, dims: &[usize]| -> Result<Vec<f32>> {
-            let bad = |reason: String| Error::CorruptOnnx {
-                path: path.to_path_buf(),
-                reason,
-            };
-            let t = weights
-                .tensors
-                .get(name)
-                .ok_or_else(|| bad(format!("no tensor `{name}`: not piper-tts's Nakdimon")))?;
-            if !dims.is_empty() && t.dims() != dims {
-                return Err(bad(format!(
-                    "`{name}` is {:?}, expected {dims:?}",
-                    t.dims()
-                )));
-            }
-            t.flatten_all()
-                .and_then(|t| t.to_vec1::<f32>())
-                .map_err(|e| bad(format!("`{name}`: {e}")))
-        };
+        let get = |name: &str, dims: &[usize]| weights.values(name, dims, "piper-tts's Nakdimon");
         let vocabulary = weights
             .tensors
             .get(NAMES.embedding)
@@ -219,23 +201,12 @@ impl Nakdimon {
     /// [`Nakdimon::logits`], the first on a tie as numpy's).
     pub fn predict(&self, ids: &[usize]) -> Result<[Vec<usize>; 3]> {
         let logits = self.logits(ids)?;
-        let argmax = |l: &[f32], classes: usize| -> Vec<usize> {
-            l.chunks_exact(classes)
-                .map(|row| {
-                    row.iter()
-                        .enumerate()
-                        .fold(
-                            (0, f32::NEG_INFINITY),
-                            |b, (i, &p)| if p > b.1 { (i, p) } else { b },
-                        )
-                        .0
-                })
-                .collect()
-        };
+        let classes =
+            |l: &[f32], n: usize| -> Vec<usize> { l.chunks_exact(n).map(argmax).collect() };
         Ok([
-            argmax(&logits[0], HEAD_CLASSES[0]),
-            argmax(&logits[1], HEAD_CLASSES[1]),
-            argmax(&logits[2], HEAD_CLASSES[2]),
+            classes(&logits[0], HEAD_CLASSES[0]),
+            classes(&logits[1], HEAD_CLASSES[1]),
+            classes(&logits[2], HEAD_CLASSES[2]),
         ])
     }
 }

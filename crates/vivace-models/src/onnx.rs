@@ -237,6 +237,30 @@ impl OnnxWeights {
     }
 }
 
+impl OnnxWeights {
+    /// The f32 values of tensor `name`, checked to have shape `dims`;
+    /// `model` names the file's model in the error when it is missing.
+    pub fn values(&self, name: &str, dims: &[usize], model: &str) -> Result<Vec<f32>> {
+        let bad = |reason: String| Error::CorruptOnnx {
+            path: self.path.clone(),
+            reason,
+        };
+        let t = self
+            .tensors
+            .get(name)
+            .ok_or_else(|| bad(format!("no tensor `{name}`: not {model}")))?;
+        if t.dims() != dims {
+            return Err(bad(format!(
+                "`{name}` is {:?}, expected {dims:?}",
+                t.dims()
+            )));
+        }
+        t.flatten_all()
+            .and_then(|t| t.to_vec1::<f32>())
+            .map_err(|e| bad(format!("`{name}`: {e}")))
+    }
+}
+
 /// `/flow/flows.6/enc/in_layers.0/Conv` → `flow.flows.6.enc.in_layers.0`.
 fn module_path(node_name: &str) -> Option<String> {
     let trimmed = node_name.strip_prefix('/')?;

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device};
 
 use crate::error::{Error, Result};
-use crate::nn::cpu_ops::with_wide_vectors;
+use crate::nn::cpu_ops::{argmax, with_wide_vectors};
 use crate::onnx::OnnxWeights;
 
 /// Model width.
@@ -311,24 +311,7 @@ struct Reader {
 
 impl Reader {
     fn get(&self, name: &str, dims: &[usize]) -> Result<Vec<f32>> {
-        let bad = |reason: String| Error::CorruptOnnx {
-            path: self.weights.path.clone(),
-            reason,
-        };
-        let t = self
-            .weights
-            .tensors
-            .get(name)
-            .ok_or_else(|| bad(format!("no tensor `{name}`: not libtashkeel's model")))?;
-        if t.dims() != dims {
-            return Err(bad(format!(
-                "`{name}` is {:?}, expected {dims:?}",
-                t.dims()
-            )));
-        }
-        t.flatten_all()
-            .and_then(|t| t.to_vec1::<f32>())
-            .map_err(|e| bad(format!("`{name}`: {e}")))
+        self.weights.values(name, dims, "libtashkeel's model")
     }
 
     fn dense(&self, module: &str, bias: &str, inputs: usize, outputs: usize) -> Result<Dense> {
@@ -657,17 +640,7 @@ impl Diacritizer {
         let probs = self.model.probabilities(&char_ids, &hint_ids)?;
         let predicted: Vec<&str> = probs
             .chunks_exact(CLASSES)
-            .filter_map(|row| {
-                let best = row
-                    .iter()
-                    .enumerate()
-                    .fold(
-                        (0, f32::NEG_INFINITY),
-                        |b, (i, &p)| if p > b.1 { (i, p) } else { b },
-                    )
-                    .0;
-                self.targets.get(best).and_then(|t| t.as_deref())
-            })
+            .filter_map(|row| self.targets.get(argmax(row)).and_then(|t| t.as_deref()))
             .collect();
         // `_annotate_text_with_diacritics`.
         let mut out = String::new();

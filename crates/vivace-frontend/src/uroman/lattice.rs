@@ -586,7 +586,7 @@ impl<'a> Lattice<'a> {
                 .unwrap_or_default();
             return Some((head + chars.as_str(), start - 1, end, true));
         }
-        if start + 1 == end && py_isupper(&rom) && next.is_some_and(py_islower_char) {
+        if start + 1 == end && py_isupper(&rom) && next.is_some_and(char::is_lowercase) {
             rom = py_capitalize(&rom);
         }
         if let Some(p) = prev.filter(|p| "っッ\u{0A71}".contains(*p)) {
@@ -1446,10 +1446,6 @@ fn ends_consonant_i(rom: &str) -> bool {
 /// Python's `str.isupper`: a cased character, and no lower-case one.
 fn py_isupper(s: &str) -> bool {
     s.chars().any(char::is_uppercase) && !s.chars().any(char::is_lowercase)
-}
-
-fn py_islower_char(c: char) -> bool {
-    c.is_lowercase()
 }
 
 /// Python's `str.capitalize`.

@@ -403,8 +403,7 @@ impl Tables {
             };
             let rom = self.de_accent_pinyin(pinyin);
             self.register_prefix(chinese);
-            let mut rule = RomRule::plain(&rom, Provenance::Other);
-            rule.t = Some(rom);
+            let rule = RomRule::plain(&rom, Provenance::Other);
             self.rom_rules
                 .entry(chinese.to_string())
                 .or_default()

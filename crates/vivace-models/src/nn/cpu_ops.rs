@@ -74,6 +74,17 @@ unsafe fn run_avx2<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// The first index of the largest value (torch's and numpy's `argmax`).
+pub fn argmax(row: &[f32]) -> usize {
+    let mut best = 0;
+    for (k, &x) in row.iter().enumerate() {
+        if x > row[best] {
+            best = k;
+        }
+    }
+    best
+}
+
 /// `e^x` in f32, branch-free so loops over it vectorize: Cody–Waite range
 /// reduction to `r ∈ [-ln2/2, ln2/2]`, a degree-6 Taylor polynomial
 /// (truncation below 3e-8 relative) and the exponent set directly.

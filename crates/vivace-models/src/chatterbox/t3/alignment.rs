@@ -6,6 +6,8 @@
 //! forces it on a long tail, a repetition of earlier text, or the same
 //! token twice in a row.
 
+use crate::nn::cpu_ops::argmax;
+
 /// The heads that align speech with text in the published multilingual T3
 /// (`LLAMA_ALIGNED_HEADS`: (layer, head)).
 pub const LLAMA_ALIGNED_HEADS: [(usize, usize); 3] = [(12, 15), (13, 11), (9, 2)];
@@ -205,17 +207,6 @@ impl AlignmentAnalyzer {
             position: self.text_position,
         }
     }
-}
-
-/// The first index of the largest value (torch's `argmax`).
-fn argmax(row: &[f32]) -> usize {
-    let mut best = 0;
-    for (k, &x) in row.iter().enumerate() {
-        if x > row[best] {
-            best = k;
-        }
-    }
-    best
 }
 
 #[cfg(test)]
