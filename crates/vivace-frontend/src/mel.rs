@@ -6,6 +6,9 @@
 //! `n_fft = 400`, `hop = 160`, 40 bands at 16 kHz. [`MelSpectrogram::s3gen`]
 //! is Chatterbox S3Gen's variant: reflect padding without centring, the
 //! magnitude instead of the power, bands up to 8 kHz, then a log.
+//! [`MelSpectrogram::vits_linear`] is VITS's linear spectrogram
+//! (`spectrogram_torch` with `center=False`, as OpenVoice's converter reads
+//! it): the same framing and magnitude with no filterbank.
 //!
 //! The transform is a real FFT in f64 (`realfft`). A direct DFT of a
 //! 400-point frame is 160 k real multiply-adds (201 bins × 400 samples, real
@@ -47,7 +50,7 @@ pub struct MelSpectrogram {
     hop: usize,
     window: Vec<f64>,
     fft: Arc<dyn RealToComplex<f64>>,
-    /// `[n_mels, bins]`.
+    /// `[n_mels, bins]`; empty for a linear spectrogram (`n_mels == bins`).
     filters: Vec<f64>,
     n_mels: usize,
     framing: Framing,
@@ -116,6 +119,30 @@ impl MelSpectrogram {
             Framing::Reflect((S3GEN_N_FFT - S3GEN_HOP) / 2),
             Spectrum::Magnitude { eps: 1e-9 },
         )
+    }
+
+    /// VITS's linear spectrogram (`mel_processing.spectrogram_torch`, with
+    /// `center=False` and the window as long as the FFT): reflect padding of
+    /// `(n_fft − hop) / 2`, `sqrt(|X|² + 1e-6)` per bin, `n_fft / 2 + 1` bins
+    /// a frame, no filterbank. Row-major `[frames, bins]` from
+    /// [`MelSpectrogram::try_compute`].
+    pub fn vits_linear(n_fft: usize, hop: usize) -> Self {
+        let mut spectrogram = Self::build(
+            1,
+            n_fft,
+            hop,
+            0,
+            0.5,
+            Framing::Reflect(n_fft.saturating_sub(hop) / 2),
+            Spectrum::Magnitude { eps: 1e-6 },
+        );
+        spectrogram.n_mels = n_fft / 2 + 1;
+        spectrogram
+    }
+
+    /// Values per frame: the mel bands, or the bins of a linear spectrogram.
+    pub fn bands(&self) -> usize {
+        self.n_mels
     }
 
     /// The S3 speech tokenizer's mel (16 kHz; see
@@ -200,7 +227,10 @@ impl MelSpectrogram {
         self.try_compute(samples).unwrap_or_default()
     }
 
-    fn try_compute(&self, samples: &[f32]) -> Option<Vec<f32>> {
+    /// Frames of `samples`, row-major `[frames, bands]`; `None` when there
+    /// is not one frame, or the signal is shorter than its reflect padding
+    /// (which PyTorch refuses too).
+    pub fn try_compute(&self, samples: &[f32]) -> Option<Vec<f32>> {
         let (n_fft, bins) = (self.n_fft, self.n_fft / 2 + 1);
         let frames = self.frames(samples.len())?;
         let len = samples.len() as isize;
@@ -246,6 +276,10 @@ impl MelSpectrogram {
                     Spectrum::Power => z.norm_sqr(),
                     Spectrum::Magnitude { eps } => (z.norm_sqr() + eps).sqrt(),
                 };
+            }
+            if self.filters.is_empty() {
+                out.extend(power.iter().map(|&p| p as f32));
+                continue;
             }
             for m in 0..self.n_mels {
                 let f = &self.filters[m * bins..(m + 1) * bins];

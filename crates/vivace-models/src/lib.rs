@@ -21,6 +21,7 @@ pub mod nakdimon;
 pub mod nn;
 pub mod npy;
 pub mod onnx;
+pub mod openvoice;
 pub mod piper;
 pub mod tashkeel;
 pub mod torch_legacy;

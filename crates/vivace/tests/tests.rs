@@ -12,6 +12,7 @@ mod embed_cli;
 mod hub;
 mod languages;
 mod mms;
+mod openvoice;
 mod parity;
 mod serve;
 mod variants;

@@ -312,9 +312,15 @@ impl CampPlus {
     /// that does not fit is an error naming it and the first tensor.
     pub fn load(path: &Path, cfg: &CampPlusConfig, device: &Device) -> crate::Result<Self> {
         let what = "CAMPPlus speaker encoder";
-        Checkpoint::build(path, "speaker_encoder", DType::F32, device, what, |vb| {
-            Self::new(cfg, vb)
-        })
+        Checkpoint::build(
+            path,
+            None,
+            "speaker_encoder",
+            DType::F32,
+            device,
+            what,
+            |vb| Self::new(cfg, vb),
+        )
     }
 
     /// Loads the network from `vb` (the checkpoint's `speaker_encoder.`).

@@ -210,7 +210,7 @@ impl S3Tokenizer {
     /// not fit is an error naming it and the first tensor.
     pub fn load(path: &Path, cfg: &S3TokenizerConfig, device: &Device) -> crate::Result<Self> {
         let what = "S3 speech tokenizer";
-        Checkpoint::build(path, "tokenizer", DType::F32, device, what, |vb| {
+        Checkpoint::build(path, None, "tokenizer", DType::F32, device, what, |vb| {
             Self::new(cfg, vb)
         })
     }

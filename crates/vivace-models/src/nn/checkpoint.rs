@@ -67,19 +67,25 @@ impl Checkpoint {
     }
 
     /// Opens `path` and builds a network from its tensors under `prefix`
-    /// (empty: the root) in `dtype` on `device`. A file that does not fit
-    /// is an error naming it, `what` it should hold, and the first tensor
-    /// that does not fit.
+    /// (empty: the root) in `dtype` on `device`; a `torch.save` zip's state
+    /// dict is at its top, or under `key`. A file that does not fit is an
+    /// error naming it, `what` it should hold, and the first tensor that
+    /// does not fit.
     pub fn build<T>(
         path: &Path,
+        key: Option<&str>,
         prefix: &str,
         dtype: DType,
         device: &Device,
         what: &str,
         network: impl FnOnce(VarBuilder) -> candle_core::Result<T>,
     ) -> Result<T> {
-        let vb = Self::open(path, None)?.var_builder(dtype, device);
-        network(vb.pp(prefix)).map_err(|e| {
+        let vb = Self::open(path, key)?.var_builder(dtype, device);
+        let vb = match prefix {
+            "" => vb,
+            prefix => vb.pp(prefix),
+        };
+        network(vb).map_err(|e| {
             Error::Unsupported(format!(
                 "{} has no {what} of the expected sizes: {e}",
                 path.display()

@@ -16,7 +16,9 @@
 //! - [`linear`]: a linear layer fast for the few rows of a decode step
 //!   (f32 or bf16 weights);
 //! - [`graph`]: any fixed-shape module recorded as one CUDA graph;
-//! - [`sampling`]: token sampling for autoregressive models.
+//! - [`sampling`]: token sampling for autoregressive models;
+//! - [`wavenet`]: VITS's gated WaveNet stack (flow couplings, posterior
+//!   encoders).
 
 pub mod checkpoint;
 pub mod cpu_attention;
@@ -28,3 +30,4 @@ pub mod hifigan;
 pub mod layers;
 pub mod linear;
 pub mod sampling;
+pub mod wavenet;

@@ -1,89 +1,42 @@
-//! The normalizing flow that maps the prior's sample to the decoder's latent.
+//! The normalizing flow between the prior's and the decoder's latents.
 //!
-//! Mirrors `ResidualCouplingBlock`, `ResidualCouplingLayer` (mean-only) and
-//! `WN` (the WaveNet-style gated stack) of
-//! [VITS](https://github.com/jaywalnut310/vits/blob/main/modules.py), run in
-//! reverse as at inference. Padded batches carry a mask; one utterance skips it.
+//! Mirrors `ResidualCouplingBlock` and `ResidualCouplingLayer` (mean-only)
+//! of [VITS](https://github.com/jaywalnut310/vits/blob/main/modules.py):
+//! VITS synthesis runs it in reverse; OpenVoice's converter runs it forward
+//! with the source speaker, then in reverse with the target. The coupling
+//! body is the shared [`WaveNet`]. Padded batches carry a mask.
 
 use candle_core::{Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
 use super::VitsConfig;
-use crate::nn::cpu_ops::gated_tanh_sigmoid;
 use crate::nn::layers::{flip_channels, masked, Conv, ConvSpec};
+use crate::nn::wavenet::{WaveNet, WaveNetSpec};
 
-/// The gated, dilated convolution stack of WaveNet (VITS `WN`), summing skip outputs.
-#[derive(Debug, Clone)]
-struct WaveNet {
-    in_layers: Vec<Conv>,
-    res_skip_layers: Vec<Conv>,
-    cond_layer: Option<Conv>,
-    hidden: usize,
+/// The flow's shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlowSpec {
+    /// Channels of the latents (split in halves by each coupling).
+    pub channels: usize,
+    /// Coupling layers (`flows.0`, `flows.2`, …; flips between them).
+    pub couplings: usize,
+    /// Each coupling's WaveNet.
+    pub wavenet: WaveNetSpec,
 }
 
-impl WaveNet {
-    fn new(cfg: &VitsConfig, vb: VarBuilder) -> Result<Self> {
-        let h = cfg.hidden_size;
-        let n = cfg.prior_encoder_num_wavenet_layers;
-        let k = cfg.wavenet_kernel_size;
-        let mut in_layers = Vec::with_capacity(n);
-        let mut res_skip_layers = Vec::with_capacity(n);
-        for i in 0..n {
-            let dilation = cfg.wavenet_dilation_rate.pow(i as u32);
-            in_layers.push(
-                ConvSpec::new(h, 2 * h, k)
-                    .dilation(dilation)
-                    .load(vb.pp(format!("in_layers.{i}")))?,
-            );
-            let out = if i + 1 < n { 2 * h } else { h };
-            res_skip_layers
-                .push(ConvSpec::new(h, out, 1).load(vb.pp(format!("res_skip_layers.{i}")))?);
-        }
-        let cond_layer = match cfg.num_speakers > 1 {
-            true => Some(
-                ConvSpec::new(cfg.speaker_embedding_size, 2 * h * n, 1)
-                    .load(vb.pp("cond_layer"))?,
-            ),
-            false => None,
-        };
-        Ok(Self {
-            in_layers,
-            res_skip_layers,
-            cond_layer,
-            hidden: h,
-        })
-    }
-
-    fn forward(&self, x: &Tensor, mask: Option<&Tensor>, g: Option<&Tensor>) -> Result<Tensor> {
-        let h = self.hidden;
-        let g = match (&self.cond_layer, g) {
-            (Some(layer), Some(g)) => Some(layer.forward(g)?),
-            _ => None,
-        };
-        let mut x = x.clone();
-        let mut output: Option<Tensor> = None;
-        let n = self.in_layers.len();
-        for i in 0..n {
-            let mut a = self.in_layers[i].forward(&x)?;
-            if let Some(g) = &g {
-                a = a.broadcast_add(&g.narrow(1, i * 2 * h, 2 * h)?)?;
-            }
-            let acts = gated_tanh_sigmoid(&a, h)?;
-            let res_skip = self.res_skip_layers[i].forward(&acts)?;
-            let skip = if i + 1 < n {
-                x = masked(&(x + res_skip.narrow(1, 0, h)?)?, mask)?;
-                res_skip.narrow(1, h, h)?
-            } else {
-                res_skip
-            };
-            output = Some(match output {
-                Some(o) => (o + skip)?,
-                None => skip,
-            });
-        }
-        match output {
-            Some(o) => masked(&o, mask),
-            None => x.zeros_like(),
+impl FlowSpec {
+    /// The flow of a VITS checkpoint (transformers' config names).
+    pub fn vits(cfg: &VitsConfig) -> Self {
+        Self {
+            channels: cfg.flow_size,
+            couplings: cfg.prior_encoder_num_flows,
+            wavenet: WaveNetSpec {
+                hidden: cfg.hidden_size,
+                kernel: cfg.wavenet_kernel_size,
+                dilation_rate: cfg.wavenet_dilation_rate,
+                layers: cfg.prior_encoder_num_wavenet_layers,
+                cond_channels: (cfg.num_speakers > 1).then_some(cfg.speaker_embedding_size),
+            },
         }
     }
 }
@@ -99,29 +52,45 @@ struct ResidualCoupling {
 }
 
 impl ResidualCoupling {
-    fn new(cfg: &VitsConfig, vb: VarBuilder) -> Result<Self> {
-        let half = cfg.flow_size / 2;
-        let h = cfg.hidden_size;
+    fn new(spec: &FlowSpec, vb: VarBuilder) -> Result<Self> {
+        let half = spec.channels / 2;
+        let h = spec.wavenet.hidden;
         Ok(Self {
             pre: ConvSpec::new(half, h, 1).load(vb.pp("pre"))?,
-            enc: WaveNet::new(cfg, vb.pp("enc"))?,
+            enc: WaveNet::new(&spec.wavenet, vb.pp("enc"))?,
             post: ConvSpec::new(h, half, 1).load(vb.pp("post"))?,
             half,
         })
     }
 
-    fn reverse(&self, x: &Tensor, mask: Option<&Tensor>, g: Option<&Tensor>) -> Result<Tensor> {
+    /// The shift `m` computed from the first half, and the two halves.
+    fn shift(
+        &self,
+        x: &Tensor,
+        mask: Option<&Tensor>,
+        g: Option<&Tensor>,
+    ) -> Result<(Tensor, Tensor, Tensor)> {
         let x0 = x.narrow(1, 0, self.half)?;
         let x1 = x.narrow(1, self.half, self.half)?;
         let h = masked(&self.pre.forward(&x0)?, mask)?;
         let h = self.enc.forward(&h, mask, g)?;
         let m = masked(&self.post.forward(&h)?, mask)?;
+        Ok((x0, x1, m))
+    }
+
+    fn forward(&self, x: &Tensor, mask: Option<&Tensor>, g: Option<&Tensor>) -> Result<Tensor> {
+        let (x0, x1, m) = self.shift(x, mask, g)?;
+        Tensor::cat(&[&x0, &masked(&(x1 + m)?, mask)?], 1)
+    }
+
+    fn reverse(&self, x: &Tensor, mask: Option<&Tensor>, g: Option<&Tensor>) -> Result<Tensor> {
+        let (x0, x1, m) = self.shift(x, mask, g)?;
         Tensor::cat(&[&x0, &masked(&(x1 - m)?, mask)?], 1)
     }
 }
 
 /// The flow `flows.{0,2,4,…}` of coupling layers with channel flips between
-/// them (VITS `ResidualCouplingBlock`), inverted.
+/// them (VITS `ResidualCouplingBlock`).
 #[derive(Debug, Clone)]
 pub struct Flow {
     couplings: Vec<ResidualCoupling>,
@@ -129,10 +98,15 @@ pub struct Flow {
 }
 
 impl Flow {
-    /// Loads `flows.{2i}` for each coupling layer (the checkpoint's `flow`).
+    /// Loads a VITS checkpoint's flow (its `flow`).
     pub fn new(cfg: &VitsConfig, vb: VarBuilder) -> Result<Self> {
-        let couplings = (0..cfg.prior_encoder_num_flows)
-            .map(|i| ResidualCoupling::new(cfg, vb.pp(format!("flows.{}", 2 * i))))
+        Self::with_spec(&FlowSpec::vits(cfg), vb)
+    }
+
+    /// Loads `flows.{2i}` for each coupling layer of `spec`.
+    pub fn with_spec(spec: &FlowSpec, vb: VarBuilder) -> Result<Self> {
+        let couplings = (0..spec.couplings)
+            .map(|i| ResidualCoupling::new(spec, vb.pp(format!("flows.{}", 2 * i))))
             .collect::<Result<_>>()?;
         Ok(Self {
             couplings,
@@ -140,7 +114,18 @@ impl Flow {
         })
     }
 
-    /// Maps `z_p` `[b, flow_size, frames]` to the decoder's latent `z`.
+    /// Maps the decoder's latent `z` `[b, channels, frames]` to the prior's
+    /// space (`z_p`), conditioned on `g`.
+    pub fn forward(&self, z: &Tensor, mask: Option<&Tensor>, g: Option<&Tensor>) -> Result<Tensor> {
+        let _enter = self.span.enter();
+        let mut x = z.clone();
+        for coupling in &self.couplings {
+            x = flip_channels(&coupling.forward(&x, mask, g)?)?;
+        }
+        Ok(x)
+    }
+
+    /// Maps `z_p` `[b, channels, frames]` to the decoder's latent `z`.
     pub fn reverse(
         &self,
         z_p: &Tensor,
