@@ -1,5 +1,7 @@
-//! Reading NumPy `.npy` files of f32 (version 1 or 2 headers, C order),
-//! for arrays a user hands in from Python: the flow noise of a parity run.
+//! NumPy `.npy` files of f32 (version 1 or 2 headers, C order): arrays a
+//! user hands in from Python (the flow noise of a parity run) and arrays
+//! Vivace hands out (tone-colour embeddings), byte for byte as
+//! `numpy.save` writes them.
 
 use std::path::Path;
 
@@ -23,6 +25,41 @@ pub fn read_f32(path: &Path) -> Result<NpyF32> {
     parse_f32(&bytes).map_err(|reason| Error::Config {
         path: path.to_path_buf(),
         reason: format!("not a float32 .npy array ({reason}); save one with numpy.save(path, array.astype(numpy.float32))"),
+    })
+}
+
+/// The bytes `numpy.save` writes for a float32 array of `shape` holding
+/// `values` (row-major): a version 1 header padded to 64 bytes.
+pub fn encode_f32(shape: &[usize], values: &[f32]) -> Vec<u8> {
+    let dims = match shape {
+        [one] => format!("({one},)"),
+        dims => format!(
+            "({})",
+            dims.iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {dims}, }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend((header.len() as u16).to_le_bytes());
+    out.extend(header.as_bytes());
+    for v in values {
+        out.extend(v.to_le_bytes());
+    }
+    out
+}
+
+/// Writes `values` of `shape` to `path` as [`encode_f32`] encodes them.
+pub fn write_f32(path: &Path, shape: &[usize], values: &[f32]) -> Result<()> {
+    std::fs::write(path, encode_f32(shape, values)).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
     })
 }
 

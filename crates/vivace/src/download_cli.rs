@@ -18,7 +18,7 @@ pub struct DownloadArgs {
     /// from PyPI; espeak-ng-data for espeak-ng's data in every language
     /// (piper-tts 1.8.0's, from PyPI; fetched by itself when a voice needs
     /// it); uroman for uroman's tables (fetched by itself too); chatterbox, chatterbox-multilingual or chatterbox-turbo
-    /// (Resemble AI's published files); hf:OWNER/NAME[@REVISION] from the Hugging Face Hub
+    /// (Resemble AI's published files); openvoice (OpenVoice v2's tone-colour converter, for --clone); hf:OWNER/NAME[@REVISION] from the Hugging Face Hub
     /// (HF_ENDPOINT and HF_TOKEN are honoured); or a local .onnx file or
     /// checkpoint folder, copied into the store.
     source: Option<String>,
@@ -51,8 +51,17 @@ struct NamedCheckpoint {
     files: &'static [(&'static str, bool)],
 }
 
-/// Chatterbox's three published models.
+/// Chatterbox's three published models, and OpenVoice v2's tone-colour
+/// converter (what `say --clone` and `clone-voice` use).
 const NAMED: &[NamedCheckpoint] = &[
+    NamedCheckpoint {
+        name: vivace::tone_color::CONVERTER_NAME,
+        repo: "myshell-ai/OpenVoiceV2",
+        files: &[
+            ("converter/checkpoint.pth", true),
+            ("converter/config.json", true),
+        ],
+    },
     NamedCheckpoint {
         name: "chatterbox",
         repo: "ResembleAI/chatterbox",
@@ -126,8 +135,12 @@ pub fn download(args: &DownloadArgs) -> Result<()> {
         fetch_and_install(&store, &args, named.repo.to_string(), "main".to_string(), files)
             .map_err(|e| {
                 let list: Vec<&str> = named.files.iter().map(|f| f.0).collect();
+                let usage = match named.name == vivace::tone_color::CONVERTER_NAME {
+                    true => "`vivace say --clone ME.wav --converter FOLDER`".to_string(),
+                    false => "`vivace say --voice FOLDER`".to_string(),
+                };
                 e.context(format!(
-                    "cannot fetch {} from the Hugging Face Hub; where the Hub cannot be reached, download {} from https://huggingface.co/{} by hand into one folder and give that folder to `vivace say --voice FOLDER` (or install it with `vivace download FOLDER --name {}`)",
+                    "cannot fetch {} from the Hugging Face Hub; where the Hub cannot be reached, download {} from https://huggingface.co/{} by hand into one folder and give that folder to {usage} (or install it with `vivace download FOLDER --name {}`)",
                     named.name,
                     list.join(", "),
                     named.repo,

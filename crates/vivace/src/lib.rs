@@ -23,5 +23,6 @@ pub mod runtime;
 pub mod server;
 pub mod speaker;
 pub mod synth;
+pub mod tone_color;
 pub mod validate;
 pub mod voice_store;

@@ -1,6 +1,6 @@
 //! `vivace`: the command line, one module per subcommand (`say_cli`,
 //! `info_cli` for info and validate, `bench_cli`, `embed_cli`, `serve_cli`,
-//! `convert_cli`, `convert_voice_cli`). Arguments become a validated plan once
+//! `convert_cli`, `convert_voice_cli`, `clone_voice_cli`). Arguments become a validated plan once
 //! (`say_cli::SayArgs::plan`); everything else lives in the library.
 
 use std::process::ExitCode;
@@ -12,6 +12,7 @@ use vivace::synth::SynthError;
 use vivace_perf::{DeviceRequest, Optimizer, Overrides};
 
 mod bench_cli;
+mod clone_voice_cli;
 mod convert_cli;
 mod convert_voice_cli;
 mod download_cli;
@@ -60,6 +61,9 @@ enum Command {
     Convert(convert_cli::ConvertArgs),
     /// Re-voice a recording in another voice through Chatterbox's S3Gen.
     ConvertVoice(Box<convert_voice_cli::ConvertVoiceArgs>),
+    /// Re-voice a recording with another's timbre through OpenVoice v2's
+    /// tone-colour converter.
+    CloneVoice(Box<clone_voice_cli::CloneVoiceArgs>),
     /// Phonemes and phoneme ids of a text, per sentence, as Piper's
     /// phonemizer gives them (no synthesis).
     Phonemize(phonemize_cli::PhonemizeArgs),
@@ -114,6 +118,7 @@ fn run(cli: Cli, started: Instant) -> Result<()> {
         Command::Serve(args) => serve_cli::serve(&args),
         Command::Convert(args) => convert_cli::convert(&args),
         Command::ConvertVoice(args) => convert_voice_cli::convert_voice(&args),
+        Command::CloneVoice(args) => clone_voice_cli::clone_voice(&args),
         Command::Download(args) => download_cli::download(&args),
         Command::Voices { json } => download_cli::voices(json),
         Command::Phonemize(args) => phonemize_cli::phonemize(&args),

@@ -10,6 +10,7 @@ use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
 use vivace::family::{Request, SpeakerRef};
 use vivace::synth::{SpeakReport, SynthError, Synthesizer};
+use vivace::tone_color::{locate_converter, ConvertingSink, Embeddings, ToneColor};
 use vivace::voice_store::VoiceStore;
 use vivace_frontend::audio::{AudioSink, PostProcess, RawSink, SampleFormat, WavSink};
 
@@ -60,6 +61,19 @@ pub(crate) struct SayArgs {
     /// checkpoint's built-in voice (conds.pt) when absent.
     #[arg(long)]
     reference: Option<PathBuf>,
+    /// Clone this voice onto a Piper or MMS voice: OpenVoice v2's
+    /// tone-colour converter re-voices each sentence with the timbre of this
+    /// recording (WAV; 10 s or more of speech clones best) or embedding
+    /// (`.npy` from `vivace clone-voice --save-embedding`). Output at 22,050 Hz.
+    #[arg(long)]
+    clone: Option<PathBuf>,
+    /// --clone: the converter folder (`checkpoint.pth`, `config.json`);
+    /// default: the one `vivace download openvoice` installs.
+    #[arg(long, env = "VIVACE_OPENVOICE")]
+    converter: Option<PathBuf>,
+    /// --clone: scale of the converter's sampling noise (0: deterministic).
+    #[arg(long, default_value_t = vivace::tone_color::DEFAULT_TAU)]
+    tau: f32,
     /// The language to speak: for a Piper voice, the espeak-ng voice to
     /// phonemize with instead of its own (`de`, `fr`, `cmn`, ...; fetches
     /// espeak-ng's data for every language once); for Chatterbox, the
@@ -119,6 +133,40 @@ enum Output {
     /// `-f -`: a WAV on stdout, written once complete (its header needs the length).
     WavStdout,
     Raw,
+}
+
+/// `--clone`: the converter, and the voice's own and the reference's tone
+/// colours (the voice's measured once and cached beside it).
+fn clone_setup(
+    args: &SayArgs,
+    store: &VoiceStore,
+    voice: &std::path::Path,
+    synth: &Synthesizer,
+    params: &vivace::family::Params,
+    reference: &std::path::Path,
+    device: &candle_core::Device,
+) -> Result<(ToneColor, Embeddings)> {
+    if synth.vits().is_err() {
+        bail!("--clone re-voices Piper and MMS voices; a Chatterbox voice clones by itself: give it --reference");
+    }
+    if args.reference.is_some() {
+        bail!("give either --clone (any Piper or MMS voice) or --reference (Chatterbox), not both");
+    }
+    if !(args.tau.is_finite() && args.tau >= 0.0) {
+        bail!("--tau must be a non-negative number, got {}", args.tau);
+    }
+    let dir = locate_converter(args.converter.as_deref(), store)?;
+    let tone_color = ToneColor::load(&dir, device)
+        .with_context(|| format!("cannot load the converter in {}", dir.display()))?;
+    let target = tone_color.embed_file(reference)?;
+    let source = tone_color.voice_embedding(voice, |text| {
+        let mut audio = Vec::new();
+        synth
+            .speak(text, params, &PostProcess::default(), 0.0, &mut audio)
+            .map_err(|e| e.to_string())?;
+        Ok((audio, synth.sample_rate()))
+    })?;
+    Ok((tone_color, Embeddings { source, target }))
 }
 
 /// `say`'s arguments, checked.
@@ -347,15 +395,42 @@ pub(crate) fn say(args: &SayArgs) -> Result<()> {
     }
     let params = synth.params(&request)?;
 
-    let mut sink: Box<dyn AudioSink> = match &plan.output {
-        Output::Wav(path) => Box::new(WavSink::create(path, synth.sample_rate(), plan.format)?),
-        Output::WavStdout => Box::new(WavSink::stdout(synth.sample_rate(), plan.format)?),
+    let cloning = match &args.clone {
+        Some(reference) => Some(clone_setup(
+            args,
+            &store,
+            &onnx,
+            &synth,
+            &params,
+            reference,
+            &optimizer.device.device,
+        )?),
+        None => None,
+    };
+    let rate = cloning
+        .as_ref()
+        .map_or(synth.sample_rate(), |(tone_color, _)| {
+            tone_color.sample_rate()
+        });
+    let mut sink: Box<dyn AudioSink + '_> = match &plan.output {
+        Output::Wav(path) => Box::new(WavSink::create(path, rate, plan.format)?),
+        Output::WavStdout => Box::new(WavSink::stdout(rate, plan.format)?),
         Output::Raw => Box::new(RawSink::new(
             std::io::stdout().lock(),
             plan.format,
             "<stdout>",
         )),
     };
+    if let Some((tone_color, embeddings)) = &cloning {
+        sink = Box::new(ConvertingSink::new(
+            sink,
+            tone_color,
+            synth.sample_rate(),
+            embeddings.clone(),
+            args.tau,
+            args.seed,
+        ));
+    }
     let start = Instant::now();
     let mut report = SpeakReport::default();
     for line in &plan.lines {

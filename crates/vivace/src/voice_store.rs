@@ -667,7 +667,7 @@ fn voice_in(dir: &Path, name: &str) -> Option<PathBuf> {
         Some(onnx)
     } else if compact.is_file() {
         Some(compact)
-    } else if is_checkpoint_dir(dir) {
+    } else if is_checkpoint_dir(dir) || crate::tone_color::is_converter_dir(dir) {
         Some(dir.to_path_buf())
     } else {
         None
@@ -696,7 +696,9 @@ pub struct VoiceInfo {
     /// The name `--voice` takes.
     pub name: String,
     /// `piper`, `compact` (a converted Piper voice), `mms` (a Hugging
-    /// Face VITS checkpoint) or `chatterbox` (a Chatterbox folder).
+    /// Face VITS checkpoint), `chatterbox` (a Chatterbox folder) or
+    /// `openvoice` (the tone-colour converter `--clone` uses,
+    /// which speaks no text itself).
     pub format: &'static str,
     /// Language code, when the voice says.
     pub language: Option<String>,
@@ -738,6 +740,19 @@ pub fn describe(name: &str, path: &Path) -> std::result::Result<VoiceInfo, vivac
             language: Some(if multilingual { "23 languages" } else { "en" }.into()),
             sample_rate: crate::family::chatterbox::tts::SAMPLE_RATE,
             speakers: 1,
+            path: path.to_path_buf(),
+        });
+    }
+    if crate::tone_color::is_converter_dir(path) {
+        let config = vivace_models::openvoice::ConverterConfig::read(
+            &path.join(crate::tone_color::CONFIG_FILE),
+        )?;
+        return Ok(VoiceInfo {
+            name: name.into(),
+            format: "openvoice",
+            language: None,
+            sample_rate: config.data.sampling_rate,
+            speakers: 0,
             path: path.to_path_buf(),
         });
     }

@@ -185,3 +185,186 @@ fn bad_inputs_are_errors_not_panics() {
         "{err}"
     );
 }
+
+/// A WAV's samples as f32 and its rate.
+fn read_back(path: &std::path::Path) -> (Vec<f32>, u32) {
+    let recording = read_wav(path).expect("read the output");
+    (recording.samples, recording.sample_rate)
+}
+
+#[test]
+fn clone_voice_cli_matches_the_reference_and_saves_numpys_embedding() {
+    let scratch = crate::util::scratch();
+    let (out, se) = (
+        scratch.path().join("out.wav"),
+        scratch.path().join("se.npy"),
+    );
+    let run = crate::util::vivace()
+        .args(["clone-voice", "--tau", "0", "--json", "--converter"])
+        .arg(dir())
+        .arg(dir().join("source.wav"))
+        .arg("--reference")
+        .arg(dir().join("reference.wav"))
+        .arg("-f")
+        .arg(&out)
+        .arg("--save-embedding")
+        .arg(&se)
+        .output()
+        .expect("run vivace");
+    assert!(run.status.success(), "{}", crate::util::stderr(&run));
+    let report: serde_json::Value = serde_json::from_slice(&run.stdout).expect("a JSON report");
+    assert!(report["rtf"].as_f64().is_some_and(|r| r > 0.0), "{report}");
+    let (audio, rate) = read_back(&out);
+    assert_eq!(rate, 22_050);
+    // The WAV is 16-bit: the reference's waveform quantized.
+    let reference: Vec<f32> = golden("converted.npy")
+        .iter()
+        .map(|x| (x * 32767.0).round().clamp(-32768.0, 32767.0) / 32768.0)
+        .collect();
+    let err = relative_l2(&audio, &reference);
+    assert!(
+        err < 1e-2,
+        "converted waveform through the CLI: relative L2 {err:e}"
+    );
+    // The saved embedding is byte for byte what numpy.save writes for it.
+    let saved = std::fs::read(&se).expect("read the saved embedding");
+    let ours = read_f32(&se).expect("parse it").values;
+    assert!(relative_l2(&ours, &golden("se_reference.npy")) < 1e-5);
+    let numpy = std::fs::read(dir().join("se_reference.npy")).expect("read numpy's file");
+    assert_eq!(saved[..128], numpy[..128], "the .npy header numpy writes");
+    assert_eq!(
+        vivace_models::npy::encode_f32(&[256], &golden("se_reference.npy")),
+        numpy
+    );
+
+    // The saved embedding is a reference too, and gives the same audio.
+    let again = scratch.path().join("again.wav");
+    let run = crate::util::vivace()
+        .args(["clone-voice", "--tau", "0", "--converter"])
+        .arg(dir())
+        .arg(dir().join("source.wav"))
+        .arg("--reference")
+        .arg(&se)
+        .arg("-f")
+        .arg(&again)
+        .output()
+        .expect("run vivace");
+    assert!(run.status.success(), "{}", crate::util::stderr(&run));
+    assert_eq!(read_back(&again).0, audio);
+}
+
+#[test]
+fn say_clone_revoices_the_default_voice_and_caches_its_tone_colour() {
+    let scratch = crate::util::scratch();
+    let voice = scratch.path().join("joe.onnx");
+    std::fs::copy(crate::util::default_voice(), &voice).expect("copy the voice");
+    std::fs::copy(
+        vivace_models::piper::PiperVoice::config_path(crate::util::default_voice()),
+        scratch.path().join("joe.onnx.json"),
+    )
+    .expect("copy its config");
+    let say = |out: &std::path::Path| {
+        crate::util::vivace()
+            .args([
+                "say",
+                "Two sentences. Both re-voiced.",
+                "--seed",
+                "5",
+                "--converter",
+            ])
+            .arg(dir())
+            .arg("--voice")
+            .arg(&voice)
+            .arg("--clone")
+            .arg(dir().join("reference.wav"))
+            .arg("-f")
+            .arg(out)
+            .output()
+            .expect("run vivace")
+    };
+    let first = scratch.path().join("first.wav");
+    let run = say(&first);
+    assert!(run.status.success(), "{}", crate::util::stderr(&run));
+    let cached: Vec<_> = std::fs::read_dir(scratch.path())
+        .expect("list")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains("openvoice-se"))
+        .collect();
+    assert_eq!(
+        cached.len(),
+        1,
+        "the voice's tone colour is cached beside it"
+    );
+    let (audio, rate) = read_back(&first);
+    assert_eq!(rate, 22_050, "the converter's rate");
+    let seconds = audio.len() as f64 / 22_050.0;
+    assert!((1.0..6.0).contains(&seconds), "{seconds} s");
+    // Seeded, with the cached embedding: the same audio again.
+    let second = scratch.path().join("second.wav");
+    let run = say(&second);
+    assert!(run.status.success(), "{}", crate::util::stderr(&run));
+    assert_eq!(read_back(&second).0, audio);
+}
+
+#[test]
+fn unusable_references_and_a_missing_converter_are_clear_errors() {
+    let scratch = crate::util::scratch();
+    let wav = |name: &str, seconds: f64, amplitude: f32| {
+        let path = scratch.path().join(name);
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: 22_050,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut writer = hound::WavWriter::create(&path, spec).expect("create");
+        for i in 0..(seconds * 22_050.0) as usize {
+            let x = amplitude * (i as f32 * 0.05).sin();
+            writer.write_sample((x * 32767.0) as i16).expect("write");
+        }
+        writer.finalize().expect("finalize");
+        path
+    };
+    let not_audio = scratch.path().join("notes.wav");
+    std::fs::write(&not_audio, "not a recording").expect("write");
+    let cases = [
+        (wav("silent.wav", 3.0, 0.0), "silent"),
+        (wav("short.wav", 0.4, 0.5), "at least 1 s"),
+        (not_audio, "not a readable WAV"),
+    ];
+    for (reference, expected) in &cases {
+        let run = crate::util::vivace()
+            .args(["clone-voice", "--converter"])
+            .arg(dir())
+            .arg(dir().join("source.wav"))
+            .arg("--reference")
+            .arg(reference)
+            .args(["-f"])
+            .arg(scratch.path().join("out.wav"))
+            .output()
+            .expect("run vivace");
+        let err = crate::util::stderr(&run);
+        assert!(!run.status.success());
+        assert!(
+            err.contains(expected) && err.contains(&*reference.to_string_lossy()),
+            "{expected}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    let run = crate::util::vivace()
+        .args(["clone-voice", "--converter"])
+        .arg(scratch.path())
+        .arg(dir().join("source.wav"))
+        .arg("--reference")
+        .arg(dir().join("reference.wav"))
+        .args(["-f"])
+        .arg(scratch.path().join("out.wav"))
+        .output()
+        .expect("run vivace");
+    let err = crate::util::stderr(&run);
+    assert!(!run.status.success());
+    assert!(
+        err.contains("checkpoint.pth") && err.contains("vivace download openvoice"),
+        "{err}"
+    );
+}

@@ -181,6 +181,9 @@ pub struct ConversionStages {
     pub z_hat: Tensor,
     /// The decoder's waveform `[frames · hop]`.
     pub audio: Vec<f32>,
+    /// Wall time of the posterior encoder, the flow forward, the flow in
+    /// reverse and the decoder.
+    pub times: [std::time::Duration; 4],
 }
 
 /// The loaded converter.
@@ -301,19 +304,25 @@ impl ToneColorConverter {
             true => (&zeros, &zeros),
             false => (&g_src, &g_tgt),
         };
+        let clock = std::time::Instant::now();
         let z = self.enc_q.forward(&spec, Some(g_enc), noise.as_ref())?;
+        let t_enc = clock.elapsed();
         let z_p = self.flow.forward(&z, None, Some(&g_src))?;
+        let t_fwd = clock.elapsed();
         let z_hat = self.flow.reverse(&z_p, None, Some(&g_tgt))?;
+        let t_rev = clock.elapsed();
         let audio = self
             .dec
             .forward(&z_hat, Some(g_dec))?
             .flatten_all()?
             .to_vec1::<f32>()?;
+        let t_dec = clock.elapsed();
         Ok(ConversionStages {
             z,
             z_p,
             z_hat,
             audio,
+            times: [t_enc, t_fwd - t_enc, t_rev - t_fwd, t_dec - t_rev],
         })
     }
 

@@ -1,0 +1,344 @@
+//! Cloning a voice onto any voice by tone-colour conversion (OpenVoice v2):
+//! a base voice speaks with its own accent and prosody, and the converter
+//! re-voices the audio with the timbre of a reference recording.
+//!
+//! [`ToneColor`] wraps `vivace_models::openvoice::ToneColorConverter` with
+//! what the reference's `ToneColorConverter` does around the network: audio
+//! resampled to the converter's rate (22,050 Hz, as `librosa.load` does),
+//! the linear spectrogram, `extract_se` (one embedding over a whole
+//! recording) and `convert` with `tau` and seeded noise. A base voice's own
+//! embedding is computed once from its speech and cached beside it
+//! ([`ToneColor::voice_embedding`]). [`ConvertingSink`] converts a voice's
+//! output sentence by sentence on its way to a sink.
+//!
+//! Not ported: the reference's voice-activity split of a recording into
+//! pieces (`se_extractor.get_se` with Silero VAD), and its watermark.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::Device;
+use vivace_frontend::audio::AudioSink;
+use vivace_frontend::mel::MelSpectrogram;
+use vivace_frontend::resample::resample;
+use vivace_frontend::speaker_audio::read_wav;
+use vivace_models::nn::sampling::{gaussian, SeededSource};
+use vivace_models::npy;
+use vivace_models::openvoice::ToneColorConverter;
+
+use crate::voice_store::VoiceStore;
+
+/// The name `vivace download openvoice` installs the converter under.
+pub const CONVERTER_NAME: &str = "openvoice";
+/// The converter's weights, as published (`converter/checkpoint.pth`).
+pub const CHECKPOINT_FILE: &str = "checkpoint.pth";
+/// The converter's config, as published (`converter/config.json`).
+pub const CONFIG_FILE: &str = "config.json";
+/// The shortest reference recording that gives an embedding, in seconds.
+pub const MIN_REFERENCE_SECONDS: f64 = 1.0;
+/// A recording whose peak is below this (−60 dBFS) is silent.
+const SILENT_PEAK: f32 = 1e-3;
+/// `tau` of the reference's `convert`.
+pub const DEFAULT_TAU: f32 = 0.3;
+/// What a base voice says to measure its own tone colour: about 15 s of
+/// varied English speech.
+const CALIBRATION_TEXT: &str = "The quick brown fox jumps over the lazy dog. \
+    She sells sea shells by the sea shore, and the shells she sells are surely seashells. \
+    How much wood would a woodchuck chuck if a woodchuck could chuck wood? \
+    Every morning the market opens at seven, and by nine the square is full of voices.";
+
+/// Why cloning could not be done.
+#[derive(Debug, thiserror::Error)]
+pub enum CloneError {
+    /// No converter where one was looked for.
+    #[error("no OpenVoice tone-colour converter at {path}: {hint}")]
+    Missing {
+        /// Where it was looked for.
+        path: PathBuf,
+        /// How to get one.
+        hint: String,
+    },
+    /// A recording or embedding that cannot be used.
+    #[error("{path}: {reason}")]
+    Unusable {
+        /// The file.
+        path: PathBuf,
+        /// Why, and what to do.
+        reason: String,
+    },
+    /// The converter failed to load or run.
+    #[error(transparent)]
+    Model(#[from] vivace_models::Error),
+    /// Audio could not be read or resampled.
+    #[error(transparent)]
+    Audio(#[from] vivace_frontend::Error),
+    /// The base voice could not speak its calibration text.
+    #[error("cannot measure the base voice's tone colour: {0}")]
+    BaseVoice(String),
+}
+
+/// Whether `dir` holds a tone-colour converter (`checkpoint.pth` and
+/// `config.json`; file names only).
+pub fn is_converter_dir(dir: &Path) -> bool {
+    dir.join(CHECKPOINT_FILE).is_file() && dir.join(CONFIG_FILE).is_file()
+}
+
+/// The converter's folder: `explicit` (a folder, or its `checkpoint.pth`),
+/// else the store's installed `openvoice`.
+pub fn locate_converter(
+    explicit: Option<&Path>,
+    store: &VoiceStore,
+) -> Result<PathBuf, CloneError> {
+    let hint = "run `vivace download openvoice` (myshell-ai/OpenVoiceV2's converter/checkpoint.pth and config.json from the Hugging Face Hub), or give --converter a folder holding both";
+    let dir = match explicit {
+        Some(path) if path.is_file() => path.parent().unwrap_or(Path::new(".")).to_path_buf(),
+        Some(path) => path.to_path_buf(),
+        None => store
+            .voice_path(CONVERTER_NAME)
+            .unwrap_or_else(|| store.voices_dir().join(CONVERTER_NAME)),
+    };
+    let dir = if dir.is_file() {
+        dir.parent().unwrap_or(Path::new(".")).to_path_buf()
+    } else {
+        dir
+    };
+    for file in [CHECKPOINT_FILE, CONFIG_FILE] {
+        if !dir.join(file).is_file() {
+            return Err(CloneError::Missing {
+                path: dir.join(file),
+                hint: hint.into(),
+            });
+        }
+    }
+    Ok(dir)
+}
+
+/// A loaded converter with its spectrogram.
+#[derive(Debug, Clone)]
+pub struct ToneColor {
+    converter: ToneColorConverter,
+    spectrogram: MelSpectrogram,
+    /// Size of the checkpoint in bytes: part of a cached embedding's name,
+    /// so a different converter does not reuse it.
+    checkpoint_bytes: u64,
+}
+
+impl ToneColor {
+    /// Loads the converter in `dir` (`checkpoint.pth`, `config.json`).
+    pub fn load(dir: &Path, device: &Device) -> Result<Self, CloneError> {
+        let checkpoint = dir.join(CHECKPOINT_FILE);
+        let converter = ToneColorConverter::load(&checkpoint, &dir.join(CONFIG_FILE), device)?;
+        let data = &converter.config().data;
+        let spectrogram = MelSpectrogram::vits_linear(data.filter_length, data.hop_length);
+        let checkpoint_bytes = std::fs::metadata(&checkpoint).map_or(0, |m| m.len());
+        Ok(Self {
+            converter,
+            spectrogram,
+            checkpoint_bytes,
+        })
+    }
+
+    /// The rate the converter reads and writes.
+    pub fn sample_rate(&self) -> u32 {
+        self.converter.config().data.sampling_rate
+    }
+
+    /// Values in an embedding.
+    pub fn embedding_size(&self) -> usize {
+        self.converter.config().model.gin_channels
+    }
+
+    /// The tone-colour embedding of a recording (`extract_se` over the whole
+    /// of it); `what` names it in errors.
+    pub fn embed(&self, samples: &[f32], rate: u32, what: &Path) -> Result<Vec<f32>, CloneError> {
+        let unusable = |reason: String| CloneError::Unusable {
+            path: what.to_path_buf(),
+            reason,
+        };
+        let seconds = samples.len() as f64 / f64::from(rate.max(1));
+        if seconds < MIN_REFERENCE_SECONDS {
+            return Err(unusable(format!(
+                "{seconds:.2} s of audio; a reference needs at least {MIN_REFERENCE_SECONDS} s of speech (10 s or more clones best)"
+            )));
+        }
+        let peak = samples.iter().fold(0f32, |m, s| m.max(s.abs()));
+        if peak < SILENT_PEAK {
+            return Err(unusable(format!(
+                "the recording is silent (peak {peak:.1e}); record some speech"
+            )));
+        }
+        let audio = resample(samples, rate, self.sample_rate())?;
+        let spec = self
+            .spectrogram
+            .try_compute(&audio)
+            .ok_or_else(|| unusable("too short for one spectrogram frame".into()))?;
+        Ok(self.converter.embedding(&spec)?)
+    }
+
+    /// The embedding in `path`: a `.npy` saved by `clone-voice
+    /// --save-embedding` (or `numpy.save`), else a WAV recording to embed.
+    pub fn embed_file(&self, path: &Path) -> Result<Vec<f32>, CloneError> {
+        if path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("npy"))
+        {
+            let array = npy::read_f32(path)?;
+            if array.values.len() != self.embedding_size() {
+                return Err(CloneError::Unusable {
+                    path: path.to_path_buf(),
+                    reason: format!(
+                        "an embedding of {} values (shape {:?}); this converter's have {}",
+                        array.values.len(),
+                        array.shape,
+                        self.embedding_size()
+                    ),
+                });
+            }
+            return Ok(array.values);
+        }
+        let recording = read_wav(path)?;
+        self.embed(&recording.samples, recording.sample_rate, path)
+    }
+
+    /// `samples` at `rate` re-voiced from the `source` embedding to the
+    /// `target` one, at [`ToneColor::sample_rate`]. `tau` scales the
+    /// posterior's noise (0: deterministic), drawn from `seed` (random
+    /// without). Audio shorter than one frame comes back as silence.
+    pub fn convert(
+        &self,
+        samples: &[f32],
+        rate: u32,
+        source: &[f32],
+        target: &[f32],
+        tau: f32,
+        seed: Option<u64>,
+    ) -> Result<Vec<f32>, CloneError> {
+        let audio = resample(samples, rate, self.sample_rate())?;
+        let Some(spec) = self.spectrogram.try_compute(&audio) else {
+            return Ok(vec![0.0; audio.len()]);
+        };
+        let frames = spec.len() / self.spectrogram.bands();
+        let noise = (tau != 0.0).then(|| {
+            let inter = self.converter.config().model.inter_channels;
+            let seed = seed.unwrap_or_else(vivace_models::nn::sampling::fresh_seed);
+            gaussian(&mut SeededSource::new(seed), inter * frames)
+        });
+        Ok(self
+            .converter
+            .convert(&spec, source, target, noise.as_deref().map(|n| (n, tau)))?)
+    }
+
+    /// The tone colour of the base voice at `voice`: read from the cache
+    /// beside it, else measured from `speak(text)` (its audio and rate) on a
+    /// calibration text and cached. A cache that cannot be written is not
+    /// an error.
+    pub fn voice_embedding(
+        &self,
+        voice: &Path,
+        speak: impl FnOnce(&str) -> Result<(Vec<f32>, u32), String>,
+    ) -> Result<Vec<f32>, CloneError> {
+        let cache = self.embedding_cache(voice);
+        if let Ok(array) = npy::read_f32(&cache) {
+            if array.values.len() == self.embedding_size() {
+                return Ok(array.values);
+            }
+        }
+        let (audio, rate) = speak(CALIBRATION_TEXT).map_err(CloneError::BaseVoice)?;
+        let embedding = self.embed(&audio, rate, voice)?;
+        if let Err(e) = npy::write_f32(&cache, &[embedding.len()], &embedding) {
+            tracing::warn!("cannot cache the base voice's tone colour: {e}");
+        }
+        Ok(embedding)
+    }
+
+    /// Where [`ToneColor::voice_embedding`] caches a voice's embedding:
+    /// beside a voice file, inside a checkpoint folder.
+    pub fn embedding_cache(&self, voice: &Path) -> PathBuf {
+        let name = format!("openvoice-se-{}.npy", self.checkpoint_bytes);
+        match voice.is_dir() {
+            true => voice.join(name),
+            false => {
+                let file = voice
+                    .file_name()
+                    .map_or_else(|| "voice".into(), |n| n.to_string_lossy().into_owned());
+                voice.with_file_name(format!("{file}.{name}"))
+            }
+        }
+    }
+}
+
+/// Writes `embedding` to `path` as a float32 `.npy` of shape `(len,)`.
+pub fn save_embedding(path: &Path, embedding: &[f32]) -> Result<(), CloneError> {
+    Ok(npy::write_f32(path, &[embedding.len()], embedding)?)
+}
+
+/// The two tone colours of a conversion: the voice's own and the one to
+/// give it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Embeddings {
+    /// The speech's own tone colour.
+    pub source: Vec<f32>,
+    /// The tone colour to give it.
+    pub target: Vec<f32>,
+}
+
+/// A sink that re-voices each chunk (a sentence, from a VITS voice) before
+/// passing it on at the converter's rate.
+pub struct ConvertingSink<'a> {
+    inner: Box<dyn AudioSink + 'a>,
+    tone_color: &'a ToneColor,
+    rate: u32,
+    embeddings: Embeddings,
+    tau: f32,
+    seed: Option<u64>,
+    chunks: u64,
+}
+
+impl<'a> ConvertingSink<'a> {
+    /// Converts audio at `rate` from `source` to `target` into `inner`
+    /// (which must take [`ToneColor::sample_rate`]). Chunk `i` draws its
+    /// noise from `seed + i`.
+    pub fn new(
+        inner: Box<dyn AudioSink + 'a>,
+        tone_color: &'a ToneColor,
+        rate: u32,
+        embeddings: Embeddings,
+        tau: f32,
+        seed: Option<u64>,
+    ) -> Self {
+        Self {
+            inner,
+            tone_color,
+            rate,
+            embeddings,
+            tau,
+            seed,
+            chunks: 0,
+        }
+    }
+}
+
+impl AudioSink for ConvertingSink<'_> {
+    fn write(&mut self, samples: &[f32]) -> vivace_frontend::Result<()> {
+        let seed = self.seed.map(|s| s.wrapping_add(self.chunks));
+        self.chunks += 1;
+        let converted = self
+            .tone_color
+            .convert(
+                samples,
+                self.rate,
+                &self.embeddings.source,
+                &self.embeddings.target,
+                self.tau,
+                seed,
+            )
+            .map_err(|e| vivace_frontend::Error::BadAudio {
+                path: PathBuf::from("<tone-colour conversion>"),
+                reason: e.to_string(),
+            })?;
+        self.inner.write(&converted)
+    }
+
+    fn finish(self: Box<Self>) -> vivace_frontend::Result<()> {
+        self.inner.finish()
+    }
+}
