@@ -74,18 +74,6 @@ pub trait AudioSink {
     fn finish(self: Box<Self>) -> Result<()>;
 }
 
-/// Samples collected in memory (a voice's calibration speech, tests).
-impl AudioSink for Vec<f32> {
-    fn write(&mut self, samples: &[f32]) -> Result<()> {
-        self.extend_from_slice(samples);
-        Ok(())
-    }
-
-    fn finish(self: Box<Self>) -> Result<()> {
-        Ok(())
-    }
-}
-
 /// Where a finished WAV goes.
 enum WavTarget {
     /// Renamed from a temporary file beside it to `path`.

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use vivace::bench::{Variant, Workload};
-use vivace::synth::Synthesizer;
+use vivace::synth::{LoadOptions, Synthesizer};
 use vivace::voice_store::VoiceStore;
 use vivace_perf::Optimizer;
 
@@ -297,8 +297,7 @@ fn bench_model_only(
         voice,
         optimizer,
         args.device.is_explicit(),
-        &store.espeak_data_dir(),
-        None,
+        &LoadOptions::new(&store.espeak_data_dir()),
     )
     .with_context(|| format!("cannot load voice {}", voice.display()))?;
     let vits = synth.vits()?;
@@ -370,8 +369,7 @@ pub(crate) fn bench_run(args: &BenchRunArgs, started: Instant) -> Result<()> {
                 &args.voice,
                 &optimizer,
                 device.is_explicit(),
-                &store.espeak_data_dir(),
-                None,
+                &LoadOptions::new(&store.espeak_data_dir()),
             )?;
             let name = args
                 .voice

@@ -9,8 +9,9 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
 use vivace::family::{Request, SpeakerRef};
+use vivace::synth::LoadOptions;
 use vivace::synth::{SpeakReport, SynthError, Synthesizer};
-use vivace::tone_color::{locate_converter, ConvertingSink, Embeddings, ToneColor};
+use vivace::tone_color::{locate_converter, ToneColor};
 use vivace::voice_store::VoiceStore;
 use vivace_frontend::audio::{AudioSink, PostProcess, RawSink, SampleFormat, WavSink};
 
@@ -64,7 +65,7 @@ pub(crate) struct SayArgs {
     /// Clone this voice onto a Piper or MMS voice: OpenVoice v2's
     /// tone-colour converter re-voices each sentence with the timbre of this
     /// recording (WAV; 10 s or more of speech clones best) or embedding
-    /// (`.npy` from `vivace clone-voice --save-embedding`). Output at 22,050 Hz.
+    /// (`.npy` from `vivace clone-voice --save-embedding`).
     #[arg(long)]
     clone: Option<PathBuf>,
     /// --clone: the converter folder (`checkpoint.pth`, `config.json`);
@@ -133,40 +134,6 @@ enum Output {
     /// `-f -`: a WAV on stdout, written once complete (its header needs the length).
     WavStdout,
     Raw,
-}
-
-/// `--clone`: the converter, and the voice's own and the reference's tone
-/// colours (the voice's measured once and cached beside it).
-fn clone_setup(
-    args: &SayArgs,
-    store: &VoiceStore,
-    voice: &std::path::Path,
-    synth: &Synthesizer,
-    params: &vivace::family::Params,
-    reference: &std::path::Path,
-    device: &candle_core::Device,
-) -> Result<(ToneColor, Embeddings)> {
-    if synth.vits().is_err() {
-        bail!("--clone re-voices Piper and MMS voices; a Chatterbox voice clones by itself: give it --reference");
-    }
-    if args.reference.is_some() {
-        bail!("give either --clone (any Piper or MMS voice) or --reference (Chatterbox), not both");
-    }
-    if !(args.tau.is_finite() && args.tau >= 0.0) {
-        bail!("--tau must be a non-negative number, got {}", args.tau);
-    }
-    let dir = locate_converter(args.converter.as_deref(), store)?;
-    let tone_color = ToneColor::load(&dir, device)
-        .with_context(|| format!("cannot load the converter in {}", dir.display()))?;
-    let target = tone_color.embed_file(reference)?;
-    let source = tone_color.voice_embedding(voice, |text| {
-        let mut audio = Vec::new();
-        synth
-            .speak(text, params, &PostProcess::default(), 0.0, &mut audio)
-            .map_err(|e| e.to_string())?;
-        Ok((audio, synth.sample_rate()))
-    })?;
-    Ok((tone_color, Embeddings { source, target }))
 }
 
 /// `say`'s arguments, checked.
@@ -352,15 +319,31 @@ pub(crate) fn say(args: &SayArgs) -> Result<()> {
     let store = VoiceStore::from_env()?;
     let onnx = store.resolve(args.voice.as_deref())?;
     store.ensure_phonemizer_data(&onnx, args.language.as_deref())?;
+    let tone_color = match &args.clone {
+        Some(_) => {
+            if args.reference.is_some() {
+                bail!("give either --clone (a Piper or MMS voice) or --reference (Chatterbox), not both");
+            }
+            if !(args.tau.is_finite() && args.tau >= 0.0) {
+                bail!("--tau must be a non-negative number, got {}", args.tau);
+            }
+            let dir = locate_converter(args.converter.as_deref(), &store)?;
+            let tone_color = ToneColor::load(&dir, &optimizer.device.device)
+                .with_context(|| format!("cannot load the converter in {}", dir.display()))?;
+            Some(std::sync::Arc::new(tone_color))
+        }
+        None => None,
+    };
+    let espeak_data = store.espeak_data_dir();
+    let options = LoadOptions {
+        espeak_voice: args.language.as_deref(),
+        tone_color: tone_color.clone(),
+        ..LoadOptions::new(&espeak_data)
+    };
     let load_start = std::time::Instant::now();
-    let (mut synth, device) = Synthesizer::load_planned(
-        &onnx,
-        &optimizer,
-        args.device.is_explicit(),
-        &store.espeak_data_dir(),
-        args.language.as_deref(),
-    )
-    .with_context(|| format!("cannot load voice {}", onnx.display()))?;
+    let (mut synth, device) =
+        Synthesizer::load_planned(&onnx, &optimizer, args.device.is_explicit(), &options)
+            .with_context(|| format!("cannot load voice {}", onnx.display()))?;
     synth.set_parallel_sentences(
         optimizer.plan.sentence_threads,
         optimizer.plan.stream_threads,
@@ -393,44 +376,26 @@ pub(crate) fn say(args: &SayArgs) -> Result<()> {
         // A Piper voice took --language at load (its phonemizer's voice).
         request.overrides.remove("language");
     }
+    if let (Some(reference), Some(tone_color)) = (&args.clone, &tone_color) {
+        if synth.vits().is_err() {
+            bail!("--clone re-voices Piper and MMS voices; a Chatterbox voice clones by itself: give it --reference");
+        }
+        // The reference's tone colour: from a recording, or saved as .npy.
+        let target = tone_color.embed_file(reference)?;
+        request.speaker = Some(SpeakerRef::Embedding(target));
+        request.overrides.insert("tau".into(), args.tau.into());
+    }
     let params = synth.params(&request)?;
 
-    let cloning = match &args.clone {
-        Some(reference) => Some(clone_setup(
-            args,
-            &store,
-            &onnx,
-            &synth,
-            &params,
-            reference,
-            &optimizer.device.device,
-        )?),
-        None => None,
-    };
-    let rate = cloning
-        .as_ref()
-        .map_or(synth.sample_rate(), |(tone_color, _)| {
-            tone_color.sample_rate()
-        });
-    let mut sink: Box<dyn AudioSink + '_> = match &plan.output {
-        Output::Wav(path) => Box::new(WavSink::create(path, rate, plan.format)?),
-        Output::WavStdout => Box::new(WavSink::stdout(rate, plan.format)?),
+    let mut sink: Box<dyn AudioSink> = match &plan.output {
+        Output::Wav(path) => Box::new(WavSink::create(path, synth.sample_rate(), plan.format)?),
+        Output::WavStdout => Box::new(WavSink::stdout(synth.sample_rate(), plan.format)?),
         Output::Raw => Box::new(RawSink::new(
             std::io::stdout().lock(),
             plan.format,
             "<stdout>",
         )),
     };
-    if let Some((tone_color, embeddings)) = &cloning {
-        sink = Box::new(ConvertingSink::new(
-            sink,
-            tone_color,
-            synth.sample_rate(),
-            embeddings.clone(),
-            args.tau,
-            args.seed,
-        ));
-    }
     let start = Instant::now();
     let mut report = SpeakReport::default();
     for line in &plan.lines {

@@ -13,7 +13,8 @@ use vivace::runtime::RuntimeConfig;
 use vivace::server::ServedVoice;
 use vivace::server::ServerConfig;
 use vivace::speaker::SpeakerEncoder;
-use vivace::synth::Synthesizer;
+use vivace::synth::{LoadOptions, Synthesizer};
+use vivace::tone_color::{locate_converter, ToneColor};
 use vivace::voice_store::{VoiceStore, RESEMBLYZER_ENCODER};
 use vivace_frontend::audio::PostProcess;
 
@@ -28,6 +29,12 @@ const MAX_UPLOAD_MIB: usize = 1024;
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
+    /// OpenVoice v2's tone-colour converter (a folder with `checkpoint.pth`
+    /// and `config.json`), with which Piper and MMS voices clone uploaded
+    /// voices (`POST /v1/audio/voices`). Default: the one `vivace download
+    /// openvoice` installed, when there is one.
+    #[arg(long, env = "VIVACE_OPENVOICE")]
+    converter: Option<PathBuf>,
     /// Address to listen on. Loopback by default: binding to another
     /// address (0.0.0.0 for every interface) exposes the service.
     #[arg(long, default_value = "127.0.0.1")]
@@ -173,19 +180,30 @@ pub fn serve(args: &ServeArgs) -> Result<()> {
         true => vec![None],
         false => args.voices.iter().map(|v| Some(v.as_str())).collect(),
     };
+    let tone_color = match locate_converter(args.converter.as_deref(), &store) {
+        Ok(dir) => {
+            let tone_color = ToneColor::load(&dir, &optimizer.device.device)
+                .with_context(|| format!("cannot load the converter in {}", dir.display()))?;
+            tracing::info!(converter = %dir.display(), "Piper and MMS voices clone with OpenVoice's tone-colour converter");
+            Some(std::sync::Arc::new(tone_color))
+        }
+        // Asked for by name, it must be there; otherwise cloning is off.
+        Err(e) if args.converter.is_some() => return Err(e.into()),
+        Err(_) => None,
+    };
+    let espeak_data = store.espeak_data_dir();
+    let options = LoadOptions {
+        tone_color,
+        ..LoadOptions::new(&espeak_data)
+    };
     let mut voices: Vec<ServedVoice> = Vec::new();
     let mut device = optimizer.device.kind;
     let mut batch = args.batch_size;
     for name in names {
         let path = store.resolve(name)?;
-        let (synth, kind) = Synthesizer::load_planned(
-            &path,
-            &optimizer,
-            args.device.is_explicit(),
-            &store.espeak_data_dir(),
-            None,
-        )
-        .with_context(|| format!("cannot load voice {}", path.display()))?;
+        let (synth, kind) =
+            Synthesizer::load_planned(&path, &optimizer, args.device.is_explicit(), &options)
+                .with_context(|| format!("cannot load voice {}", path.display()))?;
         let served_name = match name {
             Some(n) if !n.contains(['/', '\\']) && !n.ends_with(".onnx") => n.to_string(),
             _ => voice_name(&path),

@@ -37,6 +37,9 @@ pub enum SynthError {
     /// A reference recording that cannot be cloned (too short, silent, …).
     #[error(transparent)]
     Reference(#[from] crate::family::chatterbox::reference::ReferenceError),
+    /// Tone-colour cloning failed (an unusable recording, the converter).
+    #[error(transparent)]
+    ToneColor(#[from] crate::tone_color::CloneError),
     /// Even one sentence does not fit in the device's memory.
     #[error("out of memory even for a single sentence on this device")]
     OutOfMemory,
@@ -170,6 +173,30 @@ pub struct Synthesizer {
     runtime: OnceLock<Runtime>,
 }
 
+/// What a voice loads with besides its checkpoint and device.
+#[derive(Debug, Clone)]
+pub struct LoadOptions<'a> {
+    /// espeak-ng's data directory (written on first use).
+    pub espeak_data: &'a Path,
+    /// The espeak-ng voice (a language such as `de`) a Piper voice
+    /// phonemizes with instead of its own.
+    pub espeak_voice: Option<&'a str>,
+    /// The tone-colour converter that lets a Piper or MMS voice clone
+    /// recordings (`say --clone`, uploaded voices in the service).
+    pub tone_color: Option<Arc<crate::tone_color::ToneColor>>,
+}
+
+impl<'a> LoadOptions<'a> {
+    /// espeak-ng's data in `espeak_data`, nothing else.
+    pub fn new(espeak_data: &'a Path) -> Self {
+        Self {
+            espeak_data,
+            espeak_voice: None,
+            tone_color: None,
+        }
+    }
+}
+
 impl Synthesizer {
     /// Loads the voice at `path` onto `device` in `dtype`, with the first
     /// model family that recognises it (a Piper `.onnx` with its
@@ -182,24 +209,23 @@ impl Synthesizer {
         dtype: DType,
         espeak_data: &Path,
     ) -> Result<Self, SynthError> {
-        Self::load_in_language(path, device, dtype, espeak_data, None)
+        Self::load_with(path, device, dtype, &LoadOptions::new(espeak_data))
     }
 
-    /// As [`Synthesizer::load`], with a Piper voice phonemizing in the
-    /// espeak-ng voice `espeak_voice` (a language such as `de`) instead of
-    /// its own.
-    pub fn load_in_language(
+    /// As [`Synthesizer::load`], with `options` (espeak-ng's data, a
+    /// language, the tone-colour converter).
+    pub fn load_with(
         path: &Path,
         device: &Device,
         dtype: DType,
-        espeak_data: &Path,
-        espeak_voice: Option<&str>,
+        options: &LoadOptions<'_>,
     ) -> Result<Self, SynthError> {
         let ctx = LoadContext {
             device,
             dtype,
-            espeak_data,
-            espeak_voice,
+            espeak_data: options.espeak_data,
+            espeak_voice: options.espeak_voice,
+            tone_color: options.tone_color.as_ref(),
         };
         Ok(Self::new(family::load(path, &ctx)?))
     }
@@ -218,17 +244,16 @@ impl Synthesizer {
     /// Loads the voice for `optimizer`'s device and plan. When the device was
     /// chosen automatically and the voice fails to load or run there, it falls
     /// back to the CPU with one warning; a device the user named must work.
-    /// `espeak_voice` as in [`Synthesizer::load_in_language`].
+    /// `options` as in [`Synthesizer::load_with`].
     pub fn load_planned(
         path: &Path,
         optimizer: &Optimizer,
         explicit_device: bool,
-        espeak_data: &Path,
-        espeak_voice: Option<&str>,
+        options: &LoadOptions<'_>,
     ) -> Result<(Self, DeviceKind), SynthError> {
         optimizer.load_with_fallback(
             explicit_device,
-            |device, dtype| Self::load_in_language(path, device, dtype, espeak_data, espeak_voice),
+            |device, dtype| Self::load_with(path, device, dtype, options),
             Self::smoke_test,
         )
     }

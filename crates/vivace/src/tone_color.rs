@@ -8,8 +8,8 @@
 //! the linear spectrogram, `extract_se` (one embedding over a whole
 //! recording) and `convert` with `tau` and seeded noise. A base voice's own
 //! embedding is computed once from its speech and cached beside it
-//! ([`ToneColor::voice_embedding`]). [`ConvertingSink`] converts a voice's
-//! output sentence by sentence on its way to a sink.
+//! ([`ToneColor::voice_embedding`]). The VITS family converts each sentence
+//! of a cloned speaker with it (`family::vits`).
 //!
 //! Not ported: the reference's voice-activity split of a recording into
 //! pieces (`se_extractor.get_se` with Silero VAD), and its watermark.
@@ -17,7 +17,6 @@
 use std::path::{Path, PathBuf};
 
 use candle_core::Device;
-use vivace_frontend::audio::AudioSink;
 use vivace_frontend::mel::MelSpectrogram;
 use vivace_frontend::resample::resample;
 use vivace_frontend::speaker_audio::read_wav;
@@ -279,66 +278,4 @@ pub struct Embeddings {
     pub source: Vec<f32>,
     /// The tone colour to give it.
     pub target: Vec<f32>,
-}
-
-/// A sink that re-voices each chunk (a sentence, from a VITS voice) before
-/// passing it on at the converter's rate.
-pub struct ConvertingSink<'a> {
-    inner: Box<dyn AudioSink + 'a>,
-    tone_color: &'a ToneColor,
-    rate: u32,
-    embeddings: Embeddings,
-    tau: f32,
-    seed: Option<u64>,
-    chunks: u64,
-}
-
-impl<'a> ConvertingSink<'a> {
-    /// Converts audio at `rate` from `source` to `target` into `inner`
-    /// (which must take [`ToneColor::sample_rate`]). Chunk `i` draws its
-    /// noise from `seed + i`.
-    pub fn new(
-        inner: Box<dyn AudioSink + 'a>,
-        tone_color: &'a ToneColor,
-        rate: u32,
-        embeddings: Embeddings,
-        tau: f32,
-        seed: Option<u64>,
-    ) -> Self {
-        Self {
-            inner,
-            tone_color,
-            rate,
-            embeddings,
-            tau,
-            seed,
-            chunks: 0,
-        }
-    }
-}
-
-impl AudioSink for ConvertingSink<'_> {
-    fn write(&mut self, samples: &[f32]) -> vivace_frontend::Result<()> {
-        let seed = self.seed.map(|s| s.wrapping_add(self.chunks));
-        self.chunks += 1;
-        let converted = self
-            .tone_color
-            .convert(
-                samples,
-                self.rate,
-                &self.embeddings.source,
-                &self.embeddings.target,
-                self.tau,
-                seed,
-            )
-            .map_err(|e| vivace_frontend::Error::BadAudio {
-                path: PathBuf::from("<tone-colour conversion>"),
-                reason: e.to_string(),
-            })?;
-        self.inner.write(&converted)
-    }
-
-    fn finish(self: Box<Self>) -> vivace_frontend::Result<()> {
-        self.inner.finish()
-    }
 }

@@ -26,7 +26,7 @@ use vivace_perf::{compile, CompileStep, DeviceKind, Optimizer};
 
 use crate::bench::peak_rss;
 use crate::family::Request;
-use crate::synth::Synthesizer;
+use crate::synth::{LoadOptions, Synthesizer};
 use crate::voice_store::{sha256_file, DEFAULT_VOICE};
 
 /// Piper 1.8's waveform for "Hello world." on the default voice, noise 0
@@ -121,9 +121,13 @@ impl Subject {
         espeak_data: &Path,
     ) -> Result<Self, String> {
         let (is_default_voice, stored_dtype) = identify(path).map_err(|e| e.to_string())?;
-        let (synth, kind) =
-            Synthesizer::load_planned(path, optimizer, explicit_device, espeak_data, None)
-                .map_err(|e| format!("cannot load {}: {e}", path.display()))?;
+        let (synth, kind) = Synthesizer::load_planned(
+            path,
+            optimizer,
+            explicit_device,
+            &LoadOptions::new(espeak_data),
+        )
+        .map_err(|e| format!("cannot load {}: {e}", path.display()))?;
         let cpu_twin = match kind {
             DeviceKind::Cpu => None,
             _ => Some(

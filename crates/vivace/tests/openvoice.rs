@@ -368,3 +368,51 @@ fn unusable_references_and_a_missing_converter_are_clear_errors() {
         "{err}"
     );
 }
+
+#[test]
+fn an_mms_voice_clones_at_its_own_rate() {
+    // A random-weight MMS checkpoint at 16 kHz: its speech goes to the
+    // converter at 22,050 Hz and comes back at 16 kHz.
+    let scratch = crate::util::scratch();
+    let voice = scratch.path().join("mms");
+    std::fs::create_dir(&voice).expect("mkdir");
+    for entry in std::fs::read_dir(fixtures().join("mms/tiny-sdp")).expect("list") {
+        let path = entry.expect("entry").path();
+        std::fs::copy(&path, voice.join(path.file_name().expect("a name"))).expect("copy");
+    }
+    let say = |out: &std::path::Path, clone: bool| {
+        let mut cmd = crate::util::vivace();
+        cmd.args(["say", "hello there", "--seed", "2", "--voice"])
+            .arg(&voice)
+            .arg("-f")
+            .arg(out);
+        if clone {
+            cmd.arg("--converter")
+                .arg(dir())
+                .arg("--clone")
+                .arg(dir().join("reference.wav"));
+        }
+        cmd.output().expect("run vivace")
+    };
+    let (cloned, plain) = (
+        scratch.path().join("cloned.wav"),
+        scratch.path().join("plain.wav"),
+    );
+    for (out, clone) in [(&cloned, true), (&plain, false)] {
+        let run = say(out, clone);
+        assert!(run.status.success(), "{}", crate::util::stderr(&run));
+    }
+    let (cloned, rate) = read_back(&cloned);
+    let (plain, plain_rate) = read_back(&plain);
+    assert_eq!((rate, plain_rate), (16_000, 16_000));
+    assert!(cloned.len().abs_diff(plain.len()) < 256 * 16_000 / 22_050 + 2);
+    assert_ne!(cloned, plain);
+    assert!(
+        voice.read_dir().expect("list").any(|e| e
+            .expect("entry")
+            .file_name()
+            .to_string_lossy()
+            .starts_with("openvoice-se-")),
+        "the checkpoint folder holds its tone colour"
+    );
+}

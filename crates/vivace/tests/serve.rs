@@ -1522,3 +1522,94 @@ fn a_cloned_voice_is_uploaded_spoken_kept_across_restarts_and_deleted() {
         models.json()
     );
 }
+
+#[test]
+fn a_piper_voice_clones_an_upload_through_the_tone_colour_converter() {
+    // The default Piper voice served with OpenVoice's converter (the
+    // random-weight fixture): an uploaded voice is spoken as `vivace say
+    // --clone` speaks it with the same recording and seed.
+    let converter = crate::util::fixtures().join("openvoice");
+    let store = scratch();
+    let args = [
+        "--no-embeddings",
+        "--converter",
+        converter.to_str().expect("a UTF-8 path"),
+        "--cloned-voices",
+        store.path().to_str().expect("a UTF-8 path"),
+    ];
+    let recording = converter.join("reference.wav");
+    let server = Server::start(&args, &[]);
+    let listed = agent()
+        .get(&server.url("/v1/audio/voices"))
+        .call()
+        .map(Reply::read)
+        .expect("list");
+    assert!(
+        listed.json()["voices"]
+            .as_array()
+            .expect("voices")
+            .iter()
+            .any(|v| v["type"] == "served" && v["clones"] == true),
+        "{}",
+        listed.json()
+    );
+    let created = upload_voice(
+        &server,
+        &[("name", "Tone")],
+        Some(&std::fs::read(&recording).expect("fixture")),
+    );
+    assert_eq!(created.status, 200, "{}", server.log());
+    let id = created.json()["id"].as_str().expect("an id").to_string();
+    let speak = |voice: serde_json::Value| {
+        let reply = server.speech(&serde_json::json!({
+            "input": "Hello there. A second sentence.",
+            "voice": voice,
+            "response_format": "pcm",
+            "sample_rate": 22050,
+            "seed": 7,
+        }));
+        assert_eq!(reply.status, 200, "{}", server.log());
+        reply
+            .body
+            .chunks_exact(2)
+            .map(|b| i16::from_le_bytes([b[0], b[1]]))
+            .collect::<Vec<i16>>()
+    };
+    let cloned = speak(serde_json::json!({ "id": id }));
+    let plain = speak(serde_json::json!("en_US-joe-medium"));
+    assert_ne!(cloned, plain, "the cloned voice is re-voiced");
+
+    let out = scratch();
+    let said = crate::util::vivace()
+        .args(["say", "--voice"])
+        .arg(default_voice())
+        .arg("--converter")
+        .arg(&converter)
+        .arg("--clone")
+        .arg(&recording)
+        .args([
+            "--seed",
+            "7",
+            "--device",
+            "cpu",
+            "Hello there. A second sentence.",
+            "-f",
+        ])
+        .arg(out.path().join("said.wav"))
+        .output()
+        .expect("vivace say runs");
+    assert!(said.status.success(), "{}", crate::util::stderr(&said));
+    let said: Vec<i16> = hound::WavReader::open(out.path().join("said.wav"))
+        .expect("a WAV")
+        .samples::<i16>()
+        .map(|s| s.expect("sample"))
+        .collect();
+    assert_eq!(said.len(), cloned.len(), "the same length as `say --clone`");
+    let worst = said
+        .iter()
+        .zip(&cloned)
+        .map(|(a, b)| (i32::from(*a) - i32::from(*b)).abs())
+        .max()
+        .unwrap_or(0);
+    assert!(worst <= 1, "differs from `say --clone` by {worst} LSB");
+}

@@ -316,6 +316,9 @@ pub struct LoadContext<'a> {
     /// The espeak-ng voice a Piper voice phonemizes with instead of its
     /// own `espeak.voice` (`vivace say --language`); other families ignore it.
     pub espeak_voice: Option<&'a str>,
+    /// The tone-colour converter a VITS voice clones recordings with;
+    /// other families ignore it.
+    pub tone_color: Option<&'a Arc<crate::tone_color::ToneColor>>,
 }
 
 /// A kind of model: recognises its checkpoints and loads them.

@@ -1,12 +1,19 @@
 //! The VITS family: Piper voices (espeak-ng phonemes) and Hugging Face VITS
 //! checkpoints (MMS-TTS, characters). One step synthesizes a whole sentence.
+//!
+//! Loaded with a tone-colour converter (`LoadContext::tone_color`), a VITS
+//! voice clones: `clone_speaker` measures a recording's tone colour (and,
+//! once, the voice's own), and each sentence of a cloned speaker is
+//! re-voiced by OpenVoice's converter after synthesis, then brought back to
+//! the voice's sample rate.
 
 use std::borrow::Cow;
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use vivace_frontend::hebrew;
 use vivace_frontend::phonemize::{split_long_sentence, Phonemizer, TextFilter, ALL_LANGUAGES_DIR};
+use vivace_frontend::resample::resample;
 use vivace_frontend::sentences::split_sentences;
 use vivace_frontend::vits_tokenizer::VitsTokenizer;
 use vivace_models::mms::MmsVoice;
@@ -17,10 +24,36 @@ use vivace_models::vits::{SynthesisParams, Vits};
 use vivace_perf::batch::classify_failure;
 
 use super::{
-    Capabilities, Chunk, Family, LoadContext, Model, Sentence, SpeakerRef, StepError, Voice,
+    Capabilities, Chunk, ClonedSpeaker, Family, LoadContext, Model, Sentence, SpeakerRef,
+    StepError, Voice,
 };
 use crate::hub::HubFile;
 use crate::synth::SynthError;
+use crate::tone_color::{Embeddings, ToneColor, DEFAULT_TAU};
+
+/// A VITS voice's parameters: the network's own, and for a cloned speaker
+/// the tone colours its speech is re-voiced with.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct VitsParams {
+    /// The network's scales, speaker and seed.
+    #[serde(flatten)]
+    pub synthesis: SynthesisParams,
+    /// For a cloned speaker: scale of the converter's sampling noise (0:
+    /// deterministic; default 0.3, the reference's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tau: Option<f32>,
+    /// For a cloned speaker: the voice's own tone colour and the clone's.
+    #[serde(skip)]
+    pub tone: Option<Arc<Embeddings>>,
+}
+
+/// What a voice clones with: the converter, and its own tone colour,
+/// measured on first use (and cached beside the voice's file).
+struct Cloning {
+    tone_color: Arc<ToneColor>,
+    path: PathBuf,
+    own: Mutex<Option<Vec<f32>>>,
+}
 
 /// Recognises and loads Piper voices (`.onnx` or compact `.vivace`, with
 /// their `.onnx.json`) and Hugging Face VITS checkpoint directories.
@@ -166,12 +199,13 @@ pub enum Checkpoint {
 pub struct VitsVoice {
     checkpoint: Checkpoint,
     capabilities: Capabilities,
+    cloning: Option<Cloning>,
 }
 
 /// One sentence waiting for its single step.
 pub struct VitsSequence {
     ids: Vec<i64>,
-    params: SynthesisParams,
+    params: VitsParams,
 }
 
 impl VitsVoice {
@@ -201,7 +235,7 @@ impl VitsVoice {
                     .espeak_voice
                     .unwrap_or(&voice.config.espeak.voice)
                     .to_string()],
-                clones: false,
+                clones: ctx.tone_color.is_some(),
                 streams: false,
             },
             Checkpoint::Mms { voice, .. } => Capabilities {
@@ -210,14 +244,87 @@ impl VitsVoice {
                 speakers: voice.config.num_speakers.max(1),
                 speaker_names: Vec::new(),
                 languages: Vec::new(),
-                clones: false,
+                clones: ctx.tone_color.is_some(),
                 streams: false,
             },
         };
+        let cloning = ctx.tone_color.map(|tone_color| Cloning {
+            tone_color: Arc::clone(tone_color),
+            path: path.to_path_buf(),
+            own: Mutex::new(None),
+        });
         Ok(Self {
             checkpoint,
             capabilities,
+            cloning,
         })
+    }
+
+    /// The voice's own tone colour: measured once on a calibration text
+    /// (cached beside the voice), then kept.
+    fn own_tone_colour(&self, cloning: &Cloning) -> Result<Vec<f32>, SynthError> {
+        let mut own = cloning.own.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(embedding) = own.as_ref() {
+            return Ok(embedding.clone());
+        }
+        let embedding = cloning
+            .tone_color
+            .voice_embedding(&cloning.path, |text| self.speak_plainly(text))?;
+        *own = Some(embedding.clone());
+        Ok(embedding)
+    }
+
+    /// `text` in the voice's own default manner (seeded), sentences joined:
+    /// what its tone colour is measured on.
+    fn speak_plainly(&self, text: &str) -> Result<(Vec<f32>, u32), String> {
+        let params = SynthesisParams {
+            seed: Some(0),
+            ..self.synthesis_defaults()
+        };
+        let mut audio = Vec::new();
+        for sentence in Model::sentences(self, text).map_err(|e| e.to_string())? {
+            let samples = self
+                .model()
+                .synthesize(&sentence.ids, &params)
+                .map_err(|e| e.to_string())?;
+            audio.extend(samples);
+        }
+        Ok((audio, self.capabilities.sample_rate))
+    }
+
+    /// The tone colours for a clone of `target`.
+    fn tone_for(&self, target: Vec<f32>) -> Result<Arc<Embeddings>, SynthError> {
+        let cloning = self.cloning.as_ref().ok_or(SynthError::CannotClone)?;
+        let size = cloning.tone_color.embedding_size();
+        if target.len() != size {
+            return Err(SynthError::InvalidParams(format!(
+                "a tone-colour embedding of {} values; the converter's have {size}",
+                target.len()
+            )));
+        }
+        let source = self.own_tone_colour(cloning)?;
+        Ok(Arc::new(Embeddings { source, target }))
+    }
+
+    /// `audio` of a cloned speaker re-voiced, at the voice's rate.
+    fn revoice(&self, audio: &[f32], params: &VitsParams) -> Result<Vec<f32>, SynthError> {
+        let (Some(cloning), Some(tone)) = (&self.cloning, &params.tone) else {
+            return Ok(audio.to_vec());
+        };
+        let rate = self.capabilities.sample_rate;
+        let converted = cloning.tone_color.convert(
+            audio,
+            rate,
+            &tone.source,
+            &tone.target,
+            params.tau.unwrap_or(DEFAULT_TAU),
+            params.synthesis.seed,
+        )?;
+        Ok(resample(
+            &converted,
+            cloning.tone_color.sample_rate(),
+            rate,
+        )?)
     }
 
     /// The network.
@@ -261,39 +368,64 @@ impl VitsVoice {
 }
 
 impl Model for VitsVoice {
-    type Params = SynthesisParams;
+    type Params = VitsParams;
     type State = VitsSequence;
 
     fn capabilities(&self) -> &Capabilities {
         &self.capabilities
     }
 
-    fn default_params(&self) -> SynthesisParams {
-        self.synthesis_defaults()
-    }
-
-    fn set_speed(&self, params: &mut SynthesisParams, speed: f64) {
-        params.length_scale /= speed;
-    }
-
-    fn set_speaker(
-        &self,
-        params: &mut SynthesisParams,
-        speaker: &SpeakerRef,
-    ) -> Result<(), SynthError> {
-        match speaker {
-            SpeakerRef::Given(given) => {
-                params.speaker = Some(self.speaker_id(given)?);
-                Ok(())
-            }
-            SpeakerRef::Embedding(_) | SpeakerRef::Recording { .. } | SpeakerRef::Cloned(_) => {
-                Err(SynthError::CannotClone)
-            }
+    fn default_params(&self) -> VitsParams {
+        VitsParams {
+            synthesis: self.synthesis_defaults(),
+            tau: None,
+            tone: None,
         }
     }
 
-    fn set_seed(&self, params: &mut SynthesisParams, seed: u64) {
-        params.seed = Some(seed);
+    fn set_speed(&self, params: &mut VitsParams, speed: f64) {
+        params.synthesis.length_scale /= speed;
+    }
+
+    fn set_speaker(&self, params: &mut VitsParams, speaker: &SpeakerRef) -> Result<(), SynthError> {
+        match speaker {
+            SpeakerRef::Given(given) => {
+                params.synthesis.speaker = Some(self.speaker_id(given)?);
+            }
+            SpeakerRef::Embedding(target) => params.tone = Some(self.tone_for(target.clone())?),
+            SpeakerRef::Recording {
+                samples,
+                sample_rate,
+            } => {
+                let cloned = Model::clone_speaker(self, samples, *sample_rate)?;
+                params.tone = cloned.get::<Embeddings>();
+            }
+            SpeakerRef::Cloned(cloned) => {
+                params.tone = Some(
+                    cloned
+                        .get::<Embeddings>()
+                        .ok_or(SynthError::Mismatch("a speaker cloned by another voice"))?,
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn set_seed(&self, params: &mut VitsParams, seed: u64) {
+        params.synthesis.seed = Some(seed);
+    }
+
+    fn clone_speaker(
+        &self,
+        samples: &[f32],
+        sample_rate: u32,
+    ) -> Result<ClonedSpeaker, SynthError> {
+        let cloning = self.cloning.as_ref().ok_or(SynthError::CannotClone)?;
+        let target =
+            cloning
+                .tone_color
+                .embed(samples, sample_rate, Path::new("the reference recording"))?;
+        Ok(ClonedSpeaker::new(self.tone_for(target)?))
     }
 
     fn sentences(&self, text: &str) -> Result<Vec<Sentence>, SynthError> {
@@ -335,28 +467,32 @@ impl Model for VitsVoice {
         Ok(out)
     }
 
-    fn start(
-        &self,
-        sentence: &Sentence,
-        params: &SynthesisParams,
-    ) -> Result<VitsSequence, SynthError> {
+    fn start(&self, sentence: &Sentence, params: &VitsParams) -> Result<VitsSequence, SynthError> {
         Ok(VitsSequence {
             ids: sentence.ids.clone(),
-            params: *params,
+            params: params.clone(),
         })
     }
 
     fn step(&self, batch: &mut [&mut VitsSequence]) -> Result<Vec<Chunk>, StepError> {
-        let items: Vec<(&[i64], SynthesisParams)> =
-            batch.iter().map(|s| (s.ids.as_slice(), s.params)).collect();
+        let items: Vec<(&[i64], SynthesisParams)> = batch
+            .iter()
+            .map(|s| (s.ids.as_slice(), s.params.synthesis))
+            .collect();
         let audios = self
             .model()
             .synthesize_batch(&items)
             .map_err(|e| classify_failure(SynthError::from(e)))?;
-        Ok(audios
+        audios
             .into_iter()
-            .map(|audio| Chunk { audio, done: true })
-            .collect())
+            .zip(batch.iter())
+            .map(|(audio, sequence)| {
+                let audio = self
+                    .revoice(&audio, &sequence.params)
+                    .map_err(classify_failure)?;
+                Ok(Chunk { audio, done: true })
+            })
+            .collect()
     }
 
     fn smoke_test(&self) -> Result<(), SynthError> {
