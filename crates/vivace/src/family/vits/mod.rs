@@ -32,8 +32,10 @@ use crate::synth::SynthError;
 use crate::tone_color::{Embeddings, ToneColor, DEFAULT_TAU};
 
 /// A VITS voice's parameters: the network's own, and for a cloned speaker
-/// the tone colours its speech is re-voiced with.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+/// the tone colours its speech is re-voiced with. Unknown fields are
+/// refused (a flattened struct would accept them, so `Deserialize` is
+/// written out).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct VitsParams {
     /// The network's scales, speaker and seed.
     #[serde(flatten)]
@@ -45,6 +47,24 @@ pub struct VitsParams {
     /// For a cloned speaker: the voice's own tone colour and the clone's.
     #[serde(skip)]
     pub tone: Option<Arc<Embeddings>>,
+}
+
+impl<'de> serde::Deserialize<'de> for VitsParams {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut fields = serde_json::Map::deserialize(deserializer)?;
+        let tau = match fields.remove("tau") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(value) => Some(serde_json::from_value::<f32>(value).map_err(D::Error::custom)?),
+        };
+        let synthesis =
+            serde_json::from_value(serde_json::Value::Object(fields)).map_err(D::Error::custom)?;
+        Ok(Self {
+            synthesis,
+            tau,
+            tone: None,
+        })
+    }
 }
 
 /// What a voice clones with: the converter, and its own tone colour,
@@ -507,5 +527,26 @@ impl Model for VitsVoice {
         };
         self.model().synthesize(&ids, &params)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_take_tau_and_refuse_unknown_fields() {
+        let json = serde_json::json!({
+            "noise_scale": 0.5, "length_scale": 1.0, "noise_w": 0.8,
+            "speaker": null, "seed": 3, "tau": 0.0,
+        });
+        let params: VitsParams = serde_json::from_value(json.clone()).expect("valid");
+        assert_eq!(params.tau, Some(0.0));
+        assert_eq!(params.synthesis.seed, Some(3));
+        assert_eq!(serde_json::to_value(&params).expect("serializes"), json);
+        let mut unknown = json;
+        unknown["cfg_weight"] = 0.3.into();
+        let err = serde_json::from_value::<VitsParams>(unknown).unwrap_err();
+        assert!(err.to_string().contains("cfg_weight"), "{err}");
     }
 }
