@@ -23,6 +23,7 @@ pub mod npy;
 pub mod onnx;
 pub mod openvoice;
 pub mod piper;
+pub mod silero_vad;
 pub mod tashkeel;
 pub mod torch_legacy;
 pub mod vits;

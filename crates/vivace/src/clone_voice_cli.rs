@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use vivace::tone_color::{locate_converter, save_embedding, ToneColor, DEFAULT_TAU};
+use vivace::tone_color::{load_for_cloning, locate_converter, save_embedding, DEFAULT_TAU};
 use vivace::voice_store::VoiceStore;
 use vivace_frontend::audio::{AudioSink, SampleFormat, WavSink};
 use vivace_frontend::speaker_audio::read_wav;
@@ -27,7 +27,8 @@ pub struct CloneVoiceArgs {
     #[arg(short = 'f', long = "output-file")]
     output: PathBuf,
     /// The source speaker's embedding (WAV or `.npy`); default: measured
-    /// from the source itself, as the reference's demo does.
+    /// from the source itself (split like the reference, unless --no-vad),
+    /// as the reference's demo does.
     #[arg(long)]
     source_embedding: Option<PathBuf>,
     /// The converter: a folder with `checkpoint.pth` and `config.json`
@@ -40,6 +41,11 @@ pub struct CloneVoiceArgs {
     /// Seed of that noise (random by default): the same seed, the same audio.
     #[arg(long)]
     seed: Option<u64>,
+    /// Embed the whole reference recording, as `extract_se` does on one
+    /// file, instead of its speech cut into ~10 s pieces by Silero VAD (the
+    /// reference's `get_se` default, which needs more than 5 s of speech).
+    #[arg(long)]
+    no_vad: bool,
     /// Also write the reference's embedding here (float32 `.npy`, shape (256,)).
     #[arg(long)]
     save_embedding: Option<PathBuf>,
@@ -64,7 +70,7 @@ pub fn clone_voice(args: &CloneVoiceArgs) -> Result<()> {
     let store = VoiceStore::from_env()?;
     let dir = locate_converter(args.converter.as_deref(), &store)?;
     let started = Instant::now();
-    let tone_color = ToneColor::load(&dir, device)
+    let tone_color = load_for_cloning(&dir, device, &store, !args.no_vad)
         .with_context(|| format!("cannot load the converter in {}", dir.display()))?;
     let load_s = started.elapsed().as_secs_f64();
 

@@ -11,7 +11,7 @@ use clap::ValueEnum;
 use vivace::family::{Request, SpeakerRef};
 use vivace::synth::LoadOptions;
 use vivace::synth::{SpeakReport, SynthError, Synthesizer};
-use vivace::tone_color::{locate_converter, ToneColor};
+use vivace::tone_color::{load_for_cloning, locate_converter};
 use vivace::voice_store::VoiceStore;
 use vivace_frontend::audio::{AudioSink, PostProcess, RawSink, SampleFormat, WavSink};
 
@@ -72,6 +72,10 @@ pub(crate) struct SayArgs {
     /// default: the one `vivace download openvoice` installs.
     #[arg(long, env = "VIVACE_OPENVOICE")]
     converter: Option<PathBuf>,
+    /// --clone: embed the whole recording instead of its speech cut into
+    /// ~10 s pieces by Silero VAD (which needs more than 5 s of speech).
+    #[arg(long = "no-vad")]
+    no_vad: bool,
     /// --clone: scale of the converter's sampling noise (0: deterministic).
     #[arg(long, default_value_t = vivace::tone_color::DEFAULT_TAU)]
     tau: f32,
@@ -328,7 +332,7 @@ pub(crate) fn say(args: &SayArgs) -> Result<()> {
                 bail!("--tau must be a non-negative number, got {}", args.tau);
             }
             let dir = locate_converter(args.converter.as_deref(), &store)?;
-            let tone_color = ToneColor::load(&dir, &optimizer.device.device)
+            let tone_color = load_for_cloning(&dir, &optimizer.device.device, &store, !args.no_vad)
                 .with_context(|| format!("cannot load the converter in {}", dir.display()))?;
             Some(std::sync::Arc::new(tone_color))
         }

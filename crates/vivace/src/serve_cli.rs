@@ -14,7 +14,7 @@ use vivace::server::ServedVoice;
 use vivace::server::ServerConfig;
 use vivace::speaker::SpeakerEncoder;
 use vivace::synth::{LoadOptions, Synthesizer};
-use vivace::tone_color::{locate_converter, ToneColor};
+use vivace::tone_color::{load_for_cloning, locate_converter};
 use vivace::voice_store::{VoiceStore, RESEMBLYZER_ENCODER};
 use vivace_frontend::audio::PostProcess;
 
@@ -35,6 +35,10 @@ pub struct ServeArgs {
     /// openvoice` installed, when there is one.
     #[arg(long, env = "VIVACE_OPENVOICE")]
     converter: Option<PathBuf>,
+    /// Embed uploaded references whole instead of their speech cut into
+    /// ~10 s pieces by Silero VAD (which needs more than 5 s of speech).
+    #[arg(long = "no-vad")]
+    no_vad: bool,
     /// Address to listen on. Loopback by default: binding to another
     /// address (0.0.0.0 for every interface) exposes the service.
     #[arg(long, default_value = "127.0.0.1")]
@@ -182,7 +186,7 @@ pub fn serve(args: &ServeArgs) -> Result<()> {
     };
     let tone_color = match locate_converter(args.converter.as_deref(), &store) {
         Ok(dir) => {
-            let tone_color = ToneColor::load(&dir, &optimizer.device.device)
+            let tone_color = load_for_cloning(&dir, &optimizer.device.device, &store, !args.no_vad)
                 .with_context(|| format!("cannot load the converter in {}", dir.display()))?;
             tracing::info!(converter = %dir.display(), "Piper and MMS voices clone with OpenVoice's tone-colour converter");
             Some(std::sync::Arc::new(tone_color))

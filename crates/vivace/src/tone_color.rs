@@ -11,8 +11,13 @@
 //! ([`ToneColor::voice_embedding`]). The VITS family converts each sentence
 //! of a cloned speaker with it (`family::vits`).
 //!
-//! Not ported: the reference's voice-activity split of a recording into
-//! pieces (`se_extractor.get_se` with Silero VAD), and its watermark.
+//! A reference recording is embedded as the reference's `se_extractor.get_se`
+//! does by default ([`ToneColor::reference_split`]): Silero VAD finds the
+//! speech (as `whisper-timestamped`'s `get_vad_segments` calls it), the
+//! speech is joined and cut into pieces of about 10 s, and the pieces'
+//! embeddings are averaged. Without a detector ([`ToneColor::with_vad`] not
+//! called, or `--no-vad`), the whole recording is one piece, as
+//! `extract_se` on one file. Not ported: the reference's watermark.
 
 use std::path::{Path, PathBuf};
 
@@ -23,6 +28,7 @@ use vivace_frontend::speaker_audio::read_wav;
 use vivace_models::nn::sampling::{gaussian, SeededSource};
 use vivace_models::npy;
 use vivace_models::openvoice::ToneColorConverter;
+use vivace_models::silero_vad::{self, SileroVad, SpeechOptions};
 
 use crate::voice_store::VoiceStore;
 
@@ -34,6 +40,11 @@ pub const CHECKPOINT_FILE: &str = "checkpoint.pth";
 pub const CONFIG_FILE: &str = "config.json";
 /// The shortest reference recording that gives an embedding, in seconds.
 pub const MIN_REFERENCE_SECONDS: f64 = 1.0;
+/// The length OpenVoice cuts a reference's speech into, in seconds.
+const SPLIT_SECONDS: f64 = 10.0;
+/// Speech runs are widened by this much on each side (whisper-timestamped's
+/// `dilatation`), in seconds.
+const DILATATION_SECONDS: f64 = 0.5;
 /// A recording whose peak is below this (−60 dBFS) is silent.
 const SILENT_PEAK: f32 = 1e-3;
 /// `tau` of the reference's `convert`.
@@ -70,6 +81,9 @@ pub enum CloneError {
     /// Audio could not be read or resampled.
     #[error(transparent)]
     Audio(#[from] vivace_frontend::Error),
+    /// Silero VAD, which splits references, could not be fetched.
+    #[error("Silero VAD (which finds the speech in a reference) could not be had: {0}; give --no-vad to embed whole recordings")]
+    NoDetector(String),
     /// The base voice could not speak its calibration text.
     #[error("cannot measure the base voice's tone colour: {0}")]
     BaseVoice(String),
@@ -111,11 +125,55 @@ pub fn locate_converter(
     Ok(dir)
 }
 
+/// How a reference recording was split before embedding
+/// ([`ToneColor::reference_split`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReferenceSplit {
+    /// Speech found, in samples at 16 kHz, widened and merged.
+    pub segments: Vec<std::ops::Range<usize>>,
+    /// Length of the speech joined, in seconds.
+    pub active_seconds: f64,
+    /// The pieces of the joined speech, in milliseconds (as pydub cuts).
+    pub pieces_ms: Vec<(u64, u64)>,
+    /// The pieces' samples, at the recording's rate.
+    pub pieces: Vec<Vec<f32>>,
+}
+
+/// Samples at `rate` in `ms` milliseconds, as pydub counts them.
+fn pydub_frames(ms: u64, rate: u32) -> usize {
+    (ms as f64 * (f64::from(rate) / 1000.0)) as usize
+}
+
+/// `samples[a..b]` for pydub's `audio[a_ms:b_ms]`, clamped to the audio.
+fn pydub_slice(samples: &[f32], rate: u32, (a, b): (u64, u64)) -> &[f32] {
+    let end = pydub_frames(b, rate).min(samples.len());
+    &samples[pydub_frames(a, rate).min(end)..end]
+}
+
+/// Loads the converter in `dir` for cloning, with Silero VAD (fetched into
+/// `store` on first use) when `split_references`.
+pub fn load_for_cloning(
+    dir: &Path,
+    device: &Device,
+    store: &VoiceStore,
+    split_references: bool,
+) -> Result<ToneColor, CloneError> {
+    let tone_color = ToneColor::load(dir, device)?;
+    if !split_references {
+        return Ok(tone_color);
+    }
+    let weights = store
+        .ensure_silero_vad()
+        .map_err(|e| CloneError::NoDetector(e.to_string()))?;
+    Ok(tone_color.with_vad(SileroVad::load(&weights)?))
+}
+
 /// A loaded converter with its spectrogram.
 #[derive(Debug, Clone)]
 pub struct ToneColor {
     converter: ToneColorConverter,
     spectrogram: MelSpectrogram,
+    vad: Option<SileroVad>,
     /// Size of the checkpoint in bytes: part of a cached embedding's name,
     /// so a different converter does not reuse it.
     checkpoint_bytes: u64,
@@ -132,7 +190,103 @@ impl ToneColor {
         Ok(Self {
             converter,
             spectrogram,
+            vad: None,
             checkpoint_bytes,
+        })
+    }
+
+    /// Splits references with `vad` before embedding them, as the
+    /// reference's `get_se` does by default.
+    pub fn with_vad(self, vad: SileroVad) -> Self {
+        Self {
+            vad: Some(vad),
+            ..self
+        }
+    }
+
+    /// Whether references are split by voice activity.
+    pub fn splits_references(&self) -> bool {
+        self.vad.is_some()
+    }
+
+    /// OpenVoice's split of a reference recording (`split_audio_vad`):
+    /// Silero VAD on the recording at 16 kHz, normalized by its peak (at
+    /// least 0.1), speech runs of 100 ms or more ending after 1 s of
+    /// silence, widened by 0.5 s and merged; that speech cut from the
+    /// recording and joined; the join cut into `round(seconds / 10)` equal
+    /// pieces. Fewer than one piece (5 s of speech or less) is an error
+    /// naming `what`. Without a detector, the whole recording is one piece.
+    pub fn reference_split(
+        &self,
+        samples: &[f32],
+        rate: u32,
+        what: &Path,
+    ) -> Result<ReferenceSplit, CloneError> {
+        let Some(vad) = &self.vad else {
+            let ms = (samples.len() as f64 / f64::from(rate.max(1)) * 1000.0) as u64;
+            return Ok(ReferenceSplit {
+                segments: Vec::new(),
+                active_seconds: samples.len() as f64 / f64::from(rate.max(1)),
+                pieces_ms: vec![(0, ms)],
+                pieces: vec![samples.to_vec()],
+            });
+        };
+        let audio = resample(samples, rate, silero_vad::SAMPLE_RATE)?;
+        let peak = audio.iter().fold(0f32, |m, s| m.max(s.abs())).max(0.1);
+        let normalized: Vec<f32> = audio.iter().map(|s| s / peak).collect();
+        let options = SpeechOptions {
+            min_speech_ms: 100,
+            min_silence_ms: 1000,
+            ..SpeechOptions::default()
+        };
+        let probs = vad.probabilities(&normalized);
+        let dilate = (DILATATION_SECONDS * f64::from(silero_vad::SAMPLE_RATE)).round() as usize;
+        let mut segments: Vec<std::ops::Range<usize>> = Vec::new();
+        for run in silero_vad::speech_timestamps(&probs, audio.len(), &options) {
+            let widened = run.start.saturating_sub(dilate)..(run.end + dilate).min(audio.len());
+            match segments.last_mut() {
+                Some(last) if last.end >= widened.start => last.end = widened.end,
+                _ => segments.push(widened),
+            }
+        }
+        let vad_rate = f64::from(silero_vad::SAMPLE_RATE);
+        let mut active = Vec::new();
+        for segment in &segments {
+            let ms = |sample: usize| (sample as f64 / vad_rate * 1000.0) as u64;
+            active.extend_from_slice(pydub_slice(
+                samples,
+                rate,
+                (ms(segment.start), ms(segment.end)),
+            ));
+        }
+        let active_seconds = active.len() as f64 / f64::from(rate);
+        let count = (active_seconds / SPLIT_SECONDS).round_ties_even() as usize;
+        if count == 0 {
+            return Err(CloneError::Unusable {
+                path: what.to_path_buf(),
+                reason: format!(
+                    "{active_seconds:.1} s of speech found; a reference needs more than 5 s of speech (10 s or more clones best), or give --no-vad to embed the whole recording"
+                ),
+            });
+        }
+        let interval = active_seconds / count as f64;
+        let (mut pieces_ms, mut pieces) = (Vec::with_capacity(count), Vec::with_capacity(count));
+        let mut start = 0.0;
+        for i in 0..count {
+            let end = match i + 1 == count {
+                true => active_seconds,
+                false => (start + interval).min(active_seconds),
+            };
+            let span = ((start * 1000.0) as u64, (end * 1000.0) as u64);
+            pieces.push(pydub_slice(&active, rate, span).to_vec());
+            pieces_ms.push(span);
+            start = end;
+        }
+        Ok(ReferenceSplit {
+            segments,
+            active_seconds,
+            pieces_ms,
+            pieces,
         })
     }
 
@@ -146,8 +300,9 @@ impl ToneColor {
         self.converter.config().model.gin_channels
     }
 
-    /// The tone-colour embedding of a recording (`extract_se` over the whole
-    /// of it); `what` names it in errors.
+    /// The tone-colour embedding of a recording: the mean of `extract_se`
+    /// over the pieces of [`ToneColor::reference_split`]; `what` names it
+    /// in errors.
     pub fn embed(&self, samples: &[f32], rate: u32, what: &Path) -> Result<Vec<f32>, CloneError> {
         let unusable = |reason: String| CloneError::Unusable {
             path: what.to_path_buf(),
@@ -165,12 +320,34 @@ impl ToneColor {
                 "the recording is silent (peak {peak:.1e}); record some speech"
             )));
         }
-        let audio = resample(samples, rate, self.sample_rate())?;
-        let spec = self
-            .spectrogram
-            .try_compute(&audio)
-            .ok_or_else(|| unusable("too short for one spectrogram frame".into()))?;
-        Ok(self.converter.embedding(&spec)?)
+        let split = self.reference_split(samples, rate, what)?;
+        self.embed_pieces(&split.pieces, rate, what)
+    }
+
+    /// The mean embedding of `pieces` at `rate` (`extract_se` over a list).
+    fn embed_pieces(
+        &self,
+        pieces: &[Vec<f32>],
+        rate: u32,
+        what: &Path,
+    ) -> Result<Vec<f32>, CloneError> {
+        let unusable = |reason: String| CloneError::Unusable {
+            path: what.to_path_buf(),
+            reason,
+        };
+        let mut sum = vec![0f32; self.embedding_size()];
+        for piece in pieces {
+            let audio = resample(piece, rate, self.sample_rate())?;
+            let spec = self
+                .spectrogram
+                .try_compute(&audio)
+                .ok_or_else(|| unusable("a piece too short for one spectrogram frame".into()))?;
+            for (s, v) in sum.iter_mut().zip(self.converter.embedding(&spec)?) {
+                *s += v;
+            }
+        }
+        let n = pieces.len().max(1) as f32;
+        Ok(sum.into_iter().map(|s| s / n).collect())
     }
 
     /// The embedding in `path`: a `.npy` saved by `clone-voice
@@ -241,8 +418,16 @@ impl ToneColor {
                 return Ok(array.values);
             }
         }
+        // The voice's own clean speech is embedded whole, split or not.
         let (audio, rate) = speak(CALIBRATION_TEXT).map_err(CloneError::BaseVoice)?;
-        let embedding = self.embed(&audio, rate, voice)?;
+        if audio.len() < rate as usize {
+            return Err(CloneError::BaseVoice(format!(
+                "it spoke {} samples for a calibration text of {} characters",
+                audio.len(),
+                CALIBRATION_TEXT.len()
+            )));
+        }
+        let embedding = self.embed_pieces(&[audio], rate, voice)?;
         if let Err(e) = npy::write_f32(&cache, &[embedding.len()], &embedding) {
             tracing::warn!("cannot cache the base voice's tone colour: {e}");
         }

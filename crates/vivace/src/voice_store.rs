@@ -91,6 +91,21 @@ pub const UROMAN_DATA: PackagedFolder = PackagedFolder {
     skip: &[],
 };
 
+/// Silero VAD 6.2.3's data (its `silero_vad/data/`, 13 MB from a 4.6 MB
+/// wheel; MIT licence, Silero Team): the
+/// voice-activity detector OpenVoice splits a reference recording with
+/// (`silero_vad_16k_op15.onnx`: the weights of its default model).
+pub const SILERO_VAD_DATA: PackagedFolder = PackagedFolder {
+    name: "silero-vad-6.2.3",
+    requirement: "silero-vad==6.2.3",
+    wheel_sha256: "7b7f5436cfcb02fae583a05b512ea96467fd449fe54cb49a5e4f06c51a1e43b8",
+    folder_in_wheel: "silero_vad/data",
+    skip: &[],
+};
+
+/// The detector's weights in [`SILERO_VAD_DATA`].
+pub const SILERO_VAD_WEIGHTS: &str = "silero_vad_16k_op15.onnx";
+
 /// variants and MBROLA tables are left out: phonemization never reads them.
 pub const ESPEAK_NG_DATA: PackagedFolder = PackagedFolder {
     name: vivace_frontend::phonemize::ALL_LANGUAGES_DIR,
@@ -501,6 +516,44 @@ impl VoiceStore {
             },
         )?;
         Ok(target)
+    }
+
+    /// Silero VAD's weights ([`SILERO_VAD_DATA`]), fetched with pip and its
+    /// wheel's checksum verified first if needed.
+    pub fn ensure_silero_vad(&self) -> Result<PathBuf> {
+        let parent = self.root.join("weights");
+        let target = parent.join(SILERO_VAD_DATA.name);
+        let weights = target.join(SILERO_VAD_WEIGHTS);
+        if weights.is_file() {
+            return Ok(weights);
+        }
+        eprintln!(
+            "vivace: downloading {} with pip (Silero's voice-activity detector, a 4.6 MB wheel) into {}",
+            SILERO_VAD_DATA.requirement,
+            parent.display()
+        );
+        let package = Package {
+            name: SILERO_VAD_DATA.name,
+            requirement: SILERO_VAD_DATA.requirement,
+            file_in_wheel: SILERO_VAD_DATA.folder_in_wheel,
+            flag: "(copy /tmp/fetch/silero_vad/data into $XDG_CACHE_HOME/vivace/weights/silero-vad-6.2.3/, else ~/.cache/…)",
+            pip_args: &[],
+        };
+        self.install_from_wheel(
+            &parent,
+            &package,
+            SILERO_VAD_DATA.wheel_sha256,
+            |wheel, staged| {
+                extract_folder(
+                    wheel,
+                    SILERO_VAD_DATA.folder_in_wheel,
+                    staged,
+                    SILERO_VAD_DATA.skip,
+                )
+                .map(|_| ())
+            },
+        )?;
+        Ok(weights)
     }
 
     /// Makes sure the phonemizer of the voice at `path` has its language's

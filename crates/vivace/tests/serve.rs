@@ -1532,6 +1532,7 @@ fn a_piper_voice_clones_an_upload_through_the_tone_colour_converter() {
     let store = scratch();
     let args = [
         "--no-embeddings",
+        "--no-vad",
         "--converter",
         converter.to_str().expect("a UTF-8 path"),
         "--cloned-voices",
@@ -1583,7 +1584,7 @@ fn a_piper_voice_clones_an_upload_through_the_tone_colour_converter() {
     let said = crate::util::vivace()
         .args(["say", "--voice"])
         .arg(default_voice())
-        .arg("--converter")
+        .args(["--no-vad", "--converter"])
         .arg(&converter)
         .arg("--clone")
         .arg(&recording)

@@ -15,5 +15,6 @@ mod mms;
 mod openvoice;
 mod parity;
 mod serve;
+mod vad;
 mod variants;
 mod voice_encoder;
