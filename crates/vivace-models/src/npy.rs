@@ -41,7 +41,13 @@ pub fn encode_f32(shape: &[usize], values: &[f32]) -> Vec<u8> {
                 .join(", ")
         ),
     };
-    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {dims}, }}");
+    encode("<f4", &dims, values)
+}
+
+/// A version 1 `.npy` of `values` declared as `descr` with shape `dims`
+/// (Python's tuple text).
+fn encode(descr: &str, dims: &str, values: &[f32]) -> Vec<u8> {
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {dims}, }}");
     while (10 + header.len() + 1) % 64 != 0 {
         header.push(' ');
     }
@@ -135,21 +141,10 @@ fn parse_f32(bytes: &[u8]) -> std::result::Result<NpyF32, String> {
 mod tests {
     use super::*;
 
-    /// The bytes `numpy.save` writes for a float32 array of `shape`.
+    /// The bytes `numpy.save` writes for an array of `shape` (its text)
+    /// declared as `descr`.
     fn npy(shape: &str, values: &[f32], descr: &str) -> Vec<u8> {
-        let mut header =
-            format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
-        while (10 + header.len() + 1) % 64 != 0 {
-            header.push(' ');
-        }
-        header.push('\n');
-        let mut out = b"\x93NUMPY\x01\x00".to_vec();
-        out.extend((header.len() as u16).to_le_bytes());
-        out.extend(header.as_bytes());
-        for v in values {
-            out.extend(v.to_le_bytes());
-        }
-        out
+        encode(descr, shape, values)
     }
 
     #[test]

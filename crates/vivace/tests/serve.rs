@@ -1333,6 +1333,24 @@ fn a_multilingual_voice_speaks_the_requested_language() {
 
 /// Uploads `wav` as a cloned voice called `name` (multipart as OpenAI's SDK
 /// sends it).
+/// A 16-bit WAV file's samples.
+fn wav_i16(path: &std::path::Path) -> Vec<i16> {
+    hound::WavReader::open(path)
+        .expect("a WAV")
+        .samples::<i16>()
+        .map(|s| s.expect("sample"))
+        .collect()
+}
+
+/// The largest difference between two renders, in 16-bit steps.
+fn worst_lsb(a: &[i16], b: &[i16]) -> i32 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (i32::from(*x) - i32::from(*y)).abs())
+        .max()
+        .unwrap_or(0)
+}
+
 fn upload_voice(server: &Server, fields: &[(&str, &str)], wav: Option<&[u8]>) -> Reply {
     let (content_type, body) = multipart_form(fields, wav.map(|w| ("audio_sample", "me.wav", w)));
     agent()
@@ -1431,11 +1449,7 @@ fn a_cloned_voice_is_uploaded_spoken_kept_across_restarts_and_deleted() {
         .output()
         .expect("vivace say runs");
     assert!(said.status.success(), "{}", crate::util::stderr(&said));
-    let said: Vec<i16> = hound::WavReader::open(out.path().join("said.wav"))
-        .expect("a WAV")
-        .samples::<i16>()
-        .map(|s| s.expect("sample"))
-        .collect();
+    let said = wav_i16(&out.path().join("said.wav"));
     let served: Vec<i16> = by_id
         .chunks_exact(2)
         .map(|b| i16::from_le_bytes([b[0], b[1]]))
@@ -1445,12 +1459,7 @@ fn a_cloned_voice_is_uploaded_spoken_kept_across_restarts_and_deleted() {
         served.len(),
         "the same length as `say --reference`"
     );
-    let worst = said
-        .iter()
-        .zip(&served)
-        .map(|(a, b)| (i32::from(*a) - i32::from(*b)).abs())
-        .max()
-        .unwrap_or(0);
+    let worst = worst_lsb(&said, &served);
     assert!(worst <= 1, "differs from `say --reference` by {worst} LSB");
 
     // Kept on disk: a restarted server recomputes the conditioning from the
@@ -1600,17 +1609,8 @@ fn a_piper_voice_clones_an_upload_through_the_tone_colour_converter() {
         .output()
         .expect("vivace say runs");
     assert!(said.status.success(), "{}", crate::util::stderr(&said));
-    let said: Vec<i16> = hound::WavReader::open(out.path().join("said.wav"))
-        .expect("a WAV")
-        .samples::<i16>()
-        .map(|s| s.expect("sample"))
-        .collect();
+    let said = wav_i16(&out.path().join("said.wav"));
     assert_eq!(said.len(), cloned.len(), "the same length as `say --clone`");
-    let worst = said
-        .iter()
-        .zip(&cloned)
-        .map(|(a, b)| (i32::from(*a) - i32::from(*b)).abs())
-        .max()
-        .unwrap_or(0);
+    let worst = worst_lsb(&said, &cloned);
     assert!(worst <= 1, "differs from `say --clone` by {worst} LSB");
 }
