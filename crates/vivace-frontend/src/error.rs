@@ -65,6 +65,14 @@ pub enum Error {
     /// The text cannot be tokenized for this voice.
     #[error("{0}")]
     Untokenizable(String),
+    /// TLTK's data (Thai) is missing or unreadable.
+    #[error("Thai phonemizer data {path}: {reason} (run `vivace download tltk` to fetch TLTK 1.10's tables, a 20 MB wheel from PyPI)")]
+    ThaiData {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// uroman's data is missing or unreadable.
     #[error("romanizer: {0}")]
     Romanizer(String),

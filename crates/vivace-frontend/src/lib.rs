@@ -33,6 +33,7 @@ pub mod silence;
 pub mod speaker_audio;
 #[cfg(test)]
 mod test_fixtures;
+pub mod thai;
 pub mod trim;
 pub mod uroman;
 pub mod vits_tokenizer;

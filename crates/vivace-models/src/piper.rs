@@ -95,17 +95,16 @@ impl PiperConfig {
     /// phonemizer piper-tts 1.8 would use instead.
     pub fn check_phoneme_type(&self, path: &Path) -> Result<()> {
         let missing = match self.phoneme_type.as_str() {
-            "espeak" | "hebrew" => return Ok(()),
+            "espeak" | "hebrew" | "thai" => return Ok(()),
             "pinyin" => "Chinese with g2pW",
             "japanese" => "Japanese with OpenJTalk",
-            "thai" => "Thai with TLTK",
             "text" => "raw text as phonemes",
             _ => "an unknown phonemizer",
         };
         Err(Error::Config {
             path: path.to_path_buf(),
             reason: format!(
-                "phoneme_type `{}` ({missing}) is not supported yet: Vivace phonemizes `espeak` voices, in every espeak-ng language, and `hebrew` ones",
+                "phoneme_type `{}` ({missing}) is not supported yet: Vivace phonemizes `espeak` voices, in every espeak-ng language, and `hebrew` and `thai` ones",
                 self.phoneme_type
             ),
         })

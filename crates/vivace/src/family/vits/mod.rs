@@ -15,6 +15,7 @@ use vivace_frontend::hebrew;
 use vivace_frontend::phonemize::{split_long_sentence, Phonemizer, TextFilter, ALL_LANGUAGES_DIR};
 use vivace_frontend::resample::resample;
 use vivace_frontend::sentences::split_sentences;
+use vivace_frontend::thai::ThaiPhonemizer;
 use vivace_frontend::vits_tokenizer::VitsTokenizer;
 use vivace_models::mms::MmsVoice;
 use vivace_models::nakdimon::Nakdimon;
@@ -137,11 +138,13 @@ pub enum PiperPhonemes {
     /// Piper's Hebrew front end (`hebrew`): Nakdimon restores the points
     /// (unless the text has some), then piper-tts's rules give IPA.
     Hebrew(Arc<Nakdimon>),
+    /// Piper's Thai front end (`thai`): TLTK's syllables with tone digits.
+    Thai(Arc<ThaiPhonemizer>),
 }
 
 impl PiperPhonemes {
-    /// The front end for a Piper voice's config: Nakdimon and rules for
-    /// `hebrew`, else espeak-ng with `espeak_voice` (or the config's
+    /// The front end for a Piper voice's config: TLTK for `thai`, Nakdimon
+    /// and rules for `hebrew`, else espeak-ng with `espeak_voice` (or the config's
     /// `espeak.voice`), Arabic diacritized first as Piper does
     /// (`use_tashkeel`, its default). The models are read from
     /// `espeak_data` (where the voice store installs piper-tts's data).
@@ -151,6 +154,9 @@ impl PiperPhonemes {
         espeak_data: &Path,
     ) -> Result<Self, SynthError> {
         let piper_data = espeak_data.join(ALL_LANGUAGES_DIR);
+        if config.phoneme_type == "thai" {
+            return Ok(Self::Thai(crate::thai_phonemizer::shared()?));
+        }
         if config.phoneme_type == "hebrew" {
             let model = Nakdimon::load(&piper_data.join("hebrew/nakdimon.onnx"))?;
             return Ok(Self::Hebrew(Arc::new(model)));
@@ -171,6 +177,7 @@ impl PiperPhonemes {
     pub fn phonemize(&self, text: &str) -> Result<Vec<Vec<String>>, SynthError> {
         match self {
             Self::Espeak(phonemizer) => Ok(phonemizer.phonemize(text)?),
+            Self::Thai(thai) => Ok(thai.phonemize(text)),
             Self::Hebrew(nakdimon) => {
                 // Piper points and reads the whole text as one sentence;
                 // Vivace points it whole (the same context), then speaks it
