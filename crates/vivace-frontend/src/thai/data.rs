@@ -335,7 +335,20 @@ fn unpickle_trigrams(
         Other,
     }
     let mut stack: Vec<Value> = Vec::new();
-    let mut memo: HashMap<u32, Value> = HashMap::new();
+    // Memo ids are consecutive from 0 in a pickle written at once.
+    let mut memo: Vec<Value> = Vec::new();
+    // Each memo entry takes at least one opcode, which bounds the ids.
+    let put = |memo: &mut Vec<Value>, id: u32, v: Value| -> std::result::Result<(), String> {
+        let id = id as usize;
+        if id > bytes.len() {
+            return Err(format!("memo id {id} is beyond the pickle's size"));
+        }
+        if memo.len() <= id {
+            memo.resize(id + 1, Value::Other);
+        }
+        memo[id] = v;
+        Ok(())
+    };
     let mut out: HashMap<[Sym; 3], u64> = HashMap::new();
     let mut at = 0usize;
     let take = |at: &mut usize, n: usize| -> std::result::Result<&[u8], String> {
@@ -364,33 +377,21 @@ fn unpickle_trigrams(
             }
             b'q' => {
                 let id = take(&mut at, 1)?[0];
-                memo.insert(
-                    u32::from(id),
-                    stack.last().cloned().ok_or("BINPUT on empty stack")?,
-                );
+                let top = stack.last().cloned().ok_or("BINPUT on empty stack")?;
+                put(&mut memo, u32::from(id), top)?;
             }
             b'r' => {
                 let id = u32_le(take(&mut at, 4)?);
-                memo.insert(
-                    id,
-                    stack.last().cloned().ok_or("LONG_BINPUT on empty stack")?,
-                );
+                let top = stack.last().cloned().ok_or("LONG_BINPUT on empty stack")?;
+                put(&mut memo, id, top)?;
             }
             b'h' => {
-                let id = take(&mut at, 1)?[0];
-                stack.push(
-                    memo.get(&u32::from(id))
-                        .cloned()
-                        .ok_or("BINGET of unknown memo")?,
-                );
+                let id = usize::from(take(&mut at, 1)?[0]);
+                stack.push(memo.get(id).cloned().ok_or("BINGET of unknown memo")?);
             }
             b'j' => {
-                let id = u32_le(take(&mut at, 4)?);
-                stack.push(
-                    memo.get(&id)
-                        .cloned()
-                        .ok_or("LONG_BINGET of unknown memo")?,
-                );
+                let id = u32_le(take(&mut at, 4)?) as usize;
+                stack.push(memo.get(id).cloned().ok_or("LONG_BINGET of unknown memo")?);
             }
             b'(' => stack.push(Value::Mark),
             0x85 => {
@@ -468,4 +469,58 @@ fn unpickle_trigrams(
         return Err("no trigram counts in it".into());
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_874_decodes_thai_and_refuses_its_gaps() {
+        let path = Path::new("x");
+        assert_eq!(
+            decode_cp874(&[0xa1, 0xd2, b',', 0xe8], path)
+                .ok()
+                .as_deref(),
+            Some("กา,่")
+        );
+        assert!(decode_cp874(&[0xdb], path).is_err());
+    }
+
+    #[test]
+    fn broken_tables_are_errors_naming_the_file() {
+        let dir = tempfile::tempdir().expect("a scratch folder");
+        let missing = TltkData::load(dir.path())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            missing.contains("sylrule.lts") && missing.contains("vivace download tltk"),
+            "{missing}"
+        );
+        // Windows-874: `Xา,Xaa,N` and `ก<TAB>kOO0`.
+        std::fs::write(dir.path().join("sylrule.lts"), b"X\xd2,Xaa,N\n").expect("write");
+        std::fs::write(dir.path().join("thaisyl.dict"), b"\xa1\tkOO0\n").expect("write");
+        // A pickle cut short, then one with an absurd memo id.
+        std::fs::write(dir.path().join("sylseg.3g"), [0x80, 3, b'(', b'X', 9, 0, 0])
+            .expect("write");
+        let cut = TltkData::load(dir.path())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            cut.contains("sylseg.3g") && cut.contains("truncated"),
+            "{cut}"
+        );
+        std::fs::write(
+            dir.path().join("sylseg.3g"),
+            [0x80, 3, b'(', b'r', 255, 255, 255, 255],
+        )
+        .expect("write");
+        let memo = TltkData::load(dir.path())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(memo.contains("memo id"), "{memo}");
+    }
 }
