@@ -73,6 +73,14 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// OpenJTalk's dictionary (Japanese) is missing or unreadable.
+    #[error("Japanese dictionary {path}: {reason}")]
+    JapaneseData {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// uroman's data is missing or unreadable.
     #[error("romanizer: {0}")]
     Romanizer(String),

@@ -22,6 +22,7 @@ pub mod cangjie;
 pub mod chatterbox_text;
 pub mod error;
 pub mod hebrew;
+pub mod japanese;
 pub mod kakasi;
 pub mod kaldi_fbank;
 pub mod loudness;

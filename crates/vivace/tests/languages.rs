@@ -613,3 +613,49 @@ fn a_thai_voice_phonemizes_and_speaks_as_piper() {
         .collect();
     assert!(samples.iter().any(|s| s.unsigned_abs() > 1000), "silent");
 }
+
+/// The first stage of Piper's Japanese front end: MeCab over OpenJTalk's
+/// dictionary (fetched from the pyopenjtalk-plus wheel) against
+/// pyopenjtalk-plus's `run_mecab_detailed` (`tools/make_mecab_goldens.py`):
+/// every morph of the best path, its surface, feature, context ids, word
+/// cost, path cost and unknown-word flag, on 20 sentences and 120 random
+/// strings of kana, kanji, digits, Latin letters and punctuation.
+#[test]
+fn mecab_matches_pyopenjtalk_plus() {
+    use vivace_frontend::japanese::mecab::{Mecab, Origin};
+    let dir = VoiceStore::from_env()
+        .expect("a cache directory")
+        .ensure_openjtalk_dictionary()
+        .unwrap_or_else(|e| panic!("the tests need OpenJTalk's dictionary: {e}"));
+    let mecab = Mecab::open(&dir).expect("the dictionary");
+    let goldens: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("japanese/mecab.json")).expect("goldens"),
+    )
+    .expect("json");
+    let cases = goldens["cases"].as_array().expect("cases");
+    let mut misses = Vec::new();
+    for case in cases {
+        let input = case["input"].as_str().expect("input");
+        let got: Vec<serde_json::Value> = mecab
+            .parse(input)
+            .iter()
+            .map(|m| {
+                serde_json::json!({
+                    "surface": &input[m.span.clone()],
+                    "feature": mecab.feature(m),
+                    "left": m.token.left,
+                    "right": m.token.right,
+                    "pos": m.token.pos,
+                    "word_cost": m.token.cost,
+                    "path_cost": m.path_cost,
+                    "unknown": m.origin == Origin::Unknown,
+                })
+            })
+            .collect();
+        if got != *case["morphs"].as_array().expect("morphs") {
+            misses.push(format!("{input}: {got:?}"));
+        }
+    }
+    eprintln!("mecab: {} texts, {} misses", cases.len(), misses.len());
+    assert!(misses.is_empty(), "{}", misses.join("\n"));
+}
