@@ -83,8 +83,23 @@ def main():
                 ],
             }
         )
+    # OpenJTalk's text2mecab on its own: every ASCII character, every
+    # half-width katakana alone and before each sound mark, between kana.
+    probes = [f"あ{chr(c)}い" for c in range(0x01, 0x80)]
+    for c in range(0xFF61, 0xFFA0):
+        probes += [f"あ{chr(c)}い", f"あ{chr(c)}\uff9eい", f"あ{chr(c)}\uff9fい"]
+    probes += ["ｶﾞｷﾞｸﾞ ﾊﾟﾋﾟ ﾜﾞｦﾞｱﾞ", "tab\there\r\nnew line", "ＡＢＣ ｱｲｳ abc 123"]
+    text2mecab = []
+    for text in probes:
+        _, morphs = pyopenjtalk.run_mecab_detailed(text)
+        text2mecab.append([text, "".join(m["surface"] for m in morphs)])
     with open(sys.argv[1], "w", encoding="utf-8") as f:
-        json.dump({"reference": "pyopenjtalk-plus 0.4.1.post10 run_mecab_detailed", "cases": cases}, f, ensure_ascii=False, indent=0)
+        json.dump(
+            {"reference": "pyopenjtalk-plus 0.4.1.post10 run_mecab_detailed", "cases": cases, "text2mecab": text2mecab},
+            f,
+            ensure_ascii=False,
+            indent=0,
+        )
     print(f"{len(cases)} texts, {sum(len(c['morphs']) for c in cases)} morphs")
 
 

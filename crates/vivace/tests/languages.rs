@@ -619,7 +619,9 @@ fn a_thai_voice_phonemizes_and_speaks_as_piper() {
 /// pyopenjtalk-plus's `run_mecab_detailed` (`tools/make_mecab_goldens.py`):
 /// every morph of the best path, its surface, feature, context ids, word
 /// cost, path cost and unknown-word flag, on 20 sentences and 120 random
-/// strings of kana, kanji, digits, Latin letters and punctuation.
+/// strings of kana, kanji, digits, Latin letters and punctuation; and
+/// OpenJTalk's `text2mecab` before it, on those texts and 319 probes of
+/// every ASCII and half-width katakana character.
 #[test]
 fn mecab_matches_pyopenjtalk_plus() {
     use vivace_frontend::japanese::mecab::{Mecab, Origin};
@@ -656,6 +658,31 @@ fn mecab_matches_pyopenjtalk_plus() {
             misses.push(format!("{input}: {got:?}"));
         }
     }
-    eprintln!("mecab: {} texts, {} misses", cases.len(), misses.len());
+    use vivace_frontend::japanese::text2mecab::text2mecab;
+    for case in cases {
+        let (text, input) = (case["text"].as_str().expect("text"), &case["input"]);
+        if text2mecab(text) != *input {
+            misses.push(format!(
+                "text2mecab {text:?}: {:?} != {input}",
+                text2mecab(text)
+            ));
+        }
+    }
+    let probes = goldens["text2mecab"].as_array().expect("probes");
+    for probe in probes {
+        let (text, want) = (probe[0].as_str().expect("text"), &probe[1]);
+        if text2mecab(text) != *want {
+            misses.push(format!(
+                "text2mecab {text:?}: {:?} != {want}",
+                text2mecab(text)
+            ));
+        }
+    }
+    eprintln!(
+        "mecab: {} texts and {} text2mecab probes, {} misses",
+        cases.len(),
+        probes.len(),
+        misses.len()
+    );
     assert!(misses.is_empty(), "{}", misses.join("\n"));
 }

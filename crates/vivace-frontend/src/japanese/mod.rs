@@ -4,3 +4,4 @@
 //! labels). [`mecab`] is its first stage.
 
 pub mod mecab;
+pub mod text2mecab;
