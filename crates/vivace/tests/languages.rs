@@ -686,3 +686,51 @@ fn mecab_matches_pyopenjtalk_plus() {
     );
     assert!(misses.is_empty(), "{}", misses.join("\n"));
 }
+
+/// Any text is phonemized without a panic by the Thai and Japanese front
+/// ends (seeded random strings over Thai, kana, kanji, digits, Latin,
+/// punctuation, combining marks, controls, emoji and unpaired marks).
+#[test]
+fn thai_and_japanese_front_ends_take_any_text() {
+    use vivace_frontend::japanese::{mecab::Mecab, text2mecab::text2mecab};
+    use vivace_frontend::thai::ThaiPhonemizer;
+    let thai = ThaiPhonemizer::load(&tltk_data()).expect("TLTK's tables");
+    let dir = VoiceStore::from_env()
+        .expect("a cache directory")
+        .ensure_openjtalk_dictionary()
+        .expect("OpenJTalk's dictionary");
+    let mecab = Mecab::open(&dir).expect("the dictionary");
+    let pools: [&[(u32, u32)]; 4] = [
+        &[(0x0e01, 0x0e5b)],
+        &[(0x3041, 0x30ff), (0x4e00, 0x4e80), (0xff61, 0xff9f)],
+        &[
+            (0x20, 0x7e),
+            (0x00, 0x1f),
+            (0x2000, 0x206f),
+            (0x0300, 0x036f),
+        ],
+        &[(0x1f600, 0x1f64f), (0x10000, 0x10100), (0xfff0, 0xfffd)],
+    ];
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = |n: u32| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % u64::from(n)) as u32
+    };
+    for _ in 0..300 {
+        let len = 1 + next(24);
+        let text: String = (0..len)
+            .filter_map(|_| {
+                let pool = pools[next(4) as usize];
+                let (lo, hi) = pool[next(pool.len() as u32) as usize];
+                char::from_u32(lo + next(hi - lo + 1))
+            })
+            .collect();
+        let _ = thai.phonemize(&text);
+        let input = text2mecab(&text);
+        let morphs = mecab.parse(&input);
+        let covered: usize = morphs.iter().map(|m| m.span.len()).sum();
+        assert!(covered <= input.len(), "{text:?}");
+    }
+}
