@@ -16,6 +16,7 @@
 pub mod chatterbox;
 pub mod compact;
 pub mod error;
+pub mod kokoro;
 pub mod mms;
 pub mod nakdimon;
 pub mod nn;

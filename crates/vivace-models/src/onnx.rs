@@ -472,3 +472,128 @@ mod tests {
         assert!(msg.contains("voice.onnx"), "{msg}");
     }
 }
+
+/// ONNX's 8-bit integer codes (quantized weights and zero points).
+const ONNX_UINT8: i32 = 2;
+const ONNX_INT8: i32 = 3;
+
+/// One node of a graph: what it computes and which values it reads.
+#[derive(Debug, Clone)]
+pub struct GraphNode {
+    /// Its name (`/encoder/bert/.../MatMul_quant`).
+    pub name: String,
+    /// The operator (`MatMulInteger`).
+    pub op_type: String,
+    /// Input value names, in slot order (`""` for an absent optional one).
+    pub inputs: Vec<String>,
+    /// Output value names.
+    pub outputs: Vec<String>,
+}
+
+/// An ONNX file's nodes and raw initializers, for loaders that need the
+/// wiring (quantized exports, where a weight's scale and zero point are
+/// found through the node that reads it).
+pub struct OnnxGraph {
+    /// The file, for messages.
+    pub path: PathBuf,
+    /// The nodes in graph order.
+    pub nodes: Vec<GraphNode>,
+    initializers: HashMap<String, proto::TensorProto>,
+}
+
+impl OnnxGraph {
+    /// Reads and decodes `path`.
+    pub fn read(path: &Path) -> Result<Self> {
+        use prost::Message;
+        let bytes = std::fs::read(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let corrupt = |reason: String| Error::CorruptOnnx {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let model = proto::ModelProto::decode(bytes::Bytes::from(bytes)).map_err(|e| {
+            corrupt(format!(
+                "not a valid ONNX protobuf ({e}); the file may be truncated"
+            ))
+        })?;
+        let graph = model
+            .graph
+            .ok_or_else(|| corrupt("the model has no graph".into()))?;
+        let nodes = graph
+            .node
+            .iter()
+            .map(|n| GraphNode {
+                name: n.name.clone(),
+                op_type: n.op_type.clone(),
+                inputs: n.input.clone(),
+                outputs: n.output.clone(),
+            })
+            .collect();
+        let initializers = graph
+            .initializer
+            .into_iter()
+            .map(|t| (t.name.clone(), t))
+            .collect();
+        Ok(Self {
+            path: path.to_path_buf(),
+            nodes,
+            initializers,
+        })
+    }
+
+    /// The initializers' names.
+    pub fn initializer_names(&self) -> impl Iterator<Item = &str> {
+        self.initializers.keys().map(String::as_str)
+    }
+
+    fn corrupt(&self, reason: String) -> Error {
+        Error::CorruptOnnx {
+            path: self.path.clone(),
+            reason,
+        }
+    }
+
+    /// An initializer's dims and values as f32: floats as stored, 8-bit
+    /// integers (quantized weights, zero points) as their integer values.
+    pub fn values(&self, name: &str) -> Result<(Vec<usize>, Vec<f32>)> {
+        let t = self
+            .initializers
+            .get(name)
+            .ok_or_else(|| self.corrupt(format!("no initializer `{name}`")))?;
+        let dims = t
+            .dims
+            .iter()
+            .map(|&d| {
+                usize::try_from(d)
+                    .map_err(|_| self.corrupt(format!("`{name}` has a negative dimension")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let count: usize = dims.iter().product();
+        let raw = &t.raw_data;
+        let values: Vec<f32> = match t.data_type {
+            ONNX_FLOAT if raw.is_empty() => t.float_data.clone(),
+            ONNX_FLOAT => raw
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+            ONNX_INT8 if raw.is_empty() => t.int32_data.iter().map(|&v| v as f32).collect(),
+            ONNX_INT8 => raw.iter().map(|&b| f32::from(b as i8)).collect(),
+            ONNX_UINT8 if raw.is_empty() => t.int32_data.iter().map(|&v| v as f32).collect(),
+            ONNX_UINT8 => raw.iter().map(|&b| f32::from(b)).collect(),
+            other => {
+                return Err(self.corrupt(format!(
+                    "`{name}` has data type {other}, not a float or 8-bit integer"
+                )))
+            }
+        };
+        if values.len() != count {
+            return Err(self.corrupt(format!(
+                "`{name}`: shape {dims:?} needs {count} values, found {}",
+                values.len()
+            )));
+        }
+        Ok((dims, values))
+    }
+}

@@ -121,3 +121,55 @@ fn a_registry_with_other_or_corrupt_files_is_refused() {
         );
     }
 }
+
+/// The int8 export's weights read back to float as onnxruntime's operators
+/// define them, against numpy (`tools/make_kokoro_weight_goldens.py`): one
+/// weight per kind of reading node (MatMulInteger per output column,
+/// ConvInteger per tensor, an LSTM's W and R per direction, a Gather'd
+/// embedding), 64 values each identical and their sums within 1e-9.
+#[test]
+fn int8_weights_dequantize_as_onnxruntime_defines_them() {
+    use vivace_models::kokoro::weights::dequantize_all;
+    use vivace_models::onnx::OnnxGraph;
+    let dir = vivace::voice_store::VoiceStore::from_env()
+        .expect("a cache directory")
+        .ensure_kokoro_model()
+        .unwrap_or_else(|e| panic!("the tests need Kokoro's model: {e}"));
+    let graph = OnnxGraph::read(&dir.join(KOKORO_MODEL_FILE)).expect("the model");
+    let weights = dequantize_all(&graph).expect("dequantized");
+    assert_eq!(weights.len(), 185, "every quantized weight");
+    let goldens: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(crate::util::fixtures().join("kokoro/weights.json"))
+            .expect("goldens"),
+    )
+    .expect("json");
+    for golden in goldens["weights"].as_array().expect("weights") {
+        let name = golden["name"].as_str().expect("name");
+        let w = weights
+            .get(name)
+            .unwrap_or_else(|| panic!("{name} missing"));
+        let dims: Vec<usize> = golden["dims"]
+            .as_array()
+            .expect("dims")
+            .iter()
+            .map(|d| d.as_u64().expect("dim") as usize)
+            .collect();
+        assert_eq!(w.dims, dims, "{name}");
+        let indices = golden["indices"].as_array().expect("indices");
+        let values = golden["values"].as_array().expect("values");
+        for (i, v) in indices.iter().zip(values) {
+            let i = i.as_u64().expect("index") as usize;
+            assert_eq!(
+                w.values[i],
+                v.as_f64().expect("value") as f32,
+                "{name}[{i}]"
+            );
+        }
+        let sum: f64 = w.values.iter().map(|&v| f64::from(v)).sum();
+        let want = golden["sum"].as_f64().expect("sum");
+        assert!(
+            (sum - want).abs() <= 1e-9 * want.abs().max(1.0),
+            "{name}: {sum} != {want}"
+        );
+    }
+}

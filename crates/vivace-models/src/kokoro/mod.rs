@@ -1,0 +1,5 @@
+//! Kokoro-82M (hexgrad; StyleTTS2 without diffusion) from its published
+//! int8 ONNX export, being ported. [`weights`] reads the export's weights
+//! back to float, the first step (docs/KOKORO.md records the graph).
+
+pub mod weights;
