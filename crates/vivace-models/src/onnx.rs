@@ -113,6 +113,29 @@ const ONNX_INT64: i32 = 7;
 const ONNX_FLOAT16: i32 = 10;
 const ONNX_DOUBLE: i32 = 11;
 
+/// Decodes a model's protobuf: its graph and default-domain opset.
+fn decode(path: &Path, bytes: bytes::Bytes) -> Result<(proto::GraphProto, i64)> {
+    use prost::Message;
+    let corrupt = |reason: String| Error::CorruptOnnx {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let model = proto::ModelProto::decode(bytes).map_err(|e| {
+        corrupt(format!(
+            "not a valid ONNX protobuf ({e}); the file may be truncated"
+        ))
+    })?;
+    let opset = model
+        .opset_import
+        .iter()
+        .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+        .map_or(0, |o| o.version);
+    let graph = model
+        .graph
+        .ok_or_else(|| corrupt("the model has no graph".into()))?;
+    Ok((graph, opset))
+}
+
 /// The integer attributes of one node (`kernel_shape`, `dilations`, `pads`, `group`…).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct NodeAttributes {
@@ -164,24 +187,11 @@ impl OnnxWeights {
         device: &Device,
         dtype: DType,
     ) -> Result<Self> {
-        use prost::Message;
         let corrupt = |reason: String| Error::CorruptOnnx {
             path: path.to_path_buf(),
             reason,
         };
-        let model = proto::ModelProto::decode(bytes).map_err(|e| {
-            corrupt(format!(
-                "not a valid ONNX protobuf ({e}); the file may be truncated"
-            ))
-        })?;
-        let graph = model
-            .graph
-            .ok_or_else(|| corrupt("the model has no graph".into()))?;
-        let opset = model
-            .opset_import
-            .iter()
-            .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
-            .map_or(0, |o| o.version);
+        let (graph, opset) = decode(path, bytes)?;
 
         // Which node (and input slot) consumes each value, and each Constant's tensor.
         let mut consumers: HashMap<&str, (&proto::NodeProto, usize)> = HashMap::new();
@@ -504,23 +514,11 @@ pub struct OnnxGraph {
 impl OnnxGraph {
     /// Reads and decodes `path`.
     pub fn read(path: &Path) -> Result<Self> {
-        use prost::Message;
         let bytes = std::fs::read(path).map_err(|source| Error::Io {
             path: path.to_path_buf(),
             source,
         })?;
-        let corrupt = |reason: String| Error::CorruptOnnx {
-            path: path.to_path_buf(),
-            reason,
-        };
-        let model = proto::ModelProto::decode(bytes::Bytes::from(bytes)).map_err(|e| {
-            corrupt(format!(
-                "not a valid ONNX protobuf ({e}); the file may be truncated"
-            ))
-        })?;
-        let graph = model
-            .graph
-            .ok_or_else(|| corrupt("the model has no graph".into()))?;
+        let (graph, _) = decode(path, bytes::Bytes::from(bytes))?;
         let nodes = graph
             .node
             .iter()

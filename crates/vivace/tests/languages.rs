@@ -9,7 +9,7 @@ use vivace::voice_store::VoiceStore;
 use vivace_frontend::phonemize::Phonemizer;
 use vivace_models::piper::{PiperConfig, PiperVoice};
 
-use crate::util::{default_voice, fixtures, scratch, stderr, vivace};
+use crate::util::{default_voice, fixtures, say_samples, scratch, stderr, vivace};
 
 fn phoneme_goldens() -> serde_json::Value {
     let path = fixtures().join("phonemes/piper.json");
@@ -248,21 +248,7 @@ fn is_uroman_mms_voices_read_native_script_as_transformers_does() {
         assert_eq!(tokenizer.encode(text).expect("encode"), want, "{text}");
     }
 
-    let wav = dir.path().join("out.wav");
-    let out = vivace()
-        .args(["say", "--seed", "1", "--voice"])
-        .arg(&voice)
-        .arg("-f")
-        .arg(&wav)
-        .arg("Привет, мир! नमस्ते।")
-        .output()
-        .expect("run vivace say");
-    assert!(out.status.success(), "{}", stderr(&out));
-    let samples: Vec<i16> = hound::WavReader::open(&wav)
-        .expect("a WAV")
-        .into_samples()
-        .map(|s| s.expect("sample"))
-        .collect();
+    let samples = say_samples(&voice, "Привет, мир! नमस्ते।", dir.path());
     assert!(samples.iter().any(|s| s.unsigned_abs() > 100), "silent");
 }
 
@@ -472,21 +458,7 @@ fn a_hebrew_voice_phonemizes_and_speaks_as_piper() {
             case["text"]
         );
     }
-    let wav = dir.path().join("he.wav");
-    let out = vivace()
-        .args(["say", "--seed", "1", "--voice"])
-        .arg(&onnx)
-        .arg("-f")
-        .arg(&wav)
-        .arg("שלום עולם. מה שלומך?")
-        .output()
-        .expect("run vivace say");
-    assert!(out.status.success(), "{}", stderr(&out));
-    let samples: Vec<i16> = hound::WavReader::open(&wav)
-        .expect("a WAV")
-        .into_samples()
-        .map(|s| s.expect("sample"))
-        .collect();
+    let samples = say_samples(&onnx, "שלום עולם. מה שלומך?", dir.path());
     assert!(samples.iter().any(|s| s.unsigned_abs() > 1000), "silent");
 }
 
@@ -596,21 +568,7 @@ fn a_thai_voice_phonemizes_and_speaks_as_piper() {
         let printed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
         assert_eq!(printed["sentences"], case["sentences"], "{}", case["text"]);
     }
-    let wav = dir.path().join("th.wav");
-    let out = vivace()
-        .args(["say", "--seed", "1", "--voice"])
-        .arg(&onnx)
-        .arg("-f")
-        .arg(&wav)
-        .arg("สวัสดีครับ วันนี้อากาศดีมาก")
-        .output()
-        .expect("run vivace say");
-    assert!(out.status.success(), "{}", stderr(&out));
-    let samples: Vec<i16> = hound::WavReader::open(&wav)
-        .expect("a WAV")
-        .into_samples()
-        .map(|s| s.expect("sample"))
-        .collect();
+    let samples = say_samples(&onnx, "สวัสดีครับ วันนี้อากาศดีมาก", dir.path());
     assert!(samples.iter().any(|s| s.unsigned_abs() > 1000), "silent");
 }
 

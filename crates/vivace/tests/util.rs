@@ -155,3 +155,23 @@ pub fn cloning_chatterbox() -> tempfile::TempDir {
     candle_core::safetensors::save(&ve, dir.path().join("ve.safetensors")).expect("save");
     dir
 }
+
+/// `vivace say --seed 1 --voice VOICE TEXT` into a WAV in `dir`, and its
+/// samples (the test fails if the command does).
+pub fn say_samples(voice: &Path, text: &str, dir: &Path) -> Vec<i16> {
+    let wav = dir.join("said.wav");
+    let out = vivace()
+        .args(["say", "--seed", "1", "--voice"])
+        .arg(voice)
+        .arg("-f")
+        .arg(&wav)
+        .arg(text)
+        .output()
+        .expect("run vivace say");
+    assert!(out.status.success(), "{}", stderr(&out));
+    hound::WavReader::open(&wav)
+        .expect("a WAV")
+        .into_samples()
+        .map(|s| s.expect("sample"))
+        .collect()
+}
