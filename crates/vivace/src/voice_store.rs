@@ -105,7 +105,7 @@ pub const SILERO_VAD_DATA: PackagedFolder = PackagedFolder {
 
 /// TLTK 1.10's tables for Thai (`piper-tts[th]` pins `tltk<1.11`; BSD-3-Clause
 /// by its metadata, Chulalongkorn University): the four files `th2ipa`
-/// reads (19 MB) from a 20 MB wheel.
+/// reads (17 MB) from a 20 MB wheel.
 pub const TLTK_DATA: PackagedFolder = PackagedFolder {
     name: "tltk-1.10",
     requirement: "tltk==1.10",

@@ -428,16 +428,7 @@ fn hebrew_matches_pipers_phonemizer() {
 #[test]
 fn a_hebrew_voice_phonemizes_and_speaks_as_piper() {
     all_languages();
-    let dir = scratch();
-    let onnx = dir.path().join("he_IL-test-medium.onnx");
-    std::os::unix::fs::symlink(default_voice(), &onnx).expect("link the weights");
-    let mut config: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(PiperVoice::config_path(default_voice())).expect("config"),
-    )
-    .expect("json");
-    config["phoneme_type"] = "hebrew".into();
-    config["espeak"]["voice"] = "he".into();
-    std::fs::write(PiperVoice::config_path(&onnx), config.to_string()).expect("write config");
+    let (dir, onnx) = default_voice_as("he_IL-test-medium.onnx", "hebrew", "he");
 
     let goldens: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(fixtures().join("hebrew/goldens.json")).expect("goldens"),
@@ -460,6 +451,27 @@ fn a_hebrew_voice_phonemizes_and_speaks_as_piper() {
     }
     let samples = say_samples(&onnx, "שלום עולם. מה שלומך?", dir.path());
     assert!(samples.iter().any(|s| s.unsigned_abs() > 1000), "silent");
+}
+
+/// The default voice's weights under `name` in a scratch folder, with its
+/// config's `phoneme_type` and `espeak.voice` set: a voice of another
+/// front end to run end to end.
+fn default_voice_as(
+    name: &str,
+    phoneme_type: &str,
+    espeak_voice: &str,
+) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = scratch();
+    let onnx = dir.path().join(name);
+    std::os::unix::fs::symlink(default_voice(), &onnx).expect("link the weights");
+    let mut config: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(PiperVoice::config_path(default_voice())).expect("config"),
+    )
+    .expect("json");
+    config["phoneme_type"] = phoneme_type.into();
+    config["espeak"]["voice"] = espeak_voice.into();
+    std::fs::write(PiperVoice::config_path(&onnx), config.to_string()).expect("write config");
+    (dir, onnx)
 }
 
 /// TLTK's Thai tables from the voice store (fetched once from PyPI).
@@ -545,16 +557,7 @@ fn thai_matches_pipers_phonemizer() {
 #[test]
 fn a_thai_voice_phonemizes_and_speaks_as_piper() {
     tltk_data();
-    let dir = scratch();
-    let onnx = dir.path().join("th_TH-test-medium.onnx");
-    std::os::unix::fs::symlink(default_voice(), &onnx).expect("link the weights");
-    let mut config: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(PiperVoice::config_path(default_voice())).expect("config"),
-    )
-    .expect("json");
-    config["phoneme_type"] = "thai".into();
-    config["espeak"]["voice"] = "th".into();
-    std::fs::write(PiperVoice::config_path(&onnx), config.to_string()).expect("write config");
+    let (dir, onnx) = default_voice_as("th_TH-test-medium.onnx", "thai", "th");
 
     let goldens = thai_goldens();
     for case in goldens["cases"].as_array().expect("cases").iter().take(4) {

@@ -43,9 +43,6 @@ fn regex(cell: &'static OnceLock<Regex>, pattern: &str) -> &'static Regex {
     })
 }
 
-/// Python's `\s` (`str.isspace`) as a character class.
-const PY_SPACE: &str = r"[\s\x1c-\x1f]";
-
 impl ThaiPhonemizer {
     /// Loads TLTK's data from `dir` (the voice store's copy of the wheel's
     /// `sylrule.lts`, `thaisyl.dict`, `sylseg.3g` and `PhSTrigram.sts`).
@@ -226,14 +223,15 @@ fn is_digit(c: char) -> bool {
     numbers::decimal_digit(c).is_some()
 }
 
-/// Piper's `_numbers_to_words`.
+/// Piper's `_numbers_to_words` (`[\s\x1c-\x1f]` is Python's `\s`,
+/// `str.isspace`).
 fn numbers_to_words(text: &str) -> String {
     static BAHT: OnceLock<Regex> = OnceLock::new();
     static PERCENT: OnceLock<Regex> = OnceLock::new();
     let text = ungroup_thousands(text);
-    let baht = regex(&BAHT, &format!(r"฿{PY_SPACE}*(-?[\d.]+)"));
+    let baht = regex(&BAHT, r"฿[\s\x1c-\x1f]*(-?[\d.]+)");
     let text = baht.replace_all(&text, "${1} บาท");
-    let percent = regex(&PERCENT, &format!(r"(-?[\d.]+){PY_SPACE}*%"));
+    let percent = regex(&PERCENT, r"(-?[\d.]+)[\s\x1c-\x1f]*%");
     let text = percent.replace_all(&text, "${1} เปอร์เซ็นต์");
     spell_numbers(&text).replace('\u{200b}', " ")
 }

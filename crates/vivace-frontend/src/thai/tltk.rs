@@ -312,6 +312,9 @@ impl<'a> Session<'a> {
                         pronun.entry(key.clone()).or_default().push(phone.clone());
                     }
                 }
+            }
+            // TLTK sets it once per pronunciation, always to this value.
+            if !entry.prons.is_empty() {
                 prob_end.insert(
                     (hit.start, hit.end),
                     self.prob_trisyl(std::slice::from_ref(&key)),
