@@ -2,15 +2,15 @@
 """Goldens for MeCab as pyopenjtalk-plus runs it (the first stage of Piper's
 Japanese front end): every morph of the best path with its ids and costs.
 
-The reference is pyopenjtalk-plus 0.4.1.post10 (`piper-tts[ja]` asks for
+The reference is pyopenjtalk-plus 0.4.1.post9 (`piper-tts[ja]` asks for
 `pyopenjtalk-plus>=0.4`), `run_mecab_detailed`, whose input is OpenJTalk's
 `text2mecab` conversion of the text (half-width to full-width); the goldens
 keep that input (the morphs' surfaces joined) so that MeCab is tested on
 its own.
 
-    python3 -m venv /tmp/jaenv
-    /tmp/jaenv/bin/pip install pyopenjtalk-plus==0.4.1.post10
-    /tmp/jaenv/bin/python tools/make_mecab_goldens.py crates/vivace/tests/fixtures/japanese/mecab.json
+    python3 -m venv /tmp/ja9
+    /tmp/ja9/bin/pip install pyopenjtalk-plus==0.4.1.post9
+    /tmp/ja9/bin/python tools/make_mecab_goldens.py crates/vivace/tests/fixtures/japanese/mecab.json
 """
 
 import json
@@ -95,7 +95,7 @@ def main():
         text2mecab.append([text, "".join(m["surface"] for m in morphs)])
     with open(sys.argv[1], "w", encoding="utf-8") as f:
         json.dump(
-            {"reference": "pyopenjtalk-plus 0.4.1.post10 run_mecab_detailed", "cases": cases, "text2mecab": text2mecab},
+            {"reference": "pyopenjtalk-plus 0.4.1.post9 run_mecab_detailed", "cases": cases, "text2mecab": text2mecab},
             f,
             ensure_ascii=False,
             indent=0,

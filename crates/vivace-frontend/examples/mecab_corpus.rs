@@ -1,5 +1,5 @@
 //! Times MeCab (OpenJTalk's dictionary in DICT, `vivace`'s store keeps it
-//! in `~/.cache/vivace/weights/pyopenjtalk-plus-0.4.1.post10-dictionary`)
+//! in `~/.cache/vivace/weights/pyopenjtalk-plus-0.4.1.post9-dictionary`)
 //! on the MeCab goldens' inputs (`crates/vivace/tests/fixtures/japanese/mecab.json`):
 //! the dictionary's load and the microseconds per input character (median
 //! of ROUNDS passes).

@@ -114,16 +114,16 @@ pub const TLTK_DATA: PackagedFolder = PackagedFolder {
     skip: &[],
 };
 
-/// OpenJTalk's compiled NAIST-JDIC from pyopenjtalk-plus 0.4.1.post10
+/// OpenJTalk's compiled NAIST-JDIC from pyopenjtalk-plus 0.4.1.post9
 /// (`piper-tts[ja]` asks for `pyopenjtalk-plus>=0.4`; the dictionary is
 /// BSD-3-Clause, Nara Institute of Science and Technology): the four files
-/// MeCab reads (107 MB) from a 33 MB wheel. The wheel is platform-specific,
+/// MeCab reads (107 MB) from a 31 MB wheel. The wheel is platform-specific,
 /// so one build of it is pinned ([`OPENJTALK_DICTIONARY_PLATFORM`]); its
 /// dictionary is the same in every build.
 pub const OPENJTALK_DICTIONARY: PackagedFolder = PackagedFolder {
-    name: "pyopenjtalk-plus-0.4.1.post10-dictionary",
-    requirement: "pyopenjtalk-plus==0.4.1.post10",
-    wheel_sha256: "239c2fe9d6fb97a3c14ccfaabee91f44c7953d36b34249c7e05884eecbebc93d",
+    name: "pyopenjtalk-plus-0.4.1.post9-dictionary",
+    requirement: "pyopenjtalk-plus==0.4.1.post9",
+    wheel_sha256: "b3a991396d641cf5983bf3c49e932d6f878c8a12215cad64871c82354d22cd78",
     folder_in_wheel: "pyopenjtalk/dictionary",
     skip: &[],
 };
@@ -651,7 +651,7 @@ impl VoiceStore {
             return Ok(target);
         }
         eprintln!(
-            "vivace: downloading {} with pip (OpenJTalk's Japanese dictionary, a 33 MB wheel) into {}",
+            "vivace: downloading {} with pip (OpenJTalk's Japanese dictionary, a 31 MB wheel) into {}",
             OPENJTALK_DICTIONARY.requirement,
             parent.display()
         );
@@ -659,7 +659,7 @@ impl VoiceStore {
             name: OPENJTALK_DICTIONARY.name,
             requirement: OPENJTALK_DICTIONARY.requirement,
             file_in_wheel: OPENJTALK_DICTIONARY.folder_in_wheel,
-            flag: "(copy pyopenjtalk/dictionary/{sys.dic,unk.dic,matrix.bin,char.bin} into $XDG_CACHE_HOME/vivace/weights/pyopenjtalk-plus-0.4.1.post10-dictionary/, else ~/.cache/…)",
+            flag: "(copy pyopenjtalk/dictionary/{sys.dic,unk.dic,matrix.bin,char.bin} into $XDG_CACHE_HOME/vivace/weights/pyopenjtalk-plus-0.4.1.post9-dictionary/, else ~/.cache/…)",
             pip_args: OPENJTALK_DICTIONARY_PLATFORM,
         };
         self.install_from_wheel(

@@ -1,7 +1,7 @@
 //! OpenJTalk's `text2mecab` as pyopenjtalk-plus applies it before MeCab:
 //! printable ASCII to its full-width form (the space to U+3000, `"` `'` `-`
-//! `\` `` ` `` `~` to ” ’ − ￥ ‘ 〜), tab, CR and LF to U+3000, other
-//! control characters dropped, half-width katakana to full-width with the
+//! `\` `` ` `` `~` to ” ’ − ￥ ‘ 〜), control characters (tab, CR and LF
+//! included) dropped, half-width katakana to full-width with the
 //! sound marks composed where OpenJTalk's table lists the pair (ｶﾞ → ガ,
 //! ﾊﾟ → パ, ｳﾞ → ヴ; a mark it does not list is dropped), and everything
 //! else unchanged.
@@ -24,7 +24,7 @@ fn takes_semi_voiced_mark(c: char) -> bool {
 
 fn full_width_ascii(c: char) -> Option<char> {
     Some(match c {
-        ' ' | '\t' | '\n' | '\r' => '\u{3000}',
+        ' ' => '\u{3000}',
         '"' => '\u{201d}',
         '\'' => '\u{2019}',
         '-' => '\u{2212}',
