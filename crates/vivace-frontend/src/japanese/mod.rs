@@ -4,4 +4,5 @@
 //! labels). [`mecab`] is its first stage.
 
 pub mod mecab;
+pub mod njd;
 pub mod text2mecab;

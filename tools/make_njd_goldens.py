@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""Goldens for NJD, the second stage of Piper's Japanese front end: the
+word list OpenJTalk builds from MeCab's morphs and rewrites with its
+reading, digit, accent-phrase, accent-type, devoicing and long-vowel rules.
+
+The reference is pyopenjtalk-plus 0.4.1.post9 (`piper-tts[ja]` asks for
+`pyopenjtalk-plus>=0.4`; post9 is the newest release with a source
+distribution): `run_mecab(text)` gives MeCab's features (without
+`記号,空白`), and `run_njd_from_mecab(features)` runs `mecab2njd`,
+`njd_set_pronunciation`, pyopenjtalk-plus's
+`apply_original_rule_before_chaining`, then `njd_set_digit`,
+`njd_set_accent_phrase`, `njd_set_accent_type`, `njd_set_unvoiced_vowel`
+and `njd_set_long_vowel`. Both lists are kept, so that NJD is tested on
+its own input and MeCab's part is checked too.
+
+    python3 -m venv /tmp/ja9
+    /tmp/ja9/bin/pip install pyopenjtalk-plus==0.4.1.post9
+    /tmp/ja9/bin/python tools/make_njd_goldens.py crates/vivace/tests/fixtures/japanese/njd.json
+"""
+
+import json
+import random
+import sys
+
+import pyopenjtalk
+
+sys.path.insert(0, __file__.rsplit("/", 1)[0])
+from make_mecab_goldens import TEXTS  # noqa: E402
+
+NUMBERS = [
+    "2024年12月5日の午後3時45分に、1,234,567円を支払いました。",
+    "電話番号は03-1234-5678です。",
+    "円周率は3.14159で、約3.14です。",
+    "100人中99人が賛成し、残りの1人は反対した。",
+    "第3章の12ページから15ページまで読んでください。",
+    "気温は-5度から25度まで変わります。",
+    "1万2千3百円、10億円、1兆円、0円。",
+    "三百六十五日、二十四時間、一千万。",
+    "〇〇さんと××さん、二〇〇八年。",
+    "5分の3、3分の1、半分。",
+    "1本、2本、3本、6杯、8匹、10回、1個、2人、4日、20歳。",
+    "1号車の2番線、3階の4号室。",
+    "ver.2.0.1をインストールした。",
+    "１２３４５６７８９０１２３４５６７８９０",
+    "0.001、0.5、100.0、12.34.56",
+    "昭和64年と平成元年、令和6年。",
+    "1月1日、2月29日、10月10日、12月31日。",
+    "3つ、7つ、9つ、10、100、1000、10000。",
+]
+
+PHRASES = [
+    "東京特許許可局で、新しいシステムを導入することになりました。",
+    "彼は推し量るように私を見つめ、刺し貫くような視線を送った。",
+    "ご遠慮ください。ご配慮いただきありがとうございます。",
+    "情報が不足する。人手不足が深刻だ。",
+    "赤くなる、静かにする、美しくなった。",
+    "食べられた、行かせた、見ちゃった。",
+    "勉強する、運動した、料理します。",
+    "すみません、これはいくらですか？はい、そうです！",
+    "あっ、えーと、そのー、まあ、いいか。",
+    "キャッシュフロー、ウィーン、フィンランド、ヴェネツィア。",
+    "ぴゃぴゅぴょ、きゃきゅきょ、しゃしゅしょ、ちゃちゅちょ。",
+    "学校へ行って、先生に質問して、図書館で勉強した。",
+    "お茶を飲みながら、ゆっくりと話しましょう。",
+    "明日は晴れるでしょうか。",
+    "そうですね、たぶん大丈夫だと思います。",
+]
+
+
+def random_texts(count=160, seed=23):
+    rng = random.Random(seed)
+    pools = [
+        [chr(c) for c in range(0x3041, 0x3097)],
+        [chr(c) for c in range(0x30A1, 0x30FB)],
+        list("日本語学校先生時間電車会社仕事今日明後年月人大小中上下山川田口目手水火木金土何分円本個回"),
+        list("、。ー・「」！？（）　０１２３４５６７８９．，－ＡＢＣｘｙｚ〇一二三四五六七八九十百千万億兆"),
+        list("0123456789.,-"),
+    ]
+    out = []
+    for _ in range(count):
+        n = rng.randint(1, 20)
+        out.append("".join(rng.choice(rng.choice(pools)) for _ in range(n)))
+    return out
+
+
+def main():
+    cases = []
+    for text in TEXTS + NUMBERS + PHRASES + random_texts():
+        features = pyopenjtalk.run_mecab(text)
+        njd = pyopenjtalk.run_njd_from_mecab(features)
+        cases.append({"text": text, "mecab": features, "njd": [dict(n) for n in njd]})
+    # One case per line: small, and diffs stay readable.
+    with open(sys.argv[1], "w", encoding="utf-8") as f:
+        f.write('{"reference": "pyopenjtalk-plus 0.4.1.post9 run_njd_from_mecab(run_mecab(text))",\n"cases": [\n')
+        f.write(",\n".join(json.dumps(c, ensure_ascii=False, separators=(",", ":")) for c in cases))
+        f.write("\n]}\n")
+    print(f"{len(cases)} texts, {sum(len(c['njd']) for c in cases)} NJD nodes")
+
+
+if __name__ == "__main__":
+    main()
