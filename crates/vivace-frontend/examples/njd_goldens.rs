@@ -1,11 +1,13 @@
-//! Runs NJD on the goldens' MeCab features and prints every node that
-//! differs from pyopenjtalk-plus (`tools/make_njd_goldens.py`), with a
-//! per-field count: the debugging view of the CI parity test.
+//! Runs NJD on the goldens' MeCab features, the labels on the goldens' NJD
+//! and Piper's label reading on the goldens' labels, and prints what
+//! differs from pyopenjtalk-plus and piper-tts (`tools/make_njd_goldens.py`):
+//! the debugging view of the CI parity test.
 //!
 //!     cargo run --release -p vivace-frontend --example njd_goldens -- \
 //!         crates/vivace/tests/fixtures/japanese/njd.json [MAX_SHOWN]
 
 use vivace_frontend::japanese::njd::{self, Feature};
+use vivace_frontend::japanese::{labels, prosody};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -16,9 +18,42 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let goldens: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path)?)?;
     let cases = goldens["cases"].as_array().ok_or("no cases")?;
     let (mut failed, mut shown) = (0, 0);
+    let (mut label_cases, mut label_failed, mut phone_failed) = (0, 0, 0);
     for case in cases {
         let mecab: Vec<String> = serde_json::from_value(case["mecab"].clone())?;
         let want: Vec<Feature> = serde_json::from_value(case["njd"].clone())?;
+        if let Some(want_labels) = case.get("labels") {
+            label_cases += 1;
+            let want_labels: Vec<String> = serde_json::from_value(want_labels.clone())?;
+            let got_labels = labels::make_label(&want);
+            if got_labels != want_labels {
+                label_failed += 1;
+                if label_failed <= max_shown {
+                    println!("== labels {}", case["text"]);
+                    for i in 0..got_labels.len().max(want_labels.len()) {
+                        let (g, w) = (got_labels.get(i), want_labels.get(i));
+                        if g != w {
+                            println!(
+                                " - {}\n + {}",
+                                w.map_or("(none)", |s| s),
+                                g.map_or("(none)", |s| s)
+                            );
+                        }
+                    }
+                }
+            }
+            let want_phones: Vec<String> = serde_json::from_value(case["phones"].clone())?;
+            let got_phones = prosody::phones_from_labels(&want_labels);
+            if got_phones != want_phones {
+                phone_failed += 1;
+                if phone_failed <= max_shown {
+                    println!(
+                        "== phones {}\n - {want_phones:?}\n + {got_phones:?}",
+                        case["text"]
+                    );
+                }
+            }
+        }
         let got = njd::run(&mecab);
         if got == want {
             continue;
@@ -38,7 +73,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     }
-    println!("{} of {} texts differ", failed, cases.len());
+    println!("NJD: {} of {} texts differ", failed, cases.len());
+    println!("labels: {label_failed} of {label_cases} differ; phones: {phone_failed} differ");
     Ok(())
 }
 

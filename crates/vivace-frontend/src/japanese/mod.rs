@@ -3,6 +3,8 @@
 //! over NAIST-JDIC, then NJD's reading and accent rules, then full-context
 //! labels). [`mecab`] is its first stage.
 
+pub mod labels;
 pub mod mecab;
 pub mod njd;
+pub mod prosody;
 pub mod text2mecab;
