@@ -18,17 +18,27 @@ gives the labels, and piper-tts 1.8's `JapanesePhonemizer` reads them
 into phonemes (its `_phonemize_sentence`, handed this NJD instead of
 `run_frontend`'s, whose pyopenjtalk-plus post-processing is the stage
 not ported yet). Each stage is tested on the reference's own input.
+`post` is pyopenjtalk-plus's `apply_postprocessing` with its two model
+steps off (the 「何」 model and Sudachi's kanji readings, not ported yet),
+kept as its changes to the NJD. `piper` is piper-tts's whole
+`JapanesePhonemizer.phonemize` (pyopenjtalk-plus's defaults, both model
+steps on), for the agreement the test reports. `nani` is the 「何」 model's
+class probabilities (onnxruntime) for every distinct next-word row of the
+corpus.
 
     python3 -m venv /tmp/ja9
     /tmp/ja9/bin/pip install pyopenjtalk-plus==0.4.1.post9 piper-tts==1.8.0
     /tmp/ja9/bin/python tools/make_njd_goldens.py crates/vivace/tests/fixtures/japanese/njd.json
 """
 
+import copy
 import json
 import random
 import sys
 
+import numpy as np
 import pyopenjtalk
+from pyopenjtalk.yomi_model import nani_predict
 from piper.phonemize_japanese import JapanesePhonemizer
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
@@ -74,6 +84,20 @@ PHRASES = [
 ]
 
 
+PARAGRAPHS = [
+    "吾輩は猫である。名前はまだ無い。どこで生れたかとんと見当がつかぬ。何でも薄暗いじめじめした所でニャーニャー泣いていた事だけは記憶している。",
+    "メロスは激怒した。必ず、かの邪智暴虐の王を除かなければならぬと決意した。メロスには政治がわからぬ。",
+    "本日は晴天なり。気温は二十五度、湿度は六十パーセントです。午後から雨が降るでしょう。",
+    "何を食べますか？何でもいいです。何時に会いましょうか。",
+    "その中で一番高い山はどれですか。大人になったら、小さな家を建てたいです。",
+    "私は東京大学で日本語を勉強しています。毎日、電車で学校に行きます！",
+    "人々は時々、色々な所へ行く。それぞれの道を進む。",
+    "会議の資料を明日までに送ってください。よろしくお願いいたします。",
+    "こんにちは、世界。今日はいい天気ですね？ええ、本当に。",
+    "ＡＩ技術の進歩により、翻訳の品質は大きく向上しました。",
+]
+
+
 def random_texts(count=160, seed=23):
     rng = random.Random(seed)
     pools = [
@@ -111,6 +135,14 @@ def main():
         features = pyopenjtalk.run_mecab(text)
         njd = pyopenjtalk.run_njd_from_mecab(features)
         case = {"text": text, "mecab": features, "njd": [dict(n) for n in njd]}
+        post = pyopenjtalk.apply_postprocessing(
+            text, copy.deepcopy(njd), predict_nani=False, use_sudachi_kanji_yomi=False
+        )
+        # Kept as [node, field, value] changes to the NJD, to keep the file small.
+        changes = [[i, k, v] for i, (a, b) in enumerate(zip(njd, post)) for k, v in b.items() if a[k] != v]
+        assert len(post) == len(njd)
+        if changes:
+            case["post"] = changes
         # Labels are long (about 250 bytes a phoneme): kept for the written
         # texts and the first 60 random ones, to keep the file small.
         if index < len(written) + 60:
@@ -118,10 +150,23 @@ def main():
             case["labels"] = pyopenjtalk.make_label(njd)
             case["phones"] = piper._phonemize_sentence(text)
         cases.append(case)
+    # The 「何」 model on every distinct next-word row of the corpus.
+    rows = sorted({tuple(n[c] for c in nani_predict.X_COLS) for case in cases for n in case["njd"]})
+    nani = []
+    for row in rows:
+        encoded = nani_predict.enc_session.run(None, {"input": np.array([list(row)])})[0]
+        probabilities = nani_predict.model_session.run(None, {"input": encoded.astype(np.float32)})[0][0]
+        nani.append({"row": list(row), "probabilities": [float(p) for p in probabilities]})
+    paragraphs = written + PARAGRAPHS
+    piper_cases = [{"text": t, "phonemes": JapanesePhonemizer().phonemize(t)} for t in paragraphs]
     # One case per line: small, and diffs stay readable.
     with open(sys.argv[1], "w", encoding="utf-8") as f:
         f.write('{"reference": "pyopenjtalk-plus 0.4.1.post9 run_njd_from_mecab(run_mecab(text))",\n"cases": [\n')
         f.write(",\n".join(json.dumps(c, ensure_ascii=False, separators=(",", ":")) for c in cases))
+        f.write('\n],\n"nani": [\n')
+        f.write(",\n".join(json.dumps(c, ensure_ascii=False, separators=(",", ":")) for c in nani))
+        f.write('\n],\n"piper": [\n')
+        f.write(",\n".join(json.dumps(c, ensure_ascii=False, separators=(",", ":")) for c in piper_cases))
         f.write("\n]}\n")
     print(f"{len(cases)} texts, {sum(len(c['njd']) for c in cases)} NJD nodes")
 

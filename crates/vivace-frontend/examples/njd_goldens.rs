@@ -7,18 +7,19 @@
 //!         crates/vivace/tests/fixtures/japanese/njd.json [MAX_SHOWN]
 
 use vivace_frontend::japanese::njd::{self, Feature};
-use vivace_frontend::japanese::{labels, prosody};
+use vivace_frontend::japanese::{labels, postprocess, prosody, JapanesePhonemizer};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let path = args
         .next()
-        .ok_or("usage: njd_goldens NJD_JSON [MAX_SHOWN]")?;
+        .ok_or("usage: njd_goldens NJD_JSON [MAX_SHOWN [OPENJTALK_DICTIONARY_DIR]]")?;
     let max_shown: usize = args.next().map_or(Ok(10), |s| s.parse())?;
+    let dictionary = args.next();
     let goldens: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path)?)?;
     let cases = goldens["cases"].as_array().ok_or("no cases")?;
     let (mut failed, mut shown) = (0, 0);
-    let (mut label_cases, mut label_failed, mut phone_failed) = (0, 0, 0);
+    let (mut label_cases, mut label_failed, mut phone_failed, mut post_failed) = (0, 0, 0, 0);
     for case in cases {
         let mecab: Vec<String> = serde_json::from_value(case["mecab"].clone())?;
         let want: Vec<Feature> = serde_json::from_value(case["njd"].clone())?;
@@ -54,6 +55,35 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
             }
         }
+        let mut want_post = want.clone();
+        for change in case
+            .get("post")
+            .and_then(|c| c.as_array())
+            .into_iter()
+            .flatten()
+        {
+            let (i, field, value) = (
+                change[0].as_u64().unwrap_or(0) as usize,
+                &change[1],
+                &change[2],
+            );
+            let mut node = serde_json::to_value(&want_post[i])?;
+            node[field.as_str().unwrap_or("")] = value.clone();
+            want_post[i] = serde_json::from_value(node)?;
+        }
+        let mut got_post = want.clone();
+        postprocess::apply(&mut got_post, None);
+        if got_post != want_post {
+            post_failed += 1;
+            if post_failed <= max_shown {
+                println!("== post {}", case["text"]);
+                for (g, w) in got_post.iter().zip(&want_post) {
+                    if g != w {
+                        println!(" - {}\n + {}", line(w), line(g));
+                    }
+                }
+            }
+        }
         let got = njd::run(&mecab);
         if got == want {
             continue;
@@ -74,8 +104,35 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     println!("NJD: {} of {} texts differ", failed, cases.len());
-    println!("labels: {label_failed} of {label_cases} differ; phones: {phone_failed} differ");
+    println!("labels: {label_failed} of {label_cases} differ; phones: {phone_failed} differ; post: {post_failed} differ");
+    if let Some(dir) = dictionary {
+        let japanese = JapanesePhonemizer::load(std::path::Path::new(&dir))?;
+        let piper = goldens["piper"].as_array().ok_or("no piper cases")?;
+        let mut piper_failed = 0;
+        for case in piper {
+            let want: Vec<Vec<String>> = serde_json::from_value(case["phonemes"].clone())?;
+            let got = japanese.phonemize(case["text"].as_str().unwrap_or(""));
+            if got != want {
+                piper_failed += 1;
+                println!(
+                    "== piper {}\n - {}\n + {}",
+                    case["text"],
+                    join(&want),
+                    join(&got)
+                );
+            }
+        }
+        println!("piper: {piper_failed} of {} texts differ", piper.len());
+    }
     Ok(())
+}
+
+fn join(sentences: &[Vec<String>]) -> String {
+    sentences
+        .iter()
+        .map(|s| s.concat())
+        .collect::<Vec<_>>()
+        .join(" | ")
 }
 
 fn line(f: &Feature) -> String {

@@ -19,6 +19,7 @@ pub mod error;
 pub mod kokoro;
 pub mod mms;
 pub mod nakdimon;
+pub mod nani;
 pub mod nn;
 pub mod npy;
 pub mod onnx;

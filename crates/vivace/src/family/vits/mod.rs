@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use vivace_frontend::hebrew;
+use vivace_frontend::japanese::JapanesePhonemizer;
 use vivace_frontend::phonemize::{split_long_sentence, Phonemizer, TextFilter, ALL_LANGUAGES_DIR};
 use vivace_frontend::resample::resample;
 use vivace_frontend::sentences::split_sentences;
@@ -140,10 +141,14 @@ pub enum PiperPhonemes {
     Hebrew(Arc<Nakdimon>),
     /// Piper's Thai front end (`thai`): TLTK's syllables with tone digits.
     Thai(Arc<ThaiPhonemizer>),
+    /// Piper's Japanese front end (`japanese`): OpenJTalk's readings and
+    /// pitch accents as IPA with accent marks.
+    Japanese(Arc<JapanesePhonemizer>),
 }
 
 impl PiperPhonemes {
-    /// The front end for a Piper voice's config: TLTK for `thai`, Nakdimon
+    /// The front end for a Piper voice's config: OpenJTalk for `japanese`,
+    /// TLTK for `thai`, Nakdimon
     /// and rules for `hebrew`, else espeak-ng with `espeak_voice` (or the config's
     /// `espeak.voice`), Arabic diacritized first as Piper does
     /// (`use_tashkeel`, its default). The models are read from
@@ -155,7 +160,10 @@ impl PiperPhonemes {
     ) -> Result<Self, SynthError> {
         let piper_data = espeak_data.join(ALL_LANGUAGES_DIR);
         if config.phoneme_type == "thai" {
-            return Ok(Self::Thai(crate::thai_phonemizer::shared()?));
+            return Ok(Self::Thai(crate::front_ends::thai()?));
+        }
+        if config.phoneme_type == "japanese" {
+            return Ok(Self::Japanese(crate::front_ends::japanese()?));
         }
         if config.phoneme_type == "hebrew" {
             let model = Nakdimon::load(&piper_data.join("hebrew/nakdimon.onnx"))?;
@@ -178,6 +186,7 @@ impl PiperPhonemes {
         match self {
             Self::Espeak(phonemizer) => Ok(phonemizer.phonemize(text)?),
             Self::Thai(thai) => Ok(thai.phonemize(text)),
+            Self::Japanese(japanese) => Ok(japanese.phonemize(text)),
             Self::Hebrew(nakdimon) => {
                 // Piper points and reads the whole text as one sentence;
                 // Vivace points it whole (the same context), then speaks it
@@ -241,7 +250,7 @@ impl VitsVoice {
         let checkpoint = if MmsVoice::is_checkpoint(path) {
             let mut tokenizer = VitsTokenizer::from_dir(path)?;
             if tokenizer.is_uroman() {
-                tokenizer = tokenizer.with_uroman(crate::romanizer::shared()?);
+                tokenizer = tokenizer.with_uroman(crate::front_ends::uroman()?);
             }
             Checkpoint::Mms {
                 tokenizer,
