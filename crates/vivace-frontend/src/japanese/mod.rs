@@ -29,6 +29,10 @@ use crate::thai::tltk::py_is_space;
 /// pyopenjtalk-plus, which Piper logs and skips.
 pub const TEXT2MECAB_BUFFER_SIZE: usize = 16384;
 
+/// The piece, in characters, a sentence too long for that buffer is read
+/// in (4 bytes a character at most after `text2mecab`, so a piece fits).
+pub const LONG_SENTENCE_PIECE: usize = 4000;
+
 /// Piper's Japanese phonemizer over OpenJTalk's dictionary, with
 /// pyopenjtalk-plus's 「何」 model when given one (without it, standalone
 /// 何 keeps the dictionary's reading).
@@ -92,11 +96,25 @@ impl JapanesePhonemizer {
     /// Piper's `JapanesePhonemizer.phonemize`: per sentence, IPA phonemes
     /// (one code point each) with the accent marks `↑ ↓ #`, `,` for pauses
     /// and `.` or `?` at the end; sentences without phonemes are dropped.
+    ///
+    /// A sentence too long for OpenJTalk's buffer, which pyopenjtalk-plus
+    /// refuses and Piper then skips, is read in pieces of
+    /// [`LONG_SENTENCE_PIECE`] characters instead, so that no text is lost.
     pub fn phonemize(&self, text: &str) -> Vec<Vec<String>> {
         split_sentences(text)
             .iter()
+            .flat_map(|sentence| {
+                if text2mecab::text2mecab(sentence).len() < TEXT2MECAB_BUFFER_SIZE {
+                    return vec![sentence.clone()];
+                }
+                let chars: Vec<char> = sentence.chars().collect();
+                chars
+                    .chunks(LONG_SENTENCE_PIECE)
+                    .map(|c| c.iter().collect())
+                    .collect()
+            })
             .map(|sentence| {
-                let labels = labels::make_label(&self.run_frontend(sentence));
+                let labels = labels::make_label(&self.run_frontend(&sentence));
                 prosody::ipa_phonemes(&prosody::phones_from_labels(&labels))
             })
             .filter(|phonemes| !phonemes.is_empty())
