@@ -36,7 +36,6 @@ struct Phoneme {
 struct Mora {
     head: Id,
     tail: Id,
-    prev: Option<Id>,
     next: Option<Id>,
     up: Id,
 }
@@ -181,7 +180,6 @@ impl Label {
         self.moras.push(Mora {
             head: phoneme,
             tail: phoneme,
-            prev,
             next: None,
             up,
         });
@@ -523,34 +521,33 @@ impl Label {
         })
     }
 
+    // Every level's list is only ever appended to, so an element's arena
+    // index is its place in the utterance and the arena's length the
+    // list's: OpenJTalk's walks along `prev`/`next` to the ends give the
+    // same numbers.
+
     fn index_breath_group_in_utterance(&self, b: Id) -> i32 {
-        std::iter::successors(Some(b), |&id| self.breaths[id].prev).count() as i32
+        b as i32 + 1
     }
 
-    fn count_breath_group_in_utterance(&self, b: Id) -> i32 {
-        let after =
-            std::iter::successors(self.breaths[b].next, |&id| self.breaths[id].next).count() as i32;
-        self.index_breath_group_in_utterance(b) + after
+    fn count_breath_group_in_utterance(&self, _b: Id) -> i32 {
+        self.breaths.len() as i32
     }
 
     fn index_accent_phrase_in_utterance(&self, a: Id) -> i32 {
-        std::iter::successors(Some(a), |&id| self.accents[id].prev).count() as i32
+        a as i32 + 1
     }
 
-    fn count_accent_phrase_in_utterance(&self, a: Id) -> i32 {
-        let after =
-            std::iter::successors(self.accents[a].next, |&id| self.accents[id].next).count() as i32;
-        self.index_accent_phrase_in_utterance(a) + after
+    fn count_accent_phrase_in_utterance(&self, _a: Id) -> i32 {
+        self.accents.len() as i32
     }
 
     fn index_mora_in_utterance(&self, m: Id) -> i32 {
-        std::iter::successors(Some(m), |&id| self.moras[id].prev).count() as i32
+        m as i32 + 1
     }
 
-    fn count_mora_in_utterance(&self, m: Id) -> i32 {
-        let after =
-            std::iter::successors(self.moras[m].next, |&id| self.moras[id].next).count() as i32;
-        self.index_mora_in_utterance(m) + after
+    fn count_mora_in_utterance(&self, _m: Id) -> i32 {
+        self.moras.len() as i32
     }
 
     /// A phrase's mora count and accent (its count when flat), and its
