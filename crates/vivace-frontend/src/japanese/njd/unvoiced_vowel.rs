@@ -245,3 +245,66 @@ pub fn apply(njd: &mut Njd) {
         cursor = njd.nodes[node].next;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::japanese::njd::Node;
+
+    /// Runs the pass on NJD lines as `NJDNode_fprint` writes them and
+    /// returns each word's pronunciation.
+    fn prons(lines: &[&str]) -> Vec<String> {
+        let mut njd = Njd::default();
+        for line in lines {
+            let id = njd.alloc(Node::default());
+            njd.load(id, line);
+            njd.push(id);
+        }
+        apply(&mut njd);
+        njd.ids()
+            .map(|id| njd.nodes[id].pron().to_owned())
+            .collect()
+    }
+
+    // Expected values: the output of the C njd_set_unvoiced_vowel
+    // (pyopenjtalk-plus 0.4.1.post9, built with -DCHARSET_UTF_8) on the
+    // same lines.
+
+    #[test]
+    fn masu_desu_devoice_unless_a_question_follows() {
+        let got = prons(&[
+            "行き,動詞,自立,*,*,五段・カ行促音便,連用形,行く,イキ,イキ,0/2,*,-1",
+            "ます,助動詞,*,*,*,特殊・マス,基本形,ます,マス,マス,1/2,動詞%F4@1,1",
+            "か,助詞,副助詞／並立助詞／終助詞,*,*,*,*,か,カ,カ,0/1,動詞%F2@0,1",
+            "？,記号,一般,*,*,*,*,？,？,？,0/0,*,0",
+        ]);
+        assert_eq!(got, ["イキ", "マス’", "カ", "？"]);
+        let got = prons(&[
+            "そう,副詞,助詞類接続,*,*,*,*,そう,ソウ,ソー,1/2,*,-1",
+            "です,助動詞,*,*,*,特殊・デス,基本形,です,デス,デス,1/2,*,1",
+            "？,記号,一般,*,*,*,*,？,？,？,0/0,*,0",
+        ]);
+        assert_eq!(got, ["ソー", "デス", "？"]);
+    }
+
+    #[test]
+    fn shi_of_a_verb_and_no_two_in_a_row() {
+        let got = prons(&[
+            "菊池,名詞,固有名詞,人名,姓,*,*,菊池,キクチ,キクチ,2/3,C1,-1",
+            "し,動詞,自立,*,*,サ変・スル,連用形,する,シ,シ,0/1,*,0",
+            "た,助動詞,*,*,*,特殊・タ,基本形,た,タ,タ,0/1,*,1",
+        ]);
+        assert_eq!(got, ["キ’クチ", "シ’", "タ"]);
+    }
+
+    #[test]
+    fn filler_stays_voiced_and_an_unreadable_word_stops_the_pass() {
+        let got = prons(&[
+            "ふ,フィラー,*,*,*,*,*,ふ,フ,フ,0/1,*,-1",
+            "ふくし,名詞,一般,*,*,*,*,ふくし,フクシ,フクシ,2/3,*,0",
+            "ａ,名詞,一般,*,*,*,*,ａ,エー,ｴ,0/1,*,0",
+            "きた,名詞,一般,*,*,*,*,きた,キタ,キタ,0/2,*,0",
+        ]);
+        assert_eq!(got, ["フ", "フ’クシ", "ｴ", "キタ"]);
+    }
+}
