@@ -136,21 +136,5 @@ fn join(sentences: &[Vec<String>]) -> String {
 }
 
 fn line(f: &Feature) -> String {
-    format!(
-        "{},{},{},{},{},{},{},{},{},{},{}/{},{},{}",
-        f.string,
-        f.pos,
-        f.pos_group1,
-        f.pos_group2,
-        f.pos_group3,
-        f.ctype,
-        f.cform,
-        f.orig,
-        f.read,
-        f.pron,
-        f.acc,
-        f.mora_size,
-        f.chain_rule,
-        f.chain_flag
-    )
+    f.to_string()
 }

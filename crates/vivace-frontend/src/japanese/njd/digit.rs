@@ -764,28 +764,7 @@ mod tests {
         let mut njd = Njd::from_mecab(&features);
         pronunciation::apply(&mut njd);
         super::apply(&mut njd);
-        njd.features()
-            .iter()
-            .map(|f| {
-                format!(
-                    "{},{},{},{},{},{},{},{},{},{},{}/{},{},{}",
-                    f.string,
-                    f.pos,
-                    f.pos_group1,
-                    f.pos_group2,
-                    f.pos_group3,
-                    f.ctype,
-                    f.cform,
-                    f.orig,
-                    f.read,
-                    f.pron,
-                    f.acc,
-                    f.mora_size,
-                    f.chain_rule,
-                    f.chain_flag
-                )
-            })
-            .collect()
+        njd.features().iter().map(|f| f.to_string()).collect()
     }
 
     // Inputs: pyopenjtalk-plus 0.4.1.post9 `run_mecab`; expectations: its

@@ -315,6 +315,30 @@ pub struct Feature {
     pub chain_flag: i32,
 }
 
+/// OpenJTalk's `NJDNode_fprint` line: `string,pos,…,acc/mora_size,chain_rule,chain_flag`.
+impl std::fmt::Display for Feature {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{},{},{},{},{},{},{},{},{},{},{}/{},{},{}",
+            self.string,
+            self.pos,
+            self.pos_group1,
+            self.pos_group2,
+            self.pos_group3,
+            self.ctype,
+            self.cform,
+            self.orig,
+            self.read,
+            self.pron,
+            self.acc,
+            self.mora_size,
+            self.chain_rule,
+            self.chain_flag
+        )
+    }
+}
+
 impl Feature {
     /// The node pyopenjtalk's `feature2njd` builds from it (an empty field
     /// is unset; `*` stays a value).
