@@ -85,10 +85,13 @@ impl JapanesePhonemizer {
     /// pyopenjtalk-plus's `run_frontend` for one sentence: NJD, then its
     /// post-processing.
     pub fn run_frontend(&self, sentence: &str) -> Vec<njd::Feature> {
-        let Some(features) = self.mecab_features(sentence) else {
-            return Vec::new();
-        };
-        let mut features = njd::run(&features);
+        self.mecab_features(sentence)
+            .map_or_else(Vec::new, |mecab| self.frontend_from_mecab(&mecab))
+    }
+
+    /// NJD and its post-processing on MeCab's features.
+    fn frontend_from_mecab(&self, mecab: &[String]) -> Vec<njd::Feature> {
+        let mut features = njd::run(mecab);
         postprocess::apply(&mut features, self.nani.as_deref());
         features
     }
@@ -104,17 +107,20 @@ impl JapanesePhonemizer {
         split_sentences(text)
             .iter()
             .flat_map(|sentence| {
-                if text2mecab::text2mecab(sentence).len() < TEXT2MECAB_BUFFER_SIZE {
-                    return vec![sentence.clone()];
+                if let Some(mecab) = self.mecab_features(sentence) {
+                    return vec![mecab];
                 }
                 let chars: Vec<char> = sentence.chars().collect();
                 chars
                     .chunks(LONG_SENTENCE_PIECE)
-                    .map(|c| c.iter().collect())
+                    .map(|c| {
+                        self.mecab_features(&c.iter().collect::<String>())
+                            .unwrap_or_default()
+                    })
                     .collect()
             })
-            .map(|sentence| {
-                let labels = labels::make_label(&self.run_frontend(&sentence));
+            .map(|mecab| {
+                let labels = labels::make_label(&self.frontend_from_mecab(&mecab));
                 prosody::ipa_phonemes(&prosody::phones_from_labels(&labels))
             })
             .filter(|phonemes| !phonemes.is_empty())
