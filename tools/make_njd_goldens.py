@@ -19,8 +19,9 @@ into phonemes (its `_phonemize_sentence`, handed this NJD instead of
 `run_frontend`'s, whose pyopenjtalk-plus post-processing is the stage
 not ported yet). Each stage is tested on the reference's own input.
 `post` is pyopenjtalk-plus's `apply_postprocessing` with its two model
-steps off (the 「何」 model and Sudachi's kanji readings, not ported yet),
-kept as its changes to the NJD. `piper` is piper-tts's whole
+steps off (the 「何」 model and Sudachi's kanji readings), kept as its
+changes to the NJD (`post_njd`, the whole list, where a 々 read again
+changed the number of words). `piper` is piper-tts's whole
 `JapanesePhonemizer.phonemize` (pyopenjtalk-plus's defaults, both model
 steps on), for the agreement the test reports. `nani` is the 「何」 model's
 class probabilities (onnxruntime) for every distinct next-word row of the
@@ -97,6 +98,14 @@ PARAGRAPHS = [
     "ＡＩ技術の進歩により、翻訳の品質は大きく向上しました。",
 ]
 
+# Iteration marks that MeCab leaves as words of their own (process_odori_features).
+ODORI = [
+    "叙々々苑と叙々々々苑", "部分々々、其他々々、前進々々。", "結婚式々場と民主々義と学生々活。",
+    "会社々長が東京都々議会へ。", "みすゞ、づゝ、ぶゞ漬け、バナヽ、ハヽ、ミヽ。", "ーゝ、きゃゝ、しゃゞ、さゝ、がゝ、ガヾ。",
+    "山々々、日々々、散々々、代々々、我々々、人々々。", "個々々々人と一人々々と漢々字。", "々、々々々、あ々、ゝ。ゝ（々）ABC々１々。",
+    "こゝろ、学問のすゝめ、いすゞ自動車、佐々木さんと代々木、様々な人々。", "ますゝ、時々々刻々、民主々、式々",
+]
+
 
 def random_texts(count=160, seed=23):
     rng = random.Random(seed)
@@ -130,7 +139,7 @@ class GivenNjd:
 def main():
     cases = []
     piper = JapanesePhonemizer()
-    written = TEXTS + NUMBERS + PHRASES
+    written = TEXTS + NUMBERS + PHRASES + ODORI
     for index, text in enumerate(written + random_texts()):
         features = pyopenjtalk.run_mecab(text)
         njd = pyopenjtalk.run_njd_from_mecab(features)
@@ -138,10 +147,12 @@ def main():
         post = pyopenjtalk.apply_postprocessing(
             text, copy.deepcopy(njd), predict_nani=False, use_sudachi_kanji_yomi=False
         )
-        # Kept as [node, field, value] changes to the NJD, to keep the file small.
+        # Kept as [node, field, value] changes to the NJD, to keep the file
+        # small, or whole where a 々 read again changed the number of words.
         changes = [[i, k, v] for i, (a, b) in enumerate(zip(njd, post)) for k, v in b.items() if a[k] != v]
-        assert len(post) == len(njd)
-        if changes:
+        if len(post) != len(njd):
+            case["post_njd"] = [dict(n) for n in post]
+        elif changes:
             case["post"] = changes
         # Labels are long (about 250 bytes a phoneme): kept for the written
         # texts and the first 60 random ones, to keep the file small.

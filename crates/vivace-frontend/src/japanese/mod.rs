@@ -6,8 +6,9 @@
 //! - [`mecab`]: MeCab over OpenJTalk's NAIST-JDIC;
 //! - [`njd`]: the word list and its reading, digit, accent and devoicing
 //!   passes, with pyopenjtalk-plus's chaining rule between them;
-//! - [`postprocess`]: pyopenjtalk-plus's Python rules after NJD (those that
-//!   need no model);
+//! - [`postprocess`]: pyopenjtalk-plus's Python rules after NJD (the 「何」
+//!   model and the iteration marks included; Sudachi's kanji readings not
+//!   yet);
 //! - [`labels`]: OpenJTalk's full-context labels;
 //! - [`prosody`]: Piper's reading of the labels into IPA with pitch-accent
 //!   marks.
@@ -89,10 +90,24 @@ impl JapanesePhonemizer {
             .map_or_else(Vec::new, |mecab| self.frontend_from_mecab(&mecab))
     }
 
+    /// OpenJTalk's own front end (`OpenJTalk.run_frontend`): MeCab, then
+    /// NJD, without pyopenjtalk-plus's post-processing.
+    pub fn openjtalk_frontend(&self, text: &str) -> Vec<njd::Feature> {
+        self.mecab_features(text)
+            .map_or_else(Vec::new, |mecab| njd::run(&mecab))
+    }
+
+    /// pyopenjtalk-plus's post-processing of NJD's words for `text`.
+    pub fn postprocess(&self, features: &mut Vec<njd::Feature>) {
+        postprocess::apply(features, self.nani.as_deref(), &|text| {
+            self.openjtalk_frontend(text)
+        });
+    }
+
     /// NJD and its post-processing on MeCab's features.
     fn frontend_from_mecab(&self, mecab: &[String]) -> Vec<njd::Feature> {
         let mut features = njd::run(mecab);
-        postprocess::apply(&mut features, self.nani.as_deref());
+        self.postprocess(&mut features);
         features
     }
 

@@ -3,13 +3,16 @@
 //! reading of a standalone 何 (by its rules, then its model through
 //! [`NaniReading`]), the auxiliary う after a/i/e-row morae, accent nuclei
 //! on ー/ッ/ン moved one mora back, and ます/ない/れる… moving the nucleus
-//! after a verb's accent.
+//! after a verb's accent, then the iteration marks 々 ゝ read as what they
+//! repeat ([`odoriji`]).
 //!
-//! Not ported yet (each changes only the words it targets): Sudachi's
-//! readings of single multi-reading kanji (`modify_kanji_yomi`) and the
-//! odoriji expansion (`process_odori_features`, 々 and ゝ).
+//! Not ported yet (it changes only the words it targets): Sudachi's
+//! readings of single multi-reading kanji (`modify_kanji_yomi`).
+
+pub mod odoriji;
 
 use super::njd::Feature;
+pub use odoriji::Reanalyze;
 
 /// The row (a, i, u, e, o) of a katakana mora's vowel (pyopenjtalk-plus's
 /// `_DAN_MAP`).
@@ -210,8 +213,13 @@ pub fn modify_acc_after_chaining(features: &mut [Feature]) {
 
 /// The rules above in `apply_postprocessing`'s order; `nani` is the 「何」
 /// model (without one, the 何 step is skipped, as with
-/// `predict_nani=False`).
-pub fn apply(features: &mut [Feature], nani: Option<&dyn NaniReading>) {
+/// `predict_nani=False`), `reanalyze` OpenJTalk's own front end for a 々
+/// read again with the kanji around it.
+pub fn apply(
+    features: &mut Vec<Feature>,
+    nani: Option<&dyn NaniReading>,
+    reanalyze: Reanalyze<'_>,
+) {
     modify_filler_accent(features);
     if nani.is_some() {
         predict_nani_reading(features, nani);
@@ -219,4 +227,5 @@ pub fn apply(features: &mut [Feature], nani: Option<&dyn NaniReading>) {
     suppress_unnatural_auxiliary_u_long_vowel(features);
     retreat_acc_nuc(features);
     modify_acc_after_chaining(features);
+    odoriji::process_odori_features(features, reanalyze);
 }
