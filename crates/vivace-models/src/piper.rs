@@ -95,15 +95,14 @@ impl PiperConfig {
     /// phonemizer piper-tts 1.8 would use instead.
     pub fn check_phoneme_type(&self, path: &Path) -> Result<()> {
         let missing = match self.phoneme_type.as_str() {
-            "espeak" | "hebrew" | "thai" | "japanese" => return Ok(()),
+            "espeak" | "hebrew" | "thai" | "japanese" | "text" => return Ok(()),
             "pinyin" => "Chinese with g2pW",
-            "text" => "raw text as phonemes",
             _ => "an unknown phonemizer",
         };
         Err(Error::Config {
             path: path.to_path_buf(),
             reason: format!(
-                "phoneme_type `{}` ({missing}) is not supported yet: Vivace phonemizes `espeak` voices, in every espeak-ng language, and `hebrew`, `thai` and `japanese` ones",
+                "phoneme_type `{}` ({missing}) is not supported yet: Vivace phonemizes `espeak` voices, in every espeak-ng language, and `hebrew`, `thai`, `japanese` and `text` ones",
                 self.phoneme_type
             ),
         })

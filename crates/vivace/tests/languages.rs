@@ -619,6 +619,56 @@ fn a_japanese_voice_phonemizes_and_speaks_as_piper() {
     assert!(samples.iter().any(|s| s.unsigned_abs() > 1000), "silent");
 }
 
+/// A `phoneme_type: text` Piper voice reads code points after NFD as its
+/// phonemes (piper-tts 1.8: `list(unicodedata.normalize("NFD", text))`,
+/// the expected list below printed by Python), sentence by sentence, and
+/// speaks; a `pinyin` voice (g2pW is in no registry) is a clear error.
+#[test]
+fn a_text_voice_reads_code_points_and_a_pinyin_voice_is_refused() {
+    let (dir, onnx) = default_voice_as("xx-text-medium.onnx", "text", "en-us");
+    let out = vivace()
+        .args(["phonemize", "--json", "--voice"])
+        .arg(&onnx)
+        .arg("Ça, déjà vu? Ω")
+        .output()
+        .expect("run vivace phonemize");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let sentences: Vec<&serde_json::Value> = printed["sentences"]
+        .as_array()
+        .expect("sentences")
+        .iter()
+        .map(|s| &s["phonemes"])
+        .collect();
+    let want: Vec<serde_json::Value> = vec![
+        serde_json::json!([
+            "C", "\u{327}", "a", ",", " ", "d", "e", "\u{301}", "j", "a", "\u{300}", " ", "v", "u",
+            "?"
+        ]),
+        serde_json::json!(["Ω"]),
+    ];
+    assert_eq!(sentences, want.iter().collect::<Vec<_>>());
+    let samples = say_samples(&onnx, "hello there.", dir.path());
+    assert!(samples.iter().any(|s| s.unsigned_abs() > 1000), "silent");
+
+    let (dir, onnx) = default_voice_as("zh_CN-test-medium.onnx", "pinyin", "cmn");
+    let out = vivace()
+        .args(["say", "--voice"])
+        .arg(&onnx)
+        .arg("-f")
+        .arg(dir.path().join("x.wav"))
+        .arg("你好")
+        .output()
+        .expect("run vivace say");
+    assert!(!out.status.success());
+    let message = stderr(&out);
+    assert!(
+        message.contains("pinyin") && message.contains("not supported yet"),
+        "{message}"
+    );
+    assert!(!message.contains("panicked"), "{message}");
+}
+
 /// The first stage of Piper's Japanese front end: MeCab over OpenJTalk's
 /// dictionary (fetched from the pyopenjtalk-plus wheel) against
 /// pyopenjtalk-plus's `run_mecab_detailed` (`tools/make_mecab_goldens.py`):

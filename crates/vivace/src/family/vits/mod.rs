@@ -11,6 +11,7 @@ use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use unicode_normalization::UnicodeNormalization;
 use vivace_frontend::hebrew;
 use vivace_frontend::japanese::JapanesePhonemizer;
 use vivace_frontend::phonemize::{split_long_sentence, Phonemizer, TextFilter, ALL_LANGUAGES_DIR};
@@ -144,11 +145,14 @@ pub enum PiperPhonemes {
     /// Piper's Japanese front end (`japanese`): OpenJTalk's readings and
     /// pitch accents as IPA with accent marks.
     Japanese(Arc<JapanesePhonemizer>),
+    /// Text as its own phonemes (`text`): each code point after NFD is a
+    /// phoneme, as in piper-tts.
+    Text,
 }
 
 impl PiperPhonemes {
-    /// The front end for a Piper voice's config: OpenJTalk for `japanese`,
-    /// TLTK for `thai`, Nakdimon
+    /// The front end for a Piper voice's config: code points for `text`,
+    /// OpenJTalk for `japanese`, TLTK for `thai`, Nakdimon
     /// and rules for `hebrew`, else espeak-ng with `espeak_voice` (or the config's
     /// `espeak.voice`), Arabic diacritized first as Piper does
     /// (`use_tashkeel`, its default). The models are read from
@@ -159,6 +163,9 @@ impl PiperPhonemes {
         espeak_data: &Path,
     ) -> Result<Self, SynthError> {
         let piper_data = espeak_data.join(ALL_LANGUAGES_DIR);
+        if config.phoneme_type == "text" {
+            return Ok(Self::Text);
+        }
         if config.phoneme_type == "thai" {
             return Ok(Self::Thai(crate::front_ends::thai()?));
         }
@@ -187,6 +194,15 @@ impl PiperPhonemes {
             Self::Espeak(phonemizer) => Ok(phonemizer.phonemize(text)?),
             Self::Thai(thai) => Ok(thai.phonemize(text)),
             Self::Japanese(japanese) => Ok(japanese.phonemize(text)),
+            // Piper reads the whole text as one sentence; Vivace speaks it
+            // sentence by sentence (each at most a safe length), with the
+            // same code points less the white space between sentences.
+            Self::Text => Ok(split_sentences(text)
+                .into_iter()
+                .map(str::trim)
+                .filter(|sentence| !sentence.is_empty())
+                .map(|sentence| sentence.nfd().map(String::from).collect())
+                .collect()),
             Self::Hebrew(nakdimon) => {
                 // Piper points and reads the whole text as one sentence;
                 // Vivace points it whole (the same context), then speaks it
