@@ -282,14 +282,21 @@ fn repeat_unit_of_previous(features: &mut [Feature], i: usize) -> bool {
     let acc = prev.acc;
     let current = &mut features[i];
     let count = count_odori(&current.orig);
-    let repeat = usize::try_from(count).unwrap_or(0);
-    current.read = unit_read.repeat(repeat);
-    current.pron = unit_pron.repeat(repeat);
-    current.mora_size = unit_mora * count;
-    current.acc = acc;
-    current.chain_flag = 1;
-    make_common_noun(current);
+    repeat_onto(current, (&unit_read, &unit_pron, unit_mora), count, acc);
     true
+}
+
+/// A 々 word reads `unit` (reading, pronunciation, morae) `times` times,
+/// with the accent of the word it repeats, chained to it.
+fn repeat_onto(f: &mut Feature, unit: (&str, &str, i32), times: i32, acc: i32) {
+    let (read, pron, mora_size) = unit;
+    let repeat = usize::try_from(times).unwrap_or(0);
+    f.read = read.repeat(repeat);
+    f.pron = pron.repeat(repeat);
+    f.mora_size = mora_size * times;
+    f.acc = acc;
+    f.chain_flag = 1;
+    make_common_noun(f);
 }
 
 /// The marks `features[start..end]` (a run of 々 words) repeat the kanji
@@ -327,13 +334,7 @@ fn repeat_previous_kanji(features: &mut [Feature], start: usize, end: usize) {
     for f in &mut features[start..end] {
         let count = count_odori(&f.orig);
         let times = if single_kanji { count } else { 1 };
-        let repeat = usize::try_from(times).unwrap_or(0);
-        f.read = read.repeat(repeat);
-        f.pron = pron.repeat(repeat);
-        f.mora_size = mora_size * times;
-        f.acc = acc;
-        f.chain_flag = 1;
-        make_common_noun(f);
+        repeat_onto(f, (&read, &pron, mora_size), times, acc);
     }
 }
 
