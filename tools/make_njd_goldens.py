@@ -18,8 +18,8 @@ gives the labels, and piper-tts 1.8's `JapanesePhonemizer` reads them
 into phonemes (its `_phonemize_sentence`, handed this NJD instead of
 `run_frontend`'s, whose pyopenjtalk-plus post-processing is the stage
 not ported yet). Each stage is tested on the reference's own input.
-`post` is pyopenjtalk-plus's `apply_postprocessing` with its two model
-steps off (the 「何」 model and Sudachi's kanji readings), kept as its
+`post` is pyopenjtalk-plus's `apply_postprocessing` with the 「何」 model
+off (tested on its own below) and Sudachi's kanji readings on, kept as its
 changes to the NJD (`post_njd`, the whole list, where a 々 read again
 changed the number of words). `piper` is piper-tts's whole
 `JapanesePhonemizer.phonemize` (pyopenjtalk-plus's defaults, both model
@@ -28,7 +28,8 @@ class probabilities (onnxruntime) for every distinct next-word row of the
 corpus.
 
     python3 -m venv /tmp/ja9
-    /tmp/ja9/bin/pip install pyopenjtalk-plus==0.4.1.post9 piper-tts==1.8.0
+    /tmp/ja9/bin/pip install pyopenjtalk-plus==0.4.1.post9 piper-tts==1.8.0 \
+        sudachipy==0.7.0 sudachidict_core==20261015
     /tmp/ja9/bin/python tools/make_njd_goldens.py crates/vivace/tests/fixtures/japanese/njd.json
 """
 
@@ -107,6 +108,46 @@ ODORI = [
 ]
 
 
+# Each multi-reading kanji alone as a word, in the contexts that pick its readings.
+KANJI = [
+    "この方は先生です。こちらの方が安い。右の方へ行く。",
+    "その時、時は金なり。三時に会う。時を忘れる。",
+    "上の階、机の上、上に立つ。川の上手と下手。",
+    "人が多い。あの人、外国人、三人。",
+    "中に入る。家の中、一日中、中の上。",
+    "気がする。気を付けて。気が早い。",
+    "風が強い。こんな風に。和風の家。",
+    "前に進む。駅の前、前の日、三年前。",
+    "後で話す。その後、後の祭り。",
+    "間に合う。この間、人の間。",
+    "手を洗う。上手な手、手が空く。",
+    "水が冷たい。水の音。",
+    "金がない。金の冠。",
+    "表に出る。表を見る。",
+    "色が白い。色々な色。",
+    "大の大人、小の月、高と低。",
+    "生で食べる。生の声。",
+    "体が重い。体を休める。",
+    "空が青い。空の箱。",
+    "家に帰る。家の人。",
+    "行を改める。行く人。",
+    "要は簡単だ。要となる。",
+    "面と向かう。面を取る。",
+    "主の祈り。主に話す。",
+    "片が付く。",
+    "値が上がる。値を求める。",
+    "君と僕。",
+    "頭が痛い。頭を下げる。",
+    "角を曲がる。角が立つ。",
+    "下に置く。下の名前。",
+    "漢字（かんじ）の方(かた)、時（とき）、人(ひと)は。",
+    "すごーーーい！！スーパーの方へ。〜〜上〜〜",
+    "ＡＢＣの上、ｶﾀｶﾅの方、㍻の時、①の人。",
+    "Hello World! I'm a programmer. 方 中 気",
+    "絵文字😀の方👍🏻、İstanbulの人、ΑΒΓの上、Жизньの中。",
+]
+
+
 def random_texts(count=160, seed=23):
     rng = random.Random(seed)
     pools = [
@@ -139,13 +180,13 @@ class GivenNjd:
 def main():
     cases = []
     piper = JapanesePhonemizer()
-    written = TEXTS + NUMBERS + PHRASES + ODORI
+    written = TEXTS + NUMBERS + PHRASES + ODORI + KANJI
     for index, text in enumerate(written + random_texts()):
         features = pyopenjtalk.run_mecab(text)
         njd = pyopenjtalk.run_njd_from_mecab(features)
         case = {"text": text, "mecab": features, "njd": [dict(n) for n in njd]}
         post = pyopenjtalk.apply_postprocessing(
-            text, copy.deepcopy(njd), predict_nani=False, use_sudachi_kanji_yomi=False
+            text, copy.deepcopy(njd), predict_nani=False
         )
         # Kept as [node, field, value] changes to the NJD, to keep the file
         # small, or whole where a 々 read again changed the number of words.

@@ -7,21 +7,27 @@
 //!         crates/vivace/tests/fixtures/japanese/njd.json [MAX_SHOWN]
 
 use vivace_frontend::japanese::njd::{self, Feature};
+use vivace_frontend::japanese::sudachi::Sudachi;
 use vivace_frontend::japanese::{labels, postprocess, prosody, JapanesePhonemizer};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let path = args
-        .next()
-        .ok_or("usage: njd_goldens NJD_JSON [MAX_SHOWN [OPENJTALK_DICTIONARY_DIR]]")?;
+    let path = args.next().ok_or(
+        "usage: njd_goldens NJD_JSON [MAX_SHOWN [OPENJTALK_DICTIONARY_DIR [SUDACHI_DIR]]]",
+    )?;
     let max_shown: usize = args.next().map_or(Ok(10), |s| s.parse())?;
     let dictionary = args.next();
+    let sudachi = args.next();
     let goldens: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path)?)?;
-    // The dictionary, when given, also reads a 々 again in post-processing.
-    let japanese = dictionary
+    // The dictionary, when given, also reads a 々 again in post-processing,
+    // and Sudachi, when given, the kanji with several readings.
+    let mut japanese = dictionary
         .as_ref()
         .map(|dir| JapanesePhonemizer::load(std::path::Path::new(dir)))
         .transpose()?;
+    if let (Some(j), Some(dir)) = (japanese.take(), &sudachi) {
+        japanese = Some(j.with_sudachi(Sudachi::open(std::path::Path::new(dir))?));
+    }
     let reanalyze = |text: &str| {
         japanese
             .as_ref()
@@ -85,7 +91,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             want_post[i] = serde_json::from_value(node)?;
         }
         let mut got_post = want.clone();
-        postprocess::apply(&mut got_post, None, &reanalyze);
+        match &japanese {
+            Some(j) => j.postprocess(case["text"].as_str().unwrap_or(""), &mut got_post),
+            None => {
+                let helpers = postprocess::Helpers {
+                    nani: None,
+                    sudachi: None,
+                    reanalyze: &reanalyze,
+                };
+                postprocess::apply(case["text"].as_str().unwrap_or(""), &mut got_post, &helpers);
+            }
+        }
         if got_post != want_post {
             post_failed += 1;
             if post_failed <= max_shown {

@@ -140,7 +140,9 @@ pub fn download(args: &DownloadArgs) -> Result<()> {
     }
     if source == OPENJTALK_SOURCE {
         let dir = store.ensure_openjtalk_dictionary()?;
+        let sudachi = store.ensure_sudachi_dictionary()?;
         println!("{}", dir.display());
+        println!("{}", sudachi.display());
         return Ok(());
     }
     if source == ESPEAK_NG_DATA_SOURCE {

