@@ -173,3 +173,102 @@ fn int8_weights_dequantize_as_onnxruntime_defines_them() {
         );
     }
 }
+
+/// Raw little-endian f32 from the fixtures.
+fn f32_fixture(name: &str) -> Vec<f32> {
+    std::fs::read(crate::util::fixtures().join("kokoro").join(name))
+        .expect("fixture")
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+/// Largest absolute difference, and the largest absolute reference value.
+fn worst(got: &[f32], want: &[f32]) -> (f32, f32) {
+    assert_eq!(got.len(), want.len());
+    let diff = got
+        .iter()
+        .zip(want)
+        .map(|(g, w)| (g - w).abs())
+        .fold(0f32, f32::max);
+    (diff, want.iter().map(|w| w.abs()).fold(0f32, f32::max))
+}
+
+/// Cosine similarity and L2 distance relative to `want`'s norm.
+fn similarity(got: &[f32], want: &[f32]) -> (f64, f64) {
+    let dot: f64 = got
+        .iter()
+        .zip(want)
+        .map(|(a, b)| f64::from(*a) * f64::from(*b))
+        .sum();
+    let norm = |x: &[f32]| x.iter().map(|a| f64::from(*a).powi(2)).sum::<f64>().sqrt();
+    let diff: f64 = got
+        .iter()
+        .zip(want)
+        .map(|(a, b)| f64::from(a - b).powi(2))
+        .sum::<f64>()
+        .sqrt();
+    (dot / norm(got) / norm(want), diff / norm(want))
+}
+
+/// Kokoro's ALBERT encoder in the export's own int8 arithmetic against
+/// onnxruntime 1.32 running the published file
+/// (`tools/make_kokoro_albert_goldens.py`), each stage on onnxruntime's
+/// own input: the embeddings, the projection to 768 (bit-identical), one
+/// application of the shared layer, the projection to 512 (bit-identical);
+/// then all of it from the tokens, in int8 and as the float rendering,
+/// where rounding differences compound (docs/KOKORO.md).
+#[test]
+fn albert_matches_onnxruntime_stage_by_stage() {
+    use vivace_models::kokoro::albert::Albert;
+    use vivace_models::nn::int8::Arithmetic;
+    use vivace_models::onnx::OnnxGraph;
+    let dir = vivace::voice_store::VoiceStore::from_env()
+        .expect("a cache directory")
+        .ensure_kokoro_model()
+        .unwrap_or_else(|e| panic!("the tests need Kokoro's model: {e}"));
+    let graph = OnnxGraph::read(&dir.join(KOKORO_MODEL_FILE)).expect("the model");
+    let albert = Albert::load(&graph).expect("ALBERT's weights");
+    let meta: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(crate::util::fixtures().join("kokoro/albert.json"))
+            .expect("goldens"),
+    )
+    .expect("json");
+    let tokens: Vec<i64> = serde_json::from_value(meta["tokens"].clone()).expect("tokens");
+    let embeddings = f32_fixture("albert_embeddings.f32");
+    let hidden_in = f32_fixture("albert_hidden_in.f32");
+    let layer_1 = f32_fixture("albert_layer_1.f32");
+    let layer_12 = f32_fixture("albert_layer_12.f32");
+    let bert_dur = f32_fixture("albert_bert_dur.f32");
+    let stages = [
+        (
+            "embeddings",
+            worst(&albert.embeddings(&tokens), &embeddings),
+            1e-6,
+        ),
+        (
+            "hidden_in",
+            worst(&albert.hidden_in(&embeddings), &hidden_in),
+            0.0,
+        ),
+        ("layer", worst(&albert.layer(&hidden_in), &layer_1), 1e-6),
+        (
+            "bert_encoder",
+            worst(&albert.project(&layer_12), &bert_dur),
+            0.0,
+        ),
+    ];
+    let int8 = similarity(&albert.forward(&tokens), &bert_dur);
+    let albert = albert.with_arithmetic(Arithmetic::Float);
+    let float = similarity(&albert.forward(&tokens), &bert_dur);
+    eprintln!("albert: {stages:?}; whole (cosine, relative L2): int8 {int8:?}, float {float:?}");
+    for (stage, (diff, scale), bound) in stages {
+        assert!(
+            diff <= bound * scale,
+            "{stage}: {diff} (largest value {scale})"
+        );
+    }
+    // Measured 0.9886 / 0.151 (int8) and 0.9944 / 0.106 (float).
+    assert!(int8.0 > 0.985 && int8.1 < 0.18, "int8 whole: {int8:?}");
+    assert!(float.0 > 0.99 && float.1 < 0.13, "float whole: {float:?}");
+}

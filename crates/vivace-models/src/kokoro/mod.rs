@@ -2,4 +2,5 @@
 //! int8 ONNX export, being ported. [`weights`] reads the export's weights
 //! back to float, the first step (docs/KOKORO.md records the graph).
 
+pub mod albert;
 pub mod weights;

@@ -27,6 +27,7 @@ pub mod cpu_gemm;
 pub mod cpu_ops;
 pub mod graph;
 pub mod hifigan;
+pub mod int8;
 pub mod layers;
 pub mod linear;
 pub mod sampling;

@@ -1,0 +1,69 @@
+#!/usr/bin/env python3
+"""Goldens for Kokoro's ALBERT text encoder (the first stage of
+`kokoro-v1.0.int8.onnx`), from onnxruntime running the published int8 file.
+
+The file's own values are added as graph outputs, so each stage can be
+checked on onnxruntime's input: the embeddings after their LayerNorm
+(`embeddings`, T x 128), the projection to 768 (`hidden_in`), the output of
+the shared layer after its first and its twelfth application (`layer_1`,
+`layer_12`), and `bert_encoder`'s projection to 512 (`bert_dur`). Each is
+written as raw little-endian float32, row-major, beside `albert.json`
+(tokens and shapes).
+
+    python3 -m venv /tmp/kk && /tmp/kk/bin/pip install onnx onnxruntime==1.32.0 onnx==1.23.2 numpy
+    /tmp/kk/bin/python tools/make_kokoro_albert_goldens.py \\
+        ~/.cache/vivace/weights/kokoro-v1.0-int8/kokoro-v1.0.int8.onnx \\
+        ~/.cache/vivace/weights/kokoro-js-1.2.1-voices/af_heart.bin \\
+        crates/vivace/tests/fixtures/kokoro
+"""
+
+import json
+import os
+import sys
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+LAYER = "/encoder/bert/encoder/albert_layer_groups.0/albert_layers.0"
+OUTPUTS = {
+    "embeddings": "/encoder/bert/embeddings/LayerNorm/LayerNormalization_output_0",
+    "hidden_in": "/encoder/bert/encoder/embedding_hidden_mapping_in/Add_output_0",
+    "layer_1": f"{LAYER}/full_layer_layer_norm/LayerNormalization_output_0",
+    "layer_12": f"{LAYER}/full_layer_layer_norm_11/LayerNormalization_output_0",
+    "bert_dur": "/encoder/bert_encoder/Add_output_0",
+}
+
+# The 15 ids docs/KOKORO.md measured the float rendering on (Kokoro's
+# vocabulary, the pad 0 at both ends).
+TOKENS = [0, 50, 83, 54, 156, 57, 135, 16, 65, 156, 87, 158, 54, 46, 0]
+
+
+def main():
+    model_path, voice_path, out = sys.argv[1], sys.argv[2], sys.argv[3]
+    model = onnx.load(model_path)
+    have = {o.name for o in model.graph.output}
+    for name in OUTPUTS.values():
+        if name not in have:
+            model.graph.output.append(onnx.helper.make_empty_tensor_value_info(name))
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    voice = np.fromfile(voice_path, dtype="<f4").reshape(-1, 1, 256)
+    tokens = np.array([TOKENS], dtype=np.int64)
+    style = voice[len(TOKENS) - 2]
+    names = list(OUTPUTS.values())
+    values = session.run(names, {"tokens": tokens, "style": style, "speed": np.array([1.0], dtype=np.float32)})
+    shapes = {}
+    for key, value in zip(OUTPUTS, values):
+        value = np.asarray(value, dtype="<f4")
+        value.tofile(os.path.join(out, f"albert_{key}.f32"))
+        shapes[key] = list(value.shape)
+    with open(os.path.join(out, "albert.json"), "w") as f:
+        json.dump({"reference": f"onnxruntime {ort.__version__}, kokoro-v1.0.int8.onnx, 1 thread",
+                   "tokens": TOKENS, "shapes": shapes}, f, indent=1)
+    print(shapes)
+
+
+if __name__ == "__main__":
+    main()
