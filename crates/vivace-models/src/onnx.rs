@@ -596,6 +596,14 @@ impl OnnxGraph {
         })
     }
 
+    /// The node called `name`, if it runs `op_type`.
+    pub fn node(&self, name: &str, op_type: &str) -> Result<&GraphNode> {
+        self.nodes
+            .iter()
+            .find(|n| n.name == name && n.op_type == op_type)
+            .ok_or_else(|| self.corrupt(format!("no {op_type} node `{name}`")))
+    }
+
     /// The initializers' names.
     pub fn initializer_names(&self) -> impl Iterator<Item = &str> {
         self.initializers.keys().map(String::as_str)

@@ -213,7 +213,7 @@ fn similarity(got: &[f32], want: &[f32]) -> (f64, f64) {
 
 /// Kokoro's ALBERT encoder in the export's own int8 arithmetic against
 /// onnxruntime 1.32 running the published file
-/// (`tools/make_kokoro_albert_goldens.py`), each stage on onnxruntime's
+/// (`tools/make_kokoro_stage_goldens.py`), each stage on onnxruntime's
 /// own input: the embeddings, the projection to 768 (bit-identical), one
 /// application of the shared layer, the projection to 512 (bit-identical);
 /// then all of it from the tokens, in int8 and as the float rendering,
@@ -230,7 +230,7 @@ fn albert_matches_onnxruntime_stage_by_stage() {
     let graph = OnnxGraph::read(&dir.join(KOKORO_MODEL_FILE)).expect("the model");
     let albert = Albert::load(&graph).expect("ALBERT's weights");
     let meta: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(crate::util::fixtures().join("kokoro/albert.json"))
+        &std::fs::read_to_string(crate::util::fixtures().join("kokoro/stages.json"))
             .expect("goldens"),
     )
     .expect("json");
@@ -271,4 +271,64 @@ fn albert_matches_onnxruntime_stage_by_stage() {
     // Measured 0.9886 / 0.151 (int8) and 0.9944 / 0.106 (float).
     assert!(int8.0 > 0.985 && int8.1 < 0.18, "int8 whole: {int8:?}");
     assert!(float.0 > 0.99 && float.1 < 0.13, "float whole: {float:?}");
+}
+
+/// Kokoro's text encoder in the export's int8 arithmetic against
+/// onnxruntime 1.32 (`tools/make_kokoro_stage_goldens.py`), each stage on
+/// onnxruntime's own input: the embedding, the first convolution block,
+/// the second and third, the bidirectional LSTM; then all of it from the
+/// tokens.
+#[test]
+fn text_encoder_matches_onnxruntime_stage_by_stage() {
+    use vivace_models::kokoro::text_encoder::TextEncoder;
+    use vivace_models::onnx::OnnxGraph;
+    let dir = vivace::voice_store::VoiceStore::from_env()
+        .expect("a cache directory")
+        .ensure_kokoro_model()
+        .unwrap_or_else(|e| panic!("the tests need Kokoro's model: {e}"));
+    let graph = OnnxGraph::read(&dir.join(KOKORO_MODEL_FILE)).expect("the model");
+    let encoder = TextEncoder::load(&graph).expect("the text encoder's weights");
+    let meta: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(crate::util::fixtures().join("kokoro/stages.json"))
+            .expect("goldens"),
+    )
+    .expect("json");
+    let tokens: Vec<i64> = serde_json::from_value(meta["tokens"].clone()).expect("tokens");
+    let t = tokens.len();
+    let transpose = |x: &[f32], rows: usize, cols: usize| {
+        let mut out = vec![0f32; x.len()];
+        for r in 0..rows {
+            for c in 0..cols {
+                out[c * rows + r] = x[r * cols + c];
+            }
+        }
+        out
+    };
+    let embedding = f32_fixture("text_embedding.f32");
+    let cnn_0 = f32_fixture("text_cnn_0.f32");
+    let cnn_2 = f32_fixture("text_cnn_2.f32");
+    let lstm = f32_fixture("text_lstm.f32");
+    let after_1_and_2 = encoder.block(2, &encoder.block(1, &cnn_0));
+    let stages = [
+        ("embedding", worst(&encoder.embed(&tokens), &embedding)),
+        (
+            "block 0",
+            worst(&encoder.block(0, &transpose(&embedding, t, 512)), &cnn_0),
+        ),
+        (
+            "blocks 1-2",
+            worst(&transpose(&after_1_and_2, 512, t), &cnn_2),
+        ),
+        ("lstm", worst(&encoder.lstm(&cnn_2), &lstm)),
+    ];
+    let whole = similarity(&encoder.forward(&tokens), &lstm);
+    eprintln!("text encoder: {stages:?}; whole (cosine, relative L2): {whole:?}");
+    for (stage, (diff, scale)) in stages {
+        assert!(
+            diff <= 1e-4 * scale,
+            "{stage}: {diff} (largest value {scale})"
+        );
+    }
+    // Measured: relative L2 1.6e-7 (no rounding step lands apart here).
+    assert!(whole.1 < 1e-5, "whole: {whole:?}");
 }

@@ -10,6 +10,7 @@ use crate::error::Result;
 use crate::nn::int8::{Arithmetic, QuantizedLinear};
 use crate::onnx::OnnxGraph;
 
+use super::layer_norm::LayerNorm;
 use super::weights::dequantize;
 
 /// The shared layer's node path in the export.
@@ -20,43 +21,6 @@ const LAYER_WEIGHTS: &str = "encoder.bert.encoder.albert_layer_groups.0.albert_l
 const LAYERS: usize = 12;
 /// Attention heads.
 const HEADS: usize = 12;
-
-/// A LayerNorm's scale, shift and epsilon.
-struct LayerNorm {
-    gamma: Vec<f32>,
-    beta: Vec<f32>,
-    eps: f32,
-}
-
-impl LayerNorm {
-    /// `{prefix}.weight`, `{prefix}.bias`; epsilon from the node `node`
-    /// (its `epsilon` attribute).
-    fn load(graph: &OnnxGraph, prefix: &str, node: &str) -> Result<Self> {
-        let (_, gamma) = graph.values(&format!("{prefix}.weight"))?;
-        let (_, beta) = graph.values(&format!("{prefix}.bias"))?;
-        let eps = graph
-            .nodes
-            .iter()
-            .find(|n| n.name == node)
-            .and_then(|n| n.attributes.get("epsilon"))
-            .and_then(|a| a.floats.first().copied())
-            .ok_or_else(|| graph.corrupt(format!("no epsilon on `{node}`")))?;
-        Ok(Self { gamma, beta, eps })
-    }
-
-    /// Normalizes each row of `x` in place.
-    fn apply(&self, x: &mut [f32]) {
-        let width = self.gamma.len();
-        for row in x.chunks_exact_mut(width) {
-            let mean = row.iter().sum::<f32>() / width as f32;
-            let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / width as f32;
-            let inv = 1.0 / (var + self.eps).sqrt();
-            for ((v, g), b) in row.iter_mut().zip(&self.gamma).zip(&self.beta) {
-                *v = (*v - mean) * inv * g + b;
-            }
-        }
-    }
-}
 
 /// The encoder: tokens to `bert_dur` (`T × 512`).
 pub struct Albert {
@@ -108,7 +72,8 @@ impl Albert {
             embedding_width,
             embeddings_norm: LayerNorm::load(
                 graph,
-                "encoder.bert.embeddings.LayerNorm",
+                "encoder.bert.embeddings.LayerNorm.weight",
+                "encoder.bert.embeddings.LayerNorm.bias",
                 "/encoder/bert/embeddings/LayerNorm/LayerNormalization",
             )?,
             mapping_in: QuantizedLinear::from_graph(
@@ -122,7 +87,8 @@ impl Albert {
             dense: linear("attention/dense", "attention.dense")?,
             attention_norm: LayerNorm::load(
                 graph,
-                &format!("{LAYER_WEIGHTS}.attention.LayerNorm"),
+                &format!("{LAYER_WEIGHTS}.attention.LayerNorm.weight"),
+                &format!("{LAYER_WEIGHTS}.attention.LayerNorm.bias"),
                 &format!("{LAYER}/attention/LayerNorm/LayerNormalization"),
             )?,
             ffn: QuantizedLinear::from_graph(graph, &format!("{LAYER}/ffn/MatMul_quant"), None)?,
@@ -130,7 +96,8 @@ impl Albert {
             ffn_output: linear("ffn_output", "ffn_output")?,
             full_norm: LayerNorm::load(
                 graph,
-                &format!("{LAYER_WEIGHTS}.full_layer_layer_norm"),
+                &format!("{LAYER_WEIGHTS}.full_layer_layer_norm.weight"),
+                &format!("{LAYER_WEIGHTS}.full_layer_layer_norm.bias"),
                 "SkipLayerNormalization",
             )?,
             bert_encoder: QuantizedLinear::from_graph(

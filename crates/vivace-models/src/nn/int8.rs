@@ -11,7 +11,7 @@
 
 use crate::error::Result;
 use crate::nn::cpu_ops::with_wide_vectors;
-use crate::onnx::OnnxGraph;
+use crate::onnx::{GraphNode, OnnxGraph};
 
 /// `DynamicQuantizeLinear`: `x` as uint8 in `out`, with its scale and zero
 /// point. An all-zero (or empty) tensor gets scale 1, as onnxruntime gives.
@@ -58,27 +58,14 @@ impl QuantizedLinear {
     /// zero point input 3, scale `NAME_scale` beside `NAME_quantized`),
     /// with the float initializer `bias` added after, if named.
     pub fn from_graph(graph: &OnnxGraph, node: &str, bias: Option<&str>) -> Result<Self> {
-        let found = graph
-            .nodes
-            .iter()
-            .find(|n| n.name == node && n.op_type == "MatMulInteger")
-            .ok_or_else(|| graph.corrupt(format!("no MatMulInteger node `{node}`")))?;
-        let input = |slot: usize| {
-            found
-                .inputs
-                .get(slot)
-                .filter(|s| !s.is_empty())
-                .ok_or_else(|| graph.corrupt(format!("`{node}` has no input {slot}")))
-        };
-        let quantized = input(1)?;
-        let base = quantized.strip_suffix("_quantized").ok_or_else(|| {
-            graph.corrupt(format!(
-                "`{node}` reads `{quantized}`, not a quantized weight"
-            ))
-        })?;
-        let (dims, q) = graph.values(quantized)?;
-        let (_, zero_point) = graph.values(input(3)?)?;
-        let (_, scale) = graph.values(&format!("{base}_scale"))?;
+        let found = graph.node(node, "MatMulInteger")?;
+        let StoredWeight {
+            dims,
+            q,
+            scale,
+            zero_point,
+        } = quantized_weight(graph, found, 1, None, 3)?;
+        let quantized = input(graph, found, 1)?;
         let [k, n] = dims[..] else {
             return Err(graph.corrupt(format!("`{quantized}` is {dims:?}, not [K, N]")));
         };
@@ -185,6 +172,313 @@ impl QuantizedLinear {
                         Some(b) => b[c] + y,
                         None => y,
                     };
+                }
+            }
+        });
+        out
+    }
+}
+
+/// A node's input `slot`, which must be given.
+fn input<'a>(graph: &OnnxGraph, node: &'a GraphNode, slot: usize) -> Result<&'a String> {
+    node.inputs
+        .get(slot)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| graph.corrupt(format!("`{}` has no input {slot}", node.name)))
+}
+
+/// A quantized weight as stored: dims, values, scales, zero points.
+struct StoredWeight {
+    dims: Vec<usize>,
+    q: Vec<f32>,
+    scale: Vec<f32>,
+    zero_point: Vec<f32>,
+}
+
+/// A quantized weight's values, scale and zero point (`NAME_quantized`,
+/// `NAME_scale` or the node's input `scale_slot`, and the zero point the
+/// reading node takes in `zp_slot`).
+fn quantized_weight(
+    graph: &OnnxGraph,
+    node: &GraphNode,
+    w_slot: usize,
+    scale_slot: Option<usize>,
+    zp_slot: usize,
+) -> Result<StoredWeight> {
+    let quantized = input(graph, node, w_slot)?;
+    let (dims, q) = graph.values(quantized)?;
+    let scale = match scale_slot {
+        Some(slot) => graph.values(input(graph, node, slot)?)?.1,
+        None => {
+            let base = quantized.strip_suffix("_quantized").ok_or_else(|| {
+                graph.corrupt(format!(
+                    "`{}` reads `{quantized}`, not a quantized weight",
+                    node.name
+                ))
+            })?;
+            graph.values(&format!("{base}_scale"))?.1
+        }
+    };
+    let (_, zero_point) = graph.values(input(graph, node, zp_slot)?)?;
+    Ok(StoredWeight {
+        dims,
+        q,
+        scale,
+        zero_point,
+    })
+}
+
+/// A `ConvInteger` 1-D convolution with its bias, as the quantizer writes
+/// it: the input quantized per tensor, uint8 weights with one zero point
+/// and scale, the bias quantized at run time to
+/// `floor(bias / (input scale × weight scale))` and added to the int32
+/// sums, then scaled back.
+pub struct QuantizedConv1d {
+    c_in: usize,
+    c_out: usize,
+    kernel: usize,
+    dilation: usize,
+    pads: (usize, usize),
+    /// `q − zero point`, `[c_out][c_in][kernel]`.
+    weight: Vec<i16>,
+    scale: f32,
+    bias: Vec<f32>,
+}
+
+impl QuantizedConv1d {
+    /// The convolution whose `ConvInteger` node is `node`, with the float
+    /// initializer `bias`.
+    pub fn from_graph(graph: &OnnxGraph, node: &str, bias: &str) -> Result<Self> {
+        let found = graph.node(node, "ConvInteger")?;
+        let StoredWeight {
+            dims,
+            q,
+            scale,
+            zero_point,
+        } = quantized_weight(graph, found, 1, None, 3)?;
+        let [c_out, c_in, kernel] = dims[..] else {
+            return Err(graph.corrupt(format!("`{node}`'s weight is {dims:?}, not 1-D")));
+        };
+        let (&[scale], &[zero_point]) = (&scale[..], &zero_point[..]) else {
+            return Err(graph.corrupt(format!(
+                "`{node}`: per-channel scales or zero points are not supported"
+            )));
+        };
+        let ints = |name: &str| found.attribute(name).map(|a| a.ints.clone());
+        let group = ints("group").and_then(|g| g.first().copied()).unwrap_or(1);
+        let stride = ints("strides")
+            .and_then(|g| g.first().copied())
+            .unwrap_or(1);
+        if group != 1 || stride != 1 {
+            return Err(graph.corrupt(format!(
+                "`{node}`: group {group}, stride {stride} (only 1 and 1 are supported)"
+            )));
+        }
+        let dilation = ints("dilations")
+            .and_then(|d| d.first().copied())
+            .unwrap_or(1);
+        let pads = ints("pads").unwrap_or_default();
+        let pad = |k: usize| pads.get(k).map_or(0, |&p| usize::try_from(p).unwrap_or(0));
+        let (_, bias) = graph.values(bias)?;
+        if bias.len() != c_out {
+            return Err(graph.corrupt(format!(
+                "`{node}`: {} biases for {c_out} channels",
+                bias.len()
+            )));
+        }
+        Ok(Self {
+            c_in,
+            c_out,
+            kernel,
+            dilation: usize::try_from(dilation).unwrap_or(1),
+            pads: (pad(0), pad(1)),
+            weight: q.iter().map(|&v| (v - zero_point) as i16).collect(),
+            scale,
+            bias,
+        })
+    }
+
+    /// Output channels.
+    pub fn out_channels(&self) -> usize {
+        self.c_out
+    }
+
+    /// `x` (`c_in × T`, channel-major) through the convolution:
+    /// `c_out × T'`.
+    pub fn forward(&self, x: &[f32]) -> Vec<f32> {
+        let t = x.len().checked_div(self.c_in).unwrap_or(0);
+        let mut quantized = Vec::new();
+        let (x_scale, x_zero) = dynamic_quantize(x, &mut quantized);
+        // Padded with the zero point, that is 0 once it is subtracted.
+        let padded_t = t + self.pads.0 + self.pads.1;
+        let mut padded = vec![0i16; self.c_in * padded_t];
+        for c in 0..self.c_in {
+            for i in 0..t {
+                padded[c * padded_t + self.pads.0 + i] =
+                    i16::from(quantized[c * t + i]) - i16::from(x_zero);
+            }
+        }
+        let span = self.dilation * (self.kernel.max(1) - 1) + 1;
+        let t_out = (padded_t + 1).saturating_sub(span);
+        let scale = x_scale * self.scale;
+        let mut out = vec![0f32; self.c_out * t_out];
+        with_wide_vectors(|| {
+            let mut acc = vec![0i32; t_out];
+            for co in 0..self.c_out {
+                acc.iter_mut().for_each(|a| *a = 0);
+                for ci in 0..self.c_in {
+                    let row = &padded[ci * padded_t..(ci + 1) * padded_t];
+                    for kk in 0..self.kernel {
+                        let w = i32::from(self.weight[(co * self.c_in + ci) * self.kernel + kk]);
+                        let shifted = &row[kk * self.dilation..kk * self.dilation + t_out];
+                        for (a, &x) in acc.iter_mut().zip(shifted) {
+                            *a += w * i32::from(x);
+                        }
+                    }
+                }
+                // floor(bias / scale) as int32, added to the sums.
+                let bias = (self.bias[co] / scale).floor() as i32;
+                for (o, &a) in out[co * t_out..(co + 1) * t_out].iter_mut().zip(&acc) {
+                    *o = a.wrapping_add(bias) as f32 * scale;
+                }
+            }
+        });
+        out
+    }
+}
+
+/// A `DynamicQuantizeLSTM` (one or two directions, gates i, o, f, c):
+/// the whole input sequence quantized per tensor once for its product with
+/// `W`, the hidden state quantized at every step for its product with `R`.
+pub struct QuantizedLstm {
+    input: usize,
+    hidden: usize,
+    /// Per direction: `W` as `[4H][input]` (`q − zero point`), its scale.
+    w: Vec<(Vec<i16>, f32)>,
+    /// Per direction: `R` as `[4H][H]`, its scale.
+    r: Vec<(Vec<i16>, f32)>,
+    /// Per direction: `Wb + Rb` (`4H`).
+    bias: Vec<Vec<f32>>,
+}
+
+impl QuantizedLstm {
+    /// The LSTM whose `DynamicQuantizeLSTM` node is `node`.
+    pub fn from_graph(graph: &OnnxGraph, node: &str) -> Result<Self> {
+        let found = graph.node(node, "DynamicQuantizeLSTM")?;
+        let StoredWeight {
+            dims: w_dims,
+            q: w_q,
+            scale: w_scale,
+            zero_point: w_zp,
+        } = quantized_weight(graph, found, 1, Some(8), 9)?;
+        let StoredWeight {
+            dims: r_dims,
+            q: r_q,
+            scale: r_scale,
+            zero_point: r_zp,
+        } = quantized_weight(graph, found, 2, Some(10), 11)?;
+        let (_, b) = graph.values(input(graph, found, 3)?)?;
+        let [dirs, input_size, gates] = w_dims[..] else {
+            return Err(graph.corrupt(format!("`{node}`: W is {w_dims:?}")));
+        };
+        let hidden = gates / 4;
+        if r_dims != [dirs, hidden, gates]
+            || b.len() != dirs * 2 * gates
+            || w_scale.len() != dirs
+            || w_zp.len() != dirs
+            || r_scale.len() != dirs
+            || r_zp.len() != dirs
+        {
+            return Err(graph.corrupt(format!(
+                "`{node}`: W {w_dims:?}, R {r_dims:?}, {} biases, scales and zero points disagree",
+                b.len()
+            )));
+        }
+        // [dirs][rows][4H] → per direction [4H][rows], zero point removed.
+        let transpose = |q: &[f32], rows: usize, d: usize, zp: f32| {
+            let mut out = vec![0i16; gates * rows];
+            for row in 0..rows {
+                for g in 0..gates {
+                    out[g * rows + row] = (q[(d * rows + row) * gates + g] - zp) as i16;
+                }
+            }
+            out
+        };
+        let w = (0..dirs)
+            .map(|d| (transpose(&w_q, input_size, d, w_zp[d]), w_scale[d]))
+            .collect();
+        let r = (0..dirs)
+            .map(|d| (transpose(&r_q, hidden, d, r_zp[d]), r_scale[d]))
+            .collect();
+        let bias = (0..dirs)
+            .map(|d| {
+                let wb = &b[d * 2 * gates..d * 2 * gates + gates];
+                let rb = &b[d * 2 * gates + gates..(d + 1) * 2 * gates];
+                wb.iter().zip(rb).map(|(a, b)| a + b).collect()
+            })
+            .collect();
+        Ok(Self {
+            input: input_size,
+            hidden,
+            w,
+            r,
+            bias,
+        })
+    }
+
+    /// `x` (`T × input`) through every direction from zero states:
+    /// `T × (directions · H)`, the forward direction's state first.
+    pub fn forward(&self, x: &[f32]) -> Vec<f32> {
+        let t = x.len().checked_div(self.input).unwrap_or(0);
+        let h = self.hidden;
+        let dirs = self.w.len();
+        let mut quantized = Vec::new();
+        let (x_scale, x_zero) = dynamic_quantize(x, &mut quantized);
+        let xq: Vec<i16> = quantized
+            .iter()
+            .map(|&q| i16::from(q) - i16::from(x_zero))
+            .collect();
+        let dot = |a: &[i16], b: &[i16]| -> i32 {
+            a.iter()
+                .zip(b)
+                .map(|(&x, &y)| i32::from(x) * i32::from(y))
+                .sum()
+        };
+        let mut out = vec![0f32; t * dirs * h];
+        with_wide_vectors(|| {
+            for d in 0..dirs {
+                let (w, w_scale) = &self.w[d];
+                let (r, r_scale) = &self.r[d];
+                let scale = x_scale * w_scale;
+                let mut state = vec![0f32; h];
+                let mut cell = vec![0f32; h];
+                let mut hq = Vec::new();
+                let mut gates = vec![0f32; 4 * h];
+                for step in 0..t {
+                    let time = if d == 0 { step } else { t - 1 - step };
+                    let x_row = &xq[time * self.input..(time + 1) * self.input];
+                    let (h_scale, h_zero) = dynamic_quantize(&state, &mut hq);
+                    let hs: Vec<i16> = hq
+                        .iter()
+                        .map(|&q| i16::from(q) - i16::from(h_zero))
+                        .collect();
+                    let rs = h_scale * r_scale;
+                    for (g, gate) in gates.iter_mut().enumerate() {
+                        let xw =
+                            dot(x_row, &w[g * self.input..(g + 1) * self.input]) as f32 * scale;
+                        let hr = dot(&hs, &r[g * h..(g + 1) * h]) as f32 * rs;
+                        *gate = xw + hr + self.bias[d][g];
+                    }
+                    let sigmoid = |v: f32| 1.0 / (1.0 + (-v).exp());
+                    for k in 0..h {
+                        let i = sigmoid(gates[k]);
+                        let o = sigmoid(gates[h + k]);
+                        let f = sigmoid(gates[2 * h + k]);
+                        let c = gates[3 * h + k].tanh();
+                        cell[k] = f * cell[k] + i * c;
+                        state[k] = o * cell[k].tanh();
+                    }
+                    out[(time * dirs + d) * h..(time * dirs + d + 1) * h].copy_from_slice(&state);
                 }
             }
         });

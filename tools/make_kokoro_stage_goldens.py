@@ -1,17 +1,21 @@
 #!/usr/bin/env python3
-"""Goldens for Kokoro's ALBERT text encoder (the first stage of
-`kokoro-v1.0.int8.onnx`), from onnxruntime running the published int8 file.
+"""Goldens for Kokoro's stages, from onnxruntime running the published int8
+file `kokoro-v1.0.int8.onnx`.
 
 The file's own values are added as graph outputs, so each stage can be
-checked on onnxruntime's input: the embeddings after their LayerNorm
-(`embeddings`, T x 128), the projection to 768 (`hidden_in`), the output of
-the shared layer after its first and its twelfth application (`layer_1`,
-`layer_12`), and `bert_encoder`'s projection to 512 (`bert_dur`). Each is
-written as raw little-endian float32, row-major, beside `albert.json`
-(tokens and shapes).
+checked on onnxruntime's input. ALBERT: the embeddings after their
+LayerNorm (`albert_embeddings`, T x 128), the projection to 768
+(`albert_hidden_in`), the shared layer's output after its first and its
+twelfth application (`albert_layer_1`, `albert_layer_12`), and
+`bert_encoder`'s projection to 512 (`albert_bert_dur`). The text encoder:
+its embedding (`text_embedding`, T x 512), the first and third
+convolution blocks (`text_cnn_0`, `text_cnn_2`, 512 x T) and the
+bidirectional LSTM's output (`text_lstm`, 512 x T). Each is written as raw
+little-endian float32, row-major, beside `stages.json` (tokens and
+shapes).
 
     python3 -m venv /tmp/kk && /tmp/kk/bin/pip install onnx onnxruntime==1.32.0 onnx==1.23.2 numpy
-    /tmp/kk/bin/python tools/make_kokoro_albert_goldens.py \\
+    /tmp/kk/bin/python tools/make_kokoro_stage_goldens.py \\
         ~/.cache/vivace/weights/kokoro-v1.0-int8/kokoro-v1.0.int8.onnx \\
         ~/.cache/vivace/weights/kokoro-js-1.2.1-voices/af_heart.bin \\
         crates/vivace/tests/fixtures/kokoro
@@ -27,11 +31,15 @@ import onnxruntime as ort
 
 LAYER = "/encoder/bert/encoder/albert_layer_groups.0/albert_layers.0"
 OUTPUTS = {
-    "embeddings": "/encoder/bert/embeddings/LayerNorm/LayerNormalization_output_0",
-    "hidden_in": "/encoder/bert/encoder/embedding_hidden_mapping_in/Add_output_0",
-    "layer_1": f"{LAYER}/full_layer_layer_norm/LayerNormalization_output_0",
-    "layer_12": f"{LAYER}/full_layer_layer_norm_11/LayerNormalization_output_0",
-    "bert_dur": "/encoder/bert_encoder/Add_output_0",
+    "albert_embeddings": "/encoder/bert/embeddings/LayerNorm/LayerNormalization_output_0",
+    "albert_hidden_in": "/encoder/bert/encoder/embedding_hidden_mapping_in/Add_output_0",
+    "albert_layer_1": f"{LAYER}/full_layer_layer_norm/LayerNormalization_output_0",
+    "albert_layer_12": f"{LAYER}/full_layer_layer_norm_11/LayerNormalization_output_0",
+    "albert_bert_dur": "/encoder/bert_encoder/Add_output_0",
+    "text_embedding": "/encoder/text_encoder/embedding/Gather_output_0",
+    "text_cnn_0": "/encoder/text_encoder/cnn.0/cnn.0.2/LeakyRelu_output_0",
+    "text_cnn_2": "/encoder/text_encoder/cnn.2/cnn.0.2/LeakyRelu",
+    "text_lstm": "/encoder/text_encoder/Transpose_2_output_0",
 }
 
 # The 15 ids docs/KOKORO.md measured the float rendering on (Kokoro's
@@ -57,9 +65,9 @@ def main():
     shapes = {}
     for key, value in zip(OUTPUTS, values):
         value = np.asarray(value, dtype="<f4")
-        value.tofile(os.path.join(out, f"albert_{key}.f32"))
+        value.tofile(os.path.join(out, f"{key}.f32"))
         shapes[key] = list(value.shape)
-    with open(os.path.join(out, "albert.json"), "w") as f:
+    with open(os.path.join(out, "stages.json"), "w") as f:
         json.dump({"reference": f"onnxruntime {ort.__version__}, kokoro-v1.0.int8.onnx, 1 thread",
                    "tokens": TOKENS, "shapes": shapes}, f, indent=1)
     print(shapes)
