@@ -10,7 +10,12 @@ twelfth application (`albert_layer_1`, `albert_layer_12`), and
 `bert_encoder`'s projection to 512 (`albert_bert_dur`). The text encoder:
 its embedding (`text_embedding`, T x 512), the first and third
 convolution blocks (`text_cnn_0`, `text_cnn_2`, 512 x T) and the
-bidirectional LSTM's output (`text_lstm`, 512 x T). Each is written as raw
+bidirectional LSTM's output (`text_lstm`, 512 x T). The duration
+predictor: its first LSTM (`duration_lstm_0`, T x 512), the first
+and second AdaLayerNorms (`duration_norm_1`, `duration_norm_3`), the encoder's output with the style
+appended (`duration_encoded`, T x 640), the projection to 50 bins
+(`duration_proj`) and the durations before rounding (`durations`,
+divided by the speed 1). `style` is the voice row used. Each is written as raw
 little-endian float32, row-major, beside `stages.json` (tokens and
 shapes).
 
@@ -40,6 +45,12 @@ OUTPUTS = {
     "text_cnn_0": "/encoder/text_encoder/cnn.0/cnn.0.2/LeakyRelu_output_0",
     "text_cnn_2": "/encoder/text_encoder/cnn.2/cnn.0.2/LeakyRelu",
     "text_lstm": "/encoder/text_encoder/Transpose_2_output_0",
+    "duration_lstm_0": "/encoder/predictor/text_encoder/lstms.0/Transpose_2_output_0",
+    "duration_norm_1": "/encoder/predictor/text_encoder/lstms.1/Add_2_output_0",
+    "duration_norm_3": "/encoder/predictor/text_encoder/lstms.3/Add_2_output_0",
+    "duration_encoded": "/encoder/predictor/text_encoder/Concat_4_output_0",
+    "duration_proj": "/encoder/predictor/duration_proj/linear_layer/Add_output_0",
+    "durations": "/encoder/Div_output_0",
 }
 
 # The 15 ids docs/KOKORO.md measured the float rendering on (Kokoro's
@@ -62,6 +73,7 @@ def main():
     style = voice[len(TOKENS) - 2]
     names = list(OUTPUTS.values())
     values = session.run(names, {"tokens": tokens, "style": style, "speed": np.array([1.0], dtype=np.float32)})
+    style.astype("<f4").tofile(os.path.join(out, "style.f32"))
     shapes = {}
     for key, value in zip(OUTPUTS, values):
         value = np.asarray(value, dtype="<f4")

@@ -332,3 +332,75 @@ fn text_encoder_matches_onnxruntime_stage_by_stage() {
     // Measured: relative L2 1.6e-7 (no rounding step lands apart here).
     assert!(whole.1 < 1e-5, "whole: {whole:?}");
 }
+
+/// Kokoro's duration predictor in the export's int8 arithmetic against
+/// onnxruntime 1.32 (`tools/make_kokoro_stage_goldens.py`), each stage on
+/// onnxruntime's own input: the encoder's three blocks (LSTM and
+/// AdaLayerNorm, from ALBERT's features and the style), the 50 bins, and
+/// the durations (before rounding, and rounded as the graph rounds them);
+/// then the encoder whole.
+#[test]
+fn duration_predictor_matches_onnxruntime_stage_by_stage() {
+    use vivace_models::kokoro::duration::DurationPredictor;
+    use vivace_models::onnx::OnnxGraph;
+    let dir = vivace::voice_store::VoiceStore::from_env()
+        .expect("a cache directory")
+        .ensure_kokoro_model()
+        .unwrap_or_else(|e| panic!("the tests need Kokoro's model: {e}"));
+    let graph = OnnxGraph::read(&dir.join(KOKORO_MODEL_FILE)).expect("the model");
+    let predictor = DurationPredictor::load(&graph).expect("the predictor's weights");
+    let style = f32_fixture("style.f32");
+    let style = &style[128..];
+    let bert_dur = f32_fixture("albert_bert_dur.f32");
+    let encoded = f32_fixture("duration_encoded.f32");
+    let bins = f32_fixture("duration_proj.f32");
+    let durations = f32_fixture("durations.f32");
+    let got_durations = predictor.raw_durations(&bins, 1.0);
+    let norm_1 = f32_fixture("duration_norm_1.f32");
+    let norm_3 = f32_fixture("duration_norm_3.f32");
+    let norm_5 = predictor.block(2, &norm_3, style);
+    let with_style: Vec<f32> = norm_5
+        .chunks_exact(512)
+        .flat_map(|row| row.iter().chain(style).copied())
+        .collect();
+    let stages = [
+        (
+            "block 0",
+            worst(&predictor.block(0, &bert_dur, style), &norm_1),
+        ),
+        (
+            "block 1",
+            worst(&predictor.block(1, &norm_1, style), &norm_3),
+        ),
+        ("block 2", worst(&with_style, &encoded)),
+        ("bins", worst(&predictor.bins(&encoded), &bins)),
+        ("durations", worst(&got_durations, &durations)),
+    ];
+    let whole = similarity(&predictor.encode(&bert_dur, style), &encoded);
+    eprintln!(
+        "durations: {stages:?}; whole encoder (cosine, relative L2) {whole:?}; {:?}",
+        DurationPredictor::durations(&got_durations)
+    );
+    for (stage, (diff, scale)) in stages {
+        assert!(
+            diff <= 1e-4 * scale,
+            "{stage}: {diff} (largest value {scale})"
+        );
+    }
+    assert!(whole.1 < 0.01, "whole encoder: {whole:?}");
+    let want = DurationPredictor::durations(&durations);
+    assert_eq!(DurationPredictor::durations(&got_durations), want);
+    // From the tokens, through Vivace's own ALBERT (whose rounding steps
+    // land apart from onnxruntime's, docs/KOKORO.md): the same frames.
+    let albert = vivace_models::kokoro::albert::Albert::load(&graph).expect("ALBERT");
+    let meta: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(crate::util::fixtures().join("kokoro/stages.json"))
+            .expect("goldens"),
+    )
+    .expect("json");
+    let tokens: Vec<i64> = serde_json::from_value(meta["tokens"].clone()).expect("tokens");
+    let own = predictor.encode(&albert.forward(&tokens), style);
+    let own = predictor.raw_durations(&predictor.bins(&own), 1.0);
+    eprintln!("durations from the tokens: {own:?} against {durations:?}");
+    assert_eq!(DurationPredictor::durations(&own), want);
+}

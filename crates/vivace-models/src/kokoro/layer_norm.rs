@@ -30,6 +30,20 @@ impl LayerNorm {
         Ok(Self { gamma, beta, eps })
     }
 
+    /// The `LayerNormalization` node called `node`, with the scale and
+    /// shift it reads (inputs 1 and 2).
+    pub fn from_node(graph: &OnnxGraph, node: &str) -> Result<Self> {
+        let found = graph.node(node, "LayerNormalization")?;
+        let input = |slot: usize| {
+            found
+                .inputs
+                .get(slot)
+                .cloned()
+                .ok_or_else(|| graph.corrupt(format!("`{node}` has no input {slot}")))
+        };
+        Self::load(graph, &input(1)?, &input(2)?, node)
+    }
+
     /// Normalizes each row of `x` (rows of the norm's width) in place.
     pub fn apply(&self, x: &mut [f32]) {
         let width = self.gamma.len();
