@@ -15,7 +15,10 @@ predictor: its first LSTM (`duration_lstm_0`, T x 512), the first
 and second AdaLayerNorms (`duration_norm_1`, `duration_norm_3`), the encoder's output with the style
 appended (`duration_encoded`, T x 640), the projection to 50 bins
 (`duration_proj`) and the durations before rounding (`durations`,
-divided by the speed 1). `style` is the voice row used. Each is written as raw
+divided by the speed 1). The F0 and energy predictor: its input, `d`
+expanded by the durations (`prosody_en`, 640 x frames), the shared LSTM
+(`prosody_shared`), the F0 branch's three AdaIN residual blocks
+(`f0_block_0` … `_2`), and both projections (`f0`, `n`, 2 x frames). `style` is the voice row used. Each is written as raw
 little-endian float32, row-major, beside `stages.json` (tokens and
 shapes).
 
@@ -51,6 +54,13 @@ OUTPUTS = {
     "duration_encoded": "/encoder/predictor/text_encoder/Concat_4_output_0",
     "duration_proj": "/encoder/predictor/duration_proj/linear_layer/Add_output_0",
     "durations": "/encoder/Div_output_0",
+    "prosody_en": "/encoder/MatMul_output_0",
+    "prosody_shared": "/encoder/shared/Reshape_output_0",
+    "f0_block_0": "/encoder/F0.0/Div_2_output_0",
+    "f0_block_1": "/encoder/F0.1/Div_4_output_0",
+    "f0_block_2": "/encoder/F0.2/Div_2_output_0",
+    "f0": "/encoder/F0_proj/Conv_output_0",
+    "n": "/encoder/N_proj/Conv_output_0",
 }
 
 # The 15 ids docs/KOKORO.md measured the float rendering on (Kokoro's

@@ -404,3 +404,78 @@ fn duration_predictor_matches_onnxruntime_stage_by_stage() {
     eprintln!("durations from the tokens: {own:?} against {durations:?}");
     assert_eq!(DurationPredictor::durations(&own), want);
 }
+
+/// Kokoro's F0 and energy predictor in the export's int8 arithmetic
+/// against onnxruntime 1.32 (`tools/make_kokoro_stage_goldens.py`), each
+/// stage on onnxruntime's own input: the duration encoder's output expanded
+/// by the durations, the shared LSTM, the F0 branch's three AdaIN residual
+/// blocks (the second doubling the frames) and its projection; then F0 and
+/// energy from the expanded input.
+#[test]
+fn prosody_predictor_matches_onnxruntime_stage_by_stage() {
+    use vivace_models::kokoro::duration::DurationPredictor;
+    use vivace_models::kokoro::prosody::{expand, ProsodyPredictor};
+    use vivace_models::onnx::OnnxGraph;
+    let dir = vivace::voice_store::VoiceStore::from_env()
+        .expect("a cache directory")
+        .ensure_kokoro_model()
+        .unwrap_or_else(|e| panic!("the tests need Kokoro's model: {e}"));
+    let graph = OnnxGraph::read(&dir.join(KOKORO_MODEL_FILE)).expect("the model");
+    let predictor = ProsodyPredictor::load(&graph).expect("the predictor's weights");
+    let style = f32_fixture("style.f32");
+    let style = &style[128..];
+    let durations = DurationPredictor::durations(&f32_fixture("durations.f32"));
+    let encoded = f32_fixture("duration_encoded.f32");
+    let t = encoded.len() / 640;
+    let mut channel_major = vec![0f32; encoded.len()];
+    for r in 0..t {
+        for c in 0..640 {
+            channel_major[c * t + r] = encoded[r * 640 + c];
+        }
+    }
+    let en = f32_fixture("prosody_en.f32");
+    let shared = f32_fixture("prosody_shared.f32");
+    let frames = shared.len() / 512;
+    let mut shared_cm = vec![0f32; shared.len()];
+    for r in 0..frames {
+        for c in 0..512 {
+            shared_cm[c * frames + r] = shared[r * 512 + c];
+        }
+    }
+    let block_0 = f32_fixture("f0_block_0.f32");
+    let block_1 = f32_fixture("f0_block_1.f32");
+    let block_2 = f32_fixture("f0_block_2.f32");
+    let f0 = f32_fixture("f0.f32");
+    let n = f32_fixture("n.f32");
+    let stages = [
+        (
+            "expand",
+            worst(&expand(&channel_major, 640, &durations), &en),
+        ),
+        ("shared", worst(&predictor.shared(&en), &shared_cm)),
+        (
+            "block 0",
+            worst(&predictor.block(0, 0, &shared_cm, style), &block_0),
+        ),
+        (
+            "block 1",
+            worst(&predictor.block(0, 1, &block_0, style), &block_1),
+        ),
+        (
+            "block 2",
+            worst(&predictor.block(0, 2, &block_1, style), &block_2),
+        ),
+        ("F0 projection", worst(&predictor.project(0, &block_2), &f0)),
+    ];
+    let (got_f0, got_n) = predictor.forward(&en, style);
+    let whole = (similarity(&got_f0, &f0), similarity(&got_n, &n));
+    eprintln!("prosody: {stages:?}; whole F0, energy (cosine, relative L2): {whole:?}");
+    for (stage, (diff, scale)) in stages {
+        assert!(
+            diff <= 1e-4 * scale.max(1.0),
+            "{stage}: {diff} (largest value {scale})"
+        );
+    }
+    // Measured: relative L2 1.3e-7 (F0) and 1.4e-4 (energy).
+    assert!(whole.0 .1 < 1e-5 && whole.1 .1 < 1e-2, "whole: {whole:?}");
+}

@@ -5,5 +5,6 @@
 pub mod albert;
 pub mod duration;
 pub mod layer_norm;
+pub mod prosody;
 pub mod text_encoder;
 pub mod weights;

@@ -43,7 +43,7 @@ impl TextEncoder {
                     conv: QuantizedConv1d::from_graph(
                         graph,
                         &format!("/encoder/text_encoder/cnn.{i}/cnn.{i}.0/Conv_quant"),
-                        &format!("encoder.text_encoder.cnn.{i}.0.bias"),
+                        Some(&format!("encoder.text_encoder.cnn.{i}.0.bias")),
                     )?,
                     norm: LayerNorm::load(
                         graph,

@@ -247,8 +247,9 @@ pub struct QuantizedConv1d {
 
 impl QuantizedConv1d {
     /// The convolution whose `ConvInteger` node is `node`, with the float
-    /// initializer `bias`.
-    pub fn from_graph(graph: &OnnxGraph, node: &str, bias: &str) -> Result<Self> {
+    /// initializer `bias` (none: a zero bias, which quantizes to 0, the
+    /// same arithmetic as the graph's bias-less form).
+    pub fn from_graph(graph: &OnnxGraph, node: &str, bias: Option<&str>) -> Result<Self> {
         let found = graph.node(node, "ConvInteger")?;
         let StoredWeight {
             dims,
@@ -279,7 +280,10 @@ impl QuantizedConv1d {
             .unwrap_or(1);
         let pads = ints("pads").unwrap_or_default();
         let pad = |k: usize| pads.get(k).map_or(0, |&p| usize::try_from(p).unwrap_or(0));
-        let (_, bias) = graph.values(bias)?;
+        let bias = match bias {
+            Some(name) => graph.values(name)?.1,
+            None => vec![0.0; c_out],
+        };
         if bias.len() != c_out {
             return Err(graph.corrupt(format!(
                 "`{node}`: {} biases for {c_out} channels",
@@ -301,6 +305,11 @@ impl QuantizedConv1d {
     /// Output channels.
     pub fn out_channels(&self) -> usize {
         self.c_out
+    }
+
+    /// Input channels.
+    pub fn in_channels(&self) -> usize {
+        self.c_in
     }
 
     /// `x` (`c_in × T`, channel-major) through the convolution:

@@ -1,0 +1,251 @@
+//! Kokoro's F0 and energy predictor (`encoder.predictor`'s `shared`, `F0`,
+//! `N`, `F0_proj`, `N_proj`): the duration encoder's output expanded to
+//! frames by the durations, a shared bidirectional LSTM, then for each of
+//! F0 and energy three AdaIN residual blocks (the second doubling the
+//! frame rate) and a 1×1 projection, in the export's int8 arithmetic.
+
+use crate::error::Result;
+use crate::nn::int8::{QuantizedConv1d, QuantizedLinear, QuantizedLstm};
+use crate::onnx::OnnxGraph;
+
+use super::text_encoder::transpose;
+
+/// The branches' node paths in the export.
+const BRANCHES: [&str; 2] = ["F0", "N"];
+
+/// `x` (`C × T`, channel-major) with column `t` repeated `durations[t]`
+/// times: the alignment product `x · A` (`C × frames`).
+pub fn expand(x: &[f32], channels: usize, durations: &[usize]) -> Vec<f32> {
+    let t = x.len() / channels.max(1);
+    let frames: usize = durations.iter().take(t).sum();
+    let mut out = Vec::with_capacity(channels * frames);
+    for c in 0..channels {
+        let row = &x[c * t..(c + 1) * t];
+        for (&v, &d) in row.iter().zip(durations) {
+            out.extend(std::iter::repeat_n(v, d));
+        }
+    }
+    out
+}
+
+/// AdaIN: instance norm over time (ε 1e-5), then `(1 + γ)·x + β` with γ,
+/// β a quantized linear map of the style.
+struct AdaIn {
+    fc: QuantizedLinear,
+}
+
+impl AdaIn {
+    fn apply(&self, x: &mut [f32], style: &[f32]) {
+        let h = self.fc.forward(style);
+        let c = h.len() / 2;
+        let t = x.len() / c.max(1);
+        for (k, row) in x.chunks_exact_mut(t.max(1)).enumerate() {
+            let mean = row.iter().sum::<f32>() / t as f32;
+            let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / t as f32;
+            let sd = (var + 1e-5).sqrt();
+            for v in row.iter_mut() {
+                *v = (h[k] + 1.0) * ((*v - mean) / sd) + h[c + k];
+            }
+        }
+    }
+}
+
+/// A depthwise transposed convolution (stride 2, width 3, padding 1,
+/// output padding 1: doubles the frames), in float as in the export.
+struct Upsampler {
+    weight: Vec<f32>,
+    bias: Vec<f32>,
+}
+
+impl Upsampler {
+    fn forward(&self, x: &[f32]) -> Vec<f32> {
+        let c = self.bias.len();
+        let t = x.len() / c.max(1);
+        let mut out = vec![0f32; c * 2 * t];
+        for ch in 0..c {
+            let w = &self.weight[ch * 3..ch * 3 + 3];
+            let o = &mut out[ch * 2 * t..(ch + 1) * 2 * t];
+            o.iter_mut().for_each(|v| *v = self.bias[ch]);
+            for (i, &v) in x[ch * t..(ch + 1) * t].iter().enumerate() {
+                for (k, &wk) in w.iter().enumerate() {
+                    // Output index 2i − 1 + k (padding 1).
+                    if let Some(j) = (2 * i + k).checked_sub(1).filter(|&j| j < 2 * t) {
+                        o[j] += v * wk;
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// `AdainResBlk1d`: (AdaIN, LeakyReLU, [upsample], conv, AdaIN, LeakyReLU,
+/// conv) plus the shortcut ([nearest ×2, 1×1 conv]), over √2.
+struct ResBlock {
+    norm1: AdaIn,
+    norm2: AdaIn,
+    conv1: QuantizedConv1d,
+    conv2: QuantizedConv1d,
+    pool: Option<Upsampler>,
+    shortcut: Option<QuantizedConv1d>,
+}
+
+fn leaky_relu(x: &mut [f32]) {
+    for v in x.iter_mut() {
+        if *v < 0.0 {
+            *v *= 0.2;
+        }
+    }
+}
+
+impl ResBlock {
+    fn load(graph: &OnnxGraph, branch: &str, i: usize) -> Result<Self> {
+        let node = format!("/encoder/{branch}.{i}");
+        let weights = format!("encoder.predictor.{branch}.{i}");
+        let ada = |n: &str| -> Result<AdaIn> {
+            Ok(AdaIn {
+                fc: QuantizedLinear::from_graph(
+                    graph,
+                    &format!("{node}/{n}/fc/Gemm_MatMul_quant"),
+                    Some(&format!("{weights}.{n}.fc.bias")),
+                )?,
+            })
+        };
+        let conv = |n: &str| {
+            QuantizedConv1d::from_graph(
+                graph,
+                &format!("{node}/{n}/Conv_quant"),
+                Some(&format!("{weights}.{n}.bias")),
+            )
+        };
+        let pool = match graph.node(&format!("{node}/pool/ConvTranspose"), "ConvTranspose") {
+            Ok(found) => {
+                let input = |slot: usize| found.inputs.get(slot).cloned().unwrap_or_default();
+                let (dims, weight) = graph.values(&input(1))?;
+                let (_, bias) = graph.values(&input(2))?;
+                if dims.get(2) != Some(&3) || weight.len() != bias.len() * 3 {
+                    return Err(graph.corrupt(format!("`{node}/pool`: weight {dims:?}")));
+                }
+                Some(Upsampler { weight, bias })
+            }
+            Err(_) => None,
+        };
+        let shortcut = if pool.is_some() {
+            Some(QuantizedConv1d::from_graph(
+                graph,
+                &format!("{node}/conv1x1/Conv_quant"),
+                None,
+            )?)
+        } else {
+            None
+        };
+        Ok(Self {
+            norm1: ada("norm1")?,
+            norm2: ada("norm2")?,
+            conv1: conv("conv1")?,
+            conv2: conv("conv2")?,
+            pool,
+            shortcut,
+        })
+    }
+
+    fn forward(&self, x: &[f32], style: &[f32]) -> Vec<f32> {
+        let mut h = x.to_vec();
+        self.norm1.apply(&mut h, style);
+        leaky_relu(&mut h);
+        if let Some(pool) = &self.pool {
+            h = pool.forward(&h);
+        }
+        let mut h = self.conv1.forward(&h);
+        self.norm2.apply(&mut h, style);
+        leaky_relu(&mut h);
+        let mut out = self.conv2.forward(&h);
+        let shortcut = match &self.shortcut {
+            Some(conv) => conv.forward(&nearest_twice(x, self.conv1.in_channels())),
+            None => x.to_vec(),
+        };
+        let root2 = std::f32::consts::SQRT_2;
+        for (o, s) in out.iter_mut().zip(&shortcut) {
+            *o = (*o + s) / root2;
+        }
+        out
+    }
+}
+
+/// Each frame of `x` (`C × T`) twice (nearest-neighbour ×2).
+fn nearest_twice(x: &[f32], channels: usize) -> Vec<f32> {
+    let t = x.len() / channels.max(1);
+    x.chunks_exact(t.max(1))
+        .flat_map(|row| row.iter().flat_map(|&v| [v, v]))
+        .collect()
+}
+
+/// The F0 and energy predictor.
+pub struct ProsodyPredictor {
+    shared: QuantizedLstm,
+    /// Per branch (F0, N): its three blocks.
+    blocks: Vec<Vec<ResBlock>>,
+    /// Per branch: its projection to one channel.
+    projections: Vec<QuantizedConv1d>,
+}
+
+impl ProsodyPredictor {
+    /// Reads the predictor's weights from the export.
+    pub fn load(graph: &OnnxGraph) -> Result<Self> {
+        let blocks = BRANCHES
+            .iter()
+            .map(|b| (0..3).map(|i| ResBlock::load(graph, b, i)).collect())
+            .collect::<Result<Vec<Vec<_>>>>()?;
+        let projections = BRANCHES
+            .iter()
+            .map(|b| {
+                QuantizedConv1d::from_graph(
+                    graph,
+                    &format!("/encoder/{b}_proj/Conv_quant"),
+                    Some(&format!("encoder.predictor.{b}_proj.bias")),
+                )
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            shared: QuantizedLstm::from_graph(graph, "/encoder/shared/LSTM_quant")?,
+            blocks,
+            projections,
+        })
+    }
+
+    /// The shared LSTM over `en` (`640 × frames`): `512 × frames`.
+    pub fn shared(&self, en: &[f32]) -> Vec<f32> {
+        let frames = en.len() / 640;
+        let y = self.shared.forward(&transpose(en, 640, frames));
+        transpose(&y, frames, y.len() / frames.max(1))
+    }
+
+    /// Block `i` of branch `branch` (0: F0, 1: energy) on `x` (`C × frames`).
+    pub fn block(&self, branch: usize, i: usize, x: &[f32], style: &[f32]) -> Vec<f32> {
+        match self.blocks.get(branch).and_then(|b| b.get(i)) {
+            Some(block) => block.forward(x, style),
+            None => x.to_vec(),
+        }
+    }
+
+    /// Branch `branch`'s projection of its last block (`2·frames`).
+    pub fn project(&self, branch: usize, x: &[f32]) -> Vec<f32> {
+        self.projections
+            .get(branch)
+            .map_or_else(Vec::new, |p| p.forward(x))
+    }
+
+    /// F0 and energy (`2·frames` each) from `en` (`640 × frames`) and the
+    /// predictor's style.
+    pub fn forward(&self, en: &[f32], style: &[f32]) -> (Vec<f32>, Vec<f32>) {
+        let shared = self.shared(en);
+        let branch = |b: usize| {
+            let mut x = shared.clone();
+            for i in 0..3 {
+                x = self.block(b, i, &x, style);
+            }
+            self.project(b, &x)
+        };
+        (branch(0), branch(1))
+    }
+}
