@@ -18,7 +18,11 @@ appended (`duration_encoded`, T x 640), the projection to 50 bins
 divided by the speed 1). The F0 and energy predictor: its input, `d`
 expanded by the durations (`prosody_en`, 640 x frames), the shared LSTM
 (`prosody_shared`), the F0 branch's three AdaIN residual blocks
-(`f0_block_0` … `_2`), and both projections (`f0`, `n`, 2 x frames). `style` is the voice row used. Each is written as raw
+(`f0_block_0` … `_2`), and both projections (`f0`, `n`, 2 x frames).
+The decoder's front: the aligned text features (`decoder_asr`, 512 x
+frames), F0 and energy at the frame rate (`decoder_f0`, `decoder_n`) and
+the last `decode` block (`decoder_out`, 512 x 2 frames, the generator's
+input). `style` is the voice row used. Each is written as raw
 little-endian float32, row-major, beside `stages.json` (tokens and
 shapes).
 
@@ -61,6 +65,10 @@ OUTPUTS = {
     "f0_block_2": "/encoder/F0.2/Div_2_output_0",
     "f0": "/encoder/F0_proj/Conv_output_0",
     "n": "/encoder/N_proj/Conv_output_0",
+    "decoder_asr": "/encoder/MatMul_1_output_0",
+    "decoder_f0": "/decoder/decoder/F0_conv/Conv_output_0",
+    "decoder_n": "/decoder/decoder/N_conv/Conv_output_0",
+    "decoder_out": "/decoder/decoder/decode.3/Div_4_output_0",
 }
 
 # The 15 ids docs/KOKORO.md measured the float rendering on (Kokoro's

@@ -479,3 +479,42 @@ fn prosody_predictor_matches_onnxruntime_stage_by_stage() {
     // Measured: relative L2 1.3e-7 (F0) and 1.4e-4 (energy).
     assert!(whole.0 .1 < 1e-5 && whole.1 .1 < 1e-2, "whole: {whole:?}");
 }
+
+/// Kokoro's decoder up to its generator in the export's int8 arithmetic
+/// against onnxruntime 1.32 (`tools/make_kokoro_stage_goldens.py`), on
+/// onnxruntime's own input: F0 and energy at the frame rate (a stride-2
+/// convolution); then the `encode` block and the four `decode` blocks from
+/// the aligned text features, F0 and energy.
+#[test]
+fn decoder_front_matches_onnxruntime_stage_by_stage() {
+    use vivace_models::kokoro::decoder::DecoderFront;
+    use vivace_models::onnx::OnnxGraph;
+    let dir = vivace::voice_store::VoiceStore::from_env()
+        .expect("a cache directory")
+        .ensure_kokoro_model()
+        .unwrap_or_else(|e| panic!("the tests need Kokoro's model: {e}"));
+    let graph = OnnxGraph::read(&dir.join(KOKORO_MODEL_FILE)).expect("the model");
+    let front = DecoderFront::load(&graph).expect("the decoder's weights");
+    let style = f32_fixture("style.f32");
+    let style = &style[..128];
+    let asr = f32_fixture("decoder_asr.f32");
+    let f0 = f32_fixture("f0.f32");
+    let n = f32_fixture("n.f32");
+    let f0_frames = f32_fixture("decoder_f0.f32");
+    let n_frames = f32_fixture("decoder_n.f32");
+    let out = f32_fixture("decoder_out.f32");
+    let stages = [
+        ("F0", worst(&front.curve(false, &f0), &f0_frames)),
+        ("energy", worst(&front.curve(true, &n), &n_frames)),
+    ];
+    let whole = similarity(&front.forward(&asr, &f0, &n, style), &out);
+    eprintln!("decoder front: {stages:?}; whole (cosine, relative L2): {whole:?}");
+    for (stage, (diff, scale)) in stages {
+        assert!(
+            diff <= 1e-4 * scale.max(1.0),
+            "{stage}: {diff} (largest value {scale})"
+        );
+    }
+    // Measured: bit-identical (relative L2 0).
+    assert!(whole.1 < 1e-6, "whole: {whole:?}");
+}

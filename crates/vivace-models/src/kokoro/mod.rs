@@ -3,6 +3,7 @@
 //! back to float, the first step (docs/KOKORO.md records the graph).
 
 pub mod albert;
+pub mod decoder;
 pub mod duration;
 pub mod layer_norm;
 pub mod prosody;

@@ -80,8 +80,9 @@ impl Upsampler {
 }
 
 /// `AdainResBlk1d`: (AdaIN, LeakyReLU, [upsample], conv, AdaIN, LeakyReLU,
-/// conv) plus the shortcut ([nearest ×2, 1×1 conv]), over √2.
-struct ResBlock {
+/// conv) plus the shortcut ([nearest ×2], [1×1 conv where the widths
+/// differ]), over √2. The F0 and energy branches and the decoder use it.
+pub struct ResBlock {
     norm1: AdaIn,
     norm2: AdaIn,
     conv1: QuantizedConv1d,
@@ -99,9 +100,9 @@ fn leaky_relu(x: &mut [f32]) {
 }
 
 impl ResBlock {
-    fn load(graph: &OnnxGraph, branch: &str, i: usize) -> Result<Self> {
-        let node = format!("/encoder/{branch}.{i}");
-        let weights = format!("encoder.predictor.{branch}.{i}");
+    /// The block whose nodes are under `node` (`/encoder/F0.1`) and whose
+    /// named weights under `weights` (`encoder.predictor.F0.1`).
+    pub fn load(graph: &OnnxGraph, node: &str, weights: &str) -> Result<Self> {
         let ada = |n: &str| -> Result<AdaIn> {
             Ok(AdaIn {
                 fc: QuantizedLinear::from_graph(
@@ -130,14 +131,10 @@ impl ResBlock {
             }
             Err(_) => None,
         };
-        let shortcut = if pool.is_some() {
-            Some(QuantizedConv1d::from_graph(
-                graph,
-                &format!("{node}/conv1x1/Conv_quant"),
-                None,
-            )?)
-        } else {
-            None
+        let conv1x1 = format!("{node}/conv1x1/Conv_quant");
+        let shortcut = match graph.node(&conv1x1, "ConvInteger") {
+            Ok(_) => Some(QuantizedConv1d::from_graph(graph, &conv1x1, None)?),
+            Err(_) => None,
         };
         Ok(Self {
             norm1: ada("norm1")?,
@@ -149,7 +146,9 @@ impl ResBlock {
         })
     }
 
-    fn forward(&self, x: &[f32], style: &[f32]) -> Vec<f32> {
+    /// `x` (`C × T`) through the block with the style: `C' × T` (`2T`
+    /// where it upsamples).
+    pub fn forward(&self, x: &[f32], style: &[f32]) -> Vec<f32> {
         let mut h = x.to_vec();
         self.norm1.apply(&mut h, style);
         leaky_relu(&mut h);
@@ -160,9 +159,14 @@ impl ResBlock {
         self.norm2.apply(&mut h, style);
         leaky_relu(&mut h);
         let mut out = self.conv2.forward(&h);
+        let upsampled = if self.pool.is_some() {
+            nearest_twice(x, self.conv1.in_channels())
+        } else {
+            x.to_vec()
+        };
         let shortcut = match &self.shortcut {
-            Some(conv) => conv.forward(&nearest_twice(x, self.conv1.in_channels())),
-            None => x.to_vec(),
+            Some(conv) => conv.forward(&upsampled),
+            None => upsampled,
         };
         let root2 = std::f32::consts::SQRT_2;
         for (o, s) in out.iter_mut().zip(&shortcut) {
@@ -194,7 +198,17 @@ impl ProsodyPredictor {
     pub fn load(graph: &OnnxGraph) -> Result<Self> {
         let blocks = BRANCHES
             .iter()
-            .map(|b| (0..3).map(|i| ResBlock::load(graph, b, i)).collect())
+            .map(|b| {
+                (0..3)
+                    .map(|i| {
+                        ResBlock::load(
+                            graph,
+                            &format!("/encoder/{b}.{i}"),
+                            &format!("encoder.predictor.{b}.{i}"),
+                        )
+                    })
+                    .collect()
+            })
             .collect::<Result<Vec<Vec<_>>>>()?;
         let projections = BRANCHES
             .iter()

@@ -238,6 +238,7 @@ pub struct QuantizedConv1d {
     c_out: usize,
     kernel: usize,
     dilation: usize,
+    stride: usize,
     pads: (usize, usize),
     /// `q − zero point`, `[c_out][c_in][kernel]`.
     weight: Vec<i16>,
@@ -270,9 +271,9 @@ impl QuantizedConv1d {
         let stride = ints("strides")
             .and_then(|g| g.first().copied())
             .unwrap_or(1);
-        if group != 1 || stride != 1 {
+        if group != 1 || stride < 1 {
             return Err(graph.corrupt(format!(
-                "`{node}`: group {group}, stride {stride} (only 1 and 1 are supported)"
+                "`{node}`: group {group}, stride {stride} (only group 1 is supported)"
             )));
         }
         let dilation = ints("dilations")
@@ -295,6 +296,7 @@ impl QuantizedConv1d {
             c_out,
             kernel,
             dilation: usize::try_from(dilation).unwrap_or(1),
+            stride: usize::try_from(stride).unwrap_or(1),
             pads: (pad(0), pad(1)),
             weight: q.iter().map(|&v| (v - zero_point) as i16).collect(),
             scale,
@@ -328,7 +330,11 @@ impl QuantizedConv1d {
             }
         }
         let span = self.dilation * (self.kernel.max(1) - 1) + 1;
-        let t_out = (padded_t + 1).saturating_sub(span);
+        let t_out = if padded_t < span {
+            0
+        } else {
+            (padded_t - span) / self.stride + 1
+        };
         let scale = x_scale * self.scale;
         let mut out = vec![0f32; self.c_out * t_out];
         with_wide_vectors(|| {
@@ -339,9 +345,16 @@ impl QuantizedConv1d {
                     let row = &padded[ci * padded_t..(ci + 1) * padded_t];
                     for kk in 0..self.kernel {
                         let w = i32::from(self.weight[(co * self.c_in + ci) * self.kernel + kk]);
-                        let shifted = &row[kk * self.dilation..kk * self.dilation + t_out];
-                        for (a, &x) in acc.iter_mut().zip(shifted) {
-                            *a += w * i32::from(x);
+                        let start = kk * self.dilation;
+                        if self.stride == 1 {
+                            let shifted = &row[start..start + t_out];
+                            for (a, &x) in acc.iter_mut().zip(shifted) {
+                                *a += w * i32::from(x);
+                            }
+                        } else {
+                            for (i, a) in acc.iter_mut().enumerate() {
+                                *a += w * i32::from(row[start + i * self.stride]);
+                            }
                         }
                     }
                 }
