@@ -22,7 +22,10 @@ expanded by the durations (`prosody_en`, 640 x frames), the shared LSTM
 The decoder's front: the aligned text features (`decoder_asr`, 512 x
 frames), F0 and energy at the frame rate (`decoder_f0`, `decoder_n`) and
 the last `decode` block (`decoder_out`, 512 x 2 frames, the generator's
-input). `style` is the voice row used. Each is written as raw
+input). The generator: the harmonic source (`gen_source`, 300 samples a
+frame), the source's STFT as 11 magnitudes and 11 phases
+(`gen_spectrum`) and `conv_post`'s output (`gen_post`), both kept to their
+first 1,000 STFT frames, and the audio (`audio`). `style` is the voice row used. Each is written as raw
 little-endian float32, row-major, beside `stages.json` (tokens and
 shapes).
 
@@ -69,7 +72,13 @@ OUTPUTS = {
     "decoder_f0": "/decoder/decoder/F0_conv/Conv_output_0",
     "decoder_n": "/decoder/decoder/N_conv/Conv_output_0",
     "decoder_out": "/decoder/decoder/decode.3/Div_4_output_0",
+    "gen_source": "/decoder/decoder/generator/m_source/l_tanh/Tanh_output_0",
+    "gen_spectrum": "/decoder/decoder/generator/Concat_3_output_0",
+    "gen_post": "/decoder/decoder/generator/conv_post/Conv_output_0",
+    "audio": "audio",
 }
+# Kept to their first frames, to keep the files small.
+PREFIX = {"gen_spectrum": 1000, "gen_post": 1000}
 
 # The 15 ids docs/KOKORO.md measured the float rendering on (Kokoro's
 # vocabulary, the pad 0 at both ends).
@@ -95,6 +104,8 @@ def main():
     shapes = {}
     for key, value in zip(OUTPUTS, values):
         value = np.asarray(value, dtype="<f4")
+        if key in PREFIX:
+            value = np.ascontiguousarray(value[..., : PREFIX[key]])
         value.tofile(os.path.join(out, f"{key}.f32"))
         shapes[key] = list(value.shape)
     with open(os.path.join(out, "stages.json"), "w") as f:
