@@ -111,46 +111,57 @@ impl FloatConv {
         }
         let t_out = (padded_t + 1).saturating_sub(k);
         let mut out = vec![0f32; c_out * t_out];
-        for co in 0..c_out {
-            let o = &mut out[co * t_out..(co + 1) * t_out];
-            o.iter_mut().for_each(|v| *v = self.bias[co]);
-            for ci in 0..c_in {
-                let row = &padded[ci * padded_t..(ci + 1) * padded_t];
-                for kk in 0..k {
-                    let w = self.weight[(co * c_in + ci) * k + kk];
-                    for (v, &xv) in o.iter_mut().zip(&row[kk..kk + t_out]) {
-                        *v += w * xv;
-                    }
-                }
-            }
-        }
-        out
-    }
-
-    /// `ConvTranspose` (weight `[in, out, k]`).
-    fn transposed(&self, x: &[f32]) -> Vec<f32> {
-        let [c_in, c_out, k] = self.dims;
-        let t = x.len() / c_in.max(1);
-        let full = (t.max(1) - 1) * self.stride + k;
-        let t_out = full.saturating_sub(self.pads.0 + self.pads.1);
-        let mut out = vec![0f32; c_out * t_out];
-        for co in 0..c_out {
-            let o = &mut out[co * t_out..(co + 1) * t_out];
-            o.iter_mut().for_each(|v| *v = self.bias[co]);
-            for ci in 0..c_in {
-                let w = &self.weight[(ci * c_out + co) * k..(ci * c_out + co + 1) * k];
-                for (i, &xv) in x[ci * t..(ci + 1) * t].iter().enumerate() {
-                    for (kk, &wk) in w.iter().enumerate() {
-                        if let Some(j) = (i * self.stride + kk)
-                            .checked_sub(self.pads.0)
-                            .filter(|&j| j < t_out)
-                        {
-                            o[j] += xv * wk;
+        crate::nn::cpu_ops::with_wide_vectors(|| {
+            for co in 0..c_out {
+                let o = &mut out[co * t_out..(co + 1) * t_out];
+                o.iter_mut().for_each(|v| *v = self.bias[co]);
+                for ci in 0..c_in {
+                    let row = &padded[ci * padded_t..(ci + 1) * padded_t];
+                    for kk in 0..k {
+                        let w = self.weight[(co * c_in + ci) * k + kk];
+                        for (v, &xv) in o.iter_mut().zip(&row[kk..kk + t_out]) {
+                            *v += w * xv;
                         }
                     }
                 }
             }
-        }
+        });
+        out
+    }
+
+    /// `ConvTranspose` (weight `[in, out, k]`), by phase: the taps
+    /// `kk = r + m·stride` of output phase `r` add `w·x[q − m]` into
+    /// `full[q·stride + r]`, so each inner loop runs over contiguous steps.
+    fn transposed(&self, x: &[f32]) -> Vec<f32> {
+        let [c_in, c_out, k] = self.dims;
+        let t = x.len() / c_in.max(1);
+        let stride = self.stride.max(1);
+        let full_len = (t.max(1) - 1) * stride + k;
+        let t_out = full_len.saturating_sub(self.pads.0 + self.pads.1);
+        let phase_len = t + k.div_ceil(stride);
+        let mut out = vec![0f32; c_out * t_out];
+        let mut phases = vec![0f32; stride * phase_len];
+        crate::nn::cpu_ops::with_wide_vectors(|| {
+            for co in 0..c_out {
+                phases.iter_mut().for_each(|v| *v = 0.0);
+                for ci in 0..c_in {
+                    let xs = &x[ci * t..(ci + 1) * t];
+                    let w = &self.weight[(ci * c_out + co) * k..(ci * c_out + co + 1) * k];
+                    for (kk, &wk) in w.iter().enumerate() {
+                        let (r, m) = (kk % stride, kk / stride);
+                        let dst = &mut phases[r * phase_len + m..r * phase_len + m + t];
+                        for (d, &xv) in dst.iter_mut().zip(xs) {
+                            *d += wk * xv;
+                        }
+                    }
+                }
+                let o = &mut out[co * t_out..(co + 1) * t_out];
+                for (j, v) in o.iter_mut().enumerate() {
+                    let full = j + self.pads.0;
+                    *v = self.bias[co] + phases[(full % stride) * phase_len + full / stride];
+                }
+            }
+        });
         out
     }
 }

@@ -9,6 +9,8 @@
 //! the input does, and the float rendering of the same weights only to the
 //! activation rounding it adds.
 
+use rayon::prelude::*;
+
 use crate::error::Result;
 use crate::nn::cpu_ops::with_wide_vectors;
 use crate::onnx::{GraphNode, OnnxGraph};
@@ -23,10 +25,14 @@ pub fn dynamic_quantize(x: &[f32], out: &mut Vec<u8>) -> (f32, u8) {
     let zero_point = (0.0 - min / scale).clamp(0.0, 255.0).round_ties_even();
     let (lo, hi) = (-zero_point, 255.0 - zero_point);
     out.clear();
-    out.extend(
-        x.iter()
-            .map(|&v| ((v / scale).clamp(lo, hi).round_ties_even() + zero_point) as u8),
-    );
+    // Compiled for the widest vectors, the rounding is one instruction
+    // rather than a libm call.
+    out.resize(x.len(), 0);
+    with_wide_vectors(|| {
+        for (q, &v) in out.iter_mut().zip(x) {
+            *q = ((v / scale).clamp(lo, hi).round_ties_even() + zero_point) as u8;
+        }
+    });
     (scale, zero_point as u8)
 }
 
@@ -405,22 +411,25 @@ impl QuantizedConv1d {
         };
         let taps = pairs * self.kernel;
         let mut sums = vec![0i32; self.c_out * t_out];
-        let mut w_pairs = vec![0i32; taps];
         let offsets: Vec<usize> = (0..taps)
             .map(|j| (j / self.kernel) * padded_t + (j % self.kernel) * self.dilation)
             .collect();
-        for co in 0..self.c_out {
-            for (j, w) in w_pairs.iter_mut().enumerate() {
-                let (p, kk) = (j / self.kernel, j % self.kernel);
-                *w = pack(weight(co, 2 * p, kk), weight(co, 2 * p + 1, kk));
-            }
-            let out = &mut sums[co * t_out..(co + 1) * t_out];
-            // SAFETY: AVX2 was detected above. Every tap reads
-            // `interleaved[offset + t]` for `t < t_out`, and
-            // `offset + t_out ≤ p·padded_t + (k−1)·d + t_out ≤ (p+1)·padded_t`
-            // since `t_out = padded_t − (k−1)·d` for stride 1.
-            unsafe { madd_row_avx2(&interleaved, &offsets, &w_pairs, out) };
-        }
+        // Output channels in parallel on rayon's pool.
+        sums.par_chunks_mut(t_out.max(1))
+            .enumerate()
+            .for_each(|(co, out)| {
+                let w_pairs: Vec<i32> = (0..taps)
+                    .map(|j| {
+                        let (p, kk) = (j / self.kernel, j % self.kernel);
+                        pack(weight(co, 2 * p, kk), weight(co, 2 * p + 1, kk))
+                    })
+                    .collect();
+                // SAFETY: AVX2 was detected by the caller. Every tap reads
+                // `interleaved[offset + t]` for `t < t_out`, and
+                // `offset + t_out ≤ p·padded_t + (k−1)·d + t_out ≤ (p+1)·padded_t`
+                // since `t_out = padded_t − (k−1)·d` for stride 1.
+                unsafe { madd_row_avx2(&interleaved, &offsets, &w_pairs, out) };
+            });
         sums
     }
 }
