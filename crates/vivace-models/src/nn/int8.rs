@@ -373,7 +373,11 @@ impl QuantizedConv1d {
     fn sums_portable(&self, padded: &[i16], padded_t: usize, t_out: usize) -> Vec<i32> {
         let mut sums = vec![0i32; self.c_out * t_out];
         with_wide_vectors(|| {
-            for (co, acc) in sums.chunks_exact_mut(t_out.max(1)).enumerate().take(self.c_out) {
+            for (co, acc) in sums
+                .chunks_exact_mut(t_out.max(1))
+                .enumerate()
+                .take(self.c_out)
+            {
                 for ci in 0..self.c_in {
                     let row = &padded[ci * padded_t..(ci + 1) * padded_t];
                     for kk in 0..self.kernel {
@@ -395,7 +399,13 @@ impl QuantizedConv1d {
     fn sums_paired(&self, padded: &[i16], padded_t: usize, t_out: usize) -> Vec<i32> {
         let pairs = self.c_in.div_ceil(2);
         let pack = |lo: i16, hi: i16| (u32::from(lo as u16) | (u32::from(hi as u16) << 16)) as i32;
-        let channel = |c: usize, t: usize| if c < self.c_in { padded[c * padded_t + t] } else { 0 };
+        let channel = |c: usize, t: usize| {
+            if c < self.c_in {
+                padded[c * padded_t + t]
+            } else {
+                0
+            }
+        };
         let mut interleaved = vec![0i32; pairs * padded_t];
         for p in 0..pairs {
             for t in 0..padded_t {
@@ -414,6 +424,7 @@ impl QuantizedConv1d {
         let offsets: Vec<usize> = (0..taps)
             .map(|j| (j / self.kernel) * padded_t + (j % self.kernel) * self.dilation)
             .collect();
+        let vnni = is_x86_feature_detected!("avx512bw") && is_x86_feature_detected!("avx512vnni");
         // Output channels in parallel on rayon's pool.
         sums.par_chunks_mut(t_out.max(1))
             .enumerate()
@@ -424,13 +435,67 @@ impl QuantizedConv1d {
                         pack(weight(co, 2 * p, kk), weight(co, 2 * p + 1, kk))
                     })
                     .collect();
-                // SAFETY: AVX2 was detected by the caller. Every tap reads
+                // SAFETY: AVX2 was detected by the caller (and AVX-512 BW
+                // and VNNI where `vnni`). Every tap reads
                 // `interleaved[offset + t]` for `t < t_out`, and
                 // `offset + t_out ≤ p·padded_t + (k−1)·d + t_out ≤ (p+1)·padded_t`
                 // since `t_out = padded_t − (k−1)·d` for stride 1.
-                unsafe { madd_row_avx2(&interleaved, &offsets, &w_pairs, out) };
+                unsafe {
+                    if vnni {
+                        madd_row_avx512_vnni(&interleaved, &offsets, &w_pairs, out);
+                    } else {
+                        madd_row_avx2(&interleaved, &offsets, &w_pairs, out);
+                    }
+                }
             });
         sums
+    }
+}
+
+/// [`madd_row_avx2`] on 512-bit registers with the fused `vpdpwssd`
+/// (multiply pairs, add, accumulate): four vectors of sixteen steps at
+/// once, the rest by the AVX2 kernel.
+///
+/// # Safety
+/// The CPU must support AVX-512 BW and VNNI (and so AVX2), and
+/// `offsets[j] + out.len() ≤ interleaved.len()` for every `j`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2")]
+unsafe fn madd_row_avx512_vnni(interleaved: &[i32], offsets: &[usize], w: &[i32], out: &mut [i32]) {
+    use std::arch::x86_64::*;
+    let n = out.len();
+    let base = interleaved.as_ptr();
+    let mut t = 0;
+    while t + 64 <= n {
+        // SAFETY: as in `madd_row_avx2`, with `t + 64 ≤ n`.
+        unsafe {
+            let (mut a0, mut a1, mut a2, mut a3) = (
+                _mm512_setzero_si512(),
+                _mm512_setzero_si512(),
+                _mm512_setzero_si512(),
+                _mm512_setzero_si512(),
+            );
+            for (&off, &wj) in offsets.iter().zip(w) {
+                let wv = _mm512_set1_epi32(wj);
+                let src = base.add(off + t);
+                a0 = _mm512_dpwssd_epi32(a0, _mm512_loadu_si512(src.cast()), wv);
+                a1 = _mm512_dpwssd_epi32(a1, _mm512_loadu_si512(src.add(16).cast()), wv);
+                a2 = _mm512_dpwssd_epi32(a2, _mm512_loadu_si512(src.add(32).cast()), wv);
+                a3 = _mm512_dpwssd_epi32(a3, _mm512_loadu_si512(src.add(48).cast()), wv);
+            }
+            let dst = out.as_mut_ptr().add(t);
+            _mm512_storeu_si512(dst.cast(), a0);
+            _mm512_storeu_si512(dst.add(16).cast(), a1);
+            _mm512_storeu_si512(dst.add(32).cast(), a2);
+            _mm512_storeu_si512(dst.add(48).cast(), a3);
+        }
+        t += 64;
+    }
+    if t < n {
+        let shifted: Vec<usize> = offsets.iter().map(|&o| o + t).collect();
+        // SAFETY: AVX2 is implied by this function's contract; the tail's
+        // offsets shift by `t`, which keeps `off + t + (n − t) ≤ len`.
+        unsafe { madd_row_avx2(interleaved, &shifted, w, &mut out[t..]) };
     }
 }
 
@@ -654,9 +719,33 @@ mod tests {
         let padded: Vec<i16> = (0..c_in * padded_t).map(|_| next()).collect();
         let t_out = padded_t - dilation * (kernel - 1);
         let plain = conv.sums_portable(&padded, padded_t, t_out);
+        // The paired path takes AVX-512 VNNI where the CPU has it (and
+        // AVX2 for the tail); the 77-step rows leave tails for both.
         #[cfg(target_arch = "x86_64")]
         if is_x86_feature_detected!("avx2") {
             assert_eq!(conv.sums_paired(&padded, padded_t, t_out), plain);
+        }
+        #[cfg(target_arch = "x86_64")]
+        if is_x86_feature_detected!("avx2") {
+            let (pairs, taps) = (c_in.div_ceil(2), c_in.div_ceil(2) * kernel);
+            let interleaved: Vec<i32> = (0..pairs * padded_t)
+                .map(|i| i as i32 * 7919 % 65_536 - 32_768)
+                .collect();
+            let offsets: Vec<usize> = (0..taps)
+                .map(|j| (j / kernel) * padded_t + (j % kernel) * dilation)
+                .collect();
+            let w: Vec<i32> = (0..taps)
+                .map(|j| (j as i32 * 104_729) ^ 0x5a5a_a5a5)
+                .collect();
+            let mut avx2 = vec![0i32; t_out];
+            // SAFETY: AVX2 detected; offsets stay within the rows.
+            unsafe { super::madd_row_avx2(&interleaved, &offsets, &w, &mut avx2) };
+            if is_x86_feature_detected!("avx512bw") && is_x86_feature_detected!("avx512vnni") {
+                let mut vnni = vec![0i32; t_out];
+                // SAFETY: AVX-512 BW and VNNI detected; the same bounds.
+                unsafe { super::madd_row_avx512_vnni(&interleaved, &offsets, &w, &mut vnni) };
+                assert_eq!(vnni, avx2);
+            }
         }
         // And the plain loops against the definition.
         let co = 4;
