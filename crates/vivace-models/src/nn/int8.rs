@@ -546,7 +546,10 @@ unsafe fn madd_row_avx2(interleaved: &[i32], offsets: &[usize], w: &[i32], out: 
             let x = interleaved[off + i];
             let (x0, x1) = (x as i16, (x >> 16) as i16);
             let (w0, w1) = (wj as i16, (wj >> 16) as i16);
-            acc += i32::from(x0) * i32::from(w0) + i32::from(x1) * i32::from(w1);
+            // Wrapping, as `vpmaddwd` and `vpaddd` wrap (real sums never
+            // come near i32's range: at most 1,090 · 11 · 255² ≈ 7.8e8).
+            let pair = (i32::from(x0) * i32::from(w0)).wrapping_add(i32::from(x1) * i32::from(w1));
+            acc = acc.wrapping_add(pair);
         }
         *o = acc;
     }
