@@ -130,13 +130,8 @@ fn a_registry_with_other_or_corrupt_files_is_refused() {
 #[test]
 fn int8_weights_dequantize_as_onnxruntime_defines_them() {
     use vivace_models::kokoro::weights::dequantize_all;
-    use vivace_models::onnx::OnnxGraph;
-    let dir = vivace::voice_store::VoiceStore::from_env()
-        .expect("a cache directory")
-        .ensure_kokoro_model()
-        .unwrap_or_else(|e| panic!("the tests need Kokoro's model: {e}"));
-    let graph = OnnxGraph::read(&dir.join(KOKORO_MODEL_FILE)).expect("the model");
-    let weights = dequantize_all(&graph).expect("dequantized");
+    let graph = kokoro_graph();
+    let weights = dequantize_all(graph).expect("dequantized");
     assert_eq!(weights.len(), 185, "every quantized weight");
     let goldens: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(crate::util::fixtures().join("kokoro/weights.json"))
@@ -172,6 +167,28 @@ fn int8_weights_dequantize_as_onnxruntime_defines_them() {
             "{name}: {sum} != {want}"
         );
     }
+}
+
+/// The published int8 graph, read once for every test here (92 MB).
+fn kokoro_graph() -> &'static vivace_models::onnx::OnnxGraph {
+    static GRAPH: std::sync::OnceLock<vivace_models::onnx::OnnxGraph> = std::sync::OnceLock::new();
+    GRAPH.get_or_init(|| {
+        let dir = vivace::voice_store::VoiceStore::from_env()
+            .expect("a cache directory")
+            .ensure_kokoro_model()
+            .unwrap_or_else(|e| panic!("the tests need Kokoro's model: {e}"));
+        vivace_models::onnx::OnnxGraph::read(&dir.join(KOKORO_MODEL_FILE)).expect("the model")
+    })
+}
+
+/// The stage goldens' tokens (`stages.json`).
+fn stage_tokens() -> Vec<i64> {
+    let meta: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(crate::util::fixtures().join("kokoro/stages.json"))
+            .expect("goldens"),
+    )
+    .expect("json");
+    serde_json::from_value(meta["tokens"].clone()).expect("tokens")
 }
 
 /// Raw little-endian f32 from the fixtures.
@@ -222,19 +239,9 @@ fn similarity(got: &[f32], want: &[f32]) -> (f64, f64) {
 fn albert_matches_onnxruntime_stage_by_stage() {
     use vivace_models::kokoro::albert::Albert;
     use vivace_models::nn::int8::Arithmetic;
-    use vivace_models::onnx::OnnxGraph;
-    let dir = vivace::voice_store::VoiceStore::from_env()
-        .expect("a cache directory")
-        .ensure_kokoro_model()
-        .unwrap_or_else(|e| panic!("the tests need Kokoro's model: {e}"));
-    let graph = OnnxGraph::read(&dir.join(KOKORO_MODEL_FILE)).expect("the model");
-    let albert = Albert::load(&graph).expect("ALBERT's weights");
-    let meta: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(crate::util::fixtures().join("kokoro/stages.json"))
-            .expect("goldens"),
-    )
-    .expect("json");
-    let tokens: Vec<i64> = serde_json::from_value(meta["tokens"].clone()).expect("tokens");
+    let graph = kokoro_graph();
+    let albert = Albert::load(graph).expect("ALBERT's weights");
+    let tokens = stage_tokens();
     let embeddings = f32_fixture("albert_embeddings.f32");
     let hidden_in = f32_fixture("albert_hidden_in.f32");
     let layer_1 = f32_fixture("albert_layer_1.f32");
@@ -281,19 +288,9 @@ fn albert_matches_onnxruntime_stage_by_stage() {
 #[test]
 fn text_encoder_matches_onnxruntime_stage_by_stage() {
     use vivace_models::kokoro::text_encoder::TextEncoder;
-    use vivace_models::onnx::OnnxGraph;
-    let dir = vivace::voice_store::VoiceStore::from_env()
-        .expect("a cache directory")
-        .ensure_kokoro_model()
-        .unwrap_or_else(|e| panic!("the tests need Kokoro's model: {e}"));
-    let graph = OnnxGraph::read(&dir.join(KOKORO_MODEL_FILE)).expect("the model");
-    let encoder = TextEncoder::load(&graph).expect("the text encoder's weights");
-    let meta: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(crate::util::fixtures().join("kokoro/stages.json"))
-            .expect("goldens"),
-    )
-    .expect("json");
-    let tokens: Vec<i64> = serde_json::from_value(meta["tokens"].clone()).expect("tokens");
+    let graph = kokoro_graph();
+    let encoder = TextEncoder::load(graph).expect("the text encoder's weights");
+    let tokens = stage_tokens();
     let t = tokens.len();
     let transpose = |x: &[f32], rows: usize, cols: usize| {
         let mut out = vec![0f32; x.len()];
@@ -342,13 +339,8 @@ fn text_encoder_matches_onnxruntime_stage_by_stage() {
 #[test]
 fn duration_predictor_matches_onnxruntime_stage_by_stage() {
     use vivace_models::kokoro::duration::DurationPredictor;
-    use vivace_models::onnx::OnnxGraph;
-    let dir = vivace::voice_store::VoiceStore::from_env()
-        .expect("a cache directory")
-        .ensure_kokoro_model()
-        .unwrap_or_else(|e| panic!("the tests need Kokoro's model: {e}"));
-    let graph = OnnxGraph::read(&dir.join(KOKORO_MODEL_FILE)).expect("the model");
-    let predictor = DurationPredictor::load(&graph).expect("the predictor's weights");
+    let graph = kokoro_graph();
+    let predictor = DurationPredictor::load(graph).expect("the predictor's weights");
     let style = f32_fixture("style.f32");
     let style = &style[128..];
     let bert_dur = f32_fixture("albert_bert_dur.f32");
@@ -392,13 +384,8 @@ fn duration_predictor_matches_onnxruntime_stage_by_stage() {
     assert_eq!(DurationPredictor::durations(&got_durations), want);
     // From the tokens, through Vivace's own ALBERT (whose rounding steps
     // land apart from onnxruntime's, docs/KOKORO.md): the same frames.
-    let albert = vivace_models::kokoro::albert::Albert::load(&graph).expect("ALBERT");
-    let meta: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(crate::util::fixtures().join("kokoro/stages.json"))
-            .expect("goldens"),
-    )
-    .expect("json");
-    let tokens: Vec<i64> = serde_json::from_value(meta["tokens"].clone()).expect("tokens");
+    let albert = vivace_models::kokoro::albert::Albert::load(graph).expect("ALBERT");
+    let tokens = stage_tokens();
     let own = predictor.encode(&albert.forward(&tokens), style);
     let own = predictor.raw_durations(&predictor.bins(&own), 1.0);
     eprintln!("durations from the tokens: {own:?} against {durations:?}");
@@ -415,13 +402,8 @@ fn duration_predictor_matches_onnxruntime_stage_by_stage() {
 fn prosody_predictor_matches_onnxruntime_stage_by_stage() {
     use vivace_models::kokoro::duration::DurationPredictor;
     use vivace_models::kokoro::prosody::{expand, ProsodyPredictor};
-    use vivace_models::onnx::OnnxGraph;
-    let dir = vivace::voice_store::VoiceStore::from_env()
-        .expect("a cache directory")
-        .ensure_kokoro_model()
-        .unwrap_or_else(|e| panic!("the tests need Kokoro's model: {e}"));
-    let graph = OnnxGraph::read(&dir.join(KOKORO_MODEL_FILE)).expect("the model");
-    let predictor = ProsodyPredictor::load(&graph).expect("the predictor's weights");
+    let graph = kokoro_graph();
+    let predictor = ProsodyPredictor::load(graph).expect("the predictor's weights");
     let style = f32_fixture("style.f32");
     let style = &style[128..];
     let durations = DurationPredictor::durations(&f32_fixture("durations.f32"));
@@ -488,13 +470,8 @@ fn prosody_predictor_matches_onnxruntime_stage_by_stage() {
 #[test]
 fn decoder_front_matches_onnxruntime_stage_by_stage() {
     use vivace_models::kokoro::decoder::DecoderFront;
-    use vivace_models::onnx::OnnxGraph;
-    let dir = vivace::voice_store::VoiceStore::from_env()
-        .expect("a cache directory")
-        .ensure_kokoro_model()
-        .unwrap_or_else(|e| panic!("the tests need Kokoro's model: {e}"));
-    let graph = OnnxGraph::read(&dir.join(KOKORO_MODEL_FILE)).expect("the model");
-    let front = DecoderFront::load(&graph).expect("the decoder's weights");
+    let graph = kokoro_graph();
+    let front = DecoderFront::load(graph).expect("the decoder's weights");
     let style = f32_fixture("style.f32");
     let style = &style[..128];
     let asr = f32_fixture("decoder_asr.f32");
@@ -528,13 +505,8 @@ fn decoder_front_matches_onnxruntime_stage_by_stage() {
 #[test]
 fn generator_matches_onnxruntime_stage_by_stage() {
     use vivace_models::kokoro::generator::Generator;
-    use vivace_models::onnx::OnnxGraph;
-    let dir = vivace::voice_store::VoiceStore::from_env()
-        .expect("a cache directory")
-        .ensure_kokoro_model()
-        .unwrap_or_else(|e| panic!("the tests need Kokoro's model: {e}"));
-    let graph = OnnxGraph::read(&dir.join(KOKORO_MODEL_FILE)).expect("the model");
-    let generator = Generator::load(&graph).expect("the generator's weights");
+    let graph = kokoro_graph();
+    let generator = Generator::load(graph).expect("the generator's weights");
     let style = f32_fixture("style.f32");
     let style = &style[..128];
     let f0 = f32_fixture("f0.f32");
@@ -590,19 +562,9 @@ fn generator_matches_onnxruntime_stage_by_stage() {
 fn kokoro_speaks_as_onnxruntime_from_the_tokens() {
     use vivace_models::kokoro::duration::DurationPredictor;
     use vivace_models::kokoro::model::Kokoro;
-    use vivace_models::onnx::OnnxGraph;
-    let dir = vivace::voice_store::VoiceStore::from_env()
-        .expect("a cache directory")
-        .ensure_kokoro_model()
-        .unwrap_or_else(|e| panic!("the tests need Kokoro's model: {e}"));
-    let graph = OnnxGraph::read(&dir.join(KOKORO_MODEL_FILE)).expect("the model");
-    let kokoro = Kokoro::load(&graph).expect("Kokoro's weights");
-    let meta: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(crate::util::fixtures().join("kokoro/stages.json"))
-            .expect("goldens"),
-    )
-    .expect("json");
-    let tokens: Vec<i64> = serde_json::from_value(meta["tokens"].clone()).expect("tokens");
+    let graph = kokoro_graph();
+    let kokoro = Kokoro::load(graph).expect("Kokoro's weights");
+    let tokens = stage_tokens();
     let style = f32_fixture("style.f32");
     let audio = f32_fixture("audio.f32");
     let got = kokoro.synthesize(&tokens, &style, 1.0);

@@ -12,6 +12,7 @@ use crate::nn::int8::{QuantizedConv1d, QuantizedLinear};
 use crate::onnx::OnnxGraph;
 
 use super::dft::OrtDft;
+use super::prosody::AdaIn;
 
 /// The generator's node path in the export.
 const GEN: &str = "/decoder/decoder/generator";
@@ -166,28 +167,22 @@ impl FloatConv {
     }
 }
 
-/// AdaIN (instance norm over time, ε 1e-5, `(1 + γ)·x + β` from the
-/// style) and the Snake activation `x + sin²(αx)/α` of one half-step.
+/// AdaIN (the predictor's [`AdaIn`]) and the Snake activation
+/// `x + sin²(αx)/α` of one half-step.
 struct AdaSnake {
-    fc: QuantizedLinear,
+    norm: AdaIn,
     alpha: Vec<f32>,
 }
 
 impl AdaSnake {
     fn apply(&self, x: &mut [f32], style: &[f32]) {
-        let h = self.fc.forward(style);
-        let c = h.len() / 2;
-        let t = x.len() / c.max(1);
-        for (k, row) in x.chunks_exact_mut(t.max(1)).enumerate() {
-            let mean = row.iter().sum::<f32>() / t as f32;
-            let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / t as f32;
-            let sd = (var + 1e-5).sqrt();
-            let a = self.alpha[k];
+        self.norm.apply(x, style);
+        let t = x.len() / self.alpha.len().max(1);
+        for (row, &a) in x.chunks_exact_mut(t.max(1)).zip(&self.alpha) {
             let inv = 1.0 / a;
             for v in row.iter_mut() {
-                let y = (h[k] + 1.0) * ((*v - mean) / sd) + h[c + k];
-                let s = (a * y).sin();
-                *v = y + inv * (s * s);
+                let s = (a * *v).sin();
+                *v += inv * (s * s);
             }
         }
     }
@@ -207,11 +202,13 @@ impl SnakeBlock {
             .map(|j| {
                 let ada = |n: &str| -> Result<AdaSnake> {
                     Ok(AdaSnake {
-                        fc: QuantizedLinear::from_graph(
-                            graph,
-                            &format!("{node}/{n}.{j}/fc/Gemm_MatMul_quant"),
-                            Some(&format!("{weights}.{n}.{j}.fc.bias")),
-                        )?,
+                        norm: AdaIn {
+                            fc: QuantizedLinear::from_graph(
+                                graph,
+                                &format!("{node}/{n}.{j}/fc/Gemm_MatMul_quant"),
+                                Some(&format!("{weights}.{n}.{j}.fc.bias")),
+                            )?,
+                        },
                         alpha: graph
                             .values(&format!(
                                 "{weights}.alpha{}.{j}",
@@ -266,6 +263,7 @@ pub struct Generator {
     conv_post: FloatConv,
     inverse_basis: Vec<f32>,
     window_sum: Vec<f32>,
+    dft: OrtDft,
 }
 
 impl Generator {
@@ -315,6 +313,7 @@ impl Generator {
             conv_post: FloatConv::load(graph, &format!("{GEN}/conv_post/Conv"), "Conv")?,
             inverse_basis,
             window_sum,
+            dft: OrtDft::new(N_FFT),
         })
     }
 
@@ -378,11 +377,11 @@ impl Generator {
             .collect();
         let frames = (padded.len() - N_FFT) / HOP + 1;
         let bins = N_FFT / 2 + 1;
-        let dft = OrtDft::new(N_FFT);
         let mut out = vec![0f32; 2 * bins * frames];
         for f in 0..frames {
             let frame = &padded[f * HOP..f * HOP + N_FFT];
-            for (k, (re, im)) in dft
+            for (k, (re, im)) in self
+                .dft
                 .transform(frame, &self.window, bins)
                 .into_iter()
                 .enumerate()

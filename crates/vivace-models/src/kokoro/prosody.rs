@@ -29,13 +29,15 @@ pub fn expand(x: &[f32], channels: usize, durations: &[usize]) -> Vec<f32> {
 }
 
 /// AdaIN: instance norm over time (ε 1e-5), then `(1 + γ)·x + β` with γ,
-/// β a quantized linear map of the style.
-struct AdaIn {
-    fc: QuantizedLinear,
+/// β a quantized linear map of the style. The generator's Snake blocks
+/// use it too.
+pub(crate) struct AdaIn {
+    pub(crate) fc: QuantizedLinear,
 }
 
 impl AdaIn {
-    fn apply(&self, x: &mut [f32], style: &[f32]) {
+    /// `x` (`C × T`) normalized per channel and modulated by `style`.
+    pub(crate) fn apply(&self, x: &mut [f32], style: &[f32]) {
         let h = self.fc.forward(style);
         let c = h.len() / 2;
         let t = x.len() / c.max(1);
