@@ -13,6 +13,7 @@ _Static_assert(espeakINITIALIZE_DONT_EXIT == 0x8000, "espeakINITIALIZE_DONT_EXIT
 _Static_assert(EE_OK == 0, "EE_OK");
 _Static_assert(sizeof(espeak_ERROR) == sizeof(int), "espeak_ERROR is an int");
 _Static_assert(espeakCHARS_AUTO == 0, "espeakCHARS_AUTO");
+_Static_assert(espeakCHARS_UTF8 == 1, "espeakCHARS_UTF8");
 _Static_assert(espeakPHONEMES_IPA == 0x02, "espeakPHONEMES_IPA");
 _Static_assert(ESPEAKNG_ENCODING_ISO_8859_1 == 2, "ESPEAKNG_ENCODING_ISO_8859_1");
 _Static_assert(sizeof(espeak_ng_ENCODING) == sizeof(int), "espeak_ng_ENCODING is an int");
@@ -26,6 +27,7 @@ void vivace_espeak_abi_check(void)
 	espeak_ERROR (*terminate)(void) = espeak_Terminate;
 	const char *(*info)(const char **) = espeak_Info;
 	espeak_ERROR (*set_voice)(const char *) = espeak_SetVoiceByName;
+	const char *(*text_to_phonemes)(const void **, int, int) = espeak_TextToPhonemes;
 	espeak_ng_TEXT_DECODER *(*create)(void) = create_text_decoder;
 	espeak_ng_STATUS (*decode)(espeak_ng_TEXT_DECODER *, const void *, espeak_ng_ENCODING, int) =
 		text_decoder_decode_string_multibyte;
@@ -34,6 +36,6 @@ void vivace_espeak_abi_check(void)
 	const char *(*phonemes)(int) = GetTranslatedPhonemeString;
 	Translator **current_translator = &translator;
 	espeak_ng_TEXT_DECODER **decoder = &p_decoder;
-	(void)initialize; (void)terminate; (void)info; (void)set_voice; (void)create; (void)decode; (void)buffer;
+	(void)initialize; (void)terminate; (void)info; (void)set_voice; (void)text_to_phonemes; (void)create; (void)decode; (void)buffer;
 	(void)clause; (void)phonemes; (void)current_translator; (void)decoder;
 }

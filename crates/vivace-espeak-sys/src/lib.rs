@@ -23,6 +23,8 @@ pub const EE_OK: c_int = 0;
 pub const ESPEAK_CHARS_AUTO: c_int = 0;
 /// Phoneme mode bit: write phonemes as IPA rather than ASCII mnemonics.
 pub const ESPEAK_PHONEMES_IPA: c_int = 0x02;
+/// Text encoding flag: UTF-8 only (`espeakCHARS_UTF8`), as phonemizer passes it.
+pub const ESPEAK_CHARS_UTF8: c_int = 1;
 /// `espeak_ng_ENCODING::ESPEAKNG_ENCODING_ISO_8859_1`.
 pub const ENCODING_ISO_8859_1: c_int = 2;
 
@@ -46,6 +48,16 @@ extern "C" {
     pub fn espeak_Info(path_data: *mut *const c_char) -> *const c_char;
     /// Selects a voice (language) by name, e.g. `en-us`; `EE_OK` on success.
     pub fn espeak_SetVoiceByName(name: *const c_char) -> c_int;
+
+    /// Translates the clause at `*text` (encoded per `text_mode`) and returns
+    /// its phonemes in `phoneme_mode` (IPA bit, separator in bits 8..);
+    /// advances `*text` past the clause, to NULL at the end of the text. The
+    /// returned string lives in a static buffer until the next call.
+    pub fn espeak_TextToPhonemes(
+        text: *mut *const c_void,
+        text_mode: c_int,
+        phoneme_mode: c_int,
+    ) -> *const c_char;
 
     /// A new text decoder (public in `encoding.h`).
     pub fn create_text_decoder() -> *mut TextDecoder;

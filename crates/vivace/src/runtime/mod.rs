@@ -93,6 +93,9 @@ struct Job {
     index: usize,
     /// Whether its first chunk has been sent (the silence goes before it).
     started: bool,
+    /// Seconds of silence before its first chunk: the previous sentence's
+    /// own pause, else the request's sentence silence (none before the first).
+    silence_before: f32,
     /// Its last chunk, or its failure, has been sent.
     finished: bool,
     /// The request it belongs to (its number).
@@ -274,21 +277,26 @@ impl Reservation {
         let count = sequences.len();
         {
             let mut queue = lock(&shared.queue);
-            queue.jobs.extend(
-                sequences
-                    .into_iter()
-                    .enumerate()
-                    .map(|(index, sequence)| Job {
+            queue
+                .jobs
+                .extend(sequences.into_iter().enumerate().map(|(index, sequence)| {
+                    Job {
                         voice,
                         sequence,
                         index,
                         started: false,
+                        silence_before: match index.checked_sub(1) {
+                            None => 0.0,
+                            Some(previous) => sentences[previous]
+                                .pause_after
+                                .unwrap_or(delivery.sentence_silence),
+                        },
                         finished: false,
                         request: self.guard.request,
                         delivery,
                         reply: reply.clone(),
-                    }),
-            );
+                    }
+                }));
             shared.metrics.queue_depth.set(queue.jobs.len() as i64);
         }
         shared.ready.notify_all();
@@ -651,8 +659,8 @@ fn run_step(shared: &Shared, batch: &mut [Job], stepped: &AtomicUsize) {
 /// sentence in front of a sentence's first chunk (all but the first sentence).
 fn deliver(job: &mut Job, mut chunk: Chunk, sample_rate: u32) {
     job.delivery.post.apply(&mut chunk.audio);
-    if !job.started && job.index > 0 {
-        let silence = silence_samples(sample_rate, job.delivery.sentence_silence);
+    if !job.started {
+        let silence = silence_samples(sample_rate, job.silence_before);
         if silence > 0 {
             let mut audio = vec![0f32; silence];
             audio.extend_from_slice(&chunk.audio);

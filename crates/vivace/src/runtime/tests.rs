@@ -112,6 +112,7 @@ impl Model for FakeVoice {
             .map(|part| Sentence {
                 phonemes: part.chars().map(String::from).collect(),
                 ids: part.bytes().map(i64::from).collect(),
+                pause_after: None,
             })
             .collect())
     }
@@ -402,4 +403,39 @@ fn chunks_come_out_in_order_whatever_order_they_arrive_in() {
     order.insert(9, "stray", true);
     assert_eq!(order.pop(), Some("c"));
     assert!(order.done());
+}
+
+/// A front end's own pause after a sentence (Kokoro's) replaces the
+/// request's sentence silence before the next one; none follows the last.
+#[test]
+fn a_sentences_own_pause_replaces_the_sentence_silence() {
+    let voice = Arc::new(FakeVoice::new(usize::MAX, Duration::ZERO));
+    let runtime = start(&voice, config(1, 1, 0));
+    let served = &runtime.voices()[0];
+    let mut request = Request::default();
+    request.overrides.insert("gain".into(), 0.5.into());
+    let params = served.params(&request).expect("params");
+    let mut sentences = served.sentences("ab|cd|ef").expect("sentences");
+    sentences[0].pause_after = Some(0.2); // 20 samples at the fake's 100 Hz
+    sentences[2].pause_after = Some(1.0); // after the last: nothing
+    let audio = collect(
+        runtime
+            .reserve()
+            .expect("a place")
+            .submit(0, &sentences, &params, DELIVERY)
+            .expect("submit"),
+    )
+    .expect("audio");
+    let mut want = Vec::new();
+    for (i, part) in ["ab", "cd", "ef"].iter().enumerate() {
+        want.extend(std::iter::repeat_n(0.0, [0, 20, 5][i]));
+        for k in 0..steps(part) {
+            want.extend(
+                expected_chunk(part, k, 0.5)
+                    .iter()
+                    .map(|v| (v * 2.0).clamp(-1.0, 1.0)),
+            );
+        }
+    }
+    assert_eq!(audio, want);
 }

@@ -552,6 +552,7 @@ impl Model for ChatterboxVoice {
                     out.push(Sentence {
                         phonemes: ids.iter().map(|&i| tokenizer.token(i)).collect(),
                         ids: ids.into_iter().map(i64::from).collect(),
+                        pause_after: None,
                     });
                 }
                 TextFrontEnd::Turbo(tokenizer) => {
@@ -562,6 +563,7 @@ impl Model for ChatterboxVoice {
                     out.push(Sentence {
                         phonemes: ids.iter().map(|&i| tokenizer.token(i)).collect(),
                         ids: ids.into_iter().map(i64::from).collect(),
+                        pause_after: None,
                     });
                 }
                 TextFrontEnd::Multilingual(_) => out.push(Sentence {
@@ -570,6 +572,7 @@ impl Model for ChatterboxVoice {
                         .map(String::from)
                         .collect(),
                     ids: Vec::new(),
+                    pause_after: None,
                 }),
             }
         }

@@ -496,7 +496,11 @@ impl Model for VitsVoice {
                             "phonemes missing from the voice's id map were dropped"
                         );
                     }
-                    out.push(Sentence { phonemes, ids });
+                    out.push(Sentence {
+                        phonemes,
+                        ids,
+                        pause_after: None,
+                    });
                 }
             }
             Checkpoint::Mms { tokenizer, .. } => {
@@ -508,6 +512,7 @@ impl Model for VitsVoice {
                     out.push(Sentence {
                         ids: tokenizer.encode_prepared(&chars),
                         phonemes: chars.iter().map(char::to_string).collect(),
+                        pause_after: None,
                     });
                 }
                 if out.is_empty() {
