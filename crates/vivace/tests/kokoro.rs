@@ -572,7 +572,7 @@ fn kokoro_speaks_as_onnxruntime_from_the_tokens() {
     assert_eq!(got.durations, want);
     assert_eq!(got.audio.len(), audio.len());
     let whole = similarity(&got.audio, &audio);
-    let spectral = spectral_distance(&got.audio, &audio);
+    let spectral = vivace::validate::spectral_distance(&got.audio, &audio);
     eprintln!(
         "kokoro from the tokens: waveform (cosine, relative L2) {whole:?}, \
          magnitude spectrogram relative L2 {spectral}"
@@ -582,51 +582,6 @@ fn kokoro_speaks_as_onnxruntime_from_the_tokens() {
     // integrates F0, which ALBERT's rounding steps move slightly), the
     // spectrogram does not.
     assert!(spectral < 0.25, "spectrogram: {spectral}");
-}
-
-/// Relative L2 distance of two signals' magnitude spectrograms (Hann
-/// windows of 1,024 samples, hop 256): a comparison that a drift in phase
-/// does not dominate.
-fn spectral_distance(a: &[f32], b: &[f32]) -> f64 {
-    const N: usize = 1024;
-    const HOP: usize = 256;
-    let window: Vec<f64> = (0..N)
-        .map(|i| 0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / N as f64).cos())
-        .collect();
-    let (cos, sin): (Vec<f64>, Vec<f64>) = (0..N)
-        .map(|i| {
-            let angle = 2.0 * std::f64::consts::PI * i as f64 / N as f64;
-            (angle.cos(), angle.sin())
-        })
-        .unzip();
-    let magnitudes = |x: &[f32]| -> Vec<f64> {
-        let mut out = Vec::new();
-        let mut start = 0;
-        while start + N <= x.len() {
-            let frame: Vec<f64> = (0..N)
-                .map(|i| f64::from(x[start + i]) * window[i])
-                .collect();
-            for k in 0..=N / 2 {
-                let (mut re, mut im) = (0.0, 0.0);
-                for (n, &v) in frame.iter().enumerate() {
-                    let idx = (k * n) % N;
-                    re += v * cos[idx];
-                    im -= v * sin[idx];
-                }
-                out.push((re * re + im * im).sqrt());
-            }
-            start += HOP;
-        }
-        out
-    };
-    let (ma, mb) = (magnitudes(a), magnitudes(b));
-    let diff: f64 = ma
-        .iter()
-        .zip(&mb)
-        .map(|(x, y)| (x - y).powi(2))
-        .sum::<f64>()
-        .sqrt();
-    diff / mb.iter().map(|y| y * y).sum::<f64>().sqrt()
 }
 
 /// Kokoro's text front end over the store's espeak-ng 1.52.0 data and the
@@ -843,7 +798,7 @@ fn say_speaks_kokoro_as_kokoro_onnx() {
         want.len()
     );
     let n = got.len().min(want.len());
-    let spectral = spectral_distance(&got[..n], &want[..n]);
+    let spectral = vivace::validate::spectral_distance(&got[..n], &want[..n]);
     eprintln!(
         "say kokoro: magnitude spectrogram relative L2 {spectral}, waveform {:?}",
         similarity(&got[..n], &want[..n])
@@ -943,4 +898,35 @@ fn kokoro_refuses_bad_input_clearly() {
         assert!(!err.contains("panicked"), "{args:?}: {err}");
         assert!(!wav.exists(), "{args:?} left a file");
     }
+}
+
+/// `vivace validate` on a Kokoro voice: every check passes or is skipped
+/// with a reason, and "end to end" compares with kokoro-onnx's output.
+#[test]
+fn validate_passes_on_a_kokoro_voice() {
+    let out = vivace()
+        .args([
+            "validate",
+            "--json",
+            "--device",
+            "cpu",
+            "--voice",
+            "kokoro:af_heart",
+        ])
+        .output()
+        .expect("run vivace validate");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        stderr(&out),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    assert_eq!(report["failed"], 0);
+    let end_to_end = crate::util::validate_check(&report, "end to end");
+    assert_eq!(end_to_end["status"], "PASS", "{end_to_end}");
+    assert!(
+        end_to_end.to_string().contains("kokoro-onnx"),
+        "{end_to_end}"
+    );
 }

@@ -1614,3 +1614,57 @@ fn a_piper_voice_clones_an_upload_through_the_tone_colour_converter() {
     let worst = worst_lsb(&said, &cloned);
     assert!(worst <= 1, "differs from `say --clone` by {worst} LSB");
 }
+
+/// A Kokoro voice served beside the default Piper voice: each answers at
+/// its own rate (WAV at 24 kHz for Kokoro), both are listed, a voice
+/// alias can name Kokoro, and a speed Kokoro refuses is the client's 400.
+#[test]
+fn kokoro_is_served_beside_piper() {
+    let server = Server::start(
+        &[
+            "--no-embeddings",
+            "--voice",
+            "en_US-joe-medium",
+            "--voice",
+            "kokoro:af_heart",
+            "--voice-alias",
+            "nova=kokoro:af_heart",
+        ],
+        &[],
+    );
+    for (voice, rate) in [
+        ("en_US-joe-medium", 22_050),
+        ("kokoro:af_heart", 24_000),
+        ("nova", 24_000),
+    ] {
+        let reply = server.speech(&serde_json::json!({
+            "model": "tts-1", "voice": voice, "input": "Hello there.", "response_format": "wav"
+        }));
+        assert_eq!(reply.status, 200, "{voice}: {}", server.log());
+        let (spec, samples) = decode_streamed_wav(&reply.body);
+        assert_eq!(spec.sample_rate, rate, "{voice}");
+        assert!(
+            samples.len() > rate as usize / 4,
+            "{voice}: {} samples",
+            samples.len()
+        );
+    }
+    let listed = agent()
+        .get(&server.url("/v1/voices"))
+        .call()
+        .map(Reply::read)
+        .expect("list")
+        .json();
+    let kokoro = listed["data"]
+        .as_array()
+        .expect("voices")
+        .iter()
+        .find(|v| v["id"] == "kokoro:af_heart")
+        .unwrap_or_else(|| panic!("kokoro:af_heart in {listed}"))
+        .clone();
+    assert_eq!(kokoro["format"], "kokoro");
+    assert_eq!(kokoro["language"], "en-us");
+    server
+        .speech(&serde_json::json!({"voice": "kokoro:af_heart", "input": "Hi.", "speed": 3.0}))
+        .assert_error(400, "invalid_params");
+}

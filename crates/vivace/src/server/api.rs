@@ -607,6 +607,10 @@ fn synthesis_error(e: &SynthError) -> ApiError {
             format!("{too_long}: raise `speed`, or split the sentence"),
         );
     }
+    // Parameters the voice refuses when it starts (Kokoro's speed range).
+    if let SynthError::InvalidParams(reason) = e {
+        return ApiError::bad_request("invalid_params", reason.clone());
+    }
     tracing::error!("synthesis failed: {e}");
     match e {
         SynthError::OutOfMemory => ApiError {
@@ -1002,6 +1006,15 @@ pub async fn method_not_allowed() -> ApiError {
 mod tests {
     use super::*;
     use vivace_models::vits::TooLong;
+
+    #[test]
+    fn parameters_a_voice_refuses_are_the_clients_400() {
+        let e = synthesis_error(&SynthError::InvalidParams(
+            "speed 3 is outside 0.5 to 2.0".into(),
+        ));
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert!(e.message.contains("speed 3"), "{}", e.message);
+    }
 
     #[test]
     fn a_sentence_too_long_is_the_clients_400_naming_speed_not_a_cli_flag() {
