@@ -733,16 +733,21 @@ fn kokoro_voices_speak_text_as_kokoro_onnx() {
                 )
                 .audio
                 .len();
-            // Frames of 600 samples: equal for the short batches; a long one
-            // (hundreds of tokens) lands a few frames apart, where ALBERT's
-            // int8 rounding flips steps (measured 2026-12-05: 1,032 frames
-            // against 1,043 for this 495-token batch; 745 against 748 for the
-            // second batch of nine such sentences): within 2 %.
+            // Frames of 600 samples: equal for short batches (66, 103 and 93
+            // frames here); a long one (hundreds of tokens) lands a few
+            // frames apart, where ALBERT's int8 rounding flips steps
+            // (measured 2026-12-05: 1,032 frames against 1,043 for this
+            // 495-token batch; 745 against 748 for the second batch of nine
+            // such sentences): within 2 %.
             let want = case["untrimmed_samples"][i].as_u64().expect("n") as usize;
             let (got_frames, want_frames) = (untrimmed / 600, want / 600);
+            let allowed = if sentence.ids.len() < 128 {
+                0
+            } else {
+                want_frames / 50
+            };
             assert!(
-                untrimmed.is_multiple_of(600)
-                    && got_frames.abs_diff(want_frames) <= want_frames / 50,
+                untrimmed.is_multiple_of(600) && got_frames.abs_diff(want_frames) <= allowed,
                 "{name} batch {i}: {got_frames} frames, kokoro-onnx {want_frames}"
             );
             // The voice: trimmed as kokoro-onnx trims (its golden includes the pause).
