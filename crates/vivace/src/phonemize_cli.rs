@@ -125,7 +125,7 @@ fn kokoro(
                     "phonemes": b.phonemes.chars().map(String::from).collect::<Vec<_>>(),
                     "ids": b.model_input(),
                     "style_row": b.style_row(510),
-                    "pause_after": b.pause_seconds,
+                    "pause_after": (f64::from(b.pause_seconds) * 1e3).round() / 1e3,
                 })
             })
             .collect();

@@ -866,10 +866,13 @@ fn a_corrupt_model_part_is_refused() {
 
 /// Bad input to a Kokoro voice is a clear error and a failed exit: an
 /// unknown voice name (the known ones listed), empty text, a speed
-/// outside Kokoro's range, another family's flag.
+/// outside Kokoro's range, another family's flag, one word longer than a
+/// batch (kokoro-onnx would cut it mid-word).
 #[test]
 fn kokoro_refuses_bad_input_clearly() {
-    let cases: [(&[&str], &str); 4] = [
+    let long_word = ["supercalifragilisticexpialidocious"; 20].join("-");
+    let cases: [(&[&str], &str); 5] = [
+        (&["--voice", "kokoro:af_heart", &long_word], "phonemes long"),
         (&["--voice", "kokoro:xx_nobody", "hello"], "af_heart"),
         (&["--voice", "kokoro:af_heart", "   "], "empty"),
         (

@@ -159,28 +159,38 @@ impl QuantizedLinear {
             .collect();
         let rows = x.len().checked_div(self.k).unwrap_or(0);
         let scales: Vec<f32> = self.scale.iter().map(|&s| a_scale * s).collect();
-        let mut out = vec![0f32; rows * self.n];
         // Column by column, every row: a column's weights are read once
-        // and stay in L1 while the rows (a few KB) pass over them; compiled
-        // for the widest vectors the CPU has.
-        with_wide_vectors(|| {
-            for c in 0..self.n {
-                let w = &self.weight[c * self.k..(c + 1) * self.k];
-                for r in 0..rows {
-                    let a_row = &a[r * self.k..(r + 1) * self.k];
-                    let acc: i32 = a_row
-                        .iter()
-                        .zip(w)
-                        .map(|(&x, &y)| i32::from(x) * i32::from(y))
-                        .sum();
-                    let y = acc as f32 * scales[c];
-                    out[r * self.n + c] = match &self.bias {
-                        Some(b) => b[c] + y,
-                        None => y,
-                    };
-                }
+        // and stay in L1 while the rows (a few KB) pass over them; columns
+        // in parallel on rayon's pool, each compiled for the widest vectors
+        // the CPU has. Integer sums: the order changes nothing.
+        let mut by_column = vec![0f32; self.n * rows];
+        by_column
+            .par_chunks_mut(rows.max(1))
+            .enumerate()
+            .for_each(|(c, column)| {
+                with_wide_vectors(|| {
+                    let w = &self.weight[c * self.k..(c + 1) * self.k];
+                    for (r, o) in column.iter_mut().enumerate() {
+                        let a_row = &a[r * self.k..(r + 1) * self.k];
+                        let acc: i32 = a_row
+                            .iter()
+                            .zip(w)
+                            .map(|(&x, &y)| i32::from(x) * i32::from(y))
+                            .sum();
+                        let y = acc as f32 * scales[c];
+                        *o = match &self.bias {
+                            Some(b) => b[c] + y,
+                            None => y,
+                        };
+                    }
+                });
+            });
+        let mut out = vec![0f32; rows * self.n];
+        for (c, column) in by_column.chunks_exact(rows.max(1)).enumerate() {
+            for (r, &v) in column.iter().enumerate() {
+                out[r * self.n + c] = v;
             }
-        });
+        }
         out
     }
 }
@@ -369,27 +379,26 @@ impl QuantizedConv1d {
         self.sums_portable(padded, padded_t, t_out)
     }
 
-    /// The plain loops (any stride).
+    /// The plain loops (any stride), output channels in parallel.
     fn sums_portable(&self, padded: &[i16], padded_t: usize, t_out: usize) -> Vec<i32> {
         let mut sums = vec![0i32; self.c_out * t_out];
-        with_wide_vectors(|| {
-            for (co, acc) in sums
-                .chunks_exact_mut(t_out.max(1))
-                .enumerate()
-                .take(self.c_out)
-            {
-                for ci in 0..self.c_in {
-                    let row = &padded[ci * padded_t..(ci + 1) * padded_t];
-                    for kk in 0..self.kernel {
-                        let w = i32::from(self.weight[(co * self.c_in + ci) * self.kernel + kk]);
-                        let start = kk * self.dilation;
-                        for (i, a) in acc.iter_mut().enumerate() {
-                            *a += w * i32::from(row[start + i * self.stride]);
+        sums.par_chunks_mut(t_out.max(1))
+            .enumerate()
+            .for_each(|(co, acc)| {
+                with_wide_vectors(|| {
+                    for ci in 0..self.c_in {
+                        let row = &padded[ci * padded_t..(ci + 1) * padded_t];
+                        for kk in 0..self.kernel {
+                            let w =
+                                i32::from(self.weight[(co * self.c_in + ci) * self.kernel + kk]);
+                            let start = kk * self.dilation;
+                            for (i, a) in acc.iter_mut().enumerate() {
+                                *a += w * i32::from(row[start + i * self.stride]);
+                            }
                         }
                     }
-                }
-            }
-        });
+                })
+            });
         sums
     }
 
@@ -425,30 +434,167 @@ impl QuantizedConv1d {
             .map(|j| (j / self.kernel) * padded_t + (j % self.kernel) * self.dilation)
             .collect();
         let vnni = is_x86_feature_detected!("avx512bw") && is_x86_feature_detected!("avx512vnni");
-        // Output channels in parallel on rayon's pool.
-        sums.par_chunks_mut(t_out.max(1))
+        let w_pairs = |co: usize| -> Vec<i32> {
+            (0..taps)
+                .map(|j| {
+                    let (p, kk) = (j / self.kernel, j % self.kernel);
+                    pack(weight(co, 2 * p, kk), weight(co, 2 * p + 1, kk))
+                })
+                .collect()
+        };
+        let t_out = t_out.max(1);
+        // Blocks of BLOCK output channels in parallel on rayon's pool: each
+        // loaded input vector serves the block's channels.
+        sums.par_chunks_mut(BLOCK * t_out)
             .enumerate()
-            .for_each(|(co, out)| {
-                let w_pairs: Vec<i32> = (0..taps)
-                    .map(|j| {
-                        let (p, kk) = (j / self.kernel, j % self.kernel);
-                        pack(weight(co, 2 * p, kk), weight(co, 2 * p + 1, kk))
-                    })
-                    .collect();
-                // SAFETY: AVX2 was detected by the caller (and AVX-512 BW
-                // and VNNI where `vnni`). Every tap reads
+            .for_each(|(block, rows)| {
+                let first = block * BLOCK;
+                let weights: Vec<Vec<i32>> =
+                    (first..first + rows.len() / t_out).map(w_pairs).collect();
+                // The kernels' contract: AVX2 was detected by the caller
+                // (and AVX-512 BW and VNNI where `vnni`). Every tap reads
                 // `interleaved[offset + t]` for `t < t_out`, and
                 // `offset + t_out ≤ p·padded_t + (k−1)·d + t_out ≤ (p+1)·padded_t`
                 // since `t_out = padded_t − (k−1)·d` for stride 1.
-                unsafe {
-                    if vnni {
-                        madd_row_avx512_vnni(&interleaved, &offsets, &w_pairs, out);
-                    } else {
-                        madd_row_avx2(&interleaved, &offsets, &w_pairs, out);
+                let blocked: std::result::Result<[&mut [i32]; BLOCK], _> =
+                    rows.chunks_exact_mut(t_out).collect::<Vec<_>>().try_into();
+                match blocked {
+                    Ok(rows) => {
+                        let w: [&[i32]; BLOCK] = std::array::from_fn(|c| weights[c].as_slice());
+                        // SAFETY: the kernels' contract, checked above.
+                        unsafe {
+                            if vnni {
+                                madd_rows_avx512_vnni(&interleaved, &offsets, w, rows);
+                            } else {
+                                madd_rows_avx2(&interleaved, &offsets, w, rows);
+                            }
+                        }
+                    }
+                    // The last block, with fewer channels: one at a time.
+                    Err(rows) => {
+                        for (out, w) in rows.into_iter().zip(&weights) {
+                            // SAFETY: the kernels' contract, checked above.
+                            unsafe {
+                                if vnni {
+                                    madd_row_avx512_vnni(&interleaved, &offsets, w, out);
+                                } else {
+                                    madd_row_avx2(&interleaved, &offsets, w, out);
+                                }
+                            }
+                        }
                     }
                 }
             });
         sums
+    }
+}
+
+/// Output channels a blocked kernel computes together.
+const BLOCK: usize = 4;
+
+/// [`madd_row_avx512_vnni`] for [`BLOCK`] output channels at once: each
+/// 64-step input load feeds every channel's accumulators (16 registers),
+/// so the input streams past once per block instead of once per channel.
+///
+/// # Safety
+/// As [`madd_row_avx512_vnni`], for every row of `out` (all the same length).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2")]
+unsafe fn madd_rows_avx512_vnni(
+    interleaved: &[i32],
+    offsets: &[usize],
+    w: [&[i32]; BLOCK],
+    mut out: [&mut [i32]; BLOCK],
+) {
+    use std::arch::x86_64::*;
+    let n = out[0].len();
+    let base = interleaved.as_ptr();
+    let mut t = 0;
+    while t + 64 <= n {
+        // SAFETY: as in `madd_row_avx2`, with `t + 64 ≤ n` for every row.
+        unsafe {
+            let mut acc = [[_mm512_setzero_si512(); 4]; BLOCK];
+            for (j, &off) in offsets.iter().enumerate() {
+                let src = base.add(off + t);
+                let x = [
+                    _mm512_loadu_si512(src.cast()),
+                    _mm512_loadu_si512(src.add(16).cast()),
+                    _mm512_loadu_si512(src.add(32).cast()),
+                    _mm512_loadu_si512(src.add(48).cast()),
+                ];
+                for (a, wc) in acc.iter_mut().zip(&w) {
+                    let wv = _mm512_set1_epi32(*wc.get_unchecked(j));
+                    for (ak, xk) in a.iter_mut().zip(&x) {
+                        *ak = _mm512_dpwssd_epi32(*ak, *xk, wv);
+                    }
+                }
+            }
+            for (a, row) in acc.iter().zip(out.iter_mut()) {
+                let dst = row.as_mut_ptr().add(t);
+                for (k, ak) in a.iter().enumerate() {
+                    _mm512_storeu_si512(dst.add(16 * k).cast(), *ak);
+                }
+            }
+        }
+        t += 64;
+    }
+    if t < n {
+        for (row, wc) in out.into_iter().zip(w) {
+            let shifted: Vec<usize> = offsets.iter().map(|&o| o + t).collect();
+            // SAFETY: AVX2 is implied by this function's contract; the
+            // tail's offsets shift by `t`, keeping `off + t + (n − t) ≤ len`.
+            unsafe { madd_row_avx2(interleaved, &shifted, wc, &mut row[t..]) };
+        }
+    }
+}
+
+/// [`madd_row_avx2`] for [`BLOCK`] output channels at once: two 8-step
+/// input loads feed every channel's two accumulators (8 registers).
+///
+/// # Safety
+/// As [`madd_row_avx2`], for every row of `out` (all the same length).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn madd_rows_avx2(
+    interleaved: &[i32],
+    offsets: &[usize],
+    w: [&[i32]; BLOCK],
+    mut out: [&mut [i32]; BLOCK],
+) {
+    use std::arch::x86_64::*;
+    let n = out[0].len();
+    let base = interleaved.as_ptr();
+    let mut t = 0;
+    while t + 16 <= n {
+        // SAFETY: as in `madd_row_avx2`, with `t + 16 ≤ n` for every row.
+        unsafe {
+            let mut acc = [[_mm256_setzero_si256(); 2]; BLOCK];
+            for (j, &off) in offsets.iter().enumerate() {
+                let src = base.add(off + t) as *const __m256i;
+                let x = [_mm256_loadu_si256(src), _mm256_loadu_si256(src.add(1))];
+                for (a, wc) in acc.iter_mut().zip(&w) {
+                    let wv = _mm256_set1_epi32(*wc.get_unchecked(j));
+                    for (ak, xk) in a.iter_mut().zip(&x) {
+                        *ak = _mm256_add_epi32(*ak, _mm256_madd_epi16(*xk, wv));
+                    }
+                }
+            }
+            for (a, row) in acc.iter().zip(out.iter_mut()) {
+                let dst = row.as_mut_ptr().add(t) as *mut __m256i;
+                for (k, ak) in a.iter().enumerate() {
+                    _mm256_storeu_si256(dst.add(k), *ak);
+                }
+            }
+        }
+        t += 16;
+    }
+    if t < n {
+        for (row, wc) in out.into_iter().zip(w) {
+            let shifted: Vec<usize> = offsets.iter().map(|&o| o + t).collect();
+            // SAFETY: AVX2 is this function's contract; the tail's offsets
+            // shift by `t`, keeping `off + t + (n − t) ≤ len`.
+            unsafe { madd_row_avx2(interleaved, &shifted, wc, &mut row[t..]) };
+        }
     }
 }
 
@@ -743,6 +889,39 @@ mod tests {
             let mut avx2 = vec![0i32; t_out];
             // SAFETY: AVX2 detected; offsets stay within the rows.
             unsafe { super::madd_row_avx2(&interleaved, &offsets, &w, &mut avx2) };
+            // The blocked kernels: four channels (weights rotated per
+            // channel) against the one-channel kernel, row by row.
+            let ws: Vec<Vec<i32>> = (0..super::BLOCK)
+                .map(|c| w.iter().map(|&x| x.rotate_left(c as u32 * 7)).collect())
+                .collect();
+            let single: Vec<Vec<i32>> = ws
+                .iter()
+                .map(|wc| {
+                    let mut row = vec![0i32; t_out];
+                    // SAFETY: as above.
+                    unsafe { super::madd_row_avx2(&interleaved, &offsets, wc, &mut row) };
+                    row
+                })
+                .collect();
+            let blocked = |vnni: bool| {
+                let mut rows = vec![0i32; super::BLOCK * t_out];
+                let out: Vec<&mut [i32]> = rows.chunks_exact_mut(t_out).collect();
+                let out: [&mut [i32]; super::BLOCK] = out.try_into().expect("four rows");
+                let w: [&[i32]; super::BLOCK] = std::array::from_fn(|c| ws[c].as_slice());
+                // SAFETY: the features were detected; the same bounds.
+                unsafe {
+                    if vnni {
+                        super::madd_rows_avx512_vnni(&interleaved, &offsets, w, out);
+                    } else {
+                        super::madd_rows_avx2(&interleaved, &offsets, w, out);
+                    }
+                }
+                rows
+            };
+            assert_eq!(blocked(false), single.concat());
+            if is_x86_feature_detected!("avx512bw") && is_x86_feature_detected!("avx512vnni") {
+                assert_eq!(blocked(true), single.concat());
+            }
             if is_x86_feature_detected!("avx512bw") && is_x86_feature_detected!("avx512vnni") {
                 let mut vnni = vec![0i32; t_out];
                 // SAFETY: AVX-512 BW and VNNI detected; the same bounds.
