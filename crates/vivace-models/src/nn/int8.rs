@@ -13,6 +13,7 @@ use rayon::prelude::*;
 
 use crate::error::Result;
 use crate::nn::cpu_ops::with_wide_vectors;
+use crate::nn::int8_quads::{self, QuadWeights};
 use crate::onnx::{GraphNode, OnnxGraph};
 
 /// `DynamicQuantizeLinear`: `x` as uint8 in `out`, with its scale and zero
@@ -260,6 +261,9 @@ pub struct QuantizedConv1d {
     weight: Vec<i16>,
     scale: f32,
     bias: Vec<f32>,
+    /// The weights packed for the four-channel `vpdpbusd` kernel, where
+    /// the CPU has it and the weights are unsigned bytes.
+    quads: Option<QuadWeights>,
 }
 
 impl QuantizedConv1d {
@@ -307,6 +311,10 @@ impl QuantizedConv1d {
                 bias.len()
             )));
         }
+        let weight: Vec<i16> = q.iter().map(|&v| (v - zero_point) as i16).collect();
+        let quads = int8_quads::available()
+            .then(|| QuadWeights::new(&weight, zero_point as i32, c_out, c_in, kernel))
+            .flatten();
         Ok(Self {
             c_in,
             c_out,
@@ -314,9 +322,10 @@ impl QuantizedConv1d {
             dilation: usize::try_from(dilation).unwrap_or(1),
             stride: usize::try_from(stride).unwrap_or(1),
             pads: (pad(0), pad(1)),
-            weight: q.iter().map(|&v| (v - zero_point) as i16).collect(),
+            weight,
             scale,
             bias,
+            quads,
         })
     }
 
@@ -336,15 +345,7 @@ impl QuantizedConv1d {
         let t = x.len().checked_div(self.c_in).unwrap_or(0);
         let mut quantized = Vec::new();
         let (x_scale, x_zero) = dynamic_quantize(x, &mut quantized);
-        // Padded with the zero point, that is 0 once it is subtracted.
         let padded_t = t + self.pads.0 + self.pads.1;
-        let mut padded = vec![0i16; self.c_in * padded_t];
-        for c in 0..self.c_in {
-            for i in 0..t {
-                padded[c * padded_t + self.pads.0 + i] =
-                    i16::from(quantized[c * t + i]) - i16::from(x_zero);
-            }
-        }
         let span = self.dilation * (self.kernel.max(1) - 1) + 1;
         let t_out = if padded_t < span {
             0
@@ -352,7 +353,31 @@ impl QuantizedConv1d {
             (padded_t - span) / self.stride + 1
         };
         let scale = x_scale * self.scale;
-        let sums = self.sums(&padded, padded_t, t_out);
+        let sums = match &self.quads {
+            Some(quads) if self.stride == 1 => {
+                let shape = int8_quads::Shape {
+                    c_in: self.c_in,
+                    c_out: self.c_out,
+                    kernel: self.kernel,
+                    dilation: self.dilation,
+                    t,
+                    pads: self.pads,
+                    t_out,
+                };
+                int8_quads::sums(quads, &quantized, x_zero, &shape)
+            }
+            _ => {
+                // Padded with the zero point, that is 0 once it is subtracted.
+                let mut padded = vec![0i16; self.c_in * padded_t];
+                for c in 0..self.c_in {
+                    for i in 0..t {
+                        padded[c * padded_t + self.pads.0 + i] =
+                            i16::from(quantized[c * t + i]) - i16::from(x_zero);
+                    }
+                }
+                self.sums(&padded, padded_t, t_out)
+            }
+        };
         let mut out = vec![0f32; self.c_out * t_out];
         for co in 0..self.c_out {
             // floor(bias / scale) as int32, added to the sums.
@@ -863,6 +888,7 @@ mod tests {
             weight: (0..c_out * c_in * kernel).map(|_| next()).collect(),
             scale: 1.0,
             bias: vec![0.0; c_out],
+            quads: None,
         };
         let padded_t = 77;
         let padded: Vec<i16> = (0..c_in * padded_t).map(|_| next()).collect();

@@ -28,6 +28,7 @@ pub mod cpu_ops;
 pub mod graph;
 pub mod hifigan;
 pub mod int8;
+mod int8_quads;
 pub mod layers;
 pub mod linear;
 pub mod sampling;
