@@ -312,6 +312,10 @@ impl Espeak {
         };
         let expected = data_dir.join("espeak-ng-data");
         if Path::new(&used) != expected && Path::new(&used) != data_dir {
+            // Leave espeak-ng uninitialized, as `data_dir = None` says, so
+            // that the next call starts it cleanly.
+            // SAFETY: under the lock; no espeak-ng buffer is held across it.
+            unsafe { sys::espeak_Terminate() };
             return Err(Error::Phonemizer(format!(
                 "espeak-ng loaded its data from {used} instead of {}",
                 expected.display()

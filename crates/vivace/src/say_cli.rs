@@ -404,6 +404,11 @@ pub(crate) fn say(args: &SayArgs) -> Result<()> {
         request.overrides.insert("tau".into(), args.tau.into());
     }
     let params = synth.params(&request)?;
+    if args.sentence_silence > 0.0 && synth.voice().capabilities().family == "kokoro" {
+        eprintln!(
+            "vivace: warning: --sentence-silence is not used by Kokoro voices, which pause after each batch as kokoro-onnx does"
+        );
+    }
 
     let mut sink: Box<dyn AudioSink> = match &plan.output {
         Output::Wav(path) => Box::new(WavSink::create(path, synth.sample_rate(), plan.format)?),

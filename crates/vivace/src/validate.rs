@@ -825,7 +825,8 @@ fn batch_size(optimizer: &Optimizer, speak: &dyn Fn() -> candle_core::Result<Vec
 
 /// Relative L2 distance of two signals' magnitude spectrograms (Hann
 /// windows of 1,024 samples, hop 256): a comparison that a drift in phase
-/// does not dominate.
+/// does not dominate. Infinite when `b` is shorter than one window or
+/// silent.
 pub fn spectral_distance(a: &[f32], b: &[f32]) -> f64 {
     const N: usize = 1024;
     const HOP: usize = 256;
@@ -859,6 +860,10 @@ pub fn spectral_distance(a: &[f32], b: &[f32]) -> f64 {
         out
     };
     let (ma, mb) = (magnitudes(a), magnitudes(b));
+    if mb.iter().all(|&m| m == 0.0) {
+        // Shorter than one window, or a silent reference: nothing to compare.
+        return f64::INFINITY;
+    }
     let diff: f64 = ma
         .iter()
         .zip(&mb)

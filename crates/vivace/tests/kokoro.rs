@@ -625,7 +625,7 @@ fn text_to_ids_matches_kokoro_onnx_in_every_language() {
             }
         };
         let raw = text.phonemizer_output(input, language).expect("phonemize");
-        if raw.trim_end() != case["raw_phonemizer"].as_str().expect("raw").trim_end() {
+        if raw != case["raw_phonemizer"].as_str().expect("raw") {
             failures.push(format!(
                 "{code} {input:?}\n  ours   {raw:?}\n  theirs {:?}",
                 case["raw_phonemizer"]
@@ -724,7 +724,8 @@ fn kokoro_voices_speak_text_as_kokoro_onnx() {
             .expect("params");
         for (i, sentence) in sentences.iter().enumerate() {
             // The model alone, on the row kokoro-onnx picks (ids without pads, less one).
-            let row = (sentence.ids.len() - 2).min(510) - 1;
+            let row =
+                vivace_frontend::kokoro_text::style_row(sentence.ids.len().saturating_sub(2), 510);
             let untrimmed = kokoro
                 .synthesize(
                     &sentence.ids,
@@ -936,5 +937,38 @@ fn validate_passes_on_a_kokoro_voice() {
     assert!(
         end_to_end.to_string().contains("kokoro-onnx"),
         "{end_to_end}"
+    );
+}
+
+/// Piper voices and Kokoro voices in one process read different espeak-ng
+/// data (Piper's snapshot, the 1.52.0 release) through one espeak-ng: each
+/// gets its own phonemes whatever spoke before it.
+#[test]
+fn piper_and_kokoro_phonemizers_take_turns_without_mixing_data() {
+    let store = vivace::voice_store::VoiceStore::from_env().expect("a cache directory");
+    store
+        .ensure_espeak_languages()
+        .unwrap_or_else(|e| panic!("the test needs espeak-ng's data: {e}"));
+    // Portuguese: the two data sets read "bem" differently (eɪm, eɪŋ).
+    let text = "Olá, tudo bem? Eu moro em São Paulo.";
+    let piper = vivace_frontend::phonemize::Phonemizer::new("pt-br", &store.espeak_data_dir())
+        .expect("Piper's Portuguese");
+    let kokoro = kokoro_text();
+    let portuguese = vivace_frontend::kokoro_text::Language::from_code("pt-br").expect("pt-br");
+    let start = std::time::Instant::now();
+    let first = (
+        piper.phonemize(text).expect("piper"),
+        kokoro.phonemes(text, portuguese).expect("kokoro"),
+    );
+    for _ in 0..3 {
+        assert_eq!(piper.phonemize(text).expect("piper"), first.0);
+        assert_eq!(kokoro.phonemes(text, portuguese).expect("kokoro"), first.1);
+    }
+    eprintln!("8 texts, alternating espeak-ng data: {:?}", start.elapsed());
+    let piper_text: String = first.0.concat().concat();
+    assert!(
+        piper_text.contains("eɪm") && first.1.contains("eɪŋ"),
+        "{piper_text} / {}",
+        first.1
     );
 }

@@ -104,6 +104,7 @@ fn pack(lengths: &[usize], limit: usize) -> Vec<std::ops::Range<usize>> {
 /// code points, as few as the greedy packing needs, with the smallest limit
 /// that still needs no more (so the last batch is not a short remainder).
 pub fn split_phonemes(phonemes: &str, max: usize) -> Vec<String> {
+    let max = max.max(1);
     let mut pieces = Vec::new();
     atoms(phonemes.trim_matches(is_python_space), max, 0, &mut pieces);
     if pieces.is_empty() {

@@ -116,6 +116,11 @@ impl Albert {
         self
     }
 
+    /// How many token ids the word embedding has rows for.
+    pub fn vocab_size(&self) -> usize {
+        self.word.len() / self.embedding_width.max(1)
+    }
+
     /// The embeddings after their LayerNorm (`T × 128`): word, token type 0
     /// and position, summed in the export's order. Ids past the table read
     /// as the pad (0).

@@ -45,6 +45,11 @@ impl Kokoro {
         })
     }
 
+    /// How many token ids the model embeds (ids from 0 to this less one).
+    pub fn vocab_size(&self) -> usize {
+        self.albert.vocab_size()
+    }
+
     /// `tokens` (with the pad 0 at both ends) in the voice `style` (a
     /// 256-wide row of its pack) at `speed` (1 is the voice's own).
     pub fn synthesize(&self, tokens: &[i64], style: &[f32], speed: f32) -> Synthesis {

@@ -515,6 +515,7 @@ impl QuantizedConv1d {
 }
 
 /// Output channels a blocked kernel computes together.
+#[cfg(target_arch = "x86_64")]
 const BLOCK: usize = 4;
 
 /// [`madd_row_avx512_vnni`] for [`BLOCK`] output channels at once: each
@@ -522,7 +523,8 @@ const BLOCK: usize = 4;
 /// so the input streams past once per block instead of once per channel.
 ///
 /// # Safety
-/// As [`madd_row_avx512_vnni`], for every row of `out` (all the same length).
+/// As [`madd_row_avx512_vnni`], for the shortest row of `out` (longer rows
+/// are done to that length; weights shorter than `offsets` shorten the sum).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2")]
 unsafe fn madd_rows_avx512_vnni(
@@ -532,7 +534,11 @@ unsafe fn madd_rows_avx512_vnni(
     mut out: [&mut [i32]; BLOCK],
 ) {
     use std::arch::x86_64::*;
-    let n = out[0].len();
+    // Checked here, so that the loops' unchecked reads stay in bounds:
+    // every row as long as the shortest, every tap with its weight.
+    let n = out.iter().map(|row| row.len()).min().unwrap_or(0);
+    let taps = w.iter().map(|wc| wc.len()).min().unwrap_or(0);
+    let offsets = &offsets[..offsets.len().min(taps)];
     let base = interleaved.as_ptr();
     let mut t = 0;
     while t + 64 <= n {
@@ -568,7 +574,7 @@ unsafe fn madd_rows_avx512_vnni(
             let shifted: Vec<usize> = offsets.iter().map(|&o| o + t).collect();
             // SAFETY: AVX2 is implied by this function's contract; the
             // tail's offsets shift by `t`, keeping `off + t + (n − t) ≤ len`.
-            unsafe { madd_row_avx2(interleaved, &shifted, wc, &mut row[t..]) };
+            unsafe { madd_row_avx2(interleaved, &shifted, wc, &mut row[t..n]) };
         }
     }
 }
@@ -577,7 +583,8 @@ unsafe fn madd_rows_avx512_vnni(
 /// input loads feed every channel's two accumulators (8 registers).
 ///
 /// # Safety
-/// As [`madd_row_avx2`], for every row of `out` (all the same length).
+/// As [`madd_row_avx2`], for the shortest row of `out` (longer rows are
+/// done to that length; weights shorter than `offsets` shorten the sum).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn madd_rows_avx2(
@@ -587,7 +594,11 @@ unsafe fn madd_rows_avx2(
     mut out: [&mut [i32]; BLOCK],
 ) {
     use std::arch::x86_64::*;
-    let n = out[0].len();
+    // Checked here, so that the loops' unchecked reads stay in bounds:
+    // every row as long as the shortest, every tap with its weight.
+    let n = out.iter().map(|row| row.len()).min().unwrap_or(0);
+    let taps = w.iter().map(|wc| wc.len()).min().unwrap_or(0);
+    let offsets = &offsets[..offsets.len().min(taps)];
     let base = interleaved.as_ptr();
     let mut t = 0;
     while t + 16 <= n {
@@ -618,7 +629,7 @@ unsafe fn madd_rows_avx2(
             let shifted: Vec<usize> = offsets.iter().map(|&o| o + t).collect();
             // SAFETY: AVX2 is this function's contract; the tail's offsets
             // shift by `t`, keeping `off + t + (n − t) ≤ len`.
-            unsafe { madd_row_avx2(interleaved, &shifted, wc, &mut row[t..]) };
+            unsafe { madd_row_avx2(interleaved, &shifted, wc, &mut row[t..n]) };
         }
     }
 }

@@ -204,12 +204,13 @@ fn dot4(x: i32, w: i32) -> i32 {
 }
 
 /// [`BLOCK`] output channels' products, 64 steps at a time (16
-/// accumulators); returns how many steps it did (a multiple of 64), the
-/// rest left to the caller.
+/// accumulators), then sixteen at a time with the last vector masked;
+/// returns how many steps it did (all `n`).
 ///
 /// # Safety
-/// The CPU must support AVX-512 BW and VNNI; `rows` holds [`BLOCK`] rows
-/// of `n` steps, and `offsets[j] + n ≤ lanes.len()` for every `j`.
+/// The CPU must support AVX-512 BW and VNNI, and `offsets[j] + n ≤
+/// lanes.len()` for every `j`. (`rows` shorter than [`BLOCK`] × `n`, or
+/// weights shorter than `offsets`, only shorten the work.)
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 unsafe fn block_avx512_vnni(
@@ -220,6 +221,11 @@ unsafe fn block_avx512_vnni(
     n: usize,
 ) -> usize {
     use std::arch::x86_64::*;
+    // Checked here, so that the loops' unchecked accesses stay in bounds:
+    // `rows` holds BLOCK rows of `n`, every tap has its weight.
+    let n = n.min(rows.len() / BLOCK);
+    let taps = w.iter().map(|wc| wc.len()).min().unwrap_or(0);
+    let offsets = &offsets[..offsets.len().min(taps)];
     let base = lanes.as_ptr();
     let mut t = 0;
     while t + 64 <= n {
@@ -249,6 +255,31 @@ unsafe fn block_avx512_vnni(
             }
         }
         t += 64;
+    }
+    // The rest, sixteen steps a vector, the last one masked (masked-out
+    // lanes are neither read nor written).
+    while t < n {
+        let lanes_left = (n - t).min(16);
+        let mask: __mmask16 = if lanes_left == 16 {
+            0xFFFF
+        } else {
+            (1u16 << lanes_left) - 1
+        };
+        // SAFETY: the caller's contract; only the first `lanes_left ≤ n − t`
+        // lanes are loaded and stored.
+        unsafe {
+            let mut acc = [_mm512_setzero_si512(); BLOCK];
+            for (j, &off) in offsets.iter().enumerate() {
+                let x = _mm512_maskz_loadu_epi32(mask, base.add(off + t));
+                for (a, wc) in acc.iter_mut().zip(&w) {
+                    *a = _mm512_dpbusd_epi32(*a, x, _mm512_set1_epi32(*wc.get_unchecked(j)));
+                }
+            }
+            for (c, a) in acc.iter().enumerate() {
+                _mm512_mask_storeu_epi32(rows.as_mut_ptr().add(c * n + t), mask, *a);
+            }
+        }
+        t += lanes_left;
     }
     t
 }

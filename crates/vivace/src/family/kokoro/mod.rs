@@ -79,10 +79,10 @@ pub fn is_voice_pack(path: &Path) -> bool {
 /// Where the model for the voice pack at `pack` is: beside it, or in the
 /// voice store's layout (`weights/kokoro-v1.0-int8/` next to the packs'
 /// folder).
-fn model_dir(pack: &Path) -> Option<PathBuf> {
-    let folder = pack.parent()?;
-    [folder.to_path_buf(), folder.parent()?.join(MODEL_DIR)]
-        .into_iter()
+pub fn model_dir(pack: &Path) -> Option<PathBuf> {
+    let folder = pack.parent().unwrap_or(Path::new(""));
+    std::iter::once(folder.to_path_buf())
+        .chain(folder.parent().map(|up| up.join(MODEL_DIR)))
         .find(|dir| dir.join(MODEL_FILE).is_file())
 }
 
@@ -184,9 +184,18 @@ impl KokoroVoice {
                 espeak.display()
             )));
         }
-        let vocab = Vocab::load(&dir.join("vocab.json"))?;
+        let vocab_path = dir.join("vocab.json");
+        let vocab = Vocab::load(&vocab_path)?;
         let pack = read_pack(path)?;
         let model = shared_model(&dir.join(MODEL_FILE))?;
+        if usize::try_from(vocab.max_id()).unwrap_or(usize::MAX) >= model.vocab_size() {
+            return Err(SynthError::Model(vivace_models::Error::InvalidInput(format!(
+                "{}: token id {} is past the model's {} embeddings: this vocabulary belongs to another Kokoro model",
+                vocab_path.display(),
+                vocab.max_id(),
+                model.vocab_size()
+            ))));
+        }
         Ok(Self {
             model,
             text: KokoroText::new(&espeak, vocab),
