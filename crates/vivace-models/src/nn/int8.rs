@@ -13,7 +13,7 @@ use rayon::prelude::*;
 
 use crate::error::Result;
 use crate::nn::cpu_ops::with_wide_vectors;
-use crate::nn::int8_quads::{self, QuadWeights};
+use crate::nn::int8_quads::{self, ByteColumns, QuadWeights};
 use crate::onnx::{GraphNode, OnnxGraph};
 
 /// `DynamicQuantizeLinear`: `x` as uint8 in `out`, with its scale and zero
@@ -58,6 +58,9 @@ pub struct QuantizedLinear {
     /// Per-column weight scale.
     scale: Vec<f32>,
     bias: Option<Vec<f32>>,
+    /// The weights as signed bytes for the `vpdpbusd` kernel, where the
+    /// CPU has it.
+    bytes: Option<ByteColumns>,
 }
 
 impl QuantizedLinear {
@@ -100,12 +103,16 @@ impl QuantizedLinear {
                 Ok(b)
             })
             .transpose()?;
+        let bytes = int8_quads::available()
+            .then(|| ByteColumns::new(&weight, k))
+            .flatten();
         Ok(Self {
             k,
             n,
             weight,
             scale,
             bias,
+            bytes,
         })
     }
 
@@ -154,12 +161,26 @@ impl QuantizedLinear {
     pub fn forward(&self, x: &[f32]) -> Vec<f32> {
         let mut quantized = Vec::new();
         let (a_scale, a_zero) = dynamic_quantize(x, &mut quantized);
+        let rows = x.len().checked_div(self.k).unwrap_or(0);
+        let scales: Vec<f32> = self.scale.iter().map(|&s| a_scale * s).collect();
+        if let Some(bytes) = &self.bytes {
+            let sums = int8_quads::linear_sums(bytes, &quantized[..rows * self.k], a_zero);
+            let mut out = vec![0f32; rows * self.n];
+            for (c, column) in sums.chunks_exact(rows.max(1)).enumerate() {
+                for (r, &acc) in column.iter().enumerate() {
+                    let y = acc as f32 * scales[c];
+                    out[r * self.n + c] = match &self.bias {
+                        Some(b) => b[c] + y,
+                        None => y,
+                    };
+                }
+            }
+            return out;
+        }
         let a: Vec<i16> = quantized
             .iter()
             .map(|&q| i16::from(q) - i16::from(a_zero))
             .collect();
-        let rows = x.len().checked_div(self.k).unwrap_or(0);
-        let scales: Vec<f32> = self.scale.iter().map(|&s| a_scale * s).collect();
         // Column by column, every row: a column's weights are read once
         // and stay in L1 while the rows (a few KB) pass over them; columns
         // in parallel on rayon's pool, each compiled for the widest vectors

@@ -284,6 +284,99 @@ unsafe fn block_avx512_vnni(
     t
 }
 
+/// A `MatMulInteger` layer's weights as signed bytes, column by column,
+/// for [`linear_sums`].
+pub(crate) struct ByteColumns {
+    /// `n` columns of `k` signed bytes (`w − wz`).
+    bytes: Vec<i8>,
+    /// `Σ (w − wz)` per column.
+    sums: Vec<i32>,
+    k: usize,
+}
+
+impl ByteColumns {
+    /// Packs `weight` (`w − wz`, `n` columns of `k`); `None` when a value
+    /// is not a signed byte, which `vpdpbusd` cannot take.
+    pub(crate) fn new(weight: &[i16], k: usize) -> Option<Self> {
+        if k == 0 || !weight.len().is_multiple_of(k) {
+            return None;
+        }
+        let bytes = weight
+            .iter()
+            .map(|&w| i8::try_from(w).ok())
+            .collect::<Option<Vec<i8>>>()?;
+        let sums = weight
+            .chunks_exact(k)
+            .map(|column| column.iter().map(|&w| i32::from(w)).sum())
+            .collect();
+        Some(Self { bytes, sums, k })
+    }
+}
+
+/// `Σ_k (x − xz)·w` for every row of `x` (`rows × k` unsigned bytes, zero
+/// point `x_zero`) and every column: `n × rows`, column-major. The caller
+/// checked [`available`].
+pub(crate) fn linear_sums(columns: &ByteColumns, x: &[u8], x_zero: u8) -> Vec<i32> {
+    let k = columns.k;
+    let rows = x.len() / k;
+    let n = columns.sums.len();
+    let mut out = vec![0i32; n * rows];
+    out.par_chunks_mut(BLOCK * rows.max(1))
+        .enumerate()
+        .for_each(|(block, block_out)| {
+            let first = block * BLOCK;
+            for (c, column_out) in block_out.chunks_exact_mut(rows.max(1)).enumerate() {
+                let w = &columns.bytes[(first + c) * k..(first + c + 1) * k];
+                let constant = i32::from(x_zero) * columns.sums[first + c];
+                for (r, o) in column_out.iter_mut().enumerate() {
+                    let row = &x[r * k..(r + 1) * k];
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: `available()` was checked by the caller; both
+                    // slices are `k` long.
+                    let dot = unsafe { dot_avx512_vnni(row, w) };
+                    #[cfg(not(target_arch = "x86_64"))]
+                    let dot = row
+                        .iter()
+                        .zip(w)
+                        .map(|(&a, &b)| i32::from(a) * i32::from(b))
+                        .sum::<i32>();
+                    *o = dot.wrapping_sub(constant);
+                }
+            }
+        });
+    out
+}
+
+/// `Σ a·b` of unsigned and signed bytes, 64 a `vpdpbusd`, the last masked.
+///
+/// # Safety
+/// The CPU must support AVX-512 BW and VNNI. (Only the shorter slice's
+/// length is read.)
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn dot_avx512_vnni(a: &[u8], b: &[i8]) -> i32 {
+    use std::arch::x86_64::*;
+    let n = a.len().min(b.len());
+    let mut acc = _mm512_setzero_si512();
+    let mut i = 0;
+    while i < n {
+        let left = (n - i).min(64);
+        let mask: __mmask64 = if left == 64 {
+            u64::MAX
+        } else {
+            (1u64 << left) - 1
+        };
+        // SAFETY: only the first `left ≤ n − i` bytes of each are read.
+        unsafe {
+            let x = _mm512_maskz_loadu_epi8(mask, a.as_ptr().add(i).cast());
+            let w = _mm512_maskz_loadu_epi8(mask, b.as_ptr().add(i).cast());
+            acc = _mm512_dpbusd_epi32(acc, x, w);
+        }
+        i += left;
+    }
+    _mm512_reduce_add_epi32(acc)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -335,5 +428,35 @@ mod tests {
         }
         // Weights that are not unsigned bytes (an int8 export) are refused.
         assert!(QuadWeights::new(&[-70], 61, 1, 1, 1).is_none());
+    }
+
+    /// The byte linear sums equal the definition for a width that leaves a
+    /// masked tail (100 = 64 + 36).
+    #[test]
+    fn linear_sums_equal_the_definition() {
+        if !available() {
+            return; // the path is only taken where VNNI is
+        }
+        let (k, n, rows, xz) = (100, 5, 3, 131u8);
+        let mut state = 7u32;
+        let mut next = || {
+            state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            (state >> 16) as u8
+        };
+        let weight: Vec<i16> = (0..n * k).map(|_| i16::from(next() as i8)).collect();
+        let x: Vec<u8> = (0..rows * k).map(|_| next()).collect();
+        let columns = ByteColumns::new(&weight, k).expect("signed bytes");
+        let got = linear_sums(&columns, &x, xz);
+        for c in 0..n {
+            for r in 0..rows {
+                let want: i32 = (0..k)
+                    .map(|i| {
+                        (i32::from(x[r * k + i]) - i32::from(xz)) * i32::from(weight[c * k + i])
+                    })
+                    .sum();
+                assert_eq!(got[c * rows + r], want, "column {c}, row {r}");
+            }
+        }
+        assert!(ByteColumns::new(&[200], 1).is_none());
     }
 }
