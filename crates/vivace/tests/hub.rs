@@ -325,7 +325,7 @@ fn hub_names_and_missing_files_are_clear_errors() {
     );
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        stderr(&o).contains("use one of chatterbox, vits"),
+        stderr(&o).contains("use one of chatterbox, kokoro, vits"),
         "{}",
         stderr(&o)
     );

@@ -479,7 +479,6 @@ impl QuantizedConv1d {
         let offsets: Vec<usize> = (0..taps)
             .map(|j| (j / self.kernel) * padded_t + (j % self.kernel) * self.dilation)
             .collect();
-        let vnni = is_x86_feature_detected!("avx512bw") && is_x86_feature_detected!("avx512vnni");
         let w_pairs = |co: usize| -> Vec<i32> {
             (0..taps)
                 .map(|j| {
@@ -497,8 +496,8 @@ impl QuantizedConv1d {
                 let first = block * BLOCK;
                 let weights: Vec<Vec<i32>> =
                     (first..first + rows.len() / t_out).map(w_pairs).collect();
-                // The kernels' contract: AVX2 was detected by the caller
-                // (and AVX-512 BW and VNNI where `vnni`). Every tap reads
+                // The kernels' contract: AVX2 was detected by the caller.
+                // Every tap reads
                 // `interleaved[offset + t]` for `t < t_out`, and
                 // `offset + t_out ≤ p·padded_t + (k−1)·d + t_out ≤ (p+1)·padded_t`
                 // since `t_out = padded_t − (k−1)·d` for stride 1.
@@ -508,25 +507,13 @@ impl QuantizedConv1d {
                     Ok(rows) => {
                         let w: [&[i32]; BLOCK] = std::array::from_fn(|c| weights[c].as_slice());
                         // SAFETY: the kernels' contract, checked above.
-                        unsafe {
-                            if vnni {
-                                madd_rows_avx512_vnni(&interleaved, &offsets, w, rows);
-                            } else {
-                                madd_rows_avx2(&interleaved, &offsets, w, rows);
-                            }
-                        }
+                        unsafe { madd_rows_avx2(&interleaved, &offsets, w, rows) };
                     }
                     // The last block, with fewer channels: one at a time.
                     Err(rows) => {
                         for (out, w) in rows.into_iter().zip(&weights) {
                             // SAFETY: the kernels' contract, checked above.
-                            unsafe {
-                                if vnni {
-                                    madd_row_avx512_vnni(&interleaved, &offsets, w, out);
-                                } else {
-                                    madd_row_avx2(&interleaved, &offsets, w, out);
-                                }
-                            }
+                            unsafe { madd_row_avx2(&interleaved, &offsets, w, out) };
                         }
                     }
                 }
@@ -538,67 +525,6 @@ impl QuantizedConv1d {
 /// Output channels a blocked kernel computes together.
 #[cfg(target_arch = "x86_64")]
 const BLOCK: usize = 4;
-
-/// [`madd_row_avx512_vnni`] for [`BLOCK`] output channels at once: each
-/// 64-step input load feeds every channel's accumulators (16 registers),
-/// so the input streams past once per block instead of once per channel.
-///
-/// # Safety
-/// As [`madd_row_avx512_vnni`], for the shortest row of `out` (longer rows
-/// are done to that length; weights shorter than `offsets` shorten the sum).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2")]
-unsafe fn madd_rows_avx512_vnni(
-    interleaved: &[i32],
-    offsets: &[usize],
-    w: [&[i32]; BLOCK],
-    mut out: [&mut [i32]; BLOCK],
-) {
-    use std::arch::x86_64::*;
-    // Checked here, so that the loops' unchecked reads stay in bounds:
-    // every row as long as the shortest, every tap with its weight.
-    let n = out.iter().map(|row| row.len()).min().unwrap_or(0);
-    let taps = w.iter().map(|wc| wc.len()).min().unwrap_or(0);
-    let offsets = &offsets[..offsets.len().min(taps)];
-    let base = interleaved.as_ptr();
-    let mut t = 0;
-    while t + 64 <= n {
-        // SAFETY: as in `madd_row_avx2`, with `t + 64 ≤ n` for every row.
-        unsafe {
-            let mut acc = [[_mm512_setzero_si512(); 4]; BLOCK];
-            for (j, &off) in offsets.iter().enumerate() {
-                let src = base.add(off + t);
-                let x = [
-                    _mm512_loadu_si512(src.cast()),
-                    _mm512_loadu_si512(src.add(16).cast()),
-                    _mm512_loadu_si512(src.add(32).cast()),
-                    _mm512_loadu_si512(src.add(48).cast()),
-                ];
-                for (a, wc) in acc.iter_mut().zip(&w) {
-                    let wv = _mm512_set1_epi32(*wc.get_unchecked(j));
-                    for (ak, xk) in a.iter_mut().zip(&x) {
-                        *ak = _mm512_dpwssd_epi32(*ak, *xk, wv);
-                    }
-                }
-            }
-            for (a, row) in acc.iter().zip(out.iter_mut()) {
-                let dst = row.as_mut_ptr().add(t);
-                for (k, ak) in a.iter().enumerate() {
-                    _mm512_storeu_si512(dst.add(16 * k).cast(), *ak);
-                }
-            }
-        }
-        t += 64;
-    }
-    if t < n {
-        for (row, wc) in out.into_iter().zip(w) {
-            let shifted: Vec<usize> = offsets.iter().map(|&o| o + t).collect();
-            // SAFETY: AVX2 is implied by this function's contract; the
-            // tail's offsets shift by `t`, keeping `off + t + (n − t) ≤ len`.
-            unsafe { madd_row_avx2(interleaved, &shifted, wc, &mut row[t..n]) };
-        }
-    }
-}
 
 /// [`madd_row_avx2`] for [`BLOCK`] output channels at once: two 8-step
 /// input loads feed every channel's two accumulators (8 registers).
@@ -652,53 +578,6 @@ unsafe fn madd_rows_avx2(
             // shift by `t`, keeping `off + t + (n − t) ≤ len`.
             unsafe { madd_row_avx2(interleaved, &shifted, wc, &mut row[t..n]) };
         }
-    }
-}
-
-/// [`madd_row_avx2`] on 512-bit registers with the fused `vpdpwssd`
-/// (multiply pairs, add, accumulate): four vectors of sixteen steps at
-/// once, the rest by the AVX2 kernel.
-///
-/// # Safety
-/// The CPU must support AVX-512 BW and VNNI (and so AVX2), and
-/// `offsets[j] + out.len() ≤ interleaved.len()` for every `j`.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2")]
-unsafe fn madd_row_avx512_vnni(interleaved: &[i32], offsets: &[usize], w: &[i32], out: &mut [i32]) {
-    use std::arch::x86_64::*;
-    let n = out.len();
-    let base = interleaved.as_ptr();
-    let mut t = 0;
-    while t + 64 <= n {
-        // SAFETY: as in `madd_row_avx2`, with `t + 64 ≤ n`.
-        unsafe {
-            let (mut a0, mut a1, mut a2, mut a3) = (
-                _mm512_setzero_si512(),
-                _mm512_setzero_si512(),
-                _mm512_setzero_si512(),
-                _mm512_setzero_si512(),
-            );
-            for (&off, &wj) in offsets.iter().zip(w) {
-                let wv = _mm512_set1_epi32(wj);
-                let src = base.add(off + t);
-                a0 = _mm512_dpwssd_epi32(a0, _mm512_loadu_si512(src.cast()), wv);
-                a1 = _mm512_dpwssd_epi32(a1, _mm512_loadu_si512(src.add(16).cast()), wv);
-                a2 = _mm512_dpwssd_epi32(a2, _mm512_loadu_si512(src.add(32).cast()), wv);
-                a3 = _mm512_dpwssd_epi32(a3, _mm512_loadu_si512(src.add(48).cast()), wv);
-            }
-            let dst = out.as_mut_ptr().add(t);
-            _mm512_storeu_si512(dst.cast(), a0);
-            _mm512_storeu_si512(dst.add(16).cast(), a1);
-            _mm512_storeu_si512(dst.add(32).cast(), a2);
-            _mm512_storeu_si512(dst.add(48).cast(), a3);
-        }
-        t += 64;
-    }
-    if t < n {
-        let shifted: Vec<usize> = offsets.iter().map(|&o| o + t).collect();
-        // SAFETY: AVX2 is implied by this function's contract; the tail's
-        // offsets shift by `t`, which keeps `off + t + (n − t) ≤ len`.
-        unsafe { madd_row_avx2(interleaved, &shifted, w, &mut out[t..]) };
     }
 }
 
@@ -926,8 +805,7 @@ mod tests {
         let padded: Vec<i16> = (0..c_in * padded_t).map(|_| next()).collect();
         let t_out = padded_t - dilation * (kernel - 1);
         let plain = conv.sums_portable(&padded, padded_t, t_out);
-        // The paired path takes AVX-512 VNNI where the CPU has it (and
-        // AVX2 for the tail); the 77-step rows leave tails for both.
+        // The paired path (AVX2); the 77-step rows leave tails.
         #[cfg(target_arch = "x86_64")]
         if is_x86_feature_detected!("avx2") {
             assert_eq!(conv.sums_paired(&padded, padded_t, t_out), plain);
@@ -961,31 +839,26 @@ mod tests {
                     row
                 })
                 .collect();
-            let blocked = |vnni: bool| {
-                let mut rows = vec![0i32; super::BLOCK * t_out];
-                let out: Vec<&mut [i32]> = rows.chunks_exact_mut(t_out).collect();
-                let out: [&mut [i32]; super::BLOCK] = out.try_into().expect("four rows");
-                let w: [&[i32]; super::BLOCK] = std::array::from_fn(|c| ws[c].as_slice());
-                // SAFETY: the features were detected; the same bounds.
-                unsafe {
-                    if vnni {
-                        super::madd_rows_avx512_vnni(&interleaved, &offsets, w, out);
-                    } else {
-                        super::madd_rows_avx2(&interleaved, &offsets, w, out);
-                    }
-                }
-                rows
-            };
-            assert_eq!(blocked(false), single.concat());
-            if is_x86_feature_detected!("avx512bw") && is_x86_feature_detected!("avx512vnni") {
-                assert_eq!(blocked(true), single.concat());
-            }
-            if is_x86_feature_detected!("avx512bw") && is_x86_feature_detected!("avx512vnni") {
-                let mut vnni = vec![0i32; t_out];
-                // SAFETY: AVX-512 BW and VNNI detected; the same bounds.
-                unsafe { super::madd_row_avx512_vnni(&interleaved, &offsets, &w, &mut vnni) };
-                assert_eq!(vnni, avx2);
-            }
+            let mut rows = vec![0i32; super::BLOCK * t_out];
+            let out: Vec<&mut [i32]> = rows.chunks_exact_mut(t_out).collect();
+            let out: [&mut [i32]; super::BLOCK] = out.try_into().expect("four rows");
+            let wr: [&[i32]; super::BLOCK] = std::array::from_fn(|c| ws[c].as_slice());
+            // SAFETY: AVX2 detected; the same bounds.
+            unsafe { super::madd_rows_avx2(&interleaved, &offsets, wr, out) };
+            assert_eq!(rows, single.concat());
+            // The one-channel kernel against `vpmaddwd`'s definition,
+            // wrapping as it wraps (these pairs are deliberately extreme).
+            let want: Vec<i32> = (0..t_out)
+                .map(|t| {
+                    offsets.iter().zip(&w).fold(0i32, |acc, (&off, &wj)| {
+                        let x = interleaved[off + t];
+                        let lo = i32::from(x as i16) * i32::from(wj as i16);
+                        let hi = i32::from((x >> 16) as i16) * i32::from((wj >> 16) as i16);
+                        acc.wrapping_add(lo.wrapping_add(hi))
+                    })
+                })
+                .collect();
+            assert_eq!(avx2, want);
         }
         // And the plain loops against the definition.
         let co = 4;
