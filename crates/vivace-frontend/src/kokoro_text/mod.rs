@@ -176,11 +176,11 @@ impl KokoroText {
     /// preserve_punctuation=True, with_stress=True)`), before Kokoro's
     /// vocabulary filter: one string per non-blank line, joined with `\n`.
     pub fn phonemizer_output(&self, text: &str, language: Language) -> Result<String> {
-        let text = text.trim_matches(punctuation::is_python_space);
+        // kokoro-onnx strips the text; phonemizer splits it into lines and
+        // drops the blank ones.
         let lines: Vec<&str> = text
-            .trim_matches('\n')
+            .trim_matches(punctuation::is_python_space)
             .split('\n')
-            .map(|line| line.trim_matches('\n'))
             .filter(|line| !line.trim_matches(punctuation::is_python_space).is_empty())
             .collect();
         if lines.is_empty() {

@@ -162,58 +162,50 @@ impl QuantizedLinear {
         let mut quantized = Vec::new();
         let (a_scale, a_zero) = dynamic_quantize(x, &mut quantized);
         let rows = x.len().checked_div(self.k).unwrap_or(0);
-        let scales: Vec<f32> = self.scale.iter().map(|&s| a_scale * s).collect();
-        if let Some(bytes) = &self.bytes {
-            let sums = int8_quads::linear_sums(bytes, &quantized[..rows * self.k], a_zero);
-            let mut out = vec![0f32; rows * self.n];
-            for (c, column) in sums.chunks_exact(rows.max(1)).enumerate() {
-                for (r, &acc) in column.iter().enumerate() {
-                    let y = acc as f32 * scales[c];
-                    out[r * self.n + c] = match &self.bias {
-                        Some(b) => b[c] + y,
-                        None => y,
-                    };
-                }
+        // The int32 sums, column by column (`n × rows`).
+        let sums = match &self.bytes {
+            Some(bytes) => int8_quads::linear_sums(bytes, &quantized[..rows * self.k], a_zero),
+            None => self.column_sums(&quantized, a_zero, rows),
+        };
+        let mut out = vec![0f32; rows * self.n];
+        for (c, column) in sums.chunks_exact(rows.max(1)).enumerate() {
+            let scale = a_scale * self.scale[c];
+            for (r, &acc) in column.iter().enumerate() {
+                let y = acc as f32 * scale;
+                out[r * self.n + c] = match &self.bias {
+                    Some(b) => b[c] + y,
+                    None => y,
+                };
             }
-            return out;
         }
+        out
+    }
+
+    /// `Σ (a − a_zero)·w` (`n × rows`) without VNNI: a column's weights are
+    /// read once and stay in L1 while the rows (a few KB) pass over them;
+    /// columns in parallel on rayon's pool, each compiled for the widest
+    /// vectors the CPU has. Integer sums: the order changes nothing.
+    fn column_sums(&self, quantized: &[u8], a_zero: u8, rows: usize) -> Vec<i32> {
         let a: Vec<i16> = quantized
             .iter()
             .map(|&q| i16::from(q) - i16::from(a_zero))
             .collect();
-        // Column by column, every row: a column's weights are read once
-        // and stay in L1 while the rows (a few KB) pass over them; columns
-        // in parallel on rayon's pool, each compiled for the widest vectors
-        // the CPU has. Integer sums: the order changes nothing.
-        let mut by_column = vec![0f32; self.n * rows];
-        by_column
-            .par_chunks_mut(rows.max(1))
+        let mut sums = vec![0i32; self.n * rows];
+        sums.par_chunks_mut(rows.max(1))
             .enumerate()
             .for_each(|(c, column)| {
                 with_wide_vectors(|| {
                     let w = &self.weight[c * self.k..(c + 1) * self.k];
                     for (r, o) in column.iter_mut().enumerate() {
-                        let a_row = &a[r * self.k..(r + 1) * self.k];
-                        let acc: i32 = a_row
+                        *o = a[r * self.k..(r + 1) * self.k]
                             .iter()
                             .zip(w)
                             .map(|(&x, &y)| i32::from(x) * i32::from(y))
                             .sum();
-                        let y = acc as f32 * scales[c];
-                        *o = match &self.bias {
-                            Some(b) => b[c] + y,
-                            None => y,
-                        };
                     }
                 });
             });
-        let mut out = vec![0f32; rows * self.n];
-        for (c, column) in by_column.chunks_exact(rows.max(1)).enumerate() {
-            for (r, &v) in column.iter().enumerate() {
-                out[r * self.n + c] = v;
-            }
-        }
-        out
+        sums
     }
 }
 
@@ -871,6 +863,45 @@ mod tests {
             })
             .sum();
         assert_eq!(plain[co * t_out + t], want);
+    }
+
+    /// `MatMulInteger` with and without the byte kernel equals its
+    /// definition: `Σ (a − a_zero)·w` times both scales, plus the bias.
+    #[test]
+    fn linear_layer_paths_equal_the_definition() {
+        let (k, n, rows) = (100, 5, 3);
+        let weight: Vec<i16> = (0..n * k).map(|i| ((i * 37 % 255) as i16) - 127).collect();
+        let x: Vec<f32> = (0..rows * k)
+            .map(|i| ((i * 13 % 97) as f32 - 40.0) / 17.0)
+            .collect();
+        let layer = |bytes| super::QuantizedLinear {
+            k,
+            n,
+            weight: weight.clone(),
+            scale: vec![0.01, 0.02, 0.03, 0.04, 0.05],
+            bias: Some(vec![0.5, -0.5, 0.25, 0.0, 1.0]),
+            bytes,
+        };
+        let mut q = Vec::new();
+        let (a_scale, a_zero) = dynamic_quantize(&x, &mut q);
+        let want: Vec<f32> = (0..rows * n)
+            .map(|i| {
+                let (r, c) = (i / n, i % n);
+                let acc: i32 = (0..k)
+                    .map(|j| {
+                        (i32::from(q[r * k + j]) - i32::from(a_zero)) * i32::from(weight[c * k + j])
+                    })
+                    .sum();
+                [0.5, -0.5, 0.25, 0.0, 1.0][c]
+                    + acc as f32 * (a_scale * [0.01, 0.02, 0.03, 0.04, 0.05][c])
+            })
+            .collect();
+        assert_eq!(layer(None).forward(&x), want);
+        if super::int8_quads::available() {
+            let bytes = super::ByteColumns::new(&weight, k);
+            assert!(bytes.is_some());
+            assert_eq!(layer(bytes).forward(&x), want);
+        }
     }
 
     #[test]

@@ -381,17 +381,21 @@ unsafe fn dot_avx512_vnni(a: &[u8], b: &[i8]) -> i32 {
 mod tests {
     use super::*;
 
+    /// Pseudo-random bytes from `seed` (a linear congruential generator).
+    fn bytes(mut state: u32) -> impl FnMut() -> u8 {
+        move || {
+            state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            (state >> 16) as u8
+        }
+    }
+
     /// The quad sums equal the definition, `Σ (x − xz)(w − wz)`, for odd
     /// channel counts, dilation, padding, and lengths that leave tails
     /// (on a CPU without VNNI the scalar path is what is checked).
     #[test]
     fn quad_sums_equal_the_definition() {
         let (c_in, c_out, kernel, dilation, t, pads) = (7, 6, 3, 2, 150, (2, 3));
-        let mut state = 99u32;
-        let mut next = || {
-            state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
-            (state >> 16) as u8
-        };
+        let mut next = bytes(99);
         let (wz, xz) = (61i32, 140u8);
         let weight: Vec<i16> = (0..c_out * c_in * kernel)
             .map(|_| (i32::from(next()) - wz) as i16)
@@ -438,11 +442,7 @@ mod tests {
             return; // the path is only taken where VNNI is
         }
         let (k, n, rows, xz) = (100, 5, 3, 131u8);
-        let mut state = 7u32;
-        let mut next = || {
-            state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
-            (state >> 16) as u8
-        };
+        let mut next = bytes(7);
         let weight: Vec<i16> = (0..n * k).map(|_| i16::from(next() as i8)).collect();
         let x: Vec<u8> = (0..rows * k).map(|_| next()).collect();
         let columns = ByteColumns::new(&weight, k).expect("signed bytes");
