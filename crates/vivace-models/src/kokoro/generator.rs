@@ -8,6 +8,10 @@
 //! int8 arithmetic, the rest in f32 as the graph has it.
 
 use crate::error::Result;
+use rayon::prelude::*;
+
+use crate::nn::cpu_gemm::{PackedMatrix, Start};
+use crate::nn::cpu_ops::{sin, with_wide_vectors};
 use crate::nn::int8::{QuantizedConv1d, QuantizedLinear};
 use crate::onnx::OnnxGraph;
 
@@ -26,12 +30,24 @@ const SAMPLE_RATE: f32 = 24_000.0;
 const N_FFT: usize = 20;
 const HOP: usize = 5;
 
+/// Values a parallel piece of an element-wise step takes.
+const VALUES: usize = 1 << 14;
+
 fn leaky(x: &mut [f32], slope: f32) {
-    for v in x.iter_mut() {
-        if *v < 0.0 {
-            *v *= slope;
+    x.par_chunks_mut(VALUES).for_each(|piece| {
+        for v in piece.iter_mut() {
+            if *v < 0.0 {
+                *v *= slope;
+            }
         }
-    }
+    });
+}
+
+/// `x += y`, element by element, in parallel pieces.
+fn add(x: &mut [f32], y: &[f32]) {
+    x.par_chunks_mut(VALUES)
+        .zip(y.par_chunks(VALUES))
+        .for_each(|(x, y)| x.iter_mut().zip(y).for_each(|(a, b)| *a += b));
 }
 
 /// ONNX `Resize`, linear, `half_pixel`, along one axis as onnxruntime
@@ -55,14 +71,27 @@ fn resize_linear(x: &[f32], scale: f32) -> Vec<f32> {
         .collect()
 }
 
-/// A float convolution or transposed convolution read from its node.
+/// A float convolution or transposed convolution read from its node, as
+/// matrix products on the packed GEMM: a convolution is one product of its
+/// weights (`c_out × c_in·k`) with the shifted input rows; a transposed
+/// convolution of stride `s` is `s` of them, one per output phase: phase
+/// `r`'s taps `kk = r + m·s` add `w·x[q − m]` into output step `q·s + r`.
 struct FloatConv {
-    weight: Vec<f32>,
+    /// Per output phase (one for a convolution): the weights as a
+    /// `c_out × (c_in · taps)` matrix, input-channel-major.
+    phases: Vec<PackedMatrix>,
     bias: Vec<f32>,
-    dims: [usize; 3],
+    c_in: usize,
+    c_out: usize,
+    kernel: usize,
+    /// Taps per phase.
+    taps: usize,
     stride: usize,
     pads: (usize, usize),
 }
+
+/// Columns a parallel piece of a product takes.
+const PIECE: usize = 2048;
 
 impl FloatConv {
     fn load(graph: &OnnxGraph, node: &str, op: &str) -> Result<Self> {
@@ -70,9 +99,12 @@ impl FloatConv {
         let input = |slot: usize| found.inputs.get(slot).cloned().unwrap_or_default();
         let (dims, weight) = graph.values(&input(1))?;
         let (_, bias) = graph.values(&input(2))?;
-        let [a, b, k] = dims[..] else {
+        let [a, b, kernel] = dims[..] else {
             return Err(graph.corrupt(format!("`{node}`: weight {dims:?}")));
         };
+        if weight.len() != a * b * kernel {
+            return Err(graph.corrupt(format!("`{node}`: {} weights for {dims:?}", weight.len())));
+        }
         let ints = |name: &str| {
             found
                 .attribute(name)
@@ -85,84 +117,169 @@ impl FloatConv {
         };
         let pads = ints("pads");
         let group = first(ints("group"), 1);
-        if group != 1 {
-            return Err(graph.corrupt(format!("`{node}`: group {group}")));
+        let stride = first(ints("strides"), 1).max(1);
+        let transposed = op == "ConvTranspose";
+        let c_out = if transposed { b } else { a };
+        if group != 1 || kernel == 0 || (!transposed && stride != 1) || bias.len() != c_out {
+            return Err(graph.corrupt(format!(
+                "`{node}`: group {group}, stride {stride}, weight {dims:?}, {} biases",
+                bias.len()
+            )));
         }
-        Ok(Self {
-            weight,
+        let pad = |k: usize| pads.get(k).map_or(0, |&p| usize::try_from(p).unwrap_or(0));
+        Ok(Self::new(
+            &weight,
             bias,
-            dims: [a, b, k],
-            stride: first(ints("strides"), 1),
-            pads: (
-                pads.first().map_or(0, |&p| usize::try_from(p).unwrap_or(0)),
-                pads.get(1).map_or(0, |&p| usize::try_from(p).unwrap_or(0)),
-            ),
-        })
+            [a, b, kernel],
+            stride,
+            (pad(0), pad(1)),
+            transposed,
+        ))
+    }
+
+    /// The layer from its weight (`dims`: `[out, in, k]` for a
+    /// convolution, `[in, out, k]` for a transposed one, as ONNX stores
+    /// them), bias, stride (1 for a convolution) and pads, its weights
+    /// packed per phase.
+    fn new(
+        weight: &[f32],
+        bias: Vec<f32>,
+        [a, b, kernel]: [usize; 3],
+        stride: usize,
+        pads: (usize, usize),
+        transposed: bool,
+    ) -> Self {
+        let (c_in, c_out) = if transposed { (a, b) } else { (b, a) };
+        let stride = if transposed { stride.max(1) } else { 1 };
+        // A convolution is a transposed one's single phase with every tap.
+        let (count, taps) = if transposed {
+            (stride, kernel.div_ceil(stride))
+        } else {
+            (1, kernel)
+        };
+        let phases = (0..count)
+            .map(|r| {
+                let mut w = vec![0f32; c_out * c_in * taps];
+                for co in 0..c_out {
+                    for ci in 0..c_in {
+                        for m in 0..taps {
+                            let (stored, kk) = if transposed {
+                                ((ci * c_out + co) * kernel, r + m * stride)
+                            } else {
+                                ((co * c_in + ci) * kernel, m)
+                            };
+                            if kk < kernel {
+                                w[(co * c_in + ci) * taps + m] =
+                                    weight.get(stored + kk).copied().unwrap_or(0.0);
+                            }
+                        }
+                    }
+                }
+                PackedMatrix::new(&w, c_out, c_in * taps)
+            })
+            .collect();
+        Self {
+            phases,
+            bias,
+            c_in,
+            c_out,
+            kernel,
+            taps,
+            stride,
+            pads,
+        }
+    }
+
+    /// `x` (`c_in × T`) with `before` and `after` zero steps around each row.
+    fn padded(&self, x: &[f32], before: usize, after: usize) -> (Vec<f32>, usize) {
+        let t = x.len() / self.c_in.max(1);
+        let len = before + t + after;
+        let mut padded = vec![0f32; self.c_in * len];
+        padded
+            .par_chunks_mut(len.max(1))
+            .zip(x.par_chunks(t.max(1)))
+            .for_each(|(row, src)| row[before..before + t].copy_from_slice(src));
+        (padded, len)
+    }
+
+    /// `W · rows` for `n` steps (`c_out × n`), where row `ci·taps + m`
+    /// starts at `padded[ci·len + offset(m)]`: pieces of the steps in
+    /// parallel on rayon's pool, each on the packed GEMM.
+    fn product(
+        &self,
+        w: &PackedMatrix,
+        padded: &[f32],
+        len: usize,
+        offset: impl Fn(usize) -> usize + Sync,
+        n: usize,
+    ) -> Vec<f32> {
+        let pieces: Vec<Vec<f32>> = (0..n.div_ceil(PIECE))
+            .into_par_iter()
+            .map(|p| {
+                let (start, width) = (p * PIECE, PIECE.min(n - p * PIECE));
+                let rows: Vec<&[f32]> = (0..self.c_in * self.taps)
+                    .map(|j| {
+                        let from = (j / self.taps) * len + offset(j % self.taps) + start;
+                        &padded[from..from + width]
+                    })
+                    .collect();
+                let mut out = vec![0f32; self.c_out * width];
+                w.multiply(width, &mut out, width, &rows, Start::Zero, None);
+                out
+            })
+            .collect();
+        let mut out = vec![0f32; self.c_out * n];
+        out.par_chunks_mut(n.max(1))
+            .enumerate()
+            .for_each(|(co, row)| {
+                for (p, piece) in pieces.iter().enumerate() {
+                    let width = piece.len() / self.c_out.max(1);
+                    row[p * PIECE..p * PIECE + width]
+                        .copy_from_slice(&piece[co * width..(co + 1) * width]);
+                }
+            });
+        out
     }
 
     /// `Conv` (weight `[out, in, k]`), stride 1.
     fn conv(&self, x: &[f32]) -> Vec<f32> {
-        let [c_out, c_in, k] = self.dims;
-        let t = x.len() / c_in.max(1);
-        let padded_t = t + self.pads.0 + self.pads.1;
-        let mut padded = vec![0f32; c_in * padded_t];
-        for c in 0..c_in {
-            padded[c * padded_t + self.pads.0..c * padded_t + self.pads.0 + t]
-                .copy_from_slice(&x[c * t..(c + 1) * t]);
-        }
-        let t_out = (padded_t + 1).saturating_sub(k);
-        let mut out = vec![0f32; c_out * t_out];
-        crate::nn::cpu_ops::with_wide_vectors(|| {
-            for co in 0..c_out {
-                let o = &mut out[co * t_out..(co + 1) * t_out];
-                o.iter_mut().for_each(|v| *v = self.bias[co]);
-                for ci in 0..c_in {
-                    let row = &padded[ci * padded_t..(ci + 1) * padded_t];
-                    for kk in 0..k {
-                        let w = self.weight[(co * c_in + ci) * k + kk];
-                        for (v, &xv) in o.iter_mut().zip(&row[kk..kk + t_out]) {
-                            *v += w * xv;
-                        }
-                    }
-                }
-            }
-        });
+        let (padded, len) = self.padded(x, self.pads.0, self.pads.1);
+        let t_out = (len + 1).saturating_sub(self.kernel);
+        let mut out = match self.phases.first() {
+            Some(w) => self.product(w, &padded, len, |m| m, t_out),
+            None => Vec::new(),
+        };
+        out.par_chunks_mut(t_out.max(1))
+            .zip(&self.bias)
+            .for_each(|(row, &b)| row.iter_mut().for_each(|v| *v += b));
         out
     }
 
-    /// `ConvTranspose` (weight `[in, out, k]`), by phase: the taps
-    /// `kk = r + m·stride` of output phase `r` add `w·x[q − m]` into
-    /// `full[q·stride + r]`, so each inner loop runs over contiguous steps.
+    /// `ConvTranspose` (weight `[in, out, k]`) by phase.
     fn transposed(&self, x: &[f32]) -> Vec<f32> {
-        let [c_in, c_out, k] = self.dims;
-        let t = x.len() / c_in.max(1);
-        let stride = self.stride.max(1);
-        let full_len = (t.max(1) - 1) * stride + k;
+        let t = x.len() / self.c_in.max(1);
+        let stride = self.stride;
+        let full_len = (t.max(1) - 1) * stride + self.kernel;
         let t_out = full_len.saturating_sub(self.pads.0 + self.pads.1);
-        let phase_len = t + k.div_ceil(stride);
-        let mut out = vec![0f32; c_out * t_out];
-        let mut phases = vec![0f32; stride * phase_len];
-        crate::nn::cpu_ops::with_wide_vectors(|| {
-            for co in 0..c_out {
-                phases.iter_mut().for_each(|v| *v = 0.0);
-                for ci in 0..c_in {
-                    let xs = &x[ci * t..(ci + 1) * t];
-                    let w = &self.weight[(ci * c_out + co) * k..(ci * c_out + co + 1) * k];
-                    for (kk, &wk) in w.iter().enumerate() {
-                        let (r, m) = (kk % stride, kk / stride);
-                        let dst = &mut phases[r * phase_len + m..r * phase_len + m + t];
-                        for (d, &xv) in dst.iter_mut().zip(xs) {
-                            *d += wk * xv;
-                        }
-                    }
-                }
-                let o = &mut out[co * t_out..(co + 1) * t_out];
+        // Phase step q reads x[q − m] for m < taps: taps − 1 zeros around.
+        let edge = self.taps - 1;
+        let (padded, len) = self.padded(x, edge, edge);
+        let phase_len = t + edge;
+        let phases: Vec<Vec<f32>> = self
+            .phases
+            .par_iter()
+            .map(|w| self.product(w, &padded, len, |m| edge - m, phase_len))
+            .collect();
+        let mut out = vec![0f32; self.c_out * t_out];
+        out.par_chunks_mut(t_out.max(1))
+            .enumerate()
+            .for_each(|(co, o)| {
                 for (j, v) in o.iter_mut().enumerate() {
                     let full = j + self.pads.0;
-                    *v = self.bias[co] + phases[(full % stride) * phase_len + full / stride];
+                    let phase = &phases[full % stride];
+                    *v = self.bias[co] + phase[co * phase_len + full / stride];
                 }
-            }
-        });
+            });
         out
     }
 }
@@ -175,16 +292,25 @@ struct AdaSnake {
 }
 
 impl AdaSnake {
+    /// Both on `x` (`C × T`), channel rows in parallel, each row normalized
+    /// then activated while it is in cache; the sine is
+    /// [`cpu_ops::sin`](crate::nn::cpu_ops::sin), which vectorizes.
     fn apply(&self, x: &mut [f32], style: &[f32]) {
-        self.norm.apply(x, style);
-        let t = x.len() / self.alpha.len().max(1);
-        for (row, &a) in x.chunks_exact_mut(t.max(1)).zip(&self.alpha) {
+        self.norm.apply_then(x, style, |k, row| {
+            let Some(&a) = self.alpha.get(k) else {
+                return;
+            };
             let inv = 1.0 / a;
-            for v in row.iter_mut() {
-                let s = (a * *v).sin();
-                *v += inv * (s * s);
-            }
-        }
+            with_wide_vectors(
+                #[inline(always)]
+                || {
+                    for v in row.iter_mut() {
+                        let s = sin(a * *v);
+                        *v += inv * (s * s);
+                    }
+                },
+            );
+        });
     }
 }
 
@@ -242,10 +368,7 @@ impl SnakeBlock {
             n1.apply(&mut h, style);
             let mut h = c1.forward(&h);
             n2.apply(&mut h, style);
-            let h = c2.forward(&h);
-            for (v, d) in x.iter_mut().zip(&h) {
-                *v += d;
-            }
+            add(&mut x, &c2.forward(&h));
         }
         x
     }
@@ -323,36 +446,44 @@ impl Generator {
     pub fn source(&self, f0: &[f32]) -> Vec<f32> {
         let n = f0.len() * UPSAMPLE;
         let f0_up: Vec<f32> = (0..n).map(|i| f0[i / UPSAMPLE]).collect();
+        let sines: Vec<Vec<f32>> = (1..=9)
+            .into_par_iter()
+            .map(|h| {
+                let rad: Vec<f32> = f0_up
+                    .iter()
+                    .map(|&f| {
+                        let r = f * h as f32 / SAMPLE_RATE;
+                        r - r.floor()
+                    })
+                    .collect();
+                let down = resize_linear(&rad, 1.0 / UPSAMPLE as f32);
+                let mut acc = 0f32;
+                let phase: Vec<f32> = down
+                    .iter()
+                    .map(|&r| {
+                        acc += r;
+                        acc * 2.0 * std::f32::consts::PI * UPSAMPLE as f32
+                    })
+                    .collect();
+                resize_linear(&phase, UPSAMPLE as f32)
+            })
+            .collect();
         let mut mix = vec![0f32; n];
-        let mut sines = Vec::with_capacity(9);
-        for h in 1..=9 {
-            let rad: Vec<f32> = f0_up
-                .iter()
-                .map(|&f| {
-                    let r = f * h as f32 / SAMPLE_RATE;
-                    r - r.floor()
-                })
-                .collect();
-            let down = resize_linear(&rad, 1.0 / UPSAMPLE as f32);
-            let mut acc = 0f32;
-            let phase: Vec<f32> = down
-                .iter()
-                .map(|&r| {
-                    acc += r;
-                    acc * 2.0 * std::f32::consts::PI * UPSAMPLE as f32
-                })
-                .collect();
-            sines.push(resize_linear(&phase, UPSAMPLE as f32));
-        }
-        for (i, m) in mix.iter_mut().enumerate() {
-            let voiced = if f0_up[i] > 10.0 { 1.0 } else { 0.0 };
-            let s: f32 = (0..9)
-                .map(|h| {
-                    sines[h].get(i).map_or(0.0, |p| p.sin() * 0.1 * voiced) * self.harmonics[h]
-                })
-                .sum();
-            *m = (s + self.harmonic_bias).tanh();
-        }
+        mix.par_chunks_mut(VALUES)
+            .enumerate()
+            .for_each(|(piece, out)| {
+                for (j, m) in out.iter_mut().enumerate() {
+                    let i = piece * VALUES + j;
+                    let voiced = if f0_up[i] > 10.0 { 1.0 } else { 0.0 };
+                    let s: f32 = (0..9)
+                        .map(|h| {
+                            sines[h].get(i).map_or(0.0, |p| p.sin() * 0.1 * voiced)
+                                * self.harmonics[h]
+                        })
+                        .sum();
+                    *m = (s + self.harmonic_bias).tanh();
+                }
+            });
         mix
     }
 
@@ -414,7 +545,7 @@ impl Generator {
             x = self.ups[i].transposed(&x);
             if i == 1 {
                 // Reflection pad (1, 0).
-                let c = self.ups[i].dims[1];
+                let c = self.ups[i].c_out;
                 let t = x.len() / c;
                 x = x
                     .chunks_exact(t)
@@ -424,19 +555,14 @@ impl Generator {
                     })
                     .collect();
             }
-            for (v, s) in x.iter_mut().zip(&source) {
-                *v += s;
-            }
+            add(&mut x, &source);
             let mut sum = self.resblocks[3 * i].forward(&x, style);
             for j in 1..3 {
-                for (a, b) in sum
-                    .iter_mut()
-                    .zip(self.resblocks[3 * i + j].forward(&x, style))
-                {
-                    *a += b;
-                }
+                add(&mut sum, &self.resblocks[3 * i + j].forward(&x, style));
             }
-            x = sum.iter().map(|v| v / 3.0).collect();
+            sum.par_chunks_mut(VALUES)
+                .for_each(|piece| piece.iter_mut().for_each(|v| *v /= 3.0));
+            x = sum;
         }
         leaky(&mut x, 0.01);
         self.conv_post.conv(&x)
@@ -488,5 +614,80 @@ impl Generator {
     pub fn forward(&self, x: &[f32], f0: &[f32], style: &[f32]) -> Vec<f32> {
         let spectrum = self.source_spectrum(&self.source(f0));
         self.inverse(&self.body(x, &spectrum, style))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FloatConv;
+
+    fn values(n: usize, seed: u32) -> Vec<f32> {
+        let mut state = seed;
+        (0..n)
+            .map(|_| {
+                state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                ((state >> 8) % 2001) as f32 / 1000.0 - 1.0
+            })
+            .collect()
+    }
+
+    /// The products by phase against the definitions: `out[co][i] = b +
+    /// Σ w[co][ci][k]·x[ci][i + k − pad]` and, transposed, `full[co][i·s +
+    /// k] += w[ci][co][k]·x[ci][i]` trimmed by the pads (lengths that leave
+    /// tails, a kernel that is not a multiple of the stride).
+    #[test]
+    fn convolutions_by_phase_equal_their_definitions() {
+        let (c_in, c_out, t) = (5, 7, 37);
+        let x = values(c_in * t, 1);
+        for (kernel, stride, pads) in [(12, 6, (3, 3)), (20, 10, (5, 5)), (7, 3, (1, 2))] {
+            let w = values(c_in * c_out * kernel, 2);
+            let bias = values(c_out, 3);
+            let layer = FloatConv::new(&w, bias.clone(), [c_in, c_out, kernel], stride, pads, true);
+            let full_len = (t - 1) * stride + kernel;
+            let mut full = vec![0f32; c_out * full_len];
+            for ci in 0..c_in {
+                for co in 0..c_out {
+                    for k in 0..kernel {
+                        for i in 0..t {
+                            full[co * full_len + i * stride + k] +=
+                                w[(ci * c_out + co) * kernel + k] * x[ci * t + i];
+                        }
+                    }
+                }
+            }
+            let t_out = full_len - pads.0 - pads.1;
+            let got = layer.transposed(&x);
+            assert_eq!(got.len(), c_out * t_out);
+            for co in 0..c_out {
+                for j in 0..t_out {
+                    let want = bias[co] + full[co * full_len + j + pads.0];
+                    let have = got[co * t_out + j];
+                    assert!(
+                        (have - want).abs() < 1e-4,
+                        "k {kernel} s {stride}: {have} vs {want}"
+                    );
+                }
+            }
+        }
+        let kernel = 7;
+        let w = values(c_out * c_in * kernel, 4);
+        let bias = values(c_out, 5);
+        let layer = FloatConv::new(&w, bias.clone(), [c_out, c_in, kernel], 1, (3, 3), false);
+        let got = layer.conv(&x);
+        assert_eq!(got.len(), c_out * t);
+        for co in 0..c_out {
+            for i in 0..t {
+                let mut want = bias[co];
+                for ci in 0..c_in {
+                    for k in 0..kernel {
+                        if let Some(xi) = (i + k).checked_sub(3).filter(|&j| j < t) {
+                            want += w[(co * c_in + ci) * kernel + k] * x[ci * t + xi];
+                        }
+                    }
+                }
+                let have = got[co * t + i];
+                assert!((have - want).abs() < 1e-4, "conv: {have} vs {want}");
+            }
+        }
     }
 }

@@ -5,6 +5,9 @@
 //! frame rate) and a 1×1 projection, in the export's int8 arithmetic.
 
 use crate::error::Result;
+use rayon::prelude::*;
+
+use crate::nn::cpu_ops::with_wide_vectors;
 use crate::nn::int8::{QuantizedConv1d, QuantizedLinear, QuantizedLstm};
 use crate::onnx::OnnxGraph;
 
@@ -36,20 +39,59 @@ pub(crate) struct AdaIn {
 }
 
 impl AdaIn {
-    /// `x` (`C × T`) normalized per channel and modulated by `style`.
-    pub(crate) fn apply(&self, x: &mut [f32], style: &[f32]) {
+    /// `x` (`C × T`) normalized per channel and modulated by `style`,
+    /// then `then(channel, row)` on each row while it is in cache; rows in
+    /// parallel on rayon's pool.
+    pub(crate) fn apply_then(
+        &self,
+        x: &mut [f32],
+        style: &[f32],
+        then: impl Fn(usize, &mut [f32]) + Sync,
+    ) {
         let h = self.fc.forward(style);
         let c = h.len() / 2;
         let t = x.len() / c.max(1);
-        for (k, row) in x.chunks_exact_mut(t.max(1)).enumerate() {
-            let mean = row.iter().sum::<f32>() / t as f32;
-            let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / t as f32;
+        let (gamma, beta) = h.split_at(c);
+        x.par_chunks_exact_mut(t.max(1))
+            .zip(gamma)
+            .zip(beta)
+            .enumerate()
+            .for_each(|(k, ((row, &g), &b))| {
+                normalize(row, g + 1.0, b);
+                then(k, row);
+            });
+    }
+}
+
+/// `gain · (x − mean) / √(var + 1e-5) + shift` over one row, the mean and
+/// variance summed in sixteen lanes (vectorized; the order differs from a
+/// running sum only in rounding).
+fn normalize(row: &mut [f32], gain: f32, shift: f32) {
+    with_wide_vectors(
+        #[inline(always)]
+        || {
+            let n = row.len() as f32;
+            let mean = lane_sum(row, |v| v) / n;
+            let var = lane_sum(row, |v| (v - mean) * (v - mean)) / n;
             let sd = (var + 1e-5).sqrt();
             for v in row.iter_mut() {
-                *v = (h[k] + 1.0) * ((*v - mean) / sd) + h[c + k];
+                *v = gain * ((*v - mean) / sd) + shift;
             }
+        },
+    );
+}
+
+/// `Σ f(x)` in sixteen partial sums.
+#[inline(always)]
+fn lane_sum(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    let mut lanes = [0f32; 16];
+    let mut chunks = x.chunks_exact(16);
+    for c in &mut chunks {
+        for (l, &v) in lanes.iter_mut().zip(c) {
+            *l += f(v);
         }
     }
+    lanes.iter().sum::<f32>() + chunks.remainder().iter().map(|&v| f(v)).sum::<f32>()
 }
 
 /// A depthwise transposed convolution (stride 2, width 3, padding 1,
@@ -152,14 +194,14 @@ impl ResBlock {
     /// where it upsamples).
     pub fn forward(&self, x: &[f32], style: &[f32]) -> Vec<f32> {
         let mut h = x.to_vec();
-        self.norm1.apply(&mut h, style);
-        leaky_relu(&mut h);
+        self.norm1
+            .apply_then(&mut h, style, |_, row| leaky_relu(row));
         if let Some(pool) = &self.pool {
             h = pool.forward(&h);
         }
         let mut h = self.conv1.forward(&h);
-        self.norm2.apply(&mut h, style);
-        leaky_relu(&mut h);
+        self.norm2
+            .apply_then(&mut h, style, |_, row| leaky_relu(row));
         let mut out = self.conv2.forward(&h);
         let upsampled = if self.pool.is_some() {
             nearest_twice(x, self.conv1.in_channels())

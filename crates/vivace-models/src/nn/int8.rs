@@ -16,25 +16,73 @@ use crate::nn::cpu_ops::with_wide_vectors;
 use crate::nn::int8_quads::{self, ByteColumns, QuadWeights};
 use crate::onnx::{GraphNode, OnnxGraph};
 
+/// Values a tensor must hold before quantizing it is split over rayon's
+/// pool (below that, the hand-off costs more than it saves: the LSTMs
+/// quantize a few hundred values a step).
+const PARALLEL_VALUES: usize = 1 << 15;
+/// Values a parallel piece of quantizing takes.
+const PIECE: usize = 1 << 14;
+
 /// `DynamicQuantizeLinear`: `x` as uint8 in `out`, with its scale and zero
 /// point. An all-zero (or empty) tensor gets scale 1, as onnxruntime gives.
 pub fn dynamic_quantize(x: &[f32], out: &mut Vec<u8>) -> (f32, u8) {
-    let (min, max) = x
-        .iter()
-        .fold((0f32, 0f32), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    let (min, max) = if x.len() >= PARALLEL_VALUES {
+        x.par_chunks(PIECE)
+            .map(range)
+            .reduce(|| (0.0, 0.0), |a, b| (a.0.min(b.0), a.1.max(b.1)))
+    } else {
+        range(x)
+    };
     let scale = if max == min { 1.0 } else { (max - min) / 255.0 };
     let zero_point = (0.0 - min / scale).clamp(0.0, 255.0).round_ties_even();
-    let (lo, hi) = (-zero_point, 255.0 - zero_point);
     out.clear();
-    // Compiled for the widest vectors, the rounding is one instruction
-    // rather than a libm call.
     out.resize(x.len(), 0);
-    with_wide_vectors(|| {
-        for (q, &v) in out.iter_mut().zip(x) {
-            *q = ((v / scale).clamp(lo, hi).round_ties_even() + zero_point) as u8;
-        }
-    });
+    if x.len() >= PARALLEL_VALUES {
+        out.par_chunks_mut(PIECE)
+            .zip(x.par_chunks(PIECE))
+            .for_each(|(q, v)| quantize_piece(v, q, scale, zero_point));
+    } else {
+        quantize_piece(x, out, scale, zero_point);
+    }
     (scale, zero_point as u8)
+}
+
+/// The smallest and largest value of `x`, with 0 in the range (min/max
+/// are exact, so pieces may be combined in any order).
+fn range(x: &[f32]) -> (f32, f32) {
+    with_wide_vectors(
+        #[inline(always)]
+        || {
+            let (mut lo, mut hi) = ([0f32; 16], [0f32; 16]);
+            let mut chunks = x.chunks_exact(16);
+            for c in &mut chunks {
+                for k in 0..16 {
+                    lo[k] = lo[k].min(c[k]);
+                    hi[k] = hi[k].max(c[k]);
+                }
+            }
+            let rest = chunks.remainder().iter();
+            let lo = lo.iter().chain(rest.clone()).fold(0f32, |a, &v| a.min(v));
+            let hi = hi.iter().chain(rest).fold(0f32, |a, &v| a.max(v));
+            (lo, hi)
+        },
+    )
+}
+
+/// `round_half_even(v / scale) + zero_point`, saturated to a byte, for
+/// every value of `x`. The scalars are copies so that the byte stores
+/// cannot alias them and the loop vectorizes (one rounding instruction a
+/// vector rather than a scalar sequence a value).
+fn quantize_piece(x: &[f32], out: &mut [u8], scale: f32, zero_point: f32) {
+    let (lo, hi) = (-zero_point, 255.0 - zero_point);
+    with_wide_vectors(
+        #[inline(always)]
+        || {
+            for (q, &v) in out.iter_mut().zip(x) {
+                *q = ((v / scale).max(lo).min(hi).round_ties_even() + zero_point) as u8;
+            }
+        },
+    )
 }
 
 /// How a [`QuantizedLinear`] computes.
@@ -263,20 +311,49 @@ fn quantized_weight(
 /// and scale, the bias quantized at run time to
 /// `floor(bias / (input scale × weight scale))` and added to the int32
 /// sums, then scaled back.
+///
+/// A strided convolution is computed as a stride-1 one over its input's
+/// phases (space to depth): with stride `s`, tap `k = m·s + r` reads phase
+/// `r` of the padded input at step `i + m`, so the weights are stored as
+/// `c_in·s` channels of `⌈kernel / s⌉` taps (taps past the kernel hold 0)
+/// and the kernels below only ever see stride 1.
 pub struct QuantizedConv1d {
+    /// Input channels of the computed (phase-folded) convolution:
+    /// the layer's input channels × `phases`.
     c_in: usize,
     c_out: usize,
+    /// Taps of the computed convolution.
     kernel: usize,
     dilation: usize,
-    stride: usize,
+    /// The layer's stride, folded into the channels (1: none).
+    phases: usize,
+    /// The layer's receptive field, `dilation·(kernel − 1) + 1`.
+    span: usize,
     pads: (usize, usize),
-    /// `q − zero point`, `[c_out][c_in][kernel]`.
+    /// `q − zero point`, `[c_out][c_in][kernel]` of the computed convolution.
     weight: Vec<i16>,
     scale: f32,
     bias: Vec<f32>,
     /// The weights packed for the four-channel `vpdpbusd` kernel, where
     /// the CPU has it and the weights are unsigned bytes.
     quads: Option<QuadWeights>,
+}
+
+/// A convolution's geometry as the graph gives it.
+#[derive(Debug, Clone, Copy)]
+pub struct ConvShape {
+    /// Input channels.
+    pub c_in: usize,
+    /// Output channels.
+    pub c_out: usize,
+    /// Taps.
+    pub kernel: usize,
+    /// Step between taps.
+    pub dilation: usize,
+    /// Step between outputs.
+    pub stride: usize,
+    /// Zero steps before and after the input.
+    pub pads: (usize, usize),
 }
 
 impl QuantizedConv1d {
@@ -294,24 +371,23 @@ impl QuantizedConv1d {
         let [c_out, c_in, kernel] = dims[..] else {
             return Err(graph.corrupt(format!("`{node}`'s weight is {dims:?}, not 1-D")));
         };
+        if kernel == 0 {
+            return Err(graph.corrupt(format!("`{node}`'s weight has no taps")));
+        }
         let (&[scale], &[zero_point]) = (&scale[..], &zero_point[..]) else {
             return Err(graph.corrupt(format!(
                 "`{node}`: per-channel scales or zero points are not supported"
             )));
         };
         let ints = |name: &str| found.attribute(name).map(|a| a.ints.clone());
-        let group = ints("group").and_then(|g| g.first().copied()).unwrap_or(1);
-        let stride = ints("strides")
-            .and_then(|g| g.first().copied())
-            .unwrap_or(1);
-        if group != 1 || stride < 1 {
+        let first = |name: &str| ints(name).and_then(|g| g.first().copied()).unwrap_or(1);
+        let (group, stride, dilation) = (first("group"), first("strides"), first("dilations"));
+        if group != 1 || stride < 1 || dilation < 1 || (stride > 1 && dilation > 1) {
             return Err(graph.corrupt(format!(
-                "`{node}`: group {group}, stride {stride} (only group 1 is supported)"
+                "`{node}`: group {group}, stride {stride}, dilation {dilation} \
+                 (supported: group 1, and a stride or a dilation, not both)"
             )));
         }
-        let dilation = ints("dilations")
-            .and_then(|d| d.first().copied())
-            .unwrap_or(1);
         let pads = ints("pads").unwrap_or_default();
         let pad = |k: usize| pads.get(k).map_or(0, |&p| usize::try_from(p).unwrap_or(0));
         let bias = match bias {
@@ -324,22 +400,60 @@ impl QuantizedConv1d {
                 bias.len()
             )));
         }
-        let weight: Vec<i16> = q.iter().map(|&v| (v - zero_point) as i16).collect();
-        let quads = int8_quads::available()
-            .then(|| QuadWeights::new(&weight, zero_point as i32, c_out, c_in, kernel))
-            .flatten();
-        Ok(Self {
+        let shape = ConvShape {
             c_in,
             c_out,
             kernel,
             dilation: usize::try_from(dilation).unwrap_or(1),
             stride: usize::try_from(stride).unwrap_or(1),
             pads: (pad(0), pad(1)),
+        };
+        let weight: Vec<i16> = q.iter().map(|&v| (v - zero_point) as i16).collect();
+        Ok(Self::new(shape, weight, zero_point as i32, scale, bias))
+    }
+
+    /// The convolution of `shape` with weights `w − zero` (`[c_out][c_in]
+    /// [kernel]`), the weight scale and the float bias. A stride above 1
+    /// needs dilation 1 (the caller checks).
+    pub fn new(shape: ConvShape, weight: Vec<i16>, zero: i32, scale: f32, bias: Vec<f32>) -> Self {
+        let ConvShape {
+            c_in,
+            c_out,
+            kernel,
+            dilation,
+            stride,
+            pads,
+        } = shape;
+        let phases = stride.max(1);
+        let folded_kernel = kernel.div_ceil(phases);
+        let weight = if phases == 1 {
+            weight
+        } else {
+            let mut folded = vec![0i16; c_out * c_in * phases * folded_kernel];
+            for (i, &w) in weight.iter().enumerate().take(c_out * c_in * kernel) {
+                let (row, k) = (i / kernel, i % kernel);
+                let (m, r) = (k / phases, k % phases);
+                folded[(row * phases + r) * folded_kernel + m] = w;
+            }
+            folded
+        };
+        let c_in = c_in * phases;
+        let quads = int8_quads::available()
+            .then(|| QuadWeights::new(&weight, zero, c_out, c_in, folded_kernel))
+            .flatten();
+        Self {
+            c_in,
+            c_out,
+            kernel: folded_kernel,
+            dilation: if phases == 1 { dilation.max(1) } else { 1 },
+            phases,
+            span: dilation.max(1) * (kernel.max(1) - 1) + 1,
+            pads,
             weight,
             scale,
             bias,
             quads,
-        })
+        }
     }
 
     /// Output channels.
@@ -349,75 +463,109 @@ impl QuantizedConv1d {
 
     /// Input channels.
     pub fn in_channels(&self) -> usize {
-        self.c_in
+        self.c_in / self.phases
     }
 
     /// `x` (`c_in × T`, channel-major) through the convolution:
     /// `c_out × T'`.
     pub fn forward(&self, x: &[f32]) -> Vec<f32> {
-        let t = x.len().checked_div(self.c_in).unwrap_or(0);
+        let channels = self.in_channels();
+        let t = x.len().checked_div(channels).unwrap_or(0);
         let mut quantized = Vec::new();
         let (x_scale, x_zero) = dynamic_quantize(x, &mut quantized);
         let padded_t = t + self.pads.0 + self.pads.1;
-        let span = self.dilation * (self.kernel.max(1) - 1) + 1;
-        let t_out = if padded_t < span {
+        let t_out = if padded_t < self.span {
             0
         } else {
-            (padded_t - span) / self.stride + 1
+            (padded_t - self.span) / self.phases + 1
+        };
+        // The computed convolution's input: stride 1, `c_in` rows of `t_in`
+        // steps, `pads` zero steps around them.
+        let (input, t_in, pads) = if self.phases == 1 {
+            (quantized, t, self.pads)
+        } else {
+            let len = (t_out + self.kernel).saturating_sub(1);
+            let folded = fold_phases(&quantized, x_zero, t, self.pads.0, self.phases, len);
+            (folded, len, (0, 0))
         };
         let scale = x_scale * self.scale;
         let sums = match &self.quads {
-            Some(quads) if self.stride == 1 => {
+            Some(quads) => {
                 let shape = int8_quads::Shape {
                     c_in: self.c_in,
                     c_out: self.c_out,
                     kernel: self.kernel,
                     dilation: self.dilation,
-                    t,
-                    pads: self.pads,
+                    t: t_in,
+                    pads,
                     t_out,
                 };
-                int8_quads::sums(quads, &quantized, x_zero, &shape)
+                int8_quads::sums(quads, &input, x_zero, &shape)
             }
-            _ => {
+            None => {
                 // Padded with the zero point, that is 0 once it is subtracted.
+                let padded_t = t_in + pads.0 + pads.1;
                 let mut padded = vec![0i16; self.c_in * padded_t];
-                for c in 0..self.c_in {
-                    for i in 0..t {
-                        padded[c * padded_t + self.pads.0 + i] =
-                            i16::from(quantized[c * t + i]) - i16::from(x_zero);
-                    }
-                }
+                padded
+                    .par_chunks_mut(padded_t.max(1))
+                    .zip(input.par_chunks(t_in.max(1)))
+                    .for_each(|(row, src)| {
+                        for (p, &q) in row[pads.0..].iter_mut().zip(src) {
+                            *p = i16::from(q) - i16::from(x_zero);
+                        }
+                    });
                 self.sums(&padded, padded_t, t_out)
             }
         };
         let mut out = vec![0f32; self.c_out * t_out];
-        for co in 0..self.c_out {
-            // floor(bias / scale) as int32, added to the sums.
-            let bias = (self.bias[co] / scale).floor() as i32;
-            let row = &sums[co * t_out..(co + 1) * t_out];
-            for (o, &a) in out[co * t_out..(co + 1) * t_out].iter_mut().zip(row) {
-                *o = a.wrapping_add(bias) as f32 * scale;
-            }
-        }
+        out.par_chunks_mut(t_out.max(1))
+            .zip(sums.par_chunks(t_out.max(1)))
+            .zip(&self.bias)
+            .for_each(|((row, sums), &bias)| {
+                // floor(bias / scale) as int32, added to the sums.
+                let bias = (bias / scale).floor() as i32;
+                for (o, &a) in row.iter_mut().zip(sums) {
+                    *o = a.wrapping_add(bias) as f32 * scale;
+                }
+            });
         out
     }
+}
+
+/// The phases of `x` (rows of `t` bytes, `pad` zero-point steps before
+/// them): row `c·phases + r` holds steps `j·phases + r` of row `c` of the
+/// padded input for `j < len`, the zero point where that is padding.
+fn fold_phases(x: &[u8], zero: u8, t: usize, pad: usize, phases: usize, len: usize) -> Vec<u8> {
+    let rows = x.len().checked_div(t).unwrap_or(0) * phases;
+    let mut out = vec![zero; rows * len];
+    out.par_chunks_mut(len.max(1))
+        .enumerate()
+        .for_each(|(row, dst)| {
+            let (c, r) = (row / phases, row % phases);
+            let src = &x[c * t..(c + 1) * t];
+            for (j, d) in dst.iter_mut().enumerate() {
+                if let Some(&v) = (j * phases + r).checked_sub(pad).and_then(|i| src.get(i)) {
+                    *d = v;
+                }
+            }
+        });
+    out
 }
 
 impl QuantizedConv1d {
     /// The int32 sums `Σ w·x` (`c_out × t_out`) over the zero-point-free
     /// padded input (`c_in × padded_t`): two input channels a step with
-    /// `vpmaddwd` where the CPU has AVX2 and the stride is 1, else plain
-    /// loops. Integer sums, so both give the same values.
+    /// `vpmaddwd` where the CPU has AVX2, else plain loops. Integer sums,
+    /// so both give the same values.
     fn sums(&self, padded: &[i16], padded_t: usize, t_out: usize) -> Vec<i32> {
         #[cfg(target_arch = "x86_64")]
-        if self.stride == 1 && is_x86_feature_detected!("avx2") {
+        if is_x86_feature_detected!("avx2") {
             return self.sums_paired(padded, padded_t, t_out);
         }
         self.sums_portable(padded, padded_t, t_out)
     }
 
-    /// The plain loops (any stride), output channels in parallel.
+    /// The plain loops, output channels in parallel.
     fn sums_portable(&self, padded: &[i16], padded_t: usize, t_out: usize) -> Vec<i32> {
         let mut sums = vec![0i32; self.c_out * t_out];
         sums.par_chunks_mut(t_out.max(1))
@@ -430,8 +578,8 @@ impl QuantizedConv1d {
                             let w =
                                 i32::from(self.weight[(co * self.c_in + ci) * self.kernel + kk]);
                             let start = kk * self.dilation;
-                            for (i, a) in acc.iter_mut().enumerate() {
-                                *a += w * i32::from(row[start + i * self.stride]);
+                            for (a, &x) in acc.iter_mut().zip(&row[start..]) {
+                                *a += w * i32::from(x);
                             }
                         }
                     }
@@ -726,12 +874,13 @@ impl QuantizedLstm {
                 .map(|(&x, &y)| i32::from(x) * i32::from(y))
                 .sum()
         };
-        let mut out = vec![0f32; t * dirs * h];
-        with_wide_vectors(|| {
-            for d in 0..dirs {
-                let (w, w_scale) = &self.w[d];
-                let (r, r_scale) = &self.r[d];
-                let scale = x_scale * w_scale;
+        // Each direction's states (`T × H`); two directions on two threads.
+        let direction = |d: usize| -> Vec<f32> {
+            let (w, w_scale) = &self.w[d];
+            let (r, r_scale) = &self.r[d];
+            let scale = x_scale * w_scale;
+            let mut states = vec![0f32; t * h];
+            with_wide_vectors(|| {
                 let mut state = vec![0f32; h];
                 let mut cell = vec![0f32; h];
                 let mut hq = Vec::new();
@@ -760,10 +909,23 @@ impl QuantizedLstm {
                         cell[k] = f * cell[k] + i * c;
                         state[k] = o * cell[k].tanh();
                     }
-                    out[(time * dirs + d) * h..(time * dirs + d + 1) * h].copy_from_slice(&state);
+                    states[time * h..(time + 1) * h].copy_from_slice(&state);
                 }
+            });
+            states
+        };
+        let states: Vec<Vec<f32>> = if dirs == 2 {
+            let (forward, backward) = rayon::join(|| direction(0), || direction(1));
+            vec![forward, backward]
+        } else {
+            (0..dirs).map(direction).collect()
+        };
+        let mut out = vec![0f32; t * dirs * h];
+        for (d, states) in states.iter().enumerate() {
+            for (time, state) in states.chunks_exact(h.max(1)).enumerate() {
+                out[(time * dirs + d) * h..(time * dirs + d + 1) * h].copy_from_slice(state);
             }
-        });
+        }
         out
     }
 }
@@ -781,18 +943,16 @@ mod tests {
             state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
             ((state >> 16) % 511) as i16 - 255
         };
-        let conv = QuantizedConv1d {
+        let shape = super::ConvShape {
             c_in,
             c_out,
             kernel,
             dilation,
             stride: 1,
             pads: (3, 3),
-            weight: (0..c_out * c_in * kernel).map(|_| next()).collect(),
-            scale: 1.0,
-            bias: vec![0.0; c_out],
-            quads: None,
         };
+        let weight = (0..c_out * c_in * kernel).map(|_| next()).collect();
+        let conv = QuantizedConv1d::new(shape, weight, 0, 1.0, vec![0.0; c_out]);
         let padded_t = 77;
         let padded: Vec<i16> = (0..c_in * padded_t).map(|_| next()).collect();
         let t_out = padded_t - dilation * (kernel - 1);
@@ -923,5 +1083,90 @@ mod tests {
         let (_, zp) = dynamic_quantize(&[0.1, -0.7, 3.3, 1e-3, -2.2], &mut q);
         assert_eq!(zp, 102);
         assert_eq!(q, vec![107, 70, 255, 102, 0]);
+    }
+
+    /// Strided convolutions, computed over their input's phases, against
+    /// the definition `(Σ (x − xz)·(w − wz) + ⌊b / s⌋)·s` on the strided,
+    /// padded input, on every path this CPU has (the byte kernel where
+    /// there is VNNI, the i16 kernels everywhere).
+    #[test]
+    fn strided_convolutions_equal_the_definition() {
+        let (c_in, c_out, t) = (6, 5, 61);
+        let x: Vec<f32> = (0..c_in * t)
+            .map(|i| ((i * 7919 % 1000) as f32 - 400.0) / 250.0)
+            .collect();
+        let mut q = Vec::new();
+        let (x_scale, x_zero) = dynamic_quantize(&x, &mut q);
+        for (kernel, stride, pads) in [
+            (12, 6, (3, 3)),
+            (3, 2, (1, 1)),
+            (5, 3, (0, 2)),
+            (1, 1, (0, 0)),
+        ] {
+            let zero = 131;
+            let weight: Vec<i16> = (0..c_out * c_in * kernel)
+                .map(|i| (i * 37 % 256) as i16 - zero)
+                .collect();
+            let bias: Vec<f32> = (0..c_out).map(|c| c as f32 * 0.3 - 0.6).collect();
+            let shape = super::ConvShape {
+                c_in,
+                c_out,
+                kernel,
+                dilation: 1,
+                stride,
+                pads,
+            };
+            let scale = 0.02;
+            let mut conv =
+                QuantizedConv1d::new(shape, weight.clone(), zero.into(), scale, bias.clone());
+            let padded_t = t + pads.0 + pads.1;
+            let t_out = (padded_t - kernel) / stride + 1;
+            let s = x_scale * scale;
+            let want: Vec<f32> = (0..c_out * t_out)
+                .map(|i| {
+                    let (co, j) = (i / t_out, i % t_out);
+                    let mut acc = 0i32;
+                    for ci in 0..c_in {
+                        for k in 0..kernel {
+                            let Some(at) = (j * stride + k).checked_sub(pads.0).filter(|&a| a < t)
+                            else {
+                                continue;
+                            };
+                            acc += (i32::from(q[ci * t + at]) - i32::from(x_zero))
+                                * i32::from(weight[(co * c_in + ci) * kernel + k]);
+                        }
+                    }
+                    (acc + (bias[co] / s).floor() as i32) as f32 * s
+                })
+                .collect();
+            assert_eq!(conv.forward(&x), want, "kernel {kernel}, stride {stride}");
+            conv.quads = None;
+            assert_eq!(
+                conv.forward(&x),
+                want,
+                "i16 path: kernel {kernel}, stride {stride}"
+            );
+        }
+    }
+
+    /// A tensor large enough to be quantized in parallel pieces gets the
+    /// definition's range, zero point and bytes.
+    #[test]
+    fn large_tensors_quantize_as_small_ones() {
+        let x: Vec<f32> = (0..100_003)
+            .map(|i| ((i * 7919 % 10_007) as f32 - 3000.0) / 997.0)
+            .collect();
+        let mut q = Vec::new();
+        let (scale, zero) = dynamic_quantize(&x, &mut q);
+        let (min, max) = x
+            .iter()
+            .fold((0f32, 0f32), |(a, b), &v| (a.min(v), b.max(v)));
+        assert_eq!(scale, (max - min) / 255.0);
+        let z = (-min / scale).clamp(0.0, 255.0).round_ties_even();
+        assert_eq!(f32::from(zero), z);
+        for (&v, &b) in x.iter().zip(&q) {
+            let want = ((v / scale).clamp(-z, 255.0 - z).round_ties_even() + z) as u8;
+            assert_eq!(b, want);
+        }
     }
 }

@@ -19,6 +19,8 @@ use rayon::prelude::*;
 
 /// Output channels computed together (each input load feeds them all).
 const BLOCK: usize = 4;
+/// Steps a parallel piece of the input's preparation takes.
+const STEPS: usize = 4096;
 
 /// A convolution's weights as signed bytes, four input channels a lane.
 pub(crate) struct QuadWeights {
@@ -125,32 +127,51 @@ pub(crate) fn sums(weights: &QuadWeights, x: &[u8], x_zero: u8, shape: &Shape) -
     // Four channels' bytes a lane; padding and filler channels are xz.
     let fill = u32::from(x_zero) * 0x0101_0101;
     let mut lanes = vec![fill as i32; quads * padded_t];
-    for c in 0..c_in {
-        let (q, byte) = (c / 4, 8 * (c % 4));
-        let row = &mut lanes[q * padded_t + pads.0..q * padded_t + pads.0 + t];
-        for (lane, &v) in row.iter_mut().zip(&x[c * t..(c + 1) * t]) {
-            let cleared = (*lane as u32) & !(0xFF << byte);
-            *lane = (cleared | (u32::from(v) << byte)) as i32;
-        }
-    }
+    lanes
+        .par_chunks_mut(padded_t.max(1))
+        .enumerate()
+        .for_each(|(q, row)| {
+            for byte in 0..4 {
+                let c = 4 * q + byte;
+                let Some(src) = x.get(c * t..(c + 1) * t).filter(|_| c < c_in) else {
+                    continue;
+                };
+                let shift = 8 * byte;
+                for (lane, &v) in row[pads.0..].iter_mut().zip(src) {
+                    let cleared = (*lane as u32) & !(0xFF << shift);
+                    *lane = (cleared | (u32::from(v) << shift)) as i32;
+                }
+            }
+        });
     // (128 − wz)·Σ x over each output step's window, and the per-channel
     // constant, both added after the products.
     let mut column = vec![0i32; padded_t];
-    for q in 0..quads {
-        for (s, &lane) in column
-            .iter_mut()
-            .zip(&lanes[q * padded_t..(q + 1) * padded_t])
-        {
-            *s += lane
-                .to_le_bytes()
-                .iter()
-                .map(|&b| i32::from(b))
-                .sum::<i32>();
-        }
-    }
-    let window: Vec<i32> = (0..t_out)
-        .map(|i| (0..kernel).map(|k| column[i + k * dilation]).sum::<i32>() * weights.shift)
-        .collect();
+    column
+        .par_chunks_mut(STEPS)
+        .enumerate()
+        .for_each(|(piece, sums)| {
+            let start = piece * STEPS;
+            for q in 0..quads {
+                let row = &lanes[q * padded_t + start..q * padded_t + start + sums.len()];
+                for (s, &lane) in sums.iter_mut().zip(row) {
+                    *s += lane
+                        .to_le_bytes()
+                        .iter()
+                        .map(|&b| i32::from(b))
+                        .sum::<i32>();
+                }
+            }
+        });
+    let mut window = vec![0i32; t_out];
+    window
+        .par_chunks_mut(STEPS)
+        .enumerate()
+        .for_each(|(piece, out)| {
+            for (j, w) in out.iter_mut().enumerate() {
+                let i = piece * STEPS + j;
+                *w = (0..kernel).map(|k| column[i + k * dilation]).sum::<i32>() * weights.shift;
+            }
+        });
     let offsets: Vec<usize> = (0..weights.taps)
         .map(|j| (j / kernel) * padded_t + (j % kernel) * dilation)
         .collect();
