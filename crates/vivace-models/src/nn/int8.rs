@@ -56,9 +56,11 @@ fn range(x: &[f32]) -> (f32, f32) {
             let (mut lo, mut hi) = ([0f32; 16], [0f32; 16]);
             let mut chunks = x.chunks_exact(16);
             for c in &mut chunks {
+                // Comparisons and selects (one `vminps`/`vmaxps` a
+                // vector); `f32::min`'s NaN rule costs a blend a vector.
                 for k in 0..16 {
-                    lo[k] = lo[k].min(c[k]);
-                    hi[k] = hi[k].max(c[k]);
+                    lo[k] = if c[k] < lo[k] { c[k] } else { lo[k] };
+                    hi[k] = if c[k] > hi[k] { c[k] } else { hi[k] };
                 }
             }
             let rest = chunks.remainder().iter();
@@ -70,16 +72,20 @@ fn range(x: &[f32]) -> (f32, f32) {
 }
 
 /// `round_half_even(v / scale) + zero_point`, saturated to a byte, for
-/// every value of `x`. The scalars are copies so that the byte stores
-/// cannot alias them and the loop vectorizes (one rounding instruction a
-/// vector rather than a scalar sequence a value).
+/// every value of `x`, in a loop that vectorizes: the scalars are copies
+/// (the byte stores cannot alias them), and the byte is read from the bits
+/// of `r + 1.5·2²³` (for an integer `0 ≤ r ≤ 255` its low mantissa byte is
+/// `r`) where `r as u8`'s saturating conversion would be scalar.
 fn quantize_piece(x: &[f32], out: &mut [u8], scale: f32, zero_point: f32) {
+    const ROUND: f32 = 12_582_912.0;
     let (lo, hi) = (-zero_point, 255.0 - zero_point);
     with_wide_vectors(
         #[inline(always)]
         || {
             for (q, &v) in out.iter_mut().zip(x) {
-                *q = ((v / scale).max(lo).min(hi).round_ties_even() + zero_point) as u8;
+                // max/min also map NaN to `lo`.
+                let r = (v / scale).max(lo).min(hi).round_ties_even() + zero_point;
+                *q = (r + ROUND).to_bits() as u8;
             }
         },
     )
