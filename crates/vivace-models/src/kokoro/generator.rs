@@ -419,6 +419,7 @@ impl Generator {
                 })
                 .collect::<Result<Vec<_>>>()?,
             noise_res: (0..2)
+                .into_par_iter()
                 .map(|i| SnakeBlock::load(graph, &format!("noise_res.{i}")))
                 .collect::<Result<Vec<_>>>()?,
             ups: (0..2)
@@ -431,6 +432,7 @@ impl Generator {
                 })
                 .collect::<Result<Vec<_>>>()?,
             resblocks: (0..6)
+                .into_par_iter()
                 .map(|i| SnakeBlock::load(graph, &format!("resblocks.{i}")))
                 .collect::<Result<Vec<_>>>()?,
             conv_post: FloatConv::load(graph, &format!("{GEN}/conv_post/Conv"), "Conv")?,

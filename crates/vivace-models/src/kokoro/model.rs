@@ -33,15 +33,30 @@ pub struct Synthesis {
 }
 
 impl Kokoro {
-    /// Reads every stage's weights from the export's graph.
+    /// Reads every stage's weights from the export's graph, the stages on
+    /// rayon's pool (converting and packing the weights is most of a load).
     pub fn load(graph: &OnnxGraph) -> Result<Self> {
+        let ((albert, durations), ((prosody, text_encoder), (decoder, generator))) = rayon::join(
+            || rayon::join(|| Albert::load(graph), || DurationPredictor::load(graph)),
+            || {
+                rayon::join(
+                    || {
+                        rayon::join(
+                            || ProsodyPredictor::load(graph),
+                            || TextEncoder::load(graph),
+                        )
+                    },
+                    || rayon::join(|| DecoderFront::load(graph), || Generator::load(graph)),
+                )
+            },
+        );
         Ok(Self {
-            albert: Albert::load(graph)?,
-            durations: DurationPredictor::load(graph)?,
-            prosody: ProsodyPredictor::load(graph)?,
-            text_encoder: TextEncoder::load(graph)?,
-            decoder: DecoderFront::load(graph)?,
-            generator: Generator::load(graph)?,
+            albert: albert?,
+            durations: durations?,
+            prosody: prosody?,
+            text_encoder: text_encoder?,
+            decoder: decoder?,
+            generator: generator?,
         })
     }
 
