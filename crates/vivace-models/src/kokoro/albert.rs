@@ -6,6 +6,8 @@
 //! embeddings dequantized (`(q − zero point) · scale`), every linear layer
 //! in onnxruntime's dynamic int8 ([`QuantizedLinear`]).
 
+use rayon::prelude::*;
+
 use crate::error::Result;
 use crate::nn::int8::{Arithmetic, QuantizedLinear};
 use crate::onnx::OnnxGraph;
@@ -161,32 +163,38 @@ impl Albert {
             .map(|v| v * s)
             .collect();
         let v = self.value.apply(h, self.arithmetic);
+        // Each query row (all heads) on rayon's pool, with its own scores.
         let mut context = vec![0f32; t * width];
-        let mut scores = vec![0f32; t];
-        for hd in 0..HEADS {
-            let o = hd * head;
-            for i in 0..t {
-                let qi = &q[i * width + o..i * width + o + head];
-                for (j, s) in scores.iter_mut().enumerate() {
-                    let kj = &k[j * width + o..j * width + o + head];
-                    *s = qi.iter().zip(kj).map(|(a, b)| a * b).sum();
-                }
-                let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                let mut sum = 0.0;
-                for s in scores.iter_mut() {
-                    *s = (*s - max).exp();
-                    sum += *s;
-                }
-                let out = &mut context[i * width + o..i * width + o + head];
-                for (j, p) in scores.iter().enumerate() {
-                    let p = p / sum;
-                    let vj = &v[j * width + o..j * width + o + head];
-                    for (c, x) in out.iter_mut().zip(vj) {
-                        *c += p * x;
+        context
+            .par_chunks_mut(width.max(1))
+            .enumerate()
+            .for_each_init(
+                || vec![0f32; t],
+                |scores, (i, row)| {
+                    for hd in 0..HEADS {
+                        let o = hd * head;
+                        let qi = &q[i * width + o..i * width + o + head];
+                        for (j, s) in scores.iter_mut().enumerate() {
+                            let kj = &k[j * width + o..j * width + o + head];
+                            *s = qi.iter().zip(kj).map(|(a, b)| a * b).sum();
+                        }
+                        let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                        let mut sum = 0.0;
+                        for s in scores.iter_mut() {
+                            *s = (*s - max).exp();
+                            sum += *s;
+                        }
+                        let out = &mut row[o..o + head];
+                        for (j, p) in scores.iter().enumerate() {
+                            let p = p / sum;
+                            let vj = &v[j * width + o..j * width + o + head];
+                            for (c, x) in out.iter_mut().zip(vj) {
+                                *c += p * x;
+                            }
+                        }
                     }
-                }
-            }
-        }
+                },
+            );
         let mut attended = self.dense.apply(&context, self.arithmetic);
         for (a, x) in attended.iter_mut().zip(h) {
             *a += x;
@@ -194,11 +202,13 @@ impl Albert {
         self.attention_norm.apply(&mut attended);
         // FastGelu(x + bias): tanh GELU.
         let mut ffn = self.ffn.apply(&attended, self.arithmetic);
-        let n = self.ffn_bias.len();
-        for (i, x) in ffn.iter_mut().enumerate() {
-            let y = *x + self.ffn_bias[i % n];
-            *x = 0.5 * y * (1.0 + (0.797_884_6 * y * (1.0 + 0.044_715 * y * y)).tanh());
-        }
+        ffn.par_chunks_mut(self.ffn_bias.len().max(1))
+            .for_each(|row| {
+                for (x, b) in row.iter_mut().zip(&self.ffn_bias) {
+                    let y = *x + b;
+                    *x = 0.5 * y * (1.0 + (0.797_884_6 * y * (1.0 + 0.044_715 * y * y)).tanh());
+                }
+            });
         let mut out = self.ffn_output.apply(&ffn, self.arithmetic);
         for (o, a) in out.iter_mut().zip(&attended) {
             *o += a;

@@ -1,6 +1,8 @@
 //! LayerNorm as the export computes it (`LayerNormalization` and
 //! `SkipLayerNormalization` over the last axis), in f32.
 
+use rayon::prelude::*;
+
 use crate::error::Result;
 use crate::onnx::OnnxGraph;
 
@@ -44,16 +46,17 @@ impl LayerNorm {
         Self::load(graph, &input(1)?, &input(2)?, node)
     }
 
-    /// Normalizes each row of `x` (rows of the norm's width) in place.
+    /// Normalizes each row of `x` (rows of the norm's width) in place,
+    /// rows in parallel on rayon's pool.
     pub fn apply(&self, x: &mut [f32]) {
         let width = self.gamma.len();
-        for row in x.chunks_exact_mut(width) {
+        x.par_chunks_exact_mut(width.max(1)).for_each(|row| {
             let mean = row.iter().sum::<f32>() / width as f32;
             let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / width as f32;
             let inv = 1.0 / (var + self.eps).sqrt();
             for ((v, g), b) in row.iter_mut().zip(&self.gamma).zip(&self.beta) {
                 *v = (*v - mean) * inv * g + b;
             }
-        }
+        });
     }
 }
