@@ -217,10 +217,13 @@ impl QuantizedLinear {
         let (a_scale, a_zero) = dynamic_quantize(x, &mut quantized);
         let rows = x.len().checked_div(self.k).unwrap_or(0);
         // The int32 sums, column by column (`n × rows`).
-        let sums = match &self.bytes {
-            Some(bytes) => int8_quads::linear_sums(bytes, &quantized[..rows * self.k], a_zero),
-            None => self.column_sums(&quantized, a_zero, rows),
-        };
+        let sums = column_sums(
+            &self.weight,
+            self.bytes.as_ref(),
+            self.k,
+            &quantized[..rows * self.k],
+            a_zero,
+        );
         let mut out = vec![0f32; rows * self.n];
         for (c, column) in sums.chunks_exact(rows.max(1)).enumerate() {
             let scale = a_scale * self.scale[c];
@@ -234,33 +237,46 @@ impl QuantizedLinear {
         }
         out
     }
+}
 
-    /// `Σ (a − a_zero)·w` (`n × rows`) without VNNI: a column's weights are
-    /// read once and stay in L1 while the rows (a few KB) pass over them;
-    /// columns in parallel on rayon's pool, each compiled for the widest
-    /// vectors the CPU has. Integer sums: the order changes nothing.
-    fn column_sums(&self, quantized: &[u8], a_zero: u8, rows: usize) -> Vec<i32> {
-        let a: Vec<i16> = quantized
-            .iter()
-            .map(|&q| i16::from(q) - i16::from(a_zero))
-            .collect();
-        let mut sums = vec![0i32; self.n * rows];
-        sums.par_chunks_mut(rows.max(1))
-            .enumerate()
-            .for_each(|(c, column)| {
-                with_wide_vectors(|| {
-                    let w = &self.weight[c * self.k..(c + 1) * self.k];
-                    for (r, o) in column.iter_mut().enumerate() {
-                        *o = a[r * self.k..(r + 1) * self.k]
-                            .iter()
-                            .zip(w)
-                            .map(|(&x, &y)| i32::from(x) * i32::from(y))
-                            .sum();
-                    }
-                });
-            });
-        sums
+/// `Σ (x − x_zero)·w` (`n × rows`, column-major) of `x` (`rows × k`
+/// unsigned bytes) and the `n` columns of `weight` (`k` values `w − wz`
+/// each): the `vpdpbusd` kernel where the columns were packed as `bytes`,
+/// else i16 columns in parallel on rayon's pool (a column's weights stay
+/// in L1 while the rows pass over them), each compiled for the widest
+/// vectors the CPU has. Integer sums: both give the same values.
+fn column_sums(
+    weight: &[i16],
+    bytes: Option<&ByteColumns>,
+    k: usize,
+    x: &[u8],
+    x_zero: u8,
+) -> Vec<i32> {
+    let rows = x.len().checked_div(k).unwrap_or(0);
+    if let Some(bytes) = bytes {
+        return int8_quads::linear_sums(bytes, &x[..rows * k], x_zero);
     }
+    let a: Vec<i16> = x
+        .iter()
+        .map(|&q| i16::from(q) - i16::from(x_zero))
+        .collect();
+    let n = weight.len().checked_div(k).unwrap_or(0);
+    let mut sums = vec![0i32; n * rows];
+    sums.par_chunks_mut(rows.max(1))
+        .enumerate()
+        .for_each(|(c, column)| {
+            with_wide_vectors(|| {
+                let w = &weight[c * k..(c + 1) * k];
+                for (r, o) in column.iter_mut().enumerate() {
+                    *o = a[r * k..(r + 1) * k]
+                        .iter()
+                        .zip(w)
+                        .map(|(&x, &y)| i32::from(x) * i32::from(y))
+                        .sum();
+                }
+            });
+        });
+    sums
 }
 
 /// A node's input `slot`, which must be given.
@@ -785,12 +801,16 @@ unsafe fn madd_row_avx2(interleaved: &[i32], offsets: &[usize], w: &[i32], out: 
 
 /// A `DynamicQuantizeLSTM` (one or two directions, gates i, o, f, c):
 /// the whole input sequence quantized per tensor once for its product with
-/// `W`, the hidden state quantized at every step for its product with `R`.
+/// `W` (every step's product computed up front, as one matrix product),
+/// the hidden state quantized at every step for its product with `R`.
 pub struct QuantizedLstm {
     input: usize,
     hidden: usize,
     /// Per direction: `W` as `[4H][input]` (`q − zero point`), its scale.
     w: Vec<(Vec<i16>, f32)>,
+    /// Per direction: `W` packed for the `vpdpbusd` kernel, where the CPU
+    /// has it and the weights are signed bytes.
+    w_bytes: Vec<Option<ByteColumns>>,
     /// Per direction: `R` as `[4H][H]`, its scale.
     r: Vec<(Vec<i16>, f32)>,
     /// Per direction: `Wb + Rb` (`4H`).
@@ -840,8 +860,16 @@ impl QuantizedLstm {
             }
             out
         };
-        let w = (0..dirs)
+        let w: Vec<(Vec<i16>, f32)> = (0..dirs)
             .map(|d| (transpose(&w_q, input_size, d, w_zp[d]), w_scale[d]))
+            .collect();
+        let w_bytes = w
+            .iter()
+            .map(|(w, _)| {
+                int8_quads::available()
+                    .then(|| ByteColumns::new(w, input_size))
+                    .flatten()
+            })
             .collect();
         let r = (0..dirs)
             .map(|d| (transpose(&r_q, hidden, d, r_zp[d]), r_scale[d]))
@@ -857,6 +885,7 @@ impl QuantizedLstm {
             input: input_size,
             hidden,
             w,
+            w_bytes,
             r,
             bias,
         })
@@ -870,10 +899,6 @@ impl QuantizedLstm {
         let dirs = self.w.len();
         let mut quantized = Vec::new();
         let (x_scale, x_zero) = dynamic_quantize(x, &mut quantized);
-        let xq: Vec<i16> = quantized
-            .iter()
-            .map(|&q| i16::from(q) - i16::from(x_zero))
-            .collect();
         let dot = |a: &[i16], b: &[i16]| -> i32 {
             a.iter()
                 .zip(b)
@@ -885,6 +910,14 @@ impl QuantizedLstm {
             let (w, w_scale) = &self.w[d];
             let (r, r_scale) = &self.r[d];
             let scale = x_scale * w_scale;
+            // Every step's `Σ x·W` (`4H × T`, gate-major).
+            let xw = column_sums(
+                w,
+                self.w_bytes.get(d).and_then(Option::as_ref),
+                self.input,
+                &quantized[..t * self.input],
+                x_zero,
+            );
             let mut states = vec![0f32; t * h];
             with_wide_vectors(|| {
                 let mut state = vec![0f32; h];
@@ -893,7 +926,6 @@ impl QuantizedLstm {
                 let mut gates = vec![0f32; 4 * h];
                 for step in 0..t {
                     let time = if d == 0 { step } else { t - 1 - step };
-                    let x_row = &xq[time * self.input..(time + 1) * self.input];
                     let (h_scale, h_zero) = dynamic_quantize(&state, &mut hq);
                     let hs: Vec<i16> = hq
                         .iter()
@@ -901,8 +933,7 @@ impl QuantizedLstm {
                         .collect();
                     let rs = h_scale * r_scale;
                     for (g, gate) in gates.iter_mut().enumerate() {
-                        let xw =
-                            dot(x_row, &w[g * self.input..(g + 1) * self.input]) as f32 * scale;
+                        let xw = xw[g * t + time] as f32 * scale;
                         let hr = dot(&hs, &r[g * h..(g + 1) * h]) as f32 * rs;
                         *gate = xw + hr + self.bias[d][g];
                     }

@@ -335,67 +335,115 @@ impl ByteColumns {
 }
 
 /// `Σ_k (x − xz)·w` for every row of `x` (`rows × k` unsigned bytes, zero
-/// point `x_zero`) and every column: `n × rows`, column-major. The caller
-/// checked [`available`].
+/// point `x_zero`) and every column: `n × rows`, column-major. Blocks of
+/// [`BLOCK`] columns in parallel on rayon's pool. The caller checked
+/// [`available`].
 pub(crate) fn linear_sums(columns: &ByteColumns, x: &[u8], x_zero: u8) -> Vec<i32> {
     let k = columns.k;
-    let rows = x.len() / k;
+    let rows = x.len() / k.max(1);
     let n = columns.sums.len();
+    let x = &x[..rows * k];
     let mut out = vec![0i32; n * rows];
     out.par_chunks_mut(BLOCK * rows.max(1))
         .enumerate()
         .for_each(|(block, block_out)| {
             let first = block * BLOCK;
-            for (c, column_out) in block_out.chunks_exact_mut(rows.max(1)).enumerate() {
-                let w = &columns.bytes[(first + c) * k..(first + c + 1) * k];
-                let constant = i32::from(x_zero) * columns.sums[first + c];
-                for (r, o) in column_out.iter_mut().enumerate() {
-                    let row = &x[r * k..(r + 1) * k];
-                    #[cfg(target_arch = "x86_64")]
-                    // SAFETY: `available()` was checked by the caller; both
-                    // slices are `k` long.
-                    let dot = unsafe { dot_avx512_vnni(row, w) };
-                    #[cfg(not(target_arch = "x86_64"))]
-                    let dot = row
+            let count = block_out.len() / rows.max(1);
+            let w: [&[i8]; BLOCK] = std::array::from_fn(|c| {
+                columns
+                    .bytes
+                    .get((first + c) * k..(first + c + 1) * k)
+                    .filter(|_| c < count)
+                    .unwrap_or(&[])
+            });
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `available()` was checked by the caller; `x` holds
+            // `rows` rows of `k`, each of the first `count` weights `k`
+            // bytes, and `block_out` `count` columns of `rows`.
+            unsafe {
+                linear_block_avx512_vnni(x, k, w, block_out)
+            };
+            #[cfg(not(target_arch = "x86_64"))]
+            for (column_out, wc) in block_out.chunks_exact_mut(rows.max(1)).zip(w) {
+                for (o, row) in column_out.iter_mut().zip(x.chunks_exact(k.max(1))) {
+                    *o = row
                         .iter()
-                        .zip(w)
+                        .zip(wc)
                         .map(|(&a, &b)| i32::from(a) * i32::from(b))
-                        .sum::<i32>();
-                    *o = dot.wrapping_sub(constant);
+                        .sum();
+                }
+            }
+            for (c, column_out) in block_out.chunks_exact_mut(rows.max(1)).enumerate() {
+                let constant = i32::from(x_zero) * columns.sums[first + c];
+                for o in column_out.iter_mut() {
+                    *o = o.wrapping_sub(constant);
                 }
             }
         });
     out
 }
 
-/// `Σ a·b` of unsigned and signed bytes, 64 a `vpdpbusd`, the last masked.
+/// `Σ x·w` of four rows of `x` against up to [`BLOCK`] weight columns at a
+/// time (sixteen accumulators: each 64-byte load of a row feeds four
+/// columns, each load of a column four rows), the last 64-byte step
+/// masked; written to `out` (`columns × rows`, column-major, `rows =
+/// x.len() / k`). Rows past the last are computed on the last row and not
+/// stored; missing columns (empty weights) hold zeros and are not stored.
 ///
 /// # Safety
-/// The CPU must support AVX-512 BW and VNNI. (Only the shorter slice's
-/// length is read.)
+/// The CPU must support AVX-512 BW and VNNI; `x` must hold whole rows of
+/// `k` bytes, every non-empty `w[c]` at least `k` bytes, and `out` at
+/// most as many columns of `rows` as there are non-empty weights.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-unsafe fn dot_avx512_vnni(a: &[u8], b: &[i8]) -> i32 {
+unsafe fn linear_block_avx512_vnni(x: &[u8], k: usize, w: [&[i8]; BLOCK], out: &mut [i32]) {
     use std::arch::x86_64::*;
-    let n = a.len().min(b.len());
-    let mut acc = _mm512_setzero_si512();
-    let mut i = 0;
-    while i < n {
-        let left = (n - i).min(64);
-        let mask: __mmask64 = if left == 64 {
-            u64::MAX
-        } else {
-            (1u64 << left) - 1
-        };
-        // SAFETY: only the first `left ≤ n − i` bytes of each are read.
-        unsafe {
-            let x = _mm512_maskz_loadu_epi8(mask, a.as_ptr().add(i).cast());
-            let w = _mm512_maskz_loadu_epi8(mask, b.as_ptr().add(i).cast());
-            acc = _mm512_dpbusd_epi32(acc, x, w);
-        }
-        i += left;
+    let rows = x.len().checked_div(k).unwrap_or(0);
+    if rows == 0 {
+        return;
     }
-    _mm512_reduce_add_epi32(acc)
+    let columns = (out.len() / rows).min(w.iter().take_while(|c| c.len() >= k).count());
+    let mut r = 0;
+    while r < rows {
+        let valid = (rows - r).min(4);
+        // Rows past the last read the last (valid addresses, not stored).
+        let row: [*const u8; 4] =
+            std::array::from_fn(|j| x.as_ptr().wrapping_add((r + j.min(valid - 1)) * k));
+        let mut acc = [[_mm512_setzero_si512(); BLOCK]; 4];
+        let mut i = 0;
+        while i < k {
+            let left = (k - i).min(64);
+            let mask: __mmask64 = if left == 64 {
+                u64::MAX
+            } else {
+                (1u64 << left) - 1
+            };
+            // SAFETY: only the first `left ≤ k − i` bytes of each row and
+            // of each of the first `columns` weights are read.
+            unsafe {
+                let wv: [__m512i; BLOCK] = std::array::from_fn(|c| {
+                    if c < columns {
+                        _mm512_maskz_loadu_epi8(mask, w[c].as_ptr().add(i).cast())
+                    } else {
+                        _mm512_setzero_si512()
+                    }
+                });
+                for (a, &p) in acc.iter_mut().zip(&row) {
+                    let xv = _mm512_maskz_loadu_epi8(mask, p.add(i).cast());
+                    for (ac, &wc) in a.iter_mut().zip(&wv) {
+                        *ac = _mm512_dpbusd_epi32(*ac, xv, wc);
+                    }
+                }
+            }
+            i += left;
+        }
+        for (j, a) in acc.iter().enumerate().take(valid) {
+            for (c, &ac) in a.iter().enumerate().take(columns) {
+                out[c * rows + r + j] = _mm512_reduce_add_epi32(ac);
+            }
+        }
+        r += valid;
+    }
 }
 
 #[cfg(test)]
@@ -456,13 +504,14 @@ mod tests {
     }
 
     /// The byte linear sums equal the definition for a width that leaves a
-    /// masked tail (100 = 64 + 36).
+    /// masked tail (100 = 64 + 36), rows that leave a block of 3 and
+    /// columns a block of 2.
     #[test]
     fn linear_sums_equal_the_definition() {
         if !available() {
             return; // the path is only taken where VNNI is
         }
-        let (k, n, rows, xz) = (100, 5, 3, 131u8);
+        let (k, n, rows, xz) = (100, 6, 7, 131u8);
         let mut next = bytes(7);
         let weight: Vec<i16> = (0..n * k).map(|_| i16::from(next() as i8)).collect();
         let x: Vec<u8> = (0..rows * k).map(|_| next()).collect();
