@@ -21,6 +21,8 @@ use rayon::prelude::*;
 const BLOCK: usize = 4;
 /// Steps a parallel piece of the input's preparation takes.
 const STEPS: usize = 4096;
+/// Output steps a time tile of the convolution takes (a multiple of 64).
+const TILE: usize = 1024;
 
 /// A convolution's weights as signed bytes, four input channels a lane.
 pub(crate) struct QuadWeights {
@@ -176,40 +178,58 @@ pub(crate) fn sums(weights: &QuadWeights, x: &[u8], x_zero: u8, shape: &Shape) -
         .map(|j| (j / kernel) * padded_t + (j % kernel) * dilation)
         .collect();
     let mut sums = vec![0i32; c_out * t_out];
-    sums.par_chunks_mut(BLOCK * t_out.max(1))
-        .enumerate()
-        .for_each(|(block, rows)| {
-            let first = block * BLOCK;
-            let channels = rows.len() / t_out.max(1);
-            let w = |c: usize| {
-                &weights.packed[(first + c) * weights.taps..(first + c + 1) * weights.taps]
-            };
-            let mut done = 0;
-            #[cfg(target_arch = "x86_64")]
-            if channels == BLOCK {
-                // SAFETY: `available()` was checked by the caller; every
-                // tap reads lanes[off + i] for i < end ≤ t_out, and
-                // off + t_out ≤ (q + 1)·padded_t since t_out = padded_t −
-                // (kernel − 1)·dilation; the rows are t_out long.
-                done = unsafe {
-                    block_avx512_vnni(&lanes, &offsets, [w(0), w(1), w(2), w(3)], rows, t_out)
+    let row_len = t_out.max(1);
+    // Time tiles outermost, every block of output channels in parallel
+    // within a tile: a tile's input (quads × (TILE + span) lanes, about
+    // 140 KB at 128 channels) stays in cache while all blocks read it,
+    // where whole rows (megabytes) would stream from memory once a block.
+    for start in (0..t_out).step_by(TILE) {
+        let len = TILE.min(t_out - start);
+        sums.par_chunks_mut(BLOCK * row_len)
+            .enumerate()
+            .for_each(|(block, rows)| {
+                let first = block * BLOCK;
+                let channels = rows.len() / row_len;
+                let w = |c: usize| {
+                    &weights.packed[(first + c) * weights.taps..(first + c + 1) * weights.taps]
                 };
-            }
-            for (c, row) in rows.chunks_exact_mut(t_out.max(1)).enumerate() {
-                let wc = w(c);
-                for (i, out) in row.iter_mut().enumerate().skip(done) {
-                    *out = offsets
-                        .iter()
-                        .zip(wc)
-                        .map(|(&off, &wj)| dot4(lanes[off + i], wj))
-                        .fold(0i32, i32::wrapping_add);
+                let mut done = 0;
+                #[cfg(target_arch = "x86_64")]
+                if channels == BLOCK {
+                    // SAFETY: `available()` was checked by the caller; every
+                    // tap reads lanes[start + off + i] for i < len, and
+                    // start + len ≤ t_out, off + t_out ≤ (q + 1)·padded_t
+                    // since t_out = padded_t − (kernel − 1)·dilation; the
+                    // block's rows are row_len apart from `start` on.
+                    done = unsafe {
+                        block_avx512_vnni(
+                            &lanes[start..],
+                            &offsets,
+                            [w(0), w(1), w(2), w(3)],
+                            &mut rows[start..],
+                            len,
+                            row_len,
+                        )
+                    };
                 }
-            }
-            for (c, row) in rows.chunks_exact_mut(t_out.max(1)).enumerate() {
-                let constant = i32::from(x_zero) * weights.sums[first + c];
-                for (out, &win) in row.iter_mut().zip(&window) {
-                    *out = out.wrapping_add(win).wrapping_sub(constant);
+                for (c, row) in rows.chunks_exact_mut(row_len).enumerate() {
+                    let wc = w(c);
+                    for (i, out) in row[start..start + len].iter_mut().enumerate().skip(done) {
+                        *out = offsets
+                            .iter()
+                            .zip(wc)
+                            .map(|(&off, &wj)| dot4(lanes[start + off + i], wj))
+                            .fold(0i32, i32::wrapping_add);
+                    }
                 }
+            });
+    }
+    sums.par_chunks_mut(row_len)
+        .enumerate()
+        .for_each(|(c, row)| {
+            let constant = i32::from(x_zero) * weights.sums[c];
+            for (out, &win) in row.iter_mut().zip(&window) {
+                *out = out.wrapping_add(win).wrapping_sub(constant);
             }
         });
     sums
@@ -224,14 +244,15 @@ fn dot4(x: i32, w: i32) -> i32 {
         .sum()
 }
 
-/// [`BLOCK`] output channels' products, 64 steps at a time (16
-/// accumulators), then sixteen at a time with the last vector masked;
-/// returns how many steps it did (all `n`).
+/// [`BLOCK`] output channels' products for steps `0..n`, 64 steps at a
+/// time (16 accumulators), then sixteen at a time with the last vector
+/// masked, channel `c`'s step `t` stored at `rows[c·stride + t]`; returns
+/// how many steps it did (all `n`).
 ///
 /// # Safety
 /// The CPU must support AVX-512 BW and VNNI, and `offsets[j] + n ≤
-/// lanes.len()` for every `j`. (`rows` shorter than [`BLOCK`] × `n`, or
-/// weights shorter than `offsets`, only shorten the work.)
+/// lanes.len()` for every `j`. (`rows` shorter than `(BLOCK − 1)·stride +
+/// n`, or weights shorter than `offsets`, only shorten the work.)
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 unsafe fn block_avx512_vnni(
@@ -240,11 +261,14 @@ unsafe fn block_avx512_vnni(
     w: [&[i32]; BLOCK],
     rows: &mut [i32],
     n: usize,
+    stride: usize,
 ) -> usize {
     use std::arch::x86_64::*;
     // Checked here, so that the loops' unchecked accesses stay in bounds:
-    // `rows` holds BLOCK rows of `n`, every tap has its weight.
-    let n = n.min(rows.len() / BLOCK);
+    // `rows` holds BLOCK rows of `n`, `stride` apart, every tap has its
+    // weight.
+    let stride = stride.max(n);
+    let n = n.min(rows.len().saturating_sub((BLOCK - 1) * stride));
     let taps = w.iter().map(|wc| wc.len()).min().unwrap_or(0);
     let offsets = &offsets[..offsets.len().min(taps)];
     let base = lanes.as_ptr();
@@ -269,7 +293,7 @@ unsafe fn block_avx512_vnni(
                 }
             }
             for (c, a) in acc.iter().enumerate() {
-                let dst = rows.as_mut_ptr().add(c * n + t);
+                let dst = rows.as_mut_ptr().add(c * stride + t);
                 for (k, ak) in a.iter().enumerate() {
                     _mm512_storeu_si512(dst.add(16 * k).cast(), *ak);
                 }
@@ -297,7 +321,7 @@ unsafe fn block_avx512_vnni(
                 }
             }
             for (c, a) in acc.iter().enumerate() {
-                _mm512_mask_storeu_epi32(rows.as_mut_ptr().add(c * n + t), mask, *a);
+                _mm512_mask_storeu_epi32(rows.as_mut_ptr().add(c * stride + t), mask, *a);
             }
         }
         t += lanes_left;
@@ -463,40 +487,44 @@ mod tests {
     /// (on a CPU without VNNI the scalar path is what is checked).
     #[test]
     fn quad_sums_equal_the_definition() {
-        let (c_in, c_out, kernel, dilation, t, pads) = (7, 6, 3, 2, 150, (2, 3));
-        let mut next = bytes(99);
-        let (wz, xz) = (61i32, 140u8);
-        let weight: Vec<i16> = (0..c_out * c_in * kernel)
-            .map(|_| (i32::from(next()) - wz) as i16)
-            .collect();
-        let x: Vec<u8> = (0..c_in * t).map(|_| next()).collect();
-        let quads = QuadWeights::new(&weight, wz, c_out, c_in, kernel).expect("uint8 weights");
-        let t_out = t + pads.0 + pads.1 - (kernel - 1) * dilation;
-        let shape = Shape {
-            c_in,
-            c_out,
-            kernel,
-            dilation,
-            t,
-            pads,
-            t_out,
-        };
-        let got = sums(&quads, &x, xz, &shape);
-        for co in 0..c_out {
-            for i in 0..t_out {
-                let mut want = 0i32;
-                for ci in 0..c_in {
-                    for k in 0..kernel {
-                        let p = i + k * dilation;
-                        let xv = if p < pads.0 || p >= pads.0 + t {
-                            0
-                        } else {
-                            i32::from(x[ci * t + p - pads.0]) - i32::from(xz)
-                        };
-                        want += xv * i32::from(weight[(co * c_in + ci) * kernel + k]);
+        // A short row (one tile with a masked tail) and one of three time
+        // tiles, the last partial.
+        for t in [150, 2 * TILE + 77] {
+            let (c_in, c_out, kernel, dilation, pads) = (7, 6, 3, 2, (2, 3));
+            let mut next = bytes(99);
+            let (wz, xz) = (61i32, 140u8);
+            let weight: Vec<i16> = (0..c_out * c_in * kernel)
+                .map(|_| (i32::from(next()) - wz) as i16)
+                .collect();
+            let x: Vec<u8> = (0..c_in * t).map(|_| next()).collect();
+            let quads = QuadWeights::new(&weight, wz, c_out, c_in, kernel).expect("uint8 weights");
+            let t_out = t + pads.0 + pads.1 - (kernel - 1) * dilation;
+            let shape = Shape {
+                c_in,
+                c_out,
+                kernel,
+                dilation,
+                t,
+                pads,
+                t_out,
+            };
+            let got = sums(&quads, &x, xz, &shape);
+            for co in 0..c_out {
+                for i in 0..t_out {
+                    let mut want = 0i32;
+                    for ci in 0..c_in {
+                        for k in 0..kernel {
+                            let p = i + k * dilation;
+                            let xv = if p < pads.0 || p >= pads.0 + t {
+                                0
+                            } else {
+                                i32::from(x[ci * t + p - pads.0]) - i32::from(xz)
+                            };
+                            want += xv * i32::from(weight[(co * c_in + ci) * kernel + k]);
+                        }
                     }
+                    assert_eq!(got[co * t_out + i], want, "channel {co}, step {i}");
                 }
-                assert_eq!(got[co * t_out + i], want, "channel {co}, step {i}");
             }
         }
         // Weights that are not unsigned bytes (an int8 export) are refused.
