@@ -30,6 +30,8 @@ const SAMPLE_RATE: f32 = 24_000.0;
 const N_FFT: usize = 20;
 const HOP: usize = 5;
 
+/// STFT frames a parallel piece of the source's spectrum takes.
+const FRAMES: usize = 2048;
 /// Values a parallel piece of an element-wise step takes.
 const VALUES: usize = 1 << 14;
 
@@ -510,28 +512,42 @@ impl Generator {
             .collect();
         let frames = (padded.len() - N_FFT) / HOP + 1;
         let bins = N_FFT / 2 + 1;
-        let mut out = vec![0f32; 2 * bins * frames];
-        for f in 0..frames {
-            let frame = &padded[f * HOP..f * HOP + N_FFT];
-            for (k, (re, im)) in self
-                .dft
-                .transform(frame, &self.window, bins)
-                .into_iter()
-                .enumerate()
-            {
-                let magnitude = (re * re + im * im).sqrt();
-                let base = (im / re).atan();
-                let phase = if re < 0.0 {
-                    if im > 0.0 {
-                        base + std::f32::consts::PI
-                    } else {
-                        base - std::f32::consts::PI
+        // Frames in parallel pieces; each piece's columns are gathered into
+        // the channel-major output afterwards.
+        let pieces: Vec<Vec<f32>> = (0..frames.div_ceil(FRAMES))
+            .into_par_iter()
+            .map(|p| {
+                let range = p * FRAMES..frames.min((p + 1) * FRAMES);
+                let mut piece = Vec::with_capacity(range.len() * 2 * bins);
+                for f in range {
+                    let frame = &padded[f * HOP..f * HOP + N_FFT];
+                    for (re, im) in self.dft.transform(frame, &self.window, bins) {
+                        let magnitude = (re * re + im * im).sqrt();
+                        let base = (im / re).atan();
+                        let phase = if re < 0.0 {
+                            if im > 0.0 {
+                                base + std::f32::consts::PI
+                            } else {
+                                base - std::f32::consts::PI
+                            }
+                        } else {
+                            base
+                        };
+                        piece.push(magnitude);
+                        piece.push(phase);
                     }
-                } else {
-                    base
-                };
-                out[k * frames + f] = magnitude;
-                out[(bins + k) * frames + f] = phase;
+                }
+                piece
+            })
+            .collect();
+        let mut out = vec![0f32; 2 * bins * frames];
+        for (p, piece) in pieces.iter().enumerate() {
+            for (j, values) in piece.chunks_exact(2 * bins).enumerate() {
+                let f = p * FRAMES + j;
+                for (k, pair) in values.chunks_exact(2).enumerate() {
+                    out[k * frames + f] = pair[0];
+                    out[(bins + k) * frames + f] = pair[1];
+                }
             }
         }
         out
