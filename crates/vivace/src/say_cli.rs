@@ -62,7 +62,7 @@ pub(crate) struct SayArgs {
     /// checkpoint's built-in voice (conds.pt) when absent.
     #[arg(long)]
     reference: Option<PathBuf>,
-    /// Clone this voice onto a Piper or MMS voice: OpenVoice v2's
+    /// Clone this voice onto a Piper, MMS or Kokoro voice: OpenVoice v2's
     /// tone-colour converter re-voices each sentence with the timbre of this
     /// recording (WAV; 10 s or more of speech clones best) or embedding
     /// (`.npy` from `vivace clone-voice --save-embedding`).
@@ -339,7 +339,7 @@ pub(crate) fn say(args: &SayArgs) -> Result<()> {
     let tone_color = match &args.clone {
         Some(_) => {
             if args.reference.is_some() {
-                bail!("give either --clone (a Piper or MMS voice) or --reference (Chatterbox), not both");
+                bail!("give either --clone (a Piper, MMS or Kokoro voice) or --reference (Chatterbox), not both");
             }
             if !(args.tau.is_finite() && args.tau >= 0.0) {
                 bail!("--tau must be a non-negative number, got {}", args.tau);
@@ -395,8 +395,10 @@ pub(crate) fn say(args: &SayArgs) -> Result<()> {
         request.overrides.remove("language");
     }
     if let (Some(reference), Some(tone_color)) = (&args.clone, &tone_color) {
-        if synth.vits().is_err() {
-            bail!("--clone re-voices Piper and MMS voices; a Chatterbox voice clones by itself: give it --reference");
+        if !synth.voice().capabilities().clones
+            || synth.voice().capabilities().family == "chatterbox"
+        {
+            bail!("--clone re-voices Piper, MMS and Kokoro voices; a Chatterbox voice clones by itself: give it --reference");
         }
         // The reference's tone colour: from a recording, or saved as .npy.
         let target = tone_color.embed_file(reference)?;

@@ -30,7 +30,7 @@ const MAX_UPLOAD_MIB: usize = 1024;
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
     /// OpenVoice v2's tone-colour converter (a folder with `checkpoint.pth`
-    /// and `config.json`), with which Piper and MMS voices clone uploaded
+    /// and `config.json`), with which Piper, MMS and Kokoro voices clone uploaded
     /// voices (`POST /v1/audio/voices`). Default: the one `vivace download
     /// openvoice` installed, when there is one.
     #[arg(long, env = "VIVACE_OPENVOICE")]
@@ -188,7 +188,7 @@ pub fn serve(args: &ServeArgs) -> Result<()> {
         Ok(dir) => {
             let tone_color = load_for_cloning(&dir, &optimizer.device.device, &store, !args.no_vad)
                 .with_context(|| format!("cannot load the converter in {}", dir.display()))?;
-            tracing::info!(converter = %dir.display(), "Piper and MMS voices clone with OpenVoice's tone-colour converter");
+            tracing::info!(converter = %dir.display(), "Piper, MMS and Kokoro voices clone with OpenVoice's tone-colour converter");
             Some(std::sync::Arc::new(tone_color))
         }
         // Asked for by name, it must be there; otherwise cloning is off.

@@ -181,7 +181,7 @@ pub struct LoadOptions<'a> {
     /// The espeak-ng voice (a language such as `de`) a Piper voice
     /// phonemizes with instead of its own.
     pub espeak_voice: Option<&'a str>,
-    /// The tone-colour converter that lets a Piper or MMS voice clone
+    /// The tone-colour converter that lets a Piper, MMS or Kokoro voice clone
     /// recordings (`say --clone`, uploaded voices in the service).
     pub tone_color: Option<Arc<crate::tone_color::ToneColor>>,
 }

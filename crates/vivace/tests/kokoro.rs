@@ -972,3 +972,91 @@ fn piper_and_kokoro_phonemizers_take_turns_without_mixing_data() {
         first.1
     );
 }
+
+/// A Kokoro voice clones through OpenVoice's converter (the random-weight
+/// converter the OpenVoice tests check against the reference): `say
+/// --clone` gives 24 kHz speech that is the plain voice's converted from
+/// its own tone colour (measured on the calibration text, cached beside
+/// the pack) to the recording's, as `clone-voice` converts the plain WAV
+/// with that same source embedding, resampled to 24 kHz.
+#[test]
+fn a_kokoro_voice_clones_through_the_converter() {
+    let store = vivace::voice_store::VoiceStore::from_env().expect("a cache directory");
+    store.ensure_kokoro_model().expect("Kokoro's model");
+    let pack = store.ensure_kokoro_voice("af_heart").expect("voice pack");
+    let model_dir = vivace::family::kokoro::model_dir(&pack).expect("the model");
+    // The pack with the model beside it, in a scratch folder, so that the
+    // tone colour cached beside the pack stays out of the store.
+    let scratch = crate::util::scratch();
+    let voice = scratch.path().join("af_heart.bin");
+    std::fs::copy(&pack, &voice).expect("copy the pack");
+    for file in [vivace::family::kokoro::MODEL_FILE, "vocab.json"] {
+        std::os::unix::fs::symlink(model_dir.join(file), scratch.path().join(file)).expect("link");
+    }
+    let converter = crate::util::fixtures().join("openvoice");
+    let reference = converter.join("reference.wav");
+    let say = |out: &std::path::Path, clone: bool| {
+        let mut cmd = vivace();
+        cmd.args(["say", "Hello there.", "--no-normalize", "--voice"])
+            .arg(&voice)
+            .arg("-f")
+            .arg(out);
+        if clone {
+            cmd.args(["--no-vad", "--tau", "0", "--converter"])
+                .arg(&converter)
+                .arg("--clone")
+                .arg(&reference);
+        }
+        cmd.output().expect("run vivace say")
+    };
+    let (cloned, plain) = (
+        scratch.path().join("cloned.wav"),
+        scratch.path().join("plain.wav"),
+    );
+    for (out, clone) in [(&cloned, true), (&plain, false)] {
+        let run = say(out, clone);
+        assert!(run.status.success(), "{}", stderr(&run));
+    }
+    let read = |path: &std::path::Path| {
+        let wav = vivace_frontend::speaker_audio::read_wav(path).expect("read the output");
+        (wav.samples, wav.sample_rate)
+    };
+    let (cloned, rate) = read(&cloned);
+    let (plain_audio, plain_rate) = read(&plain);
+    assert_eq!((rate, plain_rate), (24_000, 24_000));
+    assert_ne!(cloned, plain_audio);
+    let own: Vec<_> = std::fs::read_dir(scratch.path())
+        .expect("list")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().contains("af_heart.bin.openvoice-se-"))
+        .collect();
+    assert_eq!(own.len(), 1, "the voice's tone colour is cached beside it");
+    // The same conversion by `clone-voice`, from the plain WAV.
+    let converted = scratch.path().join("converted.wav");
+    let run = vivace()
+        .args(["clone-voice", "--no-vad", "--tau", "0", "--converter"])
+        .arg(&converter)
+        .arg(&plain)
+        .arg("--reference")
+        .arg(&reference)
+        .arg("--source-embedding")
+        .arg(&own[0])
+        .arg("-f")
+        .arg(&converted)
+        .output()
+        .expect("run vivace clone-voice");
+    assert!(run.status.success(), "{}", stderr(&run));
+    let (converted, converted_rate) = read(&converted);
+    assert_eq!(converted_rate, 22_050);
+    let back = vivace_frontend::resample::resample(&converted, 22_050, 24_000).expect("resample");
+    let n = back.len().min(cloned.len());
+    assert!(
+        back.len().abs_diff(cloned.len()) <= 2,
+        "{} vs {}",
+        back.len(),
+        cloned.len()
+    );
+    let err = crate::util::relative_l2(&cloned[..n], &back[..n]);
+    eprintln!("kokoro clone against clone-voice of the plain voice: relative L2 {err:e}");
+    assert!(err < 1e-2, "relative L2 {err:e}");
+}

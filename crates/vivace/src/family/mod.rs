@@ -17,6 +17,7 @@
 //! the edges ([`Request`]).
 
 pub mod chatterbox;
+pub mod cloning;
 pub mod kokoro;
 pub mod vits;
 

@@ -7,7 +7,9 @@
 //!
 //! The model runs on the CPU in the export's own int8 arithmetic
 //! (`vivace_models::kokoro`) whatever device the plan chose; several voices
-//! share one loaded model.
+//! share one loaded model. Loaded with OpenVoice's tone-colour converter, a
+//! Kokoro voice clones as VITS voices do (`super::cloning`): each batch of
+//! a cloned speaker is re-voiced after synthesis, at 24 kHz.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
@@ -17,11 +19,16 @@ use vivace_frontend::trim::trim_top_db;
 use vivace_models::kokoro::model::{Kokoro, STYLE_WIDTH};
 use vivace_models::onnx::OnnxGraph;
 
+use vivace_perf::batch::classify_failure;
+
+use super::cloning::Cloning;
 use super::{
-    Capabilities, Chunk, Family, LoadContext, Model, Sentence, SpeakerRef, StepError, Voice,
+    Capabilities, Chunk, ClonedSpeaker, Family, LoadContext, Model, Sentence, SpeakerRef,
+    StepError, Voice,
 };
 use crate::hub::HubFile;
 use crate::synth::SynthError;
+use crate::tone_color::Embeddings;
 
 /// Kokoro's output rate.
 pub const SAMPLE_RATE: u32 = 24_000;
@@ -52,7 +59,12 @@ impl Family for KokoroFamily {
     }
 
     fn load(&self, path: &Path, ctx: &LoadContext<'_>) -> Result<Arc<dyn Voice>, SynthError> {
-        Ok(Arc::new(KokoroVoice::load(path, ctx.espeak_data)?))
+        let mut voice = KokoroVoice::load(path, ctx.espeak_data)?;
+        if let Some(tone_color) = ctx.tone_color {
+            voice.cloning = Some(Cloning::new(tone_color, path));
+            voice.capabilities.clones = true;
+        }
+        Ok(Arc::new(voice))
     }
 
     fn hub_files(&self) -> &'static [HubFile] {
@@ -138,13 +150,25 @@ fn read_pack(path: &Path) -> Result<Vec<f32>, SynthError> {
 pub struct KokoroParams {
     /// Speaking rate, 0.5 to 2 (1 is the voice's own), as kokoro-onnx's `speed`.
     pub speed: f32,
+    /// For a cloned speaker: scale of the converter's sampling noise (0:
+    /// deterministic; default 0.3, the reference's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tau: Option<f32>,
+    /// For a cloned speaker: seeds the converter's noise (Kokoro itself
+    /// has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// For a cloned speaker: the voice's own tone colour and the clone's.
+    #[serde(skip)]
+    pub tone: Option<Arc<Embeddings>>,
 }
 
-/// One batch in flight: its model input and the style row it is spoken with.
+/// One batch in flight: its model input, the style row it is spoken with,
+/// and its parameters.
 pub struct KokoroSequence {
     tokens: Vec<i64>,
     style: Vec<f32>,
-    speed: f32,
+    params: KokoroParams,
 }
 
 /// A loaded Kokoro voice: the shared model, its text front end, its pack.
@@ -155,6 +179,7 @@ pub struct KokoroVoice {
     name: String,
     pack: Vec<f32>,
     capabilities: Capabilities,
+    cloning: Option<Cloning>,
 }
 
 impl KokoroVoice {
@@ -211,12 +236,25 @@ impl KokoroVoice {
             },
             name,
             pack,
+            cloning: None,
         })
     }
 
     /// The language it phonemizes in.
     pub fn language(&self) -> Language {
         self.language
+    }
+
+    /// `text` spoken plainly, batches joined (trimmed, no pauses): what
+    /// its tone colour is measured on.
+    fn speak_plainly(&self, text: &str) -> Result<(Vec<f32>, u32), String> {
+        let mut audio = Vec::new();
+        for sentence in Model::sentences(self, text).map_err(|e| e.to_string())? {
+            let style = self.style_for(sentence.ids.len().saturating_sub(2));
+            let synthesis = self.model.synthesize(&sentence.ids, &style, 1.0);
+            audio.extend_from_slice(trim_top_db(&synthesis.audio, TRIM_TOP_DB));
+        }
+        Ok((audio, SAMPLE_RATE))
     }
 
     /// The pack's row for `ids` token ids (without the pads).
@@ -236,14 +274,23 @@ impl Model for KokoroVoice {
     }
 
     fn default_params(&self) -> KokoroParams {
-        KokoroParams { speed: 1.0 }
+        KokoroParams {
+            speed: 1.0,
+            tau: None,
+            seed: None,
+            tone: None,
+        }
     }
 
     fn set_speed(&self, params: &mut KokoroParams, speed: f64) {
         params.speed = speed as f32;
     }
 
-    fn set_speaker(&self, _: &mut KokoroParams, speaker: &SpeakerRef) -> Result<(), SynthError> {
+    fn set_speaker(
+        &self,
+        params: &mut KokoroParams,
+        speaker: &SpeakerRef,
+    ) -> Result<(), SynthError> {
         match speaker {
             SpeakerRef::Given(given) if given.trim() == self.name || given.trim() == "0" => Ok(()),
             SpeakerRef::Given(given) => Err(SynthError::InvalidParams(format!(
@@ -251,8 +298,25 @@ impl Model for KokoroVoice {
                 self.name,
                 given.trim()
             ))),
-            _ => Err(SynthError::CannotClone),
+            _ => {
+                let cloning = self.cloning.as_ref().ok_or(SynthError::CannotClone)?;
+                params.tone = cloning.tone_of(speaker, &|text| self.speak_plainly(text))?;
+                Ok(())
+            }
         }
+    }
+
+    fn set_seed(&self, params: &mut KokoroParams, seed: u64) {
+        params.seed = Some(seed);
+    }
+
+    fn clone_speaker(
+        &self,
+        samples: &[f32],
+        sample_rate: u32,
+    ) -> Result<ClonedSpeaker, SynthError> {
+        let cloning = self.cloning.as_ref().ok_or(SynthError::CannotClone)?;
+        cloning.clone_speaker(samples, sample_rate, &|text| self.speak_plainly(text))
     }
 
     fn sentences(&self, text: &str) -> Result<Vec<Sentence>, SynthError> {
@@ -291,23 +355,28 @@ impl Model for KokoroVoice {
         Ok(KokoroSequence {
             style: self.style_for(sentence.ids.len().saturating_sub(2)),
             tokens: sentence.ids.clone(),
-            speed: params.speed,
+            params: params.clone(),
         })
     }
 
     fn step(&self, batch: &mut [&mut KokoroSequence]) -> Result<Vec<Chunk>, StepError> {
-        Ok(batch
+        batch
             .iter()
             .map(|sequence| {
+                let params = &sequence.params;
                 let synthesis =
                     self.model
-                        .synthesize(&sequence.tokens, &sequence.style, sequence.speed);
-                Chunk {
-                    audio: trim_top_db(&synthesis.audio, TRIM_TOP_DB).to_vec(),
-                    done: true,
-                }
+                        .synthesize(&sequence.tokens, &sequence.style, params.speed);
+                let audio = trim_top_db(&synthesis.audio, TRIM_TOP_DB);
+                let audio = match (&self.cloning, &params.tone) {
+                    (Some(cloning), Some(tone)) => cloning
+                        .revoice(audio, SAMPLE_RATE, tone, params.tau, params.seed)
+                        .map_err(classify_failure)?,
+                    _ => audio.to_vec(),
+                };
+                Ok(Chunk { audio, done: true })
             })
-            .collect())
+            .collect()
     }
 
     fn smoke_test(&self) -> Result<(), SynthError> {

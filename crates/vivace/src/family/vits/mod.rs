@@ -8,14 +8,13 @@
 //! the voice's sample rate.
 
 use std::borrow::Cow;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::path::Path;
+use std::sync::Arc;
 
 use unicode_normalization::UnicodeNormalization;
 use vivace_frontend::hebrew;
 use vivace_frontend::japanese::JapanesePhonemizer;
 use vivace_frontend::phonemize::{split_long_sentence, Phonemizer, TextFilter, ALL_LANGUAGES_DIR};
-use vivace_frontend::resample::resample;
 use vivace_frontend::sentences::split_sentences;
 use vivace_frontend::thai::ThaiPhonemizer;
 use vivace_frontend::vits_tokenizer::VitsTokenizer;
@@ -26,13 +25,14 @@ use vivace_models::tashkeel::Diacritizer;
 use vivace_models::vits::{SynthesisParams, Vits};
 use vivace_perf::batch::classify_failure;
 
+use super::cloning::Cloning;
 use super::{
     Capabilities, Chunk, ClonedSpeaker, Family, LoadContext, Model, Sentence, SpeakerRef,
     StepError, Voice,
 };
 use crate::hub::HubFile;
 use crate::synth::SynthError;
-use crate::tone_color::{Embeddings, ToneColor, DEFAULT_TAU};
+use crate::tone_color::Embeddings;
 
 /// A VITS voice's parameters: the network's own, and for a cloned speaker
 /// the tone colours its speech is re-voiced with. Unknown fields are
@@ -68,14 +68,6 @@ impl<'de> serde::Deserialize<'de> for VitsParams {
             tone: None,
         })
     }
-}
-
-/// What a voice clones with: the converter, and its own tone colour,
-/// measured on first use (and cached beside the voice's file).
-struct Cloning {
-    tone_color: Arc<ToneColor>,
-    path: PathBuf,
-    own: Mutex<Option<Vec<f32>>>,
 }
 
 /// Recognises and loads Piper voices (`.onnx` or compact `.vivace`, with
@@ -300,30 +292,14 @@ impl VitsVoice {
                 streams: false,
             },
         };
-        let cloning = ctx.tone_color.map(|tone_color| Cloning {
-            tone_color: Arc::clone(tone_color),
-            path: path.to_path_buf(),
-            own: Mutex::new(None),
-        });
+        let cloning = ctx
+            .tone_color
+            .map(|tone_color| Cloning::new(tone_color, path));
         Ok(Self {
             checkpoint,
             capabilities,
             cloning,
         })
-    }
-
-    /// The voice's own tone colour: measured once on a calibration text
-    /// (cached beside the voice), then kept.
-    fn own_tone_colour(&self, cloning: &Cloning) -> Result<Vec<f32>, SynthError> {
-        let mut own = cloning.own.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(embedding) = own.as_ref() {
-            return Ok(embedding.clone());
-        }
-        let embedding = cloning
-            .tone_color
-            .voice_embedding(&cloning.path, |text| self.speak_plainly(text))?;
-        *own = Some(embedding.clone());
-        Ok(embedding)
     }
 
     /// `text` in the voice's own default manner (seeded), sentences joined:
@@ -344,39 +320,18 @@ impl VitsVoice {
         Ok((audio, self.capabilities.sample_rate))
     }
 
-    /// The tone colours for a clone of `target`.
-    fn tone_for(&self, target: Vec<f32>) -> Result<Arc<Embeddings>, SynthError> {
-        let cloning = self.cloning.as_ref().ok_or(SynthError::CannotClone)?;
-        let size = cloning.tone_color.embedding_size();
-        if target.len() != size {
-            return Err(SynthError::InvalidParams(format!(
-                "a tone-colour embedding of {} values; the converter's have {size}",
-                target.len()
-            )));
-        }
-        let source = self.own_tone_colour(cloning)?;
-        Ok(Arc::new(Embeddings { source, target }))
-    }
-
     /// `audio` of a cloned speaker re-voiced, at the voice's rate.
     fn revoice(&self, audio: &[f32], params: &VitsParams) -> Result<Vec<f32>, SynthError> {
-        let (Some(cloning), Some(tone)) = (&self.cloning, &params.tone) else {
-            return Ok(audio.to_vec());
-        };
-        let rate = self.capabilities.sample_rate;
-        let converted = cloning.tone_color.convert(
-            audio,
-            rate,
-            &tone.source,
-            &tone.target,
-            params.tau.unwrap_or(DEFAULT_TAU),
-            params.synthesis.seed,
-        )?;
-        Ok(resample(
-            &converted,
-            cloning.tone_color.sample_rate(),
-            rate,
-        )?)
+        match (&self.cloning, &params.tone) {
+            (Some(cloning), Some(tone)) => cloning.revoice(
+                audio,
+                self.capabilities.sample_rate,
+                tone,
+                params.tau,
+                params.synthesis.seed,
+            ),
+            _ => Ok(audio.to_vec()),
+        }
     }
 
     /// The network.
@@ -440,26 +395,12 @@ impl Model for VitsVoice {
     }
 
     fn set_speaker(&self, params: &mut VitsParams, speaker: &SpeakerRef) -> Result<(), SynthError> {
-        match speaker {
-            SpeakerRef::Given(given) => {
-                params.synthesis.speaker = Some(self.speaker_id(given)?);
-            }
-            SpeakerRef::Embedding(target) => params.tone = Some(self.tone_for(target.clone())?),
-            SpeakerRef::Recording {
-                samples,
-                sample_rate,
-            } => {
-                let cloned = Model::clone_speaker(self, samples, *sample_rate)?;
-                params.tone = cloned.get::<Embeddings>();
-            }
-            SpeakerRef::Cloned(cloned) => {
-                params.tone = Some(
-                    cloned
-                        .get::<Embeddings>()
-                        .ok_or(SynthError::Mismatch("a speaker cloned by another voice"))?,
-                );
-            }
+        if let SpeakerRef::Given(given) = speaker {
+            params.synthesis.speaker = Some(self.speaker_id(given)?);
+            return Ok(());
         }
+        let cloning = self.cloning.as_ref().ok_or(SynthError::CannotClone)?;
+        params.tone = cloning.tone_of(speaker, &|text| self.speak_plainly(text))?;
         Ok(())
     }
 
@@ -473,11 +414,7 @@ impl Model for VitsVoice {
         sample_rate: u32,
     ) -> Result<ClonedSpeaker, SynthError> {
         let cloning = self.cloning.as_ref().ok_or(SynthError::CannotClone)?;
-        let target =
-            cloning
-                .tone_color
-                .embed(samples, sample_rate, Path::new("the reference recording"))?;
-        Ok(ClonedSpeaker::new(self.tone_for(target)?))
+        cloning.clone_speaker(samples, sample_rate, &|text| self.speak_plainly(text))
     }
 
     fn sentences(&self, text: &str) -> Result<Vec<Sentence>, SynthError> {
