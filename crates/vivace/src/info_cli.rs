@@ -27,10 +27,12 @@ pub(crate) struct ValidateArgs {
 }
 
 pub(crate) fn info(args: &InfoArgs) -> Result<()> {
+    use vivace_models::nn::cpu_kernel;
     let optimizer = args.device.optimizer()?;
     if args.json {
         let report = serde_json::json!({
             "hardware": optimizer.hardware,
+            "cpu_kernel": {"active": cpu_kernel::active().name(), "widest": cpu_kernel::detected().name()},
             "device": optimizer.device.kind,
             "fallback": optimizer.device.fallback,
             "plan": optimizer.plan,
@@ -56,6 +58,12 @@ pub(crate) fn info(args: &InfoArgs) -> Result<()> {
         } else {
             hw.cpu.simd.join(" ")
         }
+    );
+    println!(
+        "kernels      {} (widest here: {}; {} forces a narrower path)",
+        cpu_kernel::active(),
+        cpu_kernel::detected(),
+        cpu_kernel::ENV
     );
     println!(
         "memory       {} total, {} available",

@@ -106,6 +106,9 @@ impl DeviceArg {
 }
 
 fn run(cli: Cli, started: Instant) -> Result<()> {
+    // A kernel path this CPU cannot run (or a misspelt one) is refused
+    // here, before any kernel falls back from it.
+    vivace_models::nn::cpu_kernel::from_env()?;
     match cli.command {
         Command::Say(args) => say_cli::say(&args),
         Command::Info(args) => info_cli::info(&args),

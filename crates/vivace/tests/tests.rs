@@ -10,6 +10,7 @@ mod cli;
 mod compact;
 mod embed_cli;
 mod hub;
+mod kernels;
 mod kokoro;
 mod languages;
 mod mms;

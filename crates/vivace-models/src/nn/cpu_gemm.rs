@@ -398,16 +398,10 @@ impl PackedMatrix {
     }
 }
 
-/// Whether this CPU runs AVX-512F code (the GEMM kernel, the LSTM cell).
+/// Whether AVX-512F code runs (the GEMM kernel, the LSTM cell): the kernel
+/// path in use (`nn::cpu_kernel`).
 pub(crate) fn has_avx512() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        is_x86_feature_detected!("avx512f")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    super::cpu_kernel::avx512()
 }
 
 #[cfg(test)]

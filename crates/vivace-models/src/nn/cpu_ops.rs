@@ -46,7 +46,7 @@ pub fn with_wide_vectors<R>(f: impl FnOnce() -> R) -> R {
             // SAFETY: AVX-512F was detected on this CPU.
             return unsafe { run_avx512(f) };
         }
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        if super::cpu_kernel::avx2() {
             // SAFETY: AVX2 and FMA were detected on this CPU.
             return unsafe { run_avx2(f) };
         }

@@ -581,7 +581,7 @@ impl QuantizedConv1d {
     /// so both give the same values.
     fn sums(&self, padded: &[i16], padded_t: usize, t_out: usize) -> Vec<i32> {
         #[cfg(target_arch = "x86_64")]
-        if is_x86_feature_detected!("avx2") {
+        if crate::nn::cpu_kernel::avx2() {
             return self.sums_paired(padded, padded_t, t_out);
         }
         self.sums_portable(padded, padded_t, t_out)

@@ -85,16 +85,10 @@ impl QuadWeights {
     }
 }
 
-/// Whether this CPU runs the quad kernel (AVX-512 BW and VNNI).
+/// Whether the quad kernel runs: AVX-512 BW and VNNI, on the kernel path
+/// in use (`nn::cpu_kernel`).
 pub(crate) fn available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        is_x86_feature_detected!("avx512bw") && is_x86_feature_detected!("avx512vnni")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    super::cpu_kernel::vnni()
 }
 
 /// The shape of one stride-1 convolution call.

@@ -5,6 +5,8 @@
 //! - [`cpu_gemm`]: the packed f32 GEMM (AVX-512 where the CPU has it, the
 //!   `gemm` crate elsewhere) that the convolutions and the voice encoder's
 //!   LSTM run on;
+//! - [`cpu_kernel`]: which kernel path runs (AVX-512 with or without VNNI,
+//!   AVX2, portable), detected or forced with `VIVACE_CPU_KERNEL`;
 //! - [`cpu_attention`]: multi-head attention without the score tensor;
 //! - [`cpu_conv`]: fused 1-D convolutions (activation, bias and residual in
 //!   one pass), transposed and depthwise ones;
@@ -24,6 +26,7 @@ pub mod checkpoint;
 pub mod cpu_attention;
 pub mod cpu_conv;
 pub mod cpu_gemm;
+pub mod cpu_kernel;
 pub mod cpu_ops;
 pub mod graph;
 pub mod hifigan;
