@@ -375,6 +375,47 @@ pub fn speedup(summaries: &[Summary]) -> Option<f64> {
     Some(total(Variant::Optimized)? / total(Variant::Baseline)?)
 }
 
+/// The f32 rate of Vivace's packed GEMM (`nn::cpu_gemm`, which the
+/// convolutions run on) on the kernel path in use (`VIVACE_CPU_KERNEL`),
+/// on a convolution's shape rather than a square: 256 output channels,
+/// 768 inputs (256 channels × 3 taps), 8,192 steps in pieces of 512 on
+/// rayon's pool; the best of five (GFLOP/s).
+pub fn packed_gemm_gflops() -> f64 {
+    use rayon::prelude::*;
+    use vivace_models::nn::cpu_gemm::{PackedMatrix, Start};
+    let (m, k, n, piece) = (256, 768, 8192, 512);
+    let values = |len: usize, seed: usize| -> Vec<f32> {
+        (0..len)
+            .map(|i| ((i * 7919 + seed) % 1000) as f32 / 500.0 - 1.0)
+            .collect()
+    };
+    // Rows a little over 32 KB apart, as a convolution's channels are
+    // (rows exactly a power of two apart would alias in the cache).
+    let stride = n + 24;
+    let (a, b) = (
+        PackedMatrix::new(&values(m * k, 1), m, k),
+        values(k * stride, 2),
+    );
+    let product = || {
+        (0..n / piece).into_par_iter().for_each(|p| {
+            let rows: Vec<&[f32]> = (0..k)
+                .map(|r| &b[r * stride + p * piece..r * stride + (p + 1) * piece])
+                .collect();
+            let mut out = vec![0f32; m * piece];
+            a.multiply(piece, &mut out, piece, &rows, Start::Zero, None);
+            std::hint::black_box(&out);
+        })
+    };
+    product(); // warm the pool and the caches
+    let mut best = f64::INFINITY;
+    for _ in 0..5 {
+        let start = Instant::now();
+        product();
+        best = best.min(start.elapsed().as_secs_f64());
+    }
+    2.0 * (m * k * n) as f64 / best / 1e9
+}
+
 /// The f32 matmul rate candle reaches on this machine (GFLOP/s): the best of
 /// five 1024×1024×1024 products on the CPU, with the process's thread plan.
 pub fn matmul_peak_gflops() -> candle_core::Result<f64> {
