@@ -23,6 +23,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 # kokoro-onnx, streaming: one byte on stdout as soon as the first batch is
@@ -47,16 +48,19 @@ asyncio.run(main())
 
 
 def timed(cmd: list) -> tuple:
-    """Seconds from process start to its first and its last stdout byte."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    first = proc.stdout.read(1)
-    first_at = time.perf_counter() - start
-    rest = proc.stdout.read()
-    proc.wait()
-    last_at = time.perf_counter() - start
-    if proc.returncode != 0 or not first:
-        raise SystemExit(f"failed: {cmd[0]}\n{proc.stderr.read().decode()}")
+    """Seconds from process start to its first and its last stdout byte
+    (stderr goes to a file, so that a chatty process cannot block on it)."""
+    with tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err)
+        first = proc.stdout.read(1)
+        first_at = time.perf_counter() - start
+        rest = proc.stdout.read()
+        proc.wait()
+        last_at = time.perf_counter() - start
+        if proc.returncode != 0 or not first:
+            err.seek(0)
+            raise SystemExit(f"failed: {cmd[0]}\n{err.read().decode()}")
     return first_at, last_at, (len(first) + len(rest)) / 4 / 24_000
 
 

@@ -476,7 +476,7 @@ impl Plan {
             "reuse_buffers",
             reuse_buffers.to_string(),
             match reuse_buffers {
-                true => "glibc maps every buffer over 128 KiB afresh and unmaps it on free, so each activation pays page faults: one heap with a 32 MiB mmap threshold keeps them (measured: docs/PERFORMANCE.md)".into(),
+                true => "glibc maps every buffer over 128 KiB afresh and unmaps it on free, so each activation pays page faults: one heap, no mapped buffers and up to 1 GiB of it kept free keep the pages (measured: docs/PERFORMANCE.md)".into(),
                 false => "activations live on the accelerator (or the allocator is not glibc's)".into(),
             },
             Source::Planner,
@@ -555,7 +555,10 @@ const GLIBC_MALLOPT: bool = cfg!(all(target_os = "linux", target_env = "gnu"));
 /// GiB took a 12.4 s batch from 448 000 to 156 000 faults (system time
 /// 1.14 → 0.34 s), and no mappings a 13 s one from 647 000 to 137 000
 /// (3.40 → 3.09 s wall) and a 19.5 s one from 904 000 to 174 000 (5.05 →
-/// 4.56 s), peak RSS within 2 %. Other allocators are left alone.
+/// 4.56 s), peak RSS within 2 %. The cost: the process keeps its
+/// high-water mark, since freed memory (up to 1 GiB of it) is not given
+/// back to the system, so a long-running `serve` stays at the RSS of its
+/// largest request. Other allocators are left alone.
 fn keep_freed_buffers() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes allocator parameters; called before the

@@ -257,11 +257,15 @@ impl FloatConv {
         out
     }
 
-    /// `ConvTranspose` (weight `[in, out, k]`) by phase.
+    /// `ConvTranspose` (weight `[in, out, k]`) by phase; nothing for an
+    /// empty input.
     fn transposed(&self, x: &[f32]) -> Vec<f32> {
         let t = x.len() / self.c_in.max(1);
+        if t == 0 {
+            return Vec::new();
+        }
         let stride = self.stride;
-        let full_len = (t.max(1) - 1) * stride + self.kernel;
+        let full_len = (t - 1) * stride + self.kernel;
         let t_out = full_len.saturating_sub(self.pads.0 + self.pads.1);
         // Phase step q reads x[q − m] for m < taps: taps − 1 zeros around.
         let edge = self.taps - 1;

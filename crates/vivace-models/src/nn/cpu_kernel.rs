@@ -1,8 +1,10 @@
 //! Which CPU kernel path runs: the widest this CPU has, detected once, or
 //! a narrower one forced with `VIVACE_CPU_KERNEL`, so that every path can
-//! be tested and timed on one machine. Every kernel that needs a CPU
-//! feature asks here, never the CPU directly, so a forced path is the path
-//! that runs.
+//! be tested and timed on one machine. Every Vivace kernel that needs a
+//! CPU feature asks here, never the CPU directly, so a forced path is the
+//! path Vivace's own kernels run; libraries with their own dispatch (the
+//! `gemm` crate behind candle's matmul and the portable GEMM) still pick
+//! their own.
 //!
 //! | path | what runs |
 //! |---|---|

@@ -363,19 +363,19 @@ pub struct QuantizedConv1d {
 
 /// A convolution's geometry as the graph gives it.
 #[derive(Debug, Clone, Copy)]
-pub struct ConvShape {
+pub(crate) struct ConvShape {
     /// Input channels.
-    pub c_in: usize,
+    pub(crate) c_in: usize,
     /// Output channels.
-    pub c_out: usize,
+    pub(crate) c_out: usize,
     /// Taps.
-    pub kernel: usize,
+    pub(crate) kernel: usize,
     /// Step between taps.
-    pub dilation: usize,
+    pub(crate) dilation: usize,
     /// Step between outputs.
-    pub stride: usize,
+    pub(crate) stride: usize,
     /// Zero steps before and after the input.
-    pub pads: (usize, usize),
+    pub(crate) pads: (usize, usize),
 }
 
 impl QuantizedConv1d {
@@ -437,7 +437,14 @@ impl QuantizedConv1d {
     /// The convolution of `shape` with weights `w − zero` (`[c_out][c_in]
     /// [kernel]`), the weight scale and the float bias. A stride above 1
     /// needs dilation 1 (the caller checks).
-    pub fn new(shape: ConvShape, weight: Vec<i16>, zero: i32, scale: f32, bias: Vec<f32>) -> Self {
+    /// The caller passes `c_out` biases and `c_out·c_in·kernel` weights.
+    pub(crate) fn new(
+        shape: ConvShape,
+        weight: Vec<i16>,
+        zero: i32,
+        scale: f32,
+        bias: Vec<f32>,
+    ) -> Self {
         let ConvShape {
             c_in,
             c_out,

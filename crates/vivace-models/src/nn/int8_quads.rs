@@ -106,8 +106,9 @@ pub(crate) struct Shape {
 }
 
 /// The int32 sums `Σ (x − xz)(w − wz)` (`c_out × t_out`) of the stride-1
-/// convolution of `x` (`c_in × t` unsigned bytes, zero point `x_zero`).
-/// The caller checked [`available`].
+/// convolution of `x` (`c_in × t` unsigned bytes, zero point `x_zero`):
+/// the `vpdpbusd` kernel where [`available`], else the same sums lane by
+/// lane (what a CPU without VNNI checks in the unit tests).
 pub(crate) fn sums(weights: &QuadWeights, x: &[u8], x_zero: u8, shape: &Shape) -> Vec<i32> {
     let Shape {
         c_in,
@@ -120,6 +121,23 @@ pub(crate) fn sums(weights: &QuadWeights, x: &[u8], x_zero: u8, shape: &Shape) -
     } = *shape;
     let padded_t = t + pads.0 + pads.1;
     let quads = c_in.div_ceil(4);
+    // The kernel's reads stay inside `lanes` only for a consistent shape:
+    // the caller's arithmetic, checked once.
+    assert_eq!(
+        weights.taps,
+        quads * kernel,
+        "quad weights for another shape"
+    );
+    assert!(
+        t_out == 0 || t_out + (kernel.max(1) - 1) * dilation <= padded_t,
+        "{t_out} output steps from {padded_t} padded ones"
+    );
+    assert!(
+        x.len() >= c_in * t,
+        "{} input bytes for {c_in} × {t}",
+        x.len()
+    );
+    let vnni = available();
     // Four channels' bytes a lane; padding and filler channels are xz.
     let fill = u32::from(x_zero) * 0x0101_0101;
     let mut lanes = vec![fill as i32; quads * padded_t];
@@ -189,8 +207,8 @@ pub(crate) fn sums(weights: &QuadWeights, x: &[u8], x_zero: u8, shape: &Shape) -
                 };
                 let mut done = 0;
                 #[cfg(target_arch = "x86_64")]
-                if channels == BLOCK {
-                    // SAFETY: `available()` was checked by the caller; every
+                if vnni && channels == BLOCK {
+                    // SAFETY: `available()` was checked above; every
                     // tap reads lanes[start + off + i] for i < len, and
                     // start + len ≤ t_out, off + t_out ≤ (q + 1)·padded_t
                     // since t_out = padded_t − (kernel − 1)·dilation; the
@@ -354,13 +372,14 @@ impl ByteColumns {
 
 /// `Σ_k (x − xz)·w` for every row of `x` (`rows × k` unsigned bytes, zero
 /// point `x_zero`) and every column: `n × rows`, column-major. Blocks of
-/// [`BLOCK`] columns in parallel on rayon's pool. The caller checked
-/// [`available`].
+/// [`BLOCK`] columns in parallel on rayon's pool, on the `vpdpbusd` kernel
+/// where [`available`], else plain loops.
 pub(crate) fn linear_sums(columns: &ByteColumns, x: &[u8], x_zero: u8) -> Vec<i32> {
     let k = columns.k;
     let rows = x.len() / k.max(1);
     let n = columns.sums.len();
     let x = &x[..rows * k];
+    let vnni = available();
     let mut out = vec![0i32; n * rows];
     out.par_chunks_mut(BLOCK * rows.max(1))
         .enumerate()
@@ -374,21 +393,24 @@ pub(crate) fn linear_sums(columns: &ByteColumns, x: &[u8], x_zero: u8) -> Vec<i3
                     .filter(|_| c < count)
                     .unwrap_or(&[])
             });
+            let mut done = false;
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: `available()` was checked by the caller; `x` holds
-            // `rows` rows of `k`, each of the first `count` weights `k`
-            // bytes, and `block_out` `count` columns of `rows`.
-            unsafe {
-                linear_block_avx512_vnni(x, k, w, block_out)
-            };
-            #[cfg(not(target_arch = "x86_64"))]
-            for (column_out, wc) in block_out.chunks_exact_mut(rows.max(1)).zip(w) {
-                for (o, row) in column_out.iter_mut().zip(x.chunks_exact(k.max(1))) {
-                    *o = row
-                        .iter()
-                        .zip(wc)
-                        .map(|(&a, &b)| i32::from(a) * i32::from(b))
-                        .sum();
+            if vnni {
+                // SAFETY: `available()` was checked above; `x` holds `rows`
+                // rows of `k`, each of the first `count` weights `k` bytes,
+                // and `block_out` `count` columns of `rows`.
+                unsafe { linear_block_avx512_vnni(x, k, w, block_out) };
+                done = true;
+            }
+            if !done {
+                for (column_out, wc) in block_out.chunks_exact_mut(rows.max(1)).zip(w) {
+                    for (o, row) in column_out.iter_mut().zip(x.chunks_exact(k.max(1))) {
+                        *o = row
+                            .iter()
+                            .zip(wc)
+                            .map(|(&a, &b)| i32::from(a) * i32::from(b))
+                            .sum();
+                    }
                 }
             }
             for (c, column_out) in block_out.chunks_exact_mut(rows.max(1)).enumerate() {

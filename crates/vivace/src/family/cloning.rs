@@ -74,10 +74,15 @@ impl Cloning {
         sample_rate: u32,
         speak: Speak<'_>,
     ) -> Result<ClonedSpeaker, SynthError> {
-        let target =
-            self.tone_color
-                .embed(samples, sample_rate, Path::new("the reference recording"))?;
+        let target = self.embed_recording(samples, sample_rate)?;
         Ok(ClonedSpeaker::new(self.tone_for(target, speak)?))
+    }
+
+    /// A reference recording's tone colour.
+    fn embed_recording(&self, samples: &[f32], sample_rate: u32) -> Result<Vec<f32>, SynthError> {
+        Ok(self
+            .tone_color
+            .embed(samples, sample_rate, Path::new("the reference recording"))?)
     }
 
     /// The tone colours a cloning `speaker` asks for; `None` for a
@@ -95,11 +100,7 @@ impl Cloning {
             SpeakerRef::Recording {
                 samples,
                 sample_rate,
-            } => self.tone_color.embed(
-                samples,
-                *sample_rate,
-                Path::new("the reference recording"),
-            )?,
+            } => self.embed_recording(samples, *sample_rate)?,
             SpeakerRef::Cloned(cloned) => {
                 let tone = cloned
                     .get::<Embeddings>()
@@ -133,5 +134,21 @@ impl Cloning {
             seed,
         )?;
         Ok(resample(&converted, self.tone_color.sample_rate(), rate)?)
+    }
+}
+
+/// `audio` (at `rate`) re-voiced where the voice clones and its speaker is
+/// a clone (`tone`), else as it is.
+pub fn revoiced(
+    cloning: Option<&Cloning>,
+    tone: Option<&Embeddings>,
+    audio: &[f32],
+    rate: u32,
+    tau: Option<f32>,
+    seed: Option<u64>,
+) -> Result<Vec<f32>, SynthError> {
+    match (cloning, tone) {
+        (Some(cloning), Some(tone)) => cloning.revoice(audio, rate, tone, tau, seed),
+        _ => Ok(audio.to_vec()),
     }
 }

@@ -21,7 +21,7 @@ use vivace_models::onnx::OnnxGraph;
 
 use vivace_perf::batch::classify_failure;
 
-use super::cloning::Cloning;
+use super::cloning::{self, Cloning};
 use super::{
     Capabilities, Chunk, ClonedSpeaker, Family, LoadContext, Model, Sentence, SpeakerRef,
     StepError, Voice,
@@ -368,12 +368,15 @@ impl Model for KokoroVoice {
                     self.model
                         .synthesize(&sequence.tokens, &sequence.style, params.speed);
                 let audio = trim_top_db(&synthesis.audio, TRIM_TOP_DB);
-                let audio = match (&self.cloning, &params.tone) {
-                    (Some(cloning), Some(tone)) => cloning
-                        .revoice(audio, SAMPLE_RATE, tone, params.tau, params.seed)
-                        .map_err(classify_failure)?,
-                    _ => audio.to_vec(),
-                };
+                let audio = cloning::revoiced(
+                    self.cloning.as_ref(),
+                    params.tone.as_deref(),
+                    audio,
+                    SAMPLE_RATE,
+                    params.tau,
+                    params.seed,
+                )
+                .map_err(classify_failure)?;
                 Ok(Chunk { audio, done: true })
             })
             .collect()

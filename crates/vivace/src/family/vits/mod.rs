@@ -25,7 +25,7 @@ use vivace_models::tashkeel::Diacritizer;
 use vivace_models::vits::{SynthesisParams, Vits};
 use vivace_perf::batch::classify_failure;
 
-use super::cloning::Cloning;
+use super::cloning::{self, Cloning};
 use super::{
     Capabilities, Chunk, ClonedSpeaker, Family, LoadContext, Model, Sentence, SpeakerRef,
     StepError, Voice,
@@ -322,16 +322,14 @@ impl VitsVoice {
 
     /// `audio` of a cloned speaker re-voiced, at the voice's rate.
     fn revoice(&self, audio: &[f32], params: &VitsParams) -> Result<Vec<f32>, SynthError> {
-        match (&self.cloning, &params.tone) {
-            (Some(cloning), Some(tone)) => cloning.revoice(
-                audio,
-                self.capabilities.sample_rate,
-                tone,
-                params.tau,
-                params.synthesis.seed,
-            ),
-            _ => Ok(audio.to_vec()),
-        }
+        cloning::revoiced(
+            self.cloning.as_ref(),
+            params.tone.as_deref(),
+            audio,
+            self.capabilities.sample_rate,
+            params.tau,
+            params.synthesis.seed,
+        )
     }
 
     /// The network.
