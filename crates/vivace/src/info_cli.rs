@@ -60,7 +60,7 @@ pub(crate) fn info(args: &InfoArgs) -> Result<()> {
         }
     );
     println!(
-        "kernels      {} (widest here: {}; {} forces a narrower path)",
+        "kernels      {} (widest here: {}; {} forces another path this CPU runs)",
         cpu_kernel::active(),
         cpu_kernel::detected(),
         cpu_kernel::ENV

@@ -1,5 +1,6 @@
 //! Every CPU kernel path this machine runs (`VIVACE_CPU_KERNEL`: portable,
-//! AVX2, AVX-512, AVX-512 with VNNI), end to end through `vivace say`, each
+//! AVX2, AVX2 with AVX-VNNI, AVX-512, AVX-512 with VNNI), end to end
+//! through `vivace say`, each
 //! against its reference: the default Piper voice against onnxruntime's
 //! waveform (piper-tts 1.8), a Kokoro voice against kokoro-onnx's. The
 //! path is fixed per process, so each runs in its own.
@@ -10,9 +11,10 @@ use crate::util::{golden_waveform, goldens, relative_l2, stderr, vivace};
 
 /// The paths this CPU runs, narrowest first.
 fn paths() -> Vec<KernelPath> {
+    let here = cpu_kernel::Features::of_this_cpu();
     KernelPath::ALL
         .into_iter()
-        .filter(|p| *p <= cpu_kernel::detected())
+        .filter(|&p| here.runs(p))
         .collect()
 }
 

@@ -8,8 +8,9 @@
 //!
 //! | path | what runs |
 //! |---|---|
-//! | `avx512-vnni` | AVX-512 f32 kernels; int8 sums four bytes a lane (`vpdpbusd`) |
+//! | `avx512-vnni` | AVX-512 f32 kernels; int8 sums four bytes a lane (`vpdpbusd`, 512-bit) |
 //! | `avx512` | AVX-512 f32 kernels; int8 two channels a lane on AVX2 (`vpmaddwd`) |
+//! | `avx2-vnni` | loops compiled for AVX2 and FMA; int8 four bytes a lane with AVX-VNNI's 256-bit `vpdpbusd` (Intel client CPUs since Alder Lake) |
 //! | `avx2` | loops compiled for AVX2 and FMA, the `gemm` crate's GEMM; int8 on `vpmaddwd` |
 //! | `portable` | the build's baseline (SSE2 on x86-64; any other target) |
 
@@ -25,6 +26,8 @@ pub enum KernelPath {
     Portable,
     /// AVX2 with FMA.
     Avx2,
+    /// AVX2 with FMA, and AVX-VNNI's 256-bit byte products.
+    Avx2Vnni,
     /// AVX-512 (F, BW) without VNNI's byte products.
     Avx512,
     /// AVX-512 with VNNI.
@@ -33,9 +36,10 @@ pub enum KernelPath {
 
 impl KernelPath {
     /// Every path, narrowest first.
-    pub const ALL: [KernelPath; 4] = [
+    pub const ALL: [KernelPath; 5] = [
         KernelPath::Portable,
         KernelPath::Avx2,
+        KernelPath::Avx2Vnni,
         KernelPath::Avx512,
         KernelPath::Avx512Vnni,
     ];
@@ -45,6 +49,7 @@ impl KernelPath {
         match self {
             KernelPath::Portable => "portable",
             KernelPath::Avx2 => "avx2",
+            KernelPath::Avx2Vnni => "avx2-vnni",
             KernelPath::Avx512 => "avx512",
             KernelPath::Avx512Vnni => "avx512-vnni",
         }
@@ -57,6 +62,58 @@ impl KernelPath {
     }
 }
 
+/// The CPU features the paths need.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Features {
+    /// AVX2 and FMA.
+    pub avx2_fma: bool,
+    /// AVX-VNNI (256-bit `vpdpbusd` without AVX-512).
+    pub avx_vnni: bool,
+    /// AVX-512 F and BW.
+    pub avx512: bool,
+    /// AVX-512 VNNI.
+    pub avx512_vnni: bool,
+}
+
+impl Features {
+    /// This CPU's.
+    pub fn of_this_cpu() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            Self {
+                avx2_fma: is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
+                avx_vnni: is_x86_feature_detected!("avxvnni"),
+                avx512: is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw"),
+                avx512_vnni: is_x86_feature_detected!("avx512vnni"),
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            Self::default()
+        }
+    }
+
+    /// Whether a CPU with these features runs `path`.
+    pub fn runs(self, path: KernelPath) -> bool {
+        match path {
+            KernelPath::Portable => true,
+            KernelPath::Avx2 => self.avx2_fma,
+            KernelPath::Avx2Vnni => self.avx2_fma && self.avx_vnni,
+            KernelPath::Avx512 => self.avx2_fma && self.avx512,
+            KernelPath::Avx512Vnni => self.avx2_fma && self.avx512 && self.avx512_vnni,
+        }
+    }
+
+    /// The widest path they run.
+    pub fn widest(self) -> KernelPath {
+        KernelPath::ALL
+            .into_iter()
+            .rev()
+            .find(|&p| self.runs(p))
+            .unwrap_or(KernelPath::Portable)
+    }
+}
+
 impl std::fmt::Display for KernelPath {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
@@ -65,39 +122,19 @@ impl std::fmt::Display for KernelPath {
 
 /// The widest path this CPU runs.
 pub fn detected() -> KernelPath {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let has = |f: &str| match f {
-            "avx512f" => is_x86_feature_detected!("avx512f"),
-            "avx512bw" => is_x86_feature_detected!("avx512bw"),
-            "avx512vnni" => is_x86_feature_detected!("avx512vnni"),
-            "avx2" => is_x86_feature_detected!("avx2"),
-            "fma" => is_x86_feature_detected!("fma"),
-            _ => false,
-        };
-        let avx2 = has("avx2") && has("fma");
-        if avx2 && has("avx512f") && has("avx512bw") {
-            return if has("avx512vnni") {
-                KernelPath::Avx512Vnni
-            } else {
-                KernelPath::Avx512
-            };
-        }
-        if avx2 {
-            return KernelPath::Avx2;
-        }
-    }
-    KernelPath::Portable
+    Features::of_this_cpu().widest()
 }
 
 /// Why a `VIVACE_CPU_KERNEL` value cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KernelChoiceError {
     /// Not a path's name.
-    #[error("{ENV}={0:?} is not a kernel path: use portable, avx2, avx512 or avx512-vnni")]
+    #[error(
+        "{ENV}={0:?} is not a kernel path: use portable, avx2, avx2-vnni, avx512 or avx512-vnni"
+    )]
     Unknown(String),
     /// A path this CPU does not have.
-    #[error("{ENV}={asked} needs CPU features this CPU lacks: it runs at most {widest}")]
+    #[error("{ENV}={asked} needs CPU features this CPU lacks: its widest path is {widest}")]
     Unsupported {
         /// The path asked for.
         asked: KernelPath,
@@ -107,13 +144,14 @@ pub enum KernelChoiceError {
 }
 
 /// The path `value` (a `VIVACE_CPU_KERNEL` setting) asks for on a CPU
-/// whose widest path is `widest`; none set: `widest`.
-pub fn choose(value: Option<&str>, widest: KernelPath) -> Result<KernelPath, KernelChoiceError> {
+/// with `features`; none set: the widest they run.
+pub fn choose(value: Option<&str>, features: Features) -> Result<KernelPath, KernelChoiceError> {
+    let widest = features.widest();
     let Some(value) = value.filter(|v| !v.trim().is_empty()) else {
         return Ok(widest);
     };
     let asked = KernelPath::parse(value).ok_or_else(|| KernelChoiceError::Unknown(value.into()))?;
-    if asked > widest {
+    if !features.runs(asked) {
         return Err(KernelChoiceError::Unsupported { asked, widest });
     }
     Ok(asked)
@@ -121,7 +159,7 @@ pub fn choose(value: Option<&str>, widest: KernelPath) -> Result<KernelPath, Ker
 
 /// The path `VIVACE_CPU_KERNEL` asks for here (see [`choose`]).
 pub fn from_env() -> Result<KernelPath, KernelChoiceError> {
-    choose(std::env::var(ENV).ok().as_deref(), detected())
+    choose(std::env::var(ENV).ok().as_deref(), Features::of_this_cpu())
 }
 
 /// The path the kernels run, fixed on first use: the forced one, or the
@@ -139,18 +177,23 @@ pub fn active() -> KernelPath {
 
 /// Whether the AVX-512 f32 kernels run.
 pub fn avx512() -> bool {
-    active() >= KernelPath::Avx512
+    matches!(active(), KernelPath::Avx512 | KernelPath::Avx512Vnni)
 }
 
 /// Whether loops compiled for AVX2 and FMA (and the int8 `vpmaddwd`
-/// kernels) run.
+/// kernels) run: every path but the portable one.
 pub fn avx2() -> bool {
     active() >= KernelPath::Avx2
 }
 
-/// Whether the int8 `vpdpbusd` kernels run.
-pub fn vnni() -> bool {
-    active() >= KernelPath::Avx512Vnni
+/// Whether the 512-bit int8 `vpdpbusd` kernels run.
+pub fn avx512_vnni() -> bool {
+    active() == KernelPath::Avx512Vnni
+}
+
+/// Whether the 256-bit (AVX-VNNI) int8 `vpdpbusd` kernels run.
+pub fn avx_vnni() -> bool {
+    active() == KernelPath::Avx2Vnni
 }
 
 #[cfg(test)]
@@ -158,28 +201,57 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_forced_path_is_at_most_the_cpus() {
+    fn a_forced_path_is_one_the_cpu_runs() {
         use KernelPath::*;
-        assert_eq!(choose(None, Avx2), Ok(Avx2));
-        assert_eq!(choose(Some(" "), Avx512Vnni), Ok(Avx512Vnni));
-        assert_eq!(choose(Some("AVX2"), Avx512Vnni), Ok(Avx2));
-        assert_eq!(choose(Some("portable"), Avx2), Ok(Portable));
+        let all = |avx_vnni| Features {
+            avx2_fma: true,
+            avx_vnni,
+            avx512: true,
+            avx512_vnni: true,
+        };
+        let zen3 = Features {
+            avx2_fma: true,
+            ..Features::default()
+        };
+        let alder_lake = Features {
+            avx_vnni: true,
+            ..zen3
+        };
+        // Ice Lake server: AVX-512 VNNI without AVX-VNNI.
+        let ice_lake = all(false);
+        assert_eq!(zen3.widest(), Avx2);
+        assert_eq!(alder_lake.widest(), Avx2Vnni);
+        assert_eq!(ice_lake.widest(), Avx512Vnni);
+        assert_eq!(Features::default().widest(), Portable);
+        assert_eq!(choose(None, zen3), Ok(Avx2));
+        assert_eq!(choose(Some(" "), all(true)), Ok(Avx512Vnni));
+        assert_eq!(choose(Some("AVX2"), all(true)), Ok(Avx2));
+        assert_eq!(choose(Some("avx2-vnni"), all(true)), Ok(Avx2Vnni));
+        assert_eq!(choose(Some("portable"), zen3), Ok(Portable));
         assert_eq!(
-            choose(Some("avx512"), Avx2),
+            choose(Some("avx512"), alder_lake),
             Err(KernelChoiceError::Unsupported {
                 asked: Avx512,
-                widest: Avx2
+                widest: Avx2Vnni
             })
         );
-        let err = choose(Some("sse9"), Avx2).unwrap_err().to_string();
+        assert_eq!(
+            choose(Some("avx2-vnni"), ice_lake),
+            Err(KernelChoiceError::Unsupported {
+                asked: Avx2Vnni,
+                widest: Avx512Vnni
+            })
+        );
+        let err = choose(Some("sse9"), zen3).unwrap_err().to_string();
         assert!(
-            err.contains("VIVACE_CPU_KERNEL") && err.contains("avx512-vnni"),
+            err.contains("VIVACE_CPU_KERNEL") && err.contains("avx2-vnni"),
             "{err}"
         );
         for path in KernelPath::ALL {
             assert_eq!(KernelPath::parse(path.name()), Some(path));
         }
         // What the CPU has is always a choice.
-        assert_eq!(choose(Some(detected().name()), detected()), Ok(detected()));
+        let here = Features::of_this_cpu();
+        assert_eq!(choose(Some(detected().name()), here), Ok(detected()));
     }
 }

@@ -85,10 +85,10 @@ impl QuadWeights {
     }
 }
 
-/// Whether the quad kernel runs: AVX-512 BW and VNNI, on the kernel path
-/// in use (`nn::cpu_kernel`).
+/// Whether the quad kernels run: AVX-512 VNNI's (512-bit) or AVX-VNNI's
+/// (256-bit), on the kernel path in use (`nn::cpu_kernel`).
 pub(crate) fn available() -> bool {
-    super::cpu_kernel::vnni()
+    super::cpu_kernel::avx512_vnni() || super::cpu_kernel::avx_vnni()
 }
 
 /// The shape of one stride-1 convolution call.
@@ -137,7 +137,10 @@ pub(crate) fn sums(weights: &QuadWeights, x: &[u8], x_zero: u8, shape: &Shape) -
         "{} input bytes for {c_in} × {t}",
         x.len()
     );
-    let vnni = available();
+    let (wide, narrow) = (
+        super::cpu_kernel::avx512_vnni(),
+        super::cpu_kernel::avx_vnni(),
+    );
     // Four channels' bytes a lane; padding and filler channels are xz.
     let fill = u32::from(x_zero) * 0x0101_0101;
     let mut lanes = vec![fill as i32; quads * padded_t];
@@ -206,22 +209,23 @@ pub(crate) fn sums(weights: &QuadWeights, x: &[u8], x_zero: u8, shape: &Shape) -
                     &weights.packed[(first + c) * weights.taps..(first + c + 1) * weights.taps]
                 };
                 let mut done = 0;
+                // SAFETY (both kernels): the CPU runs the instructions
+                // (`wide`/`narrow` come from the kernel path, never wider
+                // than the CPU's); every tap reads lanes[start + off + i]
+                // for i < len, and start + len ≤ t_out, off + t_out ≤
+                // (q + 1)·padded_t since t_out = padded_t − (kernel −
+                // 1)·dilation (asserted above); the block's rows are
+                // row_len apart from `start` on.
                 #[cfg(target_arch = "x86_64")]
-                if vnni && channels == BLOCK {
-                    // SAFETY: `available()` was checked above; every
-                    // tap reads lanes[start + off + i] for i < len, and
-                    // start + len ≤ t_out, off + t_out ≤ (q + 1)·padded_t
-                    // since t_out = padded_t − (kernel − 1)·dilation; the
-                    // block's rows are row_len apart from `start` on.
-                    done = unsafe {
-                        block_avx512_vnni(
-                            &lanes[start..],
-                            &offsets,
-                            [w(0), w(1), w(2), w(3)],
-                            &mut rows[start..],
-                            len,
-                            row_len,
-                        )
+                if channels == BLOCK && (wide || narrow) {
+                    let w = [w(0), w(1), w(2), w(3)];
+                    let (lanes, rows) = (&lanes[start..], &mut rows[start..]);
+                    done = if wide {
+                        // SAFETY: as above, with AVX-512 VNNI.
+                        unsafe { block_avx512_vnni(lanes, &offsets, w, rows, len, row_len) }
+                    } else {
+                        // SAFETY: as above, with AVX-VNNI.
+                        unsafe { block_avx_vnni(lanes, &offsets, w, rows, len, row_len) }
                     };
                 }
                 for (c, row) in rows.chunks_exact_mut(row_len).enumerate() {
@@ -341,6 +345,82 @@ unsafe fn block_avx512_vnni(
     t
 }
 
+/// [`block_avx512_vnni`] on 256-bit registers with AVX-VNNI (Intel client
+/// CPUs since Alder Lake, without AVX-512): [`BLOCK`] channels × 16 steps
+/// a step (8 accumulators of the 16 registers), then eight steps a vector
+/// with the last one masked; returns how many steps it did (all `n`).
+///
+/// # Safety
+/// The CPU must support AVX2 and AVX-VNNI, and `offsets[j] + n ≤
+/// lanes.len()` for every `j`. (`rows` shorter than `(BLOCK − 1)·stride +
+/// n`, or weights shorter than `offsets`, only shorten the work.)
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,avxvnni")]
+unsafe fn block_avx_vnni(
+    lanes: &[i32],
+    offsets: &[usize],
+    w: [&[i32]; BLOCK],
+    rows: &mut [i32],
+    n: usize,
+    stride: usize,
+) -> usize {
+    use std::arch::x86_64::*;
+    // Checked here, as in the 512-bit kernel.
+    let stride = stride.max(n);
+    let n = n.min(rows.len().saturating_sub((BLOCK - 1) * stride));
+    let taps = w.iter().map(|wc| wc.len()).min().unwrap_or(0);
+    let offsets = &offsets[..offsets.len().min(taps)];
+    let base = lanes.as_ptr();
+    let mut t = 0;
+    while t + 16 <= n {
+        // SAFETY: the caller's contract, with t + 16 ≤ n.
+        unsafe {
+            let mut acc = [[_mm256_setzero_si256(); 2]; BLOCK];
+            for (j, &off) in offsets.iter().enumerate() {
+                let src = base.add(off + t);
+                let x = [
+                    _mm256_loadu_si256(src.cast()),
+                    _mm256_loadu_si256(src.add(8).cast()),
+                ];
+                for (a, wc) in acc.iter_mut().zip(&w) {
+                    let wv = _mm256_set1_epi32(*wc.get_unchecked(j));
+                    for (ak, xk) in a.iter_mut().zip(&x) {
+                        *ak = _mm256_dpbusd_avx_epi32(*ak, *xk, wv);
+                    }
+                }
+            }
+            for (c, a) in acc.iter().enumerate() {
+                let dst = rows.as_mut_ptr().add(c * stride + t);
+                for (k, ak) in a.iter().enumerate() {
+                    _mm256_storeu_si256(dst.add(8 * k).cast(), *ak);
+                }
+            }
+        }
+        t += 16;
+    }
+    while t < n {
+        let left = (n - t).min(8);
+        let mask: [i32; 8] = std::array::from_fn(|i| if i < left { -1 } else { 0 });
+        // SAFETY: the caller's contract; only the first `left ≤ n − t`
+        // lanes are loaded and stored (masked-out lanes are not touched).
+        unsafe {
+            let mask = _mm256_loadu_si256(mask.as_ptr().cast());
+            let mut acc = [_mm256_setzero_si256(); BLOCK];
+            for (j, &off) in offsets.iter().enumerate() {
+                let x = _mm256_maskload_epi32(base.add(off + t), mask);
+                for (a, wc) in acc.iter_mut().zip(&w) {
+                    *a = _mm256_dpbusd_avx_epi32(*a, x, _mm256_set1_epi32(*wc.get_unchecked(j)));
+                }
+            }
+            for (c, a) in acc.iter().enumerate() {
+                _mm256_maskstore_epi32(rows.as_mut_ptr().add(c * stride + t), mask, *a);
+            }
+        }
+        t += left;
+    }
+    t
+}
+
 /// A `MatMulInteger` layer's weights as signed bytes, column by column,
 /// for [`linear_sums`].
 pub(crate) struct ByteColumns {
@@ -379,7 +459,10 @@ pub(crate) fn linear_sums(columns: &ByteColumns, x: &[u8], x_zero: u8) -> Vec<i3
     let rows = x.len() / k.max(1);
     let n = columns.sums.len();
     let x = &x[..rows * k];
-    let vnni = available();
+    let (wide, narrow) = (
+        super::cpu_kernel::avx512_vnni(),
+        super::cpu_kernel::avx_vnni(),
+    );
     let mut out = vec![0i32; n * rows];
     out.par_chunks_mut(BLOCK * rows.max(1))
         .enumerate()
@@ -394,12 +477,18 @@ pub(crate) fn linear_sums(columns: &ByteColumns, x: &[u8], x_zero: u8) -> Vec<i3
                     .unwrap_or(&[])
             });
             let mut done = false;
+            // SAFETY (both kernels): the CPU runs the instructions (the
+            // kernel path is never wider than the CPU's); `x` holds `rows`
+            // rows of `k`, each of the first `count` weights `k` bytes, and
+            // `block_out` `count` columns of `rows`.
             #[cfg(target_arch = "x86_64")]
-            if vnni {
-                // SAFETY: `available()` was checked above; `x` holds `rows`
-                // rows of `k`, each of the first `count` weights `k` bytes,
-                // and `block_out` `count` columns of `rows`.
+            if wide {
+                // SAFETY: as above, with AVX-512 VNNI.
                 unsafe { linear_block_avx512_vnni(x, k, w, block_out) };
+                done = true;
+            } else if narrow {
+                // SAFETY: as above, with AVX-VNNI.
+                unsafe { linear_block_avx_vnni(x, k, w, block_out) };
                 done = true;
             }
             if !done {
@@ -480,6 +569,68 @@ unsafe fn linear_block_avx512_vnni(x: &[u8], k: usize, w: [&[i8]; BLOCK], out: &
         for (j, a) in acc.iter().enumerate().take(valid) {
             for (c, &ac) in a.iter().enumerate().take(columns) {
                 out[c * rows + r + j] = _mm512_reduce_add_epi32(ac);
+            }
+        }
+        r += valid;
+    }
+}
+
+/// [`linear_block_avx512_vnni`] on 256-bit registers with AVX-VNNI: two
+/// rows against up to [`BLOCK`] columns (8 accumulators), 32 bytes a step;
+/// the last `k mod 32` bytes (AVX2 has no byte-masked load) in plain
+/// integer arithmetic.
+///
+/// # Safety
+/// The CPU must support AVX2 and AVX-VNNI; as [`linear_block_avx512_vnni`]
+/// otherwise.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,avxvnni")]
+unsafe fn linear_block_avx_vnni(x: &[u8], k: usize, w: [&[i8]; BLOCK], out: &mut [i32]) {
+    use std::arch::x86_64::*;
+    let rows = x.len().checked_div(k).unwrap_or(0);
+    if rows == 0 {
+        return;
+    }
+    let columns = (out.len() / rows).min(w.iter().take_while(|c| c.len() >= k).count());
+    let body = k - k % 32;
+    let mut r = 0;
+    while r < rows {
+        let valid = (rows - r).min(2);
+        let row: [&[u8]; 2] =
+            std::array::from_fn(|j| &x[(r + j.min(valid - 1)) * k..(r + j.min(valid - 1) + 1) * k]);
+        let mut acc = [[_mm256_setzero_si256(); BLOCK]; 2];
+        let mut i = 0;
+        while i < body {
+            // SAFETY: i + 32 ≤ body ≤ k, within every row and each of the
+            // first `columns` weights.
+            unsafe {
+                let wv: [__m256i; BLOCK] = std::array::from_fn(|c| {
+                    if c < columns {
+                        _mm256_loadu_si256(w[c].as_ptr().add(i).cast())
+                    } else {
+                        _mm256_setzero_si256()
+                    }
+                });
+                for (a, p) in acc.iter_mut().zip(&row) {
+                    let xv = _mm256_loadu_si256(p.as_ptr().add(i).cast());
+                    for (ac, &wc) in a.iter_mut().zip(&wv) {
+                        *ac = _mm256_dpbusd_avx_epi32(*ac, xv, wc);
+                    }
+                }
+            }
+            i += 32;
+        }
+        for (j, a) in acc.iter().enumerate().take(valid) {
+            for (c, &ac) in a.iter().enumerate().take(columns) {
+                let mut lanes = [0i32; 8];
+                // SAFETY: an unaligned store of 32 bytes into 8 i32s.
+                unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), ac) };
+                let tail: i32 = row[j][body..]
+                    .iter()
+                    .zip(&w[c][body..k])
+                    .map(|(&a, &b)| i32::from(a) * i32::from(b))
+                    .sum();
+                out[c * rows + r + j] = lanes.iter().fold(tail, |s, &v| s.wrapping_add(v));
             }
         }
         r += valid;
@@ -572,5 +723,60 @@ mod tests {
             }
         }
         assert!(ByteColumns::new(&[200], 1).is_none());
+    }
+
+    /// The AVX-VNNI kernels (256-bit) against the definitions, where this
+    /// CPU has AVX-VNNI: the quad block over a length with a masked tail,
+    /// the linear block over rows, columns and a `k` with a plain tail.
+    #[test]
+    fn avx_vnni_kernels_equal_the_definitions() {
+        #[cfg(target_arch = "x86_64")]
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("avxvnni") {
+            let mut next = bytes(5);
+            let (taps, n, stride) = (9, 45, 50);
+            let lanes: Vec<i32> = (0..taps + n)
+                .map(|_| i32::from_le_bytes([next(), next(), next(), next()]))
+                .collect();
+            let offsets: Vec<usize> = (0..taps).collect();
+            let w: Vec<Vec<i32>> = (0..BLOCK)
+                .map(|_| {
+                    (0..taps)
+                        .map(|_| i32::from_le_bytes([next(), next(), next(), next()]))
+                        .collect()
+                })
+                .collect();
+            let mut rows = vec![0i32; (BLOCK - 1) * stride + n];
+            let ws = [&w[0][..], &w[1][..], &w[2][..], &w[3][..]];
+            // SAFETY: AVX2 and AVX-VNNI detected; offsets[j] + n ≤ lanes.len().
+            let done = unsafe { block_avx_vnni(&lanes, &offsets, ws, &mut rows, n, stride) };
+            assert_eq!(done, n);
+            for (c, wc) in w.iter().enumerate() {
+                for t in 0..n {
+                    let want = offsets
+                        .iter()
+                        .zip(wc)
+                        .map(|(&off, &wj)| dot4(lanes[off + t], wj))
+                        .fold(0i32, i32::wrapping_add);
+                    assert_eq!(rows[c * stride + t], want, "channel {c}, step {t}");
+                }
+            }
+            let (k, rows_n, cols) = (100, 3, 3);
+            let x: Vec<u8> = (0..rows_n * k).map(|_| next()).collect();
+            let weights: Vec<Vec<i8>> = (0..cols)
+                .map(|_| (0..k).map(|_| next() as i8).collect())
+                .collect();
+            let wl: [&[i8]; BLOCK] = [&weights[0], &weights[1], &weights[2], &[]];
+            let mut out = vec![0i32; cols * rows_n];
+            // SAFETY: AVX2 and AVX-VNNI detected; whole rows, k-byte weights.
+            unsafe { linear_block_avx_vnni(&x, k, wl, &mut out) };
+            for c in 0..cols {
+                for r in 0..rows_n {
+                    let want: i32 = (0..k)
+                        .map(|i| i32::from(x[r * k + i]) * i32::from(weights[c][i]))
+                        .sum();
+                    assert_eq!(out[c * rows_n + r], want, "column {c}, row {r}");
+                }
+            }
+        }
     }
 }
