@@ -138,17 +138,17 @@ impl Cloning {
 }
 
 /// `audio` (at `rate`) re-voiced where the voice clones and its speaker is
-/// a clone (`tone`), else as it is.
+/// a clone (`tone`), else returned as it is (not copied).
 pub fn revoiced(
     cloning: Option<&Cloning>,
     tone: Option<&Embeddings>,
-    audio: &[f32],
+    audio: Vec<f32>,
     rate: u32,
     tau: Option<f32>,
     seed: Option<u64>,
 ) -> Result<Vec<f32>, SynthError> {
     match (cloning, tone) {
-        (Some(cloning), Some(tone)) => cloning.revoice(audio, rate, tone, tau, seed),
-        _ => Ok(audio.to_vec()),
+        (Some(cloning), Some(tone)) => cloning.revoice(&audio, rate, tone, tau, seed),
+        _ => Ok(audio),
     }
 }

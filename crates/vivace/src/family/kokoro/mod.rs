@@ -251,10 +251,15 @@ impl KokoroVoice {
         let mut audio = Vec::new();
         for sentence in Model::sentences(self, text).map_err(|e| e.to_string())? {
             let style = self.style_for(sentence.ids.len().saturating_sub(2));
-            let synthesis = self.model.synthesize(&sentence.ids, &style, 1.0);
-            audio.extend_from_slice(trim_top_db(&synthesis.audio, TRIM_TOP_DB));
+            audio.extend(self.spoken(&sentence.ids, &style, 1.0));
         }
         Ok((audio, SAMPLE_RATE))
+    }
+
+    /// One batch spoken and trimmed of silence as kokoro-onnx trims it.
+    fn spoken(&self, tokens: &[i64], style: &[f32], speed: f32) -> Vec<f32> {
+        let synthesis = self.model.synthesize(tokens, style, speed);
+        trim_top_db(&synthesis.audio, TRIM_TOP_DB).to_vec()
     }
 
     /// The pack's row for `ids` token ids (without the pads).
@@ -364,10 +369,7 @@ impl Model for KokoroVoice {
             .iter()
             .map(|sequence| {
                 let params = &sequence.params;
-                let synthesis =
-                    self.model
-                        .synthesize(&sequence.tokens, &sequence.style, params.speed);
-                let audio = trim_top_db(&synthesis.audio, TRIM_TOP_DB);
+                let audio = self.spoken(&sequence.tokens, &sequence.style, params.speed);
                 let audio = cloning::revoiced(
                     self.cloning.as_ref(),
                     params.tone.as_deref(),

@@ -321,7 +321,7 @@ impl VitsVoice {
     }
 
     /// `audio` of a cloned speaker re-voiced, at the voice's rate.
-    fn revoice(&self, audio: &[f32], params: &VitsParams) -> Result<Vec<f32>, SynthError> {
+    fn revoice(&self, audio: Vec<f32>, params: &VitsParams) -> Result<Vec<f32>, SynthError> {
         cloning::revoiced(
             self.cloning.as_ref(),
             params.tone.as_deref(),
@@ -480,7 +480,7 @@ impl Model for VitsVoice {
             .zip(batch.iter())
             .map(|(audio, sequence)| {
                 let audio = self
-                    .revoice(&audio, &sequence.params)
+                    .revoice(audio, &sequence.params)
                     .map_err(classify_failure)?;
                 Ok(Chunk { audio, done: true })
             })
