@@ -9,13 +9,42 @@
 //! `(c, j)` of the im2col matrix is just a pointer into channel `c` of the
 //! activated input, shifted by tap `j`: the kernel reads 16 consecutive time
 //! steps per vector straight from there, with no copy. The AVX-512 kernel keeps a
-//! 6 × 64 block of the output in 24 registers; without AVX-512 the `gemm`
-//! crate runs the same product from a row-major copy of `W`.
+//! 6 × 64 block of the output in 24 registers, the AVX2+FMA kernel a 6 × 16
+//! block in 12 of its 16 (both read the same packing); on the portable path
+//! the `gemm` crate runs the same product from a row-major copy of `W`.
 
 /// Output rows per micro-kernel block.
 const MR: usize = 6;
-/// Time steps per micro-kernel block: four 16-lane vectors.
+/// Time steps per micro-kernel block: four 16-lane vectors (AVX-512); the
+/// AVX2 kernel takes such a block in four 16-step pieces, each over the
+/// same weights.
 const NR: usize = 64;
+/// Time steps per AVX2 micro-kernel block: two 8-lane vectors.
+const NR_AVX2: usize = 16;
+
+/// The kernel a [`PackedMatrix`] was packed for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kernel {
+    /// The `gemm` crate on a row-major copy.
+    Portable,
+    /// 6 × 16 blocks on AVX2 and FMA.
+    Avx2,
+    /// 6 × 64 blocks on AVX-512F.
+    Avx512,
+}
+
+impl Kernel {
+    /// The kernel of the path in use (`nn::cpu_kernel`).
+    fn active() -> Self {
+        if has_avx512() {
+            Kernel::Avx512
+        } else if super::cpu_kernel::avx2() {
+            Kernel::Avx2
+        } else {
+            Kernel::Portable
+        }
+    }
+}
 
 /// What [`PackedMatrix::multiply`] adds the product to.
 #[derive(Debug, Clone, Copy)]
@@ -119,23 +148,22 @@ pub fn matmul(
 /// Weights `[m, k]` prepared for [`PackedMatrix::product`].
 #[derive(Debug, Clone)]
 pub struct PackedMatrix {
-    /// AVX-512: `[m / MR (rounded up)][k][MR]`, zero-padded rows.
-    /// Otherwise: row-major `[m, k]`.
+    /// AVX-512 and AVX2: `[m / MR (rounded up)][k][MR]`, zero-padded
+    /// rows. Portable: row-major `[m, k]`.
     data: Vec<f32>,
     m: usize,
     k: usize,
-    packed: bool,
+    kernel: Kernel,
 }
 
 impl PackedMatrix {
     /// Packs the row-major matrix `w` (`m × k`) for the best kernel this CPU runs.
     pub fn new(w: &[f32], m: usize, k: usize) -> Self {
-        Self::for_kernel(w, m, k, has_avx512())
+        Self::for_kernel(w, m, k, Kernel::active())
     }
 
-    /// Packs `w` for the AVX-512 kernel (`avx512`, which the caller has
-    /// checked this CPU runs) or for the portable path.
-    fn for_kernel(w: &[f32], m: usize, k: usize, avx512: bool) -> Self {
+    /// Packs `w` for `kernel`, which the caller has checked this CPU runs.
+    fn for_kernel(w: &[f32], m: usize, k: usize, kernel: Kernel) -> Self {
         // The products read `m × k` weights: a shorter `w` would be read past.
         assert_eq!(
             w.len(),
@@ -143,12 +171,12 @@ impl PackedMatrix {
             "PackedMatrix: {} weights for {m} × {k}",
             w.len()
         );
-        if !avx512 {
+        if kernel == Kernel::Portable {
             return Self {
                 data: w.to_vec(),
                 m,
                 k,
-                packed: false,
+                kernel,
             };
         }
         let blocks = m.div_ceil(MR);
@@ -163,12 +191,7 @@ impl PackedMatrix {
                 }
             }
         }
-        Self {
-            data,
-            m,
-            k,
-            packed: true,
-        }
+        Self { data, m, k, kernel }
     }
 
     /// [`PackedMatrix::product`] on slices, its bounds checked once per
@@ -254,11 +277,20 @@ impl PackedMatrix {
         );
         assert_eq!(rows.len(), self.k, "GEMM: input rows against W's columns");
         #[cfg(target_arch = "x86_64")]
-        if self.packed {
-            // SAFETY: `packed` is only set when AVX-512F was detected; the
-            // caller guarantees the pointer ranges.
-            unsafe { self.product_avx512(n, dst, ld_dst, rows, init, bias) };
-            return;
+        match self.kernel {
+            Kernel::Avx512 => {
+                // SAFETY: `Kernel::Avx512` is only chosen when AVX-512F was
+                // detected; the caller guarantees the pointer ranges.
+                unsafe { self.product_avx512(n, dst, ld_dst, rows, init, bias) };
+                return;
+            }
+            Kernel::Avx2 => {
+                // SAFETY: `Kernel::Avx2` is only chosen when AVX2 and FMA
+                // were detected; the caller guarantees the pointer ranges.
+                unsafe { self.product_avx2(n, dst, ld_dst, rows, init, bias) };
+                return;
+            }
+            Kernel::Portable => {}
         }
         // Portable: write init + bias into dst, then accumulate with `gemm`.
         for i in 0..self.m {
@@ -396,6 +428,169 @@ impl PackedMatrix {
             }
         }
     }
+
+    /// The AVX2+FMA kernel: for each 64-step block of time and each six
+    /// rows of `W`, four 6 × 16 micro-kernels over the same packed weights
+    /// (so a block of weights is read from L1/L2 four times, not from memory).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn product_avx2(
+        &self,
+        n: usize,
+        dst: *mut f32,
+        ld_dst: usize,
+        rows: &[*const f32],
+        init: Init,
+        bias: Option<&[f32]>,
+    ) {
+        let k = self.k;
+        for t0 in (0..n).step_by(NR) {
+            for block in 0..self.m.div_ceil(MR) {
+                let first = block * MR;
+                let valid = MR.min(self.m - first);
+                // SAFETY: within `data`'s `blocks · k · MR` values.
+                let w = unsafe { self.data.as_ptr().add(block * k * MR) };
+                for s0 in (t0..n.min(t0 + NR)).step_by(NR_AVX2) {
+                    let piece = Piece {
+                        first,
+                        valid,
+                        s0,
+                        width: NR_AVX2.min(n - s0),
+                    };
+                    // SAFETY: AVX2 and FMA are enabled here; the piece lies
+                    // inside the ranges `product`'s contract guarantees.
+                    unsafe {
+                        if piece.width == NR_AVX2 {
+                            block_avx2::<false>(w, rows, piece, dst, ld_dst, init, bias);
+                        } else {
+                            block_avx2::<true>(w, rows, piece, dst, ld_dst, init, bias);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Where one AVX2 micro-kernel block lies: rows `first..first + valid`
+/// (`valid` ≤ 6) of the output, time steps `s0..s0 + width` (`width` ≤ 16).
+#[cfg(target_arch = "x86_64")]
+#[derive(Debug, Clone, Copy)]
+struct Piece {
+    first: usize,
+    valid: usize,
+    s0: usize,
+    width: usize,
+}
+
+/// One 6 × 16 block of `dst = init + bias + W · rows` with AVX2 and FMA:
+/// twelve accumulators, and per input row two loads and six broadcasts for
+/// twelve FMAs. `TAIL` blocks (`width` < 16) load and store through lane
+/// masks; full ones with plain loads.
+///
+/// # Safety
+/// The CPU must run AVX2 and FMA; `w` must hold `rows.len() · 6` packed
+/// weights; `dst` rows `first..first + valid` must be writable at
+/// `s0..s0 + width`, every `rows[r]` (and an `Init::From` source's rows)
+/// readable there.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn block_avx2<const TAIL: bool>(
+    w: *const f32,
+    rows: &[*const f32],
+    piece: Piece,
+    dst: *mut f32,
+    ld_dst: usize,
+    init: Init,
+    bias: Option<&[f32]>,
+) {
+    use std::arch::x86_64::*;
+    /// `-1` for a lane to use, `0` for one to skip: eight lanes from `8 − n`.
+    const LANES: [i32; 16] = [-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0];
+    let Piece {
+        first,
+        valid,
+        s0,
+        width,
+    } = piece;
+    // SAFETY: AVX2 and FMA are enabled (the caller checked the CPU). Every
+    // access stays inside the ranges the contract above gives: full blocks
+    // read and write exactly `s0..s0 + 16`; tail blocks go through masks
+    // whose lanes past `width` are off (a masked-off lane is not accessed,
+    // and addresses past a row's end are only computed, with
+    // `wrapping_add`), and `LANES` is read at `8 − lanes ∈ 0..=8`.
+    unsafe {
+        let masks = [0, 1].map(|v| {
+            let lanes = width.saturating_sub(v * 8).min(8);
+            _mm256_loadu_si256(LANES.as_ptr().add(8 - lanes).cast())
+        });
+        macro_rules! load {
+            ($p:expr, $v:expr) => {
+                if TAIL {
+                    _mm256_maskload_ps($p.wrapping_add($v * 8), masks[$v])
+                } else {
+                    _mm256_loadu_ps($p.add($v * 8))
+                }
+            };
+        }
+        let mut acc = [[_mm256_setzero_ps(); 2]; MR];
+        for (l, row) in acc.iter_mut().enumerate().take(valid) {
+            let i = first + l;
+            let b = _mm256_set1_ps(bias.map_or(0.0, |b| b[i]));
+            let src = match init {
+                Init::Zero => None,
+                Init::Dst => Some(dst.add(i * ld_dst + s0).cast_const()),
+                Init::From(src, ld) => Some(src.add(i * ld + s0)),
+            };
+            for (v, a) in row.iter_mut().enumerate() {
+                *a = match src {
+                    Some(s) => _mm256_add_ps(b, load!(s, v)),
+                    None => b,
+                };
+            }
+        }
+        // Twelve named accumulators, so they stay in registers.
+        let [[mut a00, mut a01], [mut a10, mut a11], [mut a20, mut a21], [mut a30, mut a31], [mut a40, mut a41], [mut a50, mut a51]] =
+            acc;
+        let mut wr = w;
+        for &row in rows {
+            let c = row.add(s0);
+            let x0 = load!(c, 0);
+            let x1 = load!(c, 1);
+            macro_rules! fma_row {
+                ($l:expr, $b0:ident, $b1:ident) => {
+                    let wl = _mm256_broadcast_ss(&*wr.add($l));
+                    $b0 = _mm256_fmadd_ps(wl, x0, $b0);
+                    $b1 = _mm256_fmadd_ps(wl, x1, $b1);
+                };
+            }
+            fma_row!(0, a00, a01);
+            fma_row!(1, a10, a11);
+            fma_row!(2, a20, a21);
+            fma_row!(3, a30, a31);
+            fma_row!(4, a40, a41);
+            fma_row!(5, a50, a51);
+            wr = wr.add(MR);
+        }
+        let acc = [
+            [a00, a01],
+            [a10, a11],
+            [a20, a21],
+            [a30, a31],
+            [a40, a41],
+            [a50, a51],
+        ];
+        for (l, row) in acc.iter().enumerate().take(valid) {
+            let d = dst.add((first + l) * ld_dst + s0);
+            for (v, &a) in row.iter().enumerate() {
+                if TAIL {
+                    _mm256_maskstore_ps(d.wrapping_add(v * 8), masks[v], a);
+                } else {
+                    _mm256_storeu_ps(d.add(v * 8), a);
+                }
+            }
+        }
+    }
 }
 
 /// Whether AVX-512F code runs (the GEMM kernel, the LSTM cell): the kernel
@@ -422,6 +617,9 @@ mod tests {
             (1, 3, 5),
             (32, 96, 200),
             (7, 1, 17),
+            (12, 5, 8),
+            (6, 9, 16),
+            (5, 2, 81),
         ] {
             let w: Vec<f32> = (0..m * k).map(|_| rand()).collect();
             let (ld_cols, ld_dst) = (n + 3, n + 5);
@@ -435,10 +633,15 @@ mod tests {
                 }
             }
             let bias: Vec<f32> = (0..m).map(|_| rand()).collect();
-            // Both kernels: the portable one everywhere, AVX-512 where it runs;
-            // each way of starting: from dst, from another matrix, from zero.
-            for avx512 in [false, has_avx512()] {
-                let packed = PackedMatrix::for_kernel(&w, m, k, avx512);
+            // Every kernel this CPU runs (the portable one everywhere); each
+            // way of starting: from dst, from another matrix, from zero.
+            let kernels = [
+                Some(Kernel::Portable),
+                super::super::cpu_kernel::avx2().then_some(Kernel::Avx2),
+                has_avx512().then_some(Kernel::Avx512),
+            ];
+            for kernel in kernels.into_iter().flatten() {
+                let packed = PackedMatrix::for_kernel(&w, m, k, kernel);
                 for case in 0..3 {
                     let mut got = match case {
                         0 => start.clone(),
@@ -472,7 +675,7 @@ mod tests {
                             };
                             assert!(
                                 (got[at] - want).abs() < 1e-4,
-                                "avx512 {avx512} case {case} m{m} k{k} n{n} at ({i}, {t})"
+                                "{kernel:?} case {case} m{m} k{k} n{n} at ({i}, {t})"
                             );
                         }
                     }
