@@ -11,8 +11,8 @@
 //! | `avx512-vnni` | AVX-512 f32 kernels; int8 sums four bytes a lane (`vpdpbusd`, 512-bit) |
 //! | `avx512` | AVX-512 f32 kernels; int8 two channels a lane on AVX2 (`vpmaddwd`) |
 //! | `avx2-vnni` | loops compiled for AVX2 and FMA; int8 four bytes a lane with AVX-VNNI's 256-bit `vpdpbusd` (Intel client CPUs since Alder Lake) |
-//! | `avx2` | loops compiled for AVX2 and FMA, the `gemm` crate's GEMM; int8 on `vpmaddwd` |
-//! | `portable` | the build's baseline (SSE2 on x86-64; any other target) |
+//! | `avx2` | loops compiled for AVX2 and FMA, the packed GEMM's 6 × 16 AVX2 kernel; int8 on `vpmaddwd` |
+//! | `portable` | the build's baseline (SSE2 on x86-64; any other target), the `gemm` crate's GEMM |
 
 use std::sync::OnceLock;
 
