@@ -1,9 +1,9 @@
 //! Every CPU kernel path this machine runs (`VIVACE_CPU_KERNEL`: portable,
 //! AVX2, AVX2 with AVX-VNNI, AVX-512, AVX-512 with VNNI), end to end
-//! through `vivace say`, each
-//! against its reference: the default Piper voice against onnxruntime's
-//! waveform (piper-tts 1.8), a Kokoro voice against kokoro-onnx's. The
-//! path is fixed per process, so each runs in its own.
+//! through `vivace say`, each against its reference: the default Piper
+//! voice against onnxruntime's waveform (piper-tts 1.8), a Kokoro voice
+//! against kokoro-onnx's. The path is fixed per process, so each runs in
+//! its own.
 
 use vivace_models::nn::cpu_kernel::{self, KernelPath};
 

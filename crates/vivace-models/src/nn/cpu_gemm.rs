@@ -36,7 +36,7 @@ enum Kernel {
 impl Kernel {
     /// The kernel of the path in use (`nn::cpu_kernel`).
     fn active() -> Self {
-        if has_avx512() {
+        if super::cpu_kernel::avx512() {
             Kernel::Avx512
         } else if super::cpu_kernel::avx2() {
             Kernel::Avx2
@@ -633,12 +633,14 @@ mod tests {
                 }
             }
             let bias: Vec<f32> = (0..m).map(|_| rand()).collect();
-            // Every kernel this CPU runs (the portable one everywhere); each
-            // way of starting: from dst, from another matrix, from zero.
+            // Every kernel this CPU has, whatever path is forced (the
+            // portable one everywhere); each way of starting: from dst, from
+            // another matrix, from zero.
+            let cpu = crate::nn::cpu_kernel::Features::of_this_cpu();
             let kernels = [
                 Some(Kernel::Portable),
-                super::super::cpu_kernel::avx2().then_some(Kernel::Avx2),
-                has_avx512().then_some(Kernel::Avx512),
+                cpu.avx2_fma.then_some(Kernel::Avx2),
+                cpu.avx512.then_some(Kernel::Avx512),
             ];
             for kernel in kernels.into_iter().flatten() {
                 let packed = PackedMatrix::for_kernel(&w, m, k, kernel);
