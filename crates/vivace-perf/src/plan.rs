@@ -8,7 +8,7 @@
 //! |---|---|---|
 //! | `VIVACE_DEVICE` | `auto`, `cpu`, `cuda[:N]`, `metal[:N]` | device (read by the CLI) |
 //! | `VIVACE_NUM_THREADS` | integer ≥ 1 | CPU threads for candle's kernels |
-//! | `VIVACE_PRECISION` | `f32`, `tf32`, `bf16`, `f16` | compute precision |
+//! | `VIVACE_PRECISION` | `f32`, `tf32`, `bf16`, `f16`, `int8` | compute precision |
 //! | `VIVACE_CUDNN` | `0`, `1` | cuDNN convolutions (builds with the `cudnn` feature) |
 //! | `VIVACE_BATCH_SIZE` | integer ≥ 1 | fixed batch size instead of measuring one |
 //! | `VIVACE_SENTENCE_THREADS` | integer ≥ 1 | sentences synthesized at once (CPU) |
@@ -37,13 +37,16 @@ pub enum Precision {
     Bf16,
     /// IEEE half precision.
     F16,
+    /// f32 storage; the vocoder's heavy convolutions on int8 weights and
+    /// activations (CPU only: AVX-512 VNNI's byte dot products).
+    Int8,
 }
 
 impl Precision {
     /// The tensor dtype this precision stores weights in.
     pub fn dtype(self) -> DType {
         match self {
-            Self::F32 | Self::Tf32 => DType::F32,
+            Self::F32 | Self::Tf32 | Self::Int8 => DType::F32,
             Self::Bf16 => DType::BF16,
             Self::F16 => DType::F16,
         }
@@ -57,6 +60,7 @@ impl fmt::Display for Precision {
             Self::Tf32 => "tf32",
             Self::Bf16 => "bf16",
             Self::F16 => "f16",
+            Self::Int8 => "int8",
         })
     }
 }
@@ -70,6 +74,7 @@ impl FromStr for Precision {
             "tf32" => Ok(Self::Tf32),
             "bf16" => Ok(Self::Bf16),
             "f16" | "fp16" => Ok(Self::F16),
+            "int8" => Ok(Self::Int8),
             _ => Err(()),
         }
     }
@@ -253,7 +258,10 @@ impl Plan {
             reason: reason.to_string(),
         };
         let precision = match (device, overrides.precision) {
-            (DeviceKind::Cpu, Some(p @ (Precision::F32 | Precision::Bf16 | Precision::F16))) => {
+            (
+                DeviceKind::Cpu,
+                Some(p @ (Precision::F32 | Precision::Bf16 | Precision::F16 | Precision::Int8)),
+            ) => {
                 note(
                     "precision",
                     p.to_string(),
@@ -274,11 +282,17 @@ impl Plan {
                 );
                 Precision::F32
             }
+            (DeviceKind::Cuda(_) | DeviceKind::Metal(_), Some(p @ Precision::Int8)) => {
+                return Err(unsupported(
+                    p,
+                    "the int8 convolutions are a CPU kernel (VIVACE_DEVICE=cpu)",
+                ))
+            }
             (DeviceKind::Cuda(_), Some(p)) => {
                 let min = match p {
                     Precision::Tf32 | Precision::Bf16 => Some(8),
                     Precision::F16 => Some(7),
-                    Precision::F32 => None,
+                    Precision::F32 | Precision::Int8 => None,
                 };
                 if let (Some(min), Some((major, _))) = (min, capability) {
                     if major < min {
@@ -754,6 +768,20 @@ mod tests {
             ..Default::default()
         };
         assert!(Plan::new(&two_core(), DeviceKind::Cpu, &tf32).is_err());
+        let int8 = Overrides {
+            precision: Some(Precision::Int8),
+            ..Default::default()
+        };
+        let err = Plan::new(&t4(), DeviceKind::Cuda(0), &int8)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("int8") && err.contains("CPU"), "{err}");
+        let plan = Plan::new(&two_core(), DeviceKind::Cpu, &int8).expect("int8 on the CPU");
+        assert_eq!(
+            (plan.precision, plan.dtype()),
+            (Precision::Int8, DType::F32)
+        );
+        assert_eq!("INT8".parse::<Precision>(), Ok(Precision::Int8));
         let bad = Overrides::from_lookup(|n| (n == "VIVACE_NUM_THREADS").then(|| "zero".into()));
         assert!(bad
             .unwrap_err()

@@ -184,6 +184,9 @@ pub struct LoadOptions<'a> {
     /// The tone-colour converter that lets a Piper, MMS or Kokoro voice clone
     /// recordings (`say --clone`, uploaded voices in the service).
     pub tone_color: Option<Arc<crate::tone_color::ToneColor>>,
+    /// Run a VITS decoder's heavy convolutions in int8 (`--precision
+    /// int8`, CPU only); set by [`Synthesizer::load_planned`] from the plan.
+    pub int8_decoder: bool,
 }
 
 impl<'a> LoadOptions<'a> {
@@ -193,6 +196,7 @@ impl<'a> LoadOptions<'a> {
             espeak_data,
             espeak_voice: None,
             tone_color: None,
+            int8_decoder: false,
         }
     }
 }
@@ -226,6 +230,7 @@ impl Synthesizer {
             espeak_data: options.espeak_data,
             espeak_voice: options.espeak_voice,
             tone_color: options.tone_color.as_ref(),
+            int8_decoder: options.int8_decoder,
         };
         Ok(Self::new(family::load(path, &ctx)?))
     }
@@ -251,9 +256,16 @@ impl Synthesizer {
         explicit_device: bool,
         options: &LoadOptions<'_>,
     ) -> Result<(Self, DeviceKind), SynthError> {
+        let int8 = optimizer.plan.precision == vivace_perf::plan::Precision::Int8;
         optimizer.load_with_fallback(
             explicit_device,
-            |device, dtype| Self::load_with(path, device, dtype, options),
+            |device, dtype| {
+                let options = LoadOptions {
+                    int8_decoder: int8 && device.is_cpu(),
+                    ..options.clone()
+                };
+                Self::load_with(path, device, dtype, &options)
+            },
             Self::smoke_test,
         )
     }

@@ -58,6 +58,47 @@ fn piper_matches_onnxruntime_on_every_kernel_path() {
     }
 }
 
+/// `--precision int8` (the decoder's upsamplers and early residual
+/// blocks on bytes) on every path: the VNNI kernel and the portable
+/// integer sums give the same quantized layers, and each stays within the
+/// bound `validate` states for int8 (1e-1 with f32's 1e-3), yet is not f32.
+#[test]
+fn piper_int8_stays_within_its_bound_on_every_kernel_path() {
+    let g = goldens();
+    let case = &g["cases"][0];
+    let text = case["text"].as_str().expect("text");
+    let want = golden_waveform(
+        case["sentences"][0]["renders"][0]["file"]
+            .as_str()
+            .expect("file"),
+    );
+    for path in paths() {
+        let out = vivace()
+            .env(cpu_kernel::ENV, path.name())
+            .env("VIVACE_PRECISION", "int8")
+            .args([
+                "say",
+                "--output-raw",
+                "--sample-format",
+                "f32",
+                "--no-normalize",
+            ])
+            .args(["--noise-scale", "0", "--noise-w-scale", "0", text])
+            .output()
+            .expect("run vivace say");
+        assert!(out.status.success(), "{path}: {}", stderr(&out));
+        let got: Vec<f32> = out
+            .stdout
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        assert_eq!(got.len(), want.len(), "{path}: length");
+        let err = relative_l2(&got, &want);
+        eprintln!("piper int8 on {path}: relative L2 {err:.2e}");
+        assert!(err > 1e-3 && err <= 0.101, "{path}: relative L2 {err:.3e}");
+    }
+}
+
 #[test]
 fn kokoro_matches_kokoro_onnx_on_every_kernel_path() {
     let goldens: serde_json::Value = serde_json::from_str(

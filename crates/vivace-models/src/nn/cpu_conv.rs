@@ -20,6 +20,7 @@ use candle_core::{DType, Device, Result, Tensor};
 use rayon::prelude::*;
 
 use super::cpu_gemm::{Init, PackedMatrix};
+use super::cpu_gemm_int8::{ByteScale, QuantizedMatrix};
 use super::cpu_ops::with_cpu_slice;
 
 /// Output samples per tile for `c_in` input channels and `len` samples: a
@@ -36,6 +37,15 @@ fn tile_len(c_in: usize, len: usize) -> usize {
     (len.div_ceil(tiles).div_ceil(STEP) * STEP).min(max)
 }
 
+/// A convolution's weights as its GEMM takes them: f32 (the default), or
+/// signed bytes for `--precision int8` ([`super::cpu_gemm_int8`]), whose
+/// inputs are then quantized per time tile.
+#[derive(Debug, Clone)]
+enum Weights {
+    F32(PackedMatrix),
+    Int8(QuantizedMatrix),
+}
+
 /// A 1-D convolution that keeps its input's length, prepared for
 /// [`FusedConv::forward`]: "same" padding, or any split of the
 /// `dilation · (kernel − 1)` padded zeros between the two ends (causal
@@ -43,7 +53,7 @@ fn tile_len(c_in: usize, len: usize) -> usize {
 #[derive(Debug, Clone)]
 pub struct FusedConv {
     /// `[c_out, c_in, k]` as the matrix `[c_out, c_in * k]`, packed for the kernel.
-    weight: PackedMatrix,
+    weight: Weights,
     bias: Vec<f32>,
     c_in: usize,
     c_out: usize,
@@ -113,7 +123,7 @@ impl FusedConv {
             .to_dtype(DType::F32)?
             .flatten_all()?
             .to_vec1::<f32>()?;
-        let weight = PackedMatrix::new(&w, c_out, c_in * kernel);
+        let weight = Weights::F32(PackedMatrix::new(&w, c_out, c_in * kernel));
         let bias = match bias {
             Some(b) => b.to_dtype(DType::F32)?.to_vec1::<f32>()?,
             None => vec![0.0; c_out],
@@ -127,6 +137,29 @@ impl FusedConv {
             dilation,
             left_pad,
         })
+    }
+
+    /// The same convolution with int8 weights (one scale per output
+    /// channel) and its input quantized to bytes per time tile: 2.9× the
+    /// multiply-adds per instruction with AVX-512 VNNI, at a quantization
+    /// error `docs/PERFORMANCE.md` measures. Already int8: a clone.
+    pub fn quantized(&self) -> Self {
+        let Weights::F32(packed) = &self.weight else {
+            return self.clone();
+        };
+        let (c_in, k) = (self.c_in, self.kernel);
+        let w = packed.to_row_major();
+        // Quad row (q, j): channels 4q..4q + 4 at tap j.
+        let column = |g: usize, b: usize| {
+            let (q, j) = (g / k, g % k);
+            let c = 4 * q + b;
+            (c < c_in).then_some(c * k + j)
+        };
+        let matrix = QuantizedMatrix::new(&w, self.c_out, c_in * k, c_in.div_ceil(4) * k, column);
+        Self {
+            weight: Weights::Int8(matrix),
+            ..self.clone()
+        }
     }
 
     /// `residual + conv(leaky_relu(x, slope))` for `x` `[b, c_in, len]`
@@ -198,6 +231,12 @@ impl FusedConv {
         slope: f32,
         residual: Option<&[f32]>,
     ) {
+        let packed = match &self.weight {
+            Weights::F32(packed) => packed,
+            Weights::Int8(matrix) => {
+                return self.forward_item_int8(matrix, xs, out, len, slope, residual)
+            }
+        };
         let (c_in, k, d) = (self.c_in, self.kernel, self.dilation);
         let rows = c_in * k;
         let pad = self.left_pad;
@@ -233,8 +272,52 @@ impl FusedConv {
                 // row (c, j) has (k - 1 - j)·d + n ≥ n readable elements.
                 unsafe {
                     let dst = out.get().add(t0);
-                    self.weight
-                        .product(n, dst, len, row_ptrs, init, Some(&self.bias));
+                    packed.product(n, dst, len, row_ptrs, init, Some(&self.bias));
+                }
+            },
+        );
+    }
+
+    /// [`Self::forward_item`] on int8 weights: each tile's activated
+    /// window is quantized to bytes, four channels a 32-bit lane.
+    fn forward_item_int8(
+        &self,
+        matrix: &QuantizedMatrix,
+        xs: &[f32],
+        out: SharedOut,
+        len: usize,
+        slope: f32,
+        residual: Option<&[f32]>,
+    ) {
+        let (c_in, k, d) = (self.c_in, self.kernel, self.dilation);
+        let quads = c_in.div_ceil(4);
+        let tile_len = tile_len(c_in, len);
+        let tiles = len.div_ceil(tile_len);
+        let width = tile_len + d * (k - 1);
+        (0..tiles).into_par_iter().for_each_init(
+            || (vec![0u32; quads * width], Vec::with_capacity(quads * k)),
+            |(window, row_ptrs), tile| {
+                let t0 = tile * tile_len;
+                let n = tile_len.min(len - t0);
+                let width = n + d * (k - 1);
+                let start = t0 as isize - self.left_pad as isize;
+                let scale =
+                    quantize_window(xs, c_in, len, start, slope, &mut window[..quads * width]);
+                // Quad row (q, j) is quad q of the window shifted by j·d.
+                row_ptrs.clear();
+                for q in 0..quads {
+                    row_ptrs.extend((0..k).map(|j| window[q * width + j * d..].as_ptr()));
+                }
+                let init = match residual {
+                    // SAFETY: the residual has the output's shape.
+                    Some(r) => Init::From(unsafe { r.as_ptr().add(t0) }, len),
+                    None => Init::Zero,
+                };
+                // SAFETY: this tile owns columns t0..t0+n of every output row;
+                // quad row (q, j) has (k - 1 - j)·d + n ≥ n readable lanes.
+                unsafe {
+                    let dst = out.get().add(t0);
+                    matrix.product(n, dst, len, row_ptrs, scale, init, Some(&self.bias));
                 }
             },
         );
@@ -252,7 +335,7 @@ impl FusedConv {
 pub struct FusedConvTranspose {
     /// `[(r, o), (j, i)]` = `w[i, o, r + j·stride]`, zero where that tap is
     /// past the kernel; packed for the kernel.
-    weight: PackedMatrix,
+    weight: Weights,
     /// The bias of output channel `o` at every row `(r, o)`.
     phase_bias: Vec<f32>,
     c_in: usize,
@@ -307,7 +390,7 @@ impl FusedConvTranspose {
             None => vec![0.0; c_out],
         };
         Ok(Self {
-            weight: PackedMatrix::new(&arranged, stride * c_out, cols),
+            weight: Weights::F32(PackedMatrix::new(&arranged, stride * c_out, cols)),
             phase_bias: (0..stride).flat_map(|_| bias.iter().copied()).collect(),
             c_in,
             c_out,
@@ -316,6 +399,34 @@ impl FusedConvTranspose {
             kernel,
             taps,
         })
+    }
+
+    /// The same convolution with int8 weights (one scale per output phase
+    /// and channel) and its input quantized per tile, as
+    /// [`FusedConv::quantized`]. Already int8: a clone.
+    pub fn quantized(&self) -> Self {
+        let Weights::F32(packed) = &self.weight else {
+            return self.clone();
+        };
+        let (c_in, quads) = (self.c_in, self.c_in.div_ceil(4));
+        let w = packed.to_row_major();
+        // Quad row (j, q): channels 4q..4q + 4 at input offset j.
+        let column = |g: usize, b: usize| {
+            let (j, q) = (g / quads, g % quads);
+            let i = 4 * q + b;
+            (i < c_in).then_some(j * c_in + i)
+        };
+        let matrix = QuantizedMatrix::new(
+            &w,
+            self.stride * self.c_out,
+            self.taps * c_in,
+            self.taps * quads,
+            column,
+        );
+        Self {
+            weight: Weights::Int8(matrix),
+            ..self.clone()
+        }
     }
 
     /// Output length for `len` input samples: `(len − 1)·stride − 2·padding + kernel`.
@@ -352,53 +463,88 @@ impl FusedConvTranspose {
     /// uninitialized) and reads none: every output position is some
     /// `Q·stride + r − padding` with `Q < q_count`.
     fn forward_item(&self, xs: &[f32], out: SharedOut, len: usize, out_len: usize, slope: f32) {
-        let (c_in, c_out, s, taps) = (self.c_in, self.c_out, self.stride, self.taps);
-        let rows = taps * c_in;
-        let phases = s * c_out;
+        let (c_in, s, taps) = (self.c_in, self.stride, self.taps);
+        let phases = s * self.c_out;
         // Q runs over every super-sample that produces an output in range.
         let q_count = (out_len + self.padding).div_ceil(s);
         let tiles = q_count.div_ceil(TRANSPOSE_TILE);
         let width = TRANSPOSE_TILE + taps - 1;
+        let quads = c_in.div_ceil(4);
         (0..tiles).into_par_iter().for_each_init(
             || {
+                let (f32_width, byte_width) = match self.weight {
+                    Weights::F32(_) => (width, 0),
+                    Weights::Int8(_) => (0, width),
+                };
                 (
-                    vec![0f32; c_in * width],
-                    Vec::with_capacity(rows),
+                    vec![0f32; c_in * f32_width],
+                    vec![0u32; quads * byte_width],
+                    Vec::with_capacity(taps * c_in),
+                    Vec::with_capacity(taps * quads),
                     vec![0f32; phases * TRANSPOSE_TILE],
                 )
             },
-            |(window, row_ptrs, prod), tile| {
+            |(window, bytes, row_ptrs, quad_ptrs, prod), tile| {
                 let q0 = tile * TRANSPOSE_TILE;
                 let n = TRANSPOSE_TILE.min(q_count - q0);
                 // window[i, u] = act(x[i, q0 - (taps - 1) + u]), zero outside;
                 // row (j, i) of the product, x[i, q0 + q - j], is window[i]
                 // shifted by taps - 1 - j.
                 let width = n + taps - 1;
-                for i in 0..c_in {
-                    let win = &mut window[i * width..(i + 1) * width];
-                    let start = q0 as isize - (taps as isize - 1);
-                    activate_window(&xs[i * len..(i + 1) * len], start, slope, win);
-                }
-                row_ptrs.clear();
-                for j in 0..taps {
-                    row_ptrs.extend((0..c_in).map(|i| window[i * width + taps - 1 - j..].as_ptr()));
-                }
-                // SAFETY: `prod` is phases × TRANSPOSE_TILE, owned by this
-                // tile; each row pointer has at least n readable elements.
-                unsafe {
-                    self.weight.product(
-                        n,
-                        prod.as_mut_ptr(),
-                        TRANSPOSE_TILE,
-                        row_ptrs,
-                        Init::Zero,
-                        Some(&self.phase_bias),
-                    );
+                let start = q0 as isize - (taps as isize - 1);
+                match &self.weight {
+                    Weights::F32(packed) => {
+                        for i in 0..c_in {
+                            let win = &mut window[i * width..(i + 1) * width];
+                            activate_window(&xs[i * len..(i + 1) * len], start, slope, win);
+                        }
+                        row_ptrs.clear();
+                        for j in 0..taps {
+                            row_ptrs.extend(
+                                (0..c_in).map(|i| window[i * width + taps - 1 - j..].as_ptr()),
+                            );
+                        }
+                        // SAFETY: `prod` is phases × TRANSPOSE_TILE, owned by
+                        // this tile; each row pointer has at least n readable
+                        // elements.
+                        unsafe {
+                            packed.product(
+                                n,
+                                prod.as_mut_ptr(),
+                                TRANSPOSE_TILE,
+                                row_ptrs,
+                                Init::Zero,
+                                Some(&self.phase_bias),
+                            );
+                        }
+                    }
+                    Weights::Int8(matrix) => {
+                        let window = &mut bytes[..quads * width];
+                        let scale = quantize_window(xs, c_in, len, start, slope, window);
+                        quad_ptrs.clear();
+                        for j in 0..taps {
+                            quad_ptrs.extend(
+                                (0..quads).map(|q| window[q * width + taps - 1 - j..].as_ptr()),
+                            );
+                        }
+                        // SAFETY: as above, with n readable lanes per quad row.
+                        unsafe {
+                            matrix.product(
+                                n,
+                                prod.as_mut_ptr(),
+                                TRANSPOSE_TILE,
+                                quad_ptrs,
+                                scale,
+                                Init::Zero,
+                                Some(&self.phase_bias),
+                            );
+                        }
+                    }
                 }
                 // Interleave the phases into the output: y[o, Q·s + r − p].
-                for o in 0..c_out {
+                for o in 0..self.c_out {
                     for r in 0..s {
-                        let src = &prod[(r * c_out + o) * TRANSPOSE_TILE..][..n];
+                        let src = &prod[(r * self.c_out + o) * TRANSPOSE_TILE..][..n];
                         for (q, &v) in src.iter().enumerate() {
                             let pos = (q0 + q) * s + r;
                             if pos < self.padding || pos - self.padding >= out_len {
@@ -512,6 +658,220 @@ fn activate_window(src: &[f32], start: isize, slope: f32, win: &mut [f32]) {
     }
 }
 
+/// Quantizes `act(x[c, start + u])` (zero outside `0..len`; `act` the
+/// leaky ReLU of `slope`) for `u < width = window.len() / quads` into
+/// `window[q·width + u]`, channels `4q..4q + 4` a lane (channels past
+/// `c_in` hold the byte for zero), with one scale for the whole window,
+/// which it returns. The leaky ReLU is monotone on each side of zero, so
+/// the range of its outputs is that of its inputs' extremes and zero.
+fn quantize_window(
+    xs: &[f32],
+    c_in: usize,
+    len: usize,
+    start: isize,
+    slope: f32,
+    window: &mut [u32],
+) -> ByteScale {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use super::cpu_kernel;
+        if cpu_kernel::avx512() {
+            // SAFETY: the CPU runs AVX-512F and BW.
+            return unsafe { quantize_window_avx512(xs, c_in, len, start, slope, window) };
+        }
+        if cpu_kernel::avx2() {
+            // SAFETY: the CPU runs AVX2 and FMA.
+            return unsafe { quantize_window_avx2(xs, c_in, len, start, slope, window) };
+        }
+    }
+    quantize_window_lanes(xs, c_in, len, start, slope, window)
+}
+
+/// [`quantize_window`] with AVX-512 intrinsics, 16 time steps a vector
+/// (LLVM keeps `f32::min`'s NaN rule and `as u32`'s saturation scalar).
+/// The bytes equal the portable loops': `vfmadd` and `vcvtps2dq` (round
+/// to nearest even) round as `mul_add` and `round_ties_even` do, and NaN
+/// ends at byte 0 in both.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn quantize_window_avx512(
+    xs: &[f32],
+    c_in: usize,
+    len: usize,
+    start: isize,
+    slope: f32,
+    window: &mut [u32],
+) -> ByteScale {
+    use std::arch::x86_64::*;
+    let quads = c_in.div_ceil(4);
+    let width = window.len() / quads.max(1);
+    let lo_u = (-start).clamp(0, width as isize) as usize;
+    let hi_u = (len as isize - start).clamp(lo_u as isize, width as isize) as usize;
+    let inside = hi_u - lo_u;
+    let from = (start + lo_u as isize).max(0) as usize;
+    let channel = |c: usize| &xs[c * len + from..][..inside];
+    let mask = |u: usize| -> __mmask16 { ((1u32 << (inside - u).min(16)) - 1) as __mmask16 };
+    let zeros = _mm512_setzero_ps();
+    let (mut lo, mut hi) = (zeros, zeros);
+    for c in (0..c_in).filter(|_| inside > 0) {
+        let x = channel(c);
+        for u in (0..inside).step_by(16) {
+            // SAFETY: lanes past the slice's end are masked off (read as 0,
+            // which every range holds anyway).
+            let v = unsafe { _mm512_maskz_loadu_ps(mask(u), x.as_ptr().add(u)) };
+            lo = _mm512_min_ps(lo, v);
+            hi = _mm512_max_ps(hi, v);
+        }
+    }
+    let act = |x: f32| x.max(0.0) + slope * x.min(0.0);
+    let (a, b) = (act(_mm512_reduce_min_ps(lo)), act(_mm512_reduce_max_ps(hi)));
+    let scale = ByteScale::covering(a.min(b), a.max(b));
+    let byte = scale.quantizer();
+    let zero = u32::from(scale.zero);
+    let (inverse, zero_f) = (
+        _mm512_set1_ps(1.0 / scale.scale),
+        _mm512_set1_ps(f32::from(scale.zero)),
+    );
+    let (slope_v, top) = (_mm512_set1_ps(slope), _mm512_set1_epi32(255));
+    let quantize = |v: __m512| {
+        let act = _mm512_add_ps(
+            _mm512_max_ps(v, zeros),
+            _mm512_mul_ps(slope_v, _mm512_min_ps(v, zeros)),
+        );
+        let q = _mm512_cvtps_epi32(_mm512_fmadd_ps(act, inverse, zero_f));
+        _mm512_min_epi32(_mm512_max_epi32(q, _mm512_setzero_si512()), top)
+    };
+    for q in 0..quads {
+        let lanes = &mut window[q * width..(q + 1) * width];
+        lanes[..lo_u].fill(zero * 0x0101_0101);
+        lanes[hi_u..].fill(zero * 0x0101_0101);
+        if inside == 0 {
+            continue;
+        }
+        let lanes = &mut lanes[lo_u..hi_u];
+        if 4 * q + 4 > c_in {
+            // A last quad only partly filled: lane by lane.
+            for (u, lane) in lanes.iter_mut().enumerate() {
+                *lane = (0..4).fold(0, |acc, b| {
+                    let c = 4 * q + b;
+                    let v = if c < c_in {
+                        byte.byte(act(channel(c)[u]))
+                    } else {
+                        zero
+                    };
+                    acc | v << (8 * b)
+                });
+            }
+            continue;
+        }
+        let [c0, c1, c2, c3] = [0, 1, 2, 3].map(|b| channel(4 * q + b).as_ptr());
+        for u in (0..inside).step_by(16) {
+            let m = mask(u);
+            // SAFETY: each channel slice and `lanes` hold `inside` values;
+            // lanes past it are masked off.
+            unsafe {
+                let b0 = quantize(_mm512_maskz_loadu_ps(m, c0.add(u)));
+                let b1 = quantize(_mm512_maskz_loadu_ps(m, c1.add(u)));
+                let b2 = quantize(_mm512_maskz_loadu_ps(m, c2.add(u)));
+                let b3 = quantize(_mm512_maskz_loadu_ps(m, c3.add(u)));
+                let packed = _mm512_or_si512(
+                    _mm512_or_si512(b0, _mm512_slli_epi32::<8>(b1)),
+                    _mm512_or_si512(_mm512_slli_epi32::<16>(b2), _mm512_slli_epi32::<24>(b3)),
+                );
+                _mm512_mask_storeu_epi32(lanes.as_mut_ptr().add(u).cast(), m, packed);
+            }
+        }
+    }
+    scale
+}
+
+/// [`quantize_window`] compiled for AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn quantize_window_avx2(
+    xs: &[f32],
+    c_in: usize,
+    len: usize,
+    start: isize,
+    slope: f32,
+    window: &mut [u32],
+) -> ByteScale {
+    quantize_window_lanes(xs, c_in, len, start, slope, window)
+}
+
+/// [`quantize_window`]'s loops, inlined into each target's copy.
+#[inline(always)]
+fn quantize_window_lanes(
+    xs: &[f32],
+    c_in: usize,
+    len: usize,
+    start: isize,
+    slope: f32,
+    window: &mut [u32],
+) -> ByteScale {
+    let quads = c_in.div_ceil(4);
+    let width = window.len() / quads.max(1);
+    let lo_u = (-start).clamp(0, width as isize) as usize;
+    let hi_u = (len as isize - start).clamp(lo_u as isize, width as isize) as usize;
+    let inside = hi_u - lo_u;
+    let from = (start + lo_u as isize).max(0) as usize;
+    let channel = |c: usize| &xs[c * len + from..][..inside];
+    // Sixteen lanes of minima and maxima, so the loop vectorizes.
+    let (mut lo, mut hi) = ([0f32; 16], [0f32; 16]);
+    for c in (0..c_in).filter(|_| inside > 0) {
+        let mut chunks = channel(c).chunks_exact(16);
+        for chunk in &mut chunks {
+            for l in 0..16 {
+                lo[l] = lo[l].min(chunk[l]);
+                hi[l] = hi[l].max(chunk[l]);
+            }
+        }
+        for (l, &v) in chunks.remainder().iter().enumerate() {
+            lo[l] = lo[l].min(v);
+            hi[l] = hi[l].max(v);
+        }
+    }
+    let act = |x: f32| x.max(0.0) + slope * x.min(0.0);
+    let (a, b) = (
+        act(lo.iter().fold(0f32, |m, &v| m.min(v))),
+        act(hi.iter().fold(0f32, |m, &v| m.max(v))),
+    );
+    let scale = ByteScale::covering(a.min(b), a.max(b));
+    let byte = scale.quantizer();
+    let zero = u32::from(scale.zero);
+    for q in 0..quads {
+        let lanes = &mut window[q * width..(q + 1) * width];
+        lanes[..lo_u].fill(zero * 0x0101_0101);
+        lanes[hi_u..].fill(zero * 0x0101_0101);
+        if inside == 0 {
+            continue;
+        }
+        let lanes = &mut lanes[lo_u..hi_u];
+        if 4 * q + 4 <= c_in {
+            let [c0, c1, c2, c3] = [0, 1, 2, 3].map(|b| channel(4 * q + b));
+            for (u, lane) in lanes.iter_mut().enumerate() {
+                *lane = byte.byte(act(c0[u]))
+                    | byte.byte(act(c1[u])) << 8
+                    | byte.byte(act(c2[u])) << 16
+                    | byte.byte(act(c3[u])) << 24;
+            }
+        } else {
+            for (u, lane) in lanes.iter_mut().enumerate() {
+                *lane = (0..4).fold(0, |acc, b| {
+                    let c = 4 * q + b;
+                    let v = if c < c_in {
+                        byte.byte(act(channel(c)[u]))
+                    } else {
+                        zero
+                    };
+                    acc | v << (8 * b)
+                });
+            }
+        }
+    }
+    scale
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -539,6 +899,18 @@ mod tests {
         Ok(())
     }
 
+    /// The int8 convolutions' largest relative L2 error against f32 on
+    /// these random layers (measured up to ~1e-2: a byte per activation
+    /// over the tile's range, a signed byte per weight over its row's).
+    const INT8_BOUND: f32 = 2e-2;
+
+    /// `‖a − b‖ / ‖b‖`.
+    fn relative_l2(a: &Tensor, b: &Tensor) -> Result<f32> {
+        let diff = (a - b)?.sqr()?.sum_all()?.to_scalar::<f32>()?;
+        let norm = b.sqr()?.sum_all()?.to_scalar::<f32>()?;
+        Ok((diff / norm).sqrt())
+    }
+
     fn max_diff(a: &Tensor, b: &Tensor) -> Result<f32> {
         (a - b)?.abs()?.max_all()?.to_scalar::<f32>()
     }
@@ -562,6 +934,7 @@ mod tests {
             let bias = Tensor::randn(0f32, 0.3, c_out, &dev)?;
             let x = Tensor::randn(0f32, 1.0, (2, c_in, len), &dev)?;
             let conv = FusedConvTranspose::new(&w, Some(&bias), s, p)?;
+            let quantized = conv.quantized();
             for slope in [1.0f32, 0.1] {
                 let act = if slope == 1.0 {
                     x.clone()
@@ -580,6 +953,12 @@ mod tests {
                     assert_eq!(got.dim(2)?, out_len, "k{k} s{s} p{p} len{len}");
                     let diff = max_diff(&got.narrow(0, item, 1)?, &want)?;
                     assert!(diff < 1e-4, "k{k} s{s} p{p} len{len} slope {slope}: {diff}");
+                    let int8 = quantized.forward(&x, slope)?.narrow(0, item, 1)?;
+                    let err = relative_l2(&int8, &want)?;
+                    assert!(
+                        err < INT8_BOUND,
+                        "int8 k{k} s{s} p{p} len{len} slope {slope}: {err}"
+                    );
                 }
             }
         }
@@ -623,6 +1002,8 @@ mod tests {
             (12, 1, 7, 1, 513),
             // Shorter than the padding: whole rows read past both ends.
             (4, 4, 7, 12, 20),
+            // A last quad of channels only half full (int8).
+            (6, 5, 3, 2, 150),
         ] {
             let w = Tensor::randn(0f32, 0.3, (c_out, c_in, k), &dev)?;
             let bias = Tensor::randn(0f32, 0.3, c_out, &dev)?;
@@ -642,13 +1023,89 @@ mod tests {
                 let got = conv.forward(&x, 0.1, Some(&x))?;
                 assert!(max_diff(&got, &(&want + &x)?)? < 1e-4);
             }
+            let quantized = conv.quantized();
+            let err = relative_l2(&quantized.forward(&x, 0.1, None)?, &want)?;
+            assert!(
+                err < INT8_BOUND,
+                "int8 {c_in}x{c_out} k{k} d{d} len{len}: {err}"
+            );
+            if c_in == c_out {
+                let got = quantized.forward(&x, 0.1, Some(&x))?;
+                let err = relative_l2(&(got - &x)?, &want)?;
+                assert!(
+                    err < INT8_BOUND,
+                    "int8 residual {c_in} k{k} d{d} len{len}: {err}"
+                );
+            }
             let plain = conv.forward(&x, 1.0, None)?;
             let want = x
                 .conv1d(&w, pad, 1, d, 1)?
                 .broadcast_add(&bias.reshape((1, c_out, 1))?)?;
             assert!(max_diff(&plain, &want)? < 1e-4);
+            let err = relative_l2(&quantized.forward(&x, 1.0, None)?, &want)?;
+            assert!(
+                err < INT8_BOUND,
+                "int8 unactivated {c_in}x{c_out} k{k} d{d} len{len}: {err}"
+            );
         }
         Ok(())
+    }
+
+    /// The AVX-512 window quantizer writes the portable loops' bytes and
+    /// scale, at every offset (padding on either side, none, all), with
+    /// and without the activation, for full and partial quads.
+    #[test]
+    fn quantized_windows_equal_on_every_path() {
+        let cpu = crate::nn::cpu_kernel::Features::of_this_cpu();
+        let mut seed = 99u32;
+        let mut rand = || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.3
+        };
+        for &(c_in, len, width) in &[
+            (8usize, 100usize, 40usize),
+            (6, 50, 70),
+            (4, 20, 64),
+            (3, 37, 17),
+        ] {
+            let xs: Vec<f32> = (0..c_in * len).map(|_| 3.0 * rand()).collect();
+            let quads = c_in.div_ceil(4);
+            for start in [-30isize, -3, 0, 5, 20, 60, 200] {
+                for slope in [1.0, 0.1] {
+                    let mut want = vec![0u32; quads * width];
+                    let scale = quantize_window_lanes(&xs, c_in, len, start, slope, &mut want);
+                    // Padding is the zero point, inside is the activation's byte.
+                    let byte = scale.quantizer();
+                    for q in 0..quads {
+                        for u in 0..width {
+                            let t = start + u as isize;
+                            for b in 0..4 {
+                                let c = 4 * q + b;
+                                let v = match (c < c_in, (0..len as isize).contains(&t)) {
+                                    (true, true) => {
+                                        let x = xs[c * len + t as usize];
+                                        byte.byte(x.max(0.0) + slope * x.min(0.0))
+                                    }
+                                    _ => u32::from(scale.zero),
+                                };
+                                let got = want[q * width + u] >> (8 * b) & 255;
+                                assert_eq!(got, v, "c{c} t{t} start {start}");
+                            }
+                        }
+                    }
+                    #[cfg(target_arch = "x86_64")]
+                    if cpu.avx512 {
+                        let mut got = vec![0u32; quads * width];
+                        // SAFETY: the CPU runs AVX-512F and BW.
+                        let s = unsafe {
+                            quantize_window_avx512(&xs, c_in, len, start, slope, &mut got)
+                        };
+                        assert_eq!((s, &got), (scale, &want), "{c_in} {len} {start} {slope}");
+                    }
+                }
+            }
+        }
+        let _ = cpu;
     }
 
     /// Uneven padding (causal, look-ahead, between), even kernels

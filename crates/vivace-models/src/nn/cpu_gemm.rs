@@ -194,6 +194,23 @@ impl PackedMatrix {
         Self { data, m, k, kernel }
     }
 
+    /// The weights back as the row-major `m × k` matrix they were packed
+    /// from (to quantize a loaded layer).
+    pub fn to_row_major(&self) -> Vec<f32> {
+        if self.kernel == Kernel::Portable {
+            return self.data.clone();
+        }
+        let (m, k) = (self.m, self.k);
+        let mut w = vec![0f32; m * k];
+        for (row, values) in w.chunks_exact_mut(k.max(1)).enumerate().take(m) {
+            let (block, l) = (row / MR, row % MR);
+            for (r, v) in values.iter_mut().enumerate() {
+                *v = self.data[(block * k + r) * MR + l];
+            }
+        }
+        w
+    }
+
     /// [`PackedMatrix::product`] on slices, its bounds checked once per
     /// call (a panic if short: they are the caller's arithmetic). `start`
     /// says what the product is added to.
@@ -644,6 +661,7 @@ mod tests {
             ];
             for kernel in kernels.into_iter().flatten() {
                 let packed = PackedMatrix::for_kernel(&w, m, k, kernel);
+                assert_eq!(packed.to_row_major(), w, "{kernel:?}: unpacked weights");
                 for case in 0..3 {
                     let mut got = match case {
                         0 => start.clone(),

@@ -147,6 +147,21 @@ impl Module for Conv {
     }
 }
 
+impl Conv {
+    /// Runs a dense CPU convolution on int8 weights and per-tile int8
+    /// inputs ([`FusedConv::quantized`]) and reports whether it did: other
+    /// kernels (candle's, depth-wise) stay as they are.
+    pub fn quantize(&mut self) -> bool {
+        match &mut self.kernel {
+            ConvKernel::Dense(fused) => {
+                *fused = fused.quantized();
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
 /// A transposed convolution, PyTorch's `ConvTranspose1d(padding=p)`.
 ///
 /// On the CPU in f32 the phase-split kernel of [`super::cpu_conv`]; elsewhere
@@ -198,6 +213,19 @@ impl TrimmedConvTranspose1d {
             (Some(fused), true) => fused.forward(xs, slope as f32),
             _ if slope == 1.0 => self.unfused(xs),
             _ => self.unfused(&candle_nn::ops::leaky_relu(xs, slope)?),
+        }
+    }
+
+    /// Runs the CPU kernel on int8 weights and per-tile int8 inputs
+    /// ([`FusedConvTranspose::quantized`]) and reports whether it did
+    /// (not on another device or dtype).
+    pub fn quantize(&mut self) -> bool {
+        match &mut self.fused {
+            Some(fused) => {
+                *fused = fused.quantized();
+                true
+            }
+            None => false,
         }
     }
 

@@ -26,6 +26,7 @@ pub mod checkpoint;
 pub mod cpu_attention;
 pub mod cpu_conv;
 pub mod cpu_gemm;
+pub mod cpu_gemm_int8;
 pub mod cpu_kernel;
 pub mod cpu_ops;
 pub mod graph;

@@ -306,6 +306,14 @@ impl Vits {
         )
     }
 
+    /// Runs the HiFi-GAN decoder's upsamplers and residual blocks on int8
+    /// weights and activations (`--precision int8`,
+    /// [`Generator::quantize`]); returns how many convolutions changed
+    /// (none unless the decoder runs the fused CPU kernels in f32).
+    pub fn quantize_decoder(&mut self) -> usize {
+        self.dec.quantize()
+    }
+
     /// The dtype the decoder computes in (the rest is f32 unless it is f64).
     pub fn decoder_dtype(&self) -> DType {
         self.decoder_dtype

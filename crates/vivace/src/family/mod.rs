@@ -325,6 +325,10 @@ pub struct LoadContext<'a> {
     /// The tone-colour converter a VITS voice clones recordings with;
     /// other families ignore it.
     pub tone_color: Option<&'a Arc<crate::tone_color::ToneColor>>,
+    /// Run a VITS decoder's upsamplers and residual blocks on int8 weights
+    /// and activations (`--precision int8` on the CPU); other families
+    /// ignore it.
+    pub int8_decoder: bool,
 }
 
 /// A kind of model: recognises its checkpoints and loads them.

@@ -252,6 +252,12 @@ pub struct VitsSequence {
     params: VitsParams,
 }
 
+/// Runs `model`'s decoder in int8 and says so in the log.
+fn quantize_decoder(model: &mut vivace_models::vits::Vits) {
+    let convs = model.quantize_decoder();
+    tracing::info!("precision int8: {convs} decoder convolutions on int8 weights and activations");
+}
+
 impl VitsVoice {
     /// Loads the Piper voice or VITS checkpoint at `path`.
     pub fn load(path: &Path, ctx: &LoadContext<'_>) -> Result<Self, SynthError> {
@@ -260,12 +266,16 @@ impl VitsVoice {
             if tokenizer.is_uroman() {
                 tokenizer = tokenizer.with_uroman(crate::front_ends::uroman()?);
             }
-            Checkpoint::Mms {
-                tokenizer,
-                voice: MmsVoice::load(path, ctx.device, ctx.dtype)?,
+            let mut voice = MmsVoice::load(path, ctx.device, ctx.dtype)?;
+            if ctx.int8_decoder {
+                quantize_decoder(&mut voice.model);
             }
+            Checkpoint::Mms { tokenizer, voice }
         } else {
-            let voice = PiperVoice::load(path, ctx.device, ctx.dtype)?;
+            let mut voice = PiperVoice::load(path, ctx.device, ctx.dtype)?;
+            if ctx.int8_decoder {
+                quantize_decoder(&mut voice.model);
+            }
             let phonemizer = PiperPhonemes::load(&voice.config, ctx.espeak_voice, ctx.espeak_data)?;
             Checkpoint::Piper { voice, phonemizer }
         };
