@@ -374,7 +374,10 @@ fn reduced_precision_decoder_validates_within_its_bound() {
             .and_then(|rest| rest.split_whitespace().next())
             .and_then(|e| e.parse().ok())
             .unwrap_or_else(|| panic!("no error figure in {detail}"));
-        assert!(error > 1e-4, "{precision}: {error:e} is f32's error");
+        // int8 applies only where a VNNI kernel runs (else f32, warned).
+        if precision != "int8" || vivace_models::nn::cpu_gemm_int8::available() {
+            assert!(error > 1e-4, "{precision}: {error:e} is f32's error");
+        }
     }
 }
 

@@ -59,9 +59,9 @@ fn piper_matches_onnxruntime_on_every_kernel_path() {
 }
 
 /// `--precision int8` (the decoder's upsamplers and early residual
-/// blocks on bytes) on every path: the VNNI kernel and the portable
-/// integer sums give the same quantized layers, and each stays within the
-/// bound `validate` states for int8 (1e-1 with f32's 1e-3), yet is not f32.
+/// blocks on bytes) on every path: where a VNNI kernel runs, within the
+/// bound `validate` states for int8 (1e-1 with f32's 1e-3) yet not f32;
+/// elsewhere f32, with a warning.
 #[test]
 fn piper_int8_stays_within_its_bound_on_every_kernel_path() {
     let g = goldens();
@@ -95,7 +95,12 @@ fn piper_int8_stays_within_its_bound_on_every_kernel_path() {
         assert_eq!(got.len(), want.len(), "{path}: length");
         let err = relative_l2(&got, &want);
         eprintln!("piper int8 on {path}: relative L2 {err:.2e}");
-        assert!(err > 1e-3 && err <= 0.101, "{path}: relative L2 {err:.3e}");
+        if matches!(path, KernelPath::Avx512Vnni | KernelPath::Avx2Vnni) {
+            assert!(err > 1e-3 && err <= 0.101, "{path}: relative L2 {err:.3e}");
+        } else {
+            assert!(err <= 1e-3, "{path}: relative L2 {err:.3e}");
+            assert!(stderr(&out).contains("the decoder stays f32"), "{path}");
+        }
     }
 }
 

@@ -87,6 +87,8 @@ enum Kernel {
     Portable,
     /// 6 × 64 blocks with AVX-512 VNNI.
     Avx512Vnni,
+    /// 6 × 16 blocks with AVX-VNNI (256-bit, without AVX-512).
+    AvxVnni,
 }
 
 impl Kernel {
@@ -94,10 +96,19 @@ impl Kernel {
     fn active() -> Self {
         if super::cpu_kernel::avx512_vnni() {
             Kernel::Avx512Vnni
+        } else if super::cpu_kernel::avx_vnni() {
+            Kernel::AvxVnni
         } else {
             Kernel::Portable
         }
     }
+}
+
+/// Whether a `vpdpbusd` kernel runs on the kernel path in use (AVX-512
+/// VNNI or AVX-VNNI): elsewhere the integer sums run lane by lane, slower
+/// than the f32 kernels, so `--precision int8` keeps f32 there.
+pub fn available() -> bool {
+    Kernel::active() != Kernel::Portable
 }
 
 /// Weights `[m, k]` as signed bytes, one scale per row, packed a quad of
@@ -237,11 +248,20 @@ impl QuantizedMatrix {
             "int8 GEMM: quad rows against W's"
         );
         #[cfg(target_arch = "x86_64")]
-        if self.kernel == Kernel::Avx512Vnni {
-            // SAFETY: `Kernel::Avx512Vnni` is only chosen when the CPU runs
-            // AVX-512 VNNI; the caller guarantees the pointer ranges.
-            unsafe { self.product_avx512_vnni(n, dst, ld_dst, quad_rows, x, init, bias) };
-            return;
+        match self.kernel {
+            Kernel::Avx512Vnni => {
+                // SAFETY: `Kernel::Avx512Vnni` is only chosen when the CPU
+                // runs AVX-512 VNNI; the caller guarantees the pointer ranges.
+                unsafe { self.product_avx512_vnni(n, dst, ld_dst, quad_rows, x, init, bias) };
+                return;
+            }
+            Kernel::AvxVnni => {
+                // SAFETY: `Kernel::AvxVnni` is only chosen when the CPU runs
+                // AVX2 and AVX-VNNI; the caller guarantees the pointer ranges.
+                unsafe { self.product_avx_vnni(n, dst, ld_dst, quad_rows, x, init, bias) };
+                return;
+            }
+            Kernel::Portable => {}
         }
         for i in 0..self.m {
             let (a, c) = self.row_affine(i, x, bias);
@@ -361,6 +381,100 @@ impl QuantizedMatrix {
     }
 }
 
+impl QuantizedMatrix {
+    /// The AVX-VNNI kernel: 6 × 16 blocks (twelve accumulators; per quad
+    /// row two loads and six broadcasts for twelve `vpdpbusd`), tails
+    /// through lane masks.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma,avxvnni")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn product_avx_vnni(
+        &self,
+        n: usize,
+        dst: *mut f32,
+        ld_dst: usize,
+        quad_rows: &[*const u32],
+        x: ByteScale,
+        init: Init,
+        bias: Option<&[f32]>,
+    ) {
+        use std::arch::x86_64::*;
+        /// `-1` for a lane to use, `0` for one to skip: eight lanes from `8 − n`.
+        const LANES: [i32; 16] = [-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0];
+        const STEP: usize = 16;
+        let quads = self.quads;
+        // SAFETY: AVX2, FMA and AVX-VNNI are enabled (the caller checked
+        // the CPU); every access stays within `product`'s contract: `dst`
+        // rows `i < m` at columns `s0 + lane < n`, each quad row at `s0 +
+        // lane < n`, `packed` within its `blocks · quads · MR` lanes; lanes
+        // past `n` are masked off (not accessed; their addresses only
+        // computed, with `wrapping_add`), and `LANES` is read at
+        // `8 − lanes ∈ 0..=8`.
+        unsafe {
+            for s0 in (0..n).step_by(STEP) {
+                let width = STEP.min(n - s0);
+                let masks = [0, 1].map(|v| {
+                    let lanes = width.saturating_sub(v * 8).min(8);
+                    _mm256_loadu_si256(LANES.as_ptr().add(8 - lanes).cast())
+                });
+                for block in 0..self.m.div_ceil(MR) {
+                    let valid = MR.min(self.m - block * MR);
+                    let zero = _mm256_setzero_si256();
+                    let [[mut a00, mut a01], [mut a10, mut a11], [mut a20, mut a21], [mut a30, mut a31], [mut a40, mut a41], [mut a50, mut a51]] =
+                        [[zero; 2]; MR];
+                    let mut wr = self.packed.as_ptr().add(block * quads * MR);
+                    for &row in quad_rows {
+                        let c = row.wrapping_add(s0).cast::<i32>();
+                        let x0 = _mm256_maskload_epi32(c, masks[0]);
+                        let x1 = _mm256_maskload_epi32(c.wrapping_add(8), masks[1]);
+                        macro_rules! dot_row {
+                            ($l:expr, $b0:ident, $b1:ident) => {
+                                let wl = _mm256_set1_epi32(*wr.add($l));
+                                $b0 = _mm256_dpbusd_avx_epi32($b0, x0, wl);
+                                $b1 = _mm256_dpbusd_avx_epi32($b1, x1, wl);
+                            };
+                        }
+                        dot_row!(0, a00, a01);
+                        dot_row!(1, a10, a11);
+                        dot_row!(2, a20, a21);
+                        dot_row!(3, a30, a31);
+                        dot_row!(4, a40, a41);
+                        dot_row!(5, a50, a51);
+                        wr = wr.add(MR);
+                    }
+                    let acc = [
+                        [a00, a01],
+                        [a10, a11],
+                        [a20, a21],
+                        [a30, a31],
+                        [a40, a41],
+                        [a50, a51],
+                    ];
+                    for (l, row) in acc.iter().enumerate().take(valid) {
+                        let i = block * MR + l;
+                        let (a, c) = self.row_affine(i, x, bias);
+                        let (a, c) = (_mm256_set1_ps(a), _mm256_set1_ps(c));
+                        let d = dst.add(i * ld_dst + s0);
+                        let src = match init {
+                            Init::Zero => None,
+                            Init::Dst => Some(d.cast_const()),
+                            Init::From(src, ld) => Some(src.add(i * ld + s0)),
+                        };
+                        for (v, &sum) in row.iter().enumerate() {
+                            let mut y = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), a, c);
+                            if let Some(s) = src {
+                                let start = _mm256_maskload_ps(s.wrapping_add(v * 8), masks[v]);
+                                y = _mm256_add_ps(start, y);
+                            }
+                            _mm256_maskstore_ps(d.wrapping_add(v * 8), masks[v], y);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -433,6 +547,7 @@ mod tests {
             let kernels = [
                 Some(Kernel::Portable),
                 (cpu.avx512 && cpu.avx512_vnni).then_some(Kernel::Avx512Vnni),
+                (cpu.avx2_fma && cpu.avx_vnni).then_some(Kernel::AvxVnni),
             ];
             let mut first: Option<Vec<f32>> = None;
             for kernel in kernels.into_iter().flatten() {

@@ -252,8 +252,18 @@ pub struct VitsSequence {
     params: VitsParams,
 }
 
-/// Runs `model`'s decoder in int8 and says so in the log.
+/// Runs `model`'s decoder in int8 where a byte dot-product kernel runs
+/// (AVX-512 VNNI, AVX-VNNI), and says what it did in the log; elsewhere
+/// the integer sums would be slower than f32, which it keeps, with a warning.
 fn quantize_decoder(model: &mut vivace_models::vits::Vits) {
+    use vivace_models::nn::{cpu_gemm_int8, cpu_kernel};
+    if !cpu_gemm_int8::available() {
+        tracing::warn!(
+            "precision int8 needs AVX-512 VNNI or AVX-VNNI, and the CPU kernel path is {}: the decoder stays f32",
+            cpu_kernel::active()
+        );
+        return;
+    }
     let convs = model.quantize_decoder();
     tracing::info!("precision int8: {convs} decoder convolutions on int8 weights and activations");
 }
