@@ -672,29 +672,25 @@ fn quantize_window(
     slope: f32,
     window: &mut [u32],
 ) -> ByteScale {
+    // AVX2 on the AVX-512 paths too: an AVX-512 copy took 0.75 % less of
+    // the whole process's CPU time (docs/PERFORMANCE.md), not worth a
+    // second copy.
     #[cfg(target_arch = "x86_64")]
-    {
-        use super::cpu_kernel;
-        if cpu_kernel::avx512() {
-            // SAFETY: the CPU runs AVX-512F and BW.
-            return unsafe { quantize_window_avx512(xs, c_in, len, start, slope, window) };
-        }
-        if cpu_kernel::avx2() {
-            // SAFETY: the CPU runs AVX2 and FMA.
-            return unsafe { quantize_window_avx2(xs, c_in, len, start, slope, window) };
-        }
+    if super::cpu_kernel::avx2() {
+        // SAFETY: the CPU runs AVX2 and FMA.
+        return unsafe { quantize_window_avx2(xs, c_in, len, start, slope, window) };
     }
     quantize_window_lanes(xs, c_in, len, start, slope, window)
 }
 
-/// [`quantize_window`] with AVX-512 intrinsics, 16 time steps a vector
-/// (LLVM keeps `f32::min`'s NaN rule and `as u32`'s saturation scalar).
-/// The bytes equal the portable loops': `vfmadd` and `vcvtps2dq` (round
-/// to nearest even) round as `mul_add` and `round_ties_even` do, and NaN
-/// ends at byte 0 in both.
+/// [`quantize_window`] with AVX2 intrinsics, 8 time steps a vector (LLVM
+/// keeps `f32::min`'s NaN rule and `as u32`'s saturation scalar). The
+/// bytes equal the portable loops': `vfmadd` and `vcvtps2dq` (round to
+/// nearest even) round as `mul_add` and `round_ties_even` do, and NaN ends
+/// at byte 0 in both.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw")]
-unsafe fn quantize_window_avx512(
+#[target_feature(enable = "avx2,fma")]
+unsafe fn quantize_window_avx2(
     xs: &[f32],
     c_in: usize,
     len: usize,
@@ -703,6 +699,8 @@ unsafe fn quantize_window_avx512(
     window: &mut [u32],
 ) -> ByteScale {
     use std::arch::x86_64::*;
+    /// `-1` for a lane to use, `0` for one to skip: eight lanes from `8 − n`.
+    const LANES: [i32; 16] = [-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0];
     let quads = c_in.div_ceil(4);
     let width = window.len() / quads.max(1);
     let lo_u = (-start).clamp(0, width as isize) as usize;
@@ -710,36 +708,46 @@ unsafe fn quantize_window_avx512(
     let inside = hi_u - lo_u;
     let from = (start + lo_u as isize).max(0) as usize;
     let channel = |c: usize| &xs[c * len + from..][..inside];
-    let mask = |u: usize| -> __mmask16 { ((1u32 << (inside - u).min(16)) - 1) as __mmask16 };
-    let zeros = _mm512_setzero_ps();
+    // SAFETY: `LANES` is read at `8 − lanes ∈ 0..=8`, 8 values.
+    let mask = |u: usize| unsafe {
+        _mm256_loadu_si256(LANES.as_ptr().add(8 - (inside - u).min(8)).cast())
+    };
+    let zeros = _mm256_setzero_ps();
     let (mut lo, mut hi) = (zeros, zeros);
     for c in (0..c_in).filter(|_| inside > 0) {
         let x = channel(c);
-        for u in (0..inside).step_by(16) {
+        for u in (0..inside).step_by(8) {
             // SAFETY: lanes past the slice's end are masked off (read as 0,
             // which every range holds anyway).
-            let v = unsafe { _mm512_maskz_loadu_ps(mask(u), x.as_ptr().add(u)) };
-            lo = _mm512_min_ps(lo, v);
-            hi = _mm512_max_ps(hi, v);
+            let v = unsafe { _mm256_maskload_ps(x.as_ptr().add(u), mask(u)) };
+            lo = _mm256_min_ps(lo, v);
+            hi = _mm256_max_ps(hi, v);
         }
     }
+    let (mut los, mut his) = ([0f32; 8], [0f32; 8]);
+    // SAFETY: two 8-float arrays.
+    unsafe {
+        _mm256_storeu_ps(los.as_mut_ptr(), lo);
+        _mm256_storeu_ps(his.as_mut_ptr(), hi);
+    }
     let act = |x: f32| x.max(0.0) + slope * x.min(0.0);
-    let (a, b) = (act(_mm512_reduce_min_ps(lo)), act(_mm512_reduce_max_ps(hi)));
+    let (a, b) = (
+        act(los.iter().fold(0f32, |m, &v| m.min(v))),
+        act(his.iter().fold(0f32, |m, &v| m.max(v))),
+    );
     let scale = ByteScale::covering(a.min(b), a.max(b));
     let byte = scale.quantizer();
     let zero = u32::from(scale.zero);
-    let (inverse, zero_f) = (
-        _mm512_set1_ps(1.0 / scale.scale),
-        _mm512_set1_ps(f32::from(scale.zero)),
-    );
-    let (slope_v, top) = (_mm512_set1_ps(slope), _mm512_set1_epi32(255));
-    let quantize = |v: __m512| {
-        let act = _mm512_add_ps(
-            _mm512_max_ps(v, zeros),
-            _mm512_mul_ps(slope_v, _mm512_min_ps(v, zeros)),
+    let inverse = _mm256_set1_ps(1.0 / scale.scale);
+    let zero_f = _mm256_set1_ps(f32::from(scale.zero));
+    let (slope_v, top) = (_mm256_set1_ps(slope), _mm256_set1_epi32(255));
+    let quantize = |v: __m256| {
+        let act = _mm256_add_ps(
+            _mm256_max_ps(v, zeros),
+            _mm256_mul_ps(slope_v, _mm256_min_ps(v, zeros)),
         );
-        let q = _mm512_cvtps_epi32(_mm512_fmadd_ps(act, inverse, zero_f));
-        _mm512_min_epi32(_mm512_max_epi32(q, _mm512_setzero_si512()), top)
+        let q = _mm256_cvtps_epi32(_mm256_fmadd_ps(act, inverse, zero_f));
+        _mm256_min_epi32(_mm256_max_epi32(q, _mm256_setzero_si256()), top)
     };
     for q in 0..quads {
         let lanes = &mut window[q * width..(q + 1) * width];
@@ -765,42 +773,27 @@ unsafe fn quantize_window_avx512(
             continue;
         }
         let [c0, c1, c2, c3] = [0, 1, 2, 3].map(|b| channel(4 * q + b).as_ptr());
-        for u in (0..inside).step_by(16) {
+        for u in (0..inside).step_by(8) {
             let m = mask(u);
             // SAFETY: each channel slice and `lanes` hold `inside` values;
             // lanes past it are masked off.
             unsafe {
-                let b0 = quantize(_mm512_maskz_loadu_ps(m, c0.add(u)));
-                let b1 = quantize(_mm512_maskz_loadu_ps(m, c1.add(u)));
-                let b2 = quantize(_mm512_maskz_loadu_ps(m, c2.add(u)));
-                let b3 = quantize(_mm512_maskz_loadu_ps(m, c3.add(u)));
-                let packed = _mm512_or_si512(
-                    _mm512_or_si512(b0, _mm512_slli_epi32::<8>(b1)),
-                    _mm512_or_si512(_mm512_slli_epi32::<16>(b2), _mm512_slli_epi32::<24>(b3)),
+                let b0 = quantize(_mm256_maskload_ps(c0.add(u), m));
+                let b1 = quantize(_mm256_maskload_ps(c1.add(u), m));
+                let b2 = quantize(_mm256_maskload_ps(c2.add(u), m));
+                let b3 = quantize(_mm256_maskload_ps(c3.add(u), m));
+                let packed = _mm256_or_si256(
+                    _mm256_or_si256(b0, _mm256_slli_epi32::<8>(b1)),
+                    _mm256_or_si256(_mm256_slli_epi32::<16>(b2), _mm256_slli_epi32::<24>(b3)),
                 );
-                _mm512_mask_storeu_epi32(lanes.as_mut_ptr().add(u).cast(), m, packed);
+                _mm256_maskstore_epi32(lanes.as_mut_ptr().add(u).cast(), m, packed);
             }
         }
     }
     scale
 }
 
-/// [`quantize_window`] compiled for AVX2 and FMA.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn quantize_window_avx2(
-    xs: &[f32],
-    c_in: usize,
-    len: usize,
-    start: isize,
-    slope: f32,
-    window: &mut [u32],
-) -> ByteScale {
-    quantize_window_lanes(xs, c_in, len, start, slope, window)
-}
-
-/// [`quantize_window`]'s loops, inlined into each target's copy.
-#[inline(always)]
+/// [`quantize_window`]'s portable loops (and the SIMD versions' reference).
 fn quantize_window_lanes(
     xs: &[f32],
     c_in: usize,
@@ -1051,7 +1044,7 @@ mod tests {
         Ok(())
     }
 
-    /// The AVX-512 window quantizer writes the portable loops' bytes and
+    /// The AVX2 window quantizer writes the portable loops' bytes and
     /// scale, at every offset (padding on either side, none, all), with
     /// and without the activation, for full and partial quads.
     #[test]
@@ -1094,13 +1087,16 @@ mod tests {
                         }
                     }
                     #[cfg(target_arch = "x86_64")]
-                    if cpu.avx512 {
+                    if cpu.avx2_fma {
                         let mut got = vec![0u32; quads * width];
-                        // SAFETY: the CPU runs AVX-512F and BW.
-                        let s = unsafe {
-                            quantize_window_avx512(&xs, c_in, len, start, slope, &mut got)
-                        };
-                        assert_eq!((s, &got), (scale, &want), "{c_in} {len} {start} {slope}");
+                        // SAFETY: the CPU runs AVX2 and FMA.
+                        let s =
+                            unsafe { quantize_window_avx2(&xs, c_in, len, start, slope, &mut got) };
+                        assert_eq!(
+                            (s, &got),
+                            (scale, &want),
+                            "avx2 {c_in} {len} {start} {slope}"
+                        );
                     }
                 }
             }
