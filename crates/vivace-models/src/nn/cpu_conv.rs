@@ -20,7 +20,7 @@ use candle_core::{DType, Device, Result, Tensor};
 use rayon::prelude::*;
 
 use super::cpu_gemm::{Init, PackedMatrix};
-use super::cpu_gemm_int8::{ByteScale, QuantizedMatrix};
+use super::cpu_gemm_int8::{ActScale, Lanes, QuantizedMatrix};
 use super::cpu_ops::with_cpu_slice;
 
 /// Output samples per tile for `c_in` input channels and `len` samples: a
@@ -139,23 +139,25 @@ impl FusedConv {
         })
     }
 
-    /// The same convolution with int8 weights (one scale per output
-    /// channel) and its input quantized to bytes per time tile: 2.9× the
-    /// multiply-adds per instruction with AVX-512 VNNI, at a quantization
-    /// error `docs/PERFORMANCE.md` measures. Already int8: a clone.
-    pub fn quantized(&self) -> Self {
+    /// The same convolution with integer weights (one scale per output
+    /// channel) and its input quantized per time tile, as `lanes` says:
+    /// bytes (2.9× the multiply-adds per instruction of f32 with AVX-512
+    /// VNNI) or words (1.5×, finer), at a quantization error
+    /// `docs/PERFORMANCE.md` measures. Already quantized: a clone.
+    pub fn quantized(&self, lanes: Lanes) -> Self {
         let Weights::F32(packed) = &self.weight else {
             return self.clone();
         };
-        let (c_in, k) = (self.c_in, self.kernel);
+        let (c_in, k, per_lane) = (self.c_in, self.kernel, lanes.channels());
         let w = packed.to_row_major();
-        // Quad row (q, j): channels 4q..4q + 4 at tap j.
-        let column = |g: usize, b: usize| {
-            let (q, j) = (g / k, g % k);
-            let c = 4 * q + b;
+        // Lane row (g, j): channels per_lane·g.. at tap j.
+        let column = |row: usize, b: usize| {
+            let (g, j) = (row / k, row % k);
+            let c = per_lane * g + b;
             (c < c_in).then_some(c * k + j)
         };
-        let matrix = QuantizedMatrix::new(&w, self.c_out, c_in * k, c_in.div_ceil(4) * k, column);
+        let groups = c_in.div_ceil(per_lane) * k;
+        let matrix = QuantizedMatrix::new(&w, self.c_out, c_in * k, lanes, groups, column);
         Self {
             weight: Weights::Int8(matrix),
             ..self.clone()
@@ -278,8 +280,8 @@ impl FusedConv {
         );
     }
 
-    /// [`Self::forward_item`] on int8 weights: each tile's activated
-    /// window is quantized to bytes, four channels a 32-bit lane.
+    /// [`Self::forward_item`] on integer weights: each tile's activated
+    /// window is quantized to the matrix's lanes.
     fn forward_item_int8(
         &self,
         matrix: &QuantizedMatrix,
@@ -290,23 +292,23 @@ impl FusedConv {
         residual: Option<&[f32]>,
     ) {
         let (c_in, k, d) = (self.c_in, self.kernel, self.dilation);
-        let quads = c_in.div_ceil(4);
+        let groups = c_in.div_ceil(matrix.lanes().channels());
         let tile_len = tile_len(c_in, len);
         let tiles = len.div_ceil(tile_len);
         let width = tile_len + d * (k - 1);
         (0..tiles).into_par_iter().for_each_init(
-            || (vec![0u32; quads * width], Vec::with_capacity(quads * k)),
+            || (vec![0u32; groups * width], Vec::with_capacity(groups * k)),
             |(window, row_ptrs), tile| {
                 let t0 = tile * tile_len;
                 let n = tile_len.min(len - t0);
                 let width = n + d * (k - 1);
                 let start = t0 as isize - self.left_pad as isize;
-                let scale =
-                    quantize_window(xs, c_in, len, start, slope, &mut window[..quads * width]);
-                // Quad row (q, j) is quad q of the window shifted by j·d.
+                let window = &mut window[..groups * width];
+                let scale = quantize_window(xs, c_in, len, start, slope, matrix, window);
+                // Lane row (g, j) is group g of the window shifted by j·d.
                 row_ptrs.clear();
-                for q in 0..quads {
-                    row_ptrs.extend((0..k).map(|j| window[q * width + j * d..].as_ptr()));
+                for g in 0..groups {
+                    row_ptrs.extend((0..k).map(|j| window[g * width + j * d..].as_ptr()));
                 }
                 let init = match residual {
                     // SAFETY: the residual has the output's shape.
@@ -314,7 +316,7 @@ impl FusedConv {
                     None => Init::Zero,
                 };
                 // SAFETY: this tile owns columns t0..t0+n of every output row;
-                // quad row (q, j) has (k - 1 - j)·d + n ≥ n readable lanes.
+                // lane row (g, j) has (k - 1 - j)·d + n ≥ n readable lanes.
                 unsafe {
                     let dst = out.get().add(t0);
                     matrix.product(n, dst, len, row_ptrs, scale, init, Some(&self.bias));
@@ -401,26 +403,28 @@ impl FusedConvTranspose {
         })
     }
 
-    /// The same convolution with int8 weights (one scale per output phase
-    /// and channel) and its input quantized per tile, as
-    /// [`FusedConv::quantized`]. Already int8: a clone.
-    pub fn quantized(&self) -> Self {
+    /// The same convolution with integer weights (one scale per output
+    /// phase and channel) and its input quantized per tile, as
+    /// [`FusedConv::quantized`]. Already quantized: a clone.
+    pub fn quantized(&self, lanes: Lanes) -> Self {
         let Weights::F32(packed) = &self.weight else {
             return self.clone();
         };
-        let (c_in, quads) = (self.c_in, self.c_in.div_ceil(4));
+        let (c_in, per_lane) = (self.c_in, lanes.channels());
+        let groups = c_in.div_ceil(per_lane);
         let w = packed.to_row_major();
-        // Quad row (j, q): channels 4q..4q + 4 at input offset j.
-        let column = |g: usize, b: usize| {
-            let (j, q) = (g / quads, g % quads);
-            let i = 4 * q + b;
+        // Lane row (j, g): channels per_lane·g.. at input offset j.
+        let column = |row: usize, b: usize| {
+            let (j, g) = (row / groups, row % groups);
+            let i = per_lane * g + b;
             (i < c_in).then_some(j * c_in + i)
         };
         let matrix = QuantizedMatrix::new(
             &w,
             self.stride * self.c_out,
             self.taps * c_in,
-            self.taps * quads,
+            lanes,
+            self.taps * groups,
             column,
         );
         Self {
@@ -469,7 +473,10 @@ impl FusedConvTranspose {
         let q_count = (out_len + self.padding).div_ceil(s);
         let tiles = q_count.div_ceil(TRANSPOSE_TILE);
         let width = TRANSPOSE_TILE + taps - 1;
-        let quads = c_in.div_ceil(4);
+        let groups = match &self.weight {
+            Weights::F32(_) => 0,
+            Weights::Int8(matrix) => c_in.div_ceil(matrix.lanes().channels()),
+        };
         (0..tiles).into_par_iter().for_each_init(
             || {
                 let (f32_width, byte_width) = match self.weight {
@@ -478,9 +485,9 @@ impl FusedConvTranspose {
                 };
                 (
                     vec![0f32; c_in * f32_width],
-                    vec![0u32; quads * byte_width],
+                    vec![0u32; groups * byte_width],
                     Vec::with_capacity(taps * c_in),
-                    Vec::with_capacity(taps * quads),
+                    Vec::with_capacity(taps * groups),
                     vec![0f32; phases * TRANSPOSE_TILE],
                 )
             },
@@ -519,12 +526,12 @@ impl FusedConvTranspose {
                         }
                     }
                     Weights::Int8(matrix) => {
-                        let window = &mut bytes[..quads * width];
-                        let scale = quantize_window(xs, c_in, len, start, slope, window);
+                        let window = &mut bytes[..groups * width];
+                        let scale = quantize_window(xs, c_in, len, start, slope, matrix, window);
                         quad_ptrs.clear();
                         for j in 0..taps {
                             quad_ptrs.extend(
-                                (0..quads).map(|q| window[q * width + taps - 1 - j..].as_ptr()),
+                                (0..groups).map(|g| window[g * width + taps - 1 - j..].as_ptr()),
                             );
                         }
                         // SAFETY: as above, with n readable lanes per quad row.
@@ -659,35 +666,75 @@ fn activate_window(src: &[f32], start: isize, slope: f32, win: &mut [f32]) {
 }
 
 /// Quantizes `act(x[c, start + u])` (zero outside `0..len`; `act` the
-/// leaky ReLU of `slope`) for `u < width = window.len() / quads` into
-/// `window[q·width + u]`, channels `4q..4q + 4` a lane (channels past
-/// `c_in` hold the byte for zero), with one scale for the whole window,
-/// which it returns. The leaky ReLU is monotone on each side of zero, so
-/// the range of its outputs is that of its inputs' extremes and zero.
+/// leaky ReLU of `slope`) for `u < width = window.len() / groups` into
+/// `window[g·width + u]`, the lanes `matrix` takes (channels `4g..4g + 4`
+/// as bytes or `2g..2g + 2` as words; channels past `c_in` hold the level
+/// for zero), with one scale for the whole window, which it returns. The
+/// leaky ReLU is monotone on each side of zero, so the range of its
+/// outputs is that of its inputs' extremes and zero.
 fn quantize_window(
     xs: &[f32],
     c_in: usize,
     len: usize,
     start: isize,
     slope: f32,
+    matrix: &QuantizedMatrix,
     window: &mut [u32],
-) -> ByteScale {
+) -> ActScale {
     // AVX2 on the AVX-512 paths too: an AVX-512 copy took 0.75 % less of
     // the whole process's CPU time (docs/PERFORMANCE.md), not worth a
     // second copy.
     #[cfg(target_arch = "x86_64")]
     if super::cpu_kernel::avx2() {
         // SAFETY: the CPU runs AVX2 and FMA.
-        return unsafe { quantize_window_avx2(xs, c_in, len, start, slope, window) };
+        return unsafe { quantize_window_avx2(xs, c_in, len, start, slope, matrix, window) };
     }
-    quantize_window_lanes(xs, c_in, len, start, slope, window)
+    quantize_window_lanes(xs, c_in, len, start, slope, matrix, window)
+}
+
+/// Where a window's time steps fall in the input: `[lo_u, hi_u)` of the
+/// window is inside, starting at input step `from`.
+struct WindowSpan {
+    groups: usize,
+    width: usize,
+    lo_u: usize,
+    hi_u: usize,
+    from: usize,
+}
+
+impl WindowSpan {
+    fn new(c_in: usize, per_lane: usize, len: usize, start: isize, window: usize) -> Self {
+        let groups = c_in.div_ceil(per_lane);
+        let width = window / groups.max(1);
+        let lo_u = (-start).clamp(0, width as isize) as usize;
+        let hi_u = (len as isize - start).clamp(lo_u as isize, width as isize) as usize;
+        Self {
+            groups,
+            width,
+            lo_u,
+            hi_u,
+            from: (start + lo_u as isize).max(0) as usize,
+        }
+    }
+
+    fn inside(&self) -> usize {
+        self.hi_u - self.lo_u
+    }
+}
+
+/// A lane of `per_lane` levels from `level(b)`, each in its `32 / per_lane` bits.
+#[inline(always)]
+fn pack_lane(per_lane: usize, level: impl Fn(usize) -> i32) -> u32 {
+    let bits = 32 / per_lane;
+    let keep = ((1u64 << bits) - 1) as u32;
+    (0..per_lane).fold(0, |lane, b| lane | (level(b) as u32 & keep) << (bits * b))
 }
 
 /// [`quantize_window`] with AVX2 intrinsics, 8 time steps a vector (LLVM
-/// keeps `f32::min`'s NaN rule and `as u32`'s saturation scalar). The
-/// bytes equal the portable loops': `vfmadd` and `vcvtps2dq` (round to
-/// nearest even) round as `mul_add` and `round_ties_even` do, and NaN ends
-/// at byte 0 in both.
+/// keeps `f32::min`'s NaN rule and `as`'s saturation scalar). The levels
+/// equal the portable loops': `vfmadd` and `vcvtps2dq` (round to nearest
+/// even) round as `mul_add` and `round_ties_even` do, and NaN ends at the
+/// lowest level in both.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn quantize_window_avx2(
@@ -696,18 +743,16 @@ unsafe fn quantize_window_avx2(
     len: usize,
     start: isize,
     slope: f32,
+    matrix: &QuantizedMatrix,
     window: &mut [u32],
-) -> ByteScale {
+) -> ActScale {
     use std::arch::x86_64::*;
     /// `-1` for a lane to use, `0` for one to skip: eight lanes from `8 − n`.
     const LANES: [i32; 16] = [-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0];
-    let quads = c_in.div_ceil(4);
-    let width = window.len() / quads.max(1);
-    let lo_u = (-start).clamp(0, width as isize) as usize;
-    let hi_u = (len as isize - start).clamp(lo_u as isize, width as isize) as usize;
-    let inside = hi_u - lo_u;
-    let from = (start + lo_u as isize).max(0) as usize;
-    let channel = |c: usize| &xs[c * len + from..][..inside];
+    let per_lane = matrix.lanes().channels();
+    let span = WindowSpan::new(c_in, per_lane, len, start, window.len());
+    let inside = span.inside();
+    let channel = |c: usize| &xs[c * len + span.from..][..inside];
     // SAFETY: `LANES` is read at `8 − lanes ∈ 0..=8`, 8 values.
     let mask = |u: usize| unsafe {
         _mm256_loadu_si256(LANES.as_ptr().add(8 - (inside - u).min(8)).cast())
@@ -735,57 +780,64 @@ unsafe fn quantize_window_avx2(
         act(los.iter().fold(0f32, |m, &v| m.min(v))),
         act(his.iter().fold(0f32, |m, &v| m.max(v))),
     );
-    let scale = ByteScale::covering(a.min(b), a.max(b));
-    let byte = scale.quantizer();
-    let zero = u32::from(scale.zero);
+    let scale = matrix.activation_scale(a.min(b), a.max(b));
+    let level = scale.quantizer();
+    let pad = pack_lane(per_lane, |_| scale.zero);
     let inverse = _mm256_set1_ps(1.0 / scale.scale);
-    let zero_f = _mm256_set1_ps(f32::from(scale.zero));
-    let (slope_v, top) = (_mm256_set1_ps(slope), _mm256_set1_epi32(255));
+    let zero_f = _mm256_set1_ps(scale.zero as f32);
+    let slope_v = _mm256_set1_ps(slope);
+    let (bottom, top) = (_mm256_set1_epi32(scale.min), _mm256_set1_epi32(scale.max));
     let quantize = |v: __m256| {
         let act = _mm256_add_ps(
             _mm256_max_ps(v, zeros),
             _mm256_mul_ps(slope_v, _mm256_min_ps(v, zeros)),
         );
         let q = _mm256_cvtps_epi32(_mm256_fmadd_ps(act, inverse, zero_f));
-        _mm256_min_epi32(_mm256_max_epi32(q, _mm256_setzero_si256()), top)
+        _mm256_min_epi32(_mm256_max_epi32(q, bottom), top)
     };
-    for q in 0..quads {
-        let lanes = &mut window[q * width..(q + 1) * width];
-        lanes[..lo_u].fill(zero * 0x0101_0101);
-        lanes[hi_u..].fill(zero * 0x0101_0101);
+    let low_word = _mm256_set1_epi32(0xffff);
+    for g in 0..span.groups {
+        let lanes = &mut window[g * span.width..(g + 1) * span.width];
+        lanes[..span.lo_u].fill(pad);
+        lanes[span.hi_u..].fill(pad);
         if inside == 0 {
             continue;
         }
-        let lanes = &mut lanes[lo_u..hi_u];
-        if 4 * q + 4 > c_in {
-            // A last quad only partly filled: lane by lane.
+        let lanes = &mut lanes[span.lo_u..span.hi_u];
+        let first = per_lane * g;
+        if first + per_lane > c_in {
+            // A last group only partly filled: lane by lane.
             for (u, lane) in lanes.iter_mut().enumerate() {
-                *lane = (0..4).fold(0, |acc, b| {
-                    let c = 4 * q + b;
-                    let v = if c < c_in {
-                        byte.byte(act(channel(c)[u]))
-                    } else {
-                        zero
-                    };
-                    acc | v << (8 * b)
+                *lane = pack_lane(per_lane, |b| match first + b {
+                    c if c < c_in => level.level(act(channel(c)[u])),
+                    _ => scale.zero,
                 });
             }
             continue;
         }
-        let [c0, c1, c2, c3] = [0, 1, 2, 3].map(|b| channel(4 * q + b).as_ptr());
+        let rows: Vec<*const f32> = (0..per_lane).map(|b| channel(first + b).as_ptr()).collect();
         for u in (0..inside).step_by(8) {
             let m = mask(u);
             // SAFETY: each channel slice and `lanes` hold `inside` values;
             // lanes past it are masked off.
             unsafe {
-                let b0 = quantize(_mm256_maskload_ps(c0.add(u), m));
-                let b1 = quantize(_mm256_maskload_ps(c1.add(u), m));
-                let b2 = quantize(_mm256_maskload_ps(c2.add(u), m));
-                let b3 = quantize(_mm256_maskload_ps(c3.add(u), m));
-                let packed = _mm256_or_si256(
-                    _mm256_or_si256(b0, _mm256_slli_epi32::<8>(b1)),
-                    _mm256_or_si256(_mm256_slli_epi32::<16>(b2), _mm256_slli_epi32::<24>(b3)),
-                );
+                let level = |b: usize| quantize(_mm256_maskload_ps(rows[b].add(u), m));
+                let packed = if per_lane == 4 {
+                    // Bytes: levels 0..=255, no masking needed.
+                    _mm256_or_si256(
+                        _mm256_or_si256(level(0), _mm256_slli_epi32::<8>(level(1))),
+                        _mm256_or_si256(
+                            _mm256_slli_epi32::<16>(level(2)),
+                            _mm256_slli_epi32::<24>(level(3)),
+                        ),
+                    )
+                } else {
+                    // Words: the low 16 bits of each signed level.
+                    _mm256_or_si256(
+                        _mm256_and_si256(level(0), low_word),
+                        _mm256_slli_epi32::<16>(level(1)),
+                    )
+                };
                 _mm256_maskstore_epi32(lanes.as_mut_ptr().add(u).cast(), m, packed);
             }
         }
@@ -793,73 +845,41 @@ unsafe fn quantize_window_avx2(
     scale
 }
 
-/// [`quantize_window`]'s portable loops (and the SIMD versions' reference).
+/// [`quantize_window`]'s portable loops (and the SIMD version's reference).
 fn quantize_window_lanes(
     xs: &[f32],
     c_in: usize,
     len: usize,
     start: isize,
     slope: f32,
+    matrix: &QuantizedMatrix,
     window: &mut [u32],
-) -> ByteScale {
-    let quads = c_in.div_ceil(4);
-    let width = window.len() / quads.max(1);
-    let lo_u = (-start).clamp(0, width as isize) as usize;
-    let hi_u = (len as isize - start).clamp(lo_u as isize, width as isize) as usize;
-    let inside = hi_u - lo_u;
-    let from = (start + lo_u as isize).max(0) as usize;
-    let channel = |c: usize| &xs[c * len + from..][..inside];
-    // Sixteen lanes of minima and maxima, so the loop vectorizes.
-    let (mut lo, mut hi) = ([0f32; 16], [0f32; 16]);
+) -> ActScale {
+    let per_lane = matrix.lanes().channels();
+    let span = WindowSpan::new(c_in, per_lane, len, start, window.len());
+    let inside = span.inside();
+    let channel = |c: usize| &xs[c * len + span.from..][..inside];
+    let (mut lo, mut hi) = (0f32, 0f32);
     for c in (0..c_in).filter(|_| inside > 0) {
-        let mut chunks = channel(c).chunks_exact(16);
-        for chunk in &mut chunks {
-            for l in 0..16 {
-                lo[l] = lo[l].min(chunk[l]);
-                hi[l] = hi[l].max(chunk[l]);
-            }
-        }
-        for (l, &v) in chunks.remainder().iter().enumerate() {
-            lo[l] = lo[l].min(v);
-            hi[l] = hi[l].max(v);
+        for &v in channel(c) {
+            lo = lo.min(v);
+            hi = hi.max(v);
         }
     }
     let act = |x: f32| x.max(0.0) + slope * x.min(0.0);
-    let (a, b) = (
-        act(lo.iter().fold(0f32, |m, &v| m.min(v))),
-        act(hi.iter().fold(0f32, |m, &v| m.max(v))),
-    );
-    let scale = ByteScale::covering(a.min(b), a.max(b));
-    let byte = scale.quantizer();
-    let zero = u32::from(scale.zero);
-    for q in 0..quads {
-        let lanes = &mut window[q * width..(q + 1) * width];
-        lanes[..lo_u].fill(zero * 0x0101_0101);
-        lanes[hi_u..].fill(zero * 0x0101_0101);
-        if inside == 0 {
-            continue;
-        }
-        let lanes = &mut lanes[lo_u..hi_u];
-        if 4 * q + 4 <= c_in {
-            let [c0, c1, c2, c3] = [0, 1, 2, 3].map(|b| channel(4 * q + b));
-            for (u, lane) in lanes.iter_mut().enumerate() {
-                *lane = byte.byte(act(c0[u]))
-                    | byte.byte(act(c1[u])) << 8
-                    | byte.byte(act(c2[u])) << 16
-                    | byte.byte(act(c3[u])) << 24;
-            }
-        } else {
-            for (u, lane) in lanes.iter_mut().enumerate() {
-                *lane = (0..4).fold(0, |acc, b| {
-                    let c = 4 * q + b;
-                    let v = if c < c_in {
-                        byte.byte(act(channel(c)[u]))
-                    } else {
-                        zero
-                    };
-                    acc | v << (8 * b)
-                });
-            }
+    let (a, b) = (act(lo), act(hi));
+    let scale = matrix.activation_scale(a.min(b), a.max(b));
+    let level = scale.quantizer();
+    let pad = pack_lane(per_lane, |_| scale.zero);
+    for g in 0..span.groups {
+        let lanes = &mut window[g * span.width..(g + 1) * span.width];
+        lanes[..span.lo_u].fill(pad);
+        lanes[span.hi_u..].fill(pad);
+        for (u, lane) in lanes[span.lo_u..span.hi_u].iter_mut().enumerate() {
+            *lane = pack_lane(per_lane, |b| match per_lane * g + b {
+                c if c < c_in => level.level(act(channel(c)[u])),
+                _ => scale.zero,
+            });
         }
     }
     scale
@@ -892,10 +912,16 @@ mod tests {
         Ok(())
     }
 
-    /// The int8 convolutions' largest relative L2 error against f32 on
-    /// these random layers (measured up to ~1e-2: a byte per activation
-    /// over the tile's range, a signed byte per weight over its row's).
-    const INT8_BOUND: f32 = 2e-2;
+    /// The quantized convolutions' largest relative L2 error against f32
+    /// on these random layers: bytes measured up to 7.8e-3 (a byte per
+    /// activation over the tile's range, a signed byte per weight over its
+    /// row's), words up to 6.0e-4 (11-bit weights).
+    fn bound(lanes: Lanes) -> f32 {
+        match lanes {
+            Lanes::Bytes => 2e-2,
+            Lanes::Words => 2e-3,
+        }
+    }
 
     /// `‖a − b‖ / ‖b‖`.
     fn relative_l2(a: &Tensor, b: &Tensor) -> Result<f32> {
@@ -927,7 +953,7 @@ mod tests {
             let bias = Tensor::randn(0f32, 0.3, c_out, &dev)?;
             let x = Tensor::randn(0f32, 1.0, (2, c_in, len), &dev)?;
             let conv = FusedConvTranspose::new(&w, Some(&bias), s, p)?;
-            let quantized = conv.quantized();
+            let quantized = [Lanes::Bytes, Lanes::Words].map(|l| (l, conv.quantized(l)));
             for slope in [1.0f32, 0.1] {
                 let act = if slope == 1.0 {
                     x.clone()
@@ -946,12 +972,14 @@ mod tests {
                     assert_eq!(got.dim(2)?, out_len, "k{k} s{s} p{p} len{len}");
                     let diff = max_diff(&got.narrow(0, item, 1)?, &want)?;
                     assert!(diff < 1e-4, "k{k} s{s} p{p} len{len} slope {slope}: {diff}");
-                    let int8 = quantized.forward(&x, slope)?.narrow(0, item, 1)?;
-                    let err = relative_l2(&int8, &want)?;
-                    assert!(
-                        err < INT8_BOUND,
-                        "int8 k{k} s{s} p{p} len{len} slope {slope}: {err}"
-                    );
+                    for (lanes, quantized) in &quantized {
+                        let int8 = quantized.forward(&x, slope)?.narrow(0, item, 1)?;
+                        let err = relative_l2(&int8, &want)?;
+                        assert!(
+                            err < bound(*lanes),
+                            "{lanes:?} k{k} s{s} p{p} len{len} slope {slope}: {err}"
+                        );
+                    }
                 }
             }
         }
@@ -1016,37 +1044,42 @@ mod tests {
                 let got = conv.forward(&x, 0.1, Some(&x))?;
                 assert!(max_diff(&got, &(&want + &x)?)? < 1e-4);
             }
-            let quantized = conv.quantized();
-            let err = relative_l2(&quantized.forward(&x, 0.1, None)?, &want)?;
-            assert!(
-                err < INT8_BOUND,
-                "int8 {c_in}x{c_out} k{k} d{d} len{len}: {err}"
-            );
-            if c_in == c_out {
-                let got = quantized.forward(&x, 0.1, Some(&x))?;
-                let err = relative_l2(&(got - &x)?, &want)?;
+            let quantized = [Lanes::Bytes, Lanes::Words].map(|l| (l, conv.quantized(l)));
+            for (lanes, quantized) in &quantized {
+                let err = relative_l2(&quantized.forward(&x, 0.1, None)?, &want)?;
                 assert!(
-                    err < INT8_BOUND,
-                    "int8 residual {c_in} k{k} d{d} len{len}: {err}"
+                    err < bound(*lanes),
+                    "{lanes:?} {c_in}x{c_out} k{k} d{d} len{len}: {err}"
                 );
+                if c_in == c_out {
+                    let got = quantized.forward(&x, 0.1, Some(&x))?;
+                    let err = relative_l2(&(got - &x)?, &want)?;
+                    assert!(
+                        err < bound(*lanes),
+                        "{lanes:?} residual {c_in} k{k} d{d} len{len}: {err}"
+                    );
+                }
             }
             let plain = conv.forward(&x, 1.0, None)?;
             let want = x
                 .conv1d(&w, pad, 1, d, 1)?
                 .broadcast_add(&bias.reshape((1, c_out, 1))?)?;
             assert!(max_diff(&plain, &want)? < 1e-4);
-            let err = relative_l2(&quantized.forward(&x, 1.0, None)?, &want)?;
-            assert!(
-                err < INT8_BOUND,
-                "int8 unactivated {c_in}x{c_out} k{k} d{d} len{len}: {err}"
-            );
+            for (lanes, quantized) in &quantized {
+                let err = relative_l2(&quantized.forward(&x, 1.0, None)?, &want)?;
+                assert!(
+                    err < bound(*lanes),
+                    "{lanes:?} unactivated {c_in}x{c_out} k{k} d{d} len{len}: {err}"
+                );
+            }
         }
         Ok(())
     }
 
-    /// The AVX2 window quantizer writes the portable loops' bytes and
+    /// The AVX2 window quantizer writes the portable loops' levels and
     /// scale, at every offset (padding on either side, none, all), with
-    /// and without the activation, for full and partial quads.
+    /// and without the activation, for full and partial groups of bytes
+    /// and of words.
     #[test]
     fn quantized_windows_equal_on_every_path() {
         let cpu = crate::nn::cpu_kernel::Features::of_this_cpu();
@@ -1062,41 +1095,55 @@ mod tests {
             (3, 37, 17),
         ] {
             let xs: Vec<f32> = (0..c_in * len).map(|_| 3.0 * rand()).collect();
-            let quads = c_in.div_ceil(4);
-            for start in [-30isize, -3, 0, 5, 20, 60, 200] {
-                for slope in [1.0, 0.1] {
-                    let mut want = vec![0u32; quads * width];
-                    let scale = quantize_window_lanes(&xs, c_in, len, start, slope, &mut want);
-                    // Padding is the zero point, inside is the activation's byte.
-                    let byte = scale.quantizer();
-                    for q in 0..quads {
-                        for u in 0..width {
-                            let t = start + u as isize;
-                            for b in 0..4 {
-                                let c = 4 * q + b;
-                                let v = match (c < c_in, (0..len as isize).contains(&t)) {
-                                    (true, true) => {
-                                        let x = xs[c * len + t as usize];
-                                        byte.byte(x.max(0.0) + slope * x.min(0.0))
-                                    }
-                                    _ => u32::from(scale.zero),
-                                };
-                                let got = want[q * width + u] >> (8 * b) & 255;
-                                assert_eq!(got, v, "c{c} t{t} start {start}");
+            for lanes in [Lanes::Bytes, Lanes::Words] {
+                let per = lanes.channels();
+                let (groups, bits) = (c_in.div_ceil(per), 32 / per);
+                let column = |g: usize, b: usize| Some(per * g + b).filter(|&c| c < c_in);
+                let matrix = QuantizedMatrix::new(&vec![1.0; c_in], 1, c_in, lanes, groups, column);
+                for start in [-30isize, -3, 0, 5, 20, 60, 200] {
+                    for slope in [1.0, 0.1] {
+                        let mut want = vec![0u32; groups * width];
+                        let scale =
+                            quantize_window_lanes(&xs, c_in, len, start, slope, &matrix, &mut want);
+                        // Padding is the zero level, inside the activation's.
+                        let level = scale.quantizer();
+                        for g in 0..groups {
+                            for u in 0..width {
+                                let t = start + u as isize;
+                                for b in 0..per {
+                                    let c = per * g + b;
+                                    let v = match (c < c_in, (0..len as isize).contains(&t)) {
+                                        (true, true) => {
+                                            let x = xs[c * len + t as usize];
+                                            level.level(x.max(0.0) + slope * x.min(0.0))
+                                        }
+                                        _ => scale.zero,
+                                    };
+                                    let keep = ((1u64 << bits) - 1) as u32;
+                                    let got = want[g * width + u] >> (bits * b) & keep;
+                                    assert_eq!(
+                                        got,
+                                        v as u32 & keep,
+                                        "{lanes:?} c{c} t{t} start {start}"
+                                    );
+                                }
                             }
                         }
-                    }
-                    #[cfg(target_arch = "x86_64")]
-                    if cpu.avx2_fma {
-                        let mut got = vec![0u32; quads * width];
-                        // SAFETY: the CPU runs AVX2 and FMA.
-                        let s =
-                            unsafe { quantize_window_avx2(&xs, c_in, len, start, slope, &mut got) };
-                        assert_eq!(
-                            (s, &got),
-                            (scale, &want),
-                            "avx2 {c_in} {len} {start} {slope}"
-                        );
+                        #[cfg(target_arch = "x86_64")]
+                        if cpu.avx2_fma {
+                            let mut got = vec![0u32; groups * width];
+                            // SAFETY: the CPU runs AVX2 and FMA.
+                            let s = unsafe {
+                                quantize_window_avx2(
+                                    &xs, c_in, len, start, slope, &matrix, &mut got,
+                                )
+                            };
+                            assert_eq!(
+                                (s, &got),
+                                (scale, &want),
+                                "avx2 {lanes:?} {c_in} {len} {start} {slope}"
+                            );
+                        }
                     }
                 }
             }

@@ -18,65 +18,131 @@
 
 use super::cpu_gemm::Init;
 
+/// [`QuantizedMatrix::product`]'s arguments, as its SIMD kernels take them.
+type ProductArgs<'a> = (
+    usize,
+    *mut f32,
+    usize,
+    &'a [*const u32],
+    ActScale,
+    Init,
+    Option<&'a [f32]>,
+);
+
 /// Output rows per micro-kernel block.
 const MR: usize = 6;
 /// Time steps per AVX-512 micro-kernel block: four 16-lane vectors.
 const NR: usize = 64;
 
-/// How one call's f32 activations map to unsigned bytes:
-/// `x ≈ scale · (q − zero)`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ByteScale {
-    /// The step between two byte values.
-    pub scale: f32,
-    /// The byte that stands for 0 (exactly: a convolution's padding).
-    pub zero: u8,
+/// How a 32-bit lane holds a quantized matrix's operands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lanes {
+    /// Four unsigned activation bytes against four signed weight bytes
+    /// (`vpdpbusd`, 64 products per 512-bit instruction).
+    Bytes,
+    /// Two signed 16-bit activations against two signed weights of 11 bits
+    /// (`vpdpwssd`, 32 products): for layers whose byte activations are
+    /// measured too coarse (the decoder's last stage).
+    Words,
 }
 
-impl ByteScale {
-    /// The scale that spans `[lo, hi]`, widened to take in 0 so that zero
-    /// padding is exact. An empty or non-finite range gives scale 1.
-    pub fn covering(lo: f32, hi: f32) -> Self {
-        let (lo, hi) = (lo.min(0.0), hi.max(0.0));
-        let span = hi - lo;
-        if !span.is_finite() || span <= 0.0 {
-            return Self {
-                scale: 1.0,
-                zero: 0,
-            };
-        }
-        let scale = span / 255.0;
-        Self {
-            scale,
-            zero: (-lo / scale).round().clamp(0.0, 255.0) as u8,
+impl Lanes {
+    /// Input channels a lane holds.
+    pub fn channels(self) -> usize {
+        match self {
+            Lanes::Bytes => 4,
+            Lanes::Words => 2,
         }
     }
 
-    /// A quantizer for this scale ([`Quantizer::byte`]).
+    /// The largest weight level (weights are symmetric).
+    fn weight_max(self) -> f32 {
+        match self {
+            Lanes::Bytes => 127.0,
+            Lanes::Words => 1023.0,
+        }
+    }
+}
+
+/// How one call's f32 activations map to integer levels:
+/// `x ≈ scale · (q − zero)`, `q` in `min..=max`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ActScale {
+    /// The step between two levels.
+    pub scale: f32,
+    /// The level that stands for 0 (exactly: a convolution's padding).
+    pub zero: i32,
+    /// The lowest level.
+    pub min: i32,
+    /// The highest level.
+    pub max: i32,
+}
+
+impl ActScale {
+    /// Unsigned bytes spanning `[lo, hi]`, widened to take in 0 so that
+    /// zero padding is exact. An empty or non-finite range gives scale 1.
+    pub fn bytes(lo: f32, hi: f32) -> Self {
+        let (lo, hi) = (lo.min(0.0), hi.max(0.0));
+        let span = hi - lo;
+        let scale = if span.is_finite() && span > 0.0 {
+            span / 255.0
+        } else {
+            1.0
+        };
+        Self {
+            scale,
+            zero: (-lo / scale).round().clamp(0.0, 255.0) as i32,
+            min: 0,
+            max: 255,
+        }
+    }
+
+    /// Signed levels `-max..=max` spanning `[lo, hi]` (zero is level 0).
+    pub fn words(lo: f32, hi: f32, max: i32) -> Self {
+        let top = lo.abs().max(hi.abs());
+        Self {
+            scale: if top.is_finite() && top > 0.0 {
+                top / max as f32
+            } else {
+                1.0
+            },
+            zero: 0,
+            min: -max,
+            max,
+        }
+    }
+
+    /// A quantizer for this scale ([`Quantizer::level`]).
     pub fn quantizer(self) -> Quantizer {
         Quantizer {
             inverse: 1.0 / self.scale,
-            zero: f32::from(self.zero),
+            zero: self.zero as f32,
+            min: self.min as f32,
+            max: self.max as f32,
         }
     }
 }
 
-/// [`ByteScale`]'s map from f32 to bytes, with the division turned into a
+/// [`ActScale`]'s map from f32 to levels, with the division turned into a
 /// multiplication once.
 #[derive(Debug, Clone, Copy)]
 pub struct Quantizer {
     inverse: f32,
     zero: f32,
+    min: f32,
+    max: f32,
 }
 
 impl Quantizer {
-    /// `round(x / scale) + zero`, clamped to a byte (NaN gives 0).
+    /// `round(x / scale) + zero`, clamped to the levels (NaN gives the
+    /// lowest, as the SIMD conversion's out-of-range value clamps to).
     #[inline(always)]
-    pub fn byte(self, x: f32) -> u32 {
-        // `as` saturates (and takes NaN to 0): no check needed.
+    pub fn level(self, x: f32) -> i32 {
+        // `f32::max` takes NaN to `min`; the clamped value fits an i32.
         x.mul_add(self.inverse, self.zero)
             .round_ties_even()
-            .clamp(0.0, 255.0) as u32
+            .max(self.min)
+            .min(self.max) as i32
     }
 }
 
@@ -111,42 +177,48 @@ pub fn available() -> bool {
     Kernel::active() != Kernel::Portable
 }
 
-/// Weights `[m, k]` as signed bytes, one scale per row, packed a quad of
-/// columns a lane for [`QuantizedMatrix::product`].
+/// Weights `[m, k]` as signed integers, one scale per row, packed a group
+/// of columns (four bytes or two words) a lane for
+/// [`QuantizedMatrix::product`].
 #[derive(Debug, Clone)]
 pub struct QuantizedMatrix {
-    /// `[m / MR (rounded up)][quads][MR]` lanes of four signed bytes;
-    /// rows past `m` are zero.
+    /// `[m / MR (rounded up)][groups][MR]` lanes; rows past `m` are zero.
     packed: Vec<i32>,
     /// Per row: `w ≈ scale · q`.
     scales: Vec<f32>,
     /// Per row: `Σ q` (for the activations' zero point).
     sums: Vec<i32>,
     m: usize,
-    quads: usize,
+    groups: usize,
+    lanes: Lanes,
+    /// The highest activation level: 255 for bytes; for words, what keeps
+    /// a row's sum inside an i32 whatever the inputs.
+    x_max: i32,
     kernel: Kernel,
 }
 
 impl QuantizedMatrix {
-    /// Quantizes the row-major `w` (`m × k`): quad row `g`'s byte `b` is
-    /// column `column(g, b)` of `w`, or zero for `None` (a channel that
-    /// only fills the last quad). Each row's scale maps its largest
-    /// magnitude to 127.
+    /// Quantizes the row-major `w` (`m × k`) into `groups` lane rows of
+    /// `lanes`: lane row `g`'s element `b` is column `column(g, b)` of `w`,
+    /// or zero for `None` (a channel that only fills the last group). Each
+    /// row's scale maps its largest magnitude to the top weight level.
     pub fn new(
         w: &[f32],
         m: usize,
         k: usize,
-        quads: usize,
+        lanes: Lanes,
+        groups: usize,
         column: impl Fn(usize, usize) -> Option<usize>,
     ) -> Self {
-        Self::for_kernel(w, m, k, quads, column, Kernel::active())
+        Self::for_kernel(w, m, k, lanes, groups, column, Kernel::active())
     }
 
     fn for_kernel(
         w: &[f32],
         m: usize,
         k: usize,
-        quads: usize,
+        lanes: Lanes,
+        groups: usize,
         column: impl Fn(usize, usize) -> Option<usize>,
         kernel: Kernel,
     ) -> Self {
@@ -156,42 +228,74 @@ impl QuantizedMatrix {
             "QuantizedMatrix: {} weights for {m} × {k}",
             w.len()
         );
+        let top = lanes.weight_max();
         let scales: Vec<f32> = w
             .chunks_exact(k.max(1))
             .take(m)
             .map(|row| {
                 let max = row.iter().fold(0f32, |a, &v| a.max(v.abs()));
                 if max > 0.0 && max.is_finite() {
-                    max / 127.0
+                    max / top
                 } else {
                     1.0
                 }
             })
             .collect();
-        let byte = |i: usize, g: usize, b: usize| -> i8 {
+        let level = |i: usize, g: usize, b: usize| -> i32 {
             match column(g, b) {
-                Some(c) if c < k => (w[i * k + c] / scales[i]).round().clamp(-127.0, 127.0) as i8,
+                Some(c) if c < k => (w[i * k + c] / scales[i]).round().clamp(-top, top) as i32,
                 _ => 0,
             }
         };
         let blocks = m.div_ceil(MR);
-        let mut packed = vec![0i32; blocks * quads * MR];
+        let mut packed = vec![0i32; blocks * groups * MR];
         let mut sums = vec![0i32; m];
+        let per_lane = lanes.channels();
         for (i, sum) in sums.iter_mut().enumerate() {
             let (block, l) = (i / MR, i % MR);
-            for g in 0..quads {
-                let bytes = [0, 1, 2, 3].map(|b| byte(i, g, b));
-                *sum += bytes.iter().map(|&q| i32::from(q)).sum::<i32>();
-                packed[(block * quads + g) * MR + l] = i32::from_le_bytes(bytes.map(|q| q as u8));
+            for g in 0..groups {
+                let mut lane = 0u32;
+                for b in 0..per_lane {
+                    let q = level(i, g, b);
+                    *sum += q;
+                    let bits = 32 / per_lane;
+                    lane |= (q as u32 & ((1u64 << bits) - 1) as u32) << (bits * b);
+                }
+                packed[(block * groups + g) * MR + l] = lane as i32;
             }
         }
+        // Words: |Σ| ≤ products · 1023 · x_max must stay below 2³¹.
+        let products = (0..groups)
+            .flat_map(|g| (0..per_lane).map(move |b| (g, b)))
+            .filter(|&(g, b)| column(g, b).is_some_and(|c| c < k))
+            .count()
+            .max(1);
+        let x_max = match lanes {
+            Lanes::Bytes => 255,
+            Lanes::Words => (i32::MAX as usize / (products * 1023)).clamp(1, 32767) as i32,
+        };
         Self {
             packed,
             scales,
             sums,
             m,
-            quads,
+            groups,
+            lanes,
+            x_max,
             kernel,
+        }
+    }
+
+    /// How the lanes hold the operands.
+    pub fn lanes(&self) -> Lanes {
+        self.lanes
+    }
+
+    /// The activation scale for inputs spanning `[lo, hi]`.
+    pub fn activation_scale(&self, lo: f32, hi: f32) -> ActScale {
+        match self.lanes {
+            Lanes::Bytes => ActScale::bytes(lo, hi),
+            Lanes::Words => ActScale::words(lo, hi, self.x_max),
         }
     }
 
@@ -203,7 +307,7 @@ impl QuantizedMatrix {
     /// The f32 the integer sum `acc` of row `i` stands for, before the
     /// start value: `a · acc + c` with `a = sw · sx` and
     /// `c = bias − a · zx · Σ qw` ([`Self::row_affine`]).
-    fn row_affine(&self, i: usize, x: ByteScale, bias: Option<&[f32]>) -> (f32, f32) {
+    fn row_affine(&self, i: usize, x: ActScale, bias: Option<&[f32]>) -> (f32, f32) {
         let a = self.scales[i] * x.scale;
         let offset = i64::from(x.zero) * i64::from(self.sums[i]);
         (a, bias.map_or(0.0, |b| b[i]) - a * offset as f32)
@@ -211,7 +315,7 @@ impl QuantizedMatrix {
 
     /// `dst[i, t] = init[i, t] + bias[i] + sw[i] · sx · (Σ_g qw[i, g] ·
     /// qx[g][t] − zx · Σ_g qw[i, g])` for `i < m`, `t < n`, where
-    /// `quad_rows[g]` holds quad row `g` of the columns (four bytes a lane,
+    /// `lane_rows[g]` holds quad row `g` of the columns (four bytes a lane,
     /// quantized with `x`), single-threaded; `dst` rows are `ld_dst` apart.
     ///
     /// The counts are checked on every call and panic if wrong (the
@@ -220,7 +324,7 @@ impl QuantizedMatrix {
     /// # Safety
     /// As [`super::cpu_gemm::PackedMatrix::product`]: `dst` writable at
     /// `i * ld_dst + t` for `i < m`, `t < n` and touched by nobody else
-    /// meanwhile; every `quad_rows[g]` (and an [`Init::From`] source at
+    /// meanwhile; every `lane_rows[g]` (and an [`Init::From`] source at
     /// `i * ld + t`) readable; no overlap with `dst` but [`Init::Dst`].
     #[allow(clippy::too_many_arguments)]
     pub(crate) unsafe fn product(
@@ -228,8 +332,8 @@ impl QuantizedMatrix {
         n: usize,
         dst: *mut f32,
         ld_dst: usize,
-        quad_rows: &[*const u32],
-        x: ByteScale,
+        lane_rows: &[*const u32],
+        x: ActScale,
         init: Init,
         bias: Option<&[f32]>,
     ) {
@@ -243,22 +347,34 @@ impl QuantizedMatrix {
             self.m
         );
         assert_eq!(
-            quad_rows.len(),
-            self.quads,
-            "int8 GEMM: quad rows against W's"
+            lane_rows.len(),
+            self.groups,
+            "int8 GEMM: lane rows against W's"
         );
         #[cfg(target_arch = "x86_64")]
         match self.kernel {
             Kernel::Avx512Vnni => {
+                let args = (n, dst, ld_dst, lane_rows, x, init, bias);
                 // SAFETY: `Kernel::Avx512Vnni` is only chosen when the CPU
                 // runs AVX-512 VNNI; the caller guarantees the pointer ranges.
-                unsafe { self.product_avx512_vnni(n, dst, ld_dst, quad_rows, x, init, bias) };
+                unsafe {
+                    match self.lanes {
+                        Lanes::Bytes => self.product_avx512_vnni::<false>(args),
+                        Lanes::Words => self.product_avx512_vnni::<true>(args),
+                    }
+                }
                 return;
             }
             Kernel::AvxVnni => {
+                let args = (n, dst, ld_dst, lane_rows, x, init, bias);
                 // SAFETY: `Kernel::AvxVnni` is only chosen when the CPU runs
                 // AVX2 and AVX-VNNI; the caller guarantees the pointer ranges.
-                unsafe { self.product_avx_vnni(n, dst, ld_dst, quad_rows, x, init, bias) };
+                unsafe {
+                    match self.lanes {
+                        Lanes::Bytes => self.product_avx_vnni::<false>(args),
+                        Lanes::Words => self.product_avx_vnni::<true>(args),
+                    }
+                }
                 return;
             }
             Kernel::Portable => {}
@@ -266,16 +382,27 @@ impl QuantizedMatrix {
         for i in 0..self.m {
             let (a, c) = self.row_affine(i, x, bias);
             let (block, l) = (i / MR, i % MR);
-            let w = &self.packed[block * self.quads * MR..][..self.quads * MR];
+            let w = &self.packed[block * self.groups * MR..][..self.groups * MR];
             for t in 0..n {
                 let mut acc = 0i32;
-                for (g, &row) in quad_rows.iter().enumerate() {
-                    // SAFETY: quad row g is readable at t < n.
-                    let xs = unsafe { *row.add(t) }.to_le_bytes();
-                    let ws = w[g * MR + l].to_le_bytes();
-                    for (&xb, &wb) in xs.iter().zip(&ws) {
-                        acc += i32::from(xb) * i32::from(wb as i8);
-                    }
+                for (g, &row) in lane_rows.iter().enumerate() {
+                    // SAFETY: lane row g is readable at t < n.
+                    let x = unsafe { *row.add(t) };
+                    let w = w[g * MR + l] as u32;
+                    acc = acc.wrapping_add(match self.lanes {
+                        Lanes::Bytes => (0..4)
+                            .map(|b| {
+                                let (xb, wb) = ((x >> (8 * b)) as u8, (w >> (8 * b)) as u8);
+                                i32::from(xb) * i32::from(wb as i8)
+                            })
+                            .sum::<i32>(),
+                        Lanes::Words => (0..2)
+                            .map(|b| {
+                                let (xw, ww) = ((x >> (16 * b)) as u16, (w >> (16 * b)) as u16);
+                                i32::from(xw as i16) * i32::from(ww as i16)
+                            })
+                            .fold(0i32, i32::wrapping_add),
+                    });
                 }
                 // SAFETY: row i, column t of dst (and of the init source).
                 unsafe {
@@ -294,22 +421,14 @@ impl QuantizedMatrix {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx512vnni")]
     #[allow(clippy::too_many_arguments)]
-    unsafe fn product_avx512_vnni(
-        &self,
-        n: usize,
-        dst: *mut f32,
-        ld_dst: usize,
-        quad_rows: &[*const u32],
-        x: ByteScale,
-        init: Init,
-        bias: Option<&[f32]>,
-    ) {
+    unsafe fn product_avx512_vnni<const WORDS: bool>(&self, args: ProductArgs<'_>) {
         use std::arch::x86_64::*;
-        let quads = self.quads;
+        let (n, dst, ld_dst, lane_rows, x, init, bias) = args;
+        let groups = self.groups;
         // SAFETY: AVX-512F and VNNI are enabled (the caller checked the
         // CPU); every access stays within `product`'s contract: `dst` rows
         // `i < m` at columns `t0 + lane < n`, each quad row at `t0 + lane <
-        // n`, `packed` within its `blocks · quads · MR` lanes; lanes past
+        // n`, `packed` within its `blocks · groups · MR` lanes; lanes past
         // `n` are masked off and their addresses only computed.
         unsafe {
             for t0 in (0..n).step_by(NR) {
@@ -324,9 +443,18 @@ impl QuantizedMatrix {
                     let zero = _mm512_setzero_si512();
                     let [[mut a00, mut a01, mut a02, mut a03], [mut a10, mut a11, mut a12, mut a13], [mut a20, mut a21, mut a22, mut a23], [mut a30, mut a31, mut a32, mut a33], [mut a40, mut a41, mut a42, mut a43], [mut a50, mut a51, mut a52, mut a53]] =
                         [[zero; 4]; MR];
-                    let mut wr = self.packed.as_ptr().add(block * quads * MR);
-                    for &row in quad_rows {
+                    let mut wr = self.packed.as_ptr().add(block * groups * MR);
+                    for &row in lane_rows {
                         let c = row.wrapping_add(t0).cast::<i32>();
+                        macro_rules! dot {
+                            ($a:expr, $x:expr, $w:expr) => {
+                                if WORDS {
+                                    _mm512_dpwssd_epi32($a, $x, $w)
+                                } else {
+                                    _mm512_dpbusd_epi32($a, $x, $w)
+                                }
+                            };
+                        }
                         let x0 = _mm512_maskz_loadu_epi32(masks[0], c);
                         let x1 = _mm512_maskz_loadu_epi32(masks[1], c.wrapping_add(16));
                         let x2 = _mm512_maskz_loadu_epi32(masks[2], c.wrapping_add(32));
@@ -334,10 +462,10 @@ impl QuantizedMatrix {
                         macro_rules! dot_row {
                             ($l:expr, $b0:ident, $b1:ident, $b2:ident, $b3:ident) => {
                                 let wl = _mm512_set1_epi32(*wr.add($l));
-                                $b0 = _mm512_dpbusd_epi32($b0, x0, wl);
-                                $b1 = _mm512_dpbusd_epi32($b1, x1, wl);
-                                $b2 = _mm512_dpbusd_epi32($b2, x2, wl);
-                                $b3 = _mm512_dpbusd_epi32($b3, x3, wl);
+                                $b0 = dot!($b0, x0, wl);
+                                $b1 = dot!($b1, x1, wl);
+                                $b2 = dot!($b2, x2, wl);
+                                $b3 = dot!($b3, x3, wl);
                             };
                         }
                         dot_row!(0, a00, a01, a02, a03);
@@ -388,25 +516,17 @@ impl QuantizedMatrix {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma,avxvnni")]
     #[allow(clippy::too_many_arguments)]
-    unsafe fn product_avx_vnni(
-        &self,
-        n: usize,
-        dst: *mut f32,
-        ld_dst: usize,
-        quad_rows: &[*const u32],
-        x: ByteScale,
-        init: Init,
-        bias: Option<&[f32]>,
-    ) {
+    unsafe fn product_avx_vnni<const WORDS: bool>(&self, args: ProductArgs<'_>) {
         use std::arch::x86_64::*;
+        let (n, dst, ld_dst, lane_rows, x, init, bias) = args;
         /// `-1` for a lane to use, `0` for one to skip: eight lanes from `8 − n`.
         const LANES: [i32; 16] = [-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0];
         const STEP: usize = 16;
-        let quads = self.quads;
+        let groups = self.groups;
         // SAFETY: AVX2, FMA and AVX-VNNI are enabled (the caller checked
         // the CPU); every access stays within `product`'s contract: `dst`
         // rows `i < m` at columns `s0 + lane < n`, each quad row at `s0 +
-        // lane < n`, `packed` within its `blocks · quads · MR` lanes; lanes
+        // lane < n`, `packed` within its `blocks · groups · MR` lanes; lanes
         // past `n` are masked off (not accessed; their addresses only
         // computed, with `wrapping_add`), and `LANES` is read at
         // `8 − lanes ∈ 0..=8`.
@@ -422,16 +542,25 @@ impl QuantizedMatrix {
                     let zero = _mm256_setzero_si256();
                     let [[mut a00, mut a01], [mut a10, mut a11], [mut a20, mut a21], [mut a30, mut a31], [mut a40, mut a41], [mut a50, mut a51]] =
                         [[zero; 2]; MR];
-                    let mut wr = self.packed.as_ptr().add(block * quads * MR);
-                    for &row in quad_rows {
+                    let mut wr = self.packed.as_ptr().add(block * groups * MR);
+                    for &row in lane_rows {
                         let c = row.wrapping_add(s0).cast::<i32>();
+                        macro_rules! dot {
+                            ($a:expr, $x:expr, $w:expr) => {
+                                if WORDS {
+                                    _mm256_dpwssd_avx_epi32($a, $x, $w)
+                                } else {
+                                    _mm256_dpbusd_avx_epi32($a, $x, $w)
+                                }
+                            };
+                        }
                         let x0 = _mm256_maskload_epi32(c, masks[0]);
                         let x1 = _mm256_maskload_epi32(c.wrapping_add(8), masks[1]);
                         macro_rules! dot_row {
                             ($l:expr, $b0:ident, $b1:ident) => {
                                 let wl = _mm256_set1_epi32(*wr.add($l));
-                                $b0 = _mm256_dpbusd_avx_epi32($b0, x0, wl);
-                                $b1 = _mm256_dpbusd_avx_epi32($b1, x1, wl);
+                                $b0 = dot!($b0, x0, wl);
+                                $b1 = dot!($b1, x1, wl);
                             };
                         }
                         dot_row!(0, a00, a01);
@@ -486,28 +615,30 @@ mod tests {
         }
     }
 
-    /// The bytes of quad row `g` at `t`: rows `4g..4g + 4` of `cols`
-    /// (`k × ld` f32), zero past `k`, quantized with `q`.
-    fn quad_lanes(
+    /// Lane row `g` at `t`: rows `per·g..per·(g + 1)` of `cols` (`k × ld`
+    /// f32), the level for zero past `k`, quantized with `scale`.
+    fn lane_rows(
         cols: &[f32],
         k: usize,
         ld: usize,
         n: usize,
-        q: Quantizer,
-        zero: u8,
+        lanes: Lanes,
+        scale: ActScale,
     ) -> Vec<Vec<u32>> {
-        (0..k.div_ceil(4))
+        let (per, q) = (lanes.channels(), scale.quantizer());
+        let bits = 32 / per;
+        (0..k.div_ceil(per))
             .map(|g| {
                 (0..n)
                     .map(|t| {
-                        (0..4).fold(0u32, |lane, b| {
-                            let r = 4 * g + b;
-                            let byte = if r < k {
-                                q.byte(cols[r * ld + t])
+                        (0..per).fold(0u32, |lane, b| {
+                            let r = per * g + b;
+                            let level = if r < k {
+                                q.level(cols[r * ld + t])
                             } else {
-                                u32::from(zero)
+                                scale.zero
                             };
-                            lane | byte << (8 * b)
+                            lane | (level as u32 & ((1u64 << bits) - 1) as u32) << (bits * b)
                         })
                     })
                     .collect()
@@ -537,63 +668,83 @@ mod tests {
             let (lo, hi) = cols
                 .iter()
                 .fold((0f32, 0f32), |(lo, hi), &v| (lo.min(v), hi.max(v)));
-            let scale = ByteScale::covering(lo, hi);
-            let lanes = quad_lanes(&cols, k, ld, n, scale.quantizer(), scale.zero);
-            let rows: Vec<*const u32> = lanes.iter().map(|r| r.as_ptr()).collect();
             let bias: Vec<f32> = (0..m).map(|_| rand()).collect();
             let start: Vec<f32> = (0..m * n).map(|_| rand()).collect();
-            let column = |g: usize, b: usize| Some(4 * g + b).filter(|&c| c < k);
             let cpu = crate::nn::cpu_kernel::Features::of_this_cpu();
             let kernels = [
                 Some(Kernel::Portable),
                 (cpu.avx512 && cpu.avx512_vnni).then_some(Kernel::Avx512Vnni),
                 (cpu.avx2_fma && cpu.avx_vnni).then_some(Kernel::AvxVnni),
             ];
-            let mut first: Option<Vec<f32>> = None;
-            for kernel in kernels.into_iter().flatten() {
-                let matrix = QuantizedMatrix::for_kernel(&w, m, k, k.div_ceil(4), column, kernel);
-                // Each way of starting: from zero, from dst, from another matrix.
-                let mut outs = Vec::new();
-                for case in 0..3 {
-                    let mut out = match case {
-                        1 => start.clone(),
-                        _ => vec![7.0; m * n],
-                    };
-                    let init = match case {
-                        0 => Init::Zero,
-                        1 => Init::Dst,
-                        _ => Init::From(start.as_ptr(), n),
-                    };
-                    // SAFETY: out and start are m × n, every quad row n lanes long.
-                    unsafe {
-                        matrix.product(n, out.as_mut_ptr(), n, &rows, scale, init, Some(&bias))
-                    };
-                    for i in 0..m {
-                        for t in 0..n {
-                            let dot: f32 = (0..k).map(|r| w[i * k + r] * cols[r * ld + t]).sum();
-                            let want =
-                                bias[i] + dot + if case == 0 { 0.0 } else { start[i * n + t] };
-                            // Per product: |x| < 1 times half a weight step
-                            // (≤ 0.5/127/2), |w| ≤ 0.5 times half an
-                            // activation step.
-                            let bound = k as f32
-                                * (0.5 / 127.0 / 2.0 + 0.5 * (hi - lo) / 255.0 / 2.0)
-                                + 1e-5;
-                            let got = out[i * n + t];
-                            assert!(
+            for lanes in [Lanes::Bytes, Lanes::Words] {
+                let per = lanes.channels();
+                let column = |g: usize, b: usize| Some(per * g + b).filter(|&c| c < k);
+                let probe = QuantizedMatrix::for_kernel(
+                    &w,
+                    m,
+                    k,
+                    lanes,
+                    k.div_ceil(per),
+                    column,
+                    Kernel::Portable,
+                );
+                let scale = probe.activation_scale(lo, hi);
+                let levels = lane_rows(&cols, k, ld, n, lanes, scale);
+                let rows: Vec<*const u32> = levels.iter().map(|r| r.as_ptr()).collect();
+                // Half a step of each operand, times the other's largest value.
+                let (w_step, x_step) = (0.5 / lanes.weight_max(), scale.scale);
+                let mut first: Option<Vec<f32>> = None;
+                for kernel in kernels.into_iter().flatten() {
+                    let matrix = QuantizedMatrix::for_kernel(
+                        &w,
+                        m,
+                        k,
+                        lanes,
+                        k.div_ceil(per),
+                        column,
+                        kernel,
+                    );
+                    // Each way of starting: from zero, from dst, from another matrix.
+                    let mut outs = Vec::new();
+                    for case in 0..3 {
+                        let mut out = match case {
+                            1 => start.clone(),
+                            _ => vec![7.0; m * n],
+                        };
+                        let init = match case {
+                            0 => Init::Zero,
+                            1 => Init::Dst,
+                            _ => Init::From(start.as_ptr(), n),
+                        };
+                        // SAFETY: out and start are m × n, every lane row n lanes long.
+                        unsafe {
+                            matrix.product(n, out.as_mut_ptr(), n, &rows, scale, init, Some(&bias))
+                        };
+                        for i in 0..m {
+                            for t in 0..n {
+                                let dot: f32 =
+                                    (0..k).map(|r| w[i * k + r] * cols[r * ld + t]).sum();
+                                let want =
+                                    bias[i] + dot + if case == 0 { 0.0 } else { start[i * n + t] };
+                                // Per product: |x| < 1 times half a weight
+                                // step, |w| ≤ 0.5 times half an activation step.
+                                let bound = k as f32 * (w_step / 2.0 + 0.5 * x_step / 2.0) + 1e-5;
+                                let got = out[i * n + t];
+                                assert!(
                                 (got - want).abs() <= bound,
-                                "{kernel:?} m{m} k{k} n{n} case {case} ({i}, {t}): {got} vs {want}"
+                                "{lanes:?} {kernel:?} m{m} k{k} n{n} case {case} ({i}, {t}): {got} vs {want}"
                             );
+                            }
                         }
+                        outs.extend(out);
                     }
-                    outs.extend(out);
-                }
-                match &first {
-                    None => first = Some(outs),
-                    Some(portable) => assert_eq!(
-                        &outs, portable,
-                        "{kernel:?} m{m} k{k} n{n}: not the integer sums"
-                    ),
+                    match &first {
+                        None => first = Some(outs),
+                        Some(portable) => assert_eq!(
+                            &outs, portable,
+                            "{lanes:?} {kernel:?} m{m} k{k} n{n}: not the integer sums"
+                        ),
+                    }
                 }
             }
         }
@@ -601,16 +752,36 @@ mod tests {
 
     #[test]
     fn a_scale_spans_zero_and_maps_it_exactly() {
-        let s = ByteScale::covering(0.5, 2.0);
+        let s = ActScale::bytes(0.5, 2.0);
         assert_eq!(s.zero, 0);
-        assert_eq!(s.quantizer().byte(0.0), 0);
-        assert_eq!(s.quantizer().byte(2.0), 255);
-        let s = ByteScale::covering(-1.0, 3.0);
-        assert_eq!(s.quantizer().byte(0.0), u32::from(s.zero));
-        assert_eq!(s.quantizer().byte(-1.0), 0);
-        assert_eq!(s.quantizer().byte(3.0), 255);
-        assert_eq!(s.quantizer().byte(f32::NAN), 0);
-        assert_eq!(ByteScale::covering(0.0, 0.0).scale, 1.0);
-        assert_eq!(ByteScale::covering(f32::NEG_INFINITY, 1.0).scale, 1.0);
+        assert_eq!(s.quantizer().level(0.0), 0);
+        assert_eq!(s.quantizer().level(2.0), 255);
+        let s = ActScale::bytes(-1.0, 3.0);
+        assert_eq!(s.quantizer().level(0.0), s.zero);
+        assert_eq!(s.quantizer().level(-1.0), 0);
+        assert_eq!(s.quantizer().level(3.0), 255);
+        assert_eq!(s.quantizer().level(f32::NAN), 0);
+        assert_eq!(ActScale::bytes(0.0, 0.0).scale, 1.0);
+        assert_eq!(ActScale::bytes(f32::NEG_INFINITY, 1.0).scale, 1.0);
+        let s = ActScale::words(-1.0, 3.0, 1000);
+        assert_eq!((s.zero, s.min, s.max), (0, -1000, 1000));
+        assert_eq!(s.quantizer().level(3.0), 1000);
+        assert_eq!(s.quantizer().level(-3.5), -1000);
+        assert_eq!(s.quantizer().level(f32::NAN), -1000);
+    }
+
+    /// Word lanes keep every row's sum inside an i32: the activation levels
+    /// shrink with the number of products.
+    #[test]
+    fn word_activations_cannot_overflow_the_sums() {
+        for k in [1usize, 7, 448, 4096] {
+            let w = vec![1.0f32; 2 * k];
+            let m = QuantizedMatrix::new(&w, 2, k, Lanes::Words, k.div_ceil(2), |g, b| {
+                Some(2 * g + b)
+            });
+            let top = m.activation_scale(-1.0, 1.0).max as i64;
+            assert!(k as i64 * 1023 * top <= i64::from(i32::MAX), "k {k}: {top}");
+            assert_eq!(top, (i64::from(i32::MAX) / (k as i64 * 1023)).min(32767));
+        }
     }
 }

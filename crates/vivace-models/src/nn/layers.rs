@@ -4,6 +4,7 @@
 use candle_core::{Module, Result, Tensor, D};
 
 use super::cpu_conv::{check_same_padding, DepthwiseConv, FusedConv, FusedConvTranspose};
+use super::cpu_gemm_int8::Lanes;
 use super::cpu_ops;
 use candle_nn::{Conv1d, Conv1dConfig, ConvTranspose1d, ConvTranspose1dConfig, VarBuilder};
 
@@ -148,13 +149,13 @@ impl Module for Conv {
 }
 
 impl Conv {
-    /// Runs a dense CPU convolution on int8 weights and per-tile int8
-    /// inputs ([`FusedConv::quantized`]) and reports whether it did: other
-    /// kernels (candle's, depth-wise) stay as they are.
-    pub fn quantize(&mut self) -> bool {
+    /// Runs a dense CPU convolution on integer weights and per-tile
+    /// integer inputs in `lanes` ([`FusedConv::quantized`]) and reports
+    /// whether it did: other kernels (candle's, depth-wise) stay as they are.
+    pub fn quantize(&mut self, lanes: Lanes) -> bool {
         match &mut self.kernel {
             ConvKernel::Dense(fused) => {
-                *fused = fused.quantized();
+                *fused = fused.quantized(lanes);
                 true
             }
             _ => false,
@@ -216,13 +217,13 @@ impl TrimmedConvTranspose1d {
         }
     }
 
-    /// Runs the CPU kernel on int8 weights and per-tile int8 inputs
-    /// ([`FusedConvTranspose::quantized`]) and reports whether it did
-    /// (not on another device or dtype).
-    pub fn quantize(&mut self) -> bool {
+    /// Runs the CPU kernel on integer weights and per-tile integer inputs
+    /// in `lanes` ([`FusedConvTranspose::quantized`]) and reports whether
+    /// it did (not on another device or dtype).
+    pub fn quantize(&mut self, lanes: Lanes) -> bool {
         match &mut self.fused {
             Some(fused) => {
-                *fused = fused.quantized();
+                *fused = fused.quantized(lanes);
                 true
             }
             None => false,
