@@ -9,12 +9,15 @@ several rounds and prints medians and the Vivace/Piper ratio of:
     stdout (process start to the first byte);
   - peak resident memory of the long run.
 Noise scales are 0 on both sides, so both produce the same audio.
+With `--precision P` (repeatable) Vivace runs once per precision each round
+(`VIVACE_PRECISION=P`), its figures suffixed `_P` but for f32's.
 
 Piper (piper-tts 1.8.0 + onnxruntime) is installed by this script into a
 throwaway virtual environment (default /tmp/vivace-peer-venv). Vivace is the
 release binary (`cargo build --release` first). Usage:
 
-    python3 bench/peer.py [--rounds 5] [--vivace target/release/vivace] [--voice VOICE.onnx] [--json OUT]
+    python3 bench/peer.py [--rounds 5] [--vivace target/release/vivace] [--voice VOICE.onnx]
+                          [--precision f32 --precision int8] [--json OUT]
 """
 
 import argparse
@@ -66,10 +69,10 @@ def ensure_piper(venv: Path) -> Path:
     return python
 
 
-def run_to_file(cmd: list, stdin_text: str) -> tuple:
+def run_to_file(cmd: list, stdin_text: str, env=None) -> tuple:
     """Wall seconds and peak RSS (MiB) of one process."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     proc.stdin.write(stdin_text.encode())
     proc.stdin.close()
     _, status, usage = os.wait4(proc.pid, 0)
@@ -79,10 +82,10 @@ def run_to_file(cmd: list, stdin_text: str) -> tuple:
     return wall, usage.ru_maxrss / 1024
 
 
-def first_audio(cmd: list, stdin_text: str) -> float:
+def first_audio(cmd: list, stdin_text: str, env=None) -> float:
     """Seconds from process start to the first byte of audio on stdout."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
     proc.stdin.write(stdin_text.encode())
     proc.stdin.close()
     first = proc.stdout.read(1)
@@ -100,8 +103,11 @@ def main() -> None:
     parser.add_argument("--vivace", default=str(ROOT / "target" / "release" / "vivace"))
     parser.add_argument("--voice", help="Piper .onnx (default: Vivace's cached default voice)")
     parser.add_argument("--venv", default="/tmp/vivace-peer-venv")
+    parser.add_argument("--precision", action="append", help="Vivace's VIVACE_PRECISION (default f32)")
     parser.add_argument("--json")
     args = parser.parse_args()
+    precisions = args.precision or ["f32"]
+    suffix = lambda p: "" if p == "f32" else f"_{p}"  # noqa: E731
 
     voice = args.voice or subprocess.run(
         [args.vivace, "download"], capture_output=True, text=True, check=True
@@ -115,17 +121,27 @@ def main() -> None:
     vivace_raw = [args.vivace, "say", "--voice", voice, *scales, "--output-raw"]
     piper_raw = [str(python), "-m", "piper", "-m", voice, *scales, "--output-raw"]
 
-    rows = {k: [] for k in ("vivace_wall", "piper_wall", "vivace_rss", "piper_rss", "vivace_ttfa", "piper_ttfa")}
+    keys = ["piper_wall", "piper_rss", "piper_ttfa"]
+    for p in precisions:
+        keys += [f"vivace_wall{suffix(p)}", f"vivace_rss{suffix(p)}", f"vivace_ttfa{suffix(p)}"]
+    rows = {k: [] for k in keys}
     for r in range(args.rounds + 1):  # round 0 warms the page cache, not counted
-        vw, vr = run_to_file(vivace_wav, LONG_TEXT)
+        figures = {}
+        for p in precisions:
+            env = dict(os.environ, VIVACE_PRECISION=p)
+            vw, vr = run_to_file(vivace_wav, LONG_TEXT, env)
+            figures.update({f"vivace_wall{suffix(p)}": vw, f"vivace_rss{suffix(p)}": vr})
         pw, pr = run_to_file(piper_wav, LONG_TEXT)
-        vt = first_audio(vivace_raw, SHORT_TEXT)
-        pt = first_audio(piper_raw, SHORT_TEXT)
+        for p in precisions:
+            env = dict(os.environ, VIVACE_PRECISION=p)
+            figures[f"vivace_ttfa{suffix(p)}"] = first_audio(vivace_raw, SHORT_TEXT, env)
+        figures.update({"piper_wall": pw, "piper_rss": pr, "piper_ttfa": first_audio(piper_raw, SHORT_TEXT)})
         if r == 0:
             continue
-        for key, value in zip(rows, (vw, pw, vr, pr, vt, pt)):
+        for key, value in figures.items():
             rows[key].append(value)
-        print(f"round {r}: long {vw:.2f} s vs {pw:.2f} s, first audio {vt:.3f} s vs {pt:.3f} s", file=sys.stderr)
+        walls = ", ".join(f"{p} {figures[f'vivace_wall{suffix(p)}']:.2f} s" for p in precisions)
+        print(f"round {r}: long {walls} vs Piper {pw:.2f} s", file=sys.stderr)
 
     import wave
     with wave.open(str(out / "vivace.wav")) as w:
@@ -140,12 +156,17 @@ def main() -> None:
         "spread": {k: [round(min(v), 3), round(max(v), 3)] for k, v in rows.items()},
         # Every round's figures, so per-round ratios can be checked later.
         "per_round": {k: [round(x, 3) for x in v] for k, v in rows.items()},
-        "ratios": {
-            "long_wall": round(med["vivace_wall"] / med["piper_wall"], 3),
-            "first_audio": round(med["vivace_ttfa"] / med["piper_ttfa"], 3),
-            "peak_rss": round(med["vivace_rss"] / med["piper_rss"], 3),
-        },
+        "precisions": precisions,
+        "cpu_kernel": os.environ.get("VIVACE_CPU_KERNEL", "detected"),
+        "ratios": {},
     }
+    for p in precisions:
+        x = suffix(p)
+        report["ratios"].update({
+            f"long_wall{x}": round(med[f"vivace_wall{x}"] / med["piper_wall"], 3),
+            f"first_audio{x}": round(med[f"vivace_ttfa{x}"] / med["piper_ttfa"], 3),
+            f"peak_rss{x}": round(med[f"vivace_rss{x}"] / med["piper_rss"], 3),
+        })
     print(json.dumps(report, indent=1))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
