@@ -5,6 +5,9 @@
 //! - [`cpu_gemm`]: the packed f32 GEMM (AVX-512 where the CPU has it, the
 //!   `gemm` crate elsewhere) that the convolutions and the voice encoder's
 //!   LSTM run on;
+//! - [`cpu_gemm_int8`]: the same product on integer weights and per-call
+//!   quantized activations (AVX-512 VNNI / AVX-VNNI byte and word dot
+//!   products), for `--precision int8`;
 //! - [`cpu_kernel`]: which kernel path runs (AVX-512 with or without VNNI,
 //!   AVX2, portable), detected or forced with `VIVACE_CPU_KERNEL`;
 //! - [`cpu_attention`]: multi-head attention without the score tensor;
