@@ -163,7 +163,7 @@ impl Overrides {
             Some(v) => Some(v.parse::<Precision>().map_err(|()| Error::BadOverride {
                 name: "VIVACE_PRECISION",
                 value: v.clone(),
-                expected: "one of f32, tf32, bf16, f16",
+                expected: "one of f32, tf32, bf16, f16, int8",
             })?),
         };
         Ok(Self {

@@ -367,8 +367,10 @@ pub(crate) fn bench_run(args: &BenchRunArgs, started: Instant) -> Result<()> {
     let store = VoiceStore::from_env()?;
     let (mut synth, device, batch) = match args.variant {
         Variant::Optimized => {
+            // The parent's precision reaches this process as its variable.
             let device = DeviceArg {
                 device: args.device.clone(),
+                precision: std::env::var("VIVACE_PRECISION").ok(),
             };
             let optimizer = device.optimizer()?;
             let (synth, kind) = Synthesizer::load_planned(

@@ -295,8 +295,10 @@ pub fn bench_embed(
 pub fn bench_embed_run(args: &BenchEmbedRunArgs, started: std::time::Instant) -> Result<()> {
     let (encoder, kind) = match args.variant {
         Variant::Optimized => {
+            // The parent's precision reaches this process as its variable.
             let device = DeviceArg {
                 device: args.device.clone(),
+                precision: std::env::var("VIVACE_PRECISION").ok(),
             };
             load_planned(&device, args.encoder.as_deref())?
         }

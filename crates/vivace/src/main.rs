@@ -84,6 +84,16 @@ pub(crate) struct DeviceArg {
     /// Device: auto, cpu, cuda[:N] or metal[:N]; auto tries CUDA, then Metal, then the CPU.
     #[arg(long = "device", env = "VIVACE_DEVICE", default_value = "auto")]
     device: String,
+    /// Compute precision: f32 (the CPU's default), tf32 (CUDA), bf16 or f16
+    /// (the decoder), int8 (the VITS decoder on the CPU, with AVX-512 VNNI
+    /// or AVX-VNNI).
+    #[arg(
+        long = "precision",
+        env = "VIVACE_PRECISION",
+        ignore_case = true,
+        value_parser = ["f32", "tf32", "bf16", "f16", "int8"]
+    )]
+    precision: Option<String>,
 }
 
 impl DeviceArg {
@@ -96,7 +106,12 @@ impl DeviceArg {
     /// before any model code: the plan sets candle's thread count.
     pub(crate) fn optimizer(&self) -> Result<Optimizer> {
         let request: DeviceRequest = self.device.parse()?;
-        let overrides = Overrides::from_env()?;
+        // `--precision` (or its variable, which clap reads too) in place of
+        // the environment's.
+        let overrides = Overrides::from_lookup(|name| match name {
+            "VIVACE_PRECISION" => self.precision.clone(),
+            _ => std::env::var(name).ok(),
+        })?;
         let optimizer = Optimizer::new(request, &overrides)?;
         if let Some(why) = &optimizer.device.fallback {
             eprintln!("vivace: warning: no accelerator started ({why}); using the CPU");

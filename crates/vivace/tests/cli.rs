@@ -381,6 +381,18 @@ fn reduced_precision_decoder_validates_within_its_bound() {
     }
 }
 
+/// A precision that does not exist is refused by name, with the ones that do.
+#[test]
+fn an_unknown_precision_is_refused_with_the_choices() {
+    let o = vivace()
+        .args(["say", "--precision", "fp8", "-f", "/dev/null", "Hello."])
+        .output()
+        .expect("run vivace");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(err.contains("--precision") && err.contains("int8"), "{err}");
+}
+
 #[test]
 fn multi_speaker_voice_by_speaker_name_and_16khz_voice() {
     let dir = scratch();

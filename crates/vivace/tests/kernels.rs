@@ -75,9 +75,10 @@ fn piper_int8_stays_within_its_bound_on_every_kernel_path() {
     for path in paths() {
         let out = vivace()
             .env(cpu_kernel::ENV, path.name())
-            .env("VIVACE_PRECISION", "int8")
             .args([
                 "say",
+                "--precision",
+                "int8",
                 "--output-raw",
                 "--sample-format",
                 "f32",
