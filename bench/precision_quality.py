@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Quality cost of a reduced precision: Vivace's audio in PRECISION against
-its own f32 audio, same voice, same text, noise scales 0 (so only the
-arithmetic differs).
+its own f32 audio, same voice, same text, noise scales 0 and no loudness
+normalization (so only the arithmetic differs).
 
 Prints, per precision:
   - relative L2 error of the waveform and the signal-to-error ratio (dB);
@@ -87,7 +87,10 @@ def main() -> None:
 
     def render(precision: str) -> Path:
         wav = out / f"{precision}.wav"
-        command = [args.vivace, "say", "--noise-scale", "0", "--noise-w-scale", "0", "-f", str(wav)]
+        # No per-sentence peak normalization: a precision's different peaks
+        # would show as gain errors.
+        command = [args.vivace, "say", "--noise-scale", "0", "--noise-w-scale", "0", "--no-normalize"]
+        command += ["-f", str(wav)]
         if args.voice:
             command += ["--voice", args.voice]
         env = dict(os.environ, VIVACE_PRECISION=precision)

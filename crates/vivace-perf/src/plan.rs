@@ -37,8 +37,9 @@ pub enum Precision {
     Bf16,
     /// IEEE half precision.
     F16,
-    /// f32 storage; the vocoder's heavy convolutions on int8 weights and
-    /// activations (CPU only: AVX-512 VNNI's byte dot products).
+    /// f32 storage; the VITS vocoder's heavy convolutions on integer
+    /// weights and activations (bytes, 16-bit words in its last stage; CPU
+    /// only, with AVX-512 VNNI or AVX-VNNI).
     Int8,
 }
 
@@ -277,7 +278,7 @@ impl Plan {
                 note(
                     "precision",
                     "f32".into(),
-                    "f32 is the precision whose parity with the reference is tested; reduced precision on the CPU is not yet measured to pay".into(),
+                    "f32 is the precision whose parity with the reference is tested; VIVACE_PRECISION=int8 (VITS voices, VNNI CPUs) was measured 0.72x the time at a measurable quality cost (docs/PERFORMANCE.md), so it is opt-in".into(),
                     Source::Planner,
                 );
                 Precision::F32

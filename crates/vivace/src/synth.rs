@@ -257,7 +257,7 @@ impl Synthesizer {
         options: &LoadOptions<'_>,
     ) -> Result<(Self, DeviceKind), SynthError> {
         let int8 = optimizer.plan.precision == vivace_perf::plan::Precision::Int8;
-        optimizer.load_with_fallback(
+        let loaded = optimizer.load_with_fallback(
             explicit_device,
             |device, dtype| {
                 let options = LoadOptions {
@@ -267,7 +267,14 @@ impl Synthesizer {
                 Self::load_with(path, device, dtype, &options)
             },
             Self::smoke_test,
-        )
+        )?;
+        let family = loaded.0.voice.capabilities().family;
+        if int8 && family != "vits" {
+            tracing::warn!(
+                "precision int8 applies to VITS voices (Piper, MMS); this {family} voice runs in f32"
+            );
+        }
+        Ok(loaded)
     }
 
     /// Runs the model once on a tiny input, to prove it works on its device.

@@ -79,9 +79,10 @@ const EXTRA_BF16_DECODER: f64 = 3e-2;
 /// ("Hello world.").
 const EXTRA_F16_DECODER: f64 = 5e-3;
 
-/// Added where the decoder's upsamplers and early residual blocks run in
-/// int8: measured 4.4e-2 on the CPU ("Hello world."; 6.2e-2 against f32
-/// over a 12-second text, where its log-mel distance is below bf16's).
+/// Added where the decoder's upsamplers and residual blocks run on
+/// integers (`--precision int8`: bytes, words in the last stage): measured
+/// 4.4e-2 on the CPU ("Hello world."; docs/PERFORMANCE.md for longer text,
+/// where its log-mel distance to f32 is below bf16's).
 const EXTRA_INT8_DECODER: f64 = 1e-1;
 
 /// The error bound for weights stored in `stored` and computed in

@@ -58,8 +58,8 @@ fn piper_matches_onnxruntime_on_every_kernel_path() {
     }
 }
 
-/// `--precision int8` (the decoder's upsamplers and early residual
-/// blocks on bytes) on every path: where a VNNI kernel runs, within the
+/// `--precision int8` (the decoder's upsamplers and residual blocks on
+/// bytes and words) on every path: where a VNNI kernel runs, within the
 /// bound `validate` states for int8 (1e-1 with f32's 1e-3) yet not f32;
 /// elsewhere f32, with a warning.
 #[test]

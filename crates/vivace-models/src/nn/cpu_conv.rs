@@ -38,8 +38,9 @@ fn tile_len(c_in: usize, len: usize) -> usize {
 }
 
 /// A convolution's weights as its GEMM takes them: f32 (the default), or
-/// signed bytes for `--precision int8` ([`super::cpu_gemm_int8`]), whose
-/// inputs are then quantized per time tile.
+/// integers (bytes or words) for `--precision int8`
+/// ([`super::cpu_gemm_int8`]), whose inputs are then quantized per time
+/// tile.
 #[derive(Debug, Clone)]
 enum Weights {
     F32(PackedMatrix),
@@ -479,19 +480,19 @@ impl FusedConvTranspose {
         };
         (0..tiles).into_par_iter().for_each_init(
             || {
-                let (f32_width, byte_width) = match self.weight {
+                let (f32_width, int_width) = match self.weight {
                     Weights::F32(_) => (width, 0),
                     Weights::Int8(_) => (0, width),
                 };
                 (
                     vec![0f32; c_in * f32_width],
-                    vec![0u32; groups * byte_width],
+                    vec![0u32; groups * int_width],
                     Vec::with_capacity(taps * c_in),
                     Vec::with_capacity(taps * groups),
                     vec![0f32; phases * TRANSPOSE_TILE],
                 )
             },
-            |(window, bytes, row_ptrs, quad_ptrs, prod), tile| {
+            |(window, levels, row_ptrs, lane_ptrs, prod), tile| {
                 let q0 = tile * TRANSPOSE_TILE;
                 let n = TRANSPOSE_TILE.min(q_count - q0);
                 // window[i, u] = act(x[i, q0 - (taps - 1) + u]), zero outside;
@@ -526,21 +527,21 @@ impl FusedConvTranspose {
                         }
                     }
                     Weights::Int8(matrix) => {
-                        let window = &mut bytes[..groups * width];
+                        let window = &mut levels[..groups * width];
                         let scale = quantize_window(xs, c_in, len, start, slope, matrix, window);
-                        quad_ptrs.clear();
+                        lane_ptrs.clear();
                         for j in 0..taps {
-                            quad_ptrs.extend(
+                            lane_ptrs.extend(
                                 (0..groups).map(|g| window[g * width + taps - 1 - j..].as_ptr()),
                             );
                         }
-                        // SAFETY: as above, with n readable lanes per quad row.
+                        // SAFETY: as above, with n readable lanes per lane row.
                         unsafe {
                             matrix.product(
                                 n,
                                 prod.as_mut_ptr(),
                                 TRANSPOSE_TILE,
-                                quad_ptrs,
+                                lane_ptrs,
                                 scale,
                                 Init::Zero,
                                 Some(&self.phase_bias),
@@ -732,9 +733,11 @@ fn pack_lane(per_lane: usize, level: impl Fn(usize) -> i32) -> u32 {
 
 /// [`quantize_window`] with AVX2 intrinsics, 8 time steps a vector (LLVM
 /// keeps `f32::min`'s NaN rule and `as`'s saturation scalar). The levels
-/// equal the portable loops': `vfmadd` and `vcvtps2dq` (round to nearest
-/// even) round as `mul_add` and `round_ties_even` do, and NaN ends at the
-/// lowest level in both.
+/// equal the portable loops' for every input: `vfmadd` and `vcvtps2dq`
+/// (round to nearest even) round as `mul_add` and `round_ties_even` do,
+/// the clamp to the integer bounds happens in f32 before the conversion
+/// (so ±inf and huge values saturate as `f32::max`/`min` make them), and
+/// the activation takes NaN to 0 in both.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn quantize_window_avx2(
@@ -765,8 +768,10 @@ unsafe fn quantize_window_avx2(
             // SAFETY: lanes past the slice's end are masked off (read as 0,
             // which every range holds anyway).
             let v = unsafe { _mm256_maskload_ps(x.as_ptr().add(u), mask(u)) };
-            lo = _mm256_min_ps(lo, v);
-            hi = _mm256_max_ps(hi, v);
+            // The accumulator second: `vminps` returns it when `v` is NaN,
+            // which `f32::min` skips too.
+            lo = _mm256_min_ps(v, lo);
+            hi = _mm256_max_ps(v, hi);
         }
     }
     let (mut los, mut his) = ([0f32; 8], [0f32; 8]);
@@ -786,14 +791,19 @@ unsafe fn quantize_window_avx2(
     let inverse = _mm256_set1_ps(1.0 / scale.scale);
     let zero_f = _mm256_set1_ps(scale.zero as f32);
     let slope_v = _mm256_set1_ps(slope);
-    let (bottom, top) = (_mm256_set1_epi32(scale.min), _mm256_set1_epi32(scale.max));
+    let (bottom, top) = (
+        _mm256_set1_ps(scale.min as f32),
+        _mm256_set1_ps(scale.max as f32),
+    );
     let quantize = |v: __m256| {
         let act = _mm256_add_ps(
             _mm256_max_ps(v, zeros),
             _mm256_mul_ps(slope_v, _mm256_min_ps(v, zeros)),
         );
-        let q = _mm256_cvtps_epi32(_mm256_fmadd_ps(act, inverse, zero_f));
-        _mm256_min_epi32(_mm256_max_epi32(q, bottom), top)
+        // Clamped before the conversion, the level's operand second
+        // (`vmaxps` returns `bottom` for NaN, as `f32::max` does).
+        let q = _mm256_fmadd_ps(act, inverse, zero_f);
+        _mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(q, bottom), top))
     };
     let low_word = _mm256_set1_epi32(0xffff);
     for g in 0..span.groups {
@@ -815,7 +825,10 @@ unsafe fn quantize_window_avx2(
             }
             continue;
         }
-        let rows: Vec<*const f32> = (0..per_lane).map(|b| channel(first + b).as_ptr()).collect();
+        let mut rows = [std::ptr::null::<f32>(); 4];
+        for (b, row) in rows.iter_mut().enumerate().take(per_lane) {
+            *row = channel(first + b).as_ptr();
+        }
         for u in (0..inside).step_by(8) {
             let m = mask(u);
             // SAFETY: each channel slice and `lanes` hold `inside` values;
@@ -1023,8 +1036,9 @@ mod tests {
             (12, 1, 7, 1, 513),
             // Shorter than the padding: whole rows read past both ends.
             (4, 4, 7, 12, 20),
-            // A last quad of channels only half full (int8).
+            // A last group of channels only half full: 6 (bytes), 5 (both).
             (6, 5, 3, 2, 150),
+            (5, 4, 3, 1, 90),
         ] {
             let w = Tensor::randn(0f32, 0.3, (c_out, c_in, k), &dev)?;
             let bias = Tensor::randn(0f32, 0.3, c_out, &dev)?;
@@ -1094,8 +1108,26 @@ mod tests {
             (4, 20, 64),
             (3, 37, 17),
         ] {
-            let xs: Vec<f32> = (0..c_in * len).map(|_| 3.0 * rand()).collect();
-            for lanes in [Lanes::Bytes, Lanes::Words] {
+            let clean: Vec<f32> = (0..c_in * len).map(|_| 3.0 * rand()).collect();
+            // What a broken input may hold: both paths must agree on it too.
+            // NaN in the lane of an earlier extreme (steps 0 and 2, then 8
+            // and 10 of channel 0) must not drop it from the range;
+            // infinities and huge values saturate alike.
+            let mut nan = clean.clone();
+            for (i, v) in [(0, -50.0), (2, 60.0), (8, f32::NAN), (10, f32::NAN)] {
+                nan[i] = v;
+            }
+            let mut huge = clean.clone();
+            for (i, v) in [f32::INFINITY, f32::NEG_INFINITY, 1e38, -1e38, f32::NAN]
+                .into_iter()
+                .enumerate()
+            {
+                huge[(7 * i + 3) % (c_in * len)] = v;
+            }
+            for (xs, lanes) in [clean, nan, huge]
+                .iter()
+                .flat_map(|xs| [(xs, Lanes::Bytes), (xs, Lanes::Words)])
+            {
                 let per = lanes.channels();
                 let (groups, bits) = (c_in.div_ceil(per), 32 / per);
                 let column = |g: usize, b: usize| Some(per * g + b).filter(|&c| c < c_in);
@@ -1104,7 +1136,7 @@ mod tests {
                     for slope in [1.0, 0.1] {
                         let mut want = vec![0u32; groups * width];
                         let scale =
-                            quantize_window_lanes(&xs, c_in, len, start, slope, &matrix, &mut want);
+                            quantize_window_lanes(xs, c_in, len, start, slope, &matrix, &mut want);
                         // Padding is the zero level, inside the activation's.
                         let level = scale.quantizer();
                         for g in 0..groups {
@@ -1134,9 +1166,7 @@ mod tests {
                             let mut got = vec![0u32; groups * width];
                             // SAFETY: the CPU runs AVX2 and FMA.
                             let s = unsafe {
-                                quantize_window_avx2(
-                                    &xs, c_in, len, start, slope, &matrix, &mut got,
-                                )
+                                quantize_window_avx2(xs, c_in, len, start, slope, &matrix, &mut got)
                             };
                             assert_eq!(
                                 (s, &got),

@@ -1,20 +1,23 @@
-//! The int8 counterpart of [`super::cpu_gemm`], for the convolutions of a
-//! decoder run with `--precision int8`: `dst = init + bias + W · cols` with
-//! `W` quantized once at load to signed bytes (one scale per output row)
-//! and `cols` quantized per call to unsigned bytes (one scale and zero
-//! point for the whole call, a convolution's time tile).
+//! The integer counterpart of [`super::cpu_gemm`], for the convolutions
+//! of a decoder run with `--precision int8`: `dst = init + bias + W · cols`
+//! with `W` quantized once at load (one scale per output row) and `cols`
+//! quantized per call (one scale for the whole call, a convolution's time
+//! tile), in one of two [`Lanes`] layouts:
 //!
-//! The columns come four rows (a *quad*) a 32-bit lane: lane `t` of quad
-//! row `g` holds the bytes of rows `4g..4g + 4` at time `t`, as AVX-512
-//! VNNI's `vpdpbusd` takes them (four unsigned × signed byte products
-//! added into each 32-bit lane): 64 products per instruction against the
-//! f32 kernel's 16 FMAs. Measured on the development Xeon: 1.7 G
-//! `vpdpbusd`/s against 2.3 G `vfmadd`/s, so 2.9× the multiply-adds.
+//! - bytes: lane `t` of lane row `g` holds rows `4g..4g + 4` of the
+//!   columns at time `t` as unsigned bytes (with a zero point), against
+//!   signed weight bytes, as AVX-512 VNNI's `vpdpbusd` takes them: 64
+//!   products per instruction against the f32 kernel's 16 FMAs. Measured
+//!   on the development Xeon: 1.7 G `vpdpbusd`/s against 2.3 G
+//!   `vfmadd`/s, so 2.9× the multiply-adds;
+//! - words: rows `2g..2g + 2` as signed 16-bit levels against 11-bit
+//!   weights (`vpdpwssd`, 32 products, 1.55× the multiply-adds), where
+//!   bytes were measured too coarse.
 //!
 //! With `x ≈ sx · (qx − zx)` and `w ≈ sw · qw`:
 //! `Σ w·x ≈ sw · sx · (Σ qw·qx − zx · Σ qw)`, the integer sum exact, the
 //! second term a constant per row. Without VNNI the same integer sums run
-//! lane by lane (what the tests compare the kernel with, bit for bit).
+//! lane by lane (what the tests compare the kernels with, bit for bit).
 
 use super::cpu_gemm::Init;
 
@@ -84,11 +87,9 @@ impl ActScale {
     pub fn bytes(lo: f32, hi: f32) -> Self {
         let (lo, hi) = (lo.min(0.0), hi.max(0.0));
         let span = hi - lo;
-        let scale = if span.is_finite() && span > 0.0 {
-            span / 255.0
-        } else {
-            1.0
-        };
+        // A zero, infinite or subnormal step (whose inverse overflows) is
+        // no scale: 1 instead.
+        let scale = Some(span / 255.0).filter(|s| s.is_normal()).unwrap_or(1.0);
         Self {
             scale,
             zero: (-lo / scale).round().clamp(0.0, 255.0) as i32,
@@ -101,11 +102,9 @@ impl ActScale {
     pub fn words(lo: f32, hi: f32, max: i32) -> Self {
         let top = lo.abs().max(hi.abs());
         Self {
-            scale: if top.is_finite() && top > 0.0 {
-                top / max as f32
-            } else {
-                1.0
-            },
+            scale: Some(top / max as f32)
+                .filter(|s| s.is_normal())
+                .unwrap_or(1.0),
             zero: 0,
             min: -max,
             max,
@@ -170,7 +169,7 @@ impl Kernel {
     }
 }
 
-/// Whether a `vpdpbusd` kernel runs on the kernel path in use (AVX-512
+/// Whether a VNNI kernel runs on the kernel path in use (AVX-512
 /// VNNI or AVX-VNNI): elsewhere the integer sums run lane by lane, slower
 /// than the f32 kernels, so `--precision int8` keeps f32 there.
 pub fn available() -> bool {
@@ -299,23 +298,18 @@ impl QuantizedMatrix {
         }
     }
 
-    /// Output rows.
-    pub fn rows(&self) -> usize {
-        self.m
-    }
-
-    /// The f32 the integer sum `acc` of row `i` stands for, before the
-    /// start value: `a · acc + c` with `a = sw · sx` and
-    /// `c = bias − a · zx · Σ qw` ([`Self::row_affine`]).
-    fn row_affine(&self, i: usize, x: ActScale, bias: Option<&[f32]>) -> (f32, f32) {
-        let a = self.scales[i] * x.scale;
-        let offset = i64::from(x.zero) * i64::from(self.sums[i]);
-        (a, bias.map_or(0.0, |b| b[i]) - a * offset as f32)
+    /// What the integer sum `acc` of row `i` stands for, before the start
+    /// value: `a · (acc − offset) + bias` with `a = sw · sx` and
+    /// `offset = zx · Σ qw`, subtracted as integers (one rounding, in the
+    /// conversion; it wraps, if ever, as the sum does).
+    fn row_affine(&self, i: usize, x: ActScale, bias: Option<&[f32]>) -> (f32, i32, f32) {
+        let offset = x.zero.wrapping_mul(self.sums[i]);
+        (self.scales[i] * x.scale, offset, bias.map_or(0.0, |b| b[i]))
     }
 
     /// `dst[i, t] = init[i, t] + bias[i] + sw[i] · sx · (Σ_g qw[i, g] ·
     /// qx[g][t] − zx · Σ_g qw[i, g])` for `i < m`, `t < n`, where
-    /// `lane_rows[g]` holds quad row `g` of the columns (four bytes a lane,
+    /// `lane_rows[g]` holds lane row `g` of the columns (four bytes or two words a lane,
     /// quantized with `x`), single-threaded; `dst` rows are `ld_dst` apart.
     ///
     /// The counts are checked on every call and panic if wrong (the
@@ -380,7 +374,7 @@ impl QuantizedMatrix {
             Kernel::Portable => {}
         }
         for i in 0..self.m {
-            let (a, c) = self.row_affine(i, x, bias);
+            let (a, offset, c) = self.row_affine(i, x, bias);
             let (block, l) = (i / MR, i % MR);
             let w = &self.packed[block * self.groups * MR..][..self.groups * MR];
             for t in 0..n {
@@ -412,7 +406,7 @@ impl QuantizedMatrix {
                         Init::Dst => *d,
                         Init::From(src, ld) => *src.add(i * ld + t),
                     };
-                    *d = start + (acc as f32).mul_add(a, c);
+                    *d = start + (acc.wrapping_sub(offset) as f32).mul_add(a, c);
                 }
             }
         }
@@ -427,7 +421,7 @@ impl QuantizedMatrix {
         let groups = self.groups;
         // SAFETY: AVX-512F and VNNI are enabled (the caller checked the
         // CPU); every access stays within `product`'s contract: `dst` rows
-        // `i < m` at columns `t0 + lane < n`, each quad row at `t0 + lane <
+        // `i < m` at columns `t0 + lane < n`, each lane row at `t0 + lane <
         // n`, `packed` within its `blocks · groups · MR` lanes; lanes past
         // `n` are masked off and their addresses only computed.
         unsafe {
@@ -486,8 +480,9 @@ impl QuantizedMatrix {
                     ];
                     for (l, row) in acc.iter().enumerate().take(valid) {
                         let i = block * MR + l;
-                        let (a, c) = self.row_affine(i, x, bias);
+                        let (a, offset, c) = self.row_affine(i, x, bias);
                         let (a, c) = (_mm512_set1_ps(a), _mm512_set1_ps(c));
+                        let offset = _mm512_set1_epi32(offset);
                         let d = dst.add(i * ld_dst + t0);
                         let src = match init {
                             Init::Zero => None,
@@ -495,6 +490,7 @@ impl QuantizedMatrix {
                             Init::From(src, ld) => Some(src.add(i * ld + t0)),
                         };
                         for (v, &sum) in row.iter().enumerate() {
+                            let sum = _mm512_sub_epi32(sum, offset);
                             let mut y = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), a, c);
                             if let Some(s) = src {
                                 let start = _mm512_maskz_loadu_ps(masks[v], s.wrapping_add(v * 16));
@@ -510,8 +506,9 @@ impl QuantizedMatrix {
 }
 
 impl QuantizedMatrix {
-    /// The AVX-VNNI kernel: 6 × 16 blocks (twelve accumulators; per quad
-    /// row two loads and six broadcasts for twelve `vpdpbusd`), tails
+    /// The AVX-VNNI kernel: 6 × 16 blocks (twelve accumulators; per lane
+    /// row two loads and six broadcasts for twelve `vpdpbusd` or
+    /// `vpdpwssd`), tails
     /// through lane masks.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma,avxvnni")]
@@ -525,7 +522,7 @@ impl QuantizedMatrix {
         let groups = self.groups;
         // SAFETY: AVX2, FMA and AVX-VNNI are enabled (the caller checked
         // the CPU); every access stays within `product`'s contract: `dst`
-        // rows `i < m` at columns `s0 + lane < n`, each quad row at `s0 +
+        // rows `i < m` at columns `s0 + lane < n`, each lane row at `s0 +
         // lane < n`, `packed` within its `blocks · groups · MR` lanes; lanes
         // past `n` are masked off (not accessed; their addresses only
         // computed, with `wrapping_add`), and `LANES` is read at
@@ -581,8 +578,9 @@ impl QuantizedMatrix {
                     ];
                     for (l, row) in acc.iter().enumerate().take(valid) {
                         let i = block * MR + l;
-                        let (a, c) = self.row_affine(i, x, bias);
+                        let (a, offset, c) = self.row_affine(i, x, bias);
                         let (a, c) = (_mm256_set1_ps(a), _mm256_set1_ps(c));
+                        let offset = _mm256_set1_epi32(offset);
                         let d = dst.add(i * ld_dst + s0);
                         let src = match init {
                             Init::Zero => None,
@@ -590,6 +588,7 @@ impl QuantizedMatrix {
                             Init::From(src, ld) => Some(src.add(i * ld + s0)),
                         };
                         for (v, &sum) in row.iter().enumerate() {
+                            let sum = _mm256_sub_epi32(sum, offset);
                             let mut y = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), a, c);
                             if let Some(s) = src {
                                 let start = _mm256_maskload_ps(s.wrapping_add(v * 8), masks[v]);
@@ -770,18 +769,52 @@ mod tests {
         assert_eq!(s.quantizer().level(f32::NAN), -1000);
     }
 
-    /// Word lanes keep every row's sum inside an i32: the activation levels
-    /// shrink with the number of products.
+    /// Word lanes keep every row's sum inside an i32 at the extremes:
+    /// every weight at +1023 and every activation at the top level, over
+    /// many products, on every kernel; the sum checked in i64.
     #[test]
-    fn word_activations_cannot_overflow_the_sums() {
-        for k in [1usize, 7, 448, 4096] {
-            let w = vec![1.0f32; 2 * k];
-            let m = QuantizedMatrix::new(&w, 2, k, Lanes::Words, k.div_ceil(2), |g, b| {
-                Some(2 * g + b)
-            });
-            let top = m.activation_scale(-1.0, 1.0).max as i64;
-            assert!(k as i64 * 1023 * top <= i64::from(i32::MAX), "k {k}: {top}");
-            assert_eq!(top, (i64::from(i32::MAX) / (k as i64 * 1023)).min(32767));
+    fn word_sums_at_the_extremes_do_not_overflow() {
+        let cpu = crate::nn::cpu_kernel::Features::of_this_cpu();
+        let kernels = [
+            Some(Kernel::Portable),
+            (cpu.avx512 && cpu.avx512_vnni).then_some(Kernel::Avx512Vnni),
+            (cpu.avx2_fma && cpu.avx_vnni).then_some(Kernel::AvxVnni),
+        ];
+        for k in [7usize, 448, 4096] {
+            for sign in [1.0f32, -1.0] {
+                let w = vec![sign; 6 * k];
+                let column = |g: usize, b: usize| Some(2 * g + b).filter(|&c| c < k);
+                for kernel in kernels.into_iter().flatten() {
+                    let m = QuantizedMatrix::for_kernel(
+                        &w,
+                        6,
+                        k,
+                        Lanes::Words,
+                        k.div_ceil(2),
+                        column,
+                        kernel,
+                    );
+                    let scale = m.activation_scale(-1.0, 1.0);
+                    let top = scale.quantizer().level(1.0);
+                    assert_eq!(top, scale.max);
+                    let lane = (top as u32 & 0xffff) | (top as u32) << 16;
+                    let row = [lane; 16];
+                    let rows = vec![row.as_ptr(); k.div_ceil(2)];
+                    let mut out = vec![0f32; 6 * 16];
+                    // SAFETY: out is 6 × 16, every lane row 16 lanes long.
+                    unsafe { m.product(16, out.as_mut_ptr(), 16, &rows, scale, Init::Zero, None) };
+                    // Σ = k · 1023 · top, at most i32::MAX.
+                    let sum = i64::from(sign as i32) * k as i64 * 1023 * i64::from(top);
+                    assert!(sum.abs() <= i64::from(i32::MAX));
+                    let want = sum as f64 * f64::from(m.scales[0]) * f64::from(scale.scale);
+                    for &got in &out {
+                        assert!(
+                            (f64::from(got) - want).abs() <= 1e-6 * want.abs(),
+                            "{kernel:?} k{k}: {got} vs {want}"
+                        );
+                    }
+                }
+            }
         }
     }
 }
