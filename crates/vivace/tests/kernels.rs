@@ -18,8 +18,9 @@ fn paths() -> Vec<KernelPath> {
         .collect()
 }
 
-/// `vivace say ARGS` on kernel path `path`: raw f32 samples.
-fn say_raw(path: KernelPath, args: &[&str]) -> Vec<f32> {
+/// `vivace say ARGS` on kernel path `path`: raw f32 samples, and what it
+/// logged.
+fn say_raw_logged(path: KernelPath, args: &[&str]) -> (Vec<f32>, String) {
     let out = vivace()
         .env(cpu_kernel::ENV, path.name())
         .args([
@@ -33,24 +34,37 @@ fn say_raw(path: KernelPath, args: &[&str]) -> Vec<f32> {
         .output()
         .expect("run vivace say");
     assert!(out.status.success(), "{path}: {}", stderr(&out));
-    out.stdout
+    let samples = out
+        .stdout
         .chunks_exact(4)
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect()
+        .collect();
+    (samples, stderr(&out))
+}
+
+/// `vivace say ARGS` on kernel path `path`: raw f32 samples.
+fn say_raw(path: KernelPath, args: &[&str]) -> Vec<f32> {
+    say_raw_logged(path, args).0
+}
+
+/// The first golden case's text and onnxruntime's waveform for it.
+fn piper_golden() -> (String, Vec<f32>) {
+    let g = goldens();
+    let case = &g["cases"][0];
+    let file = case["sentences"][0]["renders"][0]["file"]
+        .as_str()
+        .expect("file");
+    (
+        case["text"].as_str().expect("text").to_string(),
+        golden_waveform(file),
+    )
 }
 
 #[test]
 fn piper_matches_onnxruntime_on_every_kernel_path() {
-    let g = goldens();
-    let case = &g["cases"][0];
-    let text = case["text"].as_str().expect("text");
-    let want = golden_waveform(
-        case["sentences"][0]["renders"][0]["file"]
-            .as_str()
-            .expect("file"),
-    );
+    let (text, want) = piper_golden();
     for path in paths() {
-        let got = say_raw(path, &["--noise-scale", "0", "--noise-w-scale", "0", text]);
+        let got = say_raw(path, &["--noise-scale", "0", "--noise-w-scale", "0", &text]);
         assert_eq!(got.len(), want.len(), "{path}: length");
         let err = relative_l2(&got, &want);
         eprintln!("piper on {path}: relative L2 {err:.2e}");
@@ -64,35 +78,18 @@ fn piper_matches_onnxruntime_on_every_kernel_path() {
 /// elsewhere f32, with a warning.
 #[test]
 fn piper_int8_stays_within_its_bound_on_every_kernel_path() {
-    let g = goldens();
-    let case = &g["cases"][0];
-    let text = case["text"].as_str().expect("text");
-    let want = golden_waveform(
-        case["sentences"][0]["renders"][0]["file"]
-            .as_str()
-            .expect("file"),
-    );
+    let (text, want) = piper_golden();
     for path in paths() {
-        let out = vivace()
-            .env(cpu_kernel::ENV, path.name())
-            .args([
-                "say",
-                "--precision",
-                "int8",
-                "--output-raw",
-                "--sample-format",
-                "f32",
-                "--no-normalize",
-            ])
-            .args(["--noise-scale", "0", "--noise-w-scale", "0", text])
-            .output()
-            .expect("run vivace say");
-        assert!(out.status.success(), "{path}: {}", stderr(&out));
-        let got: Vec<f32> = out
-            .stdout
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
+        let args = [
+            "--precision",
+            "int8",
+            "--noise-scale",
+            "0",
+            "--noise-w-scale",
+            "0",
+            &text,
+        ];
+        let (got, log) = say_raw_logged(path, &args);
         assert_eq!(got.len(), want.len(), "{path}: length");
         let err = relative_l2(&got, &want);
         eprintln!("piper int8 on {path}: relative L2 {err:.2e}");
@@ -100,7 +97,7 @@ fn piper_int8_stays_within_its_bound_on_every_kernel_path() {
             assert!(err > 1e-3 && err <= 0.101, "{path}: relative L2 {err:.3e}");
         } else {
             assert!(err <= 1e-3, "{path}: relative L2 {err:.3e}");
-            assert!(stderr(&out).contains("the decoder stays f32"), "{path}");
+            assert!(log.contains("the decoder stays f32"), "{path}");
         }
     }
 }
