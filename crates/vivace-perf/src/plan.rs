@@ -264,7 +264,8 @@ impl Plan {
                 Some(p @ (Precision::F32 | Precision::Bf16 | Precision::F16 | Precision::Int8)),
             ) => {
                 let reason = match p {
-                    // Measured 2026-12-05: one sentence 3.73 s against 0.32 s.
+                    // Measured 2026-12-06: one sentence 3.73 s against
+                    // 0.32 s; a 12 s text 6.95 s against 0.78 s.
                     Precision::Bf16 | Precision::F16 => {
                         "--precision / VIVACE_PRECISION (on the CPU the decoder then runs candle's generic ops, about 10x slower than f32; int8 is the fast reduced precision)"
                     }
