@@ -1,6 +1,8 @@
 //! Throughput of Vivace's CPU convolution kernels against candle's own ops on
 //! joe-medium's shapes (one 4-second sentence), side by side in one run:
-//! GFLOP/s of `residual + conv(leaky_relu(x))` and of the upsamplers.
+//! GFLOP/s of `residual + conv(leaky_relu(x))` and of the upsamplers; then
+//! a whole stage of residual blocks convolution by convolution against
+//! [`MrfStage`] (tile by tile in cache).
 //!
 //! `cargo run --release -p vivace-models --example conv_kernels`
 //! (`RAYON_NUM_THREADS=1` for one core).
@@ -9,6 +11,7 @@ use std::time::Instant;
 
 use candle_core::{Device, Result, Tensor};
 use vivace_models::nn::cpu_conv::{FusedConv, FusedConvTranspose};
+use vivace_models::nn::cpu_mrf::MrfStage;
 
 /// Runs `f` until about half a second has passed; returns seconds per call.
 fn time_per_call(mut f: impl FnMut() -> Result<Tensor>) -> Result<f64> {
@@ -84,5 +87,57 @@ fn main() -> Result<()> {
         );
     }
     println!("(GFLOP/s, direct-convolution multiply-adds × 2)");
+    println!();
+    println!(
+        "{:<34} {:>10} {:>10} {:>7}",
+        "whole stage of residual blocks", "one by one", "in cache", "ratio"
+    );
+    for &(name, c, len) in &[
+        ("decoder stage 2 (64 ch), 3 blocks", 64, 64 * frames),
+        ("decoder stage 3 (32 ch), 3 blocks", 32, 256 * frames),
+    ] {
+        // joe-medium's ResBlock2s: kernels 3, 5, 7, dilations (1, 2), (2, 6), (3, 12).
+        let mut blocks = Vec::new();
+        for &(k, dilations) in &[(3, [1, 2]), (5, [2, 6]), (7, [3, 12])] {
+            let mut steps = Vec::new();
+            for d in dilations {
+                let w = Tensor::randn(0f32, 0.05, (c, c, k), &dev)?;
+                let bias = Tensor::randn(0f32, 0.05, c, &dev)?;
+                steps.push(FusedConv::new(&w, Some(&bias), d)?);
+            }
+            blocks.push(steps);
+        }
+        let x = Tensor::randn(0f32, 1.0, (1, c, len), &dev)?;
+        let one_by_one = time_per_call(|| {
+            let mut sum: Option<Tensor> = None;
+            for steps in &blocks {
+                let mut y = x.clone();
+                for conv in steps {
+                    y = conv.forward(&y, 0.1, Some(&y))?;
+                }
+                sum = Some(match sum {
+                    Some(s) => (s + y)?,
+                    None => y,
+                });
+            }
+            sum.map_or_else(|| Ok(x.clone()), |s| s / blocks.len() as f64)
+        })?;
+        let refs: Vec<Vec<_>> = blocks
+            .iter()
+            .map(|steps| steps.iter().map(|conv| (conv, None)).collect())
+            .collect();
+        let Some(stage) = MrfStage::new(&refs, c, 0.1) else {
+            println!("{name:<34} {:>10.1} (no stage in cache)", 0.0);
+            continue;
+        };
+        let in_cache = time_per_call(|| stage.forward(&x))?;
+        let gflop = 2.0 * (c * c * 2 * (3 + 5 + 7) * len) as f64 / 1e9;
+        println!(
+            "{name:<34} {:>10.1} {:>10.1} {:>6.2}×",
+            gflop / one_by_one,
+            gflop / in_cache,
+            one_by_one / in_cache
+        );
+    }
     Ok(())
 }

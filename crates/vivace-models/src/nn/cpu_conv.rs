@@ -37,6 +37,26 @@ fn tile_len(c_in: usize, len: usize) -> usize {
     (len.div_ceil(tiles).div_ceil(STEP) * STEP).min(max)
 }
 
+/// Where a tile's convolution reads its input: `c_in` rows `ld` apart,
+/// column `u < len` holding sequence step `first + u`. Steps outside those
+/// columns read as the sequence's zero padding, so the columns must hold
+/// every step inside the sequence that the tile reads.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TileInput<'a> {
+    pub(crate) data: &'a [f32],
+    pub(crate) ld: usize,
+    pub(crate) first: usize,
+    pub(crate) len: usize,
+}
+
+/// What one thread's tiles reuse: the activated window and the GEMM's row
+/// pointers into it.
+#[derive(Debug, Default)]
+pub(crate) struct TileScratch {
+    window: Vec<f32>,
+    rows: Vec<*const f32>,
+}
+
 /// A convolution's weights as its GEMM takes them: f32 (the default), or
 /// integers (bytes or words) for `--precision int8`
 /// ([`super::cpu_gemm_int8`]), whose inputs are then quantized per time
@@ -240,45 +260,107 @@ impl FusedConv {
                 return self.forward_item_int8(matrix, xs, out, len, slope, residual)
             }
         };
-        let (c_in, k, d) = (self.c_in, self.kernel, self.dilation);
-        let rows = c_in * k;
-        let pad = self.left_pad;
-        let tile_len = tile_len(c_in, len);
+        let tile_len = tile_len(self.c_in, len);
         let tiles = len.div_ceil(tile_len);
-        let width = tile_len + d * (k - 1);
-        (0..tiles).into_par_iter().for_each_init(
-            || (vec![0f32; c_in * width], Vec::with_capacity(rows)),
-            |(window, row_ptrs), tile| {
+        let input = TileInput {
+            data: xs,
+            ld: len,
+            first: 0,
+            len,
+        };
+        (0..tiles)
+            .into_par_iter()
+            .for_each_init(TileScratch::default, |scratch, tile| {
                 let t0 = tile * tile_len;
                 let n = tile_len.min(len - t0);
-                // window[c, u] = act(x[c, t0 - pad + u]), zero outside; the
-                // im2col row (c, j) is window[c] shifted by j·d.
-                let width = n + d * (k - 1);
-                row_ptrs.clear();
-                for c in 0..c_in {
-                    let win = &mut window[c * width..(c + 1) * width];
-                    activate_window(
-                        &xs[c * len..(c + 1) * len],
-                        t0 as isize - pad as isize,
-                        slope,
-                        win,
-                    );
-                    row_ptrs.extend((0..k).map(|j| win[j * d..].as_ptr()));
-                }
                 let init = match residual {
                     // SAFETY: the residual has the output's shape.
                     Some(r) => Init::From(unsafe { r.as_ptr().add(t0) }, len),
                     None => Init::Zero,
                 };
                 // SAFETY: this tile owns columns t0..t0+n of every output row
-                // (no other tile touches them, and `ys` outlives the loop);
-                // row (c, j) has (k - 1 - j)·d + n ≥ n readable elements.
+                // (no other tile touches them, and `ys` outlives the loop); the
+                // residual's rows hold `len` steps from column 0.
                 unsafe {
-                    let dst = out.get().add(t0);
-                    packed.product(n, dst, len, row_ptrs, init, Some(&self.bias));
-                }
-            },
-        );
+                    self.tile_f32(
+                        packed,
+                        input,
+                        t0,
+                        n,
+                        slope,
+                        init,
+                        out.get().add(t0),
+                        len,
+                        scratch,
+                    )
+                };
+            });
+    }
+
+    /// Steps `t0..t0 + n` of `init + bias + conv(act(input))` into `dst`
+    /// (`c_out` rows `ld_dst` apart), single-threaded: the activated window
+    /// of those steps is written into `scratch`, and the GEMM reads each
+    /// tap's rows through pointers into it.
+    ///
+    /// # Safety
+    /// `dst` must be writable at `o · ld_dst + u` for `o < c_out`, `u < n`,
+    /// with nothing else accessing those elements during the call; an
+    /// [`Init::From`] source must be readable at the same offsets and
+    /// overlap none of them.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) unsafe fn tile_f32(
+        &self,
+        packed: &PackedMatrix,
+        input: TileInput<'_>,
+        t0: usize,
+        n: usize,
+        slope: f32,
+        init: Init,
+        dst: *mut f32,
+        ld_dst: usize,
+        scratch: &mut TileScratch,
+    ) {
+        let (c_in, k, d) = (self.c_in, self.kernel, self.dilation);
+        // window[c, u] = act(x[c, t0 - pad + u]), zero outside the
+        // sequence; the im2col row (c, j) is window[c] shifted by j·d.
+        let width = n + d * (k - 1);
+        if scratch.window.len() < c_in * width {
+            scratch.window.resize(c_in * width, 0.0);
+        }
+        // The window's first step, relative to the input's first column.
+        let start = t0 as isize - self.left_pad as isize - input.first as isize;
+        scratch.rows.clear();
+        for c in 0..c_in {
+            let win = &mut scratch.window[c * width..(c + 1) * width];
+            activate_window(&input.data[c * input.ld..][..input.len], start, slope, win);
+            scratch.rows.extend((0..k).map(|j| win[j * d..].as_ptr()));
+        }
+        // SAFETY: the caller's contract for `dst` and the start matrix;
+        // row (c, j) has (k - 1 - j)·d + n ≥ n readable elements.
+        unsafe {
+            packed.product(n, dst, ld_dst, &scratch.rows, init, Some(&self.bias));
+        }
+    }
+
+    /// The f32 weights, if the convolution has them (not after
+    /// [`Self::quantized`]).
+    pub(crate) fn f32_weights(&self) -> Option<&PackedMatrix> {
+        match &self.weight {
+            Weights::F32(packed) => Some(packed),
+            Weights::Int8(_) => None,
+        }
+    }
+
+    /// Input and output channels.
+    pub(crate) fn channels(&self) -> (usize, usize) {
+        (self.c_in, self.c_out)
+    }
+
+    /// Input steps a tile reads before and after its own: the left
+    /// padding and the rest of `dilation · (kernel − 1)`.
+    pub(crate) fn reach(&self) -> (usize, usize) {
+        let span = self.dilation * (self.kernel - 1);
+        (self.left_pad, span - self.left_pad)
     }
 
     /// [`Self::forward_item`] on integer weights: each tile's activated

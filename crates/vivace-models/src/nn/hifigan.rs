@@ -10,6 +10,8 @@ use candle_core::{Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
 use super::cpu_gemm_int8::Lanes;
+use super::cpu_mrf::MrfStage;
+use super::cpu_ops;
 use super::layers::{Conv, ConvSpec, TrimmedConvTranspose1d};
 
 /// The residual block variant (`resblock` in VITS and HiFi-GAN configs).
@@ -247,6 +249,32 @@ impl Generator {
         convs
     }
 
+    /// A stage's residual blocks run tile by tile in cache, where `x` is an
+    /// f32 CPU tensor and every convolution has the CPU's dense f32 kernel
+    /// (not after [`Self::quantize`]).
+    fn stage_in_cache<'a>(blocks: &'a [ResBlock], x: &Tensor) -> Option<MrfStage<'a>> {
+        if !cpu_ops::applies_to(x) {
+            return None;
+        }
+        let convs = blocks
+            .iter()
+            .map(|block| {
+                block
+                    .steps
+                    .iter()
+                    .map(|(c1, c2)| {
+                        let second = match c2 {
+                            Some(c2) => Some(c2.fused()?),
+                            None => None,
+                        };
+                        Some((c1.fused()?, second))
+                    })
+                    .collect::<Option<Vec<_>>>()
+            })
+            .collect::<Option<Vec<_>>>()?;
+        MrfStage::new(&convs, x.dim(1).ok()?, LRELU_SLOPE as f32)
+    }
+
     /// Decodes `z` `[batch, in_channels, frames]` into a waveform `[1, 1, samples]` in `[-1, 1]`.
     pub fn forward(&self, z: &Tensor, g: Option<&Tensor>) -> Result<Tensor> {
         let _enter = self.span.enter();
@@ -256,6 +284,10 @@ impl Generator {
         }
         for (up, blocks) in self.ups.iter().zip(&self.resblocks) {
             x = up.forward_act(&x, LRELU_SLOPE)?;
+            if let Some(stage) = Self::stage_in_cache(blocks, &x) {
+                x = stage.forward(&x)?;
+                continue;
+            }
             let mut sum: Option<Tensor> = None;
             for block in blocks {
                 let y = block.forward(&x)?;

@@ -142,6 +142,17 @@ impl Conv {
     }
 }
 
+impl Conv {
+    /// The CPU's dense kernel, where this convolution runs on it (to run
+    /// several convolutions together: [`super::cpu_mrf`]).
+    pub(crate) fn fused(&self) -> Option<&FusedConv> {
+        match &self.kernel {
+            ConvKernel::Dense(fused) => Some(fused),
+            _ => None,
+        }
+    }
+}
+
 impl Module for Conv {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         self.forward_act(x, 1.0, None)

@@ -31,6 +31,7 @@ pub mod cpu_conv;
 pub mod cpu_gemm;
 pub mod cpu_gemm_int8;
 pub mod cpu_kernel;
+pub mod cpu_mrf;
 pub mod cpu_ops;
 pub mod graph;
 pub mod hifigan;
