@@ -395,46 +395,14 @@ impl PackedMatrix {
                             };
                         }
                     }
-                    // Tail vectors (`width` < 64) may start past the end of a
-                    // row's allocation: their addresses are made with
-                    // `wrapping_add` (computing them with `add` would be undefined
-                    // behaviour) and their masks are zero, so nothing is accessed.
-                    // The hot loop on 24 named accumulators, so they stay in
-                    // registers whatever LLVM makes of the array above.
-                    let [[mut a00, mut a01, mut a02, mut a03], [mut a10, mut a11, mut a12, mut a13], [mut a20, mut a21, mut a22, mut a23], [mut a30, mut a31, mut a32, mut a33], [mut a40, mut a41, mut a42, mut a43], [mut a50, mut a51, mut a52, mut a53]] =
-                        acc;
-                    let mut wr = w;
-                    for &row in rows {
-                        let c = row.add(t0);
-                        let x0 = _mm512_maskz_loadu_ps(masks[0], c);
-                        let x1 = _mm512_maskz_loadu_ps(masks[1], c.wrapping_add(16));
-                        let x2 = _mm512_maskz_loadu_ps(masks[2], c.wrapping_add(32));
-                        let x3 = _mm512_maskz_loadu_ps(masks[3], c.wrapping_add(48));
-                        macro_rules! fma_row {
-                            ($l:expr, $b0:ident, $b1:ident, $b2:ident, $b3:ident) => {
-                                let wl = _mm512_set1_ps(*wr.add($l));
-                                $b0 = _mm512_fmadd_ps(wl, x0, $b0);
-                                $b1 = _mm512_fmadd_ps(wl, x1, $b1);
-                                $b2 = _mm512_fmadd_ps(wl, x2, $b2);
-                                $b3 = _mm512_fmadd_ps(wl, x3, $b3);
-                            };
-                        }
-                        fma_row!(0, a00, a01, a02, a03);
-                        fma_row!(1, a10, a11, a12, a13);
-                        fma_row!(2, a20, a21, a22, a23);
-                        fma_row!(3, a30, a31, a32, a33);
-                        fma_row!(4, a40, a41, a42, a43);
-                        fma_row!(5, a50, a51, a52, a53);
-                        wr = wr.add(MR);
-                    }
-                    let acc = [
-                        [a00, a01, a02, a03],
-                        [a10, a11, a12, a13],
-                        [a20, a21, a22, a23],
-                        [a30, a31, a32, a33],
-                        [a40, a41, a42, a43],
-                        [a50, a51, a52, a53],
-                    ];
+                    // SAFETY: AVX-512F is enabled; `w` holds this block's
+                    // `k · MR` packed weights, and every row is readable at
+                    // `t0 + lane` for the lanes `masks` keep.
+                    let acc = match valid {
+                        5.. => rows_avx512::<6>(acc, w, rows, t0, masks),
+                        3 | 4 => rows_avx512::<4>(acc, w, rows, t0, masks),
+                        _ => rows_avx512::<2>(acc, w, rows, t0, masks),
+                    };
                     for (l, row) in acc.iter().enumerate().take(valid) {
                         let d = dst.add((block * MR + l) * ld_dst + t0);
                         for (v, &a) in row.iter().enumerate() {
@@ -477,15 +445,101 @@ impl PackedMatrix {
                     // SAFETY: AVX2 and FMA are enabled here; the piece lies
                     // inside the ranges `product`'s contract guarantees.
                     unsafe {
-                        if piece.width == NR_AVX2 {
-                            block_avx2::<false>(w, rows, piece, dst, ld_dst, init, bias);
-                        } else {
-                            block_avx2::<true>(w, rows, piece, dst, ld_dst, init, bias);
+                        match (piece.width == NR_AVX2, valid) {
+                            (true, 5..) => {
+                                block_avx2::<false, 6>(w, rows, piece, dst, ld_dst, init, bias)
+                            }
+                            (true, 3 | 4) => {
+                                block_avx2::<false, 4>(w, rows, piece, dst, ld_dst, init, bias)
+                            }
+                            (true, _) => {
+                                block_avx2::<false, 2>(w, rows, piece, dst, ld_dst, init, bias)
+                            }
+                            (false, 5..) => {
+                                block_avx2::<true, 6>(w, rows, piece, dst, ld_dst, init, bias)
+                            }
+                            (false, 3 | 4) => {
+                                block_avx2::<true, 4>(w, rows, piece, dst, ld_dst, init, bias)
+                            }
+                            (false, _) => {
+                                block_avx2::<true, 2>(w, rows, piece, dst, ld_dst, init, bias)
+                            }
                         }
                     }
                 }
             }
         }
+    }
+}
+
+/// The AVX-512 kernel's loop over the input rows for one 6 × 64 block:
+/// `acc[l] += W[l, r] · rows[r][t0..t0 + 64]` for the first `ROWS` (2, 4
+/// or 6) rows `l`, so a last block of fewer rows skips most of its zero
+/// padding; lanes `masks` turns off are neither read nor used.
+///
+/// # Safety
+/// The CPU must run AVX-512F; `w` must hold `rows.len() · 6` packed
+/// weights, and every `rows[r]` must be readable at `t0 + lane` for each
+/// lane its vector's mask keeps.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn rows_avx512<const ROWS: usize>(
+    acc: [[std::arch::x86_64::__m512; 4]; MR],
+    w: *const f32,
+    rows: &[*const f32],
+    t0: usize,
+    masks: [std::arch::x86_64::__mmask16; 4],
+) -> [[std::arch::x86_64::__m512; 4]; MR] {
+    use std::arch::x86_64::*;
+    // SAFETY: the contract above; tail vectors' addresses are made with
+    // `wrapping_add` and their masks keep no lane past a row's end.
+    unsafe {
+        // Tail vectors (`width` < 64) may start past the end of a
+        // row's allocation: their addresses are made with
+        // `wrapping_add` (computing them with `add` would be undefined
+        // behaviour) and their masks are zero, so nothing is accessed.
+        // The hot loop on 24 named accumulators, so they stay in
+        // registers whatever LLVM makes of the array passed in.
+        let [[mut a00, mut a01, mut a02, mut a03], [mut a10, mut a11, mut a12, mut a13], [mut a20, mut a21, mut a22, mut a23], [mut a30, mut a31, mut a32, mut a33], [mut a40, mut a41, mut a42, mut a43], [mut a50, mut a51, mut a52, mut a53]] =
+            acc;
+        let mut wr = w;
+        for &row in rows {
+            let c = row.add(t0);
+            let x0 = _mm512_maskz_loadu_ps(masks[0], c);
+            let x1 = _mm512_maskz_loadu_ps(masks[1], c.wrapping_add(16));
+            let x2 = _mm512_maskz_loadu_ps(masks[2], c.wrapping_add(32));
+            let x3 = _mm512_maskz_loadu_ps(masks[3], c.wrapping_add(48));
+            macro_rules! fma_row {
+                ($l:expr, $b0:ident, $b1:ident, $b2:ident, $b3:ident) => {
+                    let wl = _mm512_set1_ps(*wr.add($l));
+                    $b0 = _mm512_fmadd_ps(wl, x0, $b0);
+                    $b1 = _mm512_fmadd_ps(wl, x1, $b1);
+                    $b2 = _mm512_fmadd_ps(wl, x2, $b2);
+                    $b3 = _mm512_fmadd_ps(wl, x3, $b3);
+                };
+            }
+            fma_row!(0, a00, a01, a02, a03);
+            if ROWS > 1 {
+                fma_row!(1, a10, a11, a12, a13);
+            }
+            if ROWS > 2 {
+                fma_row!(2, a20, a21, a22, a23);
+                fma_row!(3, a30, a31, a32, a33);
+            }
+            if ROWS > 4 {
+                fma_row!(4, a40, a41, a42, a43);
+                fma_row!(5, a50, a51, a52, a53);
+            }
+            wr = wr.add(MR);
+        }
+        [
+            [a00, a01, a02, a03],
+            [a10, a11, a12, a13],
+            [a20, a21, a22, a23],
+            [a30, a31, a32, a33],
+            [a40, a41, a42, a43],
+            [a50, a51, a52, a53],
+        ]
     }
 }
 
@@ -503,7 +557,9 @@ struct Piece {
 /// One 6 × 16 block of `dst = init + bias + W · rows` with AVX2 and FMA:
 /// twelve accumulators, and per input row two loads and six broadcasts for
 /// twelve FMAs. `TAIL` blocks (`width` < 16) load and store through lane
-/// masks; full ones with plain loads.
+/// masks; full ones with plain loads. Only the first `ROWS` (2, 4 or 6) of
+/// the six rows are multiplied, so a last block of `m` that is not a
+/// multiple of 6 skips most of its zero padding (32 rows: 36 → 34).
 ///
 /// # Safety
 /// The CPU must run AVX2 and FMA; `w` must hold `rows.len() · 6` packed
@@ -512,7 +568,7 @@ struct Piece {
 /// readable there.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn block_avx2<const TAIL: bool>(
+unsafe fn block_avx2<const TAIL: bool, const ROWS: usize>(
     w: *const f32,
     rows: &[*const f32],
     piece: Piece,
@@ -582,11 +638,17 @@ unsafe fn block_avx2<const TAIL: bool>(
                 };
             }
             fma_row!(0, a00, a01);
-            fma_row!(1, a10, a11);
-            fma_row!(2, a20, a21);
-            fma_row!(3, a30, a31);
-            fma_row!(4, a40, a41);
-            fma_row!(5, a50, a51);
+            if ROWS > 1 {
+                fma_row!(1, a10, a11);
+            }
+            if ROWS > 2 {
+                fma_row!(2, a20, a21);
+                fma_row!(3, a30, a31);
+            }
+            if ROWS > 4 {
+                fma_row!(4, a40, a41);
+                fma_row!(5, a50, a51);
+            }
             wr = wr.add(MR);
         }
         let acc = [
@@ -637,6 +699,9 @@ mod tests {
             (12, 5, 8),
             (6, 9, 16),
             (5, 2, 81),
+            // Last blocks of 3 and 4 rows (the kernels multiply 2, 4 or 6).
+            (9, 5, 33),
+            (10, 7, 70),
         ] {
             let w: Vec<f32> = (0..m * k).map(|_| rand()).collect();
             let (ld_cols, ld_dst) = (n + 3, n + 5);
