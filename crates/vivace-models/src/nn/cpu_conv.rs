@@ -32,6 +32,14 @@ fn tile_len(c_in: usize, len: usize) -> usize {
     const BLOCK_FLOATS: usize = 65_536;
     const STEP: usize = 64;
     let max = (BLOCK_FLOATS / c_in.max(1) / STEP * STEP).clamp(STEP, 4096);
+    balanced_tile_len(len, max)
+}
+
+/// A tile length of at most `max` steps (a multiple of the GEMM's 64-step
+/// block, as `max` must be) that splits `len` into a multiple of rayon's
+/// threads, each tile as long as the others.
+pub(crate) fn balanced_tile_len(len: usize, max: usize) -> usize {
+    const STEP: usize = 64;
     let threads = rayon::current_num_threads().max(1);
     let tiles = len.div_ceil(max).div_ceil(threads) * threads;
     (len.div_ceil(tiles).div_ceil(STEP) * STEP).min(max)
@@ -47,6 +55,18 @@ pub(crate) struct TileInput<'a> {
     pub(crate) ld: usize,
     pub(crate) first: usize,
     pub(crate) len: usize,
+}
+
+impl<'a> TileInput<'a> {
+    /// A whole sequence: rows of `len` steps, one after another.
+    pub(crate) fn whole(data: &'a [f32], len: usize) -> Self {
+        Self {
+            data,
+            ld: len,
+            first: 0,
+            len,
+        }
+    }
 }
 
 /// What one thread's tiles reuse: the activated window and the GEMM's row
@@ -262,12 +282,7 @@ impl FusedConv {
         };
         let tile_len = tile_len(self.c_in, len);
         let tiles = len.div_ceil(tile_len);
-        let input = TileInput {
-            data: xs,
-            ld: len,
-            first: 0,
-            len,
-        };
+        let input = TileInput::whole(xs, len);
         (0..tiles)
             .into_par_iter()
             .for_each_init(TileScratch::default, |scratch, tile| {

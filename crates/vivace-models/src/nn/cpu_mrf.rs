@@ -19,7 +19,7 @@
 use candle_core::{Device, Result, Tensor};
 use rayon::prelude::*;
 
-use super::cpu_conv::{FusedConv, SharedOut, TileInput, TileScratch};
+use super::cpu_conv::{balanced_tile_len, FusedConv, SharedOut, TileInput, TileScratch};
 use super::cpu_gemm::{Init, PackedMatrix};
 use super::cpu_ops::with_cpu_slice;
 
@@ -144,16 +144,9 @@ impl<'a> MrfStage<'a> {
         if len == 0 {
             return;
         }
-        let threads = rayon::current_num_threads().max(1);
-        let tiles = len.div_ceil(self.max_tile().max(STEP)).div_ceil(threads) * threads;
-        let tile_len = len.div_ceil(tiles).div_ceil(STEP) * STEP;
+        let tile_len = balanced_tile_len(len, self.max_tile().max(STEP));
         let tiles = len.div_ceil(tile_len);
-        let input = TileInput {
-            data: xs,
-            ld: len,
-            first: 0,
-            len,
-        };
+        let input = TileInput::whole(xs, len);
         (0..tiles)
             .into_par_iter()
             .for_each_init(TileBuffers::default, |buffers, tile| {
