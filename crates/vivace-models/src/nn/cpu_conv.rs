@@ -40,6 +40,10 @@ fn tile_len(c_in: usize, len: usize) -> usize {
 /// threads, each tile as long as the others.
 pub(crate) fn balanced_tile_len(len: usize, max: usize) -> usize {
     const STEP: usize = 64;
+    if len == 0 {
+        // No tiles at all; the length only has to be non-zero.
+        return max.max(STEP);
+    }
     let threads = rayon::current_num_threads().max(1);
     let tiles = len.div_ceil(max).div_ceil(threads) * threads;
     (len.div_ceil(tiles).div_ceil(STEP) * STEP).min(max)
@@ -119,12 +123,13 @@ pub fn check_same_padding(kernel: usize, dilation: usize) -> Result<()> {
 }
 
 /// A raw output pointer that parallel tasks share, each writing a disjoint
-/// set of elements (a convolution's tiles: column ranges; attention's
-/// tasks: their own queries).
+/// set of elements (a convolution's tiles and a residual stage's,
+/// `super::cpu_mrf`: column ranges; attention's tasks: their own queries).
 #[derive(Clone, Copy)]
 pub(crate) struct SharedOut(pub(crate) *mut f32);
 // SAFETY: the tasks sharing it write disjoint elements of the output
-// (checked at each use: `FusedConv::forward`, `cpu_attention::attend`).
+// (checked at each use: `FusedConv::forward`, `MrfStage::forward`,
+// `cpu_attention::attend`).
 unsafe impl Send for SharedOut {}
 // SAFETY: as for `Send`: no task reads or writes what another writes.
 unsafe impl Sync for SharedOut {}

@@ -559,7 +559,7 @@ struct Piece {
 /// twelve FMAs. `TAIL` blocks (`width` < 16) load and store through lane
 /// masks; full ones with plain loads. Only the first `ROWS` (2, 4 or 6) of
 /// the six rows are multiplied, so a last block of `m` that is not a
-/// multiple of 6 skips most of its zero padding (32 rows: 36 → 34).
+/// multiple of 6 skips most of its zero padding (32 rows: 36 → 32).
 ///
 /// # Safety
 /// The CPU must run AVX2 and FMA; `w` must hold `rows.len() · 6` packed
@@ -743,7 +743,14 @@ mod tests {
                         Init::Zero => Start::Zero,
                         Init::From(..) => Start::From(&start, ld_dst),
                     };
+                    // Guard rows past the last: a block that stored its
+                    // padding rows would write them.
+                    got.extend(std::iter::repeat_n(-3.0, MR * ld_dst));
                     packed.multiply(n, &mut got, ld_dst, &rows, from, with_bias);
+                    assert!(
+                        got[m * ld_dst..].iter().all(|&v| v == -3.0),
+                        "{kernel:?} m{m}: a row past the last was written"
+                    );
                     for (i, &b) in bias.iter().enumerate() {
                         for t in 0..ld_dst {
                             let at = i * ld_dst + t;
