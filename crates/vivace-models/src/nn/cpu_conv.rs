@@ -30,8 +30,7 @@ use super::cpu_ops::with_cpu_slice;
 /// (a few hundred frames) keeps every core busy.
 fn tile_len(c_in: usize, len: usize) -> usize {
     const BLOCK_FLOATS: usize = 65_536;
-    const STEP: usize = 64;
-    let max = (BLOCK_FLOATS / c_in.max(1) / STEP * STEP).clamp(STEP, 4096);
+    let max = (BLOCK_FLOATS / c_in.max(1) / TILE_STEP * TILE_STEP).clamp(TILE_STEP, 4096);
     balanced_tile_len(len, max)
 }
 
@@ -39,15 +38,17 @@ fn tile_len(c_in: usize, len: usize) -> usize {
 /// block, as `max` must be) that splits `len` into a multiple of rayon's
 /// threads, each tile as long as the others.
 pub(crate) fn balanced_tile_len(len: usize, max: usize) -> usize {
-    const STEP: usize = 64;
     if len == 0 {
         // No tiles at all; the length only has to be non-zero.
-        return max.max(STEP);
+        return max.max(TILE_STEP);
     }
     let threads = rayon::current_num_threads().max(1);
     let tiles = len.div_ceil(max).div_ceil(threads) * threads;
-    (len.div_ceil(tiles).div_ceil(STEP) * STEP).min(max)
+    (len.div_ceil(tiles).div_ceil(TILE_STEP) * TILE_STEP).min(max)
 }
+
+/// Time steps a tile length is a multiple of: the GEMM kernels' 64-step block.
+pub(crate) const TILE_STEP: usize = 64;
 
 /// Where a tile's convolution reads its input: `c_in` rows `ld` apart,
 /// column `u < len` holding sequence step `first + u`. Steps outside those

@@ -445,25 +445,26 @@ impl PackedMatrix {
                     // SAFETY: AVX2 and FMA are enabled here; the piece lies
                     // inside the ranges `product`'s contract guarantees.
                     unsafe {
-                        match (piece.width == NR_AVX2, valid) {
-                            (true, 5..) => {
-                                block_avx2::<false, 6>(w, rows, piece, dst, ld_dst, init, bias)
-                            }
-                            (true, 3 | 4) => {
-                                block_avx2::<false, 4>(w, rows, piece, dst, ld_dst, init, bias)
-                            }
-                            (true, _) => {
-                                block_avx2::<false, 2>(w, rows, piece, dst, ld_dst, init, bias)
-                            }
-                            (false, 5..) => {
-                                block_avx2::<true, 6>(w, rows, piece, dst, ld_dst, init, bias)
-                            }
-                            (false, 3 | 4) => {
-                                block_avx2::<true, 4>(w, rows, piece, dst, ld_dst, init, bias)
-                            }
-                            (false, _) => {
-                                block_avx2::<true, 2>(w, rows, piece, dst, ld_dst, init, bias)
-                            }
+                        // Rows multiplied: 2, 4 or 6, the fewest that cover `valid`.
+                        macro_rules! run {
+                            ($tail:literal) => {
+                                match valid {
+                                    5.. => block_avx2::<$tail, 6>(
+                                        w, rows, piece, dst, ld_dst, init, bias,
+                                    ),
+                                    3 | 4 => block_avx2::<$tail, 4>(
+                                        w, rows, piece, dst, ld_dst, init, bias,
+                                    ),
+                                    _ => block_avx2::<$tail, 2>(
+                                        w, rows, piece, dst, ld_dst, init, bias,
+                                    ),
+                                }
+                            };
+                        }
+                        if piece.width == NR_AVX2 {
+                            run!(false)
+                        } else {
+                            run!(true)
                         }
                     }
                 }

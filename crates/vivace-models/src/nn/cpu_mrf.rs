@@ -22,7 +22,7 @@
 use candle_core::{Device, Result, Tensor};
 use rayon::prelude::*;
 
-use super::cpu_conv::{balanced_tile_len, FusedConv, SharedOut, TileInput, TileScratch};
+use super::cpu_conv::{balanced_tile_len, FusedConv, SharedOut, TileInput, TileScratch, TILE_STEP};
 use super::cpu_gemm::{Init, PackedMatrix};
 use super::cpu_ops::with_cpu_slice;
 
@@ -32,8 +32,6 @@ use super::cpu_ops::with_cpu_slice;
 /// Intel's server cores (512 KiB – 2 MiB); Intel's client cores before
 /// Ice Lake have 256 KiB and spill part of it to L3.
 const TILE_FLOATS: usize = 98_304;
-/// Time steps per tile are a multiple of the GEMM's 64-step block.
-const STEP: usize = 64;
 
 /// One residual step: `x + second(act(first(act(x))))` with a second
 /// convolution (ResBlock1), else `x + first(act(x))` (ResBlock2).
@@ -118,7 +116,7 @@ impl<'a> MrfStage<'a> {
     /// The longest tile whose signals with margins fit the working set.
     fn max_tile(&self) -> usize {
         let width = TILE_FLOATS / 4 / self.channels.max(1);
-        width.saturating_sub(self.margin.0 + self.margin.1) / STEP * STEP
+        width.saturating_sub(self.margin.0 + self.margin.1) / TILE_STEP * TILE_STEP
     }
 
     /// The stage's output for `x` `[b, channels, len]` (f32, on the CPU).
@@ -150,7 +148,7 @@ impl<'a> MrfStage<'a> {
         if len == 0 {
             return;
         }
-        let tile_len = balanced_tile_len(len, self.max_tile().max(STEP));
+        let tile_len = balanced_tile_len(len, self.max_tile().max(TILE_STEP));
         let tiles = len.div_ceil(tile_len);
         let input = TileInput::whole(xs, len);
         (0..tiles)
