@@ -10,9 +10,13 @@
 # checkpoint and input, in the same call.
 #
 # Writes at most 8 files under $OUT (the device tool's limit): gpu-check.log
-# (every step's stderr and timing, and the bf16 validate's table),
-# nvidia-smi.txt, info.json, validate.json, bench-voice.json, model.json
-# (the `bench --model-only` reports by variant) and torch-peer.json.
+# (every step's stderr and timing, `ldd`'s missing libraries, and the bf16
+# validate's table), nvidia-smi.txt, info.json, validate.json (`planned`:
+# the plan's precision, TF32 here, whose errors above the f32 bound are
+# WARN; `f32`: strict f32, the device-correctness check), bench-voice.json,
+# model.json (the `bench --model-only` reports by variant) and
+# torch-peer.json. A warm-up synthesis first takes the PTX JIT out of
+# validate's limit.
 #
 # Build first, here: scripts/build-cuda.sh (and, for the cuDNN rows,
 # VIVACE_CUDA_FEATURES=cuda,cudnn scripts/build-cuda.sh). Then, through the
@@ -69,8 +73,8 @@ unset VIVACE_PRECISION VIVACE_DEVICE VIVACE_VOICE
 # up to more than the budget, and the order puts what the targets need first.
 deadline=$(( $(date +%s) + ${GPU_CHECK_SECONDS:-500} ))
 
-# step NAME SECONDS COMMAND...: stdout to $out/NAME (when given, else to the
-# log), stderr to the log.
+# step NAME SECONDS COMMAND...: stdout to $out/NAME, or to NAME itself when
+# it is an absolute path, or to the log when NAME is -; stderr to the log.
 step() {
   local name=$1 limit=$2; shift 2
   local left=$(( deadline - $(date +%s) ))
@@ -81,22 +85,55 @@ step() {
   [ "$limit" -gt "$left" ] && limit=$left
   local start; start=$(date +%s%N)
   say "$name: $*"
-  if [ "$name" = "-" ]; then
-    timeout "$limit" "$@" >> "$log" 2>&1
-  else
-    timeout "$limit" "$@" > "$out/$name" 2>> "$log"
-  fi
+  case "$name" in
+    -) timeout "$limit" "$@" >> "$log" 2>&1 ;;
+    /*) timeout "$limit" "$@" > "$name" 2>> "$log" ;;
+    *) timeout "$limit" "$@" > "$out/$name" 2>> "$log" ;;
+  esac
   local rc=$?
   say "$name: exit $rc after $(( ($(date +%s%N) - start) / 1000000 )) ms"
   return 0
+}
+
+# merge DIR OUT: every DIR/*.json into one OUT object keyed by file stem,
+# rewritten after each step (so a run cut short keeps what it measured, and
+# the files under $OUT stay within the device tool's 8).
+merge() {
+  python3 - "$1" "$2" <<'PY' >> "$log" 2>&1
+import json, pathlib, sys
+reports = {}
+for p in sorted(pathlib.Path(sys.argv[1]).glob("*.json")):
+    try:
+        reports[p.stem] = json.loads(p.read_text())
+    except ValueError as e:
+        reports[p.stem] = {"error": f"unreadable report: {e}"}
+pathlib.Path(sys.argv[2]).write_text(json.dumps(reports, indent=1) + "\n")
+PY
 }
 
 # Ordered by what the targets need most, in case the call runs out of time:
 # the device's facts and checks (short), the MMS rows against the peer, then
 # the rest.
 nvidia-smi > "$out/nvidia-smi.txt" 2>&1 || echo "no nvidia-smi" > "$out/nvidia-smi.txt"
+# Libraries the binaries cannot find (the run path names the lent machines'
+# CUDA 13 and cuDNN): in the log, before anything fails for want of them.
+for b in "$bin" $cudnn_bin; do
+  missing=$(ldd "$b" 2>&1 | grep "not found" || true)
+  say "ldd $(basename "$b"): ${missing:-every library found}"
+done
 step info.json 30 "$bin" info --json
-step validate.json 60 "$bin" validate --json --voice "$voice"
+# The first process to load the kernels JIT-compiles candle's sm_90a PTX
+# (about 5 MB; cached for later processes): done here, under its own limit,
+# not inside validate's.
+step - 180 "$bin" say --voice "$voice" "Warm up." -f "$work/warm-up.wav"
+# validate.json: the planned precision (TF32 on this card: an error above
+# the f32 bound is reported as WARN, not failed) and strict f32, the
+# device-correctness check.
+mkdir -p "$work/validate"
+step "$work/validate/planned.json" 60 "$bin" validate --json --voice "$voice"
+merge "$work/validate" "$out/validate.json"
+step "$work/validate/f32.json" 60 env VIVACE_PRECISION=f32 "$bin" validate --json --voice "$voice"
+merge "$work/validate" "$out/validate.json"
 mkdir -p "$work/model"
 # model BINARY NAME VOICE [ENV…]: one `bench --model-only` report, merged
 # into $out/model.json at once (so a run cut short keeps what it measured).
@@ -104,11 +141,7 @@ model() {
   local b=$1 name=$2 v=$3; shift 3
   # shellcheck disable=SC2086 # the extra arguments are meant to split
   step - 60 env "$@" "$b" bench --model-only --voice "$v" ${MODEL_ARGS:---runs 10} --json "$work/model/$name.json"
-  python3 - "$work/model" "$out/model.json" <<'PY' >> "$log" 2>&1
-import json, pathlib, sys
-reports = {p.stem: json.loads(p.read_text()) for p in sorted(pathlib.Path(sys.argv[1]).glob("*.json"))}
-pathlib.Path(sys.argv[2]).write_text(json.dumps(reports, indent=1) + "\n")
-PY
+  merge "$work/model" "$out/model.json"
 }
 # A checkpoint at the real MMS-TTS size (random weights; cost does not
 # depend on their values), saved as the hub's are.
@@ -116,17 +149,20 @@ step - 90 python3 tools/make_mms_fixtures.py --real-only --real "$work/mms"
 checkpoint="$work/mms/mms-real-size"
 if [ -f "$checkpoint/model.safetensors" ]; then
   model "$bin" mms-planned "$checkpoint" VIVACE_LOG=warn
-  # shellcheck disable=SC2086
-  step - 200 python3 bench/torch_peer.py --checkpoint "$checkpoint" ${PEER_ARGS:---compile} --out "$out/torch-peer.json"
-  model "$bin" mms-bf16-decoder "$checkpoint" VIVACE_PRECISION=bf16
   # The decoder as a CUDA graph (experimental), alone in its process: a
-  # failed capture is a row's error, a crash loses only this step.
+  # failed capture is a row's error, a crash loses only this step. Before
+  # the peer, whose torch.compile may take most of its 200 s.
   MODEL_ARGS="${MODEL_ARGS:---runs 10} --graphs" model "$bin" mms-graphs "$checkpoint" VIVACE_LOG=warn
   if [ -n "$cudnn_bin" ]; then
     model "$cudnn_bin" mms-cudnn-planned "$checkpoint" VIVACE_LOG=warn
-    model "$cudnn_bin" mms-cudnn-bf16-decoder "$checkpoint" VIVACE_PRECISION=bf16
   else
     say "no target/cuda-cudnn/vivace-cuda.xz carried: no cuDNN rows"
+  fi
+  # shellcheck disable=SC2086
+  step - 200 python3 bench/torch_peer.py --checkpoint "$checkpoint" ${PEER_ARGS:---compile} --out "$out/torch-peer.json"
+  model "$bin" mms-bf16-decoder "$checkpoint" VIVACE_PRECISION=bf16
+  if [ -n "$cudnn_bin" ]; then
+    model "$cudnn_bin" mms-cudnn-bf16-decoder "$checkpoint" VIVACE_PRECISION=bf16
   fi
 else
   say "no real-size checkpoint was built: the MMS rows and the peer skipped"

@@ -94,7 +94,14 @@ pub fn open(request: DeviceRequest) -> Result<ChosenDevice> {
     let start = |kind: DeviceKind| -> std::result::Result<Device, String> {
         match kind {
             DeviceKind::Cpu => Ok(Device::Cpu),
-            DeviceKind::Cuda(i) => Device::new_cuda(i).map_err(|e| e.to_string()),
+            DeviceKind::Cuda(i) => {
+                let device = Device::new_cuda(i).map_err(|e| e.to_string())?;
+                #[cfg(feature = "cuda")]
+                if let Err(e) = steady_allocations(&device) {
+                    tracing::warn!("cuda:{i}: allocation settings not applied ({e})");
+                }
+                Ok(device)
+            }
             DeviceKind::Metal(i) => Device::new_metal(i).map_err(|e| e.to_string()),
         }
     };
@@ -173,4 +180,46 @@ mod tests {
             assert!(err.contains("cuda:0"), "{err}");
         }
     }
+}
+
+/// Cuts the per-call allocation cost on a CUDA device.
+///
+/// - cudarc records two CUDA events with every allocation while its event
+///   tracking is on (the default). They only order a buffer between
+///   streams in cudarc's multi-stream mode, which starts when a second
+///   stream is created; Vivace never creates one (candle's device runs on
+///   each thread's default stream), so the events are never waited on.
+/// - The device's default memory pool (behind `cuMemAllocAsync`) keeps no
+///   freed memory at a synchronize by default (release threshold 0): every
+///   call's activations would go back to the driver and be mapped again.
+///   The threshold is raised to the maximum, so the pool keeps its
+///   high-water mark, as the CPU's allocator does (`Plan::apply`).
+#[cfg(feature = "cuda")]
+fn steady_allocations(device: &Device) -> std::result::Result<(), String> {
+    use candle_core::cuda::cudarc::driver::{result, sys};
+    let cuda = device.as_cuda_device().map_err(|e| e.to_string())?;
+    // SAFETY: no tensor exists on the device yet, and Vivace creates no
+    // second stream, so no buffer is ever shared between streams that the
+    // events would have ordered (cudarc's contract for turning them off);
+    // weights used from other threads' streams are ordered by the
+    // synchronize at the end of `Optimizer::load_with_fallback`.
+    unsafe { cuda.disable_event_tracking() };
+    let stream = cuda.cuda_stream();
+    let context = stream.context();
+    context.bind_to_thread().map_err(|e| e.to_string())?;
+    let mut threshold: u64 = u64::MAX;
+    // SAFETY: `cu_device` is the live context's device; the release
+    // threshold attribute takes a `cuuint64_t`, which `threshold` is, and
+    // the driver only reads it during the call.
+    unsafe {
+        let pool =
+            result::device::get_default_mem_pool(context.cu_device()).map_err(|e| e.to_string())?;
+        result::mem_pool::set_attribute(
+            pool,
+            sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_RELEASE_THRESHOLD,
+            (&mut threshold as *mut u64).cast(),
+        )
+        .map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }

@@ -88,20 +88,31 @@ impl Optimizer {
 
     /// Loads a model for this optimizer's device: `load(device, dtype)` with
     /// the plan's precision, then, on an accelerator, `smoke` to prove it runs
-    /// there. When the device was chosen automatically (`explicit` false) and
-    /// either step fails, it warns and loads on the CPU in f32 instead; a
-    /// device the user named must work. Returns the model and where it runs.
-    pub fn load_with_fallback<T, E: std::fmt::Display>(
+    /// there, and waits for the device to finish both. When the device was
+    /// chosen automatically (`explicit` false) and a step fails, it warns
+    /// and loads on the CPU in f32 instead; a device the user named must
+    /// work. Returns the model and where it runs.
+    ///
+    /// The wait matters on CUDA: candle queues each thread's work on that
+    /// thread's default stream, so weights uploaded here are only ordered
+    /// before this thread's later work. The service loads on one thread and
+    /// synthesizes on its workers, whose streams would otherwise read
+    /// weights still in flight.
+    pub fn load_with_fallback<T, E: std::fmt::Display + From<candle_core::Error>>(
         &self,
         explicit: bool,
         load: impl Fn(&candle_core::Device, candle_core::DType) -> std::result::Result<T, E>,
         smoke: impl Fn(&T) -> std::result::Result<(), E>,
     ) -> std::result::Result<(T, DeviceKind), E> {
         let kind = self.device.kind;
-        // On the CPU there is nothing to fall back to, so no smoke test.
+        // On the CPU there is nothing to fall back to or wait for.
         let attempt = load(&self.device.device, self.plan.dtype()).and_then(|m| match kind {
             DeviceKind::Cpu => Ok(m),
-            _ => smoke(&m).map(|()| m),
+            _ => {
+                smoke(&m)?;
+                self.device.device.synchronize()?;
+                Ok(m)
+            }
         });
         match attempt {
             Ok(m) => Ok((m, kind)),

@@ -2,14 +2,15 @@
 //!
 //! [`Plan::new`] is a pure function of the [`Hardware`], the device and the
 //! [`Overrides`] (environment variables), so it can be tested for machines we
-//! do not have. [`Plan::apply`] then makes the process-wide settings real.
+//! do not have. [`Plan::apply`] then makes the process-wide settings real
+//! (on CUDA in f32 that includes `NVIDIA_TF32_OVERRIDE=0`, unless set).
 //!
 //! | variable | values | effect |
 //! |---|---|---|
 //! | `VIVACE_DEVICE` | `auto`, `cpu`, `cuda[:N]`, `metal[:N]` | device (read by the CLI) |
 //! | `VIVACE_NUM_THREADS` | integer ≥ 1 | CPU threads for candle's kernels |
 //! | `VIVACE_PRECISION` | `f32`, `tf32`, `bf16`, `f16`, `int8` | compute precision |
-//! | `VIVACE_CUDNN` | `0`, `1` | cuDNN convolutions (builds with the `cudnn` feature) |
+//! | `VIVACE_CUDNN` | `0`, `1` | reported against the build, which decides: candle runs conv1d through cuDNN exactly when built with the `cudnn` feature |
 //! | `VIVACE_BATCH_SIZE` | integer ≥ 1 | fixed batch size instead of measuring one |
 //! | `VIVACE_SENTENCE_THREADS` | integer ≥ 1 | sentences synthesized at once (CPU) |
 //! | `VIVACE_ELEMENTWISE_THREADS` | integer ≥ 1 | threads of candle's elementwise barrier pool (planned 1 on the CPU) |
@@ -357,50 +358,46 @@ impl Plan {
         };
 
         let tf32 = precision == Precision::Tf32;
+        let cudnn_built = cfg!(feature = "cudnn");
         if matches!(device, DeviceKind::Cuda(_)) {
             note(
                 "tf32",
                 tf32.to_string(),
-                if tf32 {
-                    "set_gemm_reduced_precision_f32(true) for f32 matmuls".into()
-                } else {
-                    "precision is not tf32".into()
-                },
+                tf32_reason(precision, cudnn_built),
                 Source::Planner,
             );
         }
 
-        let cudnn_built = cfg!(feature = "cudnn");
-        let cudnn = match (device, overrides.cudnn) {
-            (DeviceKind::Cuda(_), Some(on)) => {
-                let on = on && cudnn_built;
-                note(
-                    "cudnn",
-                    on.to_string(),
-                    if cudnn_built {
-                        "VIVACE_CUDNN".into()
-                    } else {
-                        "VIVACE_CUDNN asked, but this build has no cudnn feature".into()
-                    },
-                    Source::Env,
-                );
-                on
-            }
-            (DeviceKind::Cuda(_), None) => {
-                note(
-                    "cudnn",
-                    cudnn_built.to_string(),
-                    if cudnn_built {
-                        "built with cudnn: candle runs conv1d through cuDNN".into()
-                    } else {
-                        "built without the cudnn feature: candle's own conv kernels".into()
-                    },
+        // candle picks cuDNN for conv1d at compile time: the build decides,
+        // and VIVACE_CUDNN can only be reported against it.
+        let cudnn = matches!(device, DeviceKind::Cuda(_)) && cudnn_built;
+        if matches!(device, DeviceKind::Cuda(_)) {
+            let (reason, source) = match (overrides.cudnn, cudnn_built) {
+                (None, true) => (
+                    "built in (the cudnn feature): candle runs every conv1d through cuDNN",
                     Source::Planner,
-                );
-                cudnn_built
-            }
-            _ => false,
-        };
+                ),
+                (None, false) => (
+                    "built without the cudnn feature: candle's own conv kernels",
+                    Source::Planner,
+                ),
+                (Some(true), true) => ("VIVACE_CUDNN=1; built in", Source::Env),
+                (Some(false), true) => (
+                    "built in: VIVACE_CUDNN=0 cannot turn it off (candle chooses cuDNN when \
+                     it is compiled; use a build without the cudnn feature)",
+                    Source::Env,
+                ),
+                (Some(true), false) => (
+                    "VIVACE_CUDNN=1 asked, but this build has no cudnn feature",
+                    Source::Env,
+                ),
+                (Some(false), false) => (
+                    "VIVACE_CUDNN=0; this build has no cudnn feature anyway",
+                    Source::Env,
+                ),
+            };
+            note("cudnn", cudnn.to_string(), reason.into(), source);
+        }
 
         let batch_size = overrides.batch_size;
         note(
@@ -550,12 +547,50 @@ impl Plan {
         if self.reuse_buffers {
             keep_freed_buffers();
         }
+        if let Some(value) = self.tf32_override() {
+            if std::env::var_os(TF32_OVERRIDE).is_none() {
+                std::env::set_var(TF32_OVERRIDE, value);
+            }
+        }
         #[cfg(feature = "cuda")]
         if matches!(self.device, DeviceKind::Cuda(_)) {
             candle_core::cuda::set_gemm_reduced_precision_f32(self.tf32);
         }
         tracing::info!(device = %self.device, precision = %self.precision, threads = self.cpu_threads, "plan applied");
     }
+}
+
+/// NVIDIA's switch, read by cuBLAS and cuDNN when they start, that keeps
+/// f32 math out of TF32 whatever a library's default (cuDNN's default math
+/// type runs f32 convolutions in TF32 on Ampere and later).
+pub const TF32_OVERRIDE: &str = "NVIDIA_TF32_OVERRIDE";
+
+impl Plan {
+    /// The value [`Plan::apply`] gives [`TF32_OVERRIDE`] (unless the
+    /// environment already sets it): `0` on CUDA when the precision is f32,
+    /// so that "f32" is f32 in cuDNN's convolutions too; nothing otherwise.
+    pub fn tf32_override(&self) -> Option<&'static str> {
+        (matches!(self.device, DeviceKind::Cuda(_)) && self.precision == Precision::F32)
+            .then_some("0")
+    }
+}
+
+/// What the `tf32` setting means for `precision` in a build with or
+/// without cuDNN.
+fn tf32_reason(precision: Precision, cudnn_built: bool) -> String {
+    let gemm = match precision {
+        Precision::Tf32 => "set_gemm_reduced_precision_f32(true) for f32 matmuls",
+        Precision::F32 => "precision f32: NVIDIA_TF32_OVERRIDE=0 keeps cuBLAS in full f32",
+        _ => "precision is not tf32",
+    };
+    let convolutions = match (cudnn_built, precision) {
+        (false, _) => "",
+        (true, Precision::Tf32) => "; cuDNN's f32 convolutions in TF32 too (its default math)",
+        (true, Precision::F32) => "; and cuDNN's convolutions, which would run TF32 by default",
+        (true, Precision::F16) => "; cuDNN's f16 convolutions may accumulate in f16",
+        (true, _) => "; cuDNN's f32 convolutions (outside the decoder) in TF32, its default math",
+    };
+    format!("{gemm}{convolutions}")
 }
 
 /// Whether [`keep_freed_buffers`] does anything on this target.
@@ -688,6 +723,54 @@ mod tests {
         assert!(plan(&rtx3090(), DeviceKind::Cuda(0)).tf32);
         let p = plan(&t4(), DeviceKind::Cuda(0));
         assert_eq!((p.precision, p.tf32), (Precision::F32, false));
+    }
+
+    /// f32 on CUDA sets NVIDIA_TF32_OVERRIDE=0 (cuDNN would run its f32
+    /// convolutions in TF32 otherwise); TF32 plans, other precisions and
+    /// other devices leave it alone.
+    #[test]
+    fn f32_on_cuda_keeps_tf32_out_of_cudnn_and_cublas() {
+        let f32_plan = plan(&t4(), DeviceKind::Cuda(0));
+        assert_eq!(f32_plan.tf32_override(), Some("0"));
+        assert_eq!(plan(&h100(), DeviceKind::Cuda(0)).tf32_override(), None);
+        let bf16 = Overrides {
+            precision: Some(Precision::Bf16),
+            ..Overrides::default()
+        };
+        let p = Plan::new(&h100(), DeviceKind::Cuda(0), &bf16).expect("plan");
+        assert_eq!(p.tf32_override(), None);
+        assert_eq!(plan(&two_core(), DeviceKind::Cpu).tf32_override(), None);
+        assert!(tf32_reason(Precision::F32, false).contains("NVIDIA_TF32_OVERRIDE=0"));
+        assert!(tf32_reason(Precision::F32, true).contains("cuDNN"));
+        assert!(tf32_reason(Precision::F16, true).contains("accumulate in f16"));
+    }
+
+    /// The cudnn setting is what the build has: VIVACE_CUDNN=0 on a cuDNN
+    /// build is reported as unable to turn it off, =1 on a build without
+    /// it as not available.
+    #[test]
+    fn cudnn_is_what_the_build_has() {
+        let built = cfg!(feature = "cudnn");
+        for asked in [None, Some(false), Some(true)] {
+            let overrides = Overrides {
+                cudnn: asked,
+                ..Overrides::default()
+            };
+            let p = Plan::new(&h100(), DeviceKind::Cuda(0), &overrides).expect("plan");
+            assert_eq!(p.cudnn, built, "VIVACE_CUDNN {asked:?}");
+            let setting = p
+                .settings
+                .iter()
+                .find(|s| s.name == "cudnn")
+                .expect("noted");
+            assert_eq!(setting.value, built.to_string());
+            match (asked, built) {
+                (Some(false), true) => assert!(setting.reason.contains("cannot turn it off")),
+                (Some(true), false) => assert!(setting.reason.contains("no cudnn feature")),
+                _ => {}
+            }
+        }
+        assert!(!plan(&m2(), DeviceKind::Metal(0)).cudnn);
     }
 
     #[test]

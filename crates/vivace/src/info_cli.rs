@@ -109,9 +109,10 @@ pub(crate) fn validate(args: &ValidateArgs) -> Result<()> {
         });
     let checks = vivace::validate::run(&optimizer, subject.as_ref().map_err(Clone::clone));
     let count = |st: Status| checks.iter().filter(|c| c.status == st).count();
-    let (passed, skipped, failed) = (
+    let (passed, skipped, warned, failed) = (
         count(Status::Pass),
         count(Status::Skip),
+        count(Status::Warn),
         count(Status::Fail),
     );
     if args.info.json {
@@ -120,6 +121,7 @@ pub(crate) fn validate(args: &ValidateArgs) -> Result<()> {
             "checks": checks,
             "passed": passed,
             "skipped": skipped,
+            "warned": warned,
             "failed": failed,
         });
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -132,7 +134,7 @@ pub(crate) fn validate(args: &ValidateArgs) -> Result<()> {
                 c.detail
             );
         }
-        println!("\n{passed} passed, {skipped} skipped, {failed} failed");
+        println!("\n{passed} passed, {skipped} skipped, {warned} warned, {failed} failed");
     }
     if failed > 0 {
         bail!("{failed} validation check(s) failed");

@@ -159,6 +159,9 @@ pub fn load_for_cloning(
     split_references: bool,
 ) -> Result<ToneColor, CloneError> {
     let tone_color = ToneColor::load(dir, device)?;
+    // The weights are used from other threads (the service's workers), whose
+    // CUDA streams are not ordered after this one's uploads: wait for them.
+    device.synchronize().map_err(vivace_models::Error::from)?;
     if !split_references {
         return Ok(tone_color);
     }

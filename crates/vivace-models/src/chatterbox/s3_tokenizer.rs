@@ -26,7 +26,7 @@ use candle_nn::{
 use serde::Deserialize;
 
 use crate::nn::checkpoint::Checkpoint;
-use crate::nn::cpu_conv::DepthwiseConv;
+use crate::nn::depthwise::Depthwise;
 use crate::nn::{cpu_attention, cpu_ops};
 
 /// Bands of the log-mel the tokenizer reads.
@@ -65,14 +65,6 @@ impl S3TokenizerConfig {
     }
 }
 
-/// The FSMN memory's depth-wise convolution: the fused CPU kernel in f32,
-/// candle's grouped `conv1d` elsewhere.
-#[derive(Debug, Clone)]
-enum Fsmn {
-    Cpu(DepthwiseConv),
-    Candle(Conv1d),
-}
-
 /// One transformer block.
 #[derive(Debug, Clone)]
 struct Block {
@@ -81,7 +73,8 @@ struct Block {
     key: Linear,
     value: Linear,
     out: Linear,
-    fsmn: Fsmn,
+    /// The FSMN memory: a depth-wise convolution over the values.
+    fsmn: Depthwise,
     mlp_ln: LayerNorm,
     mlp_in: Linear,
     mlp_out: Linear,
@@ -93,18 +86,7 @@ impl Block {
         let n = cfg.n_audio_state;
         let attn = vb.pp("attn");
         let w = attn.get((n, 1, FSMN_KERNEL), "fsmn_block.weight")?;
-        let fsmn = match cpu_ops::applies_on(vb.device(), vb.dtype()) {
-            true => Fsmn::Cpu(DepthwiseConv::new(&w, None, 1)?),
-            false => Fsmn::Candle(Conv1d::new(
-                w,
-                None,
-                Conv1dConfig {
-                    padding: (FSMN_KERNEL - 1) / 2,
-                    groups: n,
-                    ..Default::default()
-                },
-            )),
-        };
+        let fsmn = Depthwise::new(&w, None, 1)?;
         Ok(Self {
             attn_ln: layer_norm(n, NORM_EPS, vb.pp("attn_ln"))?,
             query: linear(n, n, attn.pp("query"))?,
@@ -132,10 +114,7 @@ impl Block {
         // The FSMN memory over the values, residual included.
         let memory = {
             let t = v.transpose(1, 2)?.contiguous()?;
-            let m = match &self.fsmn {
-                Fsmn::Cpu(conv) => conv.forward(&t)?,
-                Fsmn::Candle(conv) => conv.forward(&t)?,
-            };
+            let m = self.fsmn.forward(&t)?;
             (m.transpose(1, 2)? + &v)?
         };
         let heads = |t: Tensor| t.transpose(1, 2)?.contiguous();

@@ -690,14 +690,7 @@ pub struct DepthwiseConv {
 impl DepthwiseConv {
     /// Takes the weights (`[channels, 1, k]`), bias and dilation.
     pub fn new(weight: &Tensor, bias: Option<&Tensor>, dilation: usize) -> Result<Self> {
-        let (channels, one, kernel) = weight.dims3()?;
-        check_same_padding(kernel, dilation)?;
-        if one != 1 {
-            candle_core::bail!(
-                "depth-wise conv: weight {:?} is not [c, 1, k]",
-                weight.dims()
-            );
-        }
+        let (channels, kernel) = depthwise_dims(weight, dilation)?;
         let bias = match bias {
             Some(b) => b.to_dtype(DType::F32)?.to_vec1::<f32>()?,
             None => vec![0.0; channels],
@@ -717,12 +710,7 @@ impl DepthwiseConv {
     /// `conv(x)` for `x` `[b, channels, len]`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let (b, c, len) = x.dims3()?;
-        if c != self.channels {
-            candle_core::bail!(
-                "depth-wise conv: {c} channels, weights expect {}",
-                self.channels
-            );
-        }
+        check_depthwise_channels(c, self.channels)?;
         let (k, d) = (self.kernel, self.dilation);
         let pad = d * (k - 1) / 2;
         let mut out = vec![0f32; b * c * len];
@@ -745,6 +733,28 @@ impl DepthwiseConv {
         })?;
         Tensor::from_vec(out, (b, c, len), &Device::Cpu)
     }
+}
+
+/// `(channels, kernel)` of a depth-wise weight `[channels, 1, k]` with "same"
+/// padding at `dilation`; anything else is an error naming the shape.
+pub(crate) fn depthwise_dims(weight: &Tensor, dilation: usize) -> Result<(usize, usize)> {
+    let (channels, one, kernel) = weight.dims3()?;
+    check_same_padding(kernel, dilation)?;
+    if one != 1 {
+        candle_core::bail!(
+            "depth-wise conv: weight {:?} is not [c, 1, k]",
+            weight.dims()
+        );
+    }
+    Ok((channels, kernel))
+}
+
+/// An input of `have` channels for depth-wise weights of `want` is an error.
+pub(crate) fn check_depthwise_channels(have: usize, want: usize) -> Result<()> {
+    if have != want {
+        candle_core::bail!("depth-wise conv: {have} channels, weights expect {want}");
+    }
+    Ok(())
 }
 
 /// `win[u] = act(src[start + u])` for every `u`, zero where `start + u` is

@@ -3,9 +3,10 @@
 
 use candle_core::{Module, Result, Tensor, D};
 
-use super::cpu_conv::{check_same_padding, DepthwiseConv, FusedConv, FusedConvTranspose};
+use super::cpu_conv::{check_same_padding, FusedConv, FusedConvTranspose};
 use super::cpu_gemm_int8::Lanes;
 use super::cpu_ops;
+use super::depthwise::Depthwise;
 use candle_nn::{Conv1d, Conv1dConfig, ConvTranspose1d, ConvTranspose1dConfig, VarBuilder};
 
 /// Hyper-parameters of one 1-D convolution as the checkpoint defines it.
@@ -85,10 +86,11 @@ impl ConvSpec {
             None
         };
         let on_cpu = cpu_ops::applies_on(vb.device(), vb.dtype());
+        let depthwise = self.groups == self.in_channels && self.groups == self.out_channels;
         let kernel = match (on_cpu, self.groups) {
             (true, 1) => ConvKernel::Dense(FusedConv::new(&weight, bias.as_ref(), self.dilation)?),
-            (true, g) if g == self.in_channels && g == self.out_channels => {
-                ConvKernel::Depthwise(DepthwiseConv::new(&weight, bias.as_ref(), self.dilation)?)
+            (_, g) if g > 1 && depthwise => {
+                ConvKernel::Depthwise(Depthwise::new(&weight, bias.as_ref(), self.dilation)?)
             }
             _ => {
                 let cfg = Conv1dConfig {
@@ -105,13 +107,15 @@ impl ConvSpec {
 }
 
 /// What runs a [`Conv`]: a kernel of [`super::cpu_conv`] for f32 weights on
-/// the CPU (which keep only their packed copy), candle's `conv1d` elsewhere.
+/// the CPU (which keep only their packed copy), [`Depthwise`] for any
+/// depth-wise one, candle's `conv1d` for the rest.
 #[derive(Debug, Clone)]
 enum ConvKernel {
     /// `groups = 1` on the CPU: tiled im2col + GEMM with fused activation and residual.
     Dense(FusedConv),
-    /// `groups = channels` on the CPU.
-    Depthwise(DepthwiseConv),
+    /// `groups = channels`, on any device ([`Depthwise`]: the CPU kernel or
+    /// the device-generic taps).
+    Depthwise(Depthwise),
     /// Any other device, dtype or grouping.
     Candle(Conv1d),
 }
@@ -329,6 +333,49 @@ mod tests {
     use super::*;
     use candle_core::{DType, Device};
     use std::collections::HashMap;
+
+    /// A depth-wise `Conv` loaded in a dtype the CPU kernel does not take
+    /// (what a GPU or a reduced-precision load gets) runs the device-generic
+    /// taps, not candle's per-channel `conv1d`, and computes the same
+    /// convolution as the CPU kernel does in f32.
+    #[test]
+    fn depthwise_convs_off_the_cpu_kernel_take_the_taps() -> Result<()> {
+        let dev = Device::Cpu;
+        let (c, k, d) = (6, 3, 3);
+        let mut weights = HashMap::new();
+        weights.insert(
+            "weight".to_string(),
+            Tensor::randn(0f32, 0.5, (c, 1, k), &dev)?,
+        );
+        weights.insert("bias".to_string(), Tensor::randn(0f32, 0.5, c, &dev)?);
+        let spec = ConvSpec::new(c, c, k).dilation(d).groups(c);
+        let f32_conv = spec.load(VarBuilder::from_tensors(weights.clone(), DType::F32, &dev))?;
+        let f64_conv = spec.load(VarBuilder::from_tensors(weights, DType::F64, &dev))?;
+        assert!(matches!(
+            f32_conv.kernel,
+            ConvKernel::Depthwise(Depthwise::Cpu(_))
+        ));
+        assert!(matches!(
+            f64_conv.kernel,
+            ConvKernel::Depthwise(Depthwise::Taps(_))
+        ));
+        let x = Tensor::randn(0f32, 1., (2, c, 30), &dev)?;
+        let want = f32_conv.forward_act(&x, 0.1, Some(&x))?;
+        let got = f64_conv
+            .forward_act(
+                &x.to_dtype(DType::F64)?,
+                0.1,
+                Some(&x.to_dtype(DType::F64)?),
+            )?
+            .to_dtype(DType::F32)?;
+        let diff = (got - want)?
+            .abs()?
+            .flatten_all()?
+            .max(0)?
+            .to_scalar::<f32>()?;
+        assert!(diff < 1e-5, "{diff}");
+        Ok(())
+    }
 
     /// Regression: candle 0.11.1's `conv_transpose1d` at padding 0 returns
     /// wrong values for batch items after the first (found when batching

@@ -13,6 +13,8 @@
 //! - [`cpu_attention`]: multi-head attention without the score tensor;
 //! - [`cpu_conv`]: fused 1-D convolutions (activation, bias and residual in
 //!   one pass), transposed and depthwise ones;
+//! - [`depthwise`]: depth-wise convolutions on any device (the CPU kernel,
+//!   or the padded input times each tap) instead of one launch per channel;
 //! - [`cpu_ops`]: element-wise kernels (gates, layer norm) and the one rule
 //!   for where the fused CPU kernels run ([`cpu_ops::applies_on`]);
 //! - [`layers`]: candle modules that load a checkpoint's convolutions and
@@ -33,6 +35,7 @@ pub mod cpu_gemm_int8;
 pub mod cpu_kernel;
 pub mod cpu_mrf;
 pub mod cpu_ops;
+pub mod depthwise;
 pub mod graph;
 pub mod hifigan;
 pub mod int8;

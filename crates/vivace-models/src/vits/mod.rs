@@ -562,12 +562,18 @@ impl Vits {
             total.add(&clock.times);
         }
         let hop = self.cfg.hop_length();
-        let audio = audio.squeeze(1)?.to_dtype(DType::F32)?;
-        frame_counts
-            .iter()
-            .enumerate()
-            .map(|(i, &n)| audio.get(i)?.narrow(0, 0, n * hop)?.to_vec1::<f32>())
-            .collect()
+        // One copy to the host for the whole batch, then each item's samples
+        // cut there: on CUDA, `to_vec1` of a narrowed row copies the whole
+        // batched storage, once per item.
+        let rows = audio.squeeze(1)?.to_dtype(DType::F32)?.to_vec2::<f32>()?;
+        Ok(rows
+            .into_iter()
+            .zip(&frame_counts)
+            .map(|(mut row, &n)| {
+                row.truncate(n * hop);
+                row
+            })
+            .collect())
     }
 }
 
