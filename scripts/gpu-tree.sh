@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# The device tool sends the working tree with every call (tracked files,
+# untracked files git does not ignore, and the carried paths), 64 MiB in all.
+# The test fixtures alone are about 46 MB of the tree, and the GPU check
+# carries 8 + 31 + 8 MB (scripts/gpu-check.sh): together over the limit. The
+# GPU check needs none of the fixtures (validate's goldens are compiled into
+# the binary), so for the duration of the device call they leave the index:
+#
+#   scripts/gpu-tree.sh size [CARRY...]   # MiB that would travel, against 64
+#   scripts/gpu-tree.sh slim              # fixtures untracked and ignored (files stay on disk)
+#   ... the device call ...
+#   scripts/gpu-tree.sh restore           # back as they were
+#
+# While slim, a pre-commit hook refuses every commit (it would delete the
+# fixtures from the repository); `restore` removes it. Nothing is committed
+# or deleted by this script.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+fixtures=(crates/vivace-models/tests/fixtures crates/vivace/tests/fixtures crates/vivace-frontend/tests/fixtures)
+git_dir=$(git rev-parse --git-dir)
+exclude="$git_dir/info/exclude"
+marker="$git_dir/vivace-gpu-slim"
+hook="$git_dir/hooks/pre-commit"
+tag="# vivace gpu-tree.sh slim"
+
+# Bytes of the files the device tool would send, plus the carried paths.
+travelling_bytes() {
+  {
+    git ls-files -z --cached
+    git ls-files -z --others --exclude-standard
+  } | sort -zu | xargs -0 -r stat -c %s -- 2>/dev/null | awk '{ s += $1 } END { print s + 0 }'
+}
+
+case "${1:-}" in
+  size)
+    shift
+    tree=$(travelling_bytes)
+    carried=0
+    for path in "$@"; do
+      [ -e "$path" ] || { echo "gpu-tree: no $path to carry" >&2; exit 1; }
+      carried=$((carried + $(du -sb "$path" | cut -f1)))
+    done
+    awk -v t="$tree" -v c="$carried" 'BEGIN {
+      total = (t + c) / 1048576
+      printf "gpu-tree: tree %.1f MiB + carried %.1f MiB = %.1f MiB (limit 64)\n", t / 1048576, c / 1048576, total
+      exit !(total <= 64)
+    }'
+    ;;
+  slim)
+    if [ -f "$marker" ]; then
+      echo "gpu-tree: already slim (scripts/gpu-tree.sh restore undoes it)"
+      exit 0
+    fi
+    if ! git diff --cached --quiet; then
+      echo "gpu-tree: the index has staged changes: commit or unstage them first" >&2
+      exit 1
+    fi
+    if [ -e "$hook" ]; then
+      echo "gpu-tree: $hook exists: not replacing it, so nothing would stop a commit while slim" >&2
+      exit 1
+    fi
+    printf '#!/bin/sh\necho "pre-commit: the test fixtures are untracked for a GPU call: run scripts/gpu-tree.sh restore first" >&2\nexit 1\n' > "$hook"
+    chmod +x "$hook"
+    touch "$marker"
+    for dir in "${fixtures[@]}"; do
+      [ -d "$dir" ] || continue
+      git rm -r -q --cached -- "$dir"
+      echo "/$dir/ $tag" >> "$exclude"
+    done
+    echo "gpu-tree: fixtures untracked and ignored for the device call; scripts/gpu-tree.sh restore afterwards"
+    ;;
+  restore)
+    if [ ! -f "$marker" ]; then
+      echo "gpu-tree: not slim: nothing to restore"
+      exit 0
+    fi
+    for dir in "${fixtures[@]}"; do
+      git reset -q -- "$dir"
+    done
+    grep -v -F "$tag" "$exclude" > "$exclude.tmp" || true
+    mv "$exclude.tmp" "$exclude"
+    rm -f "$hook" "$marker"
+    echo "gpu-tree: fixtures tracked again"
+    ;;
+  *)
+    echo "usage: scripts/gpu-tree.sh size [CARRY...] | slim | restore" >&2
+    exit 2
+    ;;
+esac
