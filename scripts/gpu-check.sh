@@ -19,13 +19,16 @@
 # validate's limit.
 #
 # Build first, here: scripts/build-cuda.sh (and, for the cuDNN rows,
-# VIVACE_CUDA_FEATURES=cuda,cudnn scripts/build-cuda.sh). Then, through the
+# VIVACE_CUDA_FEATURES=cuda,cudnn scripts/build-cuda.sh). The tree travels
+# with every call and its test fixtures (46 MB) would put it over the
+# tool's 64 MiB with this carry: take them out of the index for the call
+# (scripts/gpu-tree.sh slim; `size` checks the total). Then, through the
 # device tool:
 #   command: scripts/gpu-check.sh
 #   carry:   ["target/cuda/vivace-cuda.xz", "target/cuda/en_US-joe-medium.safetensors",
 #             "target/cuda-cudnn/vivace-cuda.xz"]
 #   timeout_s: 540
-# 8 + 31 + 8 MB with the 10 MB tree: inside the 64 MiB the tool carries.
+# 8 + 31 + 8 MB with the 3 MB slim tree; then scripts/gpu-tree.sh restore.
 # A dry run on a machine without a GPU works too (every step on the CPU,
 # through the stub driver build-cuda.sh leaves in target/cuda-toolkit):
 #   OUT=/tmp/gpu-check BENCH_ARGS=--quick MODEL_ARGS="--quick --tokens 40 --frames 50" \

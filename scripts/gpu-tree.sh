@@ -21,8 +21,7 @@ fixtures=(crates/vivace-models/tests/fixtures crates/vivace/tests/fixtures crate
 git_dir=$(git rev-parse --git-dir)
 exclude="$git_dir/info/exclude"
 marker="$git_dir/vivace-gpu-slim"
-hook="$git_dir/hooks/pre-commit"
-tag="# vivace gpu-tree.sh slim"
+hook=$(git rev-parse --git-path hooks/pre-commit)
 
 # Bytes of the files the device tool would send, plus the carried paths.
 travelling_bytes() {
@@ -60,13 +59,17 @@ case "${1:-}" in
       echo "gpu-tree: $hook exists: not replacing it, so nothing would stop a commit while slim" >&2
       exit 1
     fi
+    mkdir -p "$(dirname "$hook")"
     printf '#!/bin/sh\necho "pre-commit: the test fixtures are untracked for a GPU call: run scripts/gpu-tree.sh restore first" >&2\nexit 1\n' > "$hook"
     chmod +x "$hook"
-    touch "$marker"
+    : > "$marker"
+    mkdir -p "$(dirname "$exclude")"
     for dir in "${fixtures[@]}"; do
       [ -d "$dir" ] || continue
       git rm -r -q --cached -- "$dir"
-      echo "/$dir/ $tag" >> "$exclude"
+      # The marker keeps the exclude lines added, for restore to take out.
+      echo "/$dir/" >> "$marker"
+      echo "/$dir/" >> "$exclude"
     done
     echo "gpu-tree: fixtures untracked and ignored for the device call; scripts/gpu-tree.sh restore afterwards"
     ;;
@@ -78,8 +81,10 @@ case "${1:-}" in
     for dir in "${fixtures[@]}"; do
       git reset -q -- "$dir"
     done
-    grep -v -F "$tag" "$exclude" > "$exclude.tmp" || true
-    mv "$exclude.tmp" "$exclude"
+    if [ -s "$marker" ]; then
+      grep -v -x -F -f "$marker" "$exclude" > "$exclude.tmp" || true
+      mv "$exclude.tmp" "$exclude"
+    fi
     rm -f "$hook" "$marker"
     echo "gpu-tree: fixtures tracked again"
     ;;
