@@ -14,8 +14,9 @@
 # validate's table), nvidia-smi.txt, info.json, validate.json (`planned`:
 # the plan's precision, TF32 here, whose errors above the f32 bound are
 # WARN; `f32`: strict f32, the device-correctness check), bench-voice.json,
-# model.json (the `bench --model-only` reports by variant) and
-# torch-peer.json. A warm-up synthesis first takes the PTX JIT out of
+# model.json (the `bench --model-only` reports by variant), families.json
+# (Chatterbox's T3 decode and S3Gen, random weights at the published
+# shapes) and torch-peer.json. A warm-up synthesis first takes the PTX JIT out of
 # validate's limit.
 #
 # Build first, here: scripts/build-cuda.sh (and, for the cuDNN rows,
@@ -26,12 +27,13 @@
 # device tool:
 #   command: scripts/gpu-check.sh
 #   carry:   ["target/cuda/vivace-cuda.xz", "target/cuda/en_US-joe-medium.safetensors",
-#             "target/cuda-cudnn/vivace-cuda.xz"]
+#             "target/cuda-cudnn/vivace-cuda.xz",
+#             "target/cuda/chatterbox_tts-0.1.7-py3-none-any.whl"]
 #   timeout_s: 540
-# 8 + 31 + 8 MB with the 3 MB slim tree; then scripts/gpu-tree.sh restore.
+# 8 + 31 + 8 + 0.1 MB with the 3 MB slim tree; then scripts/gpu-tree.sh restore.
 # A dry run on a machine without a GPU works too (every step on the CPU,
 # through the stub driver build-cuda.sh leaves in target/cuda-toolkit):
-#   OUT=/tmp/gpu-check BENCH_ARGS=--quick MODEL_ARGS="--quick --tokens 40 --frames 50" \
+#   OUT=/tmp/gpu-check BENCH_ARGS=--quick MODEL_ARGS="--quick --tokens 40 --frames 50" T3_ARGS="--t3-tokens 8" \
 #     PEER_ARGS="--runs 2 --warmup 1 --tokens 40 --frames 50" \
 #     LD_LIBRARY_PATH=<stub>:<cu13 lib> scripts/gpu-check.sh
 set -uo pipefail
@@ -137,6 +139,26 @@ step "$work/validate/planned.json" 60 "$bin" validate --json --voice "$voice"
 merge "$work/validate" "$out/validate.json"
 step "$work/validate/f32.json" 60 env VIVACE_PRECISION=f32 "$bin" validate --json --voice "$voice"
 merge "$work/validate" "$out/validate.json"
+# families.json: Chatterbox at its published shapes with random weights
+# (speed depends on shapes, not values; no checkpoint can travel): T3's
+# decode rate at batch 1 and 8, and S3Gen's real-time factor (10-step flow
+# and Turbo's 2-step meanflow).
+mkdir -p "$work/families"
+# shellcheck disable=SC2086 # T3_ARGS (a dry run's shorter decode) is meant to split
+step - 120 "$bin" bench --t3 --t3-batches 1,8 --runs 1 ${T3_ARGS:-} --json "$work/families/t3.json"
+merge "$work/families" "$out/families.json"
+step - 120 "$bin" bench --s3gen --runs 1 --json "$work/families/s3gen.json"
+merge "$work/families" "$out/families.json"
+# The peer: PyTorch eager T3 (chatterbox-tts 0.1.7's `T3.inference`) on the
+# same device, batch 1, from the carried wheel.
+wheel=target/cuda/chatterbox_tts-0.1.7-py3-none-any.whl
+if [ -f "$wheel" ]; then
+  # shellcheck disable=SC2086
+  step - 150 python3 bench/t3_torch_device.py --wheel "$wheel" --device "${TORCH_DEVICE:-cuda}" ${T3_PEER_ARGS:-} --out "$work/families/t3-torch.json"
+  merge "$work/families" "$out/families.json"
+else
+  say "no $wheel carried: no PyTorch T3 row"
+fi
 mkdir -p "$work/model"
 # model BINARY NAME VOICE [ENV…]: one `bench --model-only` report, merged
 # into $out/model.json at once (so a run cut short keeps what it measured).

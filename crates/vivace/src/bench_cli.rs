@@ -73,6 +73,25 @@ pub(crate) struct BenchArgs {
     /// (experimental; CUDA builds only, a failure is recorded in its row).
     #[arg(long, requires = "model_only")]
     graphs: bool,
+    /// Time Chatterbox T3's decode on the plan's device: the published
+    /// English T3's shapes with random weights (speed depends on shapes,
+    /// not values; no file is read), a 60-id text after a 150-token voice
+    /// prompt, --t3-tokens per sequence with the reference's sampling, at
+    /// each of --t3-batches sequences decoded together.
+    #[arg(long, conflicts_with_all = ["embed", "count", "model_only"])]
+    t3: bool,
+    /// With --t3: sequences decoded together, one row each.
+    #[arg(long, value_delimiter = ',', default_value = "1,8", requires = "t3")]
+    t3_batches: Vec<usize>,
+    /// With --t3: tokens decoded per sequence (250: 10 s of speech).
+    #[arg(long, default_value_t = 250, requires = "t3")]
+    t3_tokens: usize,
+    /// Time Chatterbox's S3Gen on the plan's device: the published
+    /// S3Gen's shapes with random weights (both the 10-step flow and
+    /// Turbo's 2-step meanflow), speaking 250 speech tokens (10 s) after a
+    /// 10 s prompt; the real-time factor of flow and vocoder.
+    #[arg(long, conflicts_with_all = ["embed", "count", "model_only", "t3"])]
+    s3gen: bool,
     /// With --embed: the recordings to embed (default: two sentences spoken
     /// by the default voice, at 22050 Hz).
     #[arg(long = "audio", requires = "embed")]
@@ -110,6 +129,12 @@ pub(crate) fn bench(args: &BenchArgs) -> Result<()> {
         );
     }
     let optimizer = args.device.optimizer()?;
+    if args.t3 {
+        return bench_t3(args, &optimizer);
+    }
+    if args.s3gen {
+        return bench_s3gen(args, &optimizer);
+    }
     let store = VoiceStore::from_env()?;
     let onnx = store.resolve(args.voice.as_deref())?;
     if args.count {
@@ -355,6 +380,112 @@ fn bench_model_only(
             "precision": optimizer.plan.precision.to_string(),
             "decoder_dtype": model.decoder_dtype().as_str(),
             "voice": voice,
+            "rows": rows,
+        });
+        write_report(path, &report)?;
+    }
+    Ok(())
+}
+
+/// `vivace bench --t3`: T3's decode rate at each batch on the plan's device.
+fn bench_t3(args: &BenchArgs, optimizer: &Optimizer) -> Result<()> {
+    use vivace_models::chatterbox::t3::timing::{synthetic_prompt, time_decode};
+    use vivace_models::chatterbox::t3::{DecodeParams, Precision, T3Config, T3Variant, T3};
+    if args.t3_tokens == 0 || args.t3_batches.contains(&0) {
+        bail!("--t3-tokens and every --t3-batches value must be at least 1");
+    }
+    let device = &optimizer.device.device;
+    let precision = match optimizer.plan.precision {
+        vivace_perf::Precision::Bf16 => Precision::Bf16,
+        _ => Precision::F32,
+    };
+    let start = Instant::now();
+    let t3 = T3::random(T3Config::english(), device, precision)
+        .context("cannot build the random-weight T3")?;
+    let build_s = start.elapsed().as_secs_f64();
+    let (cond, text) = synthetic_prompt(T3Variant::English, 60);
+    let conditioning = t3
+        .conditioning(&cond)
+        .context("T3's conditioning failed")?;
+    let params = DecodeParams {
+        max_tokens: args.t3_tokens,
+        ..DecodeParams::defaults(T3Variant::English)
+    };
+    // A short decode first: kernels loaded (PTX compiled) and caches warm.
+    let warm = DecodeParams {
+        max_tokens: 4,
+        ..params.clone()
+    };
+    time_decode(&t3, &conditioning, &text, &warm, 1, 0).context("T3's warm-up decode failed")?;
+    let runs = if args.quick { 1 } else { args.runs.clamp(1, 3) };
+    let mut rows = Vec::new();
+    for &batch in &args.t3_batches {
+        let mut timings = (0..runs)
+            .map(|run| time_decode(&t3, &conditioning, &text, &params, batch, 1000 * run as u64))
+            .collect::<Result<Vec<_>, _>>()
+            .with_context(|| format!("T3's decode at batch {batch} failed"))?;
+        timings.sort_by(|a, b| a.tokens_per_s.total_cmp(&b.tokens_per_s));
+        let median = timings.swap_remove(timings.len() / 2);
+        println!(
+            "T3 batch {batch}: {:.1} tokens/s ({} tokens; prefill {:.3} s per sequence of {} positions; median of {runs})",
+            median.tokens_per_s, median.tokens, median.prefill_s, median.prompt_positions
+        );
+        rows.push(median);
+    }
+    if let Some(path) = &args.json {
+        let report = serde_json::json!({
+            "date_utc": vivace::bench::today_utc(),
+            "device": optimizer.device.kind.to_string(),
+            "gpu": optimizer.hardware.gpus.first().map(|g| g.name.clone()),
+            "precision": optimizer.plan.precision.to_string(),
+            "model": "chatterbox T3 English, published shapes, random weights",
+            "build_s": build_s,
+            "tokens_per_sequence": args.t3_tokens,
+            "rows": rows,
+        });
+        write_report(path, &report)?;
+    }
+    Ok(())
+}
+
+/// `vivace bench --s3gen`: S3Gen's real-time factor on the plan's device,
+/// for both solvers.
+fn bench_s3gen(args: &BenchArgs, optimizer: &Optimizer) -> Result<()> {
+    use vivace_models::chatterbox::s3gen::timing::{synthetic_prompt, time_synthesis};
+    use vivace_models::chatterbox::s3gen::{S3Gen, S3GenConfig};
+    // 10 s of speech (25 tokens a second) after a 10 s prompt.
+    const TOKENS: u32 = 250;
+    let device = &optimizer.device.device;
+    let dtype = optimizer.plan.dtype();
+    let runs = if args.quick { 1 } else { args.runs.clamp(1, 3) };
+    let tokens: Vec<u32> = (0..TOKENS).map(|i| i * 31 % 6561).collect();
+    let mut rows = Vec::new();
+    for (name, meanflow) in [("s3gen", false), ("s3gen-meanflow", true)] {
+        let model = S3Gen::random(&S3GenConfig::chatterbox(), meanflow, device, dtype)
+            .with_context(|| format!("cannot build the random-weight {name}"))?;
+        let prompt = synthetic_prompt(&model, TOKENS as usize)?;
+        // A first synthesis loads the kernels (PTX compiled) and warms caches.
+        time_synthesis(&model, &prompt, &tokens[..25])
+            .with_context(|| format!("{name}'s warm-up failed"))?;
+        let mut timings = (0..runs)
+            .map(|_| time_synthesis(&model, &prompt, &tokens))
+            .collect::<Result<Vec<_>, _>>()
+            .with_context(|| format!("{name} failed while being timed"))?;
+        timings.sort_by(|a, b| a.rtf.total_cmp(&b.rtf));
+        let median = timings.swap_remove(timings.len() / 2);
+        println!(
+            "{name}: RTF {:.4} ({} steps; encoder {:.3} s, flow {:.3} s, vocoder {:.3} s for {:.1} s of audio; median of {runs})",
+            median.rtf, median.steps, median.encode_s, median.flow_s, median.vocode_s, median.audio_s
+        );
+        rows.push(serde_json::json!({ "model": name, "timing": median }));
+    }
+    if let Some(path) = &args.json {
+        let report = serde_json::json!({
+            "date_utc": vivace::bench::today_utc(),
+            "device": optimizer.device.kind.to_string(),
+            "gpu": optimizer.hardware.gpus.first().map(|g| g.name.clone()),
+            "precision": optimizer.plan.precision.to_string(),
+            "model": "chatterbox S3Gen, published shapes, random weights",
             "rows": rows,
         });
         write_report(path, &report)?;

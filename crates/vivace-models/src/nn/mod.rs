@@ -22,6 +22,8 @@
 //! - [`hifigan`]: a HiFi-GAN generator with its own config;
 //! - [`linear`]: a linear layer fast for the few rows of a decode step
 //!   (f32 or bf16 weights);
+//! - [`random_weights`]: a model at its published shapes with random values,
+//!   for timing where the published file cannot be had;
 //! - [`graph`]: any fixed-shape module recorded as one CUDA graph;
 //! - [`sampling`]: token sampling for autoregressive models;
 //! - [`wavenet`]: VITS's gated WaveNet stack (flow couplings, posterior
@@ -42,5 +44,6 @@ pub mod int8;
 mod int8_quads;
 pub mod layers;
 pub mod linear;
+pub mod random_weights;
 pub mod sampling;
 pub mod wavenet;

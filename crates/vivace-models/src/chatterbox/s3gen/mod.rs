@@ -14,6 +14,7 @@ mod decoder;
 mod encoder;
 mod hift;
 mod noise;
+pub mod timing;
 
 use std::path::Path;
 
@@ -29,6 +30,7 @@ pub use noise::{FlowNoise, SeededSourceNoise};
 use super::campplus::CampPlusConfig;
 use super::s3_tokenizer::S3TokenizerConfig;
 use crate::nn::checkpoint::Checkpoint;
+use crate::nn::random_weights::RandomWeights;
 use crate::{Error, Result};
 
 /// Width of the CAMPPlus speaker embedding S3Gen is conditioned on.
@@ -245,6 +247,13 @@ impl S3Gen {
             )),
             other => other,
         })
+    }
+
+    /// A model of `cfg`'s sizes with random weights on `device`, for timing
+    /// where the published file cannot be had ([`RandomWeights`]: speed
+    /// depends on shapes, not values; its audio is noise).
+    pub fn random(cfg: &S3GenConfig, meanflow: bool, device: &Device, dtype: DType) -> Result<Self> {
+        Self::new(cfg, meanflow, RandomWeights::new().var_builder(dtype, device))
     }
 
     /// Builds the model from `vb` (the checkpoint's root).

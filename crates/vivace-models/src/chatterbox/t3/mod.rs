@@ -36,6 +36,7 @@ mod alignment;
 mod backbone;
 mod conditioning;
 mod perceiver;
+pub mod timing;
 
 use std::path::Path;
 
@@ -53,6 +54,7 @@ pub use perceiver::Perceiver;
 
 use crate::nn::checkpoint::Checkpoint;
 use crate::nn::linear::Linear;
+use crate::nn::random_weights::RandomWeights;
 pub use crate::nn::linear::Precision;
 use crate::nn::sampling::{Sampler, SamplingError, UniformSource, Warp};
 use crate::{Error, Result};
@@ -71,6 +73,9 @@ pub const SPEECH_CODES: u32 = 6561;
 pub const HEAD_DIM: usize = 64;
 /// The multilingual model's text vocabulary.
 const MULTILINGUAL_TEXT_VOCAB: usize = 2454;
+/// The perceiver's learned queries in every published English and
+/// multilingual T3 (`pre_attention_query` `[1, 32, 1024]`).
+const PERCEIVER_QUERIES: usize = 32;
 
 /// Which published T3 a checkpoint is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -325,6 +330,20 @@ impl T3 {
                 path.display()
             ))
         })
+    }
+
+    /// A T3 of `config`'s sizes with random weights on `device`, for timing
+    /// where the published file cannot be had ([`RandomWeights`]: speed
+    /// depends on shapes, not values; what it says is noise).
+    pub fn random(config: T3Config, device: &Device, precision: Precision) -> Result<Self> {
+        let h = config.backbone.hidden;
+        let vb = RandomWeights::new()
+            .with_shape(
+                "cond_enc.perceiver.pre_attention_query",
+                &[1, PERCEIVER_QUERIES, h],
+            )
+            .var_builder(DType::F32, device);
+        Ok(Self::build(config, precision, vb)?)
     }
 
     fn build(config: T3Config, precision: Precision, vb: VarBuilder) -> candle_core::Result<Self> {
@@ -794,24 +813,61 @@ fn read_config(checkpoint: &Checkpoint) -> Result<T3Config> {
             STOP_SPEECH, START_TEXT
         )));
     }
-    Ok(T3Config {
+    Ok(T3Config::assemble(
         variant,
-        aligned_heads: match variant {
-            T3Variant::Multilingual => aligned_heads(layers, hidden / HEAD_DIM),
-            _ => Vec::new(),
-        },
-        backbone: BackboneConfig {
-            hidden,
-            layers,
-            heads: hidden / HEAD_DIM,
-            head_dim: HEAD_DIM,
-            intermediate,
-            norm_eps: 1e-5,
-            architecture,
-        },
-        text_vocab,
-        speech_vocab,
-        text_positions,
-        speech_positions,
-    })
+        architecture,
+        [hidden, layers, intermediate],
+        [text_vocab, speech_vocab],
+        [text_positions, speech_positions],
+    ))
+}
+
+impl T3Config {
+    /// The published English T3 (`t3_cfg.safetensors`, chatterbox-tts
+    /// 0.1.7's `T3Config.english_only()`): Llama-520M (30 layers of 1024,
+    /// MLP 4096), 704 text and 8194 speech tokens, 2048 + 2 text and
+    /// 4096 + 4 speech positions.
+    pub fn english() -> Self {
+        Self::assemble(
+            T3Variant::English,
+            Architecture::Llama {
+                rope_theta: 500_000.0,
+                rope_scaling: Some(LLAMA3_SCALING),
+            },
+            [1024, 30, 4096],
+            [704, 8194],
+            [2050, 4100],
+        )
+    }
+
+    /// A config from its sizes: `[hidden, layers, intermediate]`, `[text,
+    /// speech]` vocabularies and `[text, speech]` position rows.
+    fn assemble(
+        variant: T3Variant,
+        architecture: Architecture,
+        [hidden, layers, intermediate]: [usize; 3],
+        [text_vocab, speech_vocab]: [usize; 2],
+        [text_positions, speech_positions]: [usize; 2],
+    ) -> Self {
+        Self {
+            variant,
+            aligned_heads: match variant {
+                T3Variant::Multilingual => aligned_heads(layers, hidden / HEAD_DIM),
+                _ => Vec::new(),
+            },
+            backbone: BackboneConfig {
+                hidden,
+                layers,
+                heads: hidden / HEAD_DIM,
+                head_dim: HEAD_DIM,
+                intermediate,
+                norm_eps: 1e-5,
+                architecture,
+            },
+            text_vocab,
+            speech_vocab,
+            text_positions,
+            speech_positions,
+        }
+    }
 }
