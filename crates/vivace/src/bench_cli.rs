@@ -404,9 +404,7 @@ fn bench_t3(args: &BenchArgs, optimizer: &Optimizer) -> Result<()> {
         .context("cannot build the random-weight T3")?;
     let build_s = start.elapsed().as_secs_f64();
     let (cond, text) = synthetic_prompt(T3Variant::English, 60);
-    let conditioning = t3
-        .conditioning(&cond)
-        .context("T3's conditioning failed")?;
+    let conditioning = t3.conditioning(&cond).context("T3's conditioning failed")?;
     let params = DecodeParams {
         max_tokens: args.t3_tokens,
         ..DecodeParams::defaults(T3Variant::English)

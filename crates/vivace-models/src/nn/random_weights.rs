@@ -74,7 +74,11 @@ mod tests {
         let std = w.sqr()?.mean_all()?.sqrt()?.to_scalar::<f64>()?;
         assert!((0.01..0.03).contains(&std), "spread {std}");
         assert_eq!(vb.pp("p").get_unchecked("query")?.dims(), &[1, 3, 4]);
-        let err = vb.get_unchecked("other").map(|_| ()).unwrap_err().to_string();
+        let err = vb
+            .get_unchecked("other")
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("no shape given for other"), "{err}");
         Ok(())
     }

@@ -252,8 +252,17 @@ impl S3Gen {
     /// A model of `cfg`'s sizes with random weights on `device`, for timing
     /// where the published file cannot be had ([`RandomWeights`]: speed
     /// depends on shapes, not values; its audio is noise).
-    pub fn random(cfg: &S3GenConfig, meanflow: bool, device: &Device, dtype: DType) -> Result<Self> {
-        Self::new(cfg, meanflow, RandomWeights::new().var_builder(dtype, device))
+    pub fn random(
+        cfg: &S3GenConfig,
+        meanflow: bool,
+        device: &Device,
+        dtype: DType,
+    ) -> Result<Self> {
+        Self::new(
+            cfg,
+            meanflow,
+            RandomWeights::new().var_builder(dtype, device),
+        )
     }
 
     /// Builds the model from `vb` (the checkpoint's root).

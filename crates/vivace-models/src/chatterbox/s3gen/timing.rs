@@ -36,7 +36,9 @@ pub struct SynthesisTiming {
 pub fn synthetic_prompt(model: &S3Gen, tokens: usize) -> Result<Prompt> {
     let device = model.device();
     Ok(Prompt {
-        tokens: (0..tokens).map(|i| (i * 53 % SPEECH_CODES as usize) as u32).collect(),
+        tokens: (0..tokens)
+            .map(|i| (i * 53 % SPEECH_CODES as usize) as u32)
+            .collect(),
         mel: Tensor::randn(0f32, 1.0, (FRAMES_PER_TOKEN * tokens, MEL_CHANNELS), device)?,
         embedding: Tensor::randn(0f32, 1.0, SPEAKER_EMBEDDING, device)?,
     })
@@ -84,7 +86,12 @@ mod tests {
     #[test]
     fn a_random_s3gen_speaks_and_is_timed() -> Result<()> {
         for meanflow in [false, true] {
-            let model = S3Gen::random(&S3GenConfig::chatterbox(), meanflow, &Device::Cpu, DType::F32)?;
+            let model = S3Gen::random(
+                &S3GenConfig::chatterbox(),
+                meanflow,
+                &Device::Cpu,
+                DType::F32,
+            )?;
             let prompt = synthetic_prompt(&model, 6)?;
             let tokens: Vec<u32> = (0..4).collect();
             let t = time_synthesis(&model, &prompt, &tokens)?;

@@ -54,8 +54,8 @@ pub use perceiver::Perceiver;
 
 use crate::nn::checkpoint::Checkpoint;
 use crate::nn::linear::Linear;
-use crate::nn::random_weights::RandomWeights;
 pub use crate::nn::linear::Precision;
+use crate::nn::random_weights::RandomWeights;
 use crate::nn::sampling::{Sampler, SamplingError, UniformSource, Warp};
 use crate::{Error, Result};
 

@@ -35,7 +35,9 @@ pub struct DecodeTiming {
 pub fn synthetic_prompt(variant: T3Variant, text_len: usize) -> (T3Conditioning, Vec<u32>) {
     let conditioning = T3Conditioning {
         speaker: vec![0.0; super::SPEAKER_EMBEDDING],
-        prompt_tokens: (0..150).map(|i| (i * 37 % super::SPEECH_CODES as usize) as u32).collect(),
+        prompt_tokens: (0..150)
+            .map(|i| (i * 37 % super::SPEECH_CODES as usize) as u32)
+            .collect(),
         exaggeration: 0.5,
     };
     let text = (0..text_len)
@@ -108,7 +110,11 @@ mod tests {
     fn a_random_t3_decodes_a_batch() -> Result<()> {
         let mut config = T3Config::english();
         assert_eq!(
-            (config.backbone.layers, config.backbone.hidden, config.speech_vocab),
+            (
+                config.backbone.layers,
+                config.backbone.hidden,
+                config.speech_vocab
+            ),
             (30, 1024, 8194)
         );
         assert_eq!(
