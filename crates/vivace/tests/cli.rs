@@ -445,6 +445,52 @@ fn bench_quick_reports_both_variants_as_json() {
     );
 }
 
+/// `bench --t3` times T3's decode at the published shapes (random
+/// weights) and reports each batch's rate as JSON; a zero token count is
+/// a clear error, not a panic.
+#[test]
+fn bench_t3_reports_decode_rates_by_batch() {
+    let dir = scratch();
+    let json = dir.path().join("t3.json");
+    let o = vivace()
+        .args([
+            "bench",
+            "--t3",
+            "--quick",
+            "--device",
+            "cpu",
+            "--t3-batches",
+            "1,2",
+            "--t3-tokens",
+            "2",
+            "--json",
+        ])
+        .arg(&json)
+        .output()
+        .expect("run vivace");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("report")).expect("JSON");
+    let rows = report["rows"].as_array().expect("rows");
+    assert_eq!(rows.len(), 2);
+    for (row, batch) in rows.iter().zip([1, 2]) {
+        assert_eq!(row["batch"], batch);
+        assert!(row["tokens"].as_u64().expect("tokens") >= 1);
+        assert!(row["tokens_per_s"].as_f64().expect("rate") > 0.0);
+    }
+    assert_eq!(report["device"], "cpu");
+    let o = vivace()
+        .args(["bench", "--t3", "--device", "cpu", "--t3-tokens", "0"])
+        .output()
+        .expect("run vivace");
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("--t3-tokens") && !err.contains("panicked"),
+        "{err}"
+    );
+}
+
 #[test]
 fn mms_checkpoint_speaks_through_the_cli_and_is_listed_when_installed() {
     let dir = scratch();
