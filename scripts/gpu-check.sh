@@ -139,26 +139,6 @@ step "$work/validate/planned.json" 60 "$bin" validate --json --voice "$voice"
 merge "$work/validate" "$out/validate.json"
 step "$work/validate/f32.json" 60 env VIVACE_PRECISION=f32 "$bin" validate --json --voice "$voice"
 merge "$work/validate" "$out/validate.json"
-# families.json: Chatterbox at its published shapes with random weights
-# (speed depends on shapes, not values; no checkpoint can travel): T3's
-# decode rate at batch 1 and 8, and S3Gen's real-time factor (10-step flow
-# and Turbo's 2-step meanflow).
-mkdir -p "$work/families"
-# shellcheck disable=SC2086 # T3_ARGS (a dry run's shorter decode) is meant to split
-step - 120 "$bin" bench --t3 --t3-batches 1,8 --runs 1 ${T3_ARGS:-} --json "$work/families/t3.json"
-merge "$work/families" "$out/families.json"
-step - 120 "$bin" bench --s3gen --runs 1 --json "$work/families/s3gen.json"
-merge "$work/families" "$out/families.json"
-# The peer: PyTorch eager T3 (chatterbox-tts 0.1.7's `T3.inference`) on the
-# same device, batch 1, from the carried wheel.
-wheel=target/cuda/chatterbox_tts-0.1.7-py3-none-any.whl
-if [ -f "$wheel" ]; then
-  # shellcheck disable=SC2086
-  step - 150 python3 bench/t3_torch_device.py --wheel "$wheel" --device "${TORCH_DEVICE:-cuda}" ${T3_PEER_ARGS:-} --out "$work/families/t3-torch.json"
-  merge "$work/families" "$out/families.json"
-else
-  say "no $wheel carried: no PyTorch T3 row"
-fi
 mkdir -p "$work/model"
 # model BINARY NAME VOICE [ENV…]: one `bench --model-only` report, merged
 # into $out/model.json at once (so a run cut short keeps what it measured).
@@ -168,12 +148,42 @@ model() {
   step - 60 env "$@" "$b" bench --model-only --voice "$v" ${MODEL_ARGS:---runs 10} --json "$work/model/$name.json"
   merge "$work/model" "$out/model.json"
 }
+# Each target's own row first (the default voice's throughput, MMS at batch
+# 1, T3's decode), then the peers and the variants, so that a run cut short
+# by the budget loses variants, not targets.
+# The default voice: full synthesis at batch 1, 8 and 32 (the ≥ 1,000 s of
+# audio per second target).
+model "$bin" voice-planned "$voice" VIVACE_LOG=warn
 # A checkpoint at the real MMS-TTS size (random weights; cost does not
 # depend on their values), saved as the hub's are.
 step - 90 python3 tools/make_mms_fixtures.py --real-only --real "$work/mms"
 checkpoint="$work/mms/mms-real-size"
 if [ -f "$checkpoint/model.safetensors" ]; then
   model "$bin" mms-planned "$checkpoint" VIVACE_LOG=warn
+else
+  say "no real-size checkpoint was built: the MMS rows and the peer skipped"
+fi
+# families.json: Chatterbox at its published shapes with random weights
+# (speed depends on shapes, not values; no checkpoint can travel): T3's
+# decode rate at batch 1 and 8, the PyTorch eager peer on the same device
+# (chatterbox-tts 0.1.7's `T3.inference`, batch 1, from the carried
+# wheel), and S3Gen's real-time factor (10-step flow and Turbo's 2-step
+# meanflow).
+mkdir -p "$work/families"
+# shellcheck disable=SC2086 # T3_ARGS (a dry run's shorter decode) is meant to split
+step - 120 "$bin" bench --t3 --t3-batches 1,8 --runs 1 ${T3_ARGS:-} --json "$work/families/t3.json"
+merge "$work/families" "$out/families.json"
+wheel=target/cuda/chatterbox_tts-0.1.7-py3-none-any.whl
+if [ -f "$wheel" ]; then
+  # shellcheck disable=SC2086
+  step - 150 python3 bench/t3_torch_device.py --wheel "$wheel" --device "${TORCH_DEVICE:-cuda}" ${T3_PEER_ARGS:-} --out "$work/families/t3-torch.json"
+  merge "$work/families" "$out/families.json"
+else
+  say "no $wheel carried: no PyTorch T3 row"
+fi
+step - 120 "$bin" bench --s3gen --runs 1 --json "$work/families/s3gen.json"
+merge "$work/families" "$out/families.json"
+if [ -f "$checkpoint/model.safetensors" ]; then
   # The decoder as a CUDA graph (experimental), alone in its process: a
   # failed capture is a row's error, a crash loses only this step. Before
   # the peer, whose torch.compile may take most of its 200 s.
@@ -189,12 +199,9 @@ if [ -f "$checkpoint/model.safetensors" ]; then
   if [ -n "$cudnn_bin" ]; then
     model "$cudnn_bin" mms-cudnn-bf16-decoder "$checkpoint" VIVACE_PRECISION=bf16
   fi
-else
-  say "no real-size checkpoint was built: the MMS rows and the peer skipped"
 fi
-# The default voice: throughput of full synthesis at batch 8 and 32, the
-# bf16 decoder's bounds, and bench at the optimizer's batch.
-model "$bin" voice-planned "$voice" VIVACE_LOG=warn
+# The default voice's variants: the bf16 decoder's speed and bounds, and
+# bench at the optimizer's batch.
 model "$bin" voice-bf16-decoder "$voice" VIVACE_PRECISION=bf16
 step - 60 env VIVACE_PRECISION=bf16 "$bin" validate --voice "$voice"
 # shellcheck disable=SC2086
