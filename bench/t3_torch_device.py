@@ -117,6 +117,10 @@ def main():
         gpu=torch.cuda.get_device_name() if args.device.startswith("cuda") else None,
         torch=torch.__version__,
         transformers=transformers.__version__,
+        weights_dtype=str(next(model.parameters()).dtype),
+        # PyTorch's default: f32 matmuls without TF32 (Vivace's plan on an
+        # H100 is TF32): compare the rows knowing it.
+        matmul_allow_tf32=torch.backends.cuda.matmul.allow_tf32,
         model="chatterbox-tts 0.1.7 T3.inference, English, published sizes, random init",
         batch=1,
         tokens=args.tokens,

@@ -131,6 +131,7 @@ LD_LIBRARY_PATH="$local_libs" "$bin" convert --force -o "$voice"
 ls -l "$voice"
 # The PyTorch T3 peer's code (bench/t3_torch_device.py takes T3's modules
 # from it; the GPU machine has torch and transformers, not chatterbox-tts).
-python3 -m pip download -q --no-deps chatterbox-tts==0.1.7 -d target/cuda
+python3 -m pip download -q --no-deps chatterbox-tts==0.1.7 -d target/cuda ||
+  echo "build-cuda: no chatterbox-tts wheel (offline?): the GPU check will have no PyTorch T3 row"
 echo "build-cuda: built $bin ($features, sm_${compute_cap}); $dir/vivace-cuda.xz, $voice and target/cuda/chatterbox_tts-0.1.7-py3-none-any.whl travel"
 echo "build-cuda: check here: LD_LIBRARY_PATH=$local_libs $bin info  (falls back to the CPU)"

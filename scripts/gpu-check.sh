@@ -13,7 +13,8 @@
 # (every step's stderr and timing, `ldd`'s missing libraries, and the bf16
 # validate's table), nvidia-smi.txt, info.json, validate.json (`planned`:
 # the plan's precision, TF32 here, whose errors above the f32 bound are
-# WARN; `f32`: strict f32, the device-correctness check), bench-voice.json,
+# WARN; `f32`: strict f32, the device-correctness check; `cudnn-f32`: the
+# same with the cuDNN build), bench-voice.json,
 # model.json (the `bench --model-only` reports by variant), families.json
 # (Chatterbox's T3 decode and S3Gen, random weights at the published
 # shapes) and torch-peer.json. A warm-up synthesis first takes the PTX JIT out of
@@ -117,8 +118,8 @@ PY
 }
 
 # Ordered by what the targets need most, in case the call runs out of time:
-# the device's facts and checks (short), the MMS rows against the peer, then
-# the rest.
+# the device's facts and checks (short); each target's own row (the default
+# voice, MMS at batch 1, Chatterbox); then the peers and the variants.
 nvidia-smi > "$out/nvidia-smi.txt" 2>&1 || echo "no nvidia-smi" > "$out/nvidia-smi.txt"
 # Libraries the binaries cannot find (the run path names the lent machines'
 # CUDA 13 and cuDNN): in the log, before anything fails for want of them.
@@ -139,6 +140,12 @@ step "$work/validate/planned.json" 60 "$bin" validate --json --voice "$voice"
 merge "$work/validate" "$out/validate.json"
 step "$work/validate/f32.json" 60 env VIVACE_PRECISION=f32 "$bin" validate --json --voice "$voice"
 merge "$work/validate" "$out/validate.json"
+# The cuDNN build in f32: NVIDIA_TF32_OVERRIDE=0 must keep its convolutions
+# out of TF32 (cuDNN's default math), so strict f32 must pass there too.
+if [ -n "$cudnn_bin" ]; then
+  step "$work/validate/cudnn-f32.json" 60 env VIVACE_PRECISION=f32 "$cudnn_bin" validate --json --voice "$voice"
+  merge "$work/validate" "$out/validate.json"
+fi
 mkdir -p "$work/model"
 # model BINARY NAME VOICE [ENV…]: one `bench --model-only` report, merged
 # into $out/model.json at once (so a run cut short keeps what it measured).

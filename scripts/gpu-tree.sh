@@ -18,9 +18,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 fixtures=(crates/vivace-models/tests/fixtures crates/vivace/tests/fixtures crates/vivace-frontend/tests/fixtures)
-git_dir=$(git rev-parse --git-dir)
-exclude="$git_dir/info/exclude"
-marker="$git_dir/vivace-gpu-slim"
+# The files git reads in this worktree (a linked worktree has its own).
+exclude=$(git rev-parse --git-path info/exclude)
+marker=$(git rev-parse --git-path vivace-gpu-slim)
+# Shared by every worktree of the repository: while slim, commits stop in all.
 hook=$(git rev-parse --git-path hooks/pre-commit)
 
 # Bytes of the files the device tool would send, plus the carried paths.
@@ -64,6 +65,10 @@ case "${1:-}" in
     chmod +x "$hook"
     : > "$marker"
     mkdir -p "$(dirname "$exclude")"
+    # A last line without its newline would be glued to the first pattern.
+    if [ -s "$exclude" ] && [ -n "$(tail -c1 "$exclude")" ]; then
+      echo >> "$exclude"
+    fi
     for dir in "${fixtures[@]}"; do
       [ -d "$dir" ] || continue
       git rm -r -q --cached -- "$dir"
@@ -71,16 +76,18 @@ case "${1:-}" in
       echo "/$dir/" >> "$marker"
       echo "/$dir/" >> "$exclude"
     done
-    echo "gpu-tree: fixtures untracked and ignored for the device call; scripts/gpu-tree.sh restore afterwards"
+    echo "gpu-tree: fixtures untracked and ignored for the device call; commits are refused (in every worktree) until scripts/gpu-tree.sh restore"
     ;;
   restore)
     if [ ! -f "$marker" ]; then
       echo "gpu-tree: not slim: nothing to restore"
       exit 0
     fi
-    for dir in "${fixtures[@]}"; do
-      git reset -q -- "$dir"
-    done
+    # The folders slim untracked, as it recorded them (`/DIR/`).
+    while IFS= read -r pattern; do
+      dir=${pattern#/}
+      git reset -q -- "${dir%/}"
+    done < "$marker"
     if [ -s "$marker" ]; then
       grep -v -x -F -f "$marker" "$exclude" > "$exclude.tmp" || true
       mv "$exclude.tmp" "$exclude"

@@ -184,11 +184,12 @@ mod tests {
 
 /// Cuts the per-call allocation cost on a CUDA device.
 ///
-/// - cudarc records two CUDA events with every allocation while its event
-///   tracking is on (the default). They only order a buffer between
-///   streams in cudarc's multi-stream mode, which starts when a second
-///   stream is created; Vivace never creates one (candle's device runs on
-///   each thread's default stream), so the events are never waited on.
+/// - cudarc creates two CUDA events with every allocation while its event
+///   tracking is on (the default). They are only recorded and waited on in
+///   cudarc's multi-stream mode, which starts when a stream is created with
+///   `new_stream` or `fork`; candle's device uses each thread's default
+///   stream (`per_thread_stream`), which does not count, and nothing in
+///   Vivace creates one, so the events were never used.
 /// - The device's default memory pool (behind `cuMemAllocAsync`) keeps no
 ///   freed memory at a synchronize by default (release threshold 0): every
 ///   call's activations would go back to the driver and be mapped again.
@@ -198,14 +199,18 @@ mod tests {
 fn steady_allocations(device: &Device) -> std::result::Result<(), String> {
     use candle_core::cuda::cudarc::driver::{result, sys};
     let cuda = device.as_cuda_device().map_err(|e| e.to_string())?;
-    // SAFETY: no tensor exists on the device yet, and Vivace creates no
-    // second stream, so no buffer is ever shared between streams that the
-    // events would have ordered (cudarc's contract for turning them off);
-    // weights used from other threads' streams are ordered by the
-    // synchronize at the end of `Optimizer::load_with_fallback`.
-    unsafe { cuda.disable_event_tracking() };
     let stream = cuda.cuda_stream();
     let context = stream.context();
+    // Outside multi-stream mode cudarc never records or waits on the events
+    // (checked here, and nothing in Vivace calls `new_stream` or `fork`).
+    debug_assert!(!context.is_in_multi_stream_mode());
+    // SAFETY: turning tracking off changes no ordering, because outside
+    // multi-stream mode the events were never waited on (above); cudarc's
+    // contract (no buffer used on a stream other than its own before its
+    // allocation or last use there completes) is what held before: weights
+    // read from other threads' per-thread streams are ordered by the
+    // synchronize at the end of `Optimizer::load_with_fallback`.
+    unsafe { cuda.disable_event_tracking() };
     context.bind_to_thread().map_err(|e| e.to_string())?;
     let mut threshold: u64 = u64::MAX;
     // SAFETY: `cu_device` is the live context's device; the release

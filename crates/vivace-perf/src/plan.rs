@@ -3,7 +3,7 @@
 //! [`Plan::new`] is a pure function of the [`Hardware`], the device and the
 //! [`Overrides`] (environment variables), so it can be tested for machines we
 //! do not have. [`Plan::apply`] then makes the process-wide settings real
-//! (on CUDA in f32 that includes `NVIDIA_TF32_OVERRIDE=0`, unless set).
+//! (on CUDA without TF32 that includes `NVIDIA_TF32_OVERRIDE=0`, unless set).
 //!
 //! | variable | values | effect |
 //! |---|---|---|
@@ -567,11 +567,11 @@ pub const TF32_OVERRIDE: &str = "NVIDIA_TF32_OVERRIDE";
 
 impl Plan {
     /// The value [`Plan::apply`] gives [`TF32_OVERRIDE`] (unless the
-    /// environment already sets it): `0` on CUDA when the precision is f32,
-    /// so that "f32" is f32 in cuDNN's convolutions too; nothing otherwise.
+    /// environment already sets it): `0` on CUDA whenever the plan is not
+    /// TF32 (f32, or a reduced-precision decoder with the rest in f32), so
+    /// that f32 is f32 in cuDNN's convolutions too; nothing otherwise.
     pub fn tf32_override(&self) -> Option<&'static str> {
-        (matches!(self.device, DeviceKind::Cuda(_)) && self.precision == Precision::F32)
-            .then_some("0")
+        (matches!(self.device, DeviceKind::Cuda(_)) && !self.tf32).then_some("0")
     }
 }
 
@@ -580,15 +580,18 @@ impl Plan {
 fn tf32_reason(precision: Precision, cudnn_built: bool) -> String {
     let gemm = match precision {
         Precision::Tf32 => "set_gemm_reduced_precision_f32(true) for f32 matmuls",
-        Precision::F32 => "precision f32: NVIDIA_TF32_OVERRIDE=0 keeps cuBLAS in full f32",
-        _ => "precision is not tf32",
+        Precision::F32 => "precision f32: f32 matmuls in full f32",
+        _ => "f32 parts (outside the decoder) in full f32",
     };
     let convolutions = match (cudnn_built, precision) {
         (false, _) => "",
         (true, Precision::Tf32) => "; cuDNN's f32 convolutions in TF32 too (its default math)",
-        (true, Precision::F32) => "; and cuDNN's convolutions, which would run TF32 by default",
-        (true, Precision::F16) => "; cuDNN's f16 convolutions may accumulate in f16",
-        (true, _) => "; cuDNN's f32 convolutions (outside the decoder) in TF32, its default math",
+        (true, Precision::F16) => {
+            "; NVIDIA_TF32_OVERRIDE=0 keeps cuDNN's f32 convolutions out of TF32 (its default math); its f16 convolutions may accumulate in f16"
+        }
+        (true, _) => {
+            "; NVIDIA_TF32_OVERRIDE=0 keeps cuDNN's f32 convolutions out of TF32 (its default math)"
+        }
     };
     format!("{gemm}{convolutions}")
 }
@@ -725,23 +728,25 @@ mod tests {
         assert_eq!((p.precision, p.tf32), (Precision::F32, false));
     }
 
-    /// f32 on CUDA sets NVIDIA_TF32_OVERRIDE=0 (cuDNN would run its f32
-    /// convolutions in TF32 otherwise); TF32 plans, other precisions and
-    /// other devices leave it alone.
+    /// A CUDA plan that is not TF32 sets NVIDIA_TF32_OVERRIDE=0 (cuDNN would
+    /// run its f32 convolutions in TF32 otherwise); TF32 plans and other
+    /// devices leave it alone.
     #[test]
     fn f32_on_cuda_keeps_tf32_out_of_cudnn_and_cublas() {
         let f32_plan = plan(&t4(), DeviceKind::Cuda(0));
         assert_eq!(f32_plan.tf32_override(), Some("0"));
         assert_eq!(plan(&h100(), DeviceKind::Cuda(0)).tf32_override(), None);
+        // A bf16 decoder keeps the rest in f32: no TF32 there either.
         let bf16 = Overrides {
             precision: Some(Precision::Bf16),
             ..Overrides::default()
         };
         let p = Plan::new(&h100(), DeviceKind::Cuda(0), &bf16).expect("plan");
-        assert_eq!(p.tf32_override(), None);
+        assert_eq!(p.tf32_override(), Some("0"));
         assert_eq!(plan(&two_core(), DeviceKind::Cpu).tf32_override(), None);
-        assert!(tf32_reason(Precision::F32, false).contains("NVIDIA_TF32_OVERRIDE=0"));
-        assert!(tf32_reason(Precision::F32, true).contains("cuDNN"));
+        assert!(!tf32_reason(Precision::F32, false).contains("cuDNN"));
+        assert!(tf32_reason(Precision::F32, true).contains("NVIDIA_TF32_OVERRIDE=0"));
+        assert!(tf32_reason(Precision::Tf32, true).contains("in TF32 too"));
         assert!(tf32_reason(Precision::F16, true).contains("accumulate in f16"));
     }
 

@@ -77,11 +77,18 @@ pub(crate) struct BenchArgs {
     /// English T3's shapes with random weights (speed depends on shapes,
     /// not values; no file is read), a 60-id text after a 150-token voice
     /// prompt, --t3-tokens per sequence with the reference's sampling, at
-    /// each of --t3-batches sequences decoded together.
+    /// each of --t3-batches sequences decoded together; the median of
+    /// --runs rounded to 1 or 3 (1 with --quick).
     #[arg(long, conflicts_with_all = ["embed", "count", "model_only"])]
     t3: bool,
     /// With --t3: sequences decoded together, one row each.
-    #[arg(long, value_delimiter = ',', default_value = "1,8", requires = "t3")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "1,8",
+        requires = "t3",
+        action = clap::ArgAction::Set
+    )]
     t3_batches: Vec<usize>,
     /// With --t3: tokens decoded per sequence (250: 10 s of speech).
     #[arg(long, default_value_t = 250, requires = "t3")]
@@ -89,7 +96,8 @@ pub(crate) struct BenchArgs {
     /// Time Chatterbox's S3Gen on the plan's device: the published
     /// S3Gen's shapes with random weights (both the 10-step flow and
     /// Turbo's 2-step meanflow), speaking 250 speech tokens (10 s) after a
-    /// 10 s prompt; the real-time factor of flow and vocoder.
+    /// 10 s prompt, in f32 as the Chatterbox family loads it; the real-time
+    /// factor of flow and vocoder, the median of --runs rounded to 1 or 3.
     #[arg(long, conflicts_with_all = ["embed", "count", "model_only", "t3"])]
     s3gen: bool,
     /// With --embed: the recordings to embed (default: two sentences spoken
@@ -395,8 +403,10 @@ fn bench_t3(args: &BenchArgs, optimizer: &Optimizer) -> Result<()> {
         bail!("--t3-tokens and every --t3-batches value must be at least 1");
     }
     let device = &optimizer.device.device;
-    let precision = match optimizer.plan.precision {
-        vivace_perf::Precision::Bf16 => Precision::Bf16,
+    // T3's decode weights: bf16 only where a bf16 plan asks for it and the
+    // CPU's decode kernel stores them so (elsewhere they stay f32).
+    let precision = match (optimizer.plan.precision, device.is_cpu()) {
+        (vivace_perf::Precision::Bf16, true) => Precision::Bf16,
         _ => Precision::F32,
     };
     let start = Instant::now();
@@ -415,15 +425,15 @@ fn bench_t3(args: &BenchArgs, optimizer: &Optimizer) -> Result<()> {
         ..params.clone()
     };
     time_decode(&t3, &conditioning, &text, &warm, 1, 0).context("T3's warm-up decode failed")?;
-    let runs = if args.quick { 1 } else { args.runs.clamp(1, 3) };
+    let runs = odd_runs(args);
     let mut rows = Vec::new();
     for &batch in &args.t3_batches {
-        let mut timings = (0..runs)
-            .map(|run| time_decode(&t3, &conditioning, &text, &params, batch, 1000 * run as u64))
-            .collect::<Result<Vec<_>, _>>()
-            .with_context(|| format!("T3's decode at batch {batch} failed"))?;
-        timings.sort_by(|a, b| a.tokens_per_s.total_cmp(&b.tokens_per_s));
-        let median = timings.swap_remove(timings.len() / 2);
+        let median = median_of(
+            runs,
+            |run| time_decode(&t3, &conditioning, &text, &params, batch, 1000 * run as u64),
+            |t| t.tokens_per_s,
+        )
+        .with_context(|| format!("T3's decode at batch {batch} failed"))?;
         println!(
             "T3 batch {batch}: {:.1} tokens/s ({} tokens; prefill {:.3} s per sequence of {} positions; median of {runs})",
             median.tokens_per_s, median.tokens, median.prefill_s, median.prompt_positions
@@ -431,46 +441,77 @@ fn bench_t3(args: &BenchArgs, optimizer: &Optimizer) -> Result<()> {
         rows.push(median);
     }
     if let Some(path) = &args.json {
-        let report = serde_json::json!({
-            "date_utc": vivace::bench::today_utc(),
-            "device": optimizer.device.kind.to_string(),
-            "gpu": optimizer.hardware.gpus.first().map(|g| g.name.clone()),
-            "precision": optimizer.plan.precision.to_string(),
-            "model": "chatterbox T3 English, published shapes, random weights",
-            "build_s": build_s,
-            "tokens_per_sequence": args.t3_tokens,
-            "rows": rows,
-        });
+        let mut report = device_report(
+            optimizer,
+            "chatterbox T3 English, published shapes, random weights",
+        );
+        report["t3_weights"] = format!("{precision:?}").to_lowercase().into();
+        report["build_s"] = build_s.into();
+        report["tokens_per_sequence"] = args.t3_tokens.into();
+        report["rows"] = serde_json::to_value(&rows)?;
         write_report(path, &report)?;
     }
     Ok(())
 }
 
+/// Timed runs of `--t3` and `--s3gen`: 1 with `--quick`, else `--runs`
+/// rounded to 1 or 3, an odd count whose median is one of the runs.
+fn odd_runs(args: &BenchArgs) -> usize {
+    match args.quick || args.runs <= 1 {
+        true => 1,
+        false => 3,
+    }
+}
+
+/// The median by `key` of `runs` (at least one) results of `time(run)`.
+fn median_of<T, E>(
+    runs: usize,
+    time: impl FnMut(usize) -> Result<T, E>,
+    key: impl Fn(&T) -> f64,
+) -> Result<T, E> {
+    let mut timings = (0..runs.max(1)).map(time).collect::<Result<Vec<_>, _>>()?;
+    timings.sort_by(|a, b| key(a).total_cmp(&key(b)));
+    Ok(timings.swap_remove(timings.len() / 2))
+}
+
+/// The head of a report on `model` timed on the plan's device: date,
+/// device, GPU and precision.
+fn device_report(optimizer: &Optimizer, model: &str) -> serde_json::Value {
+    serde_json::json!({
+        "date_utc": vivace::bench::today_utc(),
+        "device": optimizer.device.kind.to_string(),
+        "gpu": optimizer.hardware.gpus.first().map(|g| g.name.clone()),
+        "precision": optimizer.plan.precision.to_string(),
+        "model": model,
+    })
+}
+
 /// `vivace bench --s3gen`: S3Gen's real-time factor on the plan's device,
 /// for both solvers.
 fn bench_s3gen(args: &BenchArgs, optimizer: &Optimizer) -> Result<()> {
+    use candle_core::DType;
     use vivace_models::chatterbox::s3gen::timing::{synthetic_prompt, time_synthesis};
     use vivace_models::chatterbox::s3gen::{S3Gen, S3GenConfig};
     // 10 s of speech (25 tokens a second) after a 10 s prompt.
     const TOKENS: u32 = 250;
     let device = &optimizer.device.device;
-    let dtype = optimizer.plan.dtype();
-    let runs = if args.quick { 1 } else { args.runs.clamp(1, 3) };
+    let runs = odd_runs(args);
     let tokens: Vec<u32> = (0..TOKENS).map(|i| i * 31 % 6561).collect();
     let mut rows = Vec::new();
     for (name, meanflow) in [("s3gen", false), ("s3gen-meanflow", true)] {
-        let model = S3Gen::random(&S3GenConfig::chatterbox(), meanflow, device, dtype)
+        // f32, as the Chatterbox family loads S3Gen whatever the plan.
+        let model = S3Gen::random(&S3GenConfig::chatterbox(), meanflow, device, DType::F32)
             .with_context(|| format!("cannot build the random-weight {name}"))?;
         let prompt = synthetic_prompt(&model, TOKENS as usize)?;
         // A first synthesis loads the kernels (PTX compiled) and warms caches.
         time_synthesis(&model, &prompt, &tokens[..25])
             .with_context(|| format!("{name}'s warm-up failed"))?;
-        let mut timings = (0..runs)
-            .map(|_| time_synthesis(&model, &prompt, &tokens))
-            .collect::<Result<Vec<_>, _>>()
-            .with_context(|| format!("{name} failed while being timed"))?;
-        timings.sort_by(|a, b| a.rtf.total_cmp(&b.rtf));
-        let median = timings.swap_remove(timings.len() / 2);
+        let median = median_of(
+            runs,
+            |_| time_synthesis(&model, &prompt, &tokens),
+            |t| t.rtf,
+        )
+        .with_context(|| format!("{name} failed while being timed"))?;
         println!(
             "{name}: RTF {:.4} ({} steps; encoder {:.3} s, flow {:.3} s, vocoder {:.3} s for {:.1} s of audio; median of {runs})",
             median.rtf, median.steps, median.encode_s, median.flow_s, median.vocode_s, median.audio_s
@@ -478,14 +519,11 @@ fn bench_s3gen(args: &BenchArgs, optimizer: &Optimizer) -> Result<()> {
         rows.push(serde_json::json!({ "model": name, "timing": median }));
     }
     if let Some(path) = &args.json {
-        let report = serde_json::json!({
-            "date_utc": vivace::bench::today_utc(),
-            "device": optimizer.device.kind.to_string(),
-            "gpu": optimizer.hardware.gpus.first().map(|g| g.name.clone()),
-            "precision": optimizer.plan.precision.to_string(),
-            "model": "chatterbox S3Gen, published shapes, random weights",
-            "rows": rows,
-        });
+        let mut report = device_report(
+            optimizer,
+            "chatterbox S3Gen, published shapes, random weights, f32",
+        );
+        report["rows"] = rows.into();
         write_report(path, &report)?;
     }
     Ok(())

@@ -7,8 +7,8 @@
 //! 1,280 per block. [`Depthwise`] instead uses the fused CPU kernel
 //! ([`DepthwiseConv`]) where it applies ([`cpu_ops::applies_on`]) and
 //! elsewhere [`DepthwiseTaps`]: the input padded once, then one multiply
-//! and one add per tap over the whole tensor (`2k + 1` ops a layer,
-//! whatever the channel count).
+//! and one add per tap over the whole tensor (about `2k + 5` kernels a
+//! layer, the padding's included, whatever the channel count).
 
 use candle_core::{Result, Tensor};
 
