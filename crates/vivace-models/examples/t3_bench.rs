@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use candle_core::Device;
+use vivace_models::chatterbox::t3::timing::{prompt_positions, synthetic_text};
 use vivace_models::chatterbox::t3::{DecodeParams, Precision, T3Conditioning, T3};
 use vivace_models::nn::sampling::SeededSource;
 
@@ -49,17 +50,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     .find(|p| p.is_file())
     .ok_or("DIR has no t3_cfg.safetensors, t3_mtl23ls_v2.safetensors or t3_turbo_v1.safetensors")?;
     let t3 = T3::load(&file, &Device::Cpu, precision)?;
-    let turbo = t3.config().variant == vivace_models::chatterbox::t3::T3Variant::Turbo;
     let load_s = t.elapsed().as_secs_f64();
     let cond = T3Conditioning::from_conds(&dir.join("conds.pt"))?;
-    // Letters and spaces of the English vocabulary, as a sentence would be
-    // (Turbo: GPT-2 word ids).
-    let text: Vec<u32> = (0..text_len)
-        .map(|i| match turbo {
-            true => 262 + (i * 37 % 2000) as u32,
-            false => 14 + (i * 7 % 26) as u32,
-        })
-        .collect();
+    let text = synthetic_text(t3.config().variant, text_len);
     let params = DecodeParams {
         max_tokens: tokens,
         ..DecodeParams::defaults(t3.config().variant)
@@ -71,8 +64,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let t = Instant::now();
         let conditioning = t3.conditioning(&cond)?;
         cond_s.push(t.elapsed().as_secs_f64());
-        // Conditioning, text (with start and stop), BOS twice; Turbo: bare text, BOS once.
-        positions = conditioning.dim(1)? + text_len + if turbo { 1 } else { 4 };
+        positions = prompt_positions(t3.config().variant, conditioning.dim(1)?, text_len);
         // A voice's first sentence: the whole prompt, keeping its prefix.
         let t = Instant::now();
         let mut gens = Vec::with_capacity(batch);

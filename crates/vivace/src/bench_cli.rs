@@ -381,15 +381,10 @@ fn bench_model_only(
         }
     }
     if let Some(path) = &args.json {
-        let report = serde_json::json!({
-            "date_utc": vivace::bench::today_utc(),
-            "device": kind.to_string(),
-            "gpu": optimizer.hardware.gpus.first().map(|g| g.name.clone()),
-            "precision": optimizer.plan.precision.to_string(),
-            "decoder_dtype": model.decoder_dtype().as_str(),
-            "voice": voice,
-            "rows": rows,
-        });
+        let mut report = report_head(optimizer, kind);
+        report["decoder_dtype"] = model.decoder_dtype().as_str().into();
+        report["voice"] = serde_json::to_value(voice)?;
+        report["rows"] = serde_json::to_value(&rows)?;
         write_report(path, &report)?;
     }
     Ok(())
@@ -397,7 +392,9 @@ fn bench_model_only(
 
 /// `vivace bench --t3`: T3's decode rate at each batch on the plan's device.
 fn bench_t3(args: &BenchArgs, optimizer: &Optimizer) -> Result<()> {
-    use vivace_models::chatterbox::t3::timing::{synthetic_prompt, time_decode};
+    use vivace_models::chatterbox::t3::timing::{
+        synthetic_conditioning, synthetic_text, time_decode,
+    };
     use vivace_models::chatterbox::t3::{DecodeParams, Precision, T3Config, T3Variant, T3};
     if args.t3_tokens == 0 || args.t3_batches.contains(&0) {
         bail!("--t3-tokens and every --t3-batches value must be at least 1");
@@ -413,8 +410,10 @@ fn bench_t3(args: &BenchArgs, optimizer: &Optimizer) -> Result<()> {
     let t3 = T3::random(T3Config::english(), device, precision)
         .context("cannot build the random-weight T3")?;
     let build_s = start.elapsed().as_secs_f64();
-    let (cond, text) = synthetic_prompt(T3Variant::English, 60);
-    let conditioning = t3.conditioning(&cond).context("T3's conditioning failed")?;
+    let text = synthetic_text(T3Variant::English, 60);
+    let conditioning = t3
+        .conditioning(&synthetic_conditioning())
+        .context("T3's conditioning failed")?;
     let params = DecodeParams {
         max_tokens: args.t3_tokens,
         ..DecodeParams::defaults(T3Variant::English)
@@ -441,10 +440,8 @@ fn bench_t3(args: &BenchArgs, optimizer: &Optimizer) -> Result<()> {
         rows.push(median);
     }
     if let Some(path) = &args.json {
-        let mut report = device_report(
-            optimizer,
-            "chatterbox T3 English, published shapes, random weights",
-        );
+        let mut report = report_head(optimizer, optimizer.device.kind);
+        report["model"] = "chatterbox T3 English, published shapes, random weights".into();
         report["t3_weights"] = format!("{precision:?}").to_lowercase().into();
         report["build_s"] = build_s.into();
         report["tokens_per_sequence"] = args.t3_tokens.into();
@@ -474,15 +471,14 @@ fn median_of<T, E>(
     Ok(timings.swap_remove(timings.len() / 2))
 }
 
-/// The head of a report on `model` timed on the plan's device: date,
-/// device, GPU and precision.
-fn device_report(optimizer: &Optimizer, model: &str) -> serde_json::Value {
+/// The head of a report timed on `device` (the plan's, or the CPU a model
+/// fell back to): date, device, GPU and the plan's precision.
+fn report_head(optimizer: &Optimizer, device: vivace_perf::DeviceKind) -> serde_json::Value {
     serde_json::json!({
         "date_utc": vivace::bench::today_utc(),
-        "device": optimizer.device.kind.to_string(),
+        "device": device.to_string(),
         "gpu": optimizer.hardware.gpus.first().map(|g| g.name.clone()),
         "precision": optimizer.plan.precision.to_string(),
-        "model": model,
     })
 }
 
@@ -519,10 +515,8 @@ fn bench_s3gen(args: &BenchArgs, optimizer: &Optimizer) -> Result<()> {
         rows.push(serde_json::json!({ "model": name, "timing": median }));
     }
     if let Some(path) = &args.json {
-        let mut report = device_report(
-            optimizer,
-            "chatterbox S3Gen, published shapes, random weights, f32",
-        );
+        let mut report = report_head(optimizer, optimizer.device.kind);
+        report["model"] = "chatterbox S3Gen, published shapes, random weights, f32".into();
         report["rows"] = rows.into();
         write_report(path, &report)?;
     }

@@ -52,16 +52,16 @@ impl DepthwiseTaps {
         check_depthwise_channels(c, self.channels)?;
         let pad = self.dilation * (self.taps.len() - 1) / 2;
         let padded = x.pad_with_zeros(2, pad, pad)?;
-        let mut y: Option<Tensor> = None;
-        for (j, w) in self.taps.iter().enumerate() {
-            let term = padded.narrow(2, j * self.dilation, len)?.broadcast_mul(w)?;
-            y = Some(match y {
-                Some(sum) => (sum + term)?,
-                None => term,
-            });
+        let tap = |j: usize| {
+            padded
+                .narrow(2, j * self.dilation, len)?
+                .broadcast_mul(&self.taps[j])
+        };
+        // `depthwise_dims` refused an even kernel: there is at least one tap.
+        let mut y = tap(0)?;
+        for j in 1..self.taps.len() {
+            y = (y + tap(j)?)?;
         }
-        // `depthwise_dims` refused a zero-tap kernel, so `y` is set.
-        let y = y.ok_or_else(|| candle_core::Error::Msg("depth-wise conv without taps".into()))?;
         match &self.bias {
             Some(b) => y.broadcast_add(b),
             None => Ok(y),

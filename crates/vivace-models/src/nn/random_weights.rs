@@ -19,7 +19,7 @@ pub struct RandomWeights {
 }
 
 /// Standard deviation of every value (GPT-2's and Llama's initializer).
-const SPREAD: f64 = 0.02;
+const SPREAD: f32 = 0.02;
 
 impl RandomWeights {
     /// A backend with no shapes for unchecked reads.
@@ -42,7 +42,7 @@ impl RandomWeights {
 
 impl SimpleBackend for RandomWeights {
     fn get(&self, s: Shape, _: &str, _: Init, dtype: DType, dev: &Device) -> Result<Tensor> {
-        Tensor::randn(0f32, SPREAD as f32, s, dev)?.to_dtype(dtype)
+        Tensor::randn(0f32, SPREAD, s, dev)?.to_dtype(dtype)
     }
 
     fn get_unchecked(&self, name: &str, dtype: DType, dev: &Device) -> Result<Tensor> {

@@ -27,26 +27,28 @@ pub struct DecodeTiming {
     pub tokens_per_s: f64,
 }
 
-/// A voice-like conditioning and `text_len` text ids for `variant`, when no
-/// real voice or text is at hand: a zero speaker embedding, 150 prompt
-/// speech tokens (the published voices' count) and neutral emotion; the
-/// English vocabulary's letters (Turbo: GPT-2 word ids), as a sentence
-/// would have them.
-pub fn synthetic_prompt(variant: T3Variant, text_len: usize) -> (T3Conditioning, Vec<u32>) {
-    let conditioning = T3Conditioning {
+/// A voice-like conditioning when no real voice is at hand: a zero speaker
+/// embedding, 150 prompt speech tokens (the published voices' count) and
+/// neutral emotion.
+pub fn synthetic_conditioning() -> T3Conditioning {
+    T3Conditioning {
         speaker: vec![0.0; super::SPEAKER_EMBEDDING],
         prompt_tokens: (0..150)
             .map(|i| (i * 37 % super::SPEECH_CODES as usize) as u32)
             .collect(),
         exaggeration: 0.5,
-    };
-    let text = (0..text_len)
+    }
+}
+
+/// `len` text ids for `variant`, as a sentence would have them: the
+/// English vocabulary's letters (Turbo: GPT-2 word ids).
+pub fn synthetic_text(variant: T3Variant, len: usize) -> Vec<u32> {
+    (0..len)
         .map(|i| match variant {
             T3Variant::Turbo => 262 + (i * 37 % 2000) as u32,
             _ => 14 + (i * 7 % 26) as u32,
         })
-        .collect();
-    (conditioning, text)
+        .collect()
 }
 
 /// Prefills `batch` sequences with `conditioning` (from
@@ -81,20 +83,21 @@ pub fn time_decode(
     let tokens = generations.iter().map(|g| g.generated().len()).sum();
     Ok(DecodeTiming {
         batch,
-        prompt_positions: conditioning.dim(1)? + text.len() + prompt_extra(t3.config().variant),
+        prompt_positions: prompt_positions(t3.config().variant, conditioning.dim(1)?, text.len()),
         prefill_s,
         tokens,
         tokens_per_s: tokens as f64 / seconds.max(f64::EPSILON),
     })
 }
 
-/// Positions a prompt has besides conditioning and text: start and stop of
-/// text and BOS twice (Turbo: BOS once, bare text).
-fn prompt_extra(variant: T3Variant) -> usize {
-    match variant {
+/// Positions of a whole prompt: the conditioning's, the text's, start and
+/// stop of text and BOS twice (Turbo: bare text, BOS once).
+pub fn prompt_positions(variant: T3Variant, conditioning: usize, text: usize) -> usize {
+    let extra = match variant {
         T3Variant::Turbo => 1,
         _ => 4,
-    }
+    };
+    conditioning + text + extra
 }
 
 #[cfg(test)]
@@ -129,8 +132,8 @@ mod tests {
         config.backbone.heads = 2;
         config.backbone.intermediate = 256;
         let t3 = T3::random(config, &Device::Cpu, Precision::F32)?;
-        let (cond, text) = synthetic_prompt(T3Variant::English, 12);
-        let conditioning = t3.conditioning(&cond)?;
+        let text = synthetic_text(T3Variant::English, 12);
+        let conditioning = t3.conditioning(&synthetic_conditioning())?;
         let params = DecodeParams {
             max_tokens: 10,
             ..DecodeParams::defaults(T3Variant::English)
